@@ -1,0 +1,1 @@
+"""Analytics for the community: forecasting, clustering, thermal twin, control, flexibility optimisation."""
