@@ -1,0 +1,184 @@
+"""The ``bright`` command line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bright.errors import BrightError
+
+app = typer.Typer(
+    help="BRIGHT flexibility platform: chain, market, read side, data in, analytics.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks; each prints one JSON object on its last line.")
+app.add_typer(bench_app, name="bench")
+
+
+def _fail(exc: BaseException) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def up(
+    port: Annotated[int | None, typer.Option(help="Port of the local anvil.")] = None,
+    block_time: Annotated[
+        float | None, typer.Option(help="Seconds between blocks; 0 mines on every transaction.")
+    ] = None,
+    fresh: Annotated[bool, typer.Option(help="Forget the saved chain state first.")] = False,
+    once: Annotated[
+        bool, typer.Option(help="Set everything up, print, stop again (for scripts).")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Run the platform on this machine with the demo community, until Ctrl-C."""
+    from bright.demo import bring_up
+    from bright.settings import DEV_MNEMONIC, ChainSettings
+
+    overrides: dict[str, object] = {}
+    if port is not None:
+        overrides["chain_port"] = port
+    if block_time is not None:
+        overrides["block_time"] = block_time
+    try:
+        settings = ChainSettings(**overrides)  # type: ignore[arg-type]
+        running = bring_up(settings, fresh=fresh)
+    except (BrightError, ValueError) as exc:
+        _fail(exc)
+        return
+    show_keys = settings.mnemonic == DEV_MNEMONIC
+    summary = running.summary(show_keys=show_keys)
+    if json_out:
+        _print_json(summary)
+    else:
+        _print_summary(summary, show_keys)
+    if once:
+        running.stop()
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        print("platform running; press Ctrl-C to stop", flush=True)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping ...", file=sys.stderr, flush=True)
+        running.stop()
+        print("stopped; chain state saved", file=sys.stderr, flush=True)
+
+
+def _print_summary(summary: dict[str, object], show_keys: bool) -> None:
+    print(f"chain      {summary['rpc_url']}  (chain id {summary['chain_id']})")
+    for name, address in summary["contracts"].items():  # type: ignore[attr-defined]
+        print(f"contract   {name:<22} {address}")
+    if show_keys:
+        print("accounts   (public development keys: for this local demo chain only)")
+    for m in summary["members"]:  # type: ignore[attr-defined]
+        key = f"  {m['private_key']}" if "private_key" in m else ""
+        print(f"  {m['name']:<16} {m['role']:<16} {m['grid_area']:<9} {m['address']}{key}")
+    print(f"ready in {summary['seconds_to_ready']} s", flush=True)
+
+
+@app.command("compile")
+def compile_cmd(
+    force: Annotated[bool, typer.Option(help="Recompile even if sources are unchanged.")] = False,
+) -> None:
+    """Compile the contracts (cached in build/artifacts)."""
+    from chain.compiler import compile_contracts
+
+    try:
+        artifacts = compile_contracts(force=force)
+    except BrightError as exc:
+        _fail(exc)
+        return
+    for name, art in sorted(artifacts.items()):
+        size = (len(art.deployed_bytecode) - 2) // 2
+        print(f"{name:<24} {size:>6} bytes  {art.source}")
+
+
+@app.command()
+def deploy(
+    rpc_url: Annotated[
+        str | None, typer.Option(help="JSON-RPC URL; default BRIGHT_RPC_URL or the local anvil.")
+    ] = None,
+) -> None:
+    """Deploy the core contracts to a running chain and record them in the deployments file."""
+    from bright.demo import admin_account
+    from bright.settings import ChainSettings
+    from chain.compiler import compile_contracts
+    from chain.deploy import DeploymentsFile, deploy_core
+    from chain.platform import connect, make_sender
+
+    try:
+        settings = ChainSettings(**({"rpc_url": rpc_url} if rpc_url else {}))
+        artifacts = compile_contracts()
+        w3 = connect(settings.effective_rpc_url)
+        sender = make_sender(w3, admin_account(settings), artifacts, settings.tx_timeout_s)
+        deployment = deploy_core(w3, sender, artifacts)
+        DeploymentsFile(settings.deployments_file).save(deployment)
+    except (BrightError, ValueError) as exc:
+        _fail(exc)
+        return
+    for name, c in deployment.contracts.items():
+        print(f"{name:<24} {c.address}  block {c.block}")
+
+
+@app.command()
+def doctor(
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Show which components are installed, and their versions."""
+    from bright.doctor import as_json, run_checks
+
+    checks = run_checks()
+    if json_out:
+        _print_json(as_json(checks))
+        return
+    for c in checks:
+        mark = "ok " if c.installed else "-- "
+        print(f"{mark} {c.component:<18} {c.version or '':<10} {c.detail}")
+
+
+@bench_app.command("gas")
+def bench_gas_cmd(
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+    update_report: Annotated[
+        bool, typer.Option(help="Rewrite benchmarks/gas-report.json with these figures.")
+    ] = False,
+    report: Annotated[Path | None, typer.Option(help="Gas report to compare with.")] = None,
+) -> None:
+    """Gas of each core operation, from real receipts, compared with the committed report."""
+    from chain.bench import GAS_REPORT, bench_gas
+
+    try:
+        result = bench_gas(report or GAS_REPORT, update_report=update_report)
+    except BrightError as exc:
+        _fail(exc)
+        return
+    if not json_out:
+        for op, gas in result["operations"].items():
+            print(f"{op:<34} {gas:>9}")
+    _print_json(result)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,221 @@
+"""The demo community and bringing the whole platform up on one machine (``bright up``).
+
+The community: an admin (account 0 of the development mnemonic), one aggregator, one DSO, one
+oracle, one market operator, and one prosumer for each real CityLearn 2022 home (17), split
+over two feeders. Everything is idempotent: on a chain that already holds the community
+(a restarted demo chain) nothing is sent again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from analytics.data.citylearn import HomeInfo, homes
+from bright.errors import ConfigError
+from bright.settings import DEV_MNEMONIC, ChainSettings
+from bright.units import tokens_to_base
+from chain.anvil import Anvil
+from chain.compiler import compile_contracts
+from chain.deploy import DeploymentsFile, deploy_core, is_live
+from chain.domain import Role
+from chain.platform import Platform, connect, dev_accounts, make_sender
+
+PROSUMER_START_TOKENS = tokens_to_base(1_000)
+DSO_START_TOKENS = tokens_to_base(100_000)
+FEEDERS = ("feeder-1", "feeder-2")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One account of the demo community."""
+
+    name: str
+    role: Role
+    account: LocalAccount
+    grid_area: str
+    meter_id: str = ""
+    home: HomeInfo | None = None
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+
+def feeder_of(home_index: int, home_count: int) -> str:
+    """First half of the homes on feeder-1, the rest on feeder-2."""
+    return FEEDERS[0] if home_index < (home_count + 1) // 2 else FEEDERS[1]
+
+
+def demo_community(mnemonic: str = DEV_MNEMONIC, fetch_data: bool = True) -> list[Member]:
+    """The demo community, accounts derived from ``mnemonic``."""
+    home_list = homes(fetch=fetch_data)
+    accounts = dev_accounts(mnemonic, 5 + len(home_list))
+    members = [
+        Member("aggregator", Role.AGGREGATOR, accounts[1], FEEDERS[0]),
+        Member("dso", Role.DSO, accounts[2], FEEDERS[0]),
+        Member("oracle", Role.ORACLE, accounts[3], FEEDERS[0]),
+        Member("market-operator", Role.MARKET_OPERATOR, accounts[4], FEEDERS[0]),
+    ]
+    for i, home in enumerate(home_list):
+        members.append(
+            Member(
+                name=f"home-{i + 1:02d}",
+                role=Role.PROSUMER,
+                account=accounts[5 + i],
+                grid_area=feeder_of(i, len(home_list)),
+                meter_id=f"citylearn-2022/{home.home_id}",
+                home=home,
+            )
+        )
+    return members
+
+
+def register_community(platform: Platform, admin: LocalAccount, members: list[Member]) -> int:
+    """Register the members not yet registered and fund them; returns how many were new."""
+    registry = platform.registry(admin)
+    missing = [m for m in members if not registry.participant(m.address).registered]
+    if missing:
+        registry.register_batch([(m.address, m.role, m.grid_area, m.meter_id) for m in missing])
+    token = platform.token(admin)
+    payments = []
+    for m in members:
+        target = {Role.PROSUMER: PROSUMER_START_TOKENS, Role.DSO: DSO_START_TOKENS}.get(m.role, 0)
+        if target and token.balance_of(m.address) == 0:
+            payments.append((m.address, target))
+    if payments:
+        token.mint_batch(payments)
+    return len(missing)
+
+
+def admin_account(settings: ChainSettings) -> LocalAccount:
+    """The deploying/administering account: BRIGHT_DEPLOYER_KEY, or account 0 in development."""
+    if settings.deployer_key:
+        from eth_account import Account
+
+        acct: LocalAccount = Account.from_key(settings.deployer_key)
+        return acct
+    if settings.env == "production":
+        raise ConfigError("BRIGHT_DEPLOYER_KEY must be set in production")
+    return dev_accounts(settings.mnemonic, 1)[0]
+
+
+@dataclass
+class RunningPlatform:
+    """What ``bring_up`` started; ``stop()`` stops what it started and saves chain state."""
+
+    platform: Platform
+    members: list[Member]
+    anvil: Anvil | None
+    rpc_url: str
+    deployed_now: bool
+    registered_now: int
+    seconds_to_ready: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.anvil is not None:
+            self.anvil.stop()
+
+    def summary(self, show_keys: bool) -> dict[str, Any]:
+        dep = self.platform.deployment
+        return {
+            "rpc_url": self.rpc_url,
+            "chain_id": dep.chain_id,
+            "contracts": {n: c.address for n, c in dep.contracts.items()},
+            "start_block": dep.start_block,
+            "deployed_now": self.deployed_now,
+            "registered_now": self.registered_now,
+            "seconds_to_ready": round(self.seconds_to_ready, 2),
+            "members": [
+                {
+                    "name": m.name,
+                    "role": m.role.name.lower(),
+                    "address": m.address,
+                    "grid_area": m.grid_area,
+                    "meter_id": m.meter_id,
+                    **({"private_key": "0x" + bytes(m.account.key).hex()} if show_keys else {}),
+                }
+                for m in self.members
+            ],
+        }
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def bring_up(settings: ChainSettings, fresh: bool = False, quiet: bool = False) -> RunningPlatform:
+    """Start (or reach) the chain, deploy if needed, register the demo community."""
+    say = (lambda _m: None) if quiet else _log
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    artifacts = compile_contracts()
+    timings["compile_s"] = time.perf_counter() - t0
+    deployments = DeploymentsFile(settings.deployments_file)
+    anvil: Anvil | None = None
+    if settings.rpc_url is None:
+        state = settings.chain_state_file
+        if fresh and state.exists():
+            state.unlink()
+        anvil = Anvil(
+            port=settings.chain_port,
+            host=settings.chain_host,
+            block_time=settings.block_time,
+            accounts=settings.accounts,
+            mnemonic=settings.mnemonic,
+            state_file=state,
+            log_file=settings.state_dir / "chain" / "anvil.log",
+        )
+        say(f"starting anvil on {anvil.url} (state: {state}{', reused' if state.exists() else ''})")
+        anvil.start()
+    url = settings.effective_rpc_url
+    try:
+        w3 = connect(url)
+        timings["chain_s"] = time.perf_counter() - t0
+        chain_id = int(w3.eth.chain_id)
+        admin = admin_account(settings)
+        deployment = None if fresh else deployments.get(chain_id)
+        deployed_now = False
+        if deployment is None or not is_live(w3, deployment, artifacts):
+            say("deploying contracts ...")
+            sender = make_sender(w3, admin, artifacts, settings.tx_timeout_s)
+            deployment = deploy_core(w3, sender, artifacts)
+            deployments.save(deployment)
+            deployed_now = True
+        timings["deploy_s"] = time.perf_counter() - t0
+        platform = Platform(w3, deployment, artifacts, tx_timeout_s=settings.tx_timeout_s)
+        members = demo_community(settings.mnemonic)
+        registered = register_community(platform, admin, members)
+        timings["community_s"] = time.perf_counter() - t0
+    except BaseException:
+        if anvil is not None:
+            anvil.stop()
+        raise
+    elapsed = time.perf_counter() - t0
+    _write_demo_file(settings, deployment.chain_id, url, members)
+    return RunningPlatform(
+        platform, members, anvil, url, deployed_now, registered, elapsed, timings
+    )
+
+
+def _write_demo_file(settings: ChainSettings, chain_id: int, url: str, members: list[Member]) -> None:
+    """``.bright/demo.json``: the demo's URL and accounts, for local tools (never committed)."""
+    path = settings.state_dir / "demo.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "rpc_url": url,
+        "chain_id": chain_id,
+        "members": [
+            {"name": m.name, "role": m.role.name.lower(), "address": m.address} for m in members
+        ],
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)

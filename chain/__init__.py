@@ -1,0 +1,1 @@
+"""Chain access: compiler, local anvil, deployment, typed contract clients, transactions."""
