@@ -139,7 +139,7 @@ class Fill:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """One delivery: ``qty_wh`` Wh from offer ``offer_id`` to bid ``bid_id`` at ``price_per_kwh``."""
+    """One delivery: ``qty_wh`` Wh from ``offer_id`` to ``bid_id`` at ``price_per_kwh``."""
 
     bid_id: int
     offer_id: int

@@ -364,9 +364,7 @@ def clear_arrays(
         volume = int(np.max(np.minimum(cum_b, supply_at_bid)))
 
     if volume == 0:
-        return ClearingArrays(
-            pricing, None, None, None, 0, fill, empty, empty, empty, empty, 0
-        )
+        return ClearingArrays(pricing, None, None, None, 0, fill, empty, empty, empty, empty, 0)
 
     fill_b = np.clip(volume - (np.cumsum(qty_b) - qty_b), 0, qty_b)
     fill_o = np.clip(volume - (np.cumsum(qty_o) - qty_o), 0, qty_o)
@@ -466,8 +464,7 @@ def clear(orders: Sequence[Order], rule: PricingRule | int) -> ClearingResult:
     filled = np.flatnonzero(res.fill_wh)
     filled = filled[np.argsort(ids[filled])]
     fills = tuple(
-        Fill(i, q)
-        for i, q in zip(ids[filled].tolist(), res.fill_wh[filled].tolist(), strict=True)
+        Fill(i, q) for i, q in zip(ids[filled].tolist(), res.fill_wh[filled].tolist(), strict=True)
     )
     matches = tuple(
         Match(b, o, q, p)

@@ -37,8 +37,7 @@ class InvalidOrderType(InvalidOrder):
         self.value = value
         self.expected = expected
         super().__init__(
-            f"order {order_id!r}: {field} must be {expected}, "
-            f"got {type(value).__name__} {value!r}"
+            f"order {order_id!r}: {field} must be {expected}, got {type(value).__name__} {value!r}"
         )
 
 
@@ -67,9 +66,7 @@ class InvalidOrderQuantity(InvalidOrder):
         self.order_id = order_id
         self.qty_wh = qty_wh
         self.max_qty_wh = max_qty_wh
-        super().__init__(
-            f"order {order_id}: qty_wh must be in 1..{max_qty_wh} Wh, got {qty_wh}"
-        )
+        super().__init__(f"order {order_id}: qty_wh must be in 1..{max_qty_wh} Wh, got {qty_wh}")
 
 
 class InvalidOrderPrice(InvalidOrder):
@@ -219,9 +216,7 @@ class ClearingOrderLeftOut(ClearingError):
         self.order_id = order_id
         self.price_per_kwh = price_per_kwh
         self.reason = reason
-        super().__init__(
-            f"order {order_id} (price {price_per_kwh}) was left out: {reason}"
-        )
+        super().__init__(f"order {order_id} (price {price_per_kwh}) was left out: {reason}")
 
 
 class ClearingPriorityViolated(ClearingError):

@@ -84,7 +84,9 @@ def _better_offer(a: Order, b: Order | None) -> bool:
     return b is None or (a.price_per_kwh, a.order_id) < (b.price_per_kwh, b.order_id)
 
 
-def check_clearing(orders: Iterable[Order], rule: PricingRule | int, result: ClearingResult) -> None:
+def check_clearing(
+    orders: Iterable[Order], rule: PricingRule | int, result: ClearingResult
+) -> None:
     """Raise the specific :class:`~matching.errors.ClearingError` if ``result`` is wrong.
 
     Parameters
