@@ -18,21 +18,25 @@ Bus messages (JSON-serialisable dicts, key = device id, household id for advice)
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import ssl
 import threading
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from bright.errors import ConfigError
 from gateway_bridge.adapters import ADAPTERS, Adapter
 from gateway_bridge.domain import (
     CANONICAL_UNIT,
     Advice,
     Command,
+    Device,
     DeviceRegistry,
     Preferences,
     Reading,
@@ -52,6 +56,22 @@ READINGS_TOPIC = "meter.readings"
 ADVICE_TOPIC = "household.advice"
 COMMANDS_TOPIC = "device.commands"
 QUARANTINE_TOPIC = "gateway.quarantine"
+
+
+def load_site(path: Path) -> tuple[list[Device], list[Preferences]]:
+    """Devices and household preferences from a JSON file.
+
+    ``{"devices": [{"device_id": "h1-meter", "household_id": "h1", "adapter": "zigbee2mqtt",
+    "address": "h1/meter", "role": "meter"}, ...], "preferences": [{"household_id": "h1",
+    "temperature_min_c": 19, "temperature_max_c": 22, "mode": "economy"}, ...]}``
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+        devices = [Device.model_validate(d) for d in data.get("devices", [])]
+        prefs = [Preferences.model_validate(p) for p in data.get("preferences", [])]
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the site file {path}: {exc}") from exc
+    return devices, prefs
 
 
 class BridgeStats:
