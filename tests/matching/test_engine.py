@@ -30,16 +30,16 @@ from matching.engine import (
 )
 from matching.reference import clear_reference
 
-B, O = Side.BID, Side.OFFER
+BID, OFFER = Side.BID, Side.OFFER
 RULES = list(PricingRule)
 
 
 def bid(i: int, qty: int, price: int, area: str = "a") -> Order:
-    return Order(i, B, qty, price, f"0xb{i}", area)
+    return Order(i, BID, qty, price, f"0xb{i}", area)
 
 
 def offer(i: int, qty: int, price: int, area: str = "a") -> Order:
-    return Order(i, O, qty, price, f"0xo{i}", area)
+    return Order(i, OFFER, qty, price, f"0xo{i}", area)
 
 
 @st.composite
@@ -56,10 +56,8 @@ def books(draw: st.DrawFn, max_orders: int = 24, big: bool = False) -> list[Orde
     sides = draw(st.sampled_from(["both", "both", "both", "bids", "offers"]))
     orders = []
     for i in ids:
-        if sides == "both":
-            side = draw(st.sampled_from([B, O]))
-        else:
-            side = B if sides == "bids" else O
+        fixed = BID if sides == "bids" else OFFER
+        side = draw(st.sampled_from([BID, OFFER])) if sides == "both" else fixed
         area = draw(st.sampled_from(["north", "south", "east"]))
         orders.append(Order(i, side, draw(qty), draw(price), f"0x{i:x}", area))
     return orders
@@ -183,9 +181,9 @@ def test_cooperative_serves_areas_in_lexicographic_order_then_across() -> None:
     coop = clear_cooperative(orders)
     assert fills_of(coop) == {1: 30, 2: 10, 4: 10, 5: 30}
     assert coop.matches == (
-        Match(1, 4, 10, coop.price_per_kwh),  # inside a
-        Match(2, 5, 10, coop.price_per_kwh),  # inside b
-        Match(1, 5, 20, coop.price_per_kwh),  # across
+        Match(1, 4, 10, 85),  # inside a
+        Match(2, 5, 10, 85),  # inside b
+        Match(1, 5, 20, 85),  # across
     )
     # lo = max(a_o=20, r_b=80) = 80; hi = min(a_b=90, no unfilled offer) = 90 -> 85.
     assert coop.price_per_kwh == 85
@@ -239,8 +237,8 @@ def test_invariants(orders: list[Order], rule: PricingRule) -> None:
     fills = fills_of(result)
     ids = [f.order_id for f in result.fills]
     assert ids == sorted(ids) and all(q > 0 for q in fills.values())
-    demand = sum(q for i, q in fills.items() if by_id[i].side is B)
-    supply = sum(q for i, q in fills.items() if by_id[i].side is O)
+    demand = sum(q for i, q in fills.items() if by_id[i].side is BID)
+    supply = sum(q for i, q in fills.items() if by_id[i].side is OFFER)
     assert demand == supply == result.volume_wh  # supply equals demand
     assert all(q <= by_id[i].qty_wh for i, q in fills.items())  # no overfill
     if result.volume_wh == 0:
@@ -250,10 +248,10 @@ def test_invariants(orders: list[Order], rule: PricingRule) -> None:
     assert price is not None
     for i in fills:  # no price violation
         o = by_id[i]
-        assert o.price_per_kwh >= price if o.side is B else o.price_per_kwh <= price
+        assert o.price_per_kwh >= price if o.side is BID else o.price_per_kwh <= price
     matched: dict[int, int] = defaultdict(int)
     for m in result.matches:
-        assert by_id[m.bid_id].side is B and by_id[m.offer_id].side is O and m.qty_wh > 0
+        assert by_id[m.bid_id].side is BID and by_id[m.offer_id].side is OFFER and m.qty_wh > 0
         assert by_id[m.bid_id].price_per_kwh >= m.price_per_kwh >= by_id[m.offer_id].price_per_kwh
         matched[m.bid_id] += m.qty_wh
         matched[m.offer_id] += m.qty_wh
@@ -267,8 +265,10 @@ def test_invariants(orders: list[Order], rule: PricingRule) -> None:
                 for m in result.matches
                 if by_id[m.bid_id].area == area == by_id[m.offer_id].area
             )
-            dem = sum(q for i, q in fills.items() if by_id[i].side is B and by_id[i].area == area)
-            sup = sum(q for i, q in fills.items() if by_id[i].side is O and by_id[i].area == area)
+            dem = sum(q for i, q in fills.items() if by_id[i].side is BID and by_id[i].area == area)
+            sup = sum(
+                q for i, q in fills.items() if by_id[i].side is OFFER and by_id[i].area == area
+            )
             assert inside == min(dem, sup)
 
 
