@@ -76,7 +76,7 @@ def _sources(contracts_dir: Path) -> dict[str, str]:
     files = sorted(contracts_dir.rglob("*.sol"))
     if not files:
         raise ToolchainError(f"no Solidity sources under {contracts_dir}")
-    return {str(f.relative_to(ROOT)): f.read_text() for f in files}
+    return {f"contracts/{f.relative_to(contracts_dir).as_posix()}": f.read_text() for f in files}
 
 
 def _oz_version() -> str:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from eth_utils import keccak, to_checksum_address
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import EventData, TxReceipt
@@ -50,10 +51,11 @@ class ContractClient:
     def events(self, receipt: TxReceipt, event_name: str) -> list[EventData]:
         """The ``event_name`` events this contract emitted in ``receipt``."""
         event = getattr(self.contract.events, event_name)()
+        topic = HexBytes(event.topic)
         return [
             event.process_log(log)
             for log in receipt["logs"]
-            if log["address"] == self.address and log["topics"][0] == event.topic
+            if log["address"] == self.address and log["topics"] and HexBytes(log["topics"][0]) == topic
         ]
 
 

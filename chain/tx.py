@@ -58,6 +58,13 @@ class NonceManager:
             self._next += 1
             return nonce
 
+    @classmethod
+    def reset_all(cls) -> None:
+        """Forget every local counter (after the chain was reverted, e.g. ``evm_revert``)."""
+        with cls._instances_lock:
+            for mgr in cls._instances.values():
+                mgr.reset()
+
     def reset(self) -> None:
         """Forget the local counter; the next ``take`` reads the chain's pending nonce."""
         with self._lock:

@@ -1,0 +1,19 @@
+"""Fixtures for the contract tests, run under brownie against anvil (`brownie test`)."""
+
+import pytest
+
+@pytest.fixture(scope="module")
+def admin(accounts):
+    return accounts[0]
+
+@pytest.fixture(scope="module")
+def registry(ParticipantRegistry, admin):
+    return ParticipantRegistry.deploy(admin, {"from": admin})
+
+@pytest.fixture(scope="module")
+def token(FlexToken, admin):
+    return FlexToken.deploy(admin, {"from": admin})
+
+@pytest.fixture(autouse=True)
+def isolation(fn_isolation):
+    """Every test starts from the module's deployment (brownie snapshots and reverts)."""
