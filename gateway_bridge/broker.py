@@ -191,6 +191,20 @@ def mosquitto_password_hash(password: str, iterations: int = 101) -> str:
     return f"$7${iterations}${b64(salt).decode()}${b64(digest).decode()}"
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; reaps it if it is an exited child of this process."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 # -- the broker --------------------------------------------------------------------------------
 class MosquittoBroker:
     """A Mosquitto process on loopback, configured from arguments.
@@ -383,9 +397,9 @@ class MosquittoBroker:
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if Path(f"/proc/{pid}").exists():
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _alive(pid):
             os.kill(pid, signal.SIGKILL)
         self.info_file.unlink(missing_ok=True)
         return True

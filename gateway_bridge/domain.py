@@ -350,7 +350,7 @@ class Preferences(BaseModel):
         default=19.0, ge=10, le=28, description="Lowest comfortable, degC."
     )
     temperature_max_c: float = Field(
-        default=22.0, ge=12, le=30, description="Highest comfortable, degC."
+        default=22.0, ge=10, le=30, description="Highest comfortable, degC."
     )
     humidity_min_rh: float = Field(
         default=30.0, ge=10, le=80, description="Lowest comfortable, %RH."

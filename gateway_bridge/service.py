@@ -403,6 +403,10 @@ class BridgeService:
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any = None
     ) -> None:
+        if not self._ready.is_set():  # dropped during the handshake (e.g. TLS refused)
+            self._connect_error = f"disconnected before subscribing: {reason}"
+            self._ready.set()
+            return
         if reason.is_failure and not self._stop.is_set():
             log.warning("bridge disconnected from the broker (%s); paho reconnects", reason)
 
