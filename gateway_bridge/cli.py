@@ -120,5 +120,15 @@ def run(
     typer.echo(json.dumps(stats))
 
 
+@app.command()
+def bench(
+    messages: Annotated[int, typer.Option(help="Messages in the burst.")] = 20000,
+) -> None:
+    """Benchmark the bridge on a throw-away Mosquitto; prints one JSON line."""
+    from gateway_bridge.bench import bench_gateway
+
+    typer.echo(json.dumps(bench_gateway(messages)))
+
+
 if __name__ == "__main__":
     app()
