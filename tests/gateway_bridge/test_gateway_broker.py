@@ -145,3 +145,39 @@ def test_cli_up_status_down(tmp_path: Path):
     assert not accepts_connections("127.0.0.1", port)
     status = runner.invoke(app, ["status", "--state-dir", state])
     assert status.exit_code == 1 and json.loads(status.stdout)["running"] is False
+
+
+def test_cli_run_bridges_until_the_duration_ends(broker: MosquittoBroker, tmp_path: Path):
+    site = tmp_path / "site.json"
+    site.write_text(
+        json.dumps(
+            {
+                "devices": [
+                    {"device_id": "b1", "household_id": "h1", "adapter": "zigbee2mqtt",
+                     "address": "cli/boiler", "role": "boiler"}
+                ],
+                "preferences": [{"household_id": "h1", "mode": "economy"}],
+            }
+        )
+    )  # fmt: skip
+    watcher = Probe(broker.port, ("zigbee2mqtt/cli/boiler/set",))
+    try:
+        result = CliRunner().invoke(
+            app,
+            ["run", "--site", str(site), "--port", str(broker.port), "--duration-s", "0.5"],
+        )
+        assert result.exit_code == 0, result.output
+        final = json.loads(result.stdout.strip().splitlines()[-1])
+        assert final["commands"] == 1 and final["devices"] == 1
+        body = watcher.expect(lambda t, b: t == "zigbee2mqtt/cli/boiler/set")
+        assert json.loads(body) == {"current_heating_setpoint": 19.0}
+    finally:
+        watcher.close()
+
+
+def test_cli_run_refuses_a_broken_site_file(tmp_path: Path):
+    site = tmp_path / "site.json"
+    site.write_text('{"devices": [{"device_id": "x"}]}')
+    result = CliRunner().invoke(app, ["run", "--site", str(site), "--duration-s", "0.1"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ValueError) and "site file" in str(result.exception)
