@@ -125,7 +125,7 @@ def deploy(
     from chain.platform import connect, make_sender
 
     try:
-        settings = ChainSettings(**({"rpc_url": rpc_url} if rpc_url else {}))
+        settings = ChainSettings() if rpc_url is None else ChainSettings(rpc_url=rpc_url)
         artifacts = compile_contracts()
         w3 = connect(settings.effective_rpc_url)
         sender = make_sender(w3, admin_account(settings), artifacts, settings.tx_timeout_s)
@@ -173,6 +173,22 @@ def bench_gas_cmd(
     if not json_out:
         for op, gas in result["operations"].items():
             print(f"{op:<34} {gas:>9}")
+    _print_json(result)
+
+
+@bench_app.command("matching")
+def bench_matching_cmd(
+    orders: Annotated[int, typer.Option(min=2, help="Orders in the session book.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Seed of the random book.")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Clearing time of the engine per pricing rule, against an independent LP (HiGHS)."""
+    from matching.bench import bench_matching
+
+    result = bench_matching(orders=orders, seed=seed)
+    if not json_out:
+        for rule, seconds in result["engine_s"].items():
+            print(f"{rule:<12} {seconds:.4f} s")
     _print_json(result)
 
 

@@ -136,7 +136,7 @@ class RunningPlatform:
             "members": [
                 {
                     "name": m.name,
-                    "role": m.role.name.lower(),
+                    "role": m.role.label,
                     "address": m.address,
                     "grid_area": m.grid_area,
                     "meter_id": m.meter_id,
@@ -205,16 +205,16 @@ def bring_up(settings: ChainSettings, fresh: bool = False, quiet: bool = False) 
     )
 
 
-def _write_demo_file(settings: ChainSettings, chain_id: int, url: str, members: list[Member]) -> None:
+def _write_demo_file(
+    settings: ChainSettings, chain_id: int, url: str, members: list[Member]
+) -> None:
     """``.bright/demo.json``: the demo's URL and accounts, for local tools (never committed)."""
     path = settings.state_dir / "demo.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "rpc_url": url,
         "chain_id": chain_id,
-        "members": [
-            {"name": m.name, "role": m.role.name.lower(), "address": m.address} for m in members
-        ],
+        "members": [{"name": m.name, "role": m.role.label, "address": m.address} for m in members],
     }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2))

@@ -77,7 +77,9 @@ def check_kafka() -> Check:
     jars = sorted(glob.glob(str(KAFKA_LIBS / "kafka_2.13-*.jar")))
     java = _run(["java", "-version"])
     if not jars:
-        return Check("kafka", False, None, f"no broker jars in {KAFKA_LIBS}; java: {_first_version(java)}")
+        return Check(
+            "kafka", False, None, f"no broker jars in {KAFKA_LIBS}; java: {_first_version(java)}"
+        )
     return Check("kafka", True, _first_version(Path(jars[0]).name.split("-", 1)[1]), jars[0])
 
 
@@ -89,7 +91,9 @@ def check_postgres() -> Check:
 
 
 def check_mosquitto() -> Check:
-    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    binary = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
     out = _run([binary, "-h"]) if binary else None
     return Check("mosquitto", out is not None, _first_version(out), binary or "not found")
 

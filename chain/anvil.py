@@ -18,6 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from bright.errors import ChainError, ToolchainError
 from bright.paths import ANVIL_BIN
@@ -49,7 +50,9 @@ def port_in_use(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def rpc_call(url: str, method: str, params: list[object] | None = None, timeout: float = 2.0) -> object:
+def rpc_call(
+    url: str, method: str, params: list[object] | None = None, timeout: float = 2.0
+) -> object:
     """One raw JSON-RPC call (used before web3 is set up and for anvil_* methods)."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
     req = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
@@ -87,7 +90,7 @@ class Anvil:
         self.chain_id = chain_id
         self.log_file = log_file
         self._proc: subprocess.Popen[bytes] | None = None
-        self._log_handle: object | None = None
+        self._log_handle: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -100,11 +103,16 @@ class Anvil:
     def command(self) -> list[str]:
         cmd = [
             str(anvil_binary()),
-            "--host", self.host,
-            "--port", str(self.port),
-            "--accounts", str(self.accounts),
-            "--mnemonic", self.mnemonic,
-            "--chain-id", str(self.chain_id),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--accounts",
+            str(self.accounts),
+            "--mnemonic",
+            self.mnemonic,
+            "--chain-id",
+            str(self.chain_id),
             "--silent",
         ]
         if self.block_time:
@@ -125,12 +133,15 @@ class Anvil:
                 f"port {self.port} on {self.host} is already in use: stop what runs there, or "
                 f"choose another port (BRIGHT_CHAIN_PORT)"
             )
-        out: int | object = subprocess.DEVNULL
+        out: int | IO[bytes] = subprocess.DEVNULL
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log_handle = out = self.log_file.open("ab")
         self._proc = subprocess.Popen(
-            self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True  # type: ignore[arg-type]
+            self.command(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -158,7 +169,7 @@ class Anvil:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         if self._log_handle is not None:
-            self._log_handle.close()  # type: ignore[attr-defined]
+            self._log_handle.close()
             self._log_handle = None
 
     def __enter__(self) -> Anvil:

@@ -49,9 +49,7 @@ def measure_core_gas() -> dict[str, int]:
         ]
         ops["register_batch_per_participant"] = _gas(registry.register_batch(batch)) // BATCH
         ops["grant_role"] = _gas(registry.grant_role("REGISTRAR_ROLE", p3.address))
-        ops["delegate_to_aggregator"] = _gas(
-            platform.registry(p1).delegate_to(agg.address)
-        )
+        ops["delegate_to_aggregator"] = _gas(platform.registry(p1).delegate_to(agg.address))
         ops["deactivate"] = _gas(registry.deactivate(batch[0][0]))
         ops["mint"] = _gas(token.mint(p1.address, 10**9))
         payments = [(b[0], 10**6) for b in batch]

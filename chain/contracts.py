@@ -55,7 +55,9 @@ class ContractClient:
         return [
             event.process_log(log)
             for log in receipt["logs"]
-            if log["address"] == self.address and log["topics"] and HexBytes(log["topics"][0]) == topic
+            if log["address"] == self.address
+            and log["topics"]
+            and HexBytes(log["topics"][0]) == topic
         ]
 
 

@@ -22,6 +22,11 @@ class Role(IntEnum):
     ORACLE = 4
     MARKET_OPERATOR = 5
 
+    @property
+    def label(self) -> str:
+        """The role's name as users write it: ``prosumer``, ``market-operator``."""
+        return self.name.lower().replace("_", "-")
+
     @classmethod
     def parse(cls, value: str | int) -> Role:
         """A role from its name (``prosumer``, ``market-operator``) or number."""

@@ -112,9 +112,7 @@ class ErrorDecoder:
         name, inputs, contract = known
         values = abi_decode([_canonical_type(p) for p in inputs], body)
         args = {
-            (p.get("name") or f"arg{i}"): (
-                to_checksum_address(v) if p["type"] == "address" else v
-            )
+            (p.get("name") or f"arg{i}"): (to_checksum_address(v) if p["type"] == "address" else v)
             for i, (p, v) in enumerate(zip(inputs, values, strict=True))
         }
         return revert_error(name)(name, args, contract)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import (
@@ -21,7 +23,7 @@ from web3.exceptions import (
     Web3Exception,
     Web3RPCError,
 )
-from web3.types import TxParams, TxReceipt
+from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from chain.errors import ErrorDecoder, RevertError, TransactionFailed
 
@@ -31,7 +33,7 @@ GAS_MARGIN = 1.2
 class NonceManager:
     """Hands out consecutive nonces for one account."""
 
-    _instances: dict[tuple[int, str], NonceManager] = {}
+    _instances: ClassVar[dict[tuple[int, str], NonceManager]] = {}
     _instances_lock = threading.Lock()
 
     def __init__(self, w3: Web3, address: str) -> None:
@@ -51,7 +53,9 @@ class NonceManager:
 
     def take(self) -> int:
         with self._lock:
-            chain_next = int(self._w3.eth.get_transaction_count(self._address, "pending"))
+            chain_next = int(
+                self._w3.eth.get_transaction_count(to_checksum_address(self._address), "pending")
+            )
             if self._next is None or chain_next > self._next:
                 self._next = chain_next
             nonce = self._next
@@ -98,7 +102,9 @@ class TxSender:
         tip = 10**9 if base else 0
         return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
 
-    def build(self, fn: ContractFunction | ContractConstructor, gas: int | None = None, value: int = 0) -> TxParams:
+    def build(
+        self, fn: ContractFunction | ContractConstructor, gas: int | None = None, value: int = 0
+    ) -> TxParams:
         """The unsigned transaction for ``fn``; a revert in estimation raises its typed error."""
         params: TxParams = {"from": self.account.address, "value": value}  # type: ignore[typeddict-item]
         if gas is None:
@@ -109,15 +115,22 @@ class TxSender:
             except Web3RPCError as exc:
                 name = getattr(fn, "fn_name", "constructor")
                 raise TransactionFailed(f"estimating {name} failed: {exc}") from exc
-        tx = fn.build_transaction(
-            {**params, "gas": gas, "chainId": self._chain_id, "nonce": 0, **self._fees()}  # type: ignore[typeddict-item]
-        )
+        fees = self._fees()
+        full: TxParams = {
+            **params,
+            "gas": gas,
+            "chainId": self._chain_id,
+            "nonce": Nonce(0),
+            "maxFeePerGas": Wei(fees["maxFeePerGas"]),
+            "maxPriorityFeePerGas": Wei(fees["maxPriorityFeePerGas"]),
+        }
+        tx = fn.build_transaction(full)
         return tx
 
     def send(self, tx: TxParams) -> bytes:
         """Sign ``tx`` with the next nonce and send it; returns the transaction hash."""
         tx = dict(tx)  # type: ignore[assignment]
-        tx["nonce"] = self.nonces.take()
+        tx["nonce"] = Nonce(self.nonces.take())
         signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
         try:
             return bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
@@ -129,7 +142,7 @@ class TxSender:
         """Wait for the receipt; a failed transaction raises its decoded revert error."""
         try:
             receipt = self.w3.eth.wait_for_transaction_receipt(
-                tx_hash, timeout=self.timeout_s, poll_latency=0.02
+                HexBytes(tx_hash), timeout=self.timeout_s, poll_latency=0.02
             )
         except TimeExhausted as exc:
             raise TransactionFailed(
@@ -139,7 +152,9 @@ class TxSender:
             raise self._replay_failure(tx_hash, receipt)
         return receipt
 
-    def transact(self, fn: ContractFunction | ContractConstructor, gas: int | None = None, value: int = 0) -> TxReceipt:
+    def transact(
+        self, fn: ContractFunction | ContractConstructor, gas: int | None = None, value: int = 0
+    ) -> TxReceipt:
         """Build, send and wait for one transaction."""
         tx = self.build(fn, gas=gas, value=value)
         return self.wait(self.send(tx), tx)
@@ -162,7 +177,7 @@ class TxSender:
         return self.decoder.decode(data if isinstance(data, str | bytes) else None)
 
     def _replay_failure(self, tx_hash: bytes, receipt: TxReceipt) -> Exception:
-        tx = self.w3.eth.get_transaction(tx_hash)
+        tx = self.w3.eth.get_transaction(HexBytes(tx_hash))
         call: dict[str, Any] = {
             "from": tx["from"],
             "to": tx["to"],

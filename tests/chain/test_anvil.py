@@ -20,9 +20,11 @@ def test_start_answers_and_stop_frees_the_port():
 
 
 def test_busy_port_is_a_clear_error():
-    with Anvil(accounts=1) as first:
-        with pytest.raises(ChainError, match=f"port {first.port} .* already in use"):
-            Anvil(port=first.port, accounts=1).start()
+    with (
+        Anvil(accounts=1) as first,
+        pytest.raises(ChainError, match=f"port {first.port} .* already in use"),
+    ):
+        Anvil(port=first.port, accounts=1).start()
 
 
 def test_state_survives_a_restart(tmp_path, w3, artifacts, admin):

@@ -21,7 +21,11 @@ def test_register_and_read_back(registry, dev_accounts):
     receipt = registry.register(member.address, Role.PROSUMER, "feeder-1", "meter-10")
     p = registry.participant(member.address)
     assert (p.role, p.active, p.grid_area, p.meter_id, p.aggregator) == (
-        Role.PROSUMER, True, "feeder-1", "meter-10", None
+        Role.PROSUMER,
+        True,
+        "feeder-1",
+        "meter-10",
+        None,
     )
     [event] = registry.events(receipt, "ParticipantRegistered")
     assert event["args"]["account"] == member.address
@@ -41,12 +45,14 @@ def test_registering_twice_raises_typed_error_naming_it(registry, dev_accounts):
 
 def test_unknown_role_is_rejected_by_the_contract(registry, dev_accounts):
     with pytest.raises(revert_error("ParticipantRegistryUnknownRole")) as info:
-        registry.register_raw(dev_accounts[12].address, 7, text_to_bytes32("a"), text_to_bytes32("m"))
+        registry.register_raw(
+            dev_accounts[12].address, 7, text_to_bytes32("a"), text_to_bytes32("m")
+        )
     assert info.value.args_by_name == {"role": 7}
 
 
 def test_unknown_role_name_is_rejected_in_python():
-    with pytest.raises(EncodingError, match="unknown role 'landlord'.*prosumer"):
+    with pytest.raises(EncodingError, match=r"unknown role 'landlord'.*prosumer"):
         Role.parse("landlord")
     assert Role.parse("market-operator") is Role.MARKET_OPERATOR
 

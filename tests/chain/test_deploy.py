@@ -40,13 +40,21 @@ def test_is_live_needs_code_and_matching_sources(platform, artifacts):
     assert is_live(platform.w3, dep, artifacts)
     stale = Deployment(
         dep.chain_id,
-        {**dep.contracts, "FlexToken": DeployedContract(
-            dep.contracts["FlexToken"].address, 1, "0x", "an-older-source-hash")},
+        {
+            **dep.contracts,
+            "FlexToken": DeployedContract(
+                dep.contracts["FlexToken"].address, 1, "0x", "an-older-source-hash"
+            ),
+        },
     )
     assert not is_live(platform.w3, stale, artifacts)
     nowhere = Deployment(
         dep.chain_id,
-        {**dep.contracts, "FlexToken": DeployedContract(
-            "0x" + "42" * 20, 1, "0x", artifacts["FlexToken"].source_hash)},
+        {
+            **dep.contracts,
+            "FlexToken": DeployedContract(
+                "0x" + "42" * 20, 1, "0x", artifacts["FlexToken"].source_hash
+            ),
+        },
     )
     assert not is_live(platform.w3, nowhere, artifacts)

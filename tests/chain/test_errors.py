@@ -20,7 +20,9 @@ ABI = [
 
 
 def test_custom_error_becomes_named_class_with_args():
-    data = selector("FlexMarketGateClosed(uint256,uint64)") + encode(["uint256", "uint64"], [7, 1800])
+    data = selector("FlexMarketGateClosed(uint256,uint64)") + encode(
+        ["uint256", "uint64"], [7, 1800]
+    )
     err = ErrorDecoder({"FlexMarket": ABI}).decode("0x" + data.hex())
     assert isinstance(err, revert_error("FlexMarketGateClosed"))
     assert err.args_by_name == {"sessionId": 7, "closesAt": 1800}

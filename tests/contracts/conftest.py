@@ -2,17 +2,21 @@
 
 import pytest
 
+
 @pytest.fixture(scope="module")
 def admin(accounts):
     return accounts[0]
+
 
 @pytest.fixture(scope="module")
 def registry(ParticipantRegistry, admin):
     return ParticipantRegistry.deploy(admin, {"from": admin})
 
+
 @pytest.fixture(scope="module")
 def token(FlexToken, admin):
     return FlexToken.deploy(admin, {"from": admin})
+
 
 @pytest.fixture(autouse=True)
 def isolation(fn_isolation):

@@ -28,7 +28,13 @@ def test_register_records_participant_and_grants_role(registry, admin, member):
     tx = registry.register(member, PROSUMER, AREA, METER, {"from": admin})
 
     role, active, registered_at, agg, area, meter = registry.participant(member)
-    assert (role, active, agg, area, meter) == (PROSUMER, True, ZERO_ADDRESS, "0x" + AREA.hex(), "0x" + METER.hex())
+    assert (role, active, agg, area, meter) == (
+        PROSUMER,
+        True,
+        ZERO_ADDRESS,
+        "0x" + AREA.hex(),
+        "0x" + METER.hex(),
+    )
     assert registered_at == tx.timestamp
     assert registry.hasRole(role_id("PROSUMER_ROLE"), member)
     assert registry.isActive(member) and registry.isActiveAs(member, PROSUMER)
@@ -43,8 +49,13 @@ def test_register_records_participant_and_grants_role(registry, admin, member):
 
 @pytest.mark.parametrize(
     "role,role_name",
-    [(PROSUMER, "PROSUMER_ROLE"), (AGGREGATOR, "AGGREGATOR_ROLE"), (DSO, "DSO_ROLE"),
-     (ORACLE, "ORACLE_ROLE"), (MARKET_OPERATOR, "MARKET_OPERATOR_ROLE")],
+    [
+        (PROSUMER, "PROSUMER_ROLE"),
+        (AGGREGATOR, "AGGREGATOR_ROLE"),
+        (DSO, "DSO_ROLE"),
+        (ORACLE, "ORACLE_ROLE"),
+        (MARKET_OPERATOR, "MARKET_OPERATOR_ROLE"),
+    ],
 )
 def test_each_role_maps_to_its_access_control_role(registry, admin, accounts, role, role_name):
     registry.register(accounts[3], role, AREA, METER, {"from": admin})
@@ -54,7 +65,9 @@ def test_each_role_maps_to_its_access_control_role(registry, admin, accounts, ro
 
 def test_register_batch_registers_all(registry, admin, accounts):
     people = accounts[3:8]
-    tx = registry.registerBatch(people, [PROSUMER] * 4 + [DSO], [AREA] * 5, [METER] * 4 + [b"\0" * 32], {"from": admin})
+    tx = registry.registerBatch(
+        people, [PROSUMER] * 4 + [DSO], [AREA] * 5, [METER] * 4 + [b"\0" * 32], {"from": admin}
+    )
     assert registry.participantCount() == 5
     assert len(tx.events["ParticipantRegistered"]) == 5
     assert registry.isActiveAs(accounts[7], DSO)
@@ -91,7 +104,9 @@ def test_prosumer_without_meter_reverts_but_dso_may_have_none(registry, admin, m
 
 def test_batch_length_mismatch_reverts(registry, admin, accounts):
     with reverts("ParticipantRegistryLengthMismatch", 2, 1):
-        registry.registerBatch(accounts[3:5], [PROSUMER], [AREA, AREA], [METER, METER], {"from": admin})
+        registry.registerBatch(
+            accounts[3:5], [PROSUMER], [AREA, AREA], [METER, METER], {"from": admin}
+        )
 
 
 def test_only_registrar_may_register(registry, member, accounts):

@@ -1,0 +1,136 @@
+"""`bright up`: the demo community on a local chain, restartable with its state."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from bright.demo import DSO_START_TOKENS, PROSUMER_START_TOKENS, bring_up, demo_community
+from bright.paths import ROOT
+from bright.settings import ChainSettings
+from chain.anvil import free_port
+from chain.domain import Role
+
+
+def test_demo_community_is_built_from_the_real_homes():
+    members = demo_community()
+    prosumers = [m for m in members if m.role is Role.PROSUMER]
+    assert len(prosumers) == 17
+    assert {m.role for m in members} == {
+        Role.PROSUMER,
+        Role.AGGREGATOR,
+        Role.DSO,
+        Role.ORACLE,
+        Role.MARKET_OPERATOR,
+    }
+    assert prosumers[0].meter_id == "citylearn-2022/Building_1"
+    assert {m.grid_area for m in prosumers} == {"feeder-1", "feeder-2"}
+    assert len({m.address for m in members}) == len(members)
+
+
+def test_bring_up_registers_once_and_reuses_saved_state(tmp_path):
+    settings = ChainSettings(state_dir=tmp_path, chain_port=free_port())
+    first = bring_up(settings, quiet=True)
+    try:
+        assert first.deployed_now and first.registered_now == len(first.members) == 21
+        registry, token = first.platform.registry(), first.platform.token()
+        for m in first.members:
+            p = registry.participant(m.address)
+            assert (p.role, p.active, p.grid_area, p.meter_id) == (
+                m.role,
+                True,
+                m.grid_area,
+                m.meter_id,
+            )
+        dso = next(m for m in first.members if m.role is Role.DSO)
+        home = next(m for m in first.members if m.role is Role.PROSUMER)
+        assert token.balance_of(dso.address) == DSO_START_TOKENS
+        assert token.balance_of(home.address) == PROSUMER_START_TOKENS
+        addresses = {n: c.address for n, c in first.platform.deployment.contracts.items()}
+    finally:
+        first.stop()
+
+    again = bring_up(settings, quiet=True)
+    try:
+        assert not again.deployed_now and again.registered_now == 0
+        assert {n: c.address for n, c in again.platform.deployment.contracts.items()} == addresses
+        assert again.platform.token().balance_of(home.address) == PROSUMER_START_TOKENS
+    finally:
+        again.stop()
+
+    fresh = bring_up(settings, fresh=True, quiet=True)
+    try:
+        assert fresh.deployed_now and fresh.registered_now == 21
+    finally:
+        fresh.stop()
+
+
+def _bright(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bright.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_bright_up_runs_until_interrupted_and_restarts_with_its_state(tmp_path):
+    env = {**os.environ, "BRIGHT_STATE_DIR": str(tmp_path), "BRIGHT_CHAIN_PORT": str(free_port())}
+    proc = _bright("up", env=env)
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "platform running" in line or not line:
+            break
+    text = "".join(lines)
+    assert "platform running" in text, text + proc.stderr.read() if proc.stderr else text
+    assert "ParticipantRegistry" in text and "home-17" in text
+    assert "0x" in text and "(public development keys" in text
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "chain state saved" in err
+    assert (tmp_path / "chain" / "state.json").exists()
+
+    again = subprocess.run(
+        [sys.executable, "-m", "bright.cli", "up", "--once", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["deployed_now"] is False and summary["registered_now"] == 0
+    assert len(summary["members"]) == 21
+
+
+def test_bright_up_reports_a_busy_port(tmp_path):
+    from chain.anvil import Anvil
+
+    with Anvil(accounts=1) as other:
+        env = {
+            **os.environ,
+            "BRIGHT_STATE_DIR": str(tmp_path),
+            "BRIGHT_CHAIN_PORT": str(other.port),
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "bright.cli", "up", "--once"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1
+    assert f"port {other.port}" in proc.stderr and "already in use" in proc.stderr
