@@ -22,6 +22,16 @@ bench_app = typer.Typer(help="Benchmarks; each prints one JSON object on its las
 app.add_typer(bench_app, name="bench")
 
 
+def _mount_subcommands() -> None:
+    """Command groups that live with their packages."""
+    from gateway_bridge.cli import app as gateway_app
+
+    app.add_typer(gateway_app, name="gateway", help="Mosquitto broker and the home-gateway bridge.")
+
+
+_mount_subcommands()
+
+
 def _fail(exc: BaseException) -> None:
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=1)
@@ -189,6 +199,24 @@ def bench_matching_cmd(
     if not json_out:
         for rule, seconds in result["engine_s"].items():
             print(f"{rule:<12} {seconds:.4f} s")
+    _print_json(result)
+
+
+@bench_app.command("gateway")
+def bench_gateway_cmd(
+    messages: Annotated[int, typer.Option(min=100, help="Messages in the burst.")] = 20_000,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Bridge throughput and latencies on a real Mosquitto, against raw MQTT in the same run."""
+    from gateway_bridge.bench import bench_gateway
+
+    try:
+        result = bench_gateway(messages=messages)
+    except BrightError as exc:
+        _fail(exc)
+        return
+    if not json_out:
+        print(json.dumps(result, indent=2, default=str))
     _print_json(result)
 
 
