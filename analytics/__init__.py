@@ -1,1 +1,1 @@
-"""Analytics for the community: forecasting, clustering, thermal twin, control, flexibility optimisation."""
+"""Community analytics: forecasting, clustering, thermal twin, control, flexibility optimisation."""

@@ -1,1 +1,1 @@
-"""Loaders for the real data sets the platform uses (fetched from package registries, never committed)."""
+"""Loaders for the real data sets the platform uses (fetched from registries, never committed)."""

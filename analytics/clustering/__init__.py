@@ -1,0 +1,1 @@
+"""Clustering of households by behaviour (TLC): load shapes, level, PV, temperature, flexibility."""

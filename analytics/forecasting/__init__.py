@@ -1,0 +1,1 @@
+"""Energy forecasting tool (EFT): consumption, PV and flexibility forecasts with quantiles."""

@@ -1,0 +1,44 @@
+"""Settings of the analytics engines, read from the environment (prefix ``BRIGHT_ANALYTICS_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bright.errors import ConfigError
+from bright.paths import DEFAULT_STATE_DIR, ROOT
+
+
+class AnalyticsSettings(BaseSettings):
+    """Where the analytics engines keep models and reports."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BRIGHT_ANALYTICS_", env_file=".env", extra="ignore"
+    )
+
+    models_dir: Path = Field(
+        DEFAULT_STATE_DIR / "models",
+        description="Folder of saved forecasting models, their versions and backtest scores "
+        "(git-ignored).",
+    )
+    reports_dir: Path = Field(
+        ROOT / "reports", description="Folder of generated clustering reports (git-ignored)."
+    )
+    pseudonym_salt: str = Field(
+        "bright-dev-salt",
+        description="Salt of the pseudonymous household ids in reports; set a secret one in "
+        "production so ids cannot be linked back to homes.",
+    )
+    n_jobs: int = Field(2, ge=1, le=64, description="Threads the engines may use.")
+
+
+@lru_cache(maxsize=1)
+def analytics_settings() -> AnalyticsSettings:
+    """The process-wide analytics settings; a malformed value raises :class:`ConfigError`."""
+    try:
+        return AnalyticsSettings()
+    except ValueError as exc:
+        raise ConfigError(f"invalid BRIGHT_ANALYTICS_* settings: {exc}") from exc
