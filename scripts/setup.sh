@@ -47,7 +47,7 @@ if [ "$(cat .venv/.bright-stamp 2>/dev/null)" != "$want" ]; then
   say "installing Python packages into .venv (requirements/lock.txt)"
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r requirements/lock.txt
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
   echo "$want" > .venv/.bright-stamp
 fi
 
