@@ -1,0 +1,181 @@
+"""Benchmarks of the forecasting and clustering tools; each returns one JSON-serialisable dict.
+
+``bench_forecast``: rolling-origin backtest (final quarter held out, refit every 30 days) of
+the community-aggregate models for consumption and PV at both horizons against the
+seasonal-naive, 7-day-mean and (intraday) persistence baselines in the same run; flexibility
+scored through the consumption forecasts; per-home errors of the pooled homes model
+(day-ahead, and intraday 1 h ahead); seconds to compute a community forecast from saved models.
+
+``bench_clustering``: a community of ``homes`` households (the 17 real ones, then synthetic
+ones from the real homes and BDEW profiles, :mod:`analytics.data.synthetic`), one year hourly:
+seconds from raw frames to clusters, chosen k and silhouette.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.forecasting.backtest import BacktestResult, backtest
+from analytics.forecasting.domain import Horizon, Target
+from analytics.forecasting.engine import ForecastConfig
+from analytics.forecasting.flexibility import flexibility_kw
+from analytics.forecasting.metrics import wape
+from analytics.forecasting.service import (
+    CommunityData,
+    forecast_community,
+    load_community_data,
+    train_models,
+)
+from bright.benchutil import peak_rss_mb, stopwatch
+
+DAY_AHEAD_TARGET = 0.15
+INTRADAY_1H_TARGET = 0.10
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _r(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), 4)
+
+
+def _row(result: BacktestResult, pred: pd.DataFrame | None = None) -> dict[str, Any]:
+    scores = result.score(pred)
+    return {k: _r(v) for k, v in scores.items()}
+
+
+def _flex_rows(result: BacktestResult, data: CommunityData) -> dict[str, dict[str, Any]]:
+    """Flexibility scores: the flex model on forecast load vs on measured load."""
+    pred = result.predictions
+    e_kwh = sum(data.battery_kwh.values())
+    p_kw = sum(data.battery_kw.values())
+    truth_up, truth_down = flexibility_kw(pred["y"], e_kwh, p_kw)
+    out: dict[str, dict[str, Any]] = {}
+    for name, truth in (("flex_up", truth_up), ("flex_down", truth_down)):
+        idx = 0 if name == "flex_up" else 1
+        row: dict[str, Any] = {}
+        for label, col in (("wape", "q50"), ("wape_seasonal_naive", "base_seasonal_naive"),
+                           ("wape_mean_7d", "base_mean_7d")):
+            row[label] = _r(wape(truth, flexibility_kw(pred[col], e_kwh, p_kw)[idx]))
+        lo = flexibility_kw(pred["q10"], e_kwh, p_kw)[idx]
+        hi = flexibility_kw(pred["q90"], e_kwh, p_kw)[idx]
+        lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+        row["coverage_80"] = _r(float(np.mean((truth >= lo) & (truth <= hi))))
+        out[name] = row
+    return out
+
+
+def bench_forecast(seed: int = 0) -> dict[str, Any]:
+    """Backtest table per target and horizon, per-home errors, community forecast seconds."""
+    data = load_community_data()
+    table: list[dict[str, Any]] = []
+    with stopwatch() as total:
+        for target in (Target.CONSUMPTION, Target.PV):
+            for horizon in (Horizon.DAY_AHEAD, Horizon.INTRADAY):
+                _log(f"backtest community {target} {horizon} ...")
+                cfg = ForecastConfig(target=target, horizon=horizon, seed=seed)
+                result = backtest(data.series(target, "community"), data.weather, cfg,
+                                  progress=True)
+                pred = result.predictions
+                if horizon is Horizon.DAY_AHEAD:
+                    table.append({"target": str(target), "horizon": "day_ahead",
+                                  **_row(result)})
+                else:
+                    for h in range(1, cfg.max_intraday_h + 1):
+                        table.append({"target": str(target), "horizon": f"intraday_{h}h",
+                                      **_row(result, pred[pred["h"] == h])})
+                if target is Target.CONSUMPTION:
+                    for name, row in _flex_rows(result, data).items():
+                        table.append({"target": name, "horizon": str(horizon), **row})
+        per_home: dict[str, Any] = {}
+        for horizon, max_h in ((Horizon.DAY_AHEAD, 4), (Horizon.INTRADAY, 1)):
+            _log(f"backtest per-home consumption {horizon} (pooled model) ...")
+            cfg = ForecastConfig(target=Target.CONSUMPTION, horizon=horizon,
+                                 max_intraday_h=max_h, seed=seed)
+            result = backtest(data.load_kwh, data.weather, cfg, progress=True)
+            homes = result.per_series()
+            label = "day_ahead" if horizon is Horizon.DAY_AHEAD else "intraday_1h"
+            per_home[label] = {
+                "wape_median": _r(float(homes["wape"].median())),
+                "wape_seasonal_naive_median": _r(float(homes["wape_seasonal_naive"].median())),
+                "wape_mean_7d_median": _r(float(homes["wape_mean_7d"].median())),
+                "homes_beating_both_baselines": int(
+                    ((homes["wape"] < homes["wape_seasonal_naive"])
+                     & (homes["wape"] < homes["wape_mean_7d"])).sum()),
+                "per_home_wape": {str(k): _r(v) for k, v in homes["wape"].items()},
+            }
+        _log("training community day-ahead models on all but the last day, timing a forecast")
+        with tempfile.TemporaryDirectory() as tmp:
+            cut = data.weather.index[-1].floor("D")
+            train_data = CommunityData(
+                data.load_kwh[data.load_kwh.index < cut], data.pv_kwh[data.pv_kwh.index < cut],
+                data.weather, data.battery_kwh, data.battery_kw)
+            train_models(horizons=(Horizon.DAY_AHEAD,), data=train_data,
+                         models_dir=Path(tmp), with_backtest=False, seed=seed)
+            with stopwatch() as fc_time:
+                fc = forecast_community(cut - pd.Timedelta(days=1), Horizon.DAY_AHEAD,
+                                        data=train_data, models_dir=Path(tmp))
+    da = next(r for r in table if r["target"] == "consumption" and r["horizon"] == "day_ahead")
+    h1 = next(r for r in table if r["target"] == "consumption" and r["horizon"] == "intraday_1h")
+    return {
+        "benchmark": "forecast",
+        "data": "CityLearn 2022, 17 real homes, hourly; test = final quarter, refit every 30 d",
+        "table": table,
+        "per_home": per_home,
+        "targets": {
+            "day_ahead_wape_le_0.15": bool(da["wape"] <= DAY_AHEAD_TARGET),
+            "day_ahead_beats_both_baselines": bool(
+                da["wape"] < da["wape_seasonal_naive"] and da["wape"] < da["wape_mean_7d"]),
+            "intraday_1h_wape_le_0.10": bool(h1["wape"] <= INTRADAY_1H_TARGET),
+            "intraday_1h_beats_all_baselines": bool(
+                h1["wape"] < min(h1["wape_seasonal_naive"], h1["wape_mean_7d"],
+                                 h1["wape_persistence"])),
+        },
+        "community_forecast_s": round(fc_time[0], 3),
+        "community_forecast_rows": len(fc),
+        "total_s": round(total[0], 1),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def bench_clustering(homes: int = 100, seed: int = 0, metric: str = "euclidean"
+                     ) -> dict[str, Any]:
+    """Cluster a ``homes``-household community (1 year, hourly); seconds, k, silhouette."""
+    from analytics.clustering.engine import ClusterConfig, HouseholdClusterer
+    from analytics.clustering.features import household_features
+    from analytics.data import citylearn
+    from analytics.data.synthetic import synthetic_community
+
+    community = synthetic_community(homes, seed=seed)  # data loading is not timed
+    weather = citylearn.load_weather()
+    infos = {h.home_id: h for h in citylearn.homes()}
+    _log(f"clustering {homes} households ({metric}) ...")
+    with stopwatch() as elapsed:
+        features = household_features(
+            community.load_kwh, community.pv_kwh, weather["temp_c"],
+            {k: v.battery_kwh for k, v in infos.items()},
+            {k: v.battery_kw for k, v in infos.items()})
+        engine = HouseholdClusterer(ClusterConfig(metric=metric, seed=seed)).fit(features)
+    result = engine.result_
+    assert result is not None
+    return {
+        "benchmark": "clustering",
+        "homes": homes,
+        "hours": len(community.load_kwh),
+        "metric": metric,
+        "seconds": round(elapsed[0], 3),
+        "k": result.k,
+        "silhouette": round(result.silhouette, 4),
+        "silhouette_per_cluster": {str(k): round(v, 4)
+                                   for k, v in result.silhouette_per_cluster.items()},
+        "sizes": {str(k): v for k, v in result.sizes.items()},
+        "k_scores": {str(k): v for k, v in result.k_scores.items()},
+        "peak_rss_mb": peak_rss_mb(),
+    }
