@@ -91,9 +91,11 @@ def homes(fetch: bool = True) -> list[HomeInfo]:
     result = []
     for name, spec in buildings.items():
         pv = (spec.get("pv") or {}).get("attributes", {}).get("nominal_power", 0.0)
-        battery = (spec.get("electrical_storage") or {}).get("attributes", {}).get("capacity", 0.0)
+        storage = (spec.get("electrical_storage") or {}).get("attributes", {})
+        battery = storage.get("capacity", 0.0)
         result.append(
-            HomeInfo(home_id=name, pv_kw=float(pv or 0.0), battery_kwh=float(battery or 0.0))
+            HomeInfo(home_id=name, pv_kw=float(pv or 0.0), battery_kwh=float(battery or 0.0),
+                     battery_kw=float(storage.get("nominal_power", 0.0) or 0.0))
         )
     result.sort(key=lambda h: int(h.home_id.rsplit("_", 1)[-1]) if h.home_id[-1].isdigit() else 0)
     return result
