@@ -1,0 +1,285 @@
+"""Projections: chain events in, read-model rows out.
+
+A projection is a set of handler functions of ``(event, session)``, one per (contract, event)
+it reads, plus the tables it owns. Handlers are pure in the sense that matters here: what they
+write depends only on the event and on rows of their own tables, so replaying the stored events
+in chain order always yields the same rows. That is what makes a rollback and a rebuild
+possible (see :mod:`streams.store`).
+
+Idempotency: the store applies an event only when it is not yet in ``chain_events`` (same
+chain, block hash and log index), in the same transaction; so a handler may be additive (token
+balances) and still be safe under at-least-once delivery. Participant handlers are also
+idempotent by design (they set state, they do not accumulate).
+
+Adding a projection (market sessions and orders, meter intervals, coalitions, ...)::
+
+    orders = Projection("orders", tables=("orders",))
+
+    @orders.on("FlexMarket", "BidPlaced")
+    def project_bid_placed(event: ChainEvent, session: Session) -> None:
+        ...
+
+    REGISTRY.register(orders)
+
+then an Alembic migration for its table; ``ReadModelStore.replay_projection("orders")`` (or
+``bright index rebuild``) fills it from the stored events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from chain.domain import Role
+from chain.indexer import ChainEvent
+from streams.errors import UnknownProjectionError
+from streams.models import Base, Participant, TokenBalance, TokenSupply
+
+Handler = Callable[[ChainEvent, Session], None]
+"""Applies one event to the read models through ``session`` (inside the store's transaction)."""
+
+ANY_CONTRACT = "*"
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+@dataclass
+class Projection:
+    """A named group of handlers that owns ``tables`` (rows keyed by ``chain_id``)."""
+
+    name: str
+    tables: tuple[str, ...]
+    handlers: dict[tuple[str, str], Handler] = field(default_factory=dict)
+
+    def on(self, contract: str, event: str) -> Callable[[Handler], Handler]:
+        """Decorator: ``fn`` handles ``contract``'s ``event`` (contract ``*``: any contract)."""
+
+        def register(fn: Handler) -> Handler:
+            if (contract, event) in self.handlers:
+                raise ValueError(f"{self.name} already handles {contract}.{event}")
+            self.handlers[(contract, event)] = fn
+            return fn
+
+        return register
+
+    def handler_for(self, event: ChainEvent) -> Handler | None:
+        return self.handlers.get((event.contract, event.event)) or self.handlers.get(
+            (ANY_CONTRACT, event.event)
+        )
+
+    def handles(self, contract: str, event: str) -> bool:
+        return (contract, event) in self.handlers or (ANY_CONTRACT, event) in self.handlers
+
+    def reset(self, session: Session, chain_id: int) -> None:
+        """Delete this projection's rows of ``chain_id`` (before a replay)."""
+        session.flush()  # pending ORM changes must not land after the delete
+        for name in self.tables:
+            table = _table(name)
+            session.execute(delete(table).where(table.c.chain_id == chain_id))
+        # ORM objects of deleted rows must not be found again: forget them and every cache.
+        session.expunge_all()
+        for key in [k for k in session.info if str(k).startswith(_CACHE_PREFIX)]:
+            del session.info[key]
+
+
+class ProjectionRegistry:
+    """The projections the store applies, in registration order."""
+
+    def __init__(self, projections: Iterable[Projection] = ()) -> None:
+        self._projections: dict[str, Projection] = {}
+        for p in projections:
+            self.register(p)
+
+    def register(self, projection: Projection) -> Projection:
+        if projection.name in self._projections:
+            raise ValueError(f"a projection named {projection.name!r} is registered already")
+        for name in projection.tables:
+            _table(name)  # must be a known table
+        self._projections[projection.name] = projection
+        return projection
+
+    def __iter__(self) -> Iterator[Projection]:
+        return iter(self._projections.values())
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._projections)
+
+    def get(self, name: str) -> Projection:
+        try:
+            return self._projections[name]
+        except KeyError:
+            raise UnknownProjectionError(name, self.names) from None
+
+    def apply(self, event: ChainEvent, session: Session) -> None:
+        """Run every handler of ``event`` (the store calls this once per new event)."""
+        for p in self._projections.values():
+            fn = p.handler_for(event)
+            if fn is not None:
+                fn(event, session)
+
+    def affected_by(self, kinds: Iterable[tuple[str, str]]) -> list[Projection]:
+        """The projections that handle any of these (contract, event) kinds."""
+        kinds = list(kinds)
+        return [p for p in self._projections.values() if any(p.handles(c, e) for c, e in kinds)]
+
+
+def _table(name: str) -> Table:
+    try:
+        return Base.metadata.tables[name]
+    except KeyError:
+        raise ValueError(
+            f"no read-model table named {name!r} (add a model and a migration)"
+        ) from None
+
+
+_CACHE_PREFIX = "projection-cache:"
+
+
+def _cache_key(name: str) -> str:
+    return f"{_CACHE_PREFIX}{name}"
+
+
+def _upsert(session: Session, table: Table, values: dict[str, Any], keys: list[str]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, on SQLite and PostgreSQL."""
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(values)
+    stmt = ins.on_conflict_do_update(
+        index_elements=keys, set_={k: ins.excluded[k] for k in values if k not in keys}
+    )
+    session.execute(stmt)
+
+
+# --------------------------------------------------------------------------------------------
+# Participants (ParticipantRegistry)
+
+participants = Projection("participants", tables=("participants",))
+_P = cast(Table, Participant.__table__)
+
+
+def _bytes32_text(value: str) -> str:
+    raw = bytes.fromhex(value[2:]) if value.startswith("0x") else value.encode()
+    return raw.rstrip(b"\x00").decode(errors="replace")
+
+
+@participants.on("ParticipantRegistry", "ParticipantRegistered")
+def project_participant_registered(event: ChainEvent, session: Session) -> None:
+    """A new participant: active, with its role, grid area and meter; no aggregator."""
+    a = event.args
+    role = int(a["role"])
+    _upsert(
+        session,
+        _P,
+        {
+            "chain_id": event.chain_id,
+            "account": a["account"],
+            "role": role,
+            "role_name": Role(role).label if role in Role._value2member_map_ else str(role),
+            "grid_area": _bytes32_text(a["gridArea"]),
+            "meter_id": _bytes32_text(a["meterId"]),
+            "active": True,
+            "aggregator": None,
+            "registered_block": event.block_number,
+            "registered_tx": event.tx_hash,
+            "updated_block": event.block_number,
+        },
+        ["chain_id", "account"],
+    )
+
+
+def _set_participant(event: ChainEvent, session: Session, account: str, **values: Any) -> None:
+    session.execute(
+        update(_P)
+        .where(_P.c.chain_id == event.chain_id, _P.c.account == account)
+        .values(updated_block=event.block_number, **values)
+    )
+
+
+@participants.on("ParticipantRegistry", "ParticipantDeactivated")
+def project_participant_deactivated(event: ChainEvent, session: Session) -> None:
+    _set_participant(event, session, event.args["account"], active=False)
+
+
+@participants.on("ParticipantRegistry", "ParticipantReactivated")
+def project_participant_reactivated(event: ChainEvent, session: Session) -> None:
+    _set_participant(event, session, event.args["account"], active=True)
+
+
+@participants.on("ParticipantRegistry", "AggregatorDelegated")
+def project_aggregator_delegated(event: ChainEvent, session: Session) -> None:
+    _set_participant(event, session, event.args["member"], aggregator=event.args["aggregator"])
+
+
+@participants.on("ParticipantRegistry", "AggregatorDelegationRevoked")
+def project_aggregator_delegation_revoked(event: ChainEvent, session: Session) -> None:
+    _set_participant(event, session, event.args["member"], aggregator=None)
+
+
+# --------------------------------------------------------------------------------------------
+# Token balances and supply (FlexToken ERC-20 Transfer)
+
+balances = Projection("token_balances", tables=("token_balances", "token_supplies"))
+
+
+def _row(session: Session, model: type[Any], key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """The ORM row ``key`` of ``model``, created when missing; cached for the session so a
+    chunk of events touches each row through one object."""
+    cache: dict[tuple[Any, ...], Any] = session.info.setdefault(_cache_key(balances.name), {})
+    ck = (model.__tablename__, *key)
+    row = cache.get(ck)
+    if row is None:
+        row = session.get(model, key)
+        if row is None:
+            row = make()
+            session.add(row)
+        cache[ck] = row
+    return row
+
+
+def _add_balance(event: ChainEvent, session: Session, account: str, delta: int) -> None:
+    token = event.address
+    row = _row(
+        session,
+        TokenBalance,
+        (event.chain_id, token, account),
+        lambda: TokenBalance(chain_id=event.chain_id, token=token, account=account, balance=0),
+    )
+    row.balance = row.balance + delta
+    row.updated_block = event.block_number
+
+
+def _add_supply(event: ChainEvent, session: Session, delta: int) -> None:
+    token = event.address
+    row = _row(
+        session,
+        TokenSupply,
+        (event.chain_id, token),
+        lambda: TokenSupply(chain_id=event.chain_id, token=token, total_supply=0),
+    )
+    row.total_supply = row.total_supply + delta
+    row.updated_block = event.block_number
+
+
+@balances.on("FlexToken", "Transfer")
+def project_token_transfer(event: ChainEvent, session: Session) -> None:
+    """Moves ``value`` base units; from the zero address it is a mint, to it a burn."""
+    a = event.args
+    value = int(a["value"])
+    sender, receiver = a["from"], a["to"]
+    if sender == ZERO_ADDRESS:
+        _add_supply(event, session, value)
+    else:
+        _add_balance(event, session, sender, -value)
+    if receiver == ZERO_ADDRESS:
+        _add_supply(event, session, -value)
+    else:
+        _add_balance(event, session, receiver, value)
+
+
+def default_registry() -> ProjectionRegistry:
+    """The projections of the platform (a fresh registry object each call)."""
+    return ProjectionRegistry([participants, balances])

@@ -1,0 +1,329 @@
+"""The read-model store: applies chain events with their checkpoint, rolls back reorgs.
+
+:class:`ReadModelStore` is the indexer's :class:`~chain.indexer.IndexerSink`, and what the bus
+projector (and a Kafka consumer) calls. Every call is one database transaction that holds the
+events, the read-model updates and the checkpoint together.
+
+Idempotency. An event is applied only if ``chain_events`` has no row with the same chain, block
+hash and log index; the row is inserted in the same transaction as the projection's updates.
+Delivering an event twice (Kafka's at-least-once, a crash between publish and commit, a chunk
+read twice) therefore changes nothing. An event from a block whose remembered hash differs is
+from an orphaned branch and is skipped.
+
+Reorg rollback (the approach chosen): the applied events are kept (``chain_events`` is the
+event store). ``rollback(ancestor)`` deletes the events and block hashes above the common
+ancestor, then, for each projection that handles any of the deleted events' kinds, deletes its
+rows and replays its remaining stored events in chain order. Projections that the orphaned
+blocks did not touch are left alone. This is correct for any handler whose result depends only
+on the events (see :mod:`streams.projections`), including additive ones like balances, needs no
+inverse operations or undo log, and is the same code path as adding a projection
+(:meth:`ReadModelStore.replay_projection`). Its cost is a replay of the affected projections'
+events: reorgs are rare and shallow, so this is paid seldom; a projection with a very long
+history would move to per-aggregate replay later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Engine, Table, and_, delete, func, insert, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from chain.indexer import BlockRef, ChainEvent
+from streams.db import session_factory
+from streams.errors import ReadModelError, StaleEventError
+from streams.models import ChainEventRow, IndexCheckpoint, IndexedBlock
+from streams.projections import Projection, ProjectionRegistry, default_registry
+
+log = logging.getLogger(__name__)
+
+_E = cast(Table, ChainEventRow.__table__)
+_B = cast(Table, IndexedBlock.__table__)
+_C = cast(Table, IndexCheckpoint.__table__)
+
+
+def row_to_event(row: Any) -> ChainEvent:
+    return ChainEvent(
+        chain_id=int(row.chain_id),
+        block_number=int(row.block_number),
+        block_hash=row.block_hash,
+        tx_hash=row.tx_hash,
+        log_index=int(row.log_index),
+        address=row.address,
+        contract=row.contract,
+        event=row.event,
+        args=dict(row.args),
+    )
+
+
+class ReadModelStore:
+    """Read models in one database (SQLite or PostgreSQL), fed by chain events.
+
+    Parameters
+    ----------
+    engine:
+        Engine on a migrated database (:func:`streams.db.open_database`).
+    registry:
+        The projections to apply (default: :func:`~streams.projections.default_registry`).
+    keep_blocks:
+        Block hashes remembered below the checkpoint for reorg detection.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        registry: ProjectionRegistry | None = None,
+        keep_blocks: int = 1024,
+    ) -> None:
+        self.engine = engine
+        self.registry = registry or default_registry()
+        self.keep_blocks = keep_blocks
+        self.sessions = session_factory(engine)
+
+    # -- reading the bookkeeping --
+
+    def checkpoint(self, chain_id: int) -> BlockRef | None:
+        with self.sessions() as s:
+            row = s.get(IndexCheckpoint, chain_id)
+            return None if row is None else BlockRef(row.block_number, row.block_hash)
+
+    def checkpoint_row(self, chain_id: int) -> IndexCheckpoint | None:
+        with self.sessions() as s:
+            return s.get(IndexCheckpoint, chain_id)
+
+    def recent_blocks(self, chain_id: int) -> list[BlockRef]:
+        with self.sessions() as s:
+            rows = s.execute(
+                select(_B.c.number, _B.c.hash)
+                .where(_B.c.chain_id == chain_id)
+                .order_by(_B.c.number.desc())
+            )
+            return [BlockRef(int(n), h) for n, h in rows]
+
+    def event_count(self, chain_id: int | None = None) -> int:
+        with self.sessions() as s:
+            q = select(func.count()).select_from(_E)
+            if chain_id is not None:
+                q = q.where(_E.c.chain_id == chain_id)
+            return int(s.execute(q).scalar_one())
+
+    def events(self, chain_id: int) -> Iterator[ChainEvent]:
+        """The stored events of ``chain_id`` in chain order."""
+        with self.sessions() as s:
+            rows = s.execute(
+                select(_E)
+                .where(_E.c.chain_id == chain_id)
+                .order_by(_E.c.block_number, _E.c.log_index)
+            )
+            for row in rows:
+                yield row_to_event(row)
+
+    # -- writing --
+
+    def apply_chunk(
+        self,
+        chain_id: int,
+        events: Sequence[ChainEvent],
+        tip: BlockRef,
+        blocks: Sequence[BlockRef] = (),
+    ) -> int:
+        """Apply ``events`` (blocks up to ``tip``) and move the checkpoint to ``tip``, in one
+        transaction; returns how many events were new."""
+        try:
+            with self.sessions.begin() as s:
+                new = self._apply(s, chain_id, events)
+                self._remember_blocks(s, chain_id, [*blocks, tip])
+                last_log = max(
+                    (e.log_index for e in events if e.block_number == tip.number), default=-1
+                )
+                self._move_checkpoint(s, chain_id, tip, last_log)
+                return new
+        except SQLAlchemyError as exc:
+            raise ReadModelError(f"applying blocks up to {tip.number} failed: {exc}") from exc
+
+    def apply_events(self, events: Sequence[ChainEvent]) -> int:
+        """Apply events delivered one by one (a Kafka consumer): each event's block becomes the
+        checkpoint (with its log index); duplicates and orphaned events change nothing."""
+        by_chain: dict[int, list[ChainEvent]] = {}
+        for e in events:
+            by_chain.setdefault(e.chain_id, []).append(e)
+        new = 0
+        try:
+            with self.sessions.begin() as s:
+                for chain_id, evs in by_chain.items():
+                    new += self._apply(s, chain_id, evs)
+                    last = max(evs, key=lambda e: e.position)
+                    self._remember_blocks(
+                        s, chain_id, [BlockRef(last.block_number, last.block_hash)]
+                    )
+                    self._move_checkpoint(
+                        s, chain_id, BlockRef(last.block_number, last.block_hash), last.log_index
+                    )
+        except SQLAlchemyError as exc:
+            raise ReadModelError(f"applying {len(events)} events failed: {exc}") from exc
+        return new
+
+    def _apply(self, s: Session, chain_id: int, events: Sequence[ChainEvent]) -> int:
+        if not events:
+            return 0
+        lo = min(e.block_number for e in events)
+        hi = max(e.block_number for e in events)
+        stored = {
+            (int(n), int(i)): h
+            for n, i, h in s.execute(
+                select(_E.c.block_number, _E.c.log_index, _E.c.block_hash).where(
+                    _E.c.chain_id == chain_id, _E.c.block_number.between(lo, hi)
+                )
+            )
+        }
+        known_blocks = {
+            int(n): h
+            for n, h in s.execute(
+                select(_B.c.number, _B.c.hash).where(
+                    _B.c.chain_id == chain_id, _B.c.number.between(lo, hi)
+                )
+            )
+        }
+        fresh: list[ChainEvent] = []
+        for e in sorted(events, key=lambda e: e.position):
+            if e.chain_id != chain_id:
+                raise ReadModelError(f"event of chain {e.chain_id} in a batch of chain {chain_id}")
+            have = stored.get(e.position)
+            if have is not None:
+                if have != e.block_hash:
+                    if known_blocks.get(e.block_number, have) == have:
+                        log.debug("skipping orphaned event %s", e.position)
+                        continue
+                    raise StaleEventError(chain_id, e.block_number, e.log_index, have, e.block_hash)
+                continue  # already applied
+            block = known_blocks.get(e.block_number)
+            if block is not None and block != e.block_hash:
+                log.debug("skipping event of orphaned block %s", e.block_number)
+                continue
+            stored[e.position] = e.block_hash
+            fresh.append(e)
+        if not fresh:
+            return 0
+        s.execute(
+            insert(_E),
+            [
+                {
+                    "chain_id": e.chain_id,
+                    "block_number": e.block_number,
+                    "log_index": e.log_index,
+                    "block_hash": e.block_hash,
+                    "tx_hash": e.tx_hash,
+                    "address": e.address,
+                    "contract": e.contract,
+                    "event": e.event,
+                    "args": e.args,
+                }
+                for e in fresh
+            ],
+        )
+        for e in fresh:
+            self.registry.apply(e, s)
+        s.flush()
+        return len(fresh)
+
+    def _remember_blocks(self, s: Session, chain_id: int, blocks: Sequence[BlockRef]) -> None:
+        if not blocks:
+            return
+        unique = {b.number: b.hash for b in blocks}
+        s.execute(delete(_B).where(_B.c.chain_id == chain_id, _B.c.number.in_(list(unique))))
+        s.execute(
+            insert(_B), [{"chain_id": chain_id, "number": n, "hash": h} for n, h in unique.items()]
+        )
+        top = max(unique)
+        s.execute(delete(_B).where(_B.c.chain_id == chain_id, _B.c.number < top - self.keep_blocks))
+
+    def _move_checkpoint(self, s: Session, chain_id: int, tip: BlockRef, log_index: int) -> None:
+        row = s.get(IndexCheckpoint, chain_id)
+        if row is None:
+            s.add(
+                IndexCheckpoint(
+                    chain_id=chain_id,
+                    block_number=tip.number,
+                    block_hash=tip.hash,
+                    log_index=log_index,
+                )
+            )
+        elif (tip.number, log_index) >= (row.block_number, row.log_index) or (
+            tip.number == row.block_number and tip.hash != row.block_hash
+        ):
+            row.block_number, row.block_hash, row.log_index = tip.number, tip.hash, log_index
+
+    # -- reorgs and rebuilds --
+
+    def rollback(self, chain_id: int, ancestor: BlockRef | None) -> None:
+        """Undo every block above ``ancestor`` (None: all of them) and replay the projections
+        they touched; the checkpoint moves back to ``ancestor``."""
+        cut = ancestor.number if ancestor is not None else -1
+        try:
+            with self.sessions.begin() as s:
+                kinds = [
+                    (c, e)
+                    for c, e in s.execute(
+                        select(_E.c.contract, _E.c.event)
+                        .where(_E.c.chain_id == chain_id, _E.c.block_number > cut)
+                        .distinct()
+                    )
+                ]
+                s.execute(delete(_E).where(_E.c.chain_id == chain_id, _E.c.block_number > cut))
+                s.execute(delete(_B).where(_B.c.chain_id == chain_id, _B.c.number > cut))
+                for p in self.registry.affected_by(kinds):
+                    self._replay(s, p, chain_id)
+                s.execute(delete(_C).where(_C.c.chain_id == chain_id))
+                if ancestor is not None:
+                    last_log = s.execute(
+                        select(func.max(_E.c.log_index)).where(
+                            _E.c.chain_id == chain_id, _E.c.block_number == ancestor.number
+                        )
+                    ).scalar_one_or_none()
+                    s.add(
+                        IndexCheckpoint(
+                            chain_id=chain_id,
+                            block_number=ancestor.number,
+                            block_hash=ancestor.hash,
+                            log_index=-1 if last_log is None else int(last_log),
+                        )
+                    )
+                    self._remember_blocks(s, chain_id, [ancestor])
+        except SQLAlchemyError as exc:
+            raise ReadModelError(f"rolling back chain {chain_id} to {cut} failed: {exc}") from exc
+
+    def replay_projection(self, name: str, chain_id: int) -> int:
+        """Rebuild one projection's rows from the stored events (how a new projection is
+        filled); returns the events replayed."""
+        p = self.registry.get(name)
+        try:
+            with self.sessions.begin() as s:
+                return self._replay(s, p, chain_id)
+        except SQLAlchemyError as exc:
+            raise ReadModelError(f"replaying {name} failed: {exc}") from exc
+
+    def _replay(self, s: Session, p: Projection, chain_id: int) -> int:
+        p.reset(s, chain_id)
+        exact = [(c, e) for c, e in p.handlers if c != "*"]
+        wild = [e for c, e in p.handlers if c == "*"]
+        conds = [and_(_E.c.contract == c, _E.c.event == e) for c, e in exact]
+        conds += [_E.c.event == e for e in wild]
+        if not conds:
+            return 0
+        rows = s.execute(
+            select(_E)
+            .where(_E.c.chain_id == chain_id, or_(*conds))
+            .order_by(_E.c.block_number, _E.c.log_index)
+        ).all()
+        n = 0
+        for row in rows:
+            event = row_to_event(row)
+            fn = p.handler_for(event)
+            if fn is not None:
+                fn(event, s)
+                n += 1
+        s.flush()
+        return n
