@@ -12,6 +12,7 @@ shapes only, with tslearn's ``TimeSeriesKMeans`` and a Sakoe-Chiba band of
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -134,7 +135,9 @@ class HouseholdClusterer:
     def _fit_k(self, x: NDArray[np.float64], k: int) -> tuple[Any, NDArray[np.int64]]:
         cfg = self.config
         if cfg.metric == "dtw":
-            from tslearn.clustering import TimeSeriesKMeans
+            with warnings.catch_warnings():  # tslearn warns that optional h5py is missing
+                warnings.simplefilter("ignore", UserWarning)
+                from tslearn.clustering import TimeSeriesKMeans
 
             model = TimeSeriesKMeans(
                 n_clusters=k, metric="dtw", n_init=min(cfg.n_init, 3), random_state=cfg.seed,

@@ -60,7 +60,7 @@ def test_wrong_resolution_says_expected_and_found():
 
 def test_missing_timestamps_and_nan_are_gaps():
     frame = hourly().drop(index=pd.Timestamp("2017-01-01 10:00", tz="UTC"))
-    with pytest.raises(GapError, match="1 missing timestamp.*2017-01-01 10:00"):
+    with pytest.raises(GapError, match=r"1 missing timestamp.*2017-01-01 10:00"):
         check(frame)
     frame = hourly()
     frame.iloc[3, 0] = np.nan
