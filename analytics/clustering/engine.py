@@ -132,6 +132,12 @@ class HouseholdClusterer:
         )
         return self
 
+    def fit_result(self, features: pd.DataFrame) -> ClusterResult:
+        """``fit`` and return the :class:`ClusterResult`."""
+        self.fit(features)
+        assert self.result_ is not None
+        return self.result_
+
     def _fit_k(self, x: NDArray[np.float64], k: int) -> tuple[Any, NDArray[np.int64]]:
         cfg = self.config
         if cfg.metric == "dtw":

@@ -6,7 +6,7 @@ from analytics.clustering.report import pseudonym, write_report
 def test_report_has_clusters_and_no_household_ids(community, tmp_path):
     feats = household_features(community.load_kwh, community.pv_kwh,
                                community.weather["temp_c"])
-    result = HouseholdClusterer(ClusterConfig(seed=0, k_max=4)).fit(feats).result_
+    result = HouseholdClusterer(ClusterConfig(seed=0, k_max=4)).fit_result(feats)
     html_path, pdf_path = write_report(result, tmp_path, salt="s3cret")
     page = html_path.read_text()
     assert "Building_" not in page and b"Building_" not in pdf_path.read_bytes()
