@@ -79,13 +79,13 @@ def up(
         running.stop()
         return
     stop = threading.Event()
+    # Installed explicitly: a process started in the background inherits SIGINT as ignored.
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         print("platform running; press Ctrl-C to stop", flush=True)
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         print("stopping ...", file=sys.stderr, flush=True)
         running.stop()
