@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {IMeterOracle} from "./interfaces/IMeterOracle.sol";
+import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+
+/// @title MeterOracle
+/// @notice Signed 15-minute meter commitments (DMSFDR: what settlement measures against).
+/// Storage per batch: one bit per meter-interval (256 meters share a slot), one slot for the
+/// batch's Merkle root, one nonce bit; the values go to the event log and into the root.
+/// A correction also stores, per corrected value, the root holding the current value.
+contract MeterOracle is EIP712, IMeterOracle {
+    uint64 public constant INTERVAL_S = 900;
+
+    /// @notice EIP-712 type of a first commitment (`readings` packed as in IMeterOracle).
+    bytes32 public constant METER_BATCH_TYPEHASH =
+        keccak256("MeterBatch(uint64 intervalStart,uint256[] readings,uint256 nonce)");
+    /// @notice EIP-712 type of a correction (a different type: a signed commitment can never
+    /// be relayed as a correction or the other way round).
+    bytes32 public constant METER_CORRECTION_TYPEHASH =
+        keccak256("MeterCorrection(uint64 intervalStart,uint256[] readings,uint256 nonce)");
+
+    uint256 private constant _VALUE_MASK = (1 << 96) - 1;
+
+    IParticipantRegistry public immutable registry;
+
+    /// @notice Enrolled meter ids by index.
+    bytes32[] private _meterIds;
+    /// @notice Index + 1 of each enrolled meter id (0: not enrolled).
+    mapping(bytes32 meterId => uint256) private _indexPlusOne;
+    /// @notice interval start => word => one bit per meter index (committed or not).
+    mapping(uint64 intervalStart => mapping(uint256 word => uint256 bits)) private _committed;
+    /// @notice Batch root => its interval start (0: unknown root).
+    mapping(bytes32 root => uint64) public rootInterval;
+    /// @notice interval start => meter index => root of its latest correction (0: none).
+    mapping(uint64 intervalStart => mapping(uint64 meterIndex => bytes32)) private _correctedIn;
+    /// @notice signer => word => one bit per used nonce (unordered nonces, as Permit2).
+    mapping(address signer => mapping(uint256 word => uint256 bits)) private _nonces;
+
+    constructor(address registry_) EIP712("BRIGHT MeterOracle", "1") {
+        if (registry_ == address(0)) revert MeterOracleZeroAddress();
+        registry = IParticipantRegistry(registry_);
+    }
+
+    // -- meters ------------------------------------------------------------------------------
+
+    /// @notice Gives each of `meterIds` the next compact index; the caller is an active oracle.
+    function enrolMeters(bytes32[] calldata meterIds) external {
+        if (!registry.isActiveAs(msg.sender, IParticipantRegistry.Role.Oracle)) {
+            revert MeterOracleNotOracle(msg.sender);
+        }
+        uint256 next = _meterIds.length;
+        for (uint256 i; i < meterIds.length; ++i) {
+            bytes32 id = meterIds[i];
+            if (id == bytes32(0)) revert MeterOracleZeroMeterId();
+            if (_indexPlusOne[id] != 0) revert MeterOracleMeterAlreadyEnrolled(id);
+            _meterIds.push(id);
+            // Cannot overflow: bounded by the array length.
+            unchecked {
+                _indexPlusOne[id] = ++next;
+            }
+            emit MeterEnrolled(id, uint64(next - 1));
+        }
+    }
+
+    /// @notice Number of enrolled meters.
+    function meterCount() external view returns (uint256) {
+        return _meterIds.length;
+    }
+
+    /// @notice The meter id with index `meterIndex`.
+    function meterIdAt(uint64 meterIndex) public view returns (bytes32) {
+        if (meterIndex >= _meterIds.length) revert MeterOracleUnknownMeter(meterIndex);
+        return _meterIds[meterIndex];
+    }
+
+    /// @notice The index of enrolled meter `meterId`.
+    function meterIndexOf(bytes32 meterId) public view returns (uint64) {
+        uint256 plusOne = _indexPlusOne[meterId];
+        if (plusOne == 0) revert MeterOracleUnknownMeterId(meterId);
+        return uint64(plusOne - 1);
+    }
+
+    // -- commitments ---------------------------------------------------------------------------
+
+    /// @inheritdoc IMeterOracle
+    function commitReadings(
+        uint64 intervalStart,
+        uint256[] calldata readings,
+        uint256 nonce,
+        bytes calldata signature
+    ) external returns (bytes32 root) {
+        uint256 n = readings.length;
+        // One memory copy of the readings, laid out as the event's ABI data (offset, length,
+        // words): hashed for the signature, read by the loop, logged as it is.
+        uint256 data;
+        bytes32 readingsHash;
+        assembly ("memory-safe") {
+            data := mload(0x40)
+            mstore(data, 0x20)
+            mstore(add(data, 0x20), n)
+            calldatacopy(add(data, 0x40), readings.offset, shl(5, n))
+            mstore(0x40, add(add(data, 0x40), shl(5, n)))
+            readingsHash := keccak256(add(data, 0x40), shl(5, n))
+        }
+        address oracle =
+            _authorise(METER_BATCH_TYPEHASH, intervalStart, n, readingsHash, nonce, signature);
+        root = _merkleRoot(_markBatch(intervalStart, data + 0x40, n));
+        rootInterval[root] = intervalStart;
+        bytes32 topic = MeterReadingsCommitted.selector;
+        // Emits MeterReadingsCommitted(root, intervalStart, oracle, readings) from the copy.
+        assembly ("memory-safe") {
+            log4(data, add(0x40, shl(5, n)), topic, root, intervalStart, oracle)
+        }
+    }
+
+    /// @inheritdoc IMeterOracle
+    function correctReadings(
+        uint64 intervalStart,
+        uint256[] calldata readings,
+        uint256 nonce,
+        bytes calldata signature
+    ) external returns (bytes32 root) {
+        address oracle = _authorise(
+            METER_CORRECTION_TYPEHASH,
+            intervalStart,
+            readings.length,
+            keccak256(abi.encodePacked(readings)),
+            nonce,
+            signature
+        );
+        root = _merkleRoot(_checkCorrections(intervalStart, readings));
+        rootInterval[root] = intervalStart;
+        mapping(uint64 => bytes32) storage corrected = _correctedIn[intervalStart];
+        for (uint256 i; i < readings.length; ++i) {
+            uint256 reading = readings[i];
+            uint64 index = uint64(reading >> 192);
+            corrected[index] = root;
+            emit MeterReadingCorrected(
+                _meterIds[index],
+                intervalStart,
+                root,
+                uint96((reading >> 96) & _VALUE_MASK),
+                uint96(reading & _VALUE_MASK)
+            );
+        }
+        emit MeterCorrectionsCommitted(root, intervalStart, oracle, readings.length);
+    }
+
+    /// @dev Checks that every meter of a sorted correction batch has a commitment; its leaves.
+    function _checkCorrections(uint64 intervalStart, uint256[] calldata readings)
+        private
+        view
+        returns (bytes32[] memory nodes)
+    {
+        uint256 meters = _meterIds.length;
+        nodes = new bytes32[](readings.length);
+        mapping(uint256 => uint256) storage bitmap = _committed[intervalStart];
+        for (uint256 i; i < readings.length; ++i) {
+            uint256 reading = readings[i];
+            uint64 index = uint64(reading >> 192);
+            if (i != 0 && index <= uint64(readings[i - 1] >> 192)) {
+                revert MeterOracleUnsortedBatch(i, index);
+            }
+            if (index >= meters) revert MeterOracleUnknownMeter(index);
+            if (bitmap[index >> 8] & (1 << (index & 255)) == 0) {
+                revert MeterOracleNotCommitted(_meterIds[index], intervalStart);
+            }
+            nodes[i] = _leaf(intervalStart, reading);
+        }
+    }
+
+    // -- reads ---------------------------------------------------------------------------------
+
+    /// @inheritdoc IMeterOracle
+    function isCommitted(bytes32 meterId, uint64 intervalStart) external view returns (bool) {
+        uint64 index = meterIndexOf(meterId);
+        return _committed[intervalStart][index >> 8] & (1 << (index & 255)) != 0;
+    }
+
+    /// @notice The root of the latest correction of `meterId` for `intervalStart` (0: none).
+    function correctionRoot(bytes32 meterId, uint64 intervalStart) external view returns (bytes32) {
+        return _correctedIn[intervalStart][meterIndexOf(meterId)];
+    }
+
+    /// @inheritdoc IMeterOracle
+    function verifyReading(
+        bytes32 meterId,
+        uint64 intervalStart,
+        uint96 importWh,
+        uint96 exportWh,
+        bytes32 root,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        uint64 index = meterIndexOf(meterId);
+        if (rootInterval[root] != intervalStart) return false;
+        if (_committed[intervalStart][index >> 8] & (1 << (index & 255)) == 0) return false;
+        bytes32 latest = _correctedIn[intervalStart][index];
+        if (latest != bytes32(0) && latest != root) return false;
+        uint256 reading = (uint256(index) << 192) | (uint256(importWh) << 96) | uint256(exportWh);
+        return MerkleProof.verifyCalldata(proof, root, _leaf(intervalStart, reading));
+    }
+
+    /// @notice True when `signer` has used `nonce`.
+    function nonceUsed(address signer, uint256 nonce) external view returns (bool) {
+        return _nonces[signer][nonce >> 8] & (1 << (nonce & 255)) != 0;
+    }
+
+    /// @notice The EIP-712 digest an oracle signs for a batch (`correction`: a correction).
+    function batchDigest(
+        uint64 intervalStart,
+        uint256[] calldata readings,
+        uint256 nonce,
+        bool correction
+    ) public view returns (bytes32) {
+        bytes32 typehash = correction ? METER_CORRECTION_TYPEHASH : METER_BATCH_TYPEHASH;
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(typehash, intervalStart, keccak256(abi.encodePacked(readings)), nonce)
+            )
+        );
+    }
+
+    /// @notice The EIP-712 domain separator.
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    // -- internals -----------------------------------------------------------------------------
+
+    /// @dev Checks the interval, the signature and the nonce; returns the signing oracle.
+    function _authorise(
+        bytes32 typehash,
+        uint64 intervalStart,
+        uint256 count,
+        bytes32 readingsHash,
+        uint256 nonce,
+        bytes calldata signature
+    ) private returns (address oracle) {
+        if (intervalStart == 0 || intervalStart % INTERVAL_S != 0) {
+            revert MeterOracleMisalignedInterval(intervalStart);
+        }
+        if (uint256(intervalStart) + INTERVAL_S > block.timestamp) {
+            revert MeterOracleFutureInterval(intervalStart, uint64(block.timestamp));
+        }
+        if (count == 0) revert MeterOracleEmptyBatch();
+        bytes32 digest =
+            _hashTypedDataV4(keccak256(abi.encode(typehash, intervalStart, readingsHash, nonce)));
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
+        if (
+            err != ECDSA.RecoverError.NoError
+                || !registry.isActiveAs(recovered, IParticipantRegistry.Role.Oracle)
+        ) revert MeterOracleBadSignature(recovered);
+        mapping(uint256 => uint256) storage used = _nonces[recovered];
+        uint256 bit = 1 << (nonce & 255);
+        uint256 current = used[nonce >> 8];
+        if (current & bit != 0) revert MeterOracleNonceUsed(recovered, nonce);
+        used[nonce >> 8] = current | bit;
+        return recovered;
+    }
+
+    /// @dev Checks a batch (ascending meter indexes, all enrolled, none committed yet for the
+    /// interval), sets its bits (one storage write per 256 meters) and returns its leaves.
+    /// `src` points at the `n` readings in memory.
+    function _markBatch(uint64 intervalStart, uint256 src, uint256 n)
+        private
+        returns (bytes32[] memory nodes)
+    {
+        uint256 meters = _meterIds.length;
+        nodes = new bytes32[](n);
+        mapping(uint256 => uint256) storage bitmap = _committed[intervalStart];
+        uint256 failCode; // 1: order, 2: unknown meter, 3: already committed
+        uint256 failAt; // the position (codes 1, 2) or the bitmap word (code 3)
+        uint256 clash; // code 3: the bits already set
+        assembly ("memory-safe") {
+            // Sets `bits` in word `word` of the bitmap at `mapSlot`; returns the bits that
+            // were set already (nothing is written then).
+            function flush(mapSlot, word, bits) -> already {
+                mstore(0x00, word)
+                mstore(0x20, mapSlot)
+                let slot := keccak256(0x00, 0x40)
+                let current := sload(slot)
+                already := and(current, bits)
+                if iszero(already) { sstore(slot, or(current, bits)) }
+            }
+            let word := not(0)
+            let bits := 0
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let reading := mload(add(src, shl(5, i)))
+                let index := shr(192, reading)
+                if and(gt(i, 0), iszero(gt(index, shr(192, mload(add(src, shl(5, sub(i, 1)))))))) {
+                    failCode := 1
+                    failAt := i
+                    break
+                }
+                if iszero(lt(index, meters)) {
+                    failCode := 2
+                    failAt := i
+                    break
+                }
+                if iszero(eq(shr(8, index), word)) {
+                    if bits {
+                        clash := flush(bitmap.slot, word, bits)
+                        if clash {
+                            failCode := 3
+                            failAt := word
+                            break
+                        }
+                    }
+                    word := shr(8, index)
+                    bits := 0
+                }
+                bits := or(bits, shl(and(index, 255), 1))
+                mstore(0x00, intervalStart)
+                mstore(0x20, reading)
+                mstore(add(add(nodes, 0x20), shl(5, i)), keccak256(0x00, 0x40))
+            }
+            if iszero(failCode) {
+                clash := flush(bitmap.slot, word, bits)
+                if clash {
+                    failCode := 3
+                    failAt := word
+                }
+            }
+        }
+        if (failCode != 0) _failBatch(intervalStart, src, failCode, failAt, clash);
+    }
+
+    function _failBatch(
+        uint64 intervalStart,
+        uint256 src,
+        uint256 code,
+        uint256 failAt,
+        uint256 clash
+    ) private view {
+        if (code == 3) {
+            uint256 bit;
+            while (clash & (1 << bit) == 0) ++bit;
+            revert MeterOracleAlreadyCommitted(_meterIds[(failAt << 8) | bit], intervalStart);
+        }
+        uint64 index = uint64(_readingAt(src, failAt) >> 192);
+        if (code == 2) revert MeterOracleUnknownMeter(index);
+        if (index == uint64(_readingAt(src, failAt - 1) >> 192)) {
+            revert MeterOracleAlreadyCommitted(_meterIds[index], intervalStart);
+        }
+        revert MeterOracleUnsortedBatch(failAt, index);
+    }
+    function _readingAt(uint256 src, uint256 position) private pure returns (uint256 reading) {
+        assembly ("memory-safe") {
+            reading := mload(add(src, shl(5, position)))
+        }
+    }
+
+    /// @dev A leaf hashes 64 bytes whose first word is a uint64; an inner node's smaller child
+    /// would need 192 leading zero bits to pass for one, so one hash is enough.
+    function _leaf(uint64 intervalStart, uint256 reading) private pure returns (bytes32 leaf) {
+        assembly ("memory-safe") {
+            mstore(0x00, intervalStart)
+            mstore(0x20, reading)
+            leaf := keccak256(0x00, 0x40)
+        }
+    }
+
+    /// @dev Merkle root of `nodes` (overwritten): sorted-pair hashing level by level, an odd
+    /// last node carried up unchanged.
+    function _merkleRoot(bytes32[] memory nodes) private pure returns (bytes32 root) {
+        assembly ("memory-safe") {
+            let n := mload(nodes)
+            let base := add(nodes, 0x20)
+            for {} gt(n, 1) {} {
+                let half := shr(1, n)
+                for { let i := 0 } lt(i, half) { i := add(i, 1) } {
+                    let a := mload(add(base, shl(6, i)))
+                    let b := mload(add(base, add(shl(6, i), 0x20)))
+                    if gt(a, b) {
+                        let t := a
+                        a := b
+                        b := t
+                    }
+                    mstore(0x00, a)
+                    mstore(0x20, b)
+                    mstore(add(base, shl(5, i)), keccak256(0x00, 0x40))
+                }
+                if and(n, 1) {
+                    mstore(add(base, shl(5, half)), mload(add(base, shl(5, sub(n, 1)))))
+                    half := add(half, 1)
+                }
+                n := half
+            }
+            root := mload(base)
+        }
+    }
+}
