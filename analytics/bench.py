@@ -24,7 +24,7 @@ import pandas as pd
 from analytics.forecasting.backtest import BacktestResult, backtest
 from analytics.forecasting.domain import Horizon, Target
 from analytics.forecasting.engine import ForecastConfig
-from analytics.forecasting.flexibility import flexibility_kw
+from analytics.forecasting.flexibility import community_config, flexibility_kw
 from analytics.forecasting.metrics import wape
 from analytics.forecasting.service import (
     CommunityData,
@@ -56,16 +56,17 @@ def _flex_rows(result: BacktestResult, data: CommunityData) -> dict[str, dict[st
     pred = result.predictions
     e_kwh = sum(data.battery_kwh.values())
     p_kw = sum(data.battery_kw.values())
-    truth_up, truth_down = flexibility_kw(pred["y"], e_kwh, p_kw)
+    cfg = community_config(None, len(data.load_kwh.columns))
+    truth_up, truth_down = flexibility_kw(pred["y"], e_kwh, p_kw, cfg)
     out: dict[str, dict[str, Any]] = {}
     for name, truth in (("flex_up", truth_up), ("flex_down", truth_down)):
         idx = 0 if name == "flex_up" else 1
         row: dict[str, Any] = {}
         for label, col in (("wape", "q50"), ("wape_seasonal_naive", "base_seasonal_naive"),
                            ("wape_mean_7d", "base_mean_7d")):
-            row[label] = _r(wape(truth, flexibility_kw(pred[col], e_kwh, p_kw)[idx]))
-        lo = flexibility_kw(pred["q10"], e_kwh, p_kw)[idx]
-        hi = flexibility_kw(pred["q90"], e_kwh, p_kw)[idx]
+            row[label] = _r(wape(truth, flexibility_kw(pred[col], e_kwh, p_kw, cfg)[idx]))
+        lo = flexibility_kw(pred["q10"], e_kwh, p_kw, cfg)[idx]
+        hi = flexibility_kw(pred["q90"], e_kwh, p_kw, cfg)[idx]
         lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
         row["coverage_80"] = _r(float(np.mean((truth >= lo) & (truth <= hi))))
         out[name] = row

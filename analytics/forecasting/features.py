@@ -52,6 +52,8 @@ FEATURES: tuple[str, ...] = (
     "diffuse_w_m2_fc",
     "temp_c_at_origin",
     "temp_c_fc_delta_24h",
+    "temp_c_fc24_day_max",
+    "temp_c_fc24_day_mean",
 )
 """Model inputs, in order."""
 BASELINES: tuple[str, ...] = ("base_seasonal_naive", "base_mean_7d", "base_persistence")
@@ -117,12 +119,20 @@ def build_features(
     day_mean = _rolling_mean(v, 24)
     week_mean = _rolling_mean(v, 168)
     temp = w["temp_c"].to_numpy(dtype=float)
+    # The 24 h-ahead temperature forecasts of every hour of t's UTC day were all issued before
+    # that day began, so their max / mean are known at any origin of either horizon.
+    fc24 = pd.Series(_shift(w["temp_c_pred_24h"].to_numpy(dtype=float), 24), index=index)
+    day_key = index.floor("D")
+    fc24_day_max = fc24.groupby(day_key).transform("max").to_numpy()
+    fc24_day_mean = fc24.groupby(day_key).transform("mean").to_numpy()
     common = {
         "lag_24": lag_24,
         "lag_48": _shift(v, 48),
         "lag_168": _shift(v, 168),
         "mean_7d": mean_7d,
         "max_7d": max_7d,
+        "temp_c_fc24_day_max": fc24_day_max,
+        "temp_c_fc24_day_mean": fc24_day_mean,
         **calendar,
     }
     if horizon is Horizon.DAY_AHEAD:

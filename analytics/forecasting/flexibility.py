@@ -75,3 +75,13 @@ def flexibility_quantiles(
         "flex_up": np.sort(np.column_stack(ups), axis=1),
         "flex_down": np.sort(np.column_stack(downs), axis=1),
     }
+
+
+def community_config(config: FlexConfig | None, n_homes: int) -> FlexConfig:
+    """The model for a community aggregate: the connection limit is the homes' sum.
+
+    Batteries are summed by the caller (capacity and power); shares and the comfort band are
+    the same for every home.
+    """
+    cfg = config or FlexConfig()
+    return cfg.model_copy(update={"max_import_kw": cfg.max_import_kw * max(1, n_homes)})

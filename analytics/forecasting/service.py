@@ -21,7 +21,11 @@ from analytics.data import citylearn
 from analytics.forecasting.backtest import backtest
 from analytics.forecasting.domain import COMMUNITY_ID, FORECAST_COLUMNS, Horizon, Target
 from analytics.forecasting.engine import ForecastConfig, GbmForecaster
-from analytics.forecasting.flexibility import FlexConfig, flexibility_quantiles
+from analytics.forecasting.flexibility import (
+    FlexConfig,
+    community_config,
+    flexibility_quantiles,
+)
 from analytics.forecasting.store import load_model, save_model
 
 Scope = Literal["community", "homes"]
@@ -121,7 +125,8 @@ def forecast_community(
 
     Returns a tidy frame (:data:`FORECAST_COLUMNS`) at 900 s intervals for participant
     ``community``. Flexibility is the model of :mod:`analytics.forecasting.flexibility` applied
-    to the community load with the community's summed battery capacity and power.
+    to the community load with the community's summed battery capacity, battery power and
+    connection limit.
     """
     data = data or load_community_data()
     origin = origin if origin is not None else default_origin(data, horizon)
@@ -137,7 +142,8 @@ def forecast_community(
     assert consumption is not None
     flex_q = flexibility_quantiles(
         consumption["q10_kw"], consumption["q50_kw"], consumption["q90_kw"],
-        sum(data.battery_kwh.values()), sum(data.battery_kw.values()), flex,
+        sum(data.battery_kwh.values()), sum(data.battery_kw.values()),
+        community_config(flex, len(data.load_kwh.columns)),
     )
     for name, values in flex_q.items():
         part = consumption.copy()

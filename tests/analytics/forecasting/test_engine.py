@@ -105,3 +105,13 @@ def test_fit_rejects_negative_load_naming_the_column_and_time(community):
     y.iloc[100, 0] = -1.0
     with pytest.raises(NegativeValueError, match=r"'community'.*2016-08-05 11:00"):
         GbmForecaster().fit(y, community.weather)
+
+
+def test_intraday_fits_one_model_set_per_horizon_hour(community):
+    y = aggregate(community).iloc[: 24 * 40]
+    cfg = ForecastConfig(horizon=Horizon.INTRADAY, max_intraday_h=3, n_estimators=20)
+    engine = GbmForecaster(cfg).fit(y, community.weather)
+    assert sorted({h for h, _ in engine.models_}) == [1, 2, 3]
+    origin = y.index[-1] - pd.Timedelta(hours=5)
+    fc = engine.predict(y, community.weather, origin)
+    assert fc["horizon_s"].max() == 3 * 3600 - 900 and len(fc) == 12

@@ -32,3 +32,10 @@ def test_quantiles_are_ordered():
     q = flexibility_quantiles([0.5, 1], [1, 2], [2, 9.5], 6.4, 5.0)
     for values in q.values():
         assert (np.diff(values, axis=1) >= 0).all()
+
+
+def test_community_connection_limit_is_the_sum_of_homes():
+    from analytics.forecasting.flexibility import community_config
+
+    cfg = community_config(FlexConfig(max_import_kw=8.0), 17)
+    assert cfg.max_import_kw == 136.0 and cfg.flexible_share == FlexConfig().flexible_share
