@@ -119,12 +119,17 @@ def build_features(
     day_mean = _rolling_mean(v, 24)
     week_mean = _rolling_mean(v, 168)
     temp = w["temp_c"].to_numpy(dtype=float)
-    # The 24 h-ahead temperature forecasts of every hour of t's UTC day were all issued before
-    # that day began, so their max / mean are known at any origin of either horizon.
+    # Day-ahead: the 24 h-ahead temperature forecasts of every hour of t's UTC day were all
+    # issued before that day began (= the origin). Intraday: the 24 hours ending at t, whose
+    # 24 h-ahead forecasts were issued at or before t - 24 h, before any intraday origin.
     fc24 = pd.Series(_shift(w["temp_c_pred_24h"].to_numpy(dtype=float), 24), index=index)
-    day_key = index.floor("D")
-    fc24_day_max = fc24.groupby(day_key).transform("max").to_numpy()
-    fc24_day_mean = fc24.groupby(day_key).transform("mean").to_numpy()
+    if horizon is Horizon.DAY_AHEAD:
+        day_key = index.floor("D")
+        fc24_day_max = fc24.groupby(day_key).transform("max").to_numpy()
+        fc24_day_mean = fc24.groupby(day_key).transform("mean").to_numpy()
+    else:
+        fc24_day_max = fc24.rolling(24, min_periods=12).max().to_numpy()
+        fc24_day_mean = fc24.rolling(24, min_periods=12).mean().to_numpy()
     common = {
         "lag_24": lag_24,
         "lag_48": _shift(v, 48),
