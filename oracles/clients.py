@@ -14,10 +14,12 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
+from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
 from chain.contracts import ContractClient
 from chain.domain import bytes32_to_text, text_to_bytes32
+from chain.errors import ErrorDecoder
 from oracles.domain import (
     ForecastRow,
     MeterValue,
@@ -30,7 +32,7 @@ from oracles.domain import (
     unpack_reading,
 )
 from oracles.errors import OracleError, UnknownMeterError
-from oracles.signing import SignedBatch, sign_batch
+from oracles.signing import BatchKind, SignedBatch, sign_batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,17 @@ class _BatchOracleClient(ContractClient):
     def chain_id(self) -> int:
         return int(self.w3.eth.chain_id)
 
+    def _call(self, fn_name: str, *args: Any) -> Any:
+        """A view call; a revert raises the contract's typed error."""
+        try:
+            return getattr(self.contract.functions, fn_name)(*args).call()
+        except ContractLogicError as exc:
+            data = exc.data if isinstance(exc.data, str | bytes) else None
+            decoder = self.sender.decoder if self.sender is not None else None
+            if decoder is None:
+                decoder = ErrorDecoder({self.contract_name: self.artifact.abi})
+            raise decoder.decode(data) from exc
+
     def enrol(self, ids: Iterable[str]) -> TxReceipt:
         """Enrol ids (text of at most 32 bytes); the sender must be an active oracle."""
         return self._transact(self.enrol_fn, [text_to_bytes32(i, "id") for i in ids])
@@ -106,14 +119,14 @@ class _BatchOracleClient(ContractClient):
         return dict(self._ids.by_id)
 
     def nonce_used(self, signer: str, nonce: int) -> bool:
-        return bool(self.contract.functions.nonceUsed(to_checksum_address(signer), nonce).call())
+        return bool(self._call("nonceUsed", to_checksum_address(signer), nonce))
 
     def domain_separator(self) -> bytes:
-        return bytes(self.contract.functions.domainSeparator().call())
+        return bytes(self._call("domainSeparator"))
 
     def root_interval(self, root: bytes) -> int:
         """Interval start of batch ``root`` (0: unknown root)."""
-        return int(self.contract.functions.rootInterval(root).call())
+        return int(self._call("rootInterval", root))
 
 
 class MeterOracleClient(_BatchOracleClient):
@@ -126,7 +139,7 @@ class MeterOracleClient(_BatchOracleClient):
         return self.enrol(meter_ids)
 
     def meter_count(self) -> int:
-        return int(self.contract.functions.meterCount().call())
+        return int(self._call("meterCount"))
 
     def words(self, values: Sequence[MeterValue]) -> tuple[int, list[int]]:
         """``(interval_start_s, sorted packed words)`` of one interval's values."""
@@ -136,9 +149,7 @@ class MeterOracleClient(_BatchOracleClient):
         words = []
         for v in values:
             if v.interval_start_s != interval:
-                raise OracleError(
-                    f"one batch is one interval: {v.interval_start_s} != {interval}"
-                )
+                raise OracleError(f"one batch is one interval: {v.interval_start_s} != {interval}")
             index = self.index_of(v.meter_id)
             if index is None:
                 raise UnknownMeterError(v.meter_id)
@@ -154,7 +165,7 @@ class MeterOracleClient(_BatchOracleClient):
     ) -> SignedBatch:
         """A signed batch of one interval's values (sorted by meter index)."""
         interval, words = self.words(values)
-        kind = "MeterCorrection" if correction else "MeterBatch"
+        kind: BatchKind = "MeterCorrection" if correction else "MeterBatch"
         return sign_batch(oracle, kind, self.chain_id, self.address, interval, words, nonce)
 
     def submit(self, batch: SignedBatch, gas: int | None = None) -> TxReceipt:
@@ -176,38 +187,31 @@ class MeterOracleClient(_BatchOracleClient):
 
     def is_committed(self, meter_id: str, interval_start_s: int) -> bool:
         return bool(
-            self.contract.functions.isCommitted(
-                text_to_bytes32(meter_id, "meter id"), interval_start_s
-            ).call()
+            self._call("isCommitted", text_to_bytes32(meter_id, "meter id"), interval_start_s)
         )
 
     def correction_root(self, meter_id: str, interval_start_s: int) -> bytes:
         return bytes(
-            self.contract.functions.correctionRoot(
-                text_to_bytes32(meter_id, "meter id"), interval_start_s
-            ).call()
+            self._call("correctionRoot", text_to_bytes32(meter_id, "meter id"), interval_start_s)
         )
 
     def verify_reading(self, value: MeterValue, root: bytes, proof: Sequence[bytes]) -> bool:
         return bool(
-            self.contract.functions.verifyReading(
+            self._call(
+                "verifyReading",
                 text_to_bytes32(value.meter_id, "meter id"),
                 value.interval_start_s,
                 value.import_wh,
                 value.export_wh,
                 root,
                 list(proof),
-            ).call()
+            )
         )
 
     def batch_digest(
         self, interval_start_s: int, words: Sequence[int], nonce: int, correction: bool
     ) -> bytes:
-        return bytes(
-            self.contract.functions.batchDigest(
-                interval_start_s, list(words), nonce, correction
-            ).call()
-        )
+        return bytes(self._call("batchDigest", interval_start_s, list(words), nonce, correction))
 
     # -- events ---------------------------------------------------------------------------
     def _values(self, interval: int, words: Sequence[int]) -> list[MeterValue]:
@@ -245,8 +249,11 @@ class MeterOracleClient(_BatchOracleClient):
             for value in self._values(interval, log["args"]["readings"]):
                 out.append(
                     CommittedValue(
-                        value, bytes(log["args"]["root"]), False,
-                        int(log["blockNumber"]), int(log["logIndex"]),
+                        value,
+                        bytes(log["args"]["root"]),
+                        False,
+                        int(log["blockNumber"]),
+                        int(log["logIndex"]),
                     )
                 )
         corrected = self.contract.events.MeterReadingCorrected()
@@ -312,10 +319,8 @@ class ForecastOracleClient(_BatchOracleClient):
         self, oracle: LocalAccount, rows: Sequence[ForecastRow], nonce: int, revision: bool = False
     ) -> SignedBatch:
         interval, model, words = self.words(rows)
-        kind = "ForecastRevision" if revision else "ForecastBatch"
-        return sign_batch(
-            oracle, kind, self.chain_id, self.address, interval, words, nonce, model
-        )
+        kind: BatchKind = "ForecastRevision" if revision else "ForecastBatch"
+        return sign_batch(oracle, kind, self.chain_id, self.address, interval, words, nonce, model)
 
     def submit(self, batch: SignedBatch, gas: int | None = None) -> TxReceipt:
         fn = "reviseForecasts" if batch.kind == "ForecastRevision" else "commitForecasts"
@@ -336,9 +341,9 @@ class ForecastOracleClient(_BatchOracleClient):
 
     def is_committed(self, participant_id: str, interval_start_s: int) -> bool:
         return bool(
-            self.contract.functions.isCommitted(
-                text_to_bytes32(participant_id, "participant id"), interval_start_s
-            ).call()
+            self._call(
+                "isCommitted", text_to_bytes32(participant_id, "participant id"), interval_start_s
+            )
         )
 
     def forecasts_in(self, receipt: TxReceipt) -> list[ForecastRow]:

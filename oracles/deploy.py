@@ -25,6 +25,8 @@ def deploy_oracles(
     if missing:
         raise ChainError(f"artifacts lack {missing}: recompile (`bright compile`)")
     return {
-        name: deploy_contract(w3, sender, artifacts[name], Web3.to_checksum_address(registry_address))
+        name: deploy_contract(
+            w3, sender, artifacts[name], Web3.to_checksum_address(registry_address)
+        )
         for name in ORACLE_CONTRACTS
     }

@@ -1,0 +1,53 @@
+"""Settings of the oracle services, from the environment (prefix ``BRIGHT_ORACLE_``) and
+``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bright.paths import DEFAULT_STATE_DIR
+
+
+class OracleSettings(BaseSettings):
+    """When the meter oracle closes an interval, how long it waits for stragglers, where its
+    state lives and which key signs."""
+
+    model_config = SettingsConfigDict(env_prefix="BRIGHT_ORACLE_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = Field(
+        default="development", description="Deployment environment; production needs a key."
+    )
+    oracle_key: str | None = Field(
+        default=None,
+        description="Private key of the registered oracle that signs batches. Unset in "
+        "development: the demo oracle account of the mnemonic.",
+    )
+    grace_s: float = Field(
+        default=30.0, ge=0, description="Wait after an interval's end before committing it, s."
+    )
+    max_wait_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="After the end (plus grace), commit meters still missing readings as an "
+        "estimate once this has passed (corrected when the readings arrive), s.",
+    )
+    tick_s: float = Field(default=1.0, gt=0, description="How often the service checks, s.")
+    retention_s: float = Field(
+        default=6 * 3600.0, gt=0, description="Readings kept for corrections, s."
+    )
+    max_batch: int = Field(
+        default=1000, ge=1, le=5000, description="Meter values per transaction at most."
+    )
+    state_dir: Path = Field(
+        default=DEFAULT_STATE_DIR / "oracle", description="Folder of the oracle's SQLite state."
+    )
+
+    @model_validator(mode="after")
+    def _production_needs_key(self) -> OracleSettings:
+        if self.env == "production" and not self.oracle_key:
+            raise ValueError("BRIGHT_ORACLE_ENV=production requires BRIGHT_ORACLE_ORACLE_KEY")
+        return self

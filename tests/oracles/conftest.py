@@ -1,0 +1,78 @@
+"""Fixtures of the oracle tests: the oracle contracts deployed next to the core contracts of
+the module's ``platform``, with a registered oracle and enrolled meters."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+from eth_account.signers.local import LocalAccount
+
+from chain.domain import Role
+from chain.platform import Platform, make_sender
+from oracles.clients import ForecastOracleClient, MeterOracleClient
+from oracles.deploy import deploy_oracles
+
+METERS = [f"meter-{i:03d}" for i in range(300)]
+
+
+@dataclass
+class Oracles:
+    platform: Platform
+    meter_address: str
+    forecast_address: str
+    oracle: LocalAccount  # registered oracle: signs
+    relayer: LocalAccount  # any account: relays
+    outsider: LocalAccount  # not registered
+
+    def meter(self, sender: LocalAccount | None = None) -> MeterOracleClient:
+        p = self.platform
+        return MeterOracleClient(
+            p.w3,
+            self.meter_address,
+            p.artifacts["MeterOracle"],
+            p.sender(sender or self.relayer),
+        )
+
+    def forecast(self, sender: LocalAccount | None = None) -> ForecastOracleClient:
+        p = self.platform
+        return ForecastOracleClient(
+            p.w3,
+            self.forecast_address,
+            p.artifacts["ForecastOracle"],
+            p.sender(sender or self.relayer),
+        )
+
+
+@pytest.fixture(scope="module")
+def oracles(platform, w3, artifacts, admin, dev_accounts) -> Oracles:
+    oracle, relayer, outsider = dev_accounts[25], dev_accounts[27], dev_accounts[26]
+    platform.registry(admin).register(oracle.address, Role.ORACLE, "feeder-1")
+    deployed = deploy_oracles(
+        w3,
+        make_sender(w3, admin, artifacts),
+        artifacts,
+        platform.deployment.address("ParticipantRegistry"),
+    )
+    setup = Oracles(
+        platform,
+        deployed["MeterOracle"].address,
+        deployed["ForecastOracle"].address,
+        oracle,
+        relayer,
+        outsider,
+    )
+    setup.meter(oracle).enrol_meters(METERS)
+    return setup
+
+
+def past_interval(w3, back: int = 8) -> int:
+    """An interval start ``back`` intervals before the chain's latest block."""
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    return (now // 900) * 900 - 900 * back
+
+
+def future_interval(w3, ahead: int = 8) -> int:
+    now = max(int(w3.eth.get_block("latest")["timestamp"]), int(time.time()))
+    return (now // 900) * 900 + 900 * ahead
