@@ -18,7 +18,7 @@ from bright.errors import ChainError
 from chain.compiler import Artifact
 from chain.tx import TxSender
 
-CORE_CONTRACTS = ("ParticipantRegistry", "FlexToken")
+CORE_CONTRACTS = ("ParticipantRegistry", "FlexToken", "FlexMarket")
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,13 @@ def deploy_core(w3: Web3, sender: TxSender, artifacts: dict[str, Artifact]) -> D
         w3, sender, artifacts["ParticipantRegistry"], admin
     )
     deployment.contracts["FlexToken"] = deploy_contract(w3, sender, artifacts["FlexToken"], admin)
+    deployment.contracts["FlexMarket"] = deploy_contract(
+        w3,
+        sender,
+        artifacts["FlexMarket"],
+        deployment.contracts["ParticipantRegistry"].address,
+        deployment.contracts["FlexToken"].address,
+    )
     return deployment
 
 

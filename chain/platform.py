@@ -19,6 +19,7 @@ from chain.compiler import Artifact, load_artifacts
 from chain.contracts import FlexTokenClient, ParticipantRegistryClient
 from chain.deploy import Deployment
 from chain.errors import ErrorDecoder
+from chain.market import FlexMarketClient
 from chain.tx import TxSender
 
 
@@ -81,6 +82,14 @@ class Platform:
             self.w3,
             self.deployment.address("ParticipantRegistry"),
             self.artifacts["ParticipantRegistry"],
+            self.sender(sender) if sender is not None else None,
+        )
+
+    def market(self, sender: LocalAccount | str | None = None) -> FlexMarketClient:
+        return FlexMarketClient(
+            self.w3,
+            self.deployment.address("FlexMarket"),
+            self.artifacts["FlexMarket"],
             self.sender(sender) if sender is not None else None,
         )
 

@@ -128,6 +128,12 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
     }
 
     /// @inheritdoc IParticipantRegistry
+    function activeGridArea(address account) external view returns (bytes32) {
+        Participant storage p = _participants[account];
+        return p.active ? p.gridArea : bytes32(0);
+    }
+
+    /// @inheritdoc IParticipantRegistry
     function participant(address account) external view returns (Participant memory) {
         return _participants[account];
     }

@@ -94,6 +94,10 @@ interface IParticipantRegistry {
     /// aggregator the active member delegated to.
     function actsFor(address agent, address member) external view returns (bool);
 
+    /// @notice The grid area of `account` if it is an active participant, else zero (two
+    /// storage reads: what markets need per order).
+    function activeGridArea(address account) external view returns (bytes32);
+
     /// @notice The record of `account` (role `None` when unregistered).
     function participant(address account) external view returns (Participant memory);
 }
