@@ -132,7 +132,18 @@ class ChainEvent:
 
 @lru_cache(maxsize=65536)
 def _checksum(address: str) -> str:
-    return str(to_checksum_address(address))
+    """EIP-55 checksum of a ``0x`` address (validated; cached)."""
+    body = address[2:].lower()
+    if len(body) != 40 or not address.startswith(("0x", "0X")):
+        return str(to_checksum_address(address))  # raises its own clear error
+    digest = keccak(text=body).hex()
+    try:
+        int(body, 16)
+    except ValueError:
+        return str(to_checksum_address(address))
+    return "0x" + "".join(
+        c.upper() if c > "9" and int(d, 16) >= 8 else c for c, d in zip(body, digest, strict=False)
+    )
 
 
 def json_safe(abi_type: dict[str, Any], value: Any) -> Any:
@@ -177,6 +188,65 @@ def _is_hashed_when_indexed(param: dict[str, Any]) -> bool:
     return typ in _DYNAMIC or typ.endswith("]") or typ.startswith("tuple")
 
 
+WordDecoder = Callable[[str], Any]
+
+
+def _word_decoder(param: dict[str, Any]) -> WordDecoder | None:
+    """A decoder of one 32-byte ABI word (64 hex digits) into a JSON-safe value, for the static
+    one-word types (address, bool, intN, uintN, bytesN); None for the others (eth_abi then).
+    As strict as eth_abi: padding must be zero and values in range."""
+    typ: str = param["type"]
+    if typ == "address":
+
+        def address(word: str) -> str:
+            if word[:24].strip("0"):
+                raise ValueError(f"address word with non-zero padding: {word}")
+            return _checksum("0x" + word[24:])
+
+        return address
+    if typ == "bool":
+
+        def boolean(word: str) -> bool:
+            n = int(word, 16)
+            if n > 1:
+                raise ValueError(f"bool word out of range: {word}")
+            return n == 1
+
+        return boolean
+    if typ.startswith("uint") and typ[4:].isdigit():
+        limit = 2 ** int(typ[4:])
+
+        def uint(word: str) -> int | str:
+            n = int(word, 16)
+            if n >= limit:
+                raise ValueError(f"{typ} out of range: {n}")
+            return n if n <= MAX_SAFE_INT else str(n)
+
+        return uint
+    if typ.startswith("int") and typ[3:].isdigit():
+        bound = 2 ** (int(typ[3:]) - 1)
+
+        def sint(word: str) -> int | str:
+            n = int(word, 16)
+            if n >= 2**255:
+                n -= 2**256
+            if not -bound <= n < bound:
+                raise ValueError(f"{typ} out of range: {n}")
+            return n if -MAX_SAFE_INT <= n <= MAX_SAFE_INT else str(n)
+
+        return sint
+    if typ.startswith("bytes") and typ[5:].isdigit():
+        width = 2 * int(typ[5:])
+
+        def fixed_bytes(word: str) -> str:
+            if word[width:].strip("0"):
+                raise ValueError(f"{typ} word with non-zero padding: {word}")
+            return "0x" + word[:width].lower()
+
+        return fixed_bytes
+    return None
+
+
 @dataclass(frozen=True)
 class _EventAbi:
     owner: str  # the artifact that declares it
@@ -185,14 +255,28 @@ class _EventAbi:
     indexed: tuple[dict[str, Any], ...]
     data: tuple[dict[str, Any], ...]
     data_types: tuple[str, ...]
+    topic_decoders: tuple[WordDecoder | None, ...]
+    data_decoders: tuple[WordDecoder, ...] | None  # None: some data type needs eth_abi
 
     @classmethod
     def from_abi(cls, owner: str, item: dict[str, Any]) -> _EventAbi:
         inputs = tuple(item.get("inputs", []))
         indexed = tuple(p for p in inputs if p.get("indexed"))
         data = tuple(p for p in inputs if not p.get("indexed"))
+        topic_decoders = tuple(
+            None if _is_hashed_when_indexed(p) else _word_decoder(p) for p in indexed
+        )
+        words = [_word_decoder(p) for p in data]
+        data_decoders = None if any(w is None for w in words) else tuple(w for w in words if w)
         return cls(
-            owner, item["name"], inputs, indexed, data, tuple(_canonical_type(p) for p in data)
+            owner,
+            item["name"],
+            inputs,
+            indexed,
+            data,
+            tuple(_canonical_type(p) for p in data),
+            topic_decoders,
+            data_decoders,
         )
 
     @property
@@ -203,19 +287,30 @@ class _EventAbi:
         if len(topics) - 1 != len(self.indexed):
             raise ValueError(f"{len(topics) - 1} indexed topics, the ABI has {len(self.indexed)}")
         values: dict[str, Any] = {}
-        for param, topic in zip(self.indexed, topics[1:], strict=True):
-            raw = bytes.fromhex(topic[2:])
+        for param, topic, fast in zip(self.indexed, topics[1:], self.topic_decoders, strict=True):
+            if len(topic) != 66:
+                raise ValueError(f"topic {topic!r} is not 32 bytes")
             if _is_hashed_when_indexed(param):
-                values[param["name"]] = "0x" + raw.hex()  # only the hash is in the topic
+                values[param["name"]] = topic.lower()  # only the hash is in the topic
+            elif fast is not None:
+                values[param["name"]] = fast(topic[2:])
             else:
-                (decoded,) = abi_decode([_canonical_type(param)], raw)
+                (decoded,) = abi_decode([_canonical_type(param)], bytes.fromhex(topic[2:]))
                 values[param["name"]] = json_safe(param, decoded)
         if self.data:
-            decoded_data = abi_decode(list(self.data_types), bytes.fromhex(data[2:]))
-            for param, value in zip(self.data, decoded_data, strict=True):
-                values[param["name"]] = json_safe(param, value)
-        # Arguments in declaration order.
-        return {p["name"]: values[p["name"]] for p in self.inputs}
+            if self.data_decoders is not None:
+                body = data[2:]
+                if len(body) < 64 * len(self.data_decoders):
+                    raise ValueError(f"{len(body) // 2} bytes of data, need {32 * len(self.data)}")
+                for i, (param, fast) in enumerate(zip(self.data, self.data_decoders, strict=True)):
+                    values[param["name"]] = fast(body[64 * i : 64 * i + 64])
+            else:
+                decoded_data = abi_decode(list(self.data_types), bytes.fromhex(data[2:]))
+                for param, value in zip(self.data, decoded_data, strict=True):
+                    values[param["name"]] = json_safe(param, value)
+        if len(values) == len(self.inputs):
+            return {p["name"]: values[p["name"]] for p in self.inputs}  # declaration order
+        return values
 
 
 class EventDecoder:

@@ -144,14 +144,21 @@ def _cache_key(name: str) -> str:
     return f"{_CACHE_PREFIX}{name}"
 
 
+_UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
 def _upsert(session: Session, table: Table, values: dict[str, Any], keys: list[str]) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE, on SQLite and PostgreSQL."""
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, on SQLite and PostgreSQL (the statement is
+    built once per table and column set; the values go in as parameters)."""
     dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(values)
-    stmt = ins.on_conflict_do_update(
-        index_elements=keys, set_={k: ins.excluded[k] for k in values if k not in keys}
-    )
-    session.execute(stmt)
+    cache_key = (dialect, table.name, tuple(values), tuple(keys))
+    stmt = _UPSERTS.get(cache_key)
+    if stmt is None:
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        stmt = _UPSERTS[cache_key] = ins.on_conflict_do_update(
+            index_elements=keys, set_={k: ins.excluded[k] for k in values if k not in keys}
+        )
+    session.execute(stmt, values)
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,7 +239,10 @@ def _row(session: Session, model: type[Any], key: tuple[Any, ...], make: Callabl
     ck = (model.__tablename__, *key)
     row = cache.get(ck)
     if row is None:
-        row = session.get(model, key)
+        # Every change to these rows in this session goes through the cache, so pending rows
+        # need no flush before the look-up.
+        with session.no_autoflush:
+            row = session.get(model, key)
         if row is None:
             row = make()
             session.add(row)

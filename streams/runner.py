@@ -140,7 +140,8 @@ class EmbeddedRunner:
         chunk_blocks: int = 2000,
         bus: InProcessBus | None = None,
     ) -> EmbeddedRunner:
-        bus = bus or InProcessBus()
+        # ChainEvent records are JSON-safe by construction: skip the bus's per-message check.
+        bus = bus or InProcessBus(check_json=False)
         projector = Projector(bus, store)
         indexer = Indexer.for_deployment(
             rpc,

@@ -4,8 +4,10 @@ resuming after a crash, duplicate delivery."""
 from __future__ import annotations
 
 import pytest
-from eth_abi import encode
+from eth_abi import decode, encode
 from eth_utils import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chain.domain import Role
 from chain.indexer import (
@@ -175,3 +177,49 @@ def test_confirmations_hold_back_recent_blocks(
     runner.poll_once()
     cp = store.checkpoint(platform.deployment.chain_id)
     assert cp is not None and cp.number == w3.eth.block_number - 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    who=st.binary(min_size=20, max_size=20),
+    amount=st.integers(0, 2**256 - 1),
+    signed=st.integers(-(2**255), 2**255 - 1),
+    flag=st.booleans(),
+    tag=st.binary(min_size=4, max_size=4),
+)
+def test_fast_word_decoding_equals_eth_abi(who, amount, signed, flag, tag):
+    """The one-word fast path gives what eth_abi gives (made JSON-safe)."""
+    inputs = [
+        {"name": "who", "type": "address", "indexed": True},
+        {"name": "amount", "type": "uint256", "indexed": True},
+        {"name": "signed", "type": "int256", "indexed": False},
+        {"name": "flag", "type": "bool", "indexed": False},
+        {"name": "tag", "type": "bytes4", "indexed": False},
+    ]
+    abi = [{"type": "event", "name": "E", "anonymous": False, "inputs": inputs}]
+    dec = EventDecoder({"Thing": _artifact_with(abi)}, {})
+    topic0 = "0x" + keccak(text="E(address,uint256,int256,bool,bytes4)").hex()
+    raw = {
+        "address": "0x" + "cd" * 20,
+        "topics": [
+            topic0,
+            "0x" + encode(["address"], [who]).hex(),
+            "0x" + encode(["uint256"], [amount]).hex(),
+        ],
+        "data": "0x" + encode(["int256", "bool", "bytes4"], [signed, flag, tag]).hex(),
+        "blockNumber": "0x1",
+        "blockHash": "0x" + "22" * 32,
+        "transactionHash": "0x" + "33" * 32,
+        "logIndex": "0x0",
+    }
+    ev = dec.decode(1, raw)
+    values = decode(
+        ["address", "uint256", "int256", "bool", "bytes4"],
+        bytes.fromhex(raw["topics"][1][2:] + raw["topics"][2][2:] + raw["data"][2:]),
+    )
+    expected = {p["name"]: json_safe(p, v) for p, v in zip(inputs, values, strict=True)}
+    assert ev is not None and ev.args == expected
+    # a malformed word (address with dirty padding) is refused like eth_abi refuses it
+    bad = {**raw, "topics": [topic0, "0x" + "ff" * 32, raw["topics"][2]]}
+    with pytest.raises(IndexerError):
+        dec.decode(1, bad)
