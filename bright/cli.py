@@ -53,6 +53,15 @@ def up(
         bool, typer.Option(help="Set everything up, print, stop again (for scripts).")
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    market: Annotated[
+        bool, typer.Option(help="Run market sessions with the demo community trading.")
+    ] = True,
+    session_seconds: Annotated[
+        float, typer.Option(min=0.1, help="Wall-clock seconds per 15-minute market session.")
+    ] = 5.0,
+    rounds: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many market sessions.")
+    ] = None,
 ) -> None:
     """Run the platform on this machine with the demo community, until Ctrl-C."""
     from bright.demo import bring_up
@@ -83,6 +92,8 @@ def up(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
+        if market:
+            _start_demo_market(running, stop, session_seconds, rounds)
         print("platform running; press Ctrl-C to stop", flush=True)
         while not stop.wait(0.5):
             pass
@@ -90,6 +101,35 @@ def up(
         print("stopping ...", file=sys.stderr, flush=True)
         running.stop()
         print("stopped; chain state saved", file=sys.stderr, flush=True)
+
+
+def _start_demo_market(
+    running: object, stop: threading.Event, session_seconds: float, rounds: int | None
+) -> None:
+    """Market sessions in a background thread; each cleared session is printed."""
+    from bright.demo import RunningPlatform
+    from bright.demo_market import DemoMarket
+    from matching.service import ClearedSession, describe
+
+    assert isinstance(running, RunningPlatform)
+    demo = DemoMarket(running.platform, running.members)
+    funded = demo.fund()
+    if funded:
+        print(f"market: {funded} members deposited FlexToken into the market", flush=True)
+    count = [0]
+
+    def cleared(c: ClearedSession) -> None:
+        print(describe(c), flush=True)
+        count[0] += 1
+        if rounds is not None and count[0] >= rounds:
+            stop.set()
+
+    def failed(exc: Exception) -> None:
+        print(f"market round failed: {exc}", file=sys.stderr, flush=True)
+
+    threading.Thread(
+        target=demo.run, args=(stop, session_seconds, cleared, failed), daemon=True
+    ).start()
 
 
 def _print_summary(summary: dict[str, object], show_keys: bool) -> None:
@@ -199,6 +239,25 @@ def bench_matching_cmd(
     if not json_out:
         for rule, seconds in result["engine_s"].items():
             print(f"{rule:<12} {seconds:.4f} s")
+    _print_json(result)
+
+
+@bench_app.command("market")
+def bench_market_cmd(
+    orders: Annotated[int, typer.Option(min=2, help="Orders in the session's book.")] = 1000,
+    block_time: Annotated[float, typer.Option(min=0.1, help="Seconds between blocks.")] = 1.0,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Seconds from gate closure to the mined clearing transaction, on anvil with real blocks."""
+    from chain.bench import bench_market
+
+    try:
+        result = bench_market(orders=orders, block_time_s=block_time)
+    except BrightError as exc:
+        _fail(exc)
+        return
+    if not json_out:
+        print(json.dumps(result, indent=2))
     _print_json(result)
 
 

@@ -29,6 +29,7 @@ from chain.platform import Platform, connect, dev_accounts, make_sender
 
 PROSUMER_START_TOKENS = tokens_to_base(1_000)
 DSO_START_TOKENS = tokens_to_base(100_000)
+AGGREGATOR_START_TOKENS = tokens_to_base(10_000)
 FEEDERS = ("feeder-1", "feeder-2")
 
 
@@ -86,7 +87,11 @@ def register_community(platform: Platform, admin: LocalAccount, members: list[Me
     token = platform.token(admin)
     payments = []
     for m in members:
-        target = {Role.PROSUMER: PROSUMER_START_TOKENS, Role.DSO: DSO_START_TOKENS}.get(m.role, 0)
+        target = {
+            Role.PROSUMER: PROSUMER_START_TOKENS,
+            Role.DSO: DSO_START_TOKENS,
+            Role.AGGREGATOR: AGGREGATOR_START_TOKENS,
+        }.get(m.role, 0)
         if target and token.balance_of(m.address) == 0:
             payments.append((m.address, target))
     if payments:

@@ -1,0 +1,170 @@
+"""The demo community trading on the flexibility market, from its real load and PV profiles.
+
+Each round the market operator opens the session of the next 15-minute interval; every home
+looks at its measured load and PV for that hour of the CityLearn 2022 year and trades:
+
+* a home with more load than PV can shed part of it (30 % of its load in the interval): it
+  offers that upward flexibility, at a price that grows with how much it gives up;
+* a home with surplus PV wants the community to absorb it: it bids for flexibility to cover
+  half of its surplus;
+* the aggregator bids for the community's peak shaving in the evening hours.
+
+This is a stand-in strategy to exercise the market with realistic volumes and shapes; the
+forecasting and coalition engines replace it. Half of the orders go directly from the homes'
+wallets, half as EIP-712 signed orders relayed by the operator (the signers pay no gas). On the
+local demo chain, time is accelerated: after the orders, the chain clock is moved to the gate
+closure and the session is cleared, so a 15-minute session takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from web3.types import RPCEndpoint
+
+from analytics.data.citylearn import load_matrix
+from bright.units import INTERVAL_S, tokens_to_base
+from chain.domain import Role
+from chain.platform import Platform
+from matching.domain import Side
+from matching.service import ClearedSession, MarketOperator, OperatorConfig
+
+if TYPE_CHECKING:
+    from bright.demo import Member
+
+MARKET_DEPOSIT = tokens_to_base(500)
+HOURS = 8760
+
+
+@dataclass(frozen=True)
+class DemoOrder:
+    member_index: int
+    side: Side
+    qty_wh: int
+    price_per_kwh: int
+
+
+def data_hour(delivery_start_s: int, hours: int = HOURS) -> int:
+    """Row of the data set's year for a delivery time: the same calendar day and hour (UTC).
+
+    The data year starts on 1 August (CityLearn 2022); 29 February maps to 28 February.
+    """
+    t = time.gmtime(delivery_start_s)
+    day_of_year = min(t.tm_yday, 365) - 1
+    first_day = 212  # 1 August in a non-leap year, 0-based
+    return ((day_of_year - first_day) % 365 * 24 + t.tm_hour) % hours
+
+
+def profile_orders(
+    load_kwh: np.ndarray, pv_kwh: np.ndarray, delivery_start_s: int, seed: int = 0
+) -> list[tuple[int, Side, int, int]]:
+    """Orders (home index, side, qty Wh, price per kWh) for one interval from hourly profiles.
+
+    ``load_kwh`` and ``pv_kwh`` are (hours, homes) arrays of the data set's year.
+    """
+    hour = data_hour(delivery_start_s, load_kwh.shape[0])
+    rng = np.random.default_rng(seed + delivery_start_s // INTERVAL_S)
+    orders = []
+    for h in range(load_kwh.shape[1]):
+        load_wh = load_kwh[hour, h] * 1000 / 4  # energy in the 15-minute interval
+        pv_wh = pv_kwh[hour, h] * 1000 / 4
+        if load_wh > pv_wh:
+            qty = int(0.3 * load_wh)
+            price = int(tokens_to_base("0.06") + 4_000 * (h % 8) + rng.integers(0, 20_000))
+            side = Side.OFFER
+        else:
+            qty = int(0.5 * (pv_wh - load_wh))
+            price = int(tokens_to_base("0.09") + rng.integers(0, 40_000))
+            side = Side.BID
+        if qty > 0:
+            orders.append((h, side, qty, price))
+    return orders
+
+
+class DemoMarket:
+    """Runs market rounds for the demo community on a local chain."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        members: list[Member],
+        config: OperatorConfig | None = None,
+    ) -> None:
+        self.platform = platform
+        self.homes = [m for m in members if m.role is Role.PROSUMER]
+        self.aggregator = next(m for m in members if m.role is Role.AGGREGATOR)
+        operator = next(m for m in members if m.role is Role.MARKET_OPERATOR)
+        self.operator = MarketOperator(platform.market(operator.account), config)
+        self.load = load_matrix("load_kwh").to_numpy()
+        self.pv = load_matrix("pv_kwh").to_numpy()
+
+    def fund(self) -> int:
+        """Deposit FlexToken into the market for members that have none there (idempotent)."""
+        market_address = self.platform.deployment.address("FlexMarket")
+        funded = 0
+        for m in [*self.homes, self.aggregator]:
+            free, locked, _ = self.platform.market().account(m.address)
+            if free + locked == 0 and self.platform.token().balance_of(m.address) >= MARKET_DEPOSIT:
+                self.platform.token(m.account).approve(market_address, MARKET_DEPOSIT)
+                self.platform.market(m.account).deposit(MARKET_DEPOSIT)
+                funded += 1
+        return funded
+
+    def _now(self) -> int:
+        return int(self.platform.w3.eth.get_block("latest")["timestamp"])
+
+    def _advance_to(self, t_s: int) -> None:
+        gap = t_s - self._now()
+        if gap > 0:
+            self.platform.w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [gap])
+        self.platform.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+
+    def trade(self, session_id: int) -> int:
+        """The community's orders for a session: half direct, half signed and relayed."""
+        info = self.operator.market.session(session_id)
+        orders = profile_orders(self.load, self.pv, info.delivery_start_s)
+        signed = []
+        for k, (h, side, qty, price) in enumerate(orders):
+            member = self.homes[h]
+            if k % 2 == 0:
+                self.platform.market(member.account).place_order(session_id, side, qty, price)
+            else:
+                signed.append(
+                    self.operator.market.sign_order(member.account, session_id, side, qty, price)
+                )
+        if signed:
+            self.operator.market.place_signed_orders(session_id, signed)
+        hour = (info.delivery_start_s // 3600) % 24
+        if 17 <= hour < 21:  # evening peak: the aggregator buys shedding for the community
+            self.platform.market(self.aggregator.account).place_order(
+                session_id, Side.BID, 2_000, int(tokens_to_base("0.15"))
+            )
+        return len(orders)
+
+    def round(self) -> list[ClearedSession]:
+        """Open the next session, trade it, move the clock past its gate, clear it."""
+        opened = self.operator.open_due(self._now())
+        for sid in opened:
+            self.trade(sid)
+            self._advance_to(self.operator.market.session(sid).closes_at_s + 1)
+        return self.operator.clear_due(self._now())
+
+    def run(
+        self,
+        stop: threading.Event,
+        seconds_per_session: float,
+        on_cleared: Callable[[ClearedSession], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        while not stop.is_set():
+            try:
+                for cleared in self.round():
+                    on_cleared(cleared)
+            except Exception as exc:  # report and keep the demo running
+                on_error(exc)
+            stop.wait(seconds_per_session)
