@@ -31,6 +31,7 @@ lint: setup
 bench: setup
 	$(BRIGHT) bench gas --json
 	$(BRIGHT) bench matching --orders 100000 --json
+	$(BRIGHT) bench market --json
 
 lock:
 	@bash scripts/lock.sh
