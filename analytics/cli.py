@@ -152,3 +152,7 @@ def bench_clustering_cmd(
     from analytics.bench import bench_clustering
 
     _emit(bench_clustering(homes, metric=metric))
+
+
+if __name__ == "__main__":
+    app()

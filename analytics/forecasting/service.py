@@ -97,6 +97,13 @@ def train_models(
                     print(f"backtest {model_name(target, horizon, scope)} ...", file=sys.stderr)
                     result = backtest(y, data.weather, cfg)
                     scores = {k: round(v, 4) for k, v in result.scores.items()}
+                    if horizon is Horizon.INTRADAY:
+                        pred = result.predictions
+                        for h in sorted(pred["h"].unique()):
+                            scores[f"by_h_{h}"] = {
+                                k: round(v, 4)
+                                for k, v in result.score(pred[pred["h"] == h]).items()
+                            }
                 engine = GbmForecaster(cfg).fit(y, data.weather)
                 version = save_model(engine, model_name(target, horizon, scope), scores,
                                      models_dir)
