@@ -134,3 +134,19 @@ def test_bright_up_reports_a_busy_port(tmp_path):
         )
     assert proc.returncode == 1
     assert f"port {other.port}" in proc.stderr and "already in use" in proc.stderr
+
+
+def test_an_external_json_rpc_node_is_a_setting(tmp_path):
+    """With BRIGHT_RPC_URL set, nothing is started: the platform deploys to that node."""
+    from chain.anvil import Anvil
+
+    with Anvil(accounts=30) as external:
+        settings = ChainSettings(state_dir=tmp_path, rpc_url=external.url)
+        running = bring_up(settings, quiet=True)
+        try:
+            assert running.anvil is None and running.rpc_url == external.url
+            assert running.deployed_now and running.registered_now == 21
+            assert not (tmp_path / "chain" / "state.json").exists()
+        finally:
+            running.stop()
+        assert external.running  # bright did not stop a node it did not start
