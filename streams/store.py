@@ -295,6 +295,63 @@ class ReadModelStore:
         except SQLAlchemyError as exc:
             raise ReadModelError(f"rolling back chain {chain_id} to {cut} failed: {exc}") from exc
 
+    def rollback_blocks(self, chain_id: int, orphaned: Sequence[str]) -> int:
+        """Undo the events of the blocks with hashes ``orphaned`` and replay the projections
+        they touched (the Kafka consumers' rollback: safe to receive once per partition and in
+        any order relative to the new branch's events, whose block hashes differ). Returns the
+        events removed."""
+        hashes = sorted(set(orphaned))
+        if not hashes:
+            return 0
+        try:
+            with self.sessions.begin() as s:
+                where = (_E.c.chain_id == chain_id, _E.c.block_hash.in_(hashes))
+                kinds = [
+                    (c, e)
+                    for c, e in s.execute(
+                        select(_E.c.contract, _E.c.event).where(*where).distinct()
+                    )
+                ]
+                removed = s.execute(select(func.count()).select_from(_E).where(*where)).scalar_one()
+                s.execute(delete(_E).where(*where))
+                s.execute(delete(_B).where(_B.c.chain_id == chain_id, _B.c.hash.in_(hashes)))
+                for p in self.registry.affected_by(kinds):
+                    self._replay(s, p, chain_id)
+                cp = s.get(IndexCheckpoint, chain_id)
+                if cp is not None and cp.block_hash in hashes:
+                    last = s.execute(
+                        select(_E.c.block_number, _E.c.block_hash, _E.c.log_index)
+                        .where(_E.c.chain_id == chain_id)
+                        .order_by(_E.c.block_number.desc(), _E.c.log_index.desc())
+                        .limit(1)
+                    ).first()
+                    if last is None:
+                        s.delete(cp)
+                    else:
+                        cp.block_number, cp.block_hash, cp.log_index = (
+                            int(last[0]),
+                            last[1],
+                            int(last[2]),
+                        )
+                return int(removed)
+        except SQLAlchemyError as exc:
+            raise ReadModelError(
+                f"rolling back {len(hashes)} blocks of chain {chain_id} failed: {exc}"
+            ) from exc
+
+    def hashes_above(self, chain_id: int, number: int) -> list[str]:
+        """Hashes of the stored events' and remembered blocks above block ``number``."""
+        with self.sessions() as s:
+            events = s.execute(
+                select(_E.c.block_hash)
+                .where(_E.c.chain_id == chain_id, _E.c.block_number > number)
+                .distinct()
+            ).scalars()
+            blocks = s.execute(
+                select(_B.c.hash).where(_B.c.chain_id == chain_id, _B.c.number > number)
+            ).scalars()
+            return sorted(set(events) | set(blocks))
+
     def replay_projection(self, name: str, chain_id: int) -> int:
         """Rebuild one projection's rows from the stored events (how a new projection is
         filled); returns the events replayed."""
