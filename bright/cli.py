@@ -24,9 +24,13 @@ app.add_typer(bench_app, name="bench")
 
 def _mount_subcommands() -> None:
     """Command groups that live with their packages."""
+    from analytics.cli import app as analytics_app
     from gateway_bridge.cli import app as gateway_app
 
     app.add_typer(gateway_app, name="gateway", help="Mosquitto broker and the home-gateway bridge.")
+    app.add_typer(
+        analytics_app, name="analytics", help="Forecasting and household clustering on real data."
+    )
 
 
 _mount_subcommands()
@@ -258,6 +262,37 @@ def bench_market_cmd(
         return
     if not json_out:
         print(json.dumps(result, indent=2))
+    _print_json(result)
+
+
+@bench_app.command("forecast")
+def bench_forecast_cmd(
+    seed: Annotated[int, typer.Option(help="Seed of the models.")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Rolling-origin backtest (held-out final quarter) against both baselines; forecast time."""
+    from analytics.bench import bench_forecast
+
+    result = bench_forecast(seed=seed)
+    if not json_out:
+        print(json.dumps(result, indent=2, default=str))
+    _print_json(result)
+
+
+@bench_app.command("clustering")
+def bench_clustering_cmd(
+    homes: Annotated[int, typer.Option(min=4, help="Households in the community.")] = 100,
+    metric: Annotated[str, typer.Option(help="euclidean (k-means) or dtw.")] = "euclidean",
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Clustering time, chosen k and silhouette for a community built from the real homes."""
+    from analytics.bench import bench_clustering
+
+    if metric not in ("euclidean", "dtw"):
+        raise typer.BadParameter(f"metric must be euclidean or dtw, got {metric!r}")
+    result = bench_clustering(homes=homes, metric=metric)
+    if not json_out:
+        print(json.dumps(result, indent=2, default=str))
     _print_json(result)
 
 
