@@ -76,3 +76,16 @@ def past_interval(w3, back: int = 8) -> int:
 def future_interval(w3, ahead: int = 8) -> int:
     now = max(int(w3.eth.get_block("latest")["timestamp"]), int(time.time()))
     return (now // 900) * 900 + 900 * ahead
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(tmp_path_factory):
+    """A real Mosquitto on a free loopback port (plain MQTT, anonymous)."""
+    from gateway_bridge.broker import MosquittoBroker, free_port
+
+    broker = MosquittoBroker(
+        tmp_path_factory.mktemp("oracle-mosquitto"), port=free_port(), persistence=False
+    )
+    broker.start()
+    yield broker
+    broker.stop()

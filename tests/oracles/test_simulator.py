@@ -1,0 +1,88 @@
+"""The community simulator: resampled homes, and what it publishes on a real Mosquitto."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from oracles.domain import INTERVAL_S
+from oracles.simulator import SimClock, make_homes, simulate, site_devices
+
+
+def test_up_to_1000_homes_by_resampling_the_17_real_ones():
+    homes = make_homes(1000, seed=3)
+    assert len({h.home_id for h in homes}) == 1000
+    assert {h.source for h in homes[:17]} == {f"Building_{i}" for i in range(1, 18)}
+    assert all(h.scale == 1.0 and h.shift_h == 0 for h in homes[:17])
+    resampled = {(h.source, h.scale, h.shift_h) for h in homes[17:]}
+    assert len(resampled) > 900  # not 59 copies of each home
+    assert make_homes(20, seed=3) == homes[:20]  # deterministic
+    devices = site_devices(homes[:2])
+    assert [d.address for d in devices] == ["h0001/meter", "h0002/meter"]
+    for bad in (0, 1001):
+        with pytest.raises(ValueError, match="between 1 and 1000"):
+            make_homes(bad)
+
+
+def test_published_registers_reproduce_the_truth(mqtt_broker):
+    received: queue.Queue[tuple[str, dict]] = queue.Queue()
+    probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sim-probe")
+    subscribed = threading.Event()
+    probe.on_subscribe = lambda *a: subscribed.set()
+    probe.on_message = lambda c, u, m: received.put((m.topic, json.loads(m.payload)))
+    probe.connect("127.0.0.1", mqtt_broker.port)
+    probe.loop_start()
+    probe.subscribe("zigbee2mqtt/#", qos=1)
+    assert subscribed.wait(5)
+    start = (int(time.time()) // INTERVAL_S) * INTERVAL_S - 6 * 3600
+    result = simulate(
+        homes=4,
+        speed=7200.0,
+        duration_s=3600,
+        start_s=start,
+        mqtt_port=mqtt_broker.port,
+        gap_rate=0.05,
+        late_rate=0.1,
+        late_delay_s=(120.0, 600.0),
+        seed=7,
+        progress=lambda msg: None,
+    )
+    deadline = time.monotonic() + 5
+    messages: list[tuple[str, dict]] = []
+    while len(messages) < result.published and time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            messages.append(received.get(timeout=0.2))
+    probe.loop_stop()
+    probe.disconnect()
+    assert len(messages) == result.published
+    assert result.lost > 0 and result.late > 0
+    assert len(result.truth) == 4 * 4  # 4 homes x 4 intervals
+    registers: dict[tuple[str, int], tuple[int, int]] = {}
+    arrival_order_times = []
+    for topic, body in messages:
+        home = topic.split("/")[1]
+        registers[(home, body["time_s"])] = (
+            round(body["energy"] * 1000),
+            round(body.get("produced_energy", 0.0) * 1000),
+        )
+        arrival_order_times.append(body["time_s"])
+        assert body["power"] >= 0
+    assert arrival_order_times != sorted(arrival_order_times)  # late messages exist
+    for (meter, interval), (imp, exp) in result.truth.items():
+        home = meter.removesuffix("-meter")
+        a, b = registers[(home, interval)], registers[(home, interval + INTERVAL_S)]
+        assert (b[0] - a[0], b[1] - a[1]) == (imp, exp)
+        assert imp >= 0 and exp >= 0
+    assert sum(imp for imp, _ in result.truth.values()) > 0
+
+
+def test_sim_clock_runs_at_speed():
+    clock = SimClock(start_s=1000.0, speed=600.0)
+    time.sleep(0.05)
+    assert 1000.0 + 0.04 * 600 < clock.now() < 1000.0 + 1.0 * 600
