@@ -290,10 +290,10 @@ class _EventAbi:
         for param, topic, fast in zip(self.indexed, topics[1:], self.topic_decoders, strict=True):
             if len(topic) != 66:
                 raise ValueError(f"topic {topic!r} is not 32 bytes")
-            if _is_hashed_when_indexed(param):
-                values[param["name"]] = topic.lower()  # only the hash is in the topic
-            elif fast is not None:
+            if fast is not None:
                 values[param["name"]] = fast(topic[2:])
+            elif _is_hashed_when_indexed(param):
+                values[param["name"]] = topic.lower()  # only the hash is in the topic
             else:
                 (decoded,) = abi_decode([_canonical_type(param)], bytes.fromhex(topic[2:]))
                 values[param["name"]] = json_safe(param, decoded)

@@ -76,6 +76,7 @@ class Projection:
 
     def reset(self, session: Session, chain_id: int) -> None:
         """Delete this projection's rows of ``chain_id`` (before a replay)."""
+        flush_pending(session)
         session.flush()  # pending ORM changes must not land after the delete
         for name in self.tables:
             table = _table(name)
@@ -145,11 +146,15 @@ def _cache_key(name: str) -> str:
 
 
 _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
+_PENDING = "projection-pending-upserts"
 
 
 def _upsert(session: Session, table: Table, values: dict[str, Any], keys: list[str]) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE, on SQLite and PostgreSQL (the statement is
-    built once per table and column set; the values go in as parameters)."""
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, on SQLite and PostgreSQL.
+
+    Written behind: the rows wait in the session and go to the database in one executemany per
+    statement at :func:`flush_pending` (the store calls it before committing; a handler that
+    reads or updates these rows calls it first)."""
     dialect = session.get_bind().dialect.name
     cache_key = (dialect, table.name, tuple(values), tuple(keys))
     stmt = _UPSERTS.get(cache_key)
@@ -158,7 +163,16 @@ def _upsert(session: Session, table: Table, values: dict[str, Any], keys: list[s
         stmt = _UPSERTS[cache_key] = ins.on_conflict_do_update(
             index_elements=keys, set_={k: ins.excluded[k] for k in values if k not in keys}
         )
-    session.execute(stmt, values)
+    pending: dict[Any, tuple[Any, list[dict[str, Any]]]] = session.info.setdefault(_PENDING, {})
+    pending.setdefault(cache_key, (stmt, []))[1].append(values)
+
+
+def flush_pending(session: Session) -> None:
+    """Send the written-behind upserts of this session to the database, in order."""
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        for stmt, rows in pending.values():
+            session.execute(stmt, rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,6 +213,7 @@ def project_participant_registered(event: ChainEvent, session: Session) -> None:
 
 
 def _set_participant(event: ChainEvent, session: Session, account: str, **values: Any) -> None:
+    flush_pending(session)
     session.execute(
         update(_P)
         .where(_P.c.chain_id == event.chain_id, _P.c.account == account)

@@ -36,7 +36,7 @@ from chain.indexer import BlockRef, ChainEvent
 from streams.db import session_factory
 from streams.errors import ReadModelError, StaleEventError
 from streams.models import ChainEventRow, IndexCheckpoint, IndexedBlock
-from streams.projections import Projection, ProjectionRegistry, default_registry
+from streams.projections import Projection, ProjectionRegistry, default_registry, flush_pending
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +226,7 @@ class ReadModelStore:
         )
         for e in fresh:
             self.registry.apply(e, s)
+        flush_pending(s)
         s.flush()
         return len(fresh)
 
@@ -382,5 +383,6 @@ class ReadModelStore:
             if fn is not None:
                 fn(event, s)
                 n += 1
+        flush_pending(s)
         s.flush()
         return n
