@@ -117,6 +117,18 @@ def make_homes(count: int, seed: int = 0) -> list[VirtualHome]:
     return out
 
 
+def meter_ids(homes: list[VirtualHome]) -> dict[str, str]:
+    """Device id -> on-chain meter id: the 17 real homes get the demo community's registry
+    meter ids (``citylearn-2022/Building_k``, see ``bright.demo``), resampled ones their
+    device id."""
+    return {
+        h.device_id: (
+            f"citylearn-2022/{h.source}" if h.scale == 1.0 and h.shift_h == 0 else h.device_id
+        )
+        for h in homes
+    }
+
+
 def site_devices(homes: list[VirtualHome], base_topic: str = "zigbee2mqtt") -> list[Device]:
     """The bridge's device list for ``homes`` (a meter per home)."""
     del base_topic  # the bridge maps topic roots to adapters; the address is what matters

@@ -86,3 +86,35 @@ def test_sim_clock_runs_at_speed():
     clock = SimClock(start_s=1000.0, speed=600.0)
     time.sleep(0.05)
     assert 1000.0 + 0.04 * 600 < clock.now() < 1000.0 + 1.0 * 600
+
+
+def test_simulate_command_prints_a_summary(mqtt_broker, tmp_path):
+    from typer.testing import CliRunner
+
+    from oracles.cli import app
+
+    sim_file = tmp_path / "sim.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--homes",
+            "3",
+            "--speed",
+            "36000",
+            "--duration-s",
+            "900",
+            "--mqtt-port",
+            str(mqtt_broker.port),
+            "--simulation-file",
+            str(sim_file),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["homes"], summary["intervals"]) == (3, 1)
+    assert summary["published"] == 3 * 16 - summary["lost"]
+    assert json.loads(sim_file.read_text())["speed"] == 36000
+    bad = CliRunner().invoke(app, ["simulate", "--homes", "0", "--mqtt-port", "1"])
+    assert bad.exit_code == 1
+    assert "between 1 and 1000" in bad.output

@@ -1,0 +1,238 @@
+"""Command line: ``simulate`` and ``oracle run|bench``.
+
+The platform CLI mounts :data:`app` (``bright simulate ...``, ``bright oracle run``); every
+command is also reachable here (``python -m oracles.cli --help``).
+
+- ``simulate --homes N --speed X``: the community simulator on MQTT (see
+  :mod:`oracles.simulator`); with ``--oracle`` it also runs the bridge and the meter oracle in
+  this process on the simulated clock, so the readings reach the chain.
+- ``oracle run``: the bridge plus the meter oracle on the real clock (or on a running
+  simulation's clock, ``--simulation FILE``), until Ctrl-C.
+- ``oracle bench``: :func:`oracles.bench.bench_oracle`, one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bright.errors import BrightError
+
+app = typer.Typer(help="Community simulator and the meter/forecast oracles.", no_args_is_help=True)
+oracle_app = typer.Typer(help="The meter oracle service and its benchmark.", no_args_is_help=True)
+app.add_typer(oracle_app, name="oracle")
+
+
+def _fail(exc: BaseException) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+def _oracle_service(clock: Any, state_dir: Path | None, meters: dict[str, str] | None) -> Any:
+    """The meter oracle on the chain of the settings, signing with the oracle key."""
+    from eth_account import Account
+
+    from bright.settings import chain_settings
+    from chain.compiler import load_artifacts
+    from chain.deploy import DeploymentsFile
+    from chain.platform import connect, dev_accounts, make_sender
+    from oracles.clients import MeterOracleClient
+    from oracles.errors import OracleConfigError
+    from oracles.service import MeterOracleService
+    from oracles.settings import OracleSettings
+
+    chain = chain_settings()
+    settings = OracleSettings()
+    w3 = connect(chain.effective_rpc_url)
+    deployment = DeploymentsFile(chain.deployments_file).get(int(w3.eth.chain_id))
+    if deployment is None:
+        raise OracleConfigError(f"nothing is deployed on chain {w3.eth.chain_id}: run `bright up`")
+    if settings.oracle_key:
+        oracle = Account.from_key(settings.oracle_key)
+    elif chain.env == "development":
+        oracle = dev_accounts(chain.mnemonic, 4)[3]  # the demo community's oracle
+    else:
+        raise OracleConfigError("set BRIGHT_ORACLE_ORACLE_KEY")
+    artifacts = load_artifacts()
+    client = MeterOracleClient(
+        w3,
+        deployment.address("MeterOracle"),
+        artifacts["MeterOracle"],
+        make_sender(w3, oracle, artifacts, chain.tx_timeout_s),
+    )
+    return MeterOracleService(
+        client, oracle, settings, state_dir=state_dir, clock=clock, meters=meters
+    )
+
+
+def _bridge(devices: list[Any], bus: Any, clock: Any, mqtt_port: int | None) -> Any:
+    from gateway_bridge.domain import DeviceRegistry
+    from gateway_bridge.service import BridgeService
+    from gateway_bridge.settings import BridgeSettings
+
+    overrides: dict[str, Any] = {"client_id": f"bright-oracle-bridge-{time.time_ns() % 10**6}"}
+    if mqtt_port is not None:
+        overrides["mqtt_port"] = mqtt_port
+    return BridgeService(
+        BridgeSettings(**overrides), registry=DeviceRegistry(devices), bus=bus, clock=clock
+    )
+
+
+@app.command()
+def simulate(
+    homes: Annotated[int, typer.Option(help="Virtual homes, 1 to 1,000.")] = 17,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 60.0,
+    duration_s: Annotated[int, typer.Option(help="Simulated seconds (whole intervals).")] = 3600,
+    start_s: Annotated[
+        int | None, typer.Option(help="Simulated start, unix s (default: ends an hour ago).")
+    ] = None,
+    mqtt_host: Annotated[str, typer.Option(help="MQTT broker host.")] = "127.0.0.1",
+    mqtt_port: Annotated[int, typer.Option(help="MQTT broker port.")] = 1883,
+    seed: Annotated[int, typer.Option(help="Random seed (homes, noise, gaps).")] = 0,
+    period_s: Annotated[int, typer.Option(help="Publishing period, s (divides 900).")] = 60,
+    gap_rate: Annotated[float, typer.Option(help="Chance per step of a gateway outage.")] = 0.01,
+    late_rate: Annotated[float, typer.Option(help="Chance a message arrives late.")] = 0.02,
+    oracle: Annotated[
+        bool, typer.Option(help="Also run the bridge and the meter oracle here (needs a chain).")
+    ] = False,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Oracle state folder (with --oracle).")
+    ] = None,
+    simulation_file: Annotated[
+        Path | None, typer.Option(help="Write the clock and homes here for `oracle run`.")
+    ] = None,
+) -> None:
+    """Replay the CityLearn homes as Zigbee2MQTT gateways at accelerated time."""
+    from oracles.domain import INTERVAL_S, interval_floor
+    from oracles.simulator import SimClock, make_homes, meter_ids, site_devices
+    from oracles.simulator import simulate as run_simulation
+    from streams.bus import InProcessBus
+
+    logging.basicConfig(level=logging.WARNING)
+    duration_s = -(-duration_s // INTERVAL_S) * INTERVAL_S
+    start = start_s if start_s is not None else interval_floor(time.time() - duration_s - 3600)
+    clock = SimClock(float(start), speed)
+    if simulation_file is not None:
+        simulation_file.parent.mkdir(parents=True, exist_ok=True)
+        simulation_file.write_text(
+            json.dumps({**clock.to_dict(), "homes": homes, "seed": seed, "mqtt_port": mqtt_port})
+        )
+    try:
+        bridge = service = None
+        if oracle:
+            virtual = make_homes(homes, seed)
+            bus = InProcessBus()
+            service = _oracle_service(clock.now, state_dir, meter_ids(virtual)).attach(bus)
+            bridge = _bridge(site_devices(virtual), bus, clock.now, mqtt_port).start()
+            service.start()
+        try:
+            result = run_simulation(
+                homes=homes,
+                speed=speed,
+                duration_s=duration_s,
+                start_s=start,
+                mqtt_host=mqtt_host,
+                mqtt_port=mqtt_port,
+                publish_period_s=period_s,
+                gap_rate=gap_rate,
+                late_rate=late_rate,
+                seed=seed,
+                clock=clock,
+            )
+            summary: dict[str, Any] = result.summary()
+            if service is not None:
+                settle = service.settings.grace_s + service.settings.max_wait_s + 2 * INTERVAL_S
+                time.sleep(max(0.0, clock.wall_until(result.end_s + settle)))
+                committed = service.committed()
+                summary["committed_exactly"] = sum(
+                    committed.get((service.meter_for(m) or m, s)) == v
+                    for (m, s), v in result.truth.items()
+                )
+                summary["meter_intervals"] = len(result.truth)
+        finally:
+            if service is not None:
+                service.close()
+            if bridge is not None:
+                bridge.stop()
+    except (BrightError, ValueError) as exc:
+        _fail(exc)
+        return
+    sys.stdout.write(json.dumps(summary) + "\n")
+
+
+@oracle_app.command("run")
+def run(
+    site: Annotated[
+        Path | None, typer.Option(help="Bridge site file (devices), see gateway_bridge.")
+    ] = None,
+    simulation: Annotated[
+        Path | None,
+        typer.Option(help="Follow a simulation's clock and homes (`simulate --simulation-file`)."),
+    ] = None,
+    mqtt_port: Annotated[int | None, typer.Option(help="MQTT broker port.")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="Oracle state folder.")] = None,
+) -> None:
+    """Run the bridge and the meter oracle until Ctrl-C."""
+    from gateway_bridge.service import load_site
+    from oracles.simulator import SimClock, make_homes, meter_ids, site_devices
+    from streams.bus import InProcessBus
+
+    logging.basicConfig(level=logging.INFO)
+    clock: Any = time.time
+    meters: dict[str, str] | None = None
+    try:
+        if simulation is not None:
+            spec = json.loads(simulation.read_text())
+            sim_clock = SimClock(spec["start_s"], spec["speed"], spec["wall_epoch_s"])
+            clock = sim_clock.now
+            virtual = make_homes(int(spec["homes"]), int(spec["seed"]))
+            devices = site_devices(virtual)
+            meters = meter_ids(virtual)
+            mqtt_port = mqtt_port or int(spec["mqtt_port"])
+        elif site is not None:
+            devices, _ = load_site(site)
+        else:
+            raise typer.BadParameter("give --site or --simulation")
+        bus = InProcessBus()
+        service = _oracle_service(clock, state_dir, meters).attach(bus)
+        bridge = _bridge(devices, bus, clock, mqtt_port).start()
+    except (BrightError, ValueError, OSError, KeyError) as exc:
+        _fail(exc)
+        return
+    service.start()
+    typer.echo(json.dumps({"meter_oracle": service.client.address, "devices": len(devices)}))
+    stop = threading.Event()
+    try:
+        while not stop.wait(10):
+            typer.echo(json.dumps({"stats": dict(service.stats), "cursor_s": service.cursor_s}))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.close()
+        bridge.stop()
+
+
+@oracle_app.command("bench")
+def bench(
+    repeats: Annotated[int, typer.Option(help="Batches per size.")] = 3,
+) -> None:
+    """Gas per committed meter value (batches of 100 and 1,000) and commit latency; JSON."""
+    from oracles.bench import bench_oracle
+
+    try:
+        result = bench_oracle(repeats=repeats)
+    except BrightError as exc:
+        _fail(exc)
+        return
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    app()
