@@ -19,7 +19,9 @@ Energy of the interval ``[s, s + 900)``:
 An interval is *known* when there is a sample at or before its start (otherwise the meter did
 not exist yet: nothing to commit) and *complete* when there is also a sample at or after its
 end. An incomplete value holds the last counter value (or stops integrating at the last power
-sample): an estimate, corrected when the missing readings arrive.
+sample): an estimate, corrected when the missing readings arrive. A meter that sent nothing
+after the interval's start is silent (offline), not idle: the service commits nothing for it
+until its readings arrive.
 """
 
 from __future__ import annotations
@@ -182,6 +184,11 @@ class MeterSamples:
             return time_s
         before, _ = s.neighbours(time_s)
         return before if before is not None else time_s
+
+    def reported_after(self, time_s: float) -> bool:
+        """True when the import direction has a sample later than ``time_s``."""
+        source = self._source(Direction.IMPORT)
+        return source is not None and source[1].times[-1] > time_s
 
     def first_time(self) -> float | None:
         source = self._source(Direction.IMPORT)

@@ -8,7 +8,8 @@
 2. enrols meters the contract does not know yet;
 3. commits each interval that ended at least ``grace_s`` ago, in one batch per interval (split
    at ``max_batch``): meters with complete data at once, the others once ``max_wait_s`` has
-   passed, as an estimate;
+   passed, as an estimate (only meters that reported during the interval: a silent meter is
+   offline, and its interval is committed when its readings arrive);
 4. for meters that received late readings, recomputes the committed intervals those readings
    touch and commits what changed as a correction (its own event on-chain), and commits
    intervals that had no data before as late first commitments.
@@ -216,7 +217,9 @@ class MeterOracleService:
                 if r is None:
                     continue
                 imp, exp, complete = r
-                if complete or final:
+                # an estimate only for a meter that reported during the interval; a silent one
+                # is committed when its readings arrive (a late first commitment)
+                if complete or (final and samples.reported_after(s)):
                     out.setdefault(s, []).append((MeterValue(meter_id, s, imp, exp), complete))
             if advancing and final:
                 cursor = s + INTERVAL_S

@@ -243,3 +243,17 @@ def test_state_of_another_contract_is_refused(oracles, tmp_path):
     OracleState(tmp_path / "s.sqlite", chain_id=1, contract="0x" + "11" * 20, signer="0xabc")
     with pytest.raises(OracleStateError, match="contract"):
         OracleState(tmp_path / "s.sqlite", chain_id=1, contract="0x" + "22" * 20, signer="0xabc")
+
+
+@pytest.mark.usefixtures("snapshot")
+def test_silent_meter_gets_no_estimate_until_its_readings_arrive(oracles, w3, tmp_path):
+    t0 = past_interval(w3, 30)
+    service = make_service(oracles, tmp_path)
+    service.on_reading("m", reading("quiet-1", "energy", 100.0, t0))
+    assert service.tick(t0 + 3 * 900 + GRACE_S).batches == 0  # offline, not idle
+    assert service.cursor_s == t0 + 3 * 900  # nothing blocks the cursor
+    service.on_reading("m", reading("quiet-1", "energy", 700.0, t0 + 1800))
+    report = service.tick(t0 + 3 * 900 + GRACE_S + 1)
+    assert report.committed == 2  # late first commitments: interpolated 300 + 300 Wh
+    assert service.committed() == {("quiet-1", t0): (300, 0), ("quiet-1", t0 + 900): (300, 0)}
+    service.close()
