@@ -27,11 +27,11 @@ then an Alembic migration for its table; ``ReadModelStore.replay_projection("ord
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,7 @@ from streams.models import Base, Participant, TokenBalance, TokenSupply
 
 Handler = Callable[[ChainEvent, Session], None]
 """Applies one event to the read models through ``session`` (inside the store's transaction)."""
+Prefetch = Callable[[Sequence[ChainEvent], Session], None]
 
 ANY_CONTRACT = "*"
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -54,6 +55,14 @@ class Projection:
     name: str
     tables: tuple[str, ...]
     handlers: dict[tuple[str, str], Handler] = field(default_factory=dict)
+    prefetch: Prefetch | None = None
+    """Optional: loads the rows a batch of events will touch in one query (an optimisation;
+    the handlers must give the same result without it)."""
+
+    def prefetcher(self, fn: Prefetch) -> Prefetch:
+        """Decorator: ``fn(events, session)`` runs before a batch of this projection's events."""
+        self.prefetch = fn
+        return fn
 
     def on(self, contract: str, event: str) -> Callable[[Handler], Handler]:
         """Decorator: ``fn`` handles ``contract``'s ``event`` (contract ``*``: any contract)."""
@@ -122,6 +131,14 @@ class ProjectionRegistry:
             fn = p.handler_for(event)
             if fn is not None:
                 fn(event, session)
+
+    def prefetch(self, events: Sequence[ChainEvent], session: Session) -> None:
+        """Let each projection load, in one go, the rows ``events`` will touch."""
+        for p in self._projections.values():
+            if p.prefetch is not None:
+                mine = [e for e in events if p.handler_for(e) is not None]
+                if mine:
+                    p.prefetch(mine, session)
 
     def affected_by(self, kinds: Iterable[tuple[str, str]]) -> list[Projection]:
         """The projections that handle any of these (contract, event) kinds."""
@@ -247,6 +264,9 @@ def project_aggregator_delegation_revoked(event: ChainEvent, session: Session) -
 balances = Projection("token_balances", tables=("token_balances", "token_supplies"))
 
 
+_ABSENT = object()
+
+
 def _row(session: Session, model: type[Any], key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
     """The ORM row ``key`` of ``model``, created when missing; cached for the session so a
     chunk of events touches each row through one object."""
@@ -258,11 +278,38 @@ def _row(session: Session, model: type[Any], key: tuple[Any, ...], make: Callabl
         # need no flush before the look-up.
         with session.no_autoflush:
             row = session.get(model, key)
-        if row is None:
-            row = make()
-            session.add(row)
-        cache[ck] = row
+    if row is None or row is _ABSENT:
+        row = make()
+        session.add(row)
+    cache[ck] = row
     return row
+
+
+@balances.prefetcher
+def prefetch_balances(events: Sequence[ChainEvent], session: Session) -> None:
+    """Load the balance and supply rows of a batch's accounts with one query per 500."""
+    cache: dict[tuple[Any, ...], Any] = session.info.setdefault(_cache_key(balances.name), {})
+    wanted: dict[tuple[int, str], set[str]] = {}
+    for e in events:
+        accounts = wanted.setdefault((e.chain_id, e.address), set())
+        accounts.update(a for a in (e.args.get("from"), e.args.get("to")) if isinstance(a, str))
+    with session.no_autoflush:
+        for (chain_id, token), accounts in wanted.items():
+            missing = [a for a in accounts if ("token_balances", chain_id, token, a) not in cache]
+            for lo in range(0, len(missing), 500):
+                part = missing[lo : lo + 500]
+                found = {
+                    r.account: r
+                    for r in session.scalars(
+                        select(TokenBalance).where(
+                            TokenBalance.chain_id == chain_id,
+                            TokenBalance.token == token,
+                            TokenBalance.account.in_(part),
+                        )
+                    )
+                }
+                for a in part:
+                    cache[("token_balances", chain_id, token, a)] = found.get(a, _ABSENT)
 
 
 def _add_balance(event: ChainEvent, session: Session, account: str, delta: int) -> None:

@@ -224,6 +224,7 @@ class ReadModelStore:
                 for e in fresh
             ],
         )
+        self.registry.prefetch(fresh, s)
         for e in fresh:
             self.registry.apply(e, s)
         flush_pending(s)

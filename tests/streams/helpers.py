@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from chain.domain import Role
+from chain.indexer import ChainEvent
 from streams.models import Participant, TokenBalance, TokenSupply
 from streams.store import ReadModelStore
 
@@ -49,3 +50,77 @@ def assert_matches_chain(store: ReadModelStore, platform: Any, accounts: list[st
         bal = models["balances"].get((token.address, account), 0)
         assert bal == token.balance_of(account), account
     assert models["supplies"].get(token.address, 0) == token.total_supply()
+
+
+# Synthetic chain events (property tests, faust tests)
+
+TOKEN = "0x" + "7a" * 20
+REGISTRY = "0x" + "5b" * 20
+ZERO = "0x" + "00" * 20
+ACCOUNTS = [f"0x{i:040x}" for i in range(1, 6)]
+
+
+def _hash(block: int, branch: int = 0) -> str:
+    return f"0x{branch:02x}{block:062x}"
+
+
+def _event(kind: str, a: int, b: int, value: int) -> tuple[str, str, str, dict]:
+    acc, other = ACCOUNTS[a], ACCOUNTS[b]
+    if kind == "register":
+        return (
+            REGISTRY,
+            "ParticipantRegistry",
+            "ParticipantRegistered",
+            {
+                "account": acc,
+                "role": 1 + value % 5,
+                "gridArea": "0x" + f"{a:02x}" * 32,
+                "meterId": "0x" + "6d" + "00" * 31,
+            },
+        )
+    if kind in ("deactivate", "reactivate"):
+        name = "ParticipantDeactivated" if kind == "deactivate" else "ParticipantReactivated"
+        return (REGISTRY, "ParticipantRegistry", name, {"account": acc, "role": 1})
+    if kind == "delegate":
+        return (
+            REGISTRY,
+            "ParticipantRegistry",
+            "AggregatorDelegated",
+            {"member": acc, "aggregator": other},
+        )
+    if kind == "revoke":
+        return (
+            REGISTRY,
+            "ParticipantRegistry",
+            "AggregatorDelegationRevoked",
+            {"member": acc, "aggregator": other},
+        )
+    if kind == "mint":
+        return (TOKEN, "FlexToken", "Transfer", {"from": ZERO, "to": acc, "value": value})
+    if kind == "burn":
+        return (TOKEN, "FlexToken", "Transfer", {"from": acc, "to": ZERO, "value": value})
+    return (TOKEN, "FlexToken", "Transfer", {"from": acc, "to": other, "value": value})
+
+
+def _chain(chain_id: int, spec, branch: int = 0, first_block: int = 1) -> list[ChainEvent]:
+    events, block, log = [], first_block, 0
+    for kind, a, b, value, new_block in spec:
+        if new_block and events:
+            block, log = block + 1, 0
+        address, contract, name, args = _event(kind, a, b, value)
+        args = {k: (str(v) if isinstance(v, int) and v > 2**53 else v) for k, v in args.items()}
+        events.append(
+            ChainEvent(
+                chain_id,
+                block,
+                _hash(block, branch),
+                _hash(block, 99),
+                log,
+                address,
+                contract,
+                name,
+                args,
+            )
+        )
+        log += 1
+    return events

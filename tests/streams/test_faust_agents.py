@@ -29,8 +29,7 @@ from streams.kafka.publisher import KafkaPublisher, KafkaSink, event_record
 from streams.projections import ProjectionRegistry
 from streams.runner import EmbeddedRunner
 from streams.store import ReadModelStore
-from tests.streams.helpers import read_models
-from tests.streams.test_projections import _chain
+from tests.streams.helpers import _chain, read_models
 
 
 def _records(chain_id):

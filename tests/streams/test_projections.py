@@ -14,57 +14,9 @@ from streams.db import open_database
 from streams.errors import StaleEventError, UnknownProjectionError
 from streams.projections import Projection, ProjectionRegistry, default_registry
 from streams.store import ReadModelStore
-from tests.streams.helpers import read_models
+from tests.streams.helpers import ACCOUNTS, TOKEN, ZERO, _chain, _hash, read_models
 
-TOKEN = "0x" + "7a" * 20
-REGISTRY = "0x" + "5b" * 20
-ZERO = "0x" + "00" * 20
-ACCOUNTS = [f"0x{i:040x}" for i in range(1, 6)]
 _chain_ids = itertools.count(1000)
-
-
-def _hash(block: int, branch: int = 0) -> str:
-    return f"0x{branch:02x}{block:062x}"
-
-
-def _event(kind: str, a: int, b: int, value: int) -> tuple[str, str, str, dict]:
-    acc, other = ACCOUNTS[a], ACCOUNTS[b]
-    if kind == "register":
-        return (
-            REGISTRY,
-            "ParticipantRegistry",
-            "ParticipantRegistered",
-            {
-                "account": acc,
-                "role": 1 + value % 5,
-                "gridArea": "0x" + f"{a:02x}" * 32,
-                "meterId": "0x" + "6d" + "00" * 31,
-            },
-        )
-    if kind in ("deactivate", "reactivate"):
-        name = "ParticipantDeactivated" if kind == "deactivate" else "ParticipantReactivated"
-        return (REGISTRY, "ParticipantRegistry", name, {"account": acc, "role": 1})
-    if kind == "delegate":
-        return (
-            REGISTRY,
-            "ParticipantRegistry",
-            "AggregatorDelegated",
-            {"member": acc, "aggregator": other},
-        )
-    if kind == "revoke":
-        return (
-            REGISTRY,
-            "ParticipantRegistry",
-            "AggregatorDelegationRevoked",
-            {"member": acc, "aggregator": other},
-        )
-    if kind == "mint":
-        return (TOKEN, "FlexToken", "Transfer", {"from": ZERO, "to": acc, "value": value})
-    if kind == "burn":
-        return (TOKEN, "FlexToken", "Transfer", {"from": acc, "to": ZERO, "value": value})
-    return (TOKEN, "FlexToken", "Transfer", {"from": acc, "to": other, "value": value})
-
-
 KINDS = ["register", "deactivate", "reactivate", "delegate", "revoke", "mint", "burn", "transfer"]
 ops = st.lists(
     st.tuples(
@@ -79,34 +31,16 @@ ops = st.lists(
 )
 
 
-def _chain(chain_id: int, spec, branch: int = 0, first_block: int = 1) -> list[ChainEvent]:
-    events, block, log = [], first_block, 0
-    for kind, a, b, value, new_block in spec:
-        if new_block and events:
-            block, log = block + 1, 0
-        address, contract, name, args = _event(kind, a, b, value)
-        args = {k: (str(v) if isinstance(v, int) and v > 2**53 else v) for k, v in args.items()}
-        events.append(
-            ChainEvent(
-                chain_id,
-                block,
-                _hash(block, branch),
-                _hash(block, 99),
-                log,
-                address,
-                contract,
-                name,
-                args,
-            )
-        )
-        log += 1
-    return events
-
-
-@pytest.fixture(scope="module")
-def prop_store(tmp_path_factory):
-    url = f"sqlite:///{tmp_path_factory.mktemp('props') / 'p.sqlite'}"
-    return ReadModelStore(open_database(url))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def prop_store(request, tmp_path_factory):
+    """One database per backend for all examples; each example uses fresh chain ids."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('props') / 'p.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_server").create_database()
+    store = ReadModelStore(open_database(url))
+    yield store
+    store.engine.dispose()
 
 
 def _apply_in_order(store, events):
