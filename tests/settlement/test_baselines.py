@@ -239,7 +239,7 @@ def test_non_canonical_or_bad_parameters_are_refused() -> None:
     with pytest.raises(InvalidBaselineParams):
         SameHourParams(n_days=0)
     with pytest.raises(InvalidBaselineParams):
-        MeterBeforeAfterParams(before_intervals=True)  # type: ignore[arg-type]
+        MeterBeforeAfterParams(before_intervals=True)
     with pytest.raises(UnknownBaselineMethod):
         decode_params(0, ())
     assert decode_params(3, ()) == ForecastParams()

@@ -216,7 +216,7 @@ def settlements(draw: st.DrawFn) -> tuple[FlexRequest, list[str], dict[str, list
 
 @settings(max_examples=150, deadline=None)
 @given(settlements())
-def test_money_is_conserved_and_no_balance_goes_negative(case: tuple) -> None:  # type: ignore[type-arg]
+def test_money_is_conserved_and_no_balance_goes_negative(case: tuple) -> None:
     req, names, targets, series = case
     res = settle(req, names, targets, series)
     assert res.escrow == res.payout_total + res.refund
@@ -250,7 +250,7 @@ def test_money_is_conserved_and_no_balance_goes_negative(case: tuple) -> None:  
 
 @settings(max_examples=40, deadline=None)
 @given(settlements())
-def test_deliveries_match_the_settlement_and_reputation(case: tuple) -> None:  # type: ignore[type-arg]
+def test_deliveries_match_the_settlement_and_reputation(case: tuple) -> None:
     req, names, targets, series = case
     d = compute_deliveries(req, names, targets, series)
     rules = SettlementRules(points_per_kwh=700, penalty_points_per_kwh=300)
