@@ -66,6 +66,10 @@ def up(
     rounds: Annotated[
         int | None, typer.Option(min=1, help="Stop after this many market sessions.")
     ] = None,
+    data: Annotated[
+        bool,
+        typer.Option(help="Run the simulated homes -> MQTT -> bridge -> meter oracle path."),
+    ] = True,
 ) -> None:
     """Run the platform on this machine with the demo community, until Ctrl-C."""
     from bright.demo import bring_up
@@ -95,14 +99,30 @@ def up(
     # Installed explicitly: a process started in the background inherits SIGINT as ignored.
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    data_in = None
     try:
+        if data:
+            from bright.demo_data import DemoDataIn
+
+            # One simulated 15-minute interval of meter data per market session.
+            speed = 900 / session_seconds if market else 1.0
+            data_in = DemoDataIn(
+                running.platform, running.members, settings.state_dir, speed
+            ).start()
+            print(f"data-in: {data_in.homes} simulated homes publishing on MQTT", flush=True)
         if market:
             _start_demo_market(running, stop, session_seconds, rounds)
         print("platform running; press Ctrl-C to stop", flush=True)
+        reported = 0
         while not stop.wait(0.5):
-            pass
+            committed = data_in.committed() if data_in else 0
+            if committed >= reported + 17:
+                print(f"data-in: {committed} meter-intervals committed on-chain", flush=True)
+                reported = committed
     finally:
         print("stopping ...", file=sys.stderr, flush=True)
+        if data_in is not None:
+            data_in.stop()
         running.stop()
         print("stopped; chain state saved", file=sys.stderr, flush=True)
 
@@ -171,11 +191,12 @@ def deploy(
         str | None, typer.Option(help="JSON-RPC URL; default BRIGHT_RPC_URL or the local anvil.")
     ] = None,
 ) -> None:
-    """Deploy the core contracts to a running chain and record them in the deployments file."""
+    """Deploy the platform's contracts to a running chain and record them."""
     from bright.demo import admin_account
+    from bright.deploy import deploy_platform
     from bright.settings import ChainSettings
     from chain.compiler import compile_contracts
-    from chain.deploy import DeploymentsFile, deploy_core
+    from chain.deploy import DeploymentsFile
     from chain.platform import connect, make_sender
 
     try:
@@ -183,7 +204,7 @@ def deploy(
         artifacts = compile_contracts()
         w3 = connect(settings.effective_rpc_url)
         sender = make_sender(w3, admin_account(settings), artifacts, settings.tx_timeout_s)
-        deployment = deploy_core(w3, sender, artifacts)
+        deployment = deploy_platform(w3, sender, artifacts)
         DeploymentsFile(settings.deployments_file).save(deployment)
     except (BrightError, ValueError) as exc:
         _fail(exc)

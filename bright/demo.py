@@ -18,12 +18,13 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from analytics.data.citylearn import HomeInfo, homes
+from bright.deploy import PLATFORM_CONTRACTS, deploy_platform
 from bright.errors import ConfigError
 from bright.settings import DEV_MNEMONIC, ChainSettings
 from bright.units import tokens_to_base
 from chain.anvil import Anvil
 from chain.compiler import compile_contracts
-from chain.deploy import DeploymentsFile, deploy_core, is_live
+from chain.deploy import DeploymentsFile, is_live
 from chain.domain import Role
 from chain.platform import Platform, connect, dev_accounts, make_sender
 
@@ -188,10 +189,10 @@ def bring_up(settings: ChainSettings, fresh: bool = False, quiet: bool = False) 
         admin = admin_account(settings)
         deployment = None if fresh else deployments.get(chain_id)
         deployed_now = False
-        if deployment is None or not is_live(w3, deployment, artifacts):
+        if deployment is None or not is_live(w3, deployment, artifacts, PLATFORM_CONTRACTS):
             say("deploying contracts ...")
             sender = make_sender(w3, admin, artifacts, settings.tx_timeout_s)
-            deployment = deploy_core(w3, sender, artifacts)
+            deployment = deploy_platform(w3, sender, artifacts)
             deployments.save(deployment)
             deployed_now = True
         timings["deploy_s"] = time.perf_counter() - t0

@@ -7,7 +7,8 @@ looks at its measured load and PV for that hour of the CityLearn 2022 year and t
   offers that upward flexibility, at a price that grows with how much it gives up;
 * a home with surplus PV wants the community to absorb it: it bids for flexibility to cover
   half of its surplus;
-* the aggregator bids for the community's peak shaving in the evening hours.
+* the aggregator bids for 40 % of the offered flexibility, to balance the community, at a
+  higher price in the evening peak.
 
 This is a stand-in strategy to exercise the market with realistic volumes and shapes; the
 forecasting and coalition engines replace it. Half of the orders go directly from the homes'
@@ -139,10 +140,14 @@ class DemoMarket:
                 )
         if signed:
             self.operator.market.place_signed_orders(session_id, signed)
-        hour = (info.delivery_start_s // 3600) % 24
-        if 17 <= hour < 21:  # evening peak: the aggregator buys shedding for the community
+        # The aggregator buys shedding for the community's balance: 40 % of what is offered,
+        # at a higher price in the evening peak.
+        offered_wh = sum(qty for _, side, qty, _ in orders if side is Side.OFFER)
+        if offered_wh:
+            hour = (info.delivery_start_s // 3600) % 24
+            price = tokens_to_base("0.15" if 17 <= hour < 21 else "0.11")
             self.platform.market(self.aggregator.account).place_order(
-                session_id, Side.BID, 2_000, int(tokens_to_base("0.15"))
+                session_id, Side.BID, max(1, int(0.4 * offered_wh)), int(price)
             )
         return len(orders)
 

@@ -131,12 +131,18 @@ def deploy_core(w3: Web3, sender: TxSender, artifacts: dict[str, Artifact]) -> D
     return deployment
 
 
-def is_live(w3: Web3, deployment: Deployment, artifacts: dict[str, Artifact]) -> bool:
-    """True when every recorded contract has code on the chain and matches current sources."""
+def is_live(
+    w3: Web3,
+    deployment: Deployment,
+    artifacts: dict[str, Artifact],
+    required: tuple[str, ...] = CORE_CONTRACTS,
+) -> bool:
+    """True when every ``required`` contract is recorded, has code on the chain and matches the
+    current sources."""
     for name, deployed in deployment.contracts.items():
         art = artifacts.get(name)
         if art is None or art.source_hash != deployed.source_hash:
             return False
         if len(w3.eth.get_code(Web3.to_checksum_address(deployed.address))) == 0:
             return False
-    return all(name in deployment.contracts for name in CORE_CONTRACTS)
+    return all(name in deployment.contracts for name in required)

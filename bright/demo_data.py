@@ -1,0 +1,118 @@
+"""The demo community's data-in path: simulated gateways -> MQTT -> bridge -> meter oracle -> chain.
+
+A Mosquitto broker (Debian's, started here) receives Zigbee2MQTT-style messages from one
+virtual gateway per real CityLearn home (oracles/simulator.py: measured load and PV, with
+noise, gaps and late messages); the gateway bridge normalises them onto the in-process bus
+(``meter.readings``); the meter oracle aggregates 15-minute import/export energy and commits it
+on-chain in signed batches, correcting late readings. The simulated clock runs at ``speed``
+times real time from an hour before now.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bright.errors import ToolchainError
+from chain.domain import Role
+from chain.platform import Platform
+from gateway_bridge.broker import MosquittoBroker, free_port
+from gateway_bridge.domain import DeviceRegistry
+from gateway_bridge.service import BridgeService
+from gateway_bridge.settings import BridgeSettings
+from oracles.clients import MeterOracleClient
+from oracles.domain import interval_floor
+from oracles.service import MeterOracleService
+from oracles.settings import OracleSettings
+from oracles.simulator import SimClock, make_homes, meter_ids, simulate, site_devices
+from streams.bus import InProcessBus
+
+if TYPE_CHECKING:
+    from bright.demo import Member
+
+
+class DemoDataIn:
+    """Starts the broker, the bridge, the oracle and the simulator; ``stop()`` stops them."""
+
+    def __init__(
+        self, platform: Platform, members: list[Member], state_dir: Path, speed: float
+    ) -> None:
+        if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+            raise ToolchainError("mosquitto is not installed: run `make setup`")
+        self.platform = platform
+        self.homes = sum(1 for m in members if m.role is Role.PROSUMER)
+        self.oracle = next(m for m in members if m.role is Role.ORACLE)
+        self.state_dir = state_dir
+        self.speed = speed
+        self._stop = threading.Event()
+        self.broker: MosquittoBroker | None = None
+        self.bridge: BridgeService | None = None
+        self.service: MeterOracleService | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> DemoDataIn:
+        port = free_port()
+        executable = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.broker = MosquittoBroker(
+            self.state_dir / "mosquitto", port=port, persistence=False, executable=executable
+        ).start()
+        start_s = interval_floor(time.time() - 3600)
+        clock = SimClock(float(start_s), self.speed)
+        virtual = make_homes(self.homes, seed=0)
+        bus = InProcessBus()
+        artifacts = self.platform.artifacts
+        client = MeterOracleClient(
+            self.platform.w3,
+            self.platform.deployment.address("MeterOracle"),
+            artifacts["MeterOracle"],
+            self.platform.sender(self.oracle.account),
+        )
+        self.service = MeterOracleService(
+            client,
+            self.oracle.account,
+            OracleSettings(),
+            state_dir=self.state_dir / "oracle",
+            clock=clock.now,
+            meters=meter_ids(virtual),
+        ).attach(bus)
+        self.bridge = BridgeService(
+            BridgeSettings(mqtt_port=port, client_id=f"bright-demo-bridge-{port}"),
+            registry=DeviceRegistry(site_devices(virtual)),
+            bus=bus,
+            clock=clock.now,
+        ).start()
+        self.service.start()
+
+        def publish() -> None:
+            simulate(
+                homes=self.homes,
+                speed=self.speed,
+                duration_s=7 * 24 * 3600,
+                start_s=start_s,
+                mqtt_port=port,
+                clock=clock,
+                stop=self._stop,
+                progress=lambda _msg: None,
+            )
+
+        self.thread = threading.Thread(target=publish, name="demo-simulator", daemon=True)
+        self.thread.start()
+        return self
+
+    def committed(self) -> int:
+        """Meter-intervals committed on-chain so far."""
+        return len(self.service.committed()) if self.service else 0
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+        if self.service is not None:
+            self.service.close()
+        if self.bridge is not None:
+            self.bridge.stop()
+        if self.broker is not None:
+            self.broker.stop()
