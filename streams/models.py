@@ -12,9 +12,11 @@ Tables
 ``indexed_blocks``
     Hashes of recent blocks (the last block of each chunk and every block with a log), for
     reorg detection.
-``participants``, ``token_balances``
-    Read models (ParticipantRegistry, FlexToken). Later issues add theirs (orders, sessions,
-    coalitions, meter intervals, ...) with a projection and a migration each.
+``participants``, ``token_balances``, ``token_supplies``
+    Read models of ParticipantRegistry and FlexToken.
+``market_sessions``, ``market_orders``, ``market_matches``
+    Read models of FlexMarket. Later issues add theirs (requests, coalitions, meter
+    intervals, forecasts, settlements) with a projection and a migration each.
 
 Amounts are uint256 on-chain: :class:`Uint256` stores them exactly (NUMERIC(78,0) on
 PostgreSQL, decimal text on SQLite, whose numbers stop at 2**63).
@@ -160,5 +162,78 @@ class TokenSupply(Base):
     updated_block: Mapped[int] = mapped_column(BigInteger)
 
 
-READ_MODEL_TABLES = ("participants", "token_balances", "token_supplies")
+class MarketSession(Base):
+    """A FlexMarket session (SessionOpened, then SessionCleared)."""
+
+    __tablename__ = "market_sessions"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    market: Mapped[str] = mapped_column(String(42), primary_key=True)
+    session_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    delivery_start_s: Mapped[int] = mapped_column(BigInteger)
+    duration_s: Mapped[int] = mapped_column(BigInteger)
+    gate_closure_s: Mapped[int] = mapped_column(BigInteger)
+    reveal_deadline_s: Mapped[int] = mapped_column(BigInteger)
+    product: Mapped[int] = mapped_column(Integer)
+    rule: Mapped[int] = mapped_column(Integer)
+    sealed_bids: Mapped[bool] = mapped_column(Boolean)
+    grid_area: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    order_count: Mapped[int] = mapped_column(Integer)
+    cancel_count: Mapped[int] = mapped_column(Integer)
+    price_per_kwh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    volume_wh: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    match_count: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    escrowed: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    result_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    opened_block: Mapped[int] = mapped_column(BigInteger)
+    cleared_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class MarketOrder(Base):
+    """An order in a session's book (OrderPlaced; OrderCancelled; fills from OrderMatched)."""
+
+    __tablename__ = "market_orders"
+    __table_args__ = (Index("ix_market_orders_trader", "chain_id", "trader"),)
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    market: Mapped[str] = mapped_column(String(42), primary_key=True)
+    session_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    trader: Mapped[str] = mapped_column(String(42))
+    side: Mapped[int] = mapped_column(Integer)
+    qty_wh: Mapped[int] = mapped_column(BigInteger)
+    price_per_kwh: Mapped[int] = mapped_column(BigInteger)
+    grid_area: Mapped[str] = mapped_column(String(64))
+    cancelled: Mapped[bool] = mapped_column(Boolean)
+    filled_wh: Mapped[int] = mapped_column(BigInteger)
+    placed_block: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class MarketMatch(Base):
+    """One match of an accepted clearing (OrderMatched), where it is on the chain."""
+
+    __tablename__ = "market_matches"
+    __table_args__ = (Index("ix_market_matches_session", "chain_id", "market", "session_id"),)
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    market: Mapped[str] = mapped_column(String(42))
+    session_id: Mapped[int] = mapped_column(BigInteger)
+    bid_id: Mapped[int] = mapped_column(BigInteger)
+    offer_id: Mapped[int] = mapped_column(BigInteger)
+    qty_wh: Mapped[int] = mapped_column(BigInteger)
+    price_per_kwh: Mapped[int] = mapped_column(BigInteger)
+
+
+READ_MODEL_TABLES = (
+    "participants",
+    "token_balances",
+    "token_supplies",
+    "market_sessions",
+    "market_orders",
+    "market_matches",
+)
 BOOKKEEPING_TABLES = ("chain_events", "index_checkpoints", "indexed_blocks")

@@ -31,14 +31,22 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import CursorResult, Table, and_, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from chain.domain import Role
 from chain.indexer import ChainEvent
 from streams.errors import UnknownProjectionError
-from streams.models import Base, Participant, TokenBalance, TokenSupply
+from streams.models import (
+    Base,
+    MarketMatch,
+    MarketOrder,
+    MarketSession,
+    Participant,
+    TokenBalance,
+    TokenSupply,
+)
 
 Handler = Callable[[ChainEvent, Session], None]
 """Applies one event to the read models through ``session`` (inside the store's transaction)."""
@@ -352,6 +360,153 @@ def project_token_transfer(event: ChainEvent, session: Session) -> None:
         _add_balance(event, session, receiver, value)
 
 
+# --------------------------------------------------------------------------------------------
+# The flexibility market (FlexMarket): sessions, orders, matches
+
+market = Projection("market", tables=("market_sessions", "market_orders", "market_matches"))
+_S = cast(Table, MarketSession.__table__)
+_O = cast(Table, MarketOrder.__table__)
+_M = cast(Table, MarketMatch.__table__)
+
+
+def _session_where(event: ChainEvent, session_id: int) -> Any:
+    return and_(
+        _S.c.chain_id == event.chain_id, _S.c.market == event.address, _S.c.session_id == session_id
+    )
+
+
+def _order_where(event: ChainEvent, session_id: int, order_id: int) -> Any:
+    return and_(
+        _O.c.chain_id == event.chain_id,
+        _O.c.market == event.address,
+        _O.c.session_id == session_id,
+        _O.c.order_id == order_id,
+    )
+
+
+@market.on("FlexMarket", "SessionOpened")
+def project_session_opened(event: ChainEvent, session: Session) -> None:
+    """A new session, open, with its times, product, pricing rule and grid area."""
+    a = event.args
+    _upsert(
+        session,
+        _S,
+        {
+            "chain_id": event.chain_id,
+            "market": event.address,
+            "session_id": int(a["sessionId"]),
+            "delivery_start_s": int(a["deliveryStart"]),
+            "duration_s": int(a["durationS"]),
+            "gate_closure_s": int(a["gateClosure"]),
+            "reveal_deadline_s": int(a["revealDeadline"]),
+            "product": int(a["product"]),
+            "rule": int(a["rule"]),
+            "sealed_bids": bool(a["sealedBids"]),
+            "grid_area": _bytes32_text(a["gridArea"]),
+            "status": "open",
+            "order_count": 0,
+            "cancel_count": 0,
+            "price_per_kwh": None,
+            "volume_wh": None,
+            "match_count": None,
+            "escrowed": None,
+            "result_hash": None,
+            "opened_block": event.block_number,
+            "cleared_block": None,
+        },
+        ["chain_id", "market", "session_id"],
+    )
+
+
+@market.on("FlexMarket", "OrderPlaced")
+def project_order_placed(event: ChainEvent, session: Session) -> None:
+    """An order enters the book (placed, signed or revealed); the session counts it."""
+    a = event.args
+    sid = int(a["sessionId"])
+    flush_pending(session)  # the session row may still be written behind
+    session.execute(
+        insert(_O).values(
+            chain_id=event.chain_id,
+            market=event.address,
+            session_id=sid,
+            order_id=int(a["orderId"]),
+            trader=a["trader"],
+            side=int(a["side"]),
+            qty_wh=int(a["qtyWh"]),
+            price_per_kwh=int(a["pricePerKwh"]),
+            grid_area=_bytes32_text(a["gridArea"]),
+            cancelled=False,
+            filled_wh=0,
+            placed_block=event.block_number,
+            tx_hash=event.tx_hash,
+        )
+    )
+    session.execute(
+        update(_S).where(_session_where(event, sid)).values(order_count=_S.c.order_count + 1)
+    )
+
+
+@market.on("FlexMarket", "OrderCancelled")
+def project_order_cancelled(event: ChainEvent, session: Session) -> None:
+    """Effective only when its trader cancels it (as the contract rules)."""
+    a = event.args
+    sid, oid = int(a["sessionId"]), int(a["orderId"])
+    flush_pending(session)
+    done = session.execute(
+        update(_O)
+        .where(_order_where(event, sid, oid), _O.c.trader == a["by"], _O.c.cancelled.is_(False))
+        .values(cancelled=True)
+    )
+    if cast(CursorResult[Any], done).rowcount:
+        session.execute(
+            update(_S).where(_session_where(event, sid)).values(cancel_count=_S.c.cancel_count + 1)
+        )
+
+
+@market.on("FlexMarket", "OrderMatched")
+def project_order_matched(event: ChainEvent, session: Session) -> None:
+    """A match: recorded, and added to both orders' fills."""
+    a = event.args
+    sid, qty = int(a["sessionId"]), int(a["qtyWh"])
+    flush_pending(session)
+    session.execute(
+        insert(_M).values(
+            chain_id=event.chain_id,
+            block_number=event.block_number,
+            log_index=event.log_index,
+            market=event.address,
+            session_id=sid,
+            bid_id=int(a["bidId"]),
+            offer_id=int(a["offerId"]),
+            qty_wh=qty,
+            price_per_kwh=int(a["pricePerKwh"]),
+        )
+    )
+    for oid in (int(a["bidId"]), int(a["offerId"])):
+        session.execute(
+            update(_O).where(_order_where(event, sid, oid)).values(filled_wh=_O.c.filled_wh + qty)
+        )
+
+
+@market.on("FlexMarket", "SessionCleared")
+def project_session_cleared(event: ChainEvent, session: Session) -> None:
+    a = event.args
+    flush_pending(session)
+    session.execute(
+        update(_S)
+        .where(_session_where(event, int(a["sessionId"])))
+        .values(
+            status="cleared",
+            price_per_kwh=int(a["pricePerKwh"]),
+            volume_wh=int(a["volumeWh"]),
+            match_count=int(a["matchCount"]),
+            escrowed=int(a["escrowed"]),
+            result_hash=a["resultHash"],
+            cleared_block=event.block_number,
+        )
+    )
+
+
 def default_registry() -> ProjectionRegistry:
     """The projections of the platform (a fresh registry object each call)."""
-    return ProjectionRegistry([participants, balances])
+    return ProjectionRegistry([participants, balances, market])

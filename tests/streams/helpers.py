@@ -8,7 +8,14 @@ from sqlalchemy import select
 
 from chain.domain import Role
 from chain.indexer import ChainEvent
-from streams.models import Participant, TokenBalance, TokenSupply
+from streams.models import (
+    MarketMatch,
+    MarketOrder,
+    MarketSession,
+    Participant,
+    TokenBalance,
+    TokenSupply,
+)
 from streams.store import ReadModelStore
 
 
@@ -27,7 +34,41 @@ def read_models(store: ReadModelStore, chain_id: int) -> dict[str, Any]:
             t.token: t.total_supply
             for t in s.scalars(select(TokenSupply).where(TokenSupply.chain_id == chain_id))
         }
-    return {"participants": participants, "balances": balances, "supplies": supplies}
+        sessions = {
+            (m.market, m.session_id): (
+                m.status,
+                m.order_count,
+                m.cancel_count,
+                m.price_per_kwh,
+                m.volume_wh,
+                m.match_count,
+                m.escrowed,
+                m.rule,
+            )
+            for m in s.scalars(select(MarketSession).where(MarketSession.chain_id == chain_id))
+        }
+        orders = {
+            (o.market, o.session_id, o.order_id): (
+                o.trader,
+                o.side,
+                o.qty_wh,
+                o.cancelled,
+                o.filled_wh,
+            )
+            for o in s.scalars(select(MarketOrder).where(MarketOrder.chain_id == chain_id))
+        }
+        matches = sorted(
+            (m.block_number, m.log_index, m.session_id, m.bid_id, m.offer_id, m.qty_wh)
+            for m in s.scalars(select(MarketMatch).where(MarketMatch.chain_id == chain_id))
+        )
+    return {
+        "participants": participants,
+        "balances": balances,
+        "supplies": supplies,
+        "sessions": sessions,
+        "orders": orders,
+        "matches": matches,
+    }
 
 
 def assert_matches_chain(store: ReadModelStore, platform: Any, accounts: list[str]) -> None:
@@ -62,6 +103,84 @@ ACCOUNTS = [f"0x{i:040x}" for i in range(1, 6)]
 
 def _hash(block: int, branch: int = 0) -> str:
     return f"0x{branch:02x}{block:062x}"
+
+
+MARKET = "0x" + "4c" * 20
+
+
+def _market_event(kind: str, a: int, b: int, value: int, orders: dict[int, int], branch: int):
+    """FlexMarket events; order ids count up per session as on the chain."""
+    sid = a + 10 * branch  # a branch's sessions are its own: no order id collides
+    if kind == "open":
+        return (
+            MARKET,
+            "FlexMarket",
+            "SessionOpened",
+            {
+                "sessionId": sid,
+                "deliveryStart": 9000 + sid,
+                "durationS": 900,
+                "gateClosure": 8000,
+                "revealDeadline": 0,
+                "product": value % 2,
+                "rule": value % 3,
+                "sealedBids": False,
+                "gridArea": "0x" + "66" * 4 + "00" * 28,
+            },
+        )
+    n = orders.get(sid, 0)
+    if kind == "place" or n == 0:
+        orders[sid] = n + 1
+        return (
+            MARKET,
+            "FlexMarket",
+            "OrderPlaced",
+            {
+                "sessionId": sid,
+                "orderId": n,
+                "trader": ACCOUNTS[b],
+                "side": value % 2,
+                "qtyWh": value % 5000 + 1,
+                "pricePerKwh": value % 300 + 1,
+                "gridArea": "0x" + "66" * 4 + "00" * 28,
+            },
+        )
+    if kind == "cancel":
+        return (
+            MARKET,
+            "FlexMarket",
+            "OrderCancelled",
+            {"sessionId": sid, "orderId": value % n, "by": ACCOUNTS[b]},
+        )
+    if kind == "match":
+        return (
+            MARKET,
+            "FlexMarket",
+            "OrderMatched",
+            {
+                "sessionId": sid,
+                "bidId": value % n,
+                "offerId": (value // 7) % n,
+                "qtyWh": value % 1000 + 1,
+                "pricePerKwh": value % 200,
+            },
+        )
+    return (
+        MARKET,
+        "FlexMarket",
+        "SessionCleared",
+        {
+            "sessionId": sid,
+            "pricePerKwh": value % 200,
+            "volumeWh": value,
+            "matchCount": n,
+            "escrowed": value * 3,
+            "resultHash": "0x" + "ab" * 32,
+        },
+    )
+
+
+MARKET_KINDS = ("open", "place", "cancel", "match", "cleared")
 
 
 def _event(kind: str, a: int, b: int, value: int) -> tuple[str, str, str, dict]:
@@ -104,10 +223,14 @@ def _event(kind: str, a: int, b: int, value: int) -> tuple[str, str, str, dict]:
 
 def _chain(chain_id: int, spec, branch: int = 0, first_block: int = 1) -> list[ChainEvent]:
     events, block, log = [], first_block, 0
+    orders: dict[int, int] = {}
     for kind, a, b, value, new_block in spec:
         if new_block and events:
             block, log = block + 1, 0
-        address, contract, name, args = _event(kind, a, b, value)
+        if kind in MARKET_KINDS:
+            address, contract, name, args = _market_event(kind, a, b, value, orders, branch)
+        else:
+            address, contract, name, args = _event(kind, a, b, value)
         args = {k: (str(v) if isinstance(v, int) and v > 2**53 else v) for k, v in args.items()}
         events.append(
             ChainEvent(

@@ -14,10 +14,28 @@ from streams.db import open_database
 from streams.errors import StaleEventError, UnknownProjectionError
 from streams.projections import Projection, ProjectionRegistry, default_registry
 from streams.store import ReadModelStore
-from tests.streams.helpers import ACCOUNTS, TOKEN, ZERO, _chain, _hash, read_models
+from tests.streams.helpers import (
+    ACCOUNTS,
+    MARKET_KINDS,
+    TOKEN,
+    ZERO,
+    _chain,
+    _hash,
+    read_models,
+)
 
 _chain_ids = itertools.count(1000)
-KINDS = ["register", "deactivate", "reactivate", "delegate", "revoke", "mint", "burn", "transfer"]
+KINDS = [
+    "register",
+    "deactivate",
+    "reactivate",
+    "delegate",
+    "revoke",
+    "mint",
+    "burn",
+    "transfer",
+    *MARKET_KINDS,
+]
 ops = st.lists(
     st.tuples(
         st.sampled_from(KINDS),
@@ -164,4 +182,4 @@ def test_registry_rules():
     with pytest.raises(UnknownProjectionError, match="things"):
         reg.get("nope")
     assert [x.name for x in reg.affected_by([("FlexMarket", "BidPlaced")])] == ["things"]
-    assert default_registry().names == ["participants", "token_balances"]
+    assert default_registry().names == ["participants", "token_balances", "market"]

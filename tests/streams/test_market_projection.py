@@ -1,0 +1,107 @@
+"""FlexMarket read models (sessions, orders, matches) from a real session on the shared anvil:
+the read models must say what the contract and its events say, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from chain.domain import Role
+from chain.indexer import web3_rpc
+from matching.domain import PricingRule, Side
+from matching.engine import clear
+from streams.models import MarketMatch, MarketOrder, MarketSession
+from streams.runner import EmbeddedRunner
+
+DEPOSIT = 10**12
+OPERATOR, TRADERS = 1, range(2, 8)
+
+
+def _now(w3) -> int:
+    return int(w3.eth.get_block("latest")["timestamp"])
+
+
+def test_market_session_read_models(platform, dev_accounts, snapshot, store, w3, artifacts):
+    admin = dev_accounts[0]
+    rows = [(dev_accounts[OPERATOR].address, Role.MARKET_OPERATOR, "feeder-1", "")]
+    rows += [(dev_accounts[i].address, Role.PROSUMER, "feeder-1", f"meter-{i}") for i in TRADERS]
+    platform.registry(admin).register_batch(rows)
+    platform.token(admin).mint_batch([(dev_accounts[i].address, 10 * DEPOSIT) for i in TRADERS])
+    market_address = platform.deployment.address("FlexMarket")
+    for i in TRADERS:
+        platform.token(dev_accounts[i]).approve(market_address, 10 * DEPOSIT)
+        platform.market(dev_accounts[i]).deposit(DEPOSIT)
+    op = platform.market(dev_accounts[OPERATOR])
+    start = (_now(w3) // 900 + 4) * 900
+    _, sid = op.open_session(
+        start, 900, start - 1800, rule=PricingRule.UNIFORM, grid_area="feeder-1"
+    )
+    orders = [
+        (0, Side.BID, 2000, 140),
+        (1, Side.OFFER, 1500, 80),
+        (2, Side.BID, 1000, 120),
+        (3, Side.OFFER, 2500, 100),
+        (4, Side.BID, 700, 90),
+        (5, Side.OFFER, 800, 130),
+    ]
+    for k, side, qty, price in orders:
+        platform.market(dev_accounts[TRADERS[k]]).place_order(sid, side, qty, price)
+    platform.market(dev_accounts[TRADERS[4]]).cancel_order(sid, 4)  # its own: effective
+    platform.market(dev_accounts[TRADERS[0]]).cancel_order(sid, 5)  # not its own: no effect
+    w3.provider.make_request("evm_increaseTime", [op.session(sid).closes_at_s - _now(w3) + 1])
+    w3.provider.make_request("evm_mine", [])
+    book = op.book(sid)
+    result = clear(book.active_orders, PricingRule.UNIFORM)
+    op.clear_session(sid, op.clearing_args(book, result))
+    assert result.matches
+
+    EmbeddedRunner.build(web3_rpc(w3), platform.deployment, store, artifacts).poll_once()
+
+    info = op.session(sid)
+    chain_id = platform.deployment.chain_id
+    with store.sessions() as s:
+        row = s.get(MarketSession, (chain_id, market_address, sid))
+        assert row is not None and row.status == "cleared"
+        assert (row.delivery_start_s, row.duration_s, row.gate_closure_s) == (
+            start,
+            900,
+            start - 1800,
+        )
+        assert row.grid_area == info.grid_area == "feeder-1"
+        assert row.order_count == info.order_count == len(orders)
+        assert row.cancel_count == 1
+        assert row.price_per_kwh == info.clearing_price_per_kwh == result.price_per_kwh
+        assert row.escrowed == info.escrowed
+        assert row.volume_wh == result.volume_wh and row.match_count == len(result.matches)
+        got = {
+            o.order_id: (o.trader, o.side, o.qty_wh, o.price_per_kwh, o.cancelled, o.filled_wh)
+            for o in s.scalars(
+                select(MarketOrder).where(
+                    MarketOrder.session_id == sid, MarketOrder.market == market_address
+                )
+            )
+        }
+        matches = [
+            (m.bid_id, m.offer_id, m.qty_wh, m.price_per_kwh)
+            for m in s.scalars(
+                select(MarketMatch)
+                .where(MarketMatch.session_id == sid)
+                .order_by(MarketMatch.block_number, MarketMatch.log_index)
+            )
+        ]
+    fills: dict[int, int] = {}
+    for m in result.matches:
+        fills[m.bid_id] = fills.get(m.bid_id, 0) + m.qty_wh
+        fills[m.offer_id] = fills.get(m.offer_id, 0) + m.qty_wh
+    expected = {
+        o.order_id: (
+            o.owner,
+            int(o.side),
+            o.qty_wh,
+            o.price_per_kwh,
+            o.order_id == 4,
+            fills.get(o.order_id, 0),
+        )
+        for o in book.orders
+    }
+    assert got == expected
+    assert matches == [(m.bid_id, m.offer_id, m.qty_wh, m.price_per_kwh) for m in result.matches]
