@@ -26,14 +26,15 @@ def _mount_subcommands() -> None:
     """Command groups that live with their packages."""
     from analytics.cli import app as analytics_app
     from gateway_bridge.cli import app as gateway_app
+    from oracles.cli import oracle_app, simulate
 
     app.add_typer(gateway_app, name="gateway", help="Mosquitto broker and the home-gateway bridge.")
     app.add_typer(
         analytics_app, name="analytics", help="Forecasting and household clustering on real data."
     )
+    app.command("simulate")(simulate)
+    app.add_typer(oracle_app, name="oracle", help="The meter oracle service.")
 
-
-_mount_subcommands()
 
 
 def _fail(exc: BaseException) -> None:
@@ -317,6 +318,23 @@ def bench_clustering_cmd(
     _print_json(result)
 
 
+@bench_app.command("oracle")
+def bench_oracle_cmd(
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Gas per committed meter value (batches of 100 and 1,000) and commit latency."""
+    from oracles.bench import bench_oracle
+
+    try:
+        result = bench_oracle()
+    except BrightError as exc:
+        _fail(exc)
+        return
+    if not json_out:
+        print(json.dumps(result, indent=2, default=str))
+    _print_json(result)
+
+
 @bench_app.command("gateway")
 def bench_gateway_cmd(
     messages: Annotated[int, typer.Option(min=100, help="Messages in the burst.")] = 20_000,
@@ -333,6 +351,9 @@ def bench_gateway_cmd(
     if not json_out:
         print(json.dumps(result, indent=2, default=str))
     _print_json(result)
+
+
+_mount_subcommands()
 
 
 def main() -> None:  # pragma: no cover - console entry
