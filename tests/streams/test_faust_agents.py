@@ -111,7 +111,8 @@ def test_kafka_path_end_to_end(tmp_path, artifacts):
     state = Path(tempfile.mkdtemp(prefix="bright-kafka-test-"))
     broker = KafkaBroker(state, libs_dir=DEFAULT_KAFKA_DIR / "libs").start()
     node = Anvil(accounts=12).start()
-    worker = None
+    publisher = None
+    workers = []
     try:
         w3 = connect(node.url)
         accounts = dev_accounts(DEV_MNEMONIC, 12)
@@ -133,13 +134,17 @@ def test_kafka_path_end_to_end(tmp_path, artifacts):
         indexer.poll_once()
 
         db_url = f"sqlite:///{tmp_path / 'kafka_models.sqlite'}"
-        env = {
-            **os.environ,
-            "BRIGHT_KAFKA_URL": broker.url,
-            "BRIGHT_DATABASE_URL": db_url,
-            "BRIGHT_FAUST_DATADIR": str(tmp_path / "faust"),
-        }
-        worker = _worker(env)
+
+        def env(n):
+            return {
+                **os.environ,
+                "BRIGHT_KAFKA_URL": broker.url,
+                "BRIGHT_DATABASE_URL": db_url,
+                "BRIGHT_FAUST_DATADIR": str(tmp_path / f"faust-{n}"),
+            }
+
+        # two workers in one consumer group share the partitions
+        workers = [_worker(env(1)), _worker(env(2))]
         models = ReadModelStore(open_database(db_url))
 
         def rebuilt(name):
@@ -149,15 +154,22 @@ def test_kafka_path_end_to_end(tmp_path, artifacts):
 
         _wait_equal(models, rebuilt("r1.sqlite"), deployment.chain_id)
 
-        # kill the worker mid-stream, keep publishing, restart it
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
+        # kill a worker mid-stream: the other takes its partitions; then it comes back
+        os.killpg(workers[0].pid, signal.SIGKILL)
+        workers[0].wait()
         for a in accounts[5:9]:
             reg.register(a.address, Role.PROSUMER, "f-2", "m-x" + a.address[-4:])
             tok.mint(a.address, 77)
         indexer.poll_once()
-        worker = _worker(env)
+        workers[0] = _worker(env(1))
         _wait_equal(models, rebuilt("r2.sqlite"), deployment.chain_id)
+
+        # stop the broker mid-stream and start it again on the same log
+        broker.stop()
+        tok.mint(accounts[10].address, 11)
+        broker.start()
+        indexer.poll_once()
+        _wait_equal(models, rebuilt("r3.sqlite"), deployment.chain_id)
 
         # a reorg: the rollback record reaches every partition, the new branch follows
         w3.provider.make_request("anvil_reorg", [3, []])
@@ -165,11 +177,13 @@ def test_kafka_path_end_to_end(tmp_path, artifacts):
         tok.mint(accounts[9].address, 5)
         indexer.poll_once()
         assert indexer.stats.reorgs == 1
-        _wait_equal(models, rebuilt("r3.sqlite"), deployment.chain_id)
-        publisher.close()
+        _wait_equal(models, rebuilt("r4.sqlite"), deployment.chain_id)
     finally:
-        if worker is not None and worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+        if publisher is not None:
+            publisher.close()
+        for w in workers:
+            if w.poll() is None:
+                os.killpg(w.pid, signal.SIGKILL)
+                w.wait()
         node.stop()
         broker.stop()
