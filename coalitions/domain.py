@@ -36,6 +36,11 @@ MAX_WH = 10**12
 """Largest energy of one interval, Wh."""
 
 
+def kw_to_interval_wh(power_kw: float) -> int:
+    """A power held for one 15-minute interval as energy, whole Wh (``250 * kW``, rounded)."""
+    return round(float(power_kw) * 1000 * INTERVAL_S / 3600)
+
+
 def _is_int(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Integral)
 
@@ -124,7 +129,9 @@ class MemberOffer:
     opted_in_s
         When it opted in, unix seconds.
     flex_q10_wh, flex_q90_wh
-        Forecast quantiles per interval, when the forecaster gives them.
+        Forecast quantiles per interval, when the forecaster gives them (q10 is used with
+        ``quantile="q10"``; q90 is carried for the read side, the model does not use it).
+        Forecasts in kW convert with :func:`kw_to_interval_wh`.
     comfort_wh
         Per-interval limit from its comfort rules (``None``: none).
     min_wh

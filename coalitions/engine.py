@@ -209,6 +209,41 @@ def _greedy(p: _Problem) -> np.ndarray:
     return y
 
 
+def _repair(p: _Problem, y: np.ndarray) -> np.ndarray:
+    """Move a solution's totals towards the quantity without breaking a member's limits.
+
+    Per interval, an excess is taken back from the least reliable members first and a
+    shortfall is filled from the most reliable first, each target staying in ``min_wh..cap``
+    when active (or ``0..cap`` for a member without on/off or comfort limits). Used to
+    improve the CP-SAT hint; never worse than its input on any interval.
+    """
+    out = y.copy()
+    order = _greedy_order(p)
+    free = (p.min_wh == 0) & (p.max_active < 0)
+    for t in range(p.q.size):
+        gap = int(p.q[t]) - int(out[:, t].sum())
+        if gap > 0:
+            for i in order:
+                if gap == 0:
+                    break
+                if out[i, t] > 0 or free[i]:
+                    add = min(gap, int(p.cap[i, t] - out[i, t]))
+                    if add > 0:
+                        out[i, t] += add
+                        gap -= add
+        elif gap < 0:
+            for i in reversed(order):
+                if gap == 0:
+                    break
+                if out[i, t] > 0:
+                    floor = 0 if free[i] else int(p.min_wh[i])
+                    cut = min(-gap, int(out[i, t]) - floor)
+                    if cut > 0:
+                        out[i, t] -= cut
+                        gap += cut
+    return out
+
+
 def _worst_bp(y: np.ndarray, q: np.ndarray) -> int:
     return max(deviation_bp(y.sum(axis=0).tolist(), q.tolist()))
 
@@ -443,7 +478,10 @@ def form_coalition(
     greedy = _greedy(p)
     rows = _candidates(p, cfg.candidate_cover)
     _log(f"{len(eligible)} eligible, {len(rows)} in the model, {q.size} intervals", verbose)
-    y, status = _solve_cp_sat(p, rows, greedy, cfg)
+    in_model = np.zeros(len(p.ids), dtype=bool)
+    in_model[rows] = True
+    hint = _repair(p, np.where(in_model[:, None], greedy, 0))
+    y, status = _solve_cp_sat(p, rows, hint, cfg)
     method = "cp-sat"
     if _worst_bp(y, q) > _worst_bp(greedy, q):
         y, method = greedy, "greedy (cp-sat fallback)"
@@ -471,7 +509,8 @@ def replace_member(
     failing
         The member to replace (flagged by :func:`settlement.engine.detect_non_delivery`).
     from_s
-        First interval the replacement covers, unix seconds.
+        First interval the replacement covers, unix seconds (after a
+        :class:`settlement.domain.NonDelivery`: its ``detected_s + 900``).
     offers
         The opt-ins (reserve members' forecasts and limits are read from them).
     config
@@ -498,7 +537,7 @@ def replace_member(
     p = _problem(remaining, request.tolerance_bp, reserve, cfg.quantile)
     greedy = _greedy(p)
     if reserve:
-        y, status = _solve_cp_sat(p, _greedy_order(p), greedy, cfg)
+        y, status = _solve_cp_sat(p, _greedy_order(p), _repair(p, greedy), cfg)
         if _worst_bp(y, remaining) > _worst_bp(greedy, remaining):
             y, status = greedy, status + "+greedy"
     else:
