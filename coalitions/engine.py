@@ -111,6 +111,12 @@ class FormationConfig(BaseModel):
         description="CP-SAT presolve; off by default: on 1,000 members it costs seconds and "
         "the model is already tight",
     )
+    gap_limit: float = Field(
+        0.0,
+        ge=0,
+        description="phase 2 stops once within this relative gap of CP-SAT's bound (0: "
+        "prove optimality or use the whole time limit)",
+    )
     phase1_share: float = Field(
         0.5, gt=0, lt=1, description="share of the time limit for phase 1 (worst deviation)"
     )
@@ -338,8 +344,9 @@ def _solve_cp_sat(
     m.add_hint(worst, _worst_bp(hint[rows] if rows else hint[:0], p.q))
     m.minimize(worst)
 
-    def run(limit_s: float) -> tuple[cp_model.CpSolver, str]:
+    def run(limit_s: float, gap: float = 0.0) -> tuple[cp_model.CpSolver, str]:
         solver = cp_model.CpSolver()
+        solver.parameters.relative_gap_limit = gap
         solver.parameters.max_time_in_seconds = max(limit_s, 0.05)
         solver.parameters.num_workers = config.num_workers
         solver.parameters.random_seed = config.seed
@@ -369,7 +376,7 @@ def _solve_cp_sat(
         sum(int(BP - p.rel_bp[i]) * var for (i, _), var in y.items() if p.rel_bp[i] < BP)
         + BP * sum(devs)
     )
-    solver, status2 = run(config.time_limit_s - (time.perf_counter() - start))
+    solver, status2 = run(config.time_limit_s - (time.perf_counter() - start), config.gap_limit)
     if status2 not in ("OPTIMAL", "FEASIBLE"):
         return phase1, f"{status1}/{status2}"
     return values(solver), f"{status1}/{status2}"

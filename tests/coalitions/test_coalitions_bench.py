@@ -17,6 +17,9 @@ def test_bench_compares_cp_sat_with_greedy_on_the_same_members() -> None:
     assert report["cp_sat_s"] > 0 and report["greedy_s"] > 0 and report["peak_rss_mb"] > 0
     assert report["cp_sat_worst_deviation_pct"] <= report["greedy_worst_deviation_pct"]
     assert report["cp_sat_members"] > 0 and report["greedy_members"] > 0
+    # The relaxation's bound is below what a coalition meeting the quantity exactly achieves.
+    assert report["cp_sat_worst_deviation_pct"] == 0
+    assert 0 < report["expected_shortfall_lower_bound_wh"] <= report["cp_sat_expected_shortfall_wh"]
     # Recomputed independently: the request asks a third of the members' median flexibility.
     offers = synthetic_offers(80, seed=3)
     total = np.sum([o.flex_wh for o in offers], axis=0)
