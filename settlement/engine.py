@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from settlement.baselines import compute_baseline
+from settlement.baselines import compute_baseline, decode_params
 from settlement.domain import (
     BP,
     Direction,
@@ -126,6 +126,7 @@ def compute_deliveries(
     names = tuple(dict.fromkeys(members))
     if not names:
         raise NoMembers(request.request_id)
+    params = decode_params(request.baseline_method_id, request.baseline_params)
     n_t = request.intervals
     checked = as_targets(targets, names, n_t)
     starts = request.interval_starts_s
@@ -148,7 +149,7 @@ def compute_deliveries(
         metered[row] = series.values(starts, name)
         baseline[row] = compute_baseline(
             request.baseline_method_id,
-            request.baseline_params,
+            params,
             series,
             request.window_start_s,
             n_t,

@@ -22,6 +22,7 @@ from settlement.errors import (
     EmptyWindow,
     EscrowInsufficient,
     ImpossibleTolerance,
+    InvalidBaselineParams,
     InvalidQuantity,
     MisalignedInterval,
     MissingMeterData,
@@ -31,6 +32,7 @@ from settlement.errors import (
     TargetForNonMember,
     TargetsExceedRequest,
     TargetShapeMismatch,
+    UnknownBaselineMethod,
 )
 
 W = 1_767_200_400  # window start, 17:00 UTC
@@ -262,3 +264,10 @@ def test_deliveries_match_the_settlement_and_reputation(case: tuple) -> None:
             for c, s in zip(d.credited_wh[i], d.shortfall_wh[i], strict=True)
         )
         assert rep.points[m] == expected
+
+
+def test_a_request_with_a_bad_baseline_is_refused_before_anything_is_computed() -> None:
+    with pytest.raises(UnknownBaselineMethod):
+        settle(request(baseline_method_id=7), ["alice", "bob"], TARGETS, METER)
+    with pytest.raises(InvalidBaselineParams):
+        settle(request(baseline_params=(0, 0)), ["alice", "bob"], TARGETS, METER)
