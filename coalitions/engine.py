@@ -23,9 +23,11 @@ Variables: ``x[i]`` (member i is in the coalition), integer targets ``y[i, t]`` 
 Two lexicographic phases: (1) minimise ``D`` (the worst interval's deviation; within
 tolerance means ``D <= tolerance_bp``); (2) with ``D`` fixed at its best value, minimise
 ``sum (10000 - reliability_bp[i]) * y[i, t] + 10000 * sum dev[t]``: the expected shortfall
-(targets go to reliable members) plus the total deviation. The greedy solution is the hint of
-phase 1 and phase 1's the hint of phase 2; if the time limit leaves CP-SAT with a worse worst
-deviation than the greedy's, the greedy result is returned (``method`` says so).
+(targets go to reliable members) plus the total deviation. The hint of phase 1 is the greedy
+solution, repaired interval by interval towards the quantity within each member's limits
+(:func:`_repair`); phase 1's solution is the hint of phase 2. Presolve is off by default (on
+1,000 members it costs seconds). If the time limit leaves CP-SAT with a worse worst deviation
+than the greedy's, the greedy result is returned (``method`` says so).
 
 Size: only the most reliable members whose availability covers ``candidate_cover`` times the
 request in every interval enter the model (``candidate_cover=0``: all); the rest can still be
