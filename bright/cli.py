@@ -335,6 +335,35 @@ def bench_oracle_cmd(
     _print_json(result)
 
 
+@bench_app.command("coalitions")
+def bench_coalitions_cmd(
+    members: Annotated[int, typer.Option(min=2, help="Members who opted in.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic members.")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Forming a coalition for a 4-hour request (CP-SAT) against a greedy baseline."""
+    from coalitions.bench import bench_coalitions
+
+    result = bench_coalitions(members=members, seed=seed)
+    if not json_out:
+        print(json.dumps(result, indent=2, default=str))
+    _print_json(result)
+
+
+@bench_app.command("settlement")
+def bench_settlement_cmd(
+    members: Annotated[int, typer.Option(min=1, help="Members of the coalition.")] = 100,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Settlement engine: members x 16 intervals with each baseline method."""
+    from settlement.bench import bench_settlement_engine
+
+    result = bench_settlement_engine(members=members)
+    if not json_out:
+        print(json.dumps(result, indent=2, default=str))
+    _print_json(result)
+
+
 @bench_app.command("gateway")
 def bench_gateway_cmd(
     messages: Annotated[int, typer.Option(min=100, help="Messages in the burst.")] = 20_000,
