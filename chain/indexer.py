@@ -191,19 +191,21 @@ def _is_hashed_when_indexed(param: dict[str, Any]) -> bool:
 WordDecoder = Callable[[str], Any]
 
 
+@lru_cache(maxsize=65536)
+def _address_word(word: str) -> str:
+    """The checksummed address in a 32-byte word (64 hex digits); the padding must be zero."""
+    if word[:24].strip("0"):
+        raise ValueError(f"address word with non-zero padding: {word}")
+    return _checksum("0x" + word[24:])
+
+
 def _word_decoder(param: dict[str, Any]) -> WordDecoder | None:
     """A decoder of one 32-byte ABI word (64 hex digits) into a JSON-safe value, for the static
     one-word types (address, bool, intN, uintN, bytesN); None for the others (eth_abi then).
     As strict as eth_abi: padding must be zero and values in range."""
     typ: str = param["type"]
     if typ == "address":
-
-        def address(word: str) -> str:
-            if word[:24].strip("0"):
-                raise ValueError(f"address word with non-zero padding: {word}")
-            return _checksum("0x" + word[24:])
-
-        return address
+        return _address_word
     if typ == "bool":
 
         def boolean(word: str) -> bool:

@@ -109,15 +109,18 @@ class ProjectionRegistry:
 
     def __init__(self, projections: Iterable[Projection] = ()) -> None:
         self._projections: dict[str, Projection] = {}
+        self._dispatch: dict[tuple[str, str], tuple[Handler, ...]] = {}
         for p in projections:
             self.register(p)
 
     def register(self, projection: Projection) -> Projection:
+        """Add a projection whose handlers are all defined (dispatch is cached from here on)."""
         if projection.name in self._projections:
             raise ValueError(f"a projection named {projection.name!r} is registered already")
         for name in projection.tables:
             _table(name)  # must be a known table
         self._projections[projection.name] = projection
+        self._dispatch.clear()
         return projection
 
     def __iter__(self) -> Iterator[Projection]:
@@ -133,12 +136,23 @@ class ProjectionRegistry:
         except KeyError:
             raise UnknownProjectionError(name, self.names) from None
 
+    def handlers_for(self, contract: str, event: str) -> tuple[Handler, ...]:
+        """The handlers of one kind of event, in registration order (cached)."""
+        key = (contract, event)
+        found = self._dispatch.get(key)
+        if found is None:
+            found = tuple(
+                fn
+                for p in self._projections.values()
+                if (fn := p.handlers.get(key) or p.handlers.get((ANY_CONTRACT, event)))
+            )
+            self._dispatch[key] = found
+        return found
+
     def apply(self, event: ChainEvent, session: Session) -> None:
         """Run every handler of ``event`` (the store calls this once per new event)."""
-        for p in self._projections.values():
-            fn = p.handler_for(event)
-            if fn is not None:
-                fn(event, session)
+        for fn in self.handlers_for(event.contract, event.event):
+            fn(event, session)
 
     def prefetch(self, events: Sequence[ChainEvent], session: Session) -> None:
         """Let each projection load, in one go, the rows ``events`` will touch."""
