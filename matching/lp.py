@@ -1,4 +1,4 @@
-"""Independent welfare-maximisation linear program over one order book (HiGHS via highspy).
+"""Independent welfare-maximisation linear program over one order book (OR-Tools GLOP).
 
 The reference the engine is measured against: it knows nothing of priorities, walks or
 pricing rules, only
@@ -7,7 +7,10 @@ pricing rules, only
     subject to sum_b x_b - sum_o y_o = 0              (supply equals demand)
                0 <= x_b <= q_b,  0 <= y_o <= q_o      (Wh)
 
-solved by HiGHS (dual simplex) in floating point. Its optimal welfare equals the engine's
+solved by OR-Tools' GLOP simplex solver in floating point (through ``model_builder``). HiGHS
+through ``highspy`` was used first; it cannot share a process with OR-Tools (both load a
+``libhighs`` of different versions and one fails with undefined symbols), and the coalition
+engine needs OR-Tools' CP-SAT. Its optimal welfare equals the engine's
 welfare up to the solver's tolerance. Its volume need not equal the engine's when some bid and
 offer share a price (trading between them adds zero welfare, so any such volume is optimal).
 """
@@ -17,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
+from ortools.linear_solver.python import model_builder as mb
 
 from matching.domain import Order, Side
 from matching.errors import MatchingError
@@ -28,7 +32,7 @@ __all__ = ["LpResult", "LpSolveFailed", "solve_welfare_lp", "solve_welfare_lp_ar
 
 
 class LpSolveFailed(MatchingError):
-    """HiGHS did not reach an optimal solution (it always exists: x = y = 0 is feasible)."""
+    """GLOP did not reach an optimal solution (it always exists: x = y = 0 is feasible)."""
 
     def __init__(self, status: str) -> None:
         self.status = status
@@ -46,7 +50,7 @@ class LpResult:
     volume_wh
         sum(x_b) at the optimum found, Wh (float; one optimal volume among possibly many).
     status
-        HiGHS model status, as text.
+        Solver status, as text.
     """
 
     welfare: float
@@ -69,31 +73,21 @@ def solve_welfare_lp_arrays(
         return LpResult(0.0, 0.0, "Optimal")
     sign = np.where(sides == Side.BID, 1.0, -1.0)
 
-    lp = highspy.HighsLp()
-    lp.num_col_ = n
-    lp.num_row_ = 1
-    lp.sense_ = highspy.ObjSense.kMaximize
-    lp.col_cost_ = sign * price
-    lp.col_lower_ = np.zeros(n)
-    lp.col_upper_ = qty
-    lp.row_lower_ = np.zeros(1)
-    lp.row_upper_ = np.zeros(1)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.arange(n + 1, dtype=np.int32)
-    lp.a_matrix_.index_ = np.zeros(n, dtype=np.int32)
-    lp.a_matrix_.value_ = sign
-
-    h = highspy.Highs()
-    h.silent()
-    h.setOptionValue("solver", "simplex")
-    h.passModel(lp)
-    h.run()
-    model_status = h.getModelStatus()
-    status = h.modelStatusToString(model_status)
-    if model_status != highspy.HighsModelStatus.kOptimal:
+    model = mb.Model()
+    index = pd.RangeIndex(n)
+    x = model.new_num_var_series(
+        "x", index, lower_bounds=0.0, upper_bounds=pd.Series(qty, index=index)
+    )
+    variables = x.tolist()
+    model.add(mb.LinearExpr.weighted_sum(variables, sign.tolist()) == 0)
+    model.maximize(mb.LinearExpr.weighted_sum(variables, (sign * price).tolist()))
+    solver = mb.Solver("glop")
+    result = solver.solve(model)
+    status = result.name.title()
+    if result != mb.SolveStatus.OPTIMAL:
         raise LpSolveFailed(status)
-    values = np.asarray(h.getSolution().col_value, dtype=np.float64)
-    welfare = float(h.getInfo().objective_function_value)
+    values = solver.values(x).to_numpy(dtype=np.float64)
+    welfare = float(solver.objective_value)
     volume = float(values[sides == Side.BID].sum())
     return LpResult(welfare, volume, status)
 

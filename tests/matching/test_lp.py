@@ -1,4 +1,4 @@
-"""The engine's welfare equals the optimum of an independent LP (HiGHS) on random books."""
+"""The engine's welfare equals the optimum of an independent LP (OR-Tools GLOP) on random books."""
 
 from __future__ import annotations
 
