@@ -1,0 +1,59 @@
+"""Login with the wallet: Sign-In with Ethereum (EIP-4361) for a short-lived JWT."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from api.deps import ClaimsDep, DbDep, ServiceDep
+from api.schemas import LoginRequest, MePublic, NoncePublic, TokenPublic
+from api.security import verify_login
+from streams.models import Participant
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.get("/nonce", response_model=NoncePublic, summary="A single-use login nonce")
+def nonce(service: ServiceDep) -> NoncePublic:
+    expected = service.expected()
+    value, expires = service.nonces.issue()
+    return NoncePublic(
+        nonce=value,
+        expires_at=int(expires),
+        domain=expected.domain,
+        uri=expected.uri,
+        chain_id=expected.chain_id,
+    )
+
+
+@router.post(
+    "/login",
+    response_model=TokenPublic,
+    summary="Exchange a signed EIP-4361 message for an access token",
+)
+def login(body: LoginRequest, service: ServiceDep, db: DbDep) -> TokenPublic:
+    expected = service.expected()
+    msg = verify_login(body.message, body.signature, expected, service.nonces)
+    roles = tuple(
+        db.scalars(
+            select(Participant.role_name).where(
+                Participant.chain_id == expected.chain_id,
+                Participant.account == msg.address,
+                Participant.active.is_(True),
+            )
+        )
+    )
+    token, claims = service.tokens.issue(msg.address, roles, expected.chain_id)
+    return TokenPublic(
+        access_token=token, expires_at=claims.expires_at, address=msg.address, roles=list(roles)
+    )
+
+
+@router.get("/me", response_model=MePublic, summary="Who the access token speaks for")
+def me(claims: ClaimsDep) -> MePublic:
+    return MePublic(
+        address=claims.address,
+        roles=list(claims.roles),
+        chain_id=claims.chain_id,
+        expires_at=claims.expires_at,
+    )

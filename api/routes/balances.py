@@ -1,0 +1,70 @@
+"""Token balances: personal (the owner and its delegated aggregator only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import func, select
+
+from api.access import require_personal
+from api.deps import ADDRESS_PATTERN, Address, ClaimsDep, DbDep, PageDep, ScopeDep
+from api.schemas import BalancePublic, BalancesPublic
+from api.security import Claims
+from api.service import Scope
+from streams.models import TokenBalance
+
+router = APIRouter(prefix="/balances", tags=["balances"])
+
+TokenQuery = Annotated[
+    Address | None,
+    Query(pattern=ADDRESS_PATTERN, description="Only this token contract."),
+]
+
+
+def _balances(
+    db: DbDep, scope: Scope, claims: Claims, owner: str, token: str | None, limit: int, offset: int
+) -> BalancesPublic:
+    require_personal(db, scope, claims, owner, "balances")
+    where = [TokenBalance.chain_id == scope.chain_id, TokenBalance.account == owner]
+    if token is not None:
+        where.append(TokenBalance.token == token)
+    count = db.scalar(select(func.count()).select_from(TokenBalance).where(*where)) or 0
+    rows = db.scalars(
+        select(TokenBalance).where(*where).order_by(TokenBalance.token).limit(limit).offset(offset)
+    )
+    return BalancesPublic(
+        data=[
+            BalancePublic(
+                token=b.token,
+                account=b.account,
+                balance=str(b.balance),
+                updated_block=b.updated_block,
+            )
+            for b in rows
+        ],
+        count=count,
+    )
+
+
+@router.get("", response_model=BalancesPublic, summary="Your token balances")
+def my_balances(
+    claims: ClaimsDep, db: DbDep, scope: ScopeDep, page: PageDep, token: TokenQuery = None
+) -> BalancesPublic:
+    return _balances(db, scope, claims, claims.address, token, page.limit, page.offset)
+
+
+@router.get(
+    "/{address}",
+    response_model=BalancesPublic,
+    summary="A member's token balances (itself or its delegated aggregator; others: 403)",
+)
+def balances_of(
+    address: Annotated[Address, Path(pattern=ADDRESS_PATTERN)],
+    claims: ClaimsDep,
+    db: DbDep,
+    scope: ScopeDep,
+    page: PageDep,
+    token: TokenQuery = None,
+) -> BalancesPublic:
+    return _balances(db, scope, claims, address, token, page.limit, page.offset)

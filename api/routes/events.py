@@ -1,0 +1,190 @@
+"""Chain events from the event store (``chain_events``): a page, or a live feed (server-sent
+events). Arguments that are another member's data are redacted (see :mod:`api.access`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from api.access import event_args_for
+from api.deps import DbDep, MemberDep, ScopeDep, ServiceDep, StreamClaimsDep
+from api.errors import BadRequestError, ForbiddenError
+from api.schemas import EventPublic, EventsPublic
+from api.security import Claims
+from api.service import ApiService
+from streams.models import ChainEventRow
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+CURSOR_PATTERN = r"^\d{1,18}:\d{1,9}$"
+CursorQuery = Annotated[
+    str | None,
+    Query(
+        pattern=CURSOR_PATTERN,
+        description="Only events after this cursor ('<block>:<log index>', an event's id).",
+    ),
+]
+NameQuery = Annotated[str | None, Query(min_length=1, max_length=100)]
+BlockQuery = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
+
+
+def parse_cursor(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    block, _, log = value.partition(":")
+    if not (block.isdigit() and log.isdigit()):
+        raise BadRequestError(f"a cursor is '<block>:<log index>', got {value!r}")
+    return int(block), int(log)
+
+
+def _after(cursor: tuple[int, int] | None) -> list[Any]:
+    if cursor is None:
+        return []
+    block, log = cursor
+    return [
+        or_(
+            ChainEventRow.block_number > block,
+            and_(ChainEventRow.block_number == block, ChainEventRow.log_index > log),
+        )
+    ]
+
+
+def event_public(row: ChainEventRow, claims: Claims) -> EventPublic:
+    args = event_args_for(claims, row.contract, row.event, dict(row.args))
+    return EventPublic(
+        id=f"{row.block_number}:{row.log_index}",
+        chain_id=row.chain_id,
+        block_number=row.block_number,
+        log_index=row.log_index,
+        tx_hash=row.tx_hash,
+        contract=row.contract,
+        event=row.event,
+        args=args,
+        redacted=args is None,
+    )
+
+
+@router.get("", response_model=EventsPublic, summary="Chain events, oldest first (members)")
+def list_events(
+    claims: MemberDep,
+    db: DbDep,
+    scope: ScopeDep,
+    after: CursorQuery = None,
+    contract: NameQuery = None,
+    event: NameQuery = None,
+    from_block: BlockQuery = None,
+    to_block: BlockQuery = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> EventsPublic:
+    if from_block is not None and to_block is not None and from_block > to_block:
+        raise BadRequestError("from_block must not be after to_block")
+    where = [ChainEventRow.chain_id == scope.chain_id, *_after(parse_cursor(after))]
+    if contract is not None:
+        where.append(ChainEventRow.contract == contract)
+    if event is not None:
+        where.append(ChainEventRow.event == event)
+    if from_block is not None:
+        where.append(ChainEventRow.block_number >= from_block)
+    if to_block is not None:
+        where.append(ChainEventRow.block_number <= to_block)
+    count = db.scalar(select(func.count()).select_from(ChainEventRow).where(*where)) or 0
+    rows = db.scalars(
+        select(ChainEventRow)
+        .where(*where)
+        .order_by(ChainEventRow.block_number, ChainEventRow.log_index)
+        .limit(limit)
+    )
+    return EventsPublic(data=[event_public(r, claims) for r in rows], count=count)
+
+
+def _fetch(
+    service: ApiService, chain_id: int, cursor: tuple[int, int] | None, claims: Claims
+) -> list[EventPublic]:
+    db: Session
+    with service.sessions() as db:
+        if cursor is None:
+            return []
+        rows = db.scalars(
+            select(ChainEventRow)
+            .where(ChainEventRow.chain_id == chain_id, *_after(cursor))
+            .order_by(ChainEventRow.block_number, ChainEventRow.log_index)
+            .limit(500)
+        )
+        return [event_public(r, claims) for r in rows]
+
+
+def _tail(service: ApiService, chain_id: int) -> tuple[int, int]:
+    with service.sessions() as db:
+        row = db.execute(
+            select(ChainEventRow.block_number, ChainEventRow.log_index)
+            .where(ChainEventRow.chain_id == chain_id)
+            .order_by(ChainEventRow.block_number.desc(), ChainEventRow.log_index.desc())
+            .limit(1)
+        ).first()
+    return (-1, -1) if row is None else (int(row[0]), int(row[1]))
+
+
+def sse(event: EventPublic) -> str:
+    """One server-sent event: id (the cursor), event type, JSON data."""
+    data = json.dumps(event.model_dump(), separators=(",", ":"))
+    return f"id: {event.id}\nevent: {event.contract}.{event.event}\ndata: {data}\n\n"
+
+
+@router.get(
+    "/stream",
+    summary="Live feed of new chain events (server-sent events; members)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_events(
+    request: Request,
+    claims: StreamClaimsDep,
+    service: ServiceDep,
+    after: CursorQuery = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(pattern=CURSOR_PATTERN, description="Resume after this event (EventSource)."),
+    ] = None,
+) -> StreamingResponse:
+    if not claims.is_member:
+        raise ForbiddenError(f"{claims.address} is not a registered participant")
+    chain_id = service.scope().chain_id
+    cursor = parse_cursor(after or last_event_id)
+    if cursor is None:
+        cursor = await anyio.to_thread.run_sync(_tail, service, chain_id)
+    poll_s = service.settings.stream_poll_s
+    heartbeat_s = service.settings.stream_heartbeat_s
+
+    async def feed() -> AsyncIterator[str]:
+        nonlocal cursor
+        yield f"retry: {int(poll_s * 2000)}\n: connected to chain {chain_id}\n\n"
+        quiet_since = time.monotonic()
+        while not await request.is_disconnected():
+            if claims.expires_at <= time.time():
+                yield "event: token-expired\ndata: {}\n\n"
+                return
+            events = await anyio.to_thread.run_sync(_fetch, service, chain_id, cursor, claims)
+            for e in events:
+                yield sse(e)
+                cursor = (e.block_number, e.log_index)
+            if events:
+                quiet_since = time.monotonic()
+                continue
+            if time.monotonic() - quiet_since >= heartbeat_s:
+                yield ": keep-alive\n\n"
+                quiet_since = time.monotonic()
+            await anyio.sleep(poll_s)
+
+    return StreamingResponse(
+        feed(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

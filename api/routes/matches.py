@@ -1,0 +1,162 @@
+"""Matches: a member's own (with which side was theirs); public per-session aggregates."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
+
+from api.access import require_personal
+from api.deps import (
+    AreaQuery,
+    ClaimsDep,
+    DbDep,
+    MemberDep,
+    PageDep,
+    ParticipantQuery,
+    ScopeDep,
+    SessionQuery,
+    TimeRangeDep,
+)
+from api.routes._filters import delivery_between, in_scope
+from api.schemas import (
+    MatchesPublic,
+    MatchPublic,
+    SessionMatchesListPublic,
+    SessionMatchesPublic,
+)
+from streams.models import MarketMatch, MarketOrder, MarketSession
+
+router = APIRouter(prefix="/matches", tags=["matches"])
+
+
+@router.get(
+    "",
+    response_model=MatchesPublic,
+    summary="Matches of your orders (another member's: 403, except aggregator and operator)",
+)
+def list_matches(
+    claims: ClaimsDep,
+    db: DbDep,
+    scope: ScopeDep,
+    page: PageDep,
+    when: TimeRangeDep,
+    participant: ParticipantQuery = None,
+    session_id: SessionQuery = None,
+) -> MatchesPublic:
+    trader = participant or claims.address
+    require_personal(db, scope, claims, trader, "matches", operator_ok=True)
+    bid, offer = aliased(MarketOrder), aliased(MarketOrder)
+
+    def order_of(o: type[MarketOrder], order_id: object) -> object:
+        return and_(
+            o.chain_id == MarketMatch.chain_id,
+            o.market == MarketMatch.market,
+            o.session_id == MarketMatch.session_id,
+            o.order_id == order_id,
+        )
+
+    base = (
+        select(MarketMatch, bid.trader, offer.trader)
+        .join(bid, order_of(bid, MarketMatch.bid_id))  # type: ignore[arg-type]
+        .join(offer, order_of(offer, MarketMatch.offer_id))  # type: ignore[arg-type]
+    )
+    where = [*in_scope(MarketMatch, scope), or_(bid.trader == trader, offer.trader == trader)]
+    if session_id is not None:
+        where.append(MarketMatch.session_id == session_id)
+    timed = delivery_between(when)
+    if timed:
+        base = base.join(
+            MarketSession,
+            and_(
+                MarketSession.chain_id == MarketMatch.chain_id,
+                MarketSession.market == MarketMatch.market,
+                MarketSession.session_id == MarketMatch.session_id,
+            ),
+        )
+        where += timed
+    count = db.scalar(select(func.count()).select_from(base.where(*where).subquery())) or 0
+    rows = db.execute(
+        base.where(*where)
+        .order_by(MarketMatch.block_number.desc(), MarketMatch.log_index)
+        .limit(page.limit)
+        .offset(page.offset)
+    ).all()
+    data = []
+    for m, bid_trader, offer_trader in rows:
+        mine = {"bid"} if bid_trader == trader else set()
+        if offer_trader == trader:
+            mine.add("offer")
+        data.append(
+            MatchPublic(
+                session_id=m.session_id,
+                bid_id=m.bid_id,
+                offer_id=m.offer_id,
+                qty_wh=m.qty_wh,
+                price_per_kwh=m.price_per_kwh,
+                block_number=m.block_number,
+                log_index=m.log_index,
+                my_side="both" if len(mine) == 2 else mine.pop(),
+            )
+        )
+    return MatchesPublic(data=data, count=count)
+
+
+@router.get(
+    "/summary",
+    response_model=SessionMatchesListPublic,
+    summary="Per-session match aggregates: count, volume, prices; no traders (members)",
+)
+def match_summary(
+    _claims: MemberDep,
+    db: DbDep,
+    scope: ScopeDep,
+    page: PageDep,
+    when: TimeRangeDep,
+    session_id: SessionQuery = None,
+    area: AreaQuery = None,
+) -> SessionMatchesListPublic:
+    where = [*in_scope(MarketSession, scope), *delivery_between(when)]
+    if session_id is not None:
+        where.append(MarketSession.session_id == session_id)
+    if area is not None:
+        where.append(MarketSession.grid_area == area)
+    joined = and_(
+        MarketMatch.chain_id == MarketSession.chain_id,
+        MarketMatch.market == MarketSession.market,
+        MarketMatch.session_id == MarketSession.session_id,
+    )
+    count = db.scalar(select(func.count()).select_from(MarketSession).where(*where)) or 0
+    rows = db.execute(
+        select(
+            MarketSession.session_id,
+            MarketSession.grid_area,
+            MarketSession.delivery_start_s,
+            func.count(MarketMatch.log_index),
+            func.coalesce(func.sum(MarketMatch.qty_wh), 0),
+            func.min(MarketMatch.price_per_kwh),
+            func.max(MarketMatch.price_per_kwh),
+            func.sum(MarketMatch.qty_wh * MarketMatch.price_per_kwh),
+        )
+        .select_from(MarketSession)
+        .outerjoin(MarketMatch, joined)
+        .where(*where)
+        .group_by(MarketSession.session_id, MarketSession.grid_area, MarketSession.delivery_start_s)
+        .order_by(MarketSession.session_id.desc())
+        .limit(page.limit)
+        .offset(page.offset)
+    ).all()
+    data = [
+        SessionMatchesPublic(
+            session_id=sid,
+            grid_area=area_,
+            delivery_start_s=start,
+            match_count=int(n),
+            volume_wh=int(vol),
+            min_price_per_kwh=lo,
+            max_price_per_kwh=hi,
+            avg_price_per_kwh=None if not vol else float(value) / float(vol),
+        )
+        for sid, area_, start, n, vol, lo, hi, value in rows
+    ]
+    return SessionMatchesListPublic(data=data, count=count)

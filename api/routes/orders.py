@@ -1,0 +1,102 @@
+"""Orders: a member's own (or its delegating members'); the market operator's any."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import func, select
+
+from api.access import require_personal
+from api.deps import (
+    AreaQuery,
+    ClaimsDep,
+    DbDep,
+    PageDep,
+    ParticipantQuery,
+    ScopeDep,
+    SessionQuery,
+    TimeRangeDep,
+)
+from api.errors import NotFoundError
+from api.routes._filters import SIDE_NUMBERS, delivery_between, in_scope
+from api.routes.sessions import SideQuery, order_public
+from api.schemas import OrderPublic, OrdersPublic
+from streams.models import MarketOrder, MarketSession
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+
+@router.get(
+    "",
+    response_model=OrdersPublic,
+    summary="Your orders (another member's: 403, except for its aggregator and the operator)",
+)
+def list_orders(
+    claims: ClaimsDep,
+    db: DbDep,
+    scope: ScopeDep,
+    page: PageDep,
+    when: TimeRangeDep,
+    participant: ParticipantQuery = None,
+    session_id: SessionQuery = None,
+    area: AreaQuery = None,
+    side: SideQuery = None,
+    cancelled: Annotated[bool | None, Query(description="Only (not) cancelled orders.")] = None,
+) -> OrdersPublic:
+    trader = participant or claims.address
+    require_personal(db, scope, claims, trader, "orders", operator_ok=True)
+    where = [*in_scope(MarketOrder, scope), MarketOrder.trader == trader]
+    if session_id is not None:
+        where.append(MarketOrder.session_id == session_id)
+    if area is not None:
+        where.append(MarketOrder.grid_area == area)
+    if side is not None:
+        where.append(MarketOrder.side == SIDE_NUMBERS[side])
+    if cancelled is not None:
+        where.append(MarketOrder.cancelled.is_(cancelled))
+    timed = delivery_between(when)
+    base = select(MarketOrder)
+    if timed:
+        base = base.join(
+            MarketSession,
+            (MarketSession.chain_id == MarketOrder.chain_id)
+            & (MarketSession.market == MarketOrder.market)
+            & (MarketSession.session_id == MarketOrder.session_id),
+        )
+        where += timed
+    count = db.scalar(select(func.count()).select_from(base.where(*where).subquery())) or 0
+    rows = db.scalars(
+        base.where(*where)
+        .order_by(MarketOrder.session_id.desc(), MarketOrder.order_id)
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return OrdersPublic(data=[order_public(o) for o in rows], count=count)
+
+
+@router.get(
+    "/{session_id}/{order_id}",
+    response_model=OrderPublic,
+    summary="One order (its trader, the trader's aggregator, the operator)",
+)
+def get_order(
+    session_id: Annotated[int, Path(ge=0, le=2**63 - 1)],
+    order_id: Annotated[int, Path(ge=0, le=2**63 - 1)],
+    claims: ClaimsDep,
+    db: DbDep,
+    scope: ScopeDep,
+) -> OrderPublic:
+    row = db.scalars(
+        select(MarketOrder)
+        .where(
+            *in_scope(MarketOrder, scope),
+            MarketOrder.session_id == session_id,
+            MarketOrder.order_id == order_id,
+        )
+        .limit(1)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"order {order_id} of session {session_id}")
+    require_personal(db, scope, claims, row.trader, "orders", operator_ok=True)
+    return order_public(row)
