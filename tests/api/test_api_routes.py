@@ -1,0 +1,209 @@
+"""The read routes on read models projected by the real indexer from the demo community's
+trading on anvil, once on SQLite and once on PostgreSQL: every answer is checked against what
+the chain itself says (contract calls and logs), and pagination, filters and malformed queries
+behave."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+from tests.api.api_helpers import bearer
+from tests.api.conftest import ROUNDS
+
+
+def _get(client, path, token, **params):
+    r = client.get(path, headers=bearer(token), params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_sessions_and_clearing_results_match_the_chain(any_client, tokens, api_demo):
+    market = api_demo.running.platform.market()
+    page = _get(any_client, "/sessions", tokens["home-01"])
+    assert page["count"] == market.session_count() == ROUNDS
+    assert [s["session_id"] for s in page["data"]] == list(range(ROUNDS, 0, -1))
+    for s in page["data"]:
+        info = market.session(s["session_id"])
+        assert s["status"] == ("cleared" if info.cleared else "open") == "cleared"
+        assert s["price_per_kwh"] == info.clearing_price_per_kwh
+        assert s["order_count"] == info.order_count > 0
+        assert s["delivery_start_s"] == info.delivery_start_s
+        assert s["escrowed"] == str(info.escrowed)
+        one = _get(any_client, f"/sessions/{s['session_id']}", tokens["dso"])
+        assert one == s
+
+
+def test_depth_is_the_books_price_levels_without_traders(any_client, tokens, api_demo):
+    market = api_demo.running.platform.market()
+    for sid in range(1, ROUNDS + 1):
+        book = market.book(sid)
+        want: dict[int, dict[int, int]] = {0: defaultdict(int), 1: defaultdict(int)}
+        for o in book.active_orders:
+            want[int(o.side)][o.price_per_kwh] += o.qty_wh
+        depth = _get(any_client, f"/sessions/{sid}/depth", tokens["home-03"])
+        assert {lv["price_per_kwh"]: lv["qty_wh"] for lv in depth["bids"]} == want[0]
+        assert {lv["price_per_kwh"]: lv["qty_wh"] for lv in depth["offers"]} == want[1]
+        bid_prices = [lv["price_per_kwh"] for lv in depth["bids"]]
+        offer_prices = [lv["price_per_kwh"] for lv in depth["offers"]]
+        assert bid_prices == sorted(bid_prices, reverse=True)
+        assert offer_prices == sorted(offer_prices)
+        assert "0x" not in str(depth)  # no addresses anywhere
+
+
+def test_own_orders_are_exactly_the_members_orders_on_chain(any_client, tokens, api_demo):
+    market = api_demo.running.platform.market()
+    for name in ("home-01", "home-03", "aggregator"):
+        address = api_demo.member(name).address
+        want = sorted(
+            (sid, o.order_id, int(o.side), o.qty_wh, o.price_per_kwh)
+            for sid in range(1, ROUNDS + 1)
+            for o in market.book(sid).orders
+            if o.owner == address
+        )
+        got = _get(any_client, "/orders", tokens[name], limit=500)
+        assert got["count"] == len(want) > 0
+        assert (
+            sorted(
+                (
+                    o["session_id"],
+                    o["order_id"],
+                    {"bid": 0, "offer": 1}[o["side"]],
+                    o["qty_wh"],
+                    o["price_per_kwh"],
+                )
+                for o in got["data"]
+            )
+            == want
+        )
+        assert {o["trader"] for o in got["data"]} == {address}
+
+
+def test_own_matches_and_public_aggregates_match_the_logs(any_client, tokens, api_demo):
+    platform = api_demo.running.platform
+    market = platform.market()
+    logs = market.contract.events.OrderMatched.get_logs(from_block=0)
+    owners = {
+        (sid, o.order_id): o.owner for sid in range(1, ROUNDS + 1) for o in market.book(sid).orders
+    }
+    agg = api_demo.member("aggregator").address
+    mine = sorted(
+        (e.args.sessionId, e.args.bidId, e.args.offerId, e.args.qtyWh)
+        for e in logs
+        if agg
+        in (owners[(e.args.sessionId, e.args.bidId)], owners[(e.args.sessionId, e.args.offerId)])
+    )
+    got = _get(any_client, "/matches", tokens["aggregator"], limit=500)
+    assert got["count"] == len(mine) > 0
+    assert (
+        sorted((m["session_id"], m["bid_id"], m["offer_id"], m["qty_wh"]) for m in got["data"])
+        == mine
+    )
+    assert {m["my_side"] for m in got["data"]} == {"bid"}  # the aggregator only bids
+    summary = _get(any_client, "/matches/summary", tokens["home-01"])
+    assert summary["count"] == ROUNDS
+    for s in summary["data"]:
+        in_session = [e.args for e in logs if e.args.sessionId == s["session_id"]]
+        assert s["match_count"] == len(in_session)
+        assert s["volume_wh"] == sum(a.qtyWh for a in in_session)
+        assert s["min_price_per_kwh"] == min(a.pricePerKwh for a in in_session)
+
+
+def test_own_balances_match_the_token_contract(any_client, tokens, api_demo):
+    token = api_demo.running.platform.token()
+    for name in ("home-01", "dso"):
+        address = api_demo.member(name).address
+        got = _get(any_client, "/balances", tokens[name])
+        assert got["count"] == 1
+        [b] = got["data"]
+        assert (b["account"], b["token"]) == (address, token.address)
+        assert int(b["balance"]) == token.balance_of(address) > 0
+
+
+def test_pagination_is_consistent_and_count_ignores_limit(any_client, tokens):
+    full = _get(any_client, "/orders", tokens["aggregator"], limit=500)
+    assert full["count"] >= 2
+    pages = []
+    for offset in range(0, full["count"], 2):
+        page = _get(any_client, "/orders", tokens["aggregator"], limit=2, offset=offset)
+        assert page["count"] == full["count"] and len(page["data"]) <= 2
+        pages += page["data"]
+    assert pages == full["data"]
+    beyond = _get(any_client, "/orders", tokens["aggregator"], offset=full["count"])
+    assert beyond == {"data": [], "count": full["count"]}
+    sessions = _get(any_client, "/sessions", tokens["home-01"], limit=1, order="asc")
+    assert [s["session_id"] for s in sessions["data"]] == [1]
+
+
+def test_filters_by_session_area_time_and_role(any_client, tokens, api_demo):
+    market = api_demo.running.platform.market()
+    t = tokens["market-operator"]
+    by_session = _get(
+        any_client, "/orders", t, session_id=2, participant=api_demo.member("aggregator").address
+    )
+    assert {o["session_id"] for o in by_session["data"]} == {2}
+    info2 = market.session(2)
+    window = _get(
+        any_client, "/sessions", t, since=info2.delivery_start_s, until=info2.delivery_start_s + 1
+    )
+    assert [s["session_id"] for s in window["data"]] == [2]
+    iso = _get(
+        any_client, "/sessions", t, since="1970-01-01T00:00:00Z", until=info2.delivery_start_s
+    )
+    assert [s["session_id"] for s in iso["data"]] == [1]
+    area2 = _get(any_client, "/participants", t, area="feeder-2", limit=500)
+    want = {m.address for m in api_demo.members if m.grid_area == "feeder-2"}
+    assert {p["account"] for p in area2["data"]} == want and area2["count"] == len(want)
+    prosumers = _get(any_client, "/participants", t, role="prosumer", limit=500)
+    assert prosumers["count"] == 17
+    home = api_demo.member("home-17")  # on feeder-2
+    feeder = _get(any_client, "/orders", t, participant=home.address, area=home.grid_area)
+    elsewhere = _get(any_client, "/orders", t, participant=home.address, area="feeder-1")
+    assert feeder["count"] > 0 and elsewhere["count"] == 0
+    timed = _get(
+        any_client,
+        "/matches",
+        tokens["aggregator"],
+        since=info2.delivery_start_s,
+        until=info2.delivery_start_s + 1,
+    )
+    assert {m["session_id"] for m in timed["data"]} == {2}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/sessions", {"limit": 0}, "limit"),
+        ("/sessions", {"limit": 100000}, "limit"),
+        ("/sessions", {"offset": -1}, "offset"),
+        ("/sessions", {"status": "pending"}, "status"),
+        ("/sessions", {"since": "yesterday"}, "since"),
+        ("/orders", {"participant": "0x1234"}, "participant"),
+        ("/orders", {"session_id": "one"}, "session_id"),
+        ("/sessions/-1", {}, "session_id"),
+        ("/events", {"after": "12"}, "after"),
+    ],
+)
+def test_malformed_queries_are_422_naming_the_field(any_client, tokens, path, params, field):
+    r = any_client.get(path, headers=bearer(tokens["home-01"]), params=params)
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["code"] == "invalid_query"
+    assert field in err["message"]
+    assert any(d["loc"][-1] == field for d in err["details"])
+
+
+def test_a_time_range_that_ends_before_it_starts_is_422(any_client, tokens):
+    r = any_client.get(
+        "/sessions", headers=bearer(tokens["home-01"]), params={"since": 2000, "until": 1000}
+    )
+    assert r.status_code == 422
+    assert "ends before it starts" in r.json()["error"]["message"]
+
+
+def test_unknown_things_are_404_in_the_error_shape(any_client, tokens):
+    for path in ("/sessions/999", "/orders/1/99999", "/no/such/route"):
+        r = any_client.get(path, headers=bearer(tokens["home-01"]))
+        assert r.status_code == 404
+        assert r.json()["error"]["code"] == "not_found"
