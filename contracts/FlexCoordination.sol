@@ -1,0 +1,670 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {IFlexCoordination} from "./interfaces/IFlexCoordination.sol";
+import {IMeterOracle} from "./interfaces/IMeterOracle.sol";
+import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+
+/// @title FlexCoordination
+/// @notice DSO flexibility requests with escrow, members' opt-ins, coalitions with per-member
+/// targets per interval, replacement of members by reserves, and settlement (CGDFS-5,
+/// CBFM-10, DMSFDR-4/5/6). One contract rather than three: a request, its coalition and its
+/// settlement share one record and one escrow, so no phase calls another contract to learn
+/// the request's state (and nothing is stored twice).
+///
+/// Storage per request: seven slots (see `Request`) plus the quantities, eight per slot; per
+/// member and request one slot (`OptIn`); per member one slot (`Account`: claimable payouts,
+/// reputation, counts). The targets table, the settlement figures and the deliveries are kept
+/// as hashes; the tables themselves are in the events, and each later step resupplies them.
+contract FlexCoordination is IFlexCoordination, EIP712 {
+    using SafeERC20 for IERC20;
+
+    /// @notice Delivery intervals are 15 minutes, aligned to UTC.
+    uint64 public constant INTERVAL_S = 900;
+    /// @notice Basis points in one.
+    uint256 public constant BP = 10_000;
+    /// @notice Longest window: 256 intervals (the missing-data bitmap is one word per member).
+    uint256 public constant MAX_INTERVALS = 256;
+
+    bytes32 public constant OPT_IN_TYPEHASH =
+        keccak256("OptIn(uint256 requestId,address member,uint48 maxWh)");
+
+    uint8 private constant OPTED = 0;
+    uint8 private constant MEMBER = 1;
+    uint8 private constant RESERVE = 2;
+    uint8 private constant REPLACED = 3;
+    uint256 private constant MASK32 = 0xffffffff;
+
+    IParticipantRegistry public immutable registry;
+    IERC20 public immutable token;
+    IMeterOracle public immutable meterOracle;
+
+    uint256 public requestCount;
+    mapping(uint256 requestId => Request) private _requests;
+    mapping(uint256 requestId => uint32[]) private _quantities;
+    mapping(uint256 requestId => mapping(address member => OptIn)) private _optIns;
+    mapping(address member => Account) private _accounts;
+
+    /// @dev Running figures of one settlement (memory, against stack depth).
+    struct Tally {
+        uint256 requestId;
+        address member;
+        bytes32 meterId;
+        uint256 missing;
+        uint256 payoutTotal;
+        uint256 n;
+        uint256 tw;
+        uint256 dw;
+        uint256 words;
+        uint256[] upper;
+        uint256 tol;
+        uint256 price;
+        uint64 windowStart;
+    }
+
+    /// @dev Running figures of one proposal (memory, against stack depth).
+    struct Proposal {
+        uint256 n;
+        uint256 tw;
+        uint256 tol;
+        uint256 price;
+        uint256 maxPayout;
+        uint16 round;
+        uint256[] sums;
+    }
+
+    constructor(address registry_, address token_, address meterOracle_)
+        EIP712("BRIGHT FlexCoordination", "1")
+    {
+        if (registry_ == address(0) || token_ == address(0) || meterOracle_ == address(0)) {
+            revert FlexCoordinationZeroAddress();
+        }
+        registry = IParticipantRegistry(registry_);
+        token = IERC20(token_);
+        meterOracle = IMeterOracle(meterOracle_);
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    /// @notice Publishes a request with one quantity per 15-minute interval (Wh) and escrows
+    /// `p.escrow` FlexToken from the caller, an active DSO (approve this contract first). The
+    /// escrow must cover `sum_t priceCap * upper(q_t) / 1000`.
+    function publishRequest(RequestParams calldata p, uint32[] calldata quantitiesWh)
+        external
+        returns (uint256 requestId)
+    {
+        if (!registry.isActiveAs(msg.sender, IParticipantRegistry.Role.DSO)) {
+            revert FlexCoordinationNotDSO(msg.sender);
+        }
+        uint256 n = quantitiesWh.length;
+        if (n == 0) revert FlexCoordinationEmptyWindow();
+        if (n > MAX_INTERVALS) revert FlexCoordinationWindowTooLong(n, MAX_INTERVALS);
+        if (p.windowStart % INTERVAL_S != 0 || p.windowStart <= block.timestamp) {
+            revert FlexCoordinationBadWindowStart(p.windowStart, block.timestamp);
+        }
+        if (p.optInDeadline > p.windowStart || p.optInDeadline <= block.timestamp) {
+            revert FlexCoordinationBadOptInDeadline(p.optInDeadline, p.windowStart, block.timestamp);
+        }
+        if (p.toleranceBp >= BP) revert FlexCoordinationImpossibleTolerance(p.toleranceBp);
+        if (p.baselineMethod == 0) revert FlexCoordinationUnknownBaselineMethod(p.baselineMethod);
+        uint256 required;
+        for (uint256 k; k < n; ++k) {
+            uint256 q = quantitiesWh[k];
+            if (q == 0) revert FlexCoordinationZeroQuantity(k);
+            required += p.priceCapPerKwh * (q * (BP + p.toleranceBp) / BP) / 1000;
+        }
+        if (required > p.escrow) revert FlexCoordinationEscrowTooSmall(required, p.escrow);
+        requestId = ++requestCount;
+        Request storage r = _requests[requestId];
+        r.dso = msg.sender;
+        r.windowStart = p.windowStart;
+        r.intervals = uint16(n);
+        r.direction = p.direction;
+        r.gridArea = p.gridArea;
+        r.priceCapPerKwh = p.priceCapPerKwh;
+        r.penaltyPerKwh = p.penaltyPerKwh;
+        r.toleranceBp = p.toleranceBp;
+        r.optInDeadline = p.optInDeadline;
+        r.escrow = p.escrow;
+        r.baselineHash = p.baselineHash;
+        r.baselineMethod = p.baselineMethod;
+        _quantities[requestId] = quantitiesWh;
+        if (p.escrow != 0) token.safeTransferFrom(msg.sender, address(this), p.escrow);
+        emit RequestPublished(requestId, msg.sender, p.gridArea, p, quantitiesWh);
+    }
+
+    /// @notice The DSO takes its escrow back when the window started without an accepted
+    /// coalition (nobody can deliver any more).
+    function reclaimEscrow(uint256 requestId) external {
+        Request storage r = _request(requestId);
+        if (msg.sender != r.dso) revert FlexCoordinationNotRequestDSO(requestId, msg.sender);
+        Status s = r.status;
+        if (s != Status.Open && s != Status.Proposed) revert FlexCoordinationWrongStatus(requestId, s);
+        if (block.timestamp < r.windowStart) {
+            revert FlexCoordinationWindowNotStarted(requestId, r.windowStart, block.timestamp);
+        }
+        uint256 amount = r.escrow;
+        r.status = Status.Reclaimed;
+        if (amount != 0) token.safeTransfer(msg.sender, amount);
+        emit EscrowReclaimed(requestId, msg.sender, amount);
+    }
+
+    // ---------------------------------------------------------------- opt-ins
+
+    /// @notice The caller, an active prosumer of the request's grid area, offers up to `maxWh`
+    /// in each interval of the window.
+    function optIn(uint256 requestId, uint48 maxWh) external {
+        Request storage r = _openForOptIn(requestId);
+        _optIn(r, requestId, msg.sender, maxWh);
+    }
+
+    /// @notice Relays members' signed opt-ins (the caller is an active aggregator).
+    function optInSigned(uint256 requestId, SignedOptIn[] calldata optIns) external {
+        if (!registry.isActiveAs(msg.sender, IParticipantRegistry.Role.Aggregator)) {
+            revert FlexCoordinationNotCoordinator(requestId, msg.sender);
+        }
+        Request storage r = _openForOptIn(requestId);
+        for (uint256 i; i < optIns.length; ++i) {
+            SignedOptIn calldata o = optIns[i];
+            bytes32 digest = _hashTypedDataV4(
+                keccak256(abi.encode(OPT_IN_TYPEHASH, requestId, o.member, o.maxWh))
+            );
+            address signer = ECDSA.recover(digest, o.r, o.vs);
+            if (signer != o.member) revert FlexCoordinationBadSignature(i, o.member, signer);
+            _optIn(r, requestId, o.member, o.maxWh);
+        }
+    }
+
+    function _openForOptIn(uint256 requestId) private view returns (Request storage r) {
+        r = _request(requestId);
+        if (block.timestamp >= r.optInDeadline) {
+            revert FlexCoordinationOptInClosed(requestId, r.optInDeadline, block.timestamp);
+        }
+    }
+
+    function _optIn(Request storage r, uint256 requestId, address member, uint48 maxWh) private {
+        if (maxWh == 0) revert FlexCoordinationZeroOffer(member);
+        if (!registry.isActiveAs(member, IParticipantRegistry.Role.Prosumer)) {
+            revert FlexCoordinationNotProsumer(member);
+        }
+        bytes32 area = r.gridArea;
+        if (area != bytes32(0)) {
+            bytes32 own = registry.activeGridArea(member);
+            if (own != area) revert FlexCoordinationWrongArea(member, own, area);
+        }
+        OptIn storage o = _optIns[requestId][member];
+        if (o.maxWh != 0) revert FlexCoordinationAlreadyOptedIn(requestId, member);
+        o.maxWh = maxWh;
+        // Cannot overflow in practice: one increment per opt-in of this member (2^32 requests).
+        unchecked {
+            ++_accounts[member].optIns;
+        }
+        emit OptedIn(requestId, member, msg.sender, maxWh);
+    }
+
+    // ---------------------------------------------------------------- coalitions
+
+    /// @notice Proposes the coalition of `requestId` (an active aggregator or market operator,
+    /// before the window starts): the targets table (see the interface) and the reserves, all
+    /// of whom opted in, at `pricePerKwh` (at most the cap). In every interval the targets add
+    /// up to within the tolerance of the quantity; each target is at most the member's offer;
+    /// the most the targets can earn is covered by the escrow.
+    function proposeCoalition(
+        uint256 requestId,
+        uint40 pricePerKwh,
+        uint256[] calldata table,
+        address[] calldata reserves
+    ) external {
+        Request storage r = _request(requestId);
+        Proposal memory pr = _startProposal(r, requestId, pricePerKwh);
+        if (table.length == 0 || table.length % pr.tw != 0) {
+            revert FlexCoordinationBadTable(table.length, pr.tw);
+        }
+        for (uint256 base; base < table.length; base += pr.tw) {
+            address m = _memberAt(table, base, pr.tw);
+            uint256 maxWh = _mark(requestId, pr.round, m, MEMBER);
+            _checkMeter(m, bytes32(table[base + 1]));
+            _addTargets(pr, table, base, m, maxWh);
+        }
+        _checkTolerance(requestId, pr.sums, pr.tol);
+        if (pr.maxPayout > r.escrow) revert FlexCoordinationEscrowInsufficient(pr.maxPayout, r.escrow);
+        for (uint256 i; i < reserves.length; ++i) _mark(requestId, pr.round, reserves[i], RESERVE);
+        bytes32 h = keccak256(abi.encodePacked(table));
+        r.status = Status.Proposed;
+        r.coordinator = msg.sender;
+        r.pricePerKwh = pricePerKwh;
+        r.rows = uint16(table.length / pr.tw);
+        r.targetsHash = h;
+        emit CoalitionProposed(
+            requestId, msg.sender, pr.round, pricePerKwh, pr.maxPayout, h, table, reserves
+        );
+    }
+
+    /// @dev The caller may propose now, at `pricePerKwh`; the figures the checks need.
+    function _startProposal(Request storage r, uint256 requestId, uint40 pricePerKwh)
+        private
+        view
+        returns (Proposal memory pr)
+    {
+        if (
+            !registry.isActiveAs(msg.sender, IParticipantRegistry.Role.Aggregator)
+                && !registry.isActiveAs(msg.sender, IParticipantRegistry.Role.MarketOperator)
+        ) revert FlexCoordinationNotCoordinator(requestId, msg.sender);
+        if (r.status != Status.Open) revert FlexCoordinationWrongStatus(requestId, r.status);
+        if (block.timestamp >= r.windowStart) {
+            revert FlexCoordinationWindowStarted(requestId, r.windowStart, block.timestamp);
+        }
+        if (pricePerKwh > r.priceCapPerKwh) {
+            revert FlexCoordinationPriceAboveCap(pricePerKwh, r.priceCapPerKwh);
+        }
+        pr.n = r.intervals;
+        pr.tw = _rowWords(pr.n);
+        pr.tol = r.toleranceBp;
+        pr.price = pricePerKwh;
+        pr.round = r.round;
+        pr.sums = new uint256[](pr.n);
+    }
+
+    /// @dev Gives opted-in `account` status `status` in this round (once); its offer, Wh.
+    function _mark(uint256 requestId, uint16 round, address account, uint8 status)
+        private
+        returns (uint256 maxWh)
+    {
+        OptIn storage o = _optIns[requestId][account];
+        maxWh = o.maxWh;
+        if (maxWh == 0) revert FlexCoordinationNotOptedIn(requestId, account);
+        if (o.round == round && o.status != OPTED) {
+            revert FlexCoordinationDuplicateMember(requestId, account);
+        }
+        (o.round, o.status) = (round, status);
+    }
+
+    /// @notice The request's DSO accepts the proposed coalition (before the window starts).
+    function acceptCoalition(uint256 requestId) external {
+        Request storage r = _proposed(requestId);
+        r.status = Status.Accepted;
+        emit CoalitionAccepted(requestId, msg.sender, r.targetsHash);
+    }
+
+    /// @notice The request's DSO rejects the proposed coalition; a new one may be proposed
+    /// (every opt-in counts again, as member or reserve).
+    function rejectCoalition(uint256 requestId) external {
+        Request storage r = _proposed(requestId);
+        uint16 round = r.round + 1;
+        r.status = Status.Open;
+        r.round = round;
+        r.targetsHash = bytes32(0);
+        r.rows = 0;
+        emit CoalitionRejected(requestId, msg.sender, round);
+    }
+
+    function _proposed(uint256 requestId) private view returns (Request storage r) {
+        r = _request(requestId);
+        if (msg.sender != r.dso) revert FlexCoordinationNotRequestDSO(requestId, msg.sender);
+        if (r.status != Status.Proposed) revert FlexCoordinationWrongStatus(requestId, r.status);
+        if (block.timestamp >= r.windowStart) {
+            revert FlexCoordinationWindowStarted(requestId, r.windowStart, block.timestamp);
+        }
+    }
+
+    /// @notice Replaces `member` by reserve `reserve` (meter `reserveMeterId`) from interval
+    /// `fromInterval` on, which must not have started: the member keeps its earlier targets,
+    /// the reserve takes the later ones (as a new row at the table's end). By the coalition's
+    /// coordinator or an active market operator; `table` is the current targets table.
+    function replaceMember(
+        uint256 requestId,
+        uint256[] calldata table,
+        address member,
+        address reserve,
+        bytes32 reserveMeterId,
+        uint16 fromInterval
+    ) external {
+        Request storage r = _accepted(requestId);
+        uint64 startS = r.windowStart + uint64(fromInterval) * INTERVAL_S;
+        if (fromInterval >= r.intervals || startS <= block.timestamp) {
+            revert FlexCoordinationIntervalStarted(requestId, fromInterval, startS, block.timestamp);
+        }
+        _checkTable(r, requestId, table);
+        uint256 maxWh = _swapStatus(requestId, r.round, member, reserve);
+        _checkMeter(reserve, reserveMeterId);
+        uint256[] memory next =
+            _moveTargets(table, r.intervals, member, reserve, reserveMeterId, fromInterval);
+        _checkOffer(next, r.intervals, reserve, maxWh);
+        bytes32 h = keccak256(abi.encodePacked(next));
+        r.targetsHash = h;
+        // Cannot overflow: every row is a distinct opted-in member (a row is at least three
+        // words of calldata, far fewer than 2^16 fit in a block).
+        unchecked {
+            r.rows += 1;
+        }
+        emit MemberReplaced(requestId, member, reserve, fromInterval, h, _lastRow(next, r.intervals));
+    }
+
+    /// @dev `member` must be a member and `reserve` an unused reserve; they swap roles.
+    function _swapStatus(uint256 requestId, uint16 round, address member, address reserve)
+        private
+        returns (uint256 reserveMaxWh)
+    {
+        OptIn storage old = _optIns[requestId][member];
+        if (old.round != round || old.status != MEMBER) revert FlexCoordinationNotMember(requestId, member);
+        OptIn storage fresh = _optIns[requestId][reserve];
+        if (fresh.round != round || fresh.status != RESERVE) {
+            revert FlexCoordinationNotReserve(requestId, reserve);
+        }
+        (old.status, fresh.status) = (REPLACED, MEMBER);
+        return fresh.maxWh;
+    }
+
+    /// @dev The table with a new last row for `reserve` holding `member`'s targets from
+    /// interval `fromInterval` on, which `member`'s row no longer has.
+    function _moveTargets(
+        uint256[] calldata table,
+        uint256 n,
+        address member,
+        address reserve,
+        bytes32 reserveMeterId,
+        uint256 fromInterval
+    ) private pure returns (uint256[] memory next) {
+        uint256 len = table.length;
+        uint256 tw = _rowWords(n);
+        next = new uint256[](len + tw);
+        uint256 at;
+        for (uint256 i; i < len; ++i) {
+            next[i] = table[i];
+            if (i % tw == 0 && address(uint160(table[i] >> 96)) == member) at = i;
+        }
+        // `member` (status MEMBER) has a row: the table's hash matched the stored one.
+        next[len] = uint256(uint160(reserve)) << 96;
+        next[len + 1] = uint256(reserveMeterId);
+        for (uint256 k = fromInterval; k < n; ++k) {
+            uint256 shift = 32 * (k % 8);
+            uint256 t = (next[at + 2 + k / 8] >> shift) & MASK32;
+            next[at + 2 + k / 8] &= ~(MASK32 << shift);
+            next[len + 2 + k / 8] |= t << shift;
+        }
+    }
+
+    /// @dev The last row's targets are at most `maxWh`.
+    function _checkOffer(uint256[] memory next, uint256 n, address reserve, uint256 maxWh) private pure {
+        uint256 base = next.length - _rowWords(n);
+        for (uint256 k; k < n; ++k) {
+            uint256 t = (next[base + 2 + k / 8] >> (32 * (k % 8))) & MASK32;
+            if (t > maxWh) revert FlexCoordinationTargetAboveOffer(reserve, k, t, maxWh);
+        }
+    }
+
+    function _lastRow(uint256[] memory next, uint256 n) private pure returns (uint256[] memory row) {
+        uint256 tw = _rowWords(n);
+        row = new uint256[](tw);
+        uint256 base = next.length - tw;
+        for (uint256 j; j < tw; ++j) row[j] = next[base + j];
+    }
+
+    // ---------------------------------------------------------------- settlement
+
+    /// @notice Settles `requestId` after its window (the coordinator or an active market
+    /// operator): `table` is the current targets table, `results` one word per row (payout,
+    /// uncovered penalty, reputation points), `deliveries` the per-interval figures (see the
+    /// interface). Checks that payouts plus `refund` are the escrow, that no payout is above
+    /// the member's most, that no credit is above target plus tolerance, and that every
+    /// credited meter-interval has a meter commitment (and every one flagged as without data
+    /// has none and is credited nothing). Credits the payouts (see `claimPayout`), pays the
+    /// refund to the DSO, adds the points to the members' reputation.
+    function settle(
+        uint256 requestId,
+        uint256[] calldata table,
+        uint256[] calldata results,
+        uint256[] calldata deliveries,
+        uint256 refund
+    ) external {
+        Request storage r = _request(requestId);
+        Tally memory t = _startSettlement(r, requestId);
+        if (results.length != table.length / t.tw) {
+            revert FlexCoordinationLengthMismatch(table.length / t.tw, results.length);
+        }
+        if (deliveries.length != results.length * t.dw) {
+            revert FlexCoordinationLengthMismatch(results.length * t.dw, deliveries.length);
+        }
+        _checkTable(r, requestId, table);
+        _settleRows(t, table, results, deliveries);
+        if (t.payoutTotal + refund != r.escrow) {
+            revert FlexCoordinationPayoutMismatch(r.escrow, t.payoutTotal, refund);
+        }
+        bytes32 h = keccak256(
+            abi.encode(keccak256(abi.encodePacked(results)), keccak256(abi.encodePacked(deliveries)))
+        );
+        r.status = Status.Settled;
+        r.settlementHash = h;
+        if (refund != 0) token.safeTransfer(r.dso, refund);
+        emit RequestSettled(requestId, msg.sender, t.payoutTotal, refund, h, results, deliveries);
+    }
+
+    /// @dev The request can be settled now by the caller; the figures the checks need.
+    function _startSettlement(Request storage r, uint256 requestId) private view returns (Tally memory t) {
+        Status status = r.status;
+        if (status == Status.Settled) revert FlexCoordinationAlreadySettled(requestId);
+        if (status != Status.Accepted) revert FlexCoordinationWrongStatus(requestId, status);
+        _requireCoordinator(r, requestId);
+        t.requestId = requestId;
+        t.n = r.intervals;
+        t.windowStart = r.windowStart;
+        uint64 endS = t.windowStart + uint64(t.n) * INTERVAL_S;
+        if (block.timestamp < endS) revert FlexCoordinationWindowNotEnded(requestId, endS, block.timestamp);
+        t.tw = _rowWords(t.n);
+        t.words = (t.n + 7) / 8;
+        t.dw = 1 + 3 * t.words;
+        t.tol = r.toleranceBp;
+        t.price = r.pricePerKwh;
+        t.upper = new uint256[](t.n);
+    }
+
+    /// @dev Checks and books every member's settlement.
+    function _settleRows(
+        Tally memory t,
+        uint256[] calldata table,
+        uint256[] calldata results,
+        uint256[] calldata deliveries
+    ) private {
+        for (uint256 i; i < results.length; ++i) {
+            _book(t, results[i], _checkIntervals(t, table, deliveries, i));
+        }
+    }
+
+    /// @dev Checks one member's deliveries against its targets and the meter commitments;
+    /// returns the most its targets can earn.
+    function _checkIntervals(
+        Tally memory t,
+        uint256[] calldata table,
+        uint256[] calldata deliveries,
+        uint256 row
+    ) private view returns (uint256 maxPayout) {
+        uint256 base = row * t.tw;
+        t.member = address(uint160(table[base] >> 96));
+        t.meterId = bytes32(table[base + 1]);
+        maxPayout = _uppers(t, table, base + 2);
+        base = row * t.dw;
+        t.missing = deliveries[base];
+        _checkCredits(t, deliveries, base + 1);
+    }
+
+    /// @dev Fills `t.upper` with the row's targets plus tolerance; the most they can earn.
+    function _uppers(Tally memory t, uint256[] calldata table, uint256 base)
+        private
+        pure
+        returns (uint256 maxPayout)
+    {
+        uint256[] memory upper = t.upper;
+        for (uint256 k; k < t.n; ++k) {
+            uint256 u = ((table[base + k / 8] >> (32 * (k % 8))) & MASK32) * (BP + t.tol) / BP;
+            upper[k] = u;
+            maxPayout += t.price * u / 1000;
+        }
+    }
+
+    /// @dev No credit is above target plus tolerance; the meter data backs what is claimed.
+    function _checkCredits(Tally memory t, uint256[] calldata deliveries, uint256 base) private view {
+        for (uint256 k; k < t.n; ++k) {
+            uint256 shift = 32 * (k % 8);
+            uint256 credited = (deliveries[base + t.words + k / 8] >> shift) & MASK32;
+            if (credited > t.upper[k]) {
+                revert FlexCoordinationCreditAboveTarget(t.member, k, credited, t.upper[k]);
+            }
+            if (credited != 0 || t.missing != 0) {
+                _checkData(t, k, credited, (deliveries[base + k / 8] >> shift) & MASK32);
+            }
+        }
+    }
+
+    /// @dev A credited interval has a meter commitment; one flagged as without data has none
+    /// and neither delivers nor is credited anything.
+    function _checkData(Tally memory t, uint256 k, uint256 credited, uint256 delivered) private view {
+        uint64 startS = t.windowStart + uint64(k) * INTERVAL_S;
+        if ((t.missing >> k) & 1 == 1) {
+            if (credited != 0 || delivered != 0) revert FlexCoordinationDeliveryWithoutData(t.member, k);
+            if (meterOracle.isCommitted(t.meterId, startS)) {
+                revert FlexCoordinationMeterDataPresent(t.member, t.meterId, startS);
+            }
+        } else if (credited != 0 && !meterOracle.isCommitted(t.meterId, startS)) {
+            revert FlexCoordinationMissingMeterData(t.member, t.meterId, startS);
+        }
+    }
+
+    /// @dev Credits one member's payout and adds its points.
+    function _book(Tally memory t, uint256 result, uint256 maxPayout) private {
+        uint256 payout = result >> 160;
+        if (payout > maxPayout) revert FlexCoordinationPayoutAboveMax(t.member, payout, maxPayout);
+        int32 points = int32(uint32(result >> 64));
+        Account storage a = _accounts[t.member];
+        int64 total = a.reputation + int64(points);
+        // Cannot overflow: a payout is at most the escrow (a uint96), their sum is checked
+        // against the escrow after the loop, and `settled` counts requests.
+        unchecked {
+            a.claimable += uint96(payout);
+            a.settled += 1;
+            t.payoutTotal += payout;
+        }
+        a.reputation = total;
+        if (points != 0) emit ReputationAwarded(t.requestId, t.member, points, total);
+    }
+
+    /// @notice The caller takes out the payouts credited to it.
+    function claimPayout() external {
+        Account storage a = _accounts[msg.sender];
+        uint256 amount = a.claimable;
+        if (amount == 0) revert FlexCoordinationNothingToClaim(msg.sender);
+        a.claimable = 0;
+        token.safeTransfer(msg.sender, amount);
+        emit PayoutClaimed(msg.sender, amount);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice The stored record of a request.
+    function request(uint256 requestId) external view returns (Request memory) {
+        return _request(requestId);
+    }
+
+    /// @notice The quantity per interval of a request, Wh.
+    function quantities(uint256 requestId) external view returns (uint32[] memory) {
+        _request(requestId);
+        return _quantities[requestId];
+    }
+
+    /// @notice `member`'s opt-in to `requestId` (maxWh 0: none) and its status in the current
+    /// round (0 opted in, 1 member, 2 reserve, 3 replaced).
+    function optInOf(uint256 requestId, address member) external view returns (uint48 maxWh, uint8 status) {
+        OptIn storage o = _optIns[requestId][member];
+        uint8 s = o.round == _requests[requestId].round ? o.status : OPTED;
+        return (o.maxWh, s);
+    }
+
+    /// @notice `member`'s claimable payouts, reputation and counts.
+    function account(address member) external view returns (Account memory) {
+        return _accounts[member];
+    }
+
+    /// @notice The EIP-712 digest a member signs to opt in.
+    function optInDigest(uint256 requestId, address member, uint48 maxWh) external view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(OPT_IN_TYPEHASH, requestId, member, maxWh)));
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _request(uint256 requestId) private view returns (Request storage r) {
+        r = _requests[requestId];
+        if (r.dso == address(0)) revert FlexCoordinationUnknownRequest(requestId);
+    }
+
+    function _accepted(uint256 requestId) private view returns (Request storage r) {
+        r = _request(requestId);
+        if (r.status != Status.Accepted) revert FlexCoordinationWrongStatus(requestId, r.status);
+        _requireCoordinator(r, requestId);
+    }
+
+    /// @dev The coalition's coordinator (while active) or an active market operator.
+    function _requireCoordinator(Request storage r, uint256 requestId) private view {
+        if (msg.sender == r.coordinator && registry.isActive(msg.sender)) return;
+        if (!registry.isActiveAs(msg.sender, IParticipantRegistry.Role.MarketOperator)) {
+            revert FlexCoordinationNotCoordinator(requestId, msg.sender);
+        }
+    }
+
+    function _checkTable(Request storage r, uint256 requestId, uint256[] calldata table) private view {
+        bytes32 h = keccak256(abi.encodePacked(table));
+        if (h != r.targetsHash) revert FlexCoordinationTableMismatch(requestId, r.targetsHash, h);
+    }
+
+    function _rowWords(uint256 n) private pure returns (uint256) {
+        return 2 + (n + 7) / 8;
+    }
+
+    function _memberAt(uint256[] calldata table, uint256 base, uint256 tw) private pure returns (address) {
+        uint256 w = table[base];
+        if (w & type(uint96).max != 0) revert FlexCoordinationBadTable(table.length, tw);
+        return address(uint160(w >> 96));
+    }
+
+    function _checkMeter(address member, bytes32 meterId) private view {
+        IParticipantRegistry.Participant memory p = registry.participant(member);
+        if (!p.active || p.meterId != meterId || meterId == bytes32(0)) {
+            revert FlexCoordinationWrongMeter(member, meterId);
+        }
+    }
+
+    /// @dev Adds a row's targets to the interval sums and what they can earn to the total.
+    function _addTargets(
+        Proposal memory pr,
+        uint256[] calldata table,
+        uint256 base,
+        address m,
+        uint256 maxWh
+    ) private pure {
+        uint256 n = pr.n;
+        for (uint256 k; k < n; ++k) {
+            uint256 t = (table[base + 2 + k / 8] >> (32 * (k % 8))) & MASK32;
+            if (t > maxWh) revert FlexCoordinationTargetAboveOffer(m, k, t, maxWh);
+            pr.sums[k] += t;
+            pr.maxPayout += pr.price * (t * (BP + pr.tol) / BP) / 1000;
+        }
+        uint256 used = n % 8;
+        if (used != 0 && table[base + 2 + n / 8] >> (32 * used) != 0) {
+            revert FlexCoordinationBadTable(table.length, pr.tw);
+        }
+    }
+
+    function _checkTolerance(uint256 requestId, uint256[] memory sums, uint256 tol) private view {
+        uint32[] storage q = _quantities[requestId];
+        for (uint256 k; k < sums.length; ++k) {
+            uint256 qk = q[k];
+            uint256 lower = qk * (BP - tol) / BP;
+            uint256 upper = qk * (BP + tol) / BP;
+            if (sums[k] < lower || sums[k] > upper) {
+                revert FlexCoordinationTargetsOutsideTolerance(k, sums[k], lower, upper);
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @title Flexibility requests, coalitions and their settlement (CGDFS, DMSFDR)
+/// @notice The DSO publishes a request (grid area, delivery window of 15-minute intervals,
+/// direction, quantity per interval, tolerance, price cap, penalty rate, baseline) and escrows
+/// the most it can pay. Members opt in with the flexibility they offer. An aggregator (or the
+/// market operator) proposes a coalition with each member's target per interval; the DSO
+/// accepts it; a reserve member can replace a member for the intervals not yet started. After
+/// the window the settler submits each member's payout and the per-interval deliveries; the
+/// contract checks them against the coalition, the escrow and the meter commitments, credits
+/// the payouts (members claim them), refunds the DSO and records reputation points.
+///
+/// The rules are those of settlement/engine.py (the SPEC): `upper(T) = T * (10000 + tol) /
+/// 10000`, `lower(T) = T * (10000 - tol) / 10000` (floor), a member's most is
+/// `sum_t price * upper(T_t) / 1000`, `escrow == sum of payouts + refund`.
+///
+/// Targets table (`uint256[] table`, what `CoalitionProposed` logs and later calls resupply):
+/// one row per member of `2 + ceil(intervals / 8)` words: `uint256(uint160(member)) << 96`,
+/// the member's meter id, then the targets, Wh, as uint32 packed eight to a word (interval `k`
+/// in word `k / 8`, bits `32 * (k % 8)`). The contract stores only its keccak256.
+///
+/// Settlement (`results`, one word per row): `payout << 160 | penaltyUncovered << 96 |
+/// uint32(points) << 64` (payout uint96 and penaltyUncovered uint64 in token base units,
+/// points int32). Deliveries (`deliveries`, per row `1 + 3 * ceil(intervals / 8)` words): a
+/// bitmap of the intervals without meter data (bit k), then delivered (int32), credited
+/// (uint32) and shortfall (uint32) per interval, Wh, packed as the targets.
+interface IFlexCoordination {
+    /// @notice UP: less load (delivered = baseline - metered); DOWN: more load.
+    enum Direction {
+        Up,
+        Down
+    }
+
+    /// @notice Open: opt-ins and proposals; Proposed: waiting for the DSO; Accepted: the
+    /// coalition delivers; Settled: paid; Reclaimed: no coalition, escrow back to the DSO.
+    enum Status {
+        Open,
+        Proposed,
+        Accepted,
+        Settled,
+        Reclaimed
+    }
+
+    /// @notice What the DSO publishes (the quantities per interval are passed beside it).
+    struct RequestParams {
+        bytes32 gridArea;
+        uint64 windowStart;
+        uint64 optInDeadline;
+        Direction direction;
+        uint16 toleranceBp;
+        uint40 priceCapPerKwh;
+        uint40 penaltyPerKwh;
+        uint8 baselineMethod;
+        bytes32 baselineHash;
+        uint96 escrow;
+    }
+
+    /// @notice A request as stored: five packed slots (the quantities live beside it).
+    struct Request {
+        // slot 0
+        address dso;
+        uint64 windowStart;
+        uint16 intervals;
+        Direction direction;
+        Status status;
+        // slot 1
+        bytes32 gridArea;
+        // slot 2
+        uint40 priceCapPerKwh;
+        uint40 penaltyPerKwh;
+        uint16 toleranceBp;
+        uint64 optInDeadline;
+        uint96 escrow;
+        // slot 3
+        bytes32 baselineHash;
+        // slot 4
+        address coordinator;
+        uint40 pricePerKwh;
+        uint8 baselineMethod;
+        uint16 round;
+        uint16 rows;
+        // slot 5: keccak256 of the targets table (after settlement: unchanged)
+        bytes32 targetsHash;
+        // slot 6: keccak256(results, deliveries) of the settlement
+        bytes32 settlementHash;
+    }
+
+    /// @notice A member's offer for a request; `status` counts only in coalition round `round`.
+    struct OptIn {
+        uint48 maxWh;
+        uint16 round;
+        uint8 status;
+    }
+
+    /// @notice A member's standing: payouts to claim, reputation (not transferable), counts.
+    struct Account {
+        uint96 claimable;
+        int64 reputation;
+        uint32 optIns;
+        uint32 settled;
+    }
+
+    /// @notice An EIP-712 signed opt-in (signature in EIP-2098 compact form), relayed in batches.
+    struct SignedOptIn {
+        address member;
+        uint48 maxWh;
+        bytes32 r;
+        bytes32 vs;
+    }
+
+    /// @notice Emitted when the DSO publishes request `requestId` (escrowing `params.escrow`).
+    event RequestPublished(
+        uint256 indexed requestId,
+        address indexed dso,
+        bytes32 indexed gridArea,
+        RequestParams params,
+        uint32[] quantitiesWh
+    );
+
+    /// @notice Emitted when `member` opts in to `requestId` offering up to `maxWh` per interval.
+    /// @param relayer who sent it (the member itself, or the aggregator relaying its signature)
+    event OptedIn(uint256 indexed requestId, address indexed member, address indexed relayer, uint48 maxWh);
+
+    /// @notice Emitted when `coordinator` proposes a coalition (round `round`): the whole
+    /// targets table, the reserve members and the most the targets can earn.
+    event CoalitionProposed(
+        uint256 indexed requestId,
+        address indexed coordinator,
+        uint16 round,
+        uint40 pricePerKwh,
+        uint256 maxPayout,
+        bytes32 targetsHash,
+        uint256[] table,
+        address[] reserves
+    );
+
+    /// @notice Emitted when the DSO accepts the proposed coalition.
+    event CoalitionAccepted(uint256 indexed requestId, address indexed dso, bytes32 targetsHash);
+
+    /// @notice Emitted when the DSO rejects the proposed coalition; round `round` starts.
+    event CoalitionRejected(uint256 indexed requestId, address indexed dso, uint16 round);
+
+    /// @notice Emitted when `reserve` replaces `member` from interval `fromInterval` on: the
+    /// member's targets from there are zero, `row` (appended to the table) is the reserve's.
+    event MemberReplaced(
+        uint256 indexed requestId,
+        address indexed member,
+        address indexed reserve,
+        uint16 fromInterval,
+        bytes32 targetsHash,
+        uint256[] row
+    );
+
+    /// @notice Emitted when a request is settled: payouts credited, `refund` paid to the DSO.
+    event RequestSettled(
+        uint256 indexed requestId,
+        address indexed settler,
+        uint256 payoutTotal,
+        uint256 refund,
+        bytes32 settlementHash,
+        uint256[] results,
+        uint256[] deliveries
+    );
+
+    /// @notice Emitted when `member` gets `points` for `requestId` (its total is `total`).
+    event ReputationAwarded(uint256 indexed requestId, address indexed member, int32 points, int64 total);
+
+    /// @notice Emitted when `member` takes out its credited payouts.
+    event PayoutClaimed(address indexed member, uint256 amount);
+
+    /// @notice Emitted when the DSO takes back the escrow of a request no coalition delivers.
+    event EscrowReclaimed(uint256 indexed requestId, address indexed dso, uint256 amount);
+
+    /// @notice Thrown when a constructor address is zero.
+    error FlexCoordinationZeroAddress();
+    /// @notice Thrown when `account` must be an active DSO (publishing) and is not.
+    error FlexCoordinationNotDSO(address account);
+    /// @notice Thrown when `account` is not the DSO of `requestId`.
+    error FlexCoordinationNotRequestDSO(uint256 requestId, address account);
+    /// @notice Thrown when `account` may not coordinate (propose, replace, settle) the request.
+    error FlexCoordinationNotCoordinator(uint256 requestId, address account);
+    /// @notice Thrown for a request id that was never published.
+    error FlexCoordinationUnknownRequest(uint256 requestId);
+    /// @notice Thrown when a request has no delivery interval.
+    error FlexCoordinationEmptyWindow();
+    /// @notice Thrown when a request has more than `maxIntervals` intervals.
+    error FlexCoordinationWindowTooLong(uint256 intervals, uint256 maxIntervals);
+    /// @notice Thrown when the window does not start at a future multiple of 900 s.
+    error FlexCoordinationBadWindowStart(uint64 windowStart, uint256 nowS);
+    /// @notice Thrown when the opt-in deadline is not in (now, windowStart].
+    error FlexCoordinationBadOptInDeadline(uint64 optInDeadline, uint64 windowStart, uint256 nowS);
+    /// @notice Thrown when the tolerance is 100 % or more.
+    error FlexCoordinationImpossibleTolerance(uint256 toleranceBp);
+    /// @notice Thrown when the baseline method id is zero.
+    error FlexCoordinationUnknownBaselineMethod(uint8 method);
+    /// @notice Thrown when interval `interval` asks for zero Wh.
+    error FlexCoordinationZeroQuantity(uint256 interval);
+    /// @notice Thrown when the escrow does not cover the most the request can cost.
+    error FlexCoordinationEscrowTooSmall(uint256 required, uint256 escrow);
+    /// @notice Thrown when the request is not in the status the call needs.
+    error FlexCoordinationWrongStatus(uint256 requestId, Status status);
+    /// @notice Thrown when an opt-in comes at or after the deadline.
+    error FlexCoordinationOptInClosed(uint256 requestId, uint64 optInDeadline, uint256 nowS);
+    /// @notice Thrown when an opt-in offers zero Wh.
+    error FlexCoordinationZeroOffer(address member);
+    /// @notice Thrown when `member` is not an active prosumer.
+    error FlexCoordinationNotProsumer(address member);
+    /// @notice Thrown when `member` of grid area `area` opts in to a request of `requestArea`.
+    error FlexCoordinationWrongArea(address member, bytes32 area, bytes32 requestArea);
+    /// @notice Thrown when `member` opts in twice.
+    error FlexCoordinationAlreadyOptedIn(uint256 requestId, address member);
+    /// @notice Thrown when a signed opt-in's signature is not the member's.
+    error FlexCoordinationBadSignature(uint256 index, address member, address recovered);
+    /// @notice Thrown when a coalition names `account`, which did not opt in.
+    error FlexCoordinationNotOptedIn(uint256 requestId, address account);
+    /// @notice Thrown when a coalition names `account` twice (as member or reserve).
+    error FlexCoordinationDuplicateMember(uint256 requestId, address account);
+    /// @notice Thrown when a table row's meter id is not `member`'s registered meter.
+    error FlexCoordinationWrongMeter(address member, bytes32 meterId);
+    /// @notice Thrown when the table is empty or its length is not whole rows.
+    error FlexCoordinationBadTable(uint256 length, uint256 rowWords);
+    /// @notice Thrown when a target is above what the member offered.
+    error FlexCoordinationTargetAboveOffer(address member, uint256 interval, uint256 targetWh, uint256 maxWh);
+    /// @notice Thrown when an interval's targets add up outside [lower(q), upper(q)].
+    error FlexCoordinationTargetsOutsideTolerance(uint256 interval, uint256 sumWh, uint256 lowerWh, uint256 upperWh);
+    /// @notice Thrown when the coalition's price is above the request's cap.
+    error FlexCoordinationPriceAboveCap(uint256 pricePerKwh, uint256 capPerKwh);
+    /// @notice Thrown when the most the targets can earn is more than the escrow.
+    error FlexCoordinationEscrowInsufficient(uint256 maxPayout, uint256 escrow);
+    /// @notice Thrown when a call comes after the delivery window started.
+    error FlexCoordinationWindowStarted(uint256 requestId, uint64 windowStart, uint256 nowS);
+    /// @notice Thrown when the resupplied table is not the stored one.
+    error FlexCoordinationTableMismatch(uint256 requestId, bytes32 expected, bytes32 actual);
+    /// @notice Thrown when `account` is not a (current) member of the coalition.
+    error FlexCoordinationNotMember(uint256 requestId, address account);
+    /// @notice Thrown when `account` is not an unused reserve member of the coalition.
+    error FlexCoordinationNotReserve(uint256 requestId, address account);
+    /// @notice Thrown when a replacement starts at interval `interval`, started at `startS`.
+    error FlexCoordinationIntervalStarted(uint256 requestId, uint256 interval, uint64 startS, uint256 nowS);
+    /// @notice Thrown when the escrow is reclaimed before the window started.
+    error FlexCoordinationWindowNotStarted(uint256 requestId, uint64 windowStart, uint256 nowS);
+    /// @notice Thrown when settlement comes before the window's end `endS`.
+    error FlexCoordinationWindowNotEnded(uint256 requestId, uint64 endS, uint256 nowS);
+    /// @notice Thrown when a request is settled a second time.
+    error FlexCoordinationAlreadySettled(uint256 requestId);
+    /// @notice Thrown when the results or deliveries do not have one entry per table row.
+    error FlexCoordinationLengthMismatch(uint256 expected, uint256 actual);
+    /// @notice Thrown when payouts and refund do not add up to the escrow.
+    error FlexCoordinationPayoutMismatch(uint256 escrow, uint256 payoutTotal, uint256 refund);
+    /// @notice Thrown when `member`'s payout is above the most its targets can earn.
+    error FlexCoordinationPayoutAboveMax(address member, uint256 payout, uint256 maxPayout);
+    /// @notice Thrown when a credited value is above the target plus tolerance.
+    error FlexCoordinationCreditAboveTarget(address member, uint256 interval, uint256 creditedWh, uint256 upperWh);
+    /// @notice Thrown when delivery is claimed for a meter-interval without a meter commitment.
+    error FlexCoordinationMissingMeterData(address member, bytes32 meterId, uint64 intervalStart);
+    /// @notice Thrown when an interval flagged as without meter data has a commitment.
+    error FlexCoordinationMeterDataPresent(address member, bytes32 meterId, uint64 intervalStart);
+    /// @notice Thrown when an interval flagged as without meter data claims a delivery.
+    error FlexCoordinationDeliveryWithoutData(address member, uint256 interval);
+    /// @notice Thrown when there is nothing to claim.
+    error FlexCoordinationNothingToClaim(address member);
+}
