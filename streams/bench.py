@@ -10,7 +10,8 @@ logs exist. Then, on the same range:
 * ``project_s`` per database: the embedded runner (indexer, in-process bus, projections,
   checkpoint) from an empty database to the head.
 
-``ratio`` is ``project_s / raw_s``. Progress goes to stderr; the result is one dict.
+``ratio`` is ``project_s / raw_s``; the raw pass runs before and after the projections and
+the faster one counts (the machine is shared). Progress goes to stderr; the result is one dict.
 """
 
 from __future__ import annotations
@@ -122,21 +123,18 @@ def bench_indexer(
             decoder = EventDecoder(
                 artifacts, {c.address: n for n, c in deployment.contracts.items()}
             )
+
+            def raw_pass() -> tuple[float, int]:
+                t0 = time.perf_counter()
+                decoded = 0
+                for lo in range(deployment.start_block, head + 1, CHUNK_BLOCKS):
+                    raw = fetch_logs(rpc, addresses, lo, min(head, lo + CHUNK_BLOCKS - 1))
+                    decoded += len(decode_logs(decoder, deployment.chain_id, raw))
+                return time.perf_counter() - t0, decoded
+
             _say("raw eth_getLogs + decoding")
-            t0 = time.perf_counter()
-            decoded = 0
-            for lo in range(deployment.start_block, head + 1, CHUNK_BLOCKS):
-                raw = fetch_logs(rpc, addresses, lo, min(head, lo + CHUNK_BLOCKS - 1))
-                decoded += len(decode_logs(decoder, deployment.chain_id, raw))
-            raw_s = time.perf_counter() - t0
-            result.update(
-                {
-                    "events": decoded,
-                    "blocks": head - deployment.start_block + 1,
-                    "raw_s": round(raw_s, 3),
-                    "raw_events_per_s": round(decoded / raw_s),
-                }
-            )
+            raw_s, decoded = raw_pass()
+            result.update({"events": decoded, "blocks": head - deployment.start_block + 1})
             for db in databases:
                 _say(f"projecting into {db}")
                 if db == "sqlite":
@@ -150,9 +148,22 @@ def bench_indexer(
                         shutil.rmtree(pg_dir, ignore_errors=True)
                 else:
                     raise ValueError(f"unknown database {db!r}: sqlite or postgresql")
-                out["ratio"] = round(out["project_s"] / raw_s, 2)
                 result[db] = out
                 _say(f"{db}: {out}")
+            # The machine may be busy: the raw pass runs again after the projections and the
+            # faster of the two is the baseline of every ratio.
+            raw_first = raw_s
+            raw_again, _ = raw_pass()
+            raw_s = min(raw_first, raw_again)
+            result.update(
+                {
+                    "raw_s": round(raw_s, 3),
+                    "raw_events_per_s": round(decoded / raw_s),
+                    "raw_passes_s": [round(raw_first, 3), round(raw_again, 3)],
+                }
+            )
+            for db in databases:
+                result[db]["ratio"] = round(result[db]["project_s"] / raw_s, 2)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result["peak_rss_mb"] = peak_rss_mb()

@@ -1,0 +1,20 @@
+"""``bench_indexer`` on a small load: it runs end to end and reports consistent figures (speed
+itself is the benchmark's business, not a test's)."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.bench import bench_indexer
+
+
+def test_bench_indexer_small():
+    out = bench_indexer(events=300, databases=("sqlite",))
+    assert out["events"] >= 300  # batch events plus the deployment's own
+    assert out["sqlite"]["events"] == out["events"]  # the runner projected every decoded log
+    assert out["raw_s"] == min(out["raw_passes_s"]) > 0
+    # the ratio comes from unrounded times; the reported ones have 3 decimals
+    assert out["sqlite"]["ratio"] == pytest.approx(
+        out["sqlite"]["project_s"] / out["raw_s"], rel=0.1
+    )
+    assert out["peak_rss_mb"] > 0
