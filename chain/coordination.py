@@ -1,0 +1,814 @@
+"""Typed client of the ``FlexCoordination`` contract: DSO requests, opt-ins, coalitions,
+replacement of members and settlement (issue 6, contracts part).
+
+The contract keeps only hashes of the big tables; the tables travel in calldata and events and
+every later step resupplies them. This module packs them exactly as
+``contracts/interfaces/IFlexCoordination.sol`` describes:
+
+* targets table: per member ``member << 96``, its meter id, then the targets (Wh, uint32)
+  eight to a word, interval ``k`` in word ``k // 8`` at bits ``32 * (k % 8)``;
+* results: per member ``payout << 160 | penalty_uncovered << 96 | uint32(points) << 64``;
+* deliveries: per member a bitmap of the intervals without meter data, then delivered
+  (int32), credited and shortfall (uint32) per interval, Wh, packed like the targets.
+
+The money rules are those of :mod:`settlement.engine` (``upper(T) = T * (10000 + tol) //
+10000``, a member's most is ``sum_t price * upper(T_t) // 1000``, ``escrow == payouts +
+refund``). Payouts are credited in the contract and claimed by the members
+(:meth:`FlexCoordinationClient.claim_payout`); the refund goes to the DSO at settlement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+from web3.exceptions import ContractLogicError
+from web3.types import EventData, TxReceipt
+
+from bright.errors import ChainError
+from chain.compiler import Artifact
+from chain.contracts import ZERO_ADDRESS, ContractClient
+from chain.deploy import DeployedContract, deploy_contract
+from chain.domain import bytes32_to_text, text_to_bytes32
+from chain.errors import ErrorDecoder
+from chain.tx import TxSender
+
+INTERVAL_S = 900
+"""Length of a delivery interval, s."""
+BP = 10_000
+"""Basis points in one."""
+MAX_INTERVALS = 256
+"""Longest window the contract accepts, intervals."""
+UINT32_MAX = 2**32 - 1
+COORDINATION_CONTRACTS = ("FlexCoordination",)
+ZERO_BYTES32 = b"\x00" * 32
+
+
+class Direction(IntEnum):
+    """Values of the contract's enum (as :class:`settlement.domain.Direction`)."""
+
+    UP = 0
+    DOWN = 1
+
+
+class RequestStatus(IntEnum):
+    OPEN = 0
+    PROPOSED = 1
+    ACCEPTED = 2
+    SETTLED = 3
+    RECLAIMED = 4
+
+
+class MemberStatus(IntEnum):
+    """A member's standing in the current coalition round of a request."""
+
+    OPTED_IN = 0
+    MEMBER = 1
+    RESERVE = 2
+    REPLACED = 3
+
+
+# ---------------------------------------------------------------------------- the rules
+
+
+def upper_wh(target_wh: int, tolerance_bp: int) -> int:
+    """Target plus tolerance, Wh (rounded down): what a member is paid for at most."""
+    return target_wh * (BP + tolerance_bp) // BP
+
+
+def lower_wh(target_wh: int, tolerance_bp: int) -> int:
+    """Target minus tolerance, Wh (rounded down)."""
+    return target_wh * (BP - tolerance_bp) // BP
+
+
+def required_escrow(quantities_wh: Sequence[int], tolerance_bp: int, price_cap_per_kwh: int) -> int:
+    """The least escrow a request needs: ``sum_t cap * upper(q_t) // 1000``, base units."""
+    return sum(price_cap_per_kwh * upper_wh(q, tolerance_bp) // 1000 for q in quantities_wh)
+
+
+def member_max_payout(targets_wh: Sequence[int], tolerance_bp: int, price_per_kwh: int) -> int:
+    """The most one member's targets can earn: ``sum_t price * upper(T_t) // 1000``."""
+    return sum(price_per_kwh * upper_wh(t, tolerance_bp) // 1000 for t in targets_wh)
+
+
+# ---------------------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True)
+class CoalitionRow:
+    """One member of a coalition: its wallet, its meter id (text) and its target per
+    interval of the window, Wh."""
+
+    member: str
+    meter_id: str
+    targets_wh: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MemberResult:
+    """What the settler submits for one member (token base units; points may be negative)."""
+
+    payout: int
+    penalty_uncovered: int = 0
+    points: int = 0
+
+
+@dataclass(frozen=True)
+class MemberDeliveries:
+    """One member's per-interval figures, Wh; ``missing`` holds the indexes of intervals
+    without meter data (nothing may be delivered or credited there)."""
+
+    delivered_wh: tuple[int, ...]
+    credited_wh: tuple[int, ...]
+    shortfall_wh: tuple[int, ...]
+    missing: frozenset[int] = field(default_factory=frozenset)
+
+
+def _words(n: int) -> int:
+    return (n + 7) // 8
+
+
+def pack_u32(values: Sequence[int], signed: bool = False) -> list[int]:
+    """Values as 32-bit fields, eight to a word (value ``k`` at bits ``32 * (k % 8)``)."""
+    out = [0] * _words(len(values))
+    for k, v in enumerate(values):
+        v = int(v)
+        low, high = (-(2**31), 2**31 - 1) if signed else (0, UINT32_MAX)
+        if not low <= v <= high:
+            raise ChainError(f"value {v} at {k} does not fit a {'' if signed else 'u'}int32")
+        out[k // 8] |= (v & UINT32_MAX) << (32 * (k % 8))
+    return out
+
+
+def unpack_u32(words: Sequence[int], n: int, signed: bool = False) -> tuple[int, ...]:
+    """The ``n`` 32-bit fields of :func:`pack_u32`."""
+    out = []
+    for k in range(n):
+        v = (int(words[k // 8]) >> (32 * (k % 8))) & UINT32_MAX
+        if signed and v >= 2**31:
+            v -= 2**32
+        out.append(v)
+    return tuple(out)
+
+
+def row_words(intervals: int) -> int:
+    """Words per member in the targets table."""
+    return 2 + _words(intervals)
+
+
+def pack_table(rows: Sequence[CoalitionRow], intervals: int) -> list[int]:
+    """The targets table as the contract takes it."""
+    words: list[int] = []
+    for row in rows:
+        if len(row.targets_wh) != intervals:
+            raise ChainError(
+                f"{row.member}: {len(row.targets_wh)} targets for {intervals} intervals"
+            )
+        words.append(int(to_checksum_address(row.member), 16) << 96)
+        words.append(int.from_bytes(text_to_bytes32(row.meter_id, "meter id"), "big"))
+        words.extend(pack_u32(row.targets_wh))
+    return words
+
+
+def unpack_table(words: Sequence[int], intervals: int) -> list[CoalitionRow]:
+    """The rows of a packed targets table (as logged by ``CoalitionProposed``)."""
+    tw = row_words(intervals)
+    if len(words) % tw:
+        raise ChainError(f"a table of {len(words)} words is not whole rows of {tw}")
+    rows = []
+    for base in range(0, len(words), tw):
+        rows.append(
+            CoalitionRow(
+                member=to_checksum_address(f"0x{int(words[base]) >> 96:040x}"),
+                meter_id=bytes32_to_text(int(words[base + 1]).to_bytes(32, "big")),
+                targets_wh=unpack_u32(words[base + 2 : base + tw], intervals),
+            )
+        )
+    return rows
+
+
+def words_hash(words: Sequence[int]) -> bytes:
+    """``keccak256(abi.encodePacked(uint256[]))``: what the contract stores for a table."""
+    return keccak(b"".join(int(w).to_bytes(32, "big") for w in words))
+
+
+def replace_in_rows(
+    rows: Sequence[CoalitionRow],
+    member: str,
+    reserve: str,
+    reserve_meter_id: str,
+    from_interval: int,
+) -> list[CoalitionRow]:
+    """The table after ``reserve`` replaced ``member`` from ``from_interval`` on (as the
+    contract computes it): the member's later targets move to a new last row."""
+    member = to_checksum_address(member)
+    out = list(rows)
+    for i, row in enumerate(out):
+        if to_checksum_address(row.member) == member:
+            t = row.targets_wh
+            out[i] = CoalitionRow(
+                row.member, row.meter_id, t[:from_interval] + (0,) * (len(t) - from_interval)
+            )
+            moved = (0,) * from_interval + t[from_interval:]
+            out.append(CoalitionRow(to_checksum_address(reserve), reserve_meter_id, moved))
+            return out
+    raise ChainError(f"{member} has no row in the coalition")
+
+
+def pack_results(results: Sequence[MemberResult]) -> list[int]:
+    """One word per member: payout, uncovered penalty, points."""
+    words = []
+    for r in results:
+        if not 0 <= r.payout < 2**96 or not 0 <= r.penalty_uncovered < 2**64:
+            raise ChainError(f"settlement figures out of range: {r}")
+        if not -(2**31) <= r.points < 2**31:
+            raise ChainError(f"points {r.points} do not fit an int32")
+        words.append(
+            (r.payout << 160) | (r.penalty_uncovered << 96) | ((r.points & UINT32_MAX) << 64)
+        )
+    return words
+
+
+def unpack_result(word: int) -> MemberResult:
+    points = (word >> 64) & UINT32_MAX
+    return MemberResult(
+        payout=word >> 160,
+        penalty_uncovered=(word >> 96) & (2**64 - 1),
+        points=points - 2**32 if points >= 2**31 else points,
+    )
+
+
+def pack_deliveries(deliveries: Sequence[MemberDeliveries], intervals: int) -> list[int]:
+    """Per member: missing-data bitmap, delivered (int32), credited, shortfall."""
+    words: list[int] = []
+    for d in deliveries:
+        if not len(d.delivered_wh) == len(d.credited_wh) == len(d.shortfall_wh) == intervals:
+            raise ChainError(f"deliveries need {intervals} values per row")
+        words.append(sum(1 << k for k in d.missing))
+        words.extend(pack_u32(d.delivered_wh, signed=True))
+        words.extend(pack_u32(d.credited_wh))
+        words.extend(pack_u32(d.shortfall_wh))
+    return words
+
+
+def unpack_deliveries(words: Sequence[int], intervals: int) -> list[MemberDeliveries]:
+    w = _words(intervals)
+    dw = 1 + 3 * w
+    out = []
+    for base in range(0, len(words), dw):
+        bitmap = int(words[base])
+        out.append(
+            MemberDeliveries(
+                delivered_wh=unpack_u32(words[base + 1 : base + 1 + w], intervals, signed=True),
+                credited_wh=unpack_u32(words[base + 1 + w : base + 1 + 2 * w], intervals),
+                shortfall_wh=unpack_u32(words[base + 1 + 2 * w : base + dw], intervals),
+                missing=frozenset(k for k in range(intervals) if bitmap >> k & 1),
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    request_id: int
+    dso: str
+    window_start_s: int
+    intervals: int
+    direction: Direction
+    status: RequestStatus
+    grid_area: str
+    price_cap_per_kwh: int
+    penalty_per_kwh: int
+    tolerance_bp: int
+    opt_in_deadline_s: int
+    escrow: int
+    baseline_hash: bytes
+    coordinator: str | None
+    price_per_kwh: int
+    baseline_method: int
+    round: int
+    rows: int
+    targets_hash: bytes
+    settlement_hash: bytes
+
+    @property
+    def window_end_s(self) -> int:
+        """End of the last interval (exclusive), unix s."""
+        return self.window_start_s + INTERVAL_S * self.intervals
+
+    def interval_start_s(self, k: int) -> int:
+        return self.window_start_s + INTERVAL_S * k
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """A member's standing: payouts to claim (base units), reputation points, counts."""
+
+    claimable: int
+    reputation: int
+    opt_ins: int
+    settled: int
+
+
+@dataclass(frozen=True)
+class SignedOptIn:
+    """An opt-in signed by the member (EIP-712, compact signature), relayed by an aggregator."""
+
+    member: str
+    max_wh: int
+    r: bytes
+    vs: bytes
+
+    def as_tuple(self) -> tuple[object, ...]:
+        return (self.member, self.max_wh, self.r, self.vs)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A ``RequestSettled`` event decoded."""
+
+    request_id: int
+    settler: str
+    payout_total: int
+    refund: int
+    settlement_hash: bytes
+    results: list[MemberResult]
+    deliveries: list[MemberDeliveries]
+
+
+# ---------------------------------------------------------------------------- client
+
+
+class FlexCoordinationClient(ContractClient):
+    contract_name = "FlexCoordination"
+
+    def _call(self, fn_name: str, *args: Any) -> Any:
+        """A view call; a revert raises the contract's typed error."""
+        try:
+            return getattr(self.contract.functions, fn_name)(*args).call()
+        except ContractLogicError as exc:
+            data = exc.data if isinstance(exc.data, str | bytes) else None
+            decoder = self.sender.decoder if self.sender is not None else None
+            if decoder is None:
+                decoder = ErrorDecoder({self.contract_name: self.artifact.abi})
+            raise decoder.decode(data) from exc
+
+    # ------------------------------------------------------------ requests
+    def publish_request(
+        self,
+        window_start_s: int,
+        quantities_wh: Sequence[int],
+        tolerance_bp: int,
+        price_cap_per_kwh: int,
+        opt_in_deadline_s: int,
+        escrow: int,
+        grid_area: str = "",
+        direction: Direction = Direction.UP,
+        penalty_per_kwh: int = 0,
+        baseline_method: int = 1,
+        baseline_hash: bytes = ZERO_BYTES32,
+    ) -> tuple[TxReceipt, int]:
+        """Publish a request (active DSO; approve ``escrow`` on the token first); returns the
+        receipt and the request id. The contract validates every value."""
+        params = (
+            text_to_bytes32(grid_area, "grid area") if grid_area else ZERO_BYTES32,
+            window_start_s,
+            opt_in_deadline_s,
+            int(direction),
+            tolerance_bp,
+            price_cap_per_kwh,
+            penalty_per_kwh,
+            baseline_method,
+            bytes(baseline_hash),
+            escrow,
+        )
+        receipt = self._transact("publishRequest", params, [int(q) for q in quantities_wh])
+        [event] = self.events(receipt, "RequestPublished")
+        return receipt, int(event["args"]["requestId"])
+
+    def reclaim_escrow(self, request_id: int) -> TxReceipt:
+        """The DSO takes back the escrow of a request whose window started uncovered."""
+        return self._transact("reclaimEscrow", request_id)
+
+    def request(self, request_id: int) -> RequestInfo:
+        r = self._call("request", request_id)
+        (
+            dso,
+            start,
+            intervals,
+            direction,
+            status,
+            area,
+            cap,
+            penalty,
+            tol,
+            deadline,
+            escrow,
+            baseline_hash,
+            coordinator,
+            price,
+            method,
+            rnd,
+            rows,
+            targets_hash,
+            settlement_hash,
+        ) = r
+        return RequestInfo(
+            request_id=request_id,
+            dso=to_checksum_address(dso),
+            window_start_s=int(start),
+            intervals=int(intervals),
+            direction=Direction(direction),
+            status=RequestStatus(status),
+            grid_area=bytes32_to_text(area),
+            price_cap_per_kwh=int(cap),
+            penalty_per_kwh=int(penalty),
+            tolerance_bp=int(tol),
+            opt_in_deadline_s=int(deadline),
+            escrow=int(escrow),
+            baseline_hash=bytes(baseline_hash),
+            coordinator=None if coordinator == ZERO_ADDRESS else to_checksum_address(coordinator),
+            price_per_kwh=int(price),
+            baseline_method=int(method),
+            round=int(rnd),
+            rows=int(rows),
+            targets_hash=bytes(targets_hash),
+            settlement_hash=bytes(settlement_hash),
+        )
+
+    def quantities_wh(self, request_id: int) -> tuple[int, ...]:
+        return tuple(int(q) for q in self._call("quantities", request_id))
+
+    def request_count(self) -> int:
+        return int(self.contract.functions.requestCount().call())
+
+    # ------------------------------------------------------------ opt-ins
+    def opt_in(self, request_id: int, max_wh: int) -> TxReceipt:
+        """The sending prosumer offers up to ``max_wh`` per interval."""
+        return self._transact("optIn", request_id, max_wh)
+
+    def sign_opt_in(self, member: LocalAccount, request_id: int, max_wh: int) -> SignedOptIn:
+        """An opt-in signed by ``member`` (EIP-712) for an aggregator to relay."""
+        message = {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "OptIn": [
+                    {"name": "requestId", "type": "uint256"},
+                    {"name": "member", "type": "address"},
+                    {"name": "maxWh", "type": "uint48"},
+                ],
+            },
+            "primaryType": "OptIn",
+            "domain": {
+                "name": "BRIGHT FlexCoordination",
+                "version": "1",
+                "chainId": int(self.w3.eth.chain_id),
+                "verifyingContract": self.address,
+            },
+            "message": {"requestId": request_id, "member": member.address, "maxWh": max_wh},
+        }
+        signed = member.sign_message(encode_typed_data(full_message=message))
+        vs = (signed.s | ((signed.v - 27) << 255)).to_bytes(32, "big")
+        return SignedOptIn(member.address, max_wh, signed.r.to_bytes(32, "big"), vs)
+
+    def opt_in_signed(self, request_id: int, opt_ins: Sequence[SignedOptIn]) -> TxReceipt:
+        """Relay signed opt-ins in one transaction (active aggregator)."""
+        return self._transact("optInSigned", request_id, [o.as_tuple() for o in opt_ins])
+
+    def opt_in_of(self, request_id: int, member: str) -> tuple[int, MemberStatus]:
+        """(offered Wh per interval, 0 if none; status in the current round)."""
+        max_wh, status = self.contract.functions.optInOf(
+            request_id, to_checksum_address(member)
+        ).call()
+        return int(max_wh), MemberStatus(status)
+
+    # ------------------------------------------------------------ coalitions
+    def propose_coalition(
+        self,
+        request_id: int,
+        price_per_kwh: int,
+        rows: Sequence[CoalitionRow],
+        reserves: Sequence[str] = (),
+        intervals: int | None = None,
+    ) -> TxReceipt:
+        """Propose the coalition (active aggregator or market operator)."""
+        n = self.request(request_id).intervals if intervals is None else intervals
+        return self._transact(
+            "proposeCoalition",
+            request_id,
+            price_per_kwh,
+            pack_table(rows, n),
+            [to_checksum_address(a) for a in reserves],
+        )
+
+    def propose_coalition_raw(
+        self, request_id: int, price_per_kwh: int, table: Sequence[int], reserves: Sequence[str]
+    ) -> TxReceipt:
+        """A packed table straight to the contract (it checks it; for tools and tests)."""
+        return self._transact(
+            "proposeCoalition", request_id, price_per_kwh, list(table), list(reserves)
+        )
+
+    def accept_coalition(self, request_id: int) -> TxReceipt:
+        return self._transact("acceptCoalition", request_id)
+
+    def reject_coalition(self, request_id: int) -> TxReceipt:
+        return self._transact("rejectCoalition", request_id)
+
+    def replace_member(
+        self,
+        request_id: int,
+        rows: Sequence[CoalitionRow],
+        member: str,
+        reserve: str,
+        reserve_meter_id: str,
+        from_interval: int,
+    ) -> tuple[TxReceipt, list[CoalitionRow]]:
+        """Replace ``member`` by ``reserve`` from ``from_interval`` on (coordinator or market
+        operator); ``rows`` is the current table. Returns the receipt and the new table."""
+        n = len(rows[0].targets_wh) if rows else 0
+        receipt = self._transact(
+            "replaceMember",
+            request_id,
+            pack_table(rows, n),
+            to_checksum_address(member),
+            to_checksum_address(reserve),
+            text_to_bytes32(reserve_meter_id, "meter id"),
+            from_interval,
+        )
+        return receipt, replace_in_rows(rows, member, reserve, reserve_meter_id, from_interval)
+
+    def coalition_rows(self, request_id: int, from_block: int = 0) -> list[CoalitionRow]:
+        """The current targets table, rebuilt from the events (last proposal + replacements)."""
+        info = self.request(request_id)
+        proposed = self.contract.events.CoalitionProposed.get_logs(
+            from_block=from_block, argument_filters={"requestId": request_id}
+        )
+        if not proposed:
+            return []
+        last = max(proposed, key=lambda e: (e["blockNumber"], e["logIndex"]))
+        rows = unpack_table(last["args"]["table"], info.intervals)
+        replaced = self.contract.events.MemberReplaced.get_logs(
+            from_block=int(last["blockNumber"]), argument_filters={"requestId": request_id}
+        )
+        for ev in sorted(replaced, key=lambda e: (e["blockNumber"], e["logIndex"])):
+            a = ev["args"]
+            [new_row] = unpack_table(a["row"], info.intervals)
+            rows = replace_in_rows(
+                rows, a["member"], new_row.member, new_row.meter_id, int(a["fromInterval"])
+            )
+        if words_hash(pack_table(rows, info.intervals)) != info.targets_hash:
+            raise ChainError(f"request {request_id}: the events do not give the stored targets")
+        return rows
+
+    # ------------------------------------------------------------ settlement
+    def settle(
+        self,
+        request_id: int,
+        rows: Sequence[CoalitionRow],
+        results: Sequence[MemberResult],
+        deliveries: Sequence[MemberDeliveries],
+        refund: int,
+        gas: int | None = None,
+    ) -> TxReceipt:
+        """Settle after the window (coordinator or market operator): one result and one
+        deliveries row per table row, in table order."""
+        n = len(rows[0].targets_wh) if rows else 0
+        return self._transact(
+            "settle",
+            request_id,
+            pack_table(rows, n),
+            pack_results(results),
+            pack_deliveries(deliveries, n),
+            refund,
+            gas=gas,
+        )
+
+    def settlement_in(self, receipt: TxReceipt, intervals: int) -> Settlement:
+        """The ``RequestSettled`` event of ``receipt``, decoded."""
+        [ev] = self.events(receipt, "RequestSettled")
+        a = ev["args"]
+        return Settlement(
+            request_id=int(a["requestId"]),
+            settler=to_checksum_address(a["settler"]),
+            payout_total=int(a["payoutTotal"]),
+            refund=int(a["refund"]),
+            settlement_hash=bytes(a["settlementHash"]),
+            results=[unpack_result(int(w)) for w in a["results"]],
+            deliveries=unpack_deliveries([int(w) for w in a["deliveries"]], intervals),
+        )
+
+    def reputation_awarded(self, receipt: TxReceipt) -> dict[str, tuple[int, int]]:
+        """``{member: (points, new total)}`` from the receipt's ``ReputationAwarded`` events."""
+        return {
+            to_checksum_address(e["args"]["member"]): (
+                int(e["args"]["points"]),
+                int(e["args"]["total"]),
+            )
+            for e in self.events(receipt, "ReputationAwarded")
+        }
+
+    def claim_payout(self) -> TxReceipt:
+        """The sending member takes out its credited payouts."""
+        return self._transact("claimPayout")
+
+    def account(self, member: str) -> AccountInfo:
+        claimable, reputation, opt_ins, settled = self.contract.functions.account(
+            to_checksum_address(member)
+        ).call()
+        return AccountInfo(int(claimable), int(reputation), int(opt_ins), int(settled))
+
+    def decoded(self, receipt: TxReceipt, event_name: str) -> list[EventData]:
+        """Alias of :meth:`events` for symmetry with the other clients."""
+        return self.events(receipt, event_name)
+
+
+# ---------------------------------------------------------------------------- deployment
+
+
+def deploy_coordination(
+    w3: Web3,
+    sender: TxSender,
+    artifacts: dict[str, Artifact],
+    registry_address: str,
+    token_address: str,
+    meter_oracle_address: str,
+) -> dict[str, DeployedContract]:
+    """Deploy FlexCoordination next to the registry, the token and the MeterOracle.
+
+    Returns ``{"FlexCoordination": ...}`` for the deployments file.
+    """
+    for what, address in (
+        ("ParticipantRegistry", registry_address),
+        ("FlexToken", token_address),
+        ("MeterOracle", meter_oracle_address),
+    ):
+        if len(w3.eth.get_code(Web3.to_checksum_address(address))) == 0:
+            raise ChainError(f"no {what} at {address}")
+    if "FlexCoordination" not in artifacts:
+        raise ChainError("artifacts lack FlexCoordination: recompile (`bright compile`)")
+    return {
+        "FlexCoordination": deploy_contract(
+            w3,
+            sender,
+            artifacts["FlexCoordination"],
+            Web3.to_checksum_address(registry_address),
+            Web3.to_checksum_address(token_address),
+            Web3.to_checksum_address(meter_oracle_address),
+        )
+    }
+
+
+def coordination_client(
+    w3: Web3,
+    address: str,
+    artifacts: dict[str, Artifact],
+    sender: TxSender | None = None,
+) -> FlexCoordinationClient:
+    """A client of the FlexCoordination at ``address``."""
+    return FlexCoordinationClient(w3, address, artifacts["FlexCoordination"], sender)
+
+
+# ---------------------------------------------------------------------------- gas
+
+
+GAS_MEMBERS = 100
+GAS_INTERVALS = 16
+
+
+def _gas(receipt: Any) -> int:
+    return int(receipt["gasUsed"])
+
+
+def measure_coordination_gas(credit_intervals: bool = True) -> dict[str, int]:
+    """Gas of each coordination operation on a fresh chain, from real receipts.
+
+    A DSO publishes a 4-hour request (16 intervals); one member opts in from its wallet, 100
+    more by signatures relayed in one batch; the aggregator proposes a coalition of 100
+    members x 16 intervals (two reserves), the DSO accepts, a member is replaced; the oracle
+    commits every member's meter data and the aggregator settles the 101 rows in one
+    transaction, every interval credited (so every meter-interval is checked on-chain).
+    """
+    from bright.settings import DEV_MNEMONIC
+    from chain.anvil import Anvil
+    from chain.compiler import compile_contracts
+    from chain.deploy import deploy_core
+    from chain.domain import Role
+    from chain.platform import Platform, connect, dev_accounts, make_sender
+    from oracles.clients import MeterOracleClient
+    from oracles.deploy import deploy_oracles
+    from oracles.domain import MeterValue
+
+    artifacts = compile_contracts()
+    admin, dso, agg, oracle, direct = dev_accounts(DEV_MNEMONIC, 5)
+    n_members = GAS_MEMBERS + 2
+    members = [Account.from_key(keccak(text=f"bright-gas-member-{i}")) for i in range(n_members)]
+    n = GAS_INTERVALS
+    ops: dict[str, int] = {}
+    with Anvil(accounts=5) as anvil:
+        w3 = connect(anvil.url)
+        deployment = deploy_core(w3, make_sender(w3, admin, artifacts), artifacts)
+        platform = Platform(w3, deployment, artifacts)
+        oracles = deploy_oracles(
+            w3,
+            make_sender(w3, admin, artifacts),
+            artifacts,
+            deployment.address("ParticipantRegistry"),
+        )
+        deployed = deploy_coordination(
+            w3,
+            make_sender(w3, admin, artifacts),
+            artifacts,
+            deployment.address("ParticipantRegistry"),
+            deployment.address("FlexToken"),
+            oracles["MeterOracle"].address,
+        )
+        ops["deploy_FlexCoordination"] = _gas(
+            w3.eth.get_transaction_receipt(deployed["FlexCoordination"].tx_hash)  # type: ignore[arg-type]
+        )
+        address = deployed["FlexCoordination"].address
+        rows_reg = [
+            (dso.address, Role.DSO, "feeder-1", ""),
+            (agg.address, Role.AGGREGATOR, "feeder-1", ""),
+            (oracle.address, Role.ORACLE, "feeder-1", ""),
+            (direct.address, Role.PROSUMER, "feeder-1", "meter-direct"),
+        ]
+        rows_reg += [
+            (m.address, Role.PROSUMER, "feeder-1", f"meter-{i}") for i, m in enumerate(members)
+        ]
+        platform.registry(admin).register_batch(rows_reg)
+        meters = MeterOracleClient(
+            w3, oracles["MeterOracle"].address, artifacts["MeterOracle"], platform.sender(oracle)
+        )
+        meters.enrol_meters([f"meter-{i}" for i in range(n_members)] + ["meter-direct"])
+        platform.token(admin).mint_batch([(dso.address, 10**15)])
+        platform.token(dso).approve(address, 10**15)
+        client = coordination_client(w3, address, artifacts, platform.sender(dso))
+        now = int(w3.eth.get_block("latest")["timestamp"])
+        start = (now // INTERVAL_S + 8) * INTERVAL_S
+        target = 500
+        quantity = target * GAS_MEMBERS
+        price = 200
+        escrow = required_escrow([quantity] * n, 1000, price)
+        receipt, rid = client.publish_request(
+            start, [quantity] * n, 1000, price, start - INTERVAL_S, escrow, grid_area="feeder-1"
+        )
+        ops["publish_request_16_intervals"] = _gas(receipt)
+        ops["opt_in_direct"] = _gas(
+            coordination_client(w3, address, artifacts, platform.sender(direct)).opt_in(rid, 2000)
+        )
+        aggregator = coordination_client(w3, address, artifacts, platform.sender(agg))
+        signed = [aggregator.sign_opt_in(m, rid, 2000) for m in members]
+        ops["opt_in_signed_batch_per_member"] = (
+            _gas(aggregator.opt_in_signed(rid, signed[:GAS_MEMBERS])) // GAS_MEMBERS
+        )
+        aggregator.opt_in_signed(rid, signed[GAS_MEMBERS:])
+        rows = [
+            CoalitionRow(m.address, f"meter-{i}", (target,) * n)
+            for i, m in enumerate(members[:GAS_MEMBERS])
+        ]
+        reserves = [members[GAS_MEMBERS].address, members[GAS_MEMBERS + 1].address]
+        ops["propose_coalition_100x16"] = _gas(
+            aggregator.propose_coalition(rid, price, rows, reserves)
+        )
+        ops["propose_coalition_per_member"] = ops["propose_coalition_100x16"] // GAS_MEMBERS
+        ops["accept_coalition"] = _gas(client.accept_coalition(rid))
+        receipt, rows = aggregator.replace_member(
+            rid, rows, members[0].address, reserves[0], f"meter-{GAS_MEMBERS}", n // 2
+        )
+        ops["replace_member_100x16"] = _gas(receipt)
+        # After the window: the oracle commits every member's value of every interval.
+        end = start + n * INTERVAL_S
+        w3.provider.make_request("evm_setNextBlockTimestamp", [end + 60])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        for k in range(n):
+            values = [
+                MeterValue(f"meter-{i}", start + k * INTERVAL_S, 1000, 0) for i in range(n_members)
+            ]
+            meters.commit(oracle, values, nonce=k)
+        results, deliveries = [], []
+        for row in rows:
+            credited = tuple(upper_wh(t, 1000) if credit_intervals else 0 for t in row.targets_wh)
+            payout = member_max_payout(row.targets_wh, 1000, price) if credit_intervals else 0
+            results.append(MemberResult(payout=payout, points=sum(credited) // 1000))
+            deliveries.append(MemberDeliveries(credited, credited, (0,) * n))
+        refund = escrow - sum(r.payout for r in results)
+        receipt = aggregator.settle(rid, rows, results, deliveries, refund)
+        ops["settle_101_members_x16_total"] = _gas(receipt)
+        ops["settle_per_member_batch_100"] = _gas(receipt) // len(rows)
+    return ops
