@@ -7,11 +7,16 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bright.errors import BrightError
+
+if TYPE_CHECKING:
+    from bright.demo import RunningPlatform
+    from bright.settings import ChainSettings
+    from streams.runner import EmbeddedRunner
 
 app = typer.Typer(
     help="BRIGHT flexibility platform: chain, market, read side, data in, analytics.",
@@ -27,12 +32,16 @@ def _mount_subcommands() -> None:
     from analytics.cli import app as analytics_app
     from gateway_bridge.cli import app as gateway_app
     from oracles.cli import oracle_app, simulate
+    from streams.cli import app as index_app
+    from streams.kafka.cli import app as kafka_app
 
     app.add_typer(gateway_app, name="gateway", help="Mosquitto broker and the home-gateway bridge.")
     app.add_typer(
         analytics_app, name="analytics", help="Forecasting and household clustering on real data."
     )
     app.command("simulate")(simulate)
+    app.add_typer(index_app, name="index", help="The read side: chain events into read models.")
+    app.add_typer(kafka_app, name="kafka", help="A local Apache Kafka broker (KRaft).")
     app.add_typer(oracle_app, name="oracle", help="The meter oracle service.")
 
 
@@ -101,7 +110,9 @@ def up(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     data_in = None
+    read_side = None
     try:
+        read_side = _start_read_side(running, settings)
         if data:
             from bright.demo_data import DemoDataIn
 
@@ -124,8 +135,39 @@ def up(
         print("stopping ...", file=sys.stderr, flush=True)
         if data_in is not None:
             data_in.stop()
+        if read_side is not None:
+            read_side.stop()
         running.stop()
         print("stopped; chain state saved", file=sys.stderr, flush=True)
+
+
+def _start_read_side(running: RunningPlatform, settings: ChainSettings) -> EmbeddedRunner:
+    """The embedded read side: indexer, in-process bus and projections into SQL read models."""
+    import os
+
+    from chain.indexer import web3_rpc
+    from streams.db import open_database
+    from streams.runner import EmbeddedRunner
+    from streams.settings import StreamsSettings
+    from streams.store import ReadModelStore
+
+    streams = StreamsSettings()
+    url = streams.database_url
+    if "BRIGHT_DATABASE_URL" not in os.environ:  # follow the state folder
+        url = f"sqlite:///{settings.state_dir / 'read_models.sqlite'}"
+    store = ReadModelStore(open_database(url), keep_blocks=streams.index_keep_blocks)
+    runner = EmbeddedRunner.build(
+        web3_rpc(running.platform.w3),
+        running.platform.deployment,
+        store,
+        running.platform.artifacts,
+        confirmations=settings.confirmations,
+        chunk_blocks=streams.index_chunk_blocks,
+    )
+    indexed = runner.poll_once()
+    runner.start(streams.index_poll_s)
+    print(f"read side: {indexed} chain events indexed into {url}", flush=True)
+    return runner
 
 
 def _start_demo_market(
@@ -359,6 +401,24 @@ def bench_settlement_cmd(
     from settlement.bench import bench_settlement_engine
 
     result = bench_settlement_engine(members=members)
+    if not json_out:
+        print(json.dumps(result, indent=2, default=str))
+    _print_json(result)
+
+
+@bench_app.command("indexer")
+def bench_indexer_cmd(
+    events: Annotated[int, typer.Option(min=100, help="Chain events to index.")] = 50_000,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Events/s projected into SQLite and PostgreSQL against raw eth_getLogs + decoding."""
+    from streams.bench import bench_indexer
+
+    try:
+        result = bench_indexer(events=events)
+    except BrightError as exc:
+        _fail(exc)
+        return
     if not json_out:
         print(json.dumps(result, indent=2, default=str))
     _print_json(result)
