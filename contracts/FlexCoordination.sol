@@ -498,23 +498,45 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         returns (uint256 maxPayout)
     {
         uint256[] memory upper = t.upper;
-        for (uint256 k; k < t.n; ++k) {
-            uint256 u = ((table[base + k / 8] >> (32 * (k % 8))) & MASK32) * (BP + t.tol) / BP;
-            upper[k] = u;
-            maxPayout += t.price * u / 1000;
+        uint256 n = t.n;
+        uint256 f = BP + t.tol;
+        uint256 price = t.price;
+        // Cannot overflow: a target is below 2^32, f below 2^15, the price below 2^40, and
+        // there are at most 256 terms. `k` stays below n <= 256 (the length of `upper`).
+        unchecked {
+            uint256 w;
+            for (uint256 k; k < n; ++k) {
+                if (k & 7 == 0) w = _at(table, base + (k >> 3));
+                uint256 u = (w & MASK32) * f / BP;
+                w >>= 32;
+                assembly ("memory-safe") {
+                    mstore(add(upper, shl(5, add(k, 1))), u)
+                }
+                maxPayout += price * u / 1000;
+            }
         }
     }
 
     /// @dev No credit is above target plus tolerance; the meter data backs what is claimed.
     function _checkCredits(Tally memory t, uint256[] calldata deliveries, uint256 base) private view {
-        for (uint256 k; k < t.n; ++k) {
-            uint256 shift = 32 * (k % 8);
-            uint256 credited = (deliveries[base + t.words + k / 8] >> shift) & MASK32;
-            if (credited > t.upper[k]) {
-                revert FlexCoordinationCreditAboveTarget(t.member, k, credited, t.upper[k]);
-            }
-            if (credited != 0 || t.missing != 0) {
-                _checkData(t, k, credited, (deliveries[base + k / 8] >> shift) & MASK32);
+        uint256 n = t.n;
+        uint256 credited0 = base + t.words;
+        uint256[] memory upper = t.upper;
+        bool flagged = t.missing != 0;
+        // Cannot overflow: word offsets are below the (checked) length of `deliveries`.
+        unchecked {
+            uint256 c;
+            for (uint256 k; k < n; ++k) {
+                if (k & 7 == 0) c = _at(deliveries, credited0 + (k >> 3));
+                uint256 credited = c & MASK32;
+                c >>= 32;
+                if (credited > upper[k]) {
+                    revert FlexCoordinationCreditAboveTarget(t.member, k, credited, upper[k]);
+                }
+                if (credited != 0 || flagged) {
+                    uint256 delivered = (_at(deliveries, base + (k >> 3)) >> (32 * (k & 7))) & MASK32;
+                    _checkData(t, k, credited, delivered);
+                }
             }
         }
     }
@@ -525,11 +547,37 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         uint64 startS = t.windowStart + uint64(k) * INTERVAL_S;
         if ((t.missing >> k) & 1 == 1) {
             if (credited != 0 || delivered != 0) revert FlexCoordinationDeliveryWithoutData(t.member, k);
-            if (meterOracle.isCommitted(t.meterId, startS)) {
+            if (_isCommitted(t.meterId, startS)) {
                 revert FlexCoordinationMeterDataPresent(t.member, t.meterId, startS);
             }
-        } else if (credited != 0 && !meterOracle.isCommitted(t.meterId, startS)) {
+        } else if (credited != 0 && !_isCommitted(t.meterId, startS)) {
             revert FlexCoordinationMissingMeterData(t.member, t.meterId, startS);
+        }
+    }
+
+    /// @dev `meterOracle.isCommitted(meterId, startS)` without the ABI helpers (one call per
+    /// credited meter-interval: the bulk of a settlement's gas). Bubbles up the oracle's revert.
+    function _isCommitted(bytes32 meterId, uint64 startS) private view returns (bool ok) {
+        address oracle = address(meterOracle);
+        bytes4 selector = IMeterOracle.isCommitted.selector;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, selector)
+            mstore(add(p, 4), meterId)
+            mstore(add(p, 36), startS)
+            if iszero(staticcall(gas(), oracle, p, 68, 0x00, 0x20)) {
+                returndatacopy(p, 0, returndatasize())
+                revert(p, returndatasize())
+            }
+            if lt(returndatasize(), 0x20) { revert(0, 0) }
+            ok := mload(0x00)
+        }
+    }
+
+    /// @dev Word `i` of a calldata array whose length the caller has checked.
+    function _at(uint256[] calldata a, uint256 i) private pure returns (uint256 w) {
+        assembly ("memory-safe") {
+            w := calldataload(add(a.offset, shl(5, i)))
         }
     }
 
