@@ -5,10 +5,11 @@ Set-up, all real and on loopback: a throw-away PostgreSQL (:mod:`streams.postgre
 anvil with the demo community trading ``rounds`` sessions (:mod:`bright.demo_market`), the
 events projected by the embedded indexer into PostgreSQL, and the API under uvicorn in its own
 process (one worker). Each client logs in with its own home's wallet (EIP-4361), then
-``clients`` asyncio tasks share an httpx connection pool and hit one route at a time in a
-closed loop. The baseline, measured in the same run the same way, is ``/health`` (no database,
-no token): the ratio says what the read path costs on top of the HTTP stack. On the 2-core
-machine the load generator and the server share the cores, so absolute numbers are a floor.
+``clients`` asyncio tasks, each with its own httpx client and connection, hit one route at a
+time in a closed loop. The baseline, measured in the same run the same way, is ``/health``
+(no database, no token): the ratio says what the read path costs on top of the HTTP stack.
+On the 2-core machine the load generator and the server share the cores, so absolute numbers
+are a floor.
 """
 
 from __future__ import annotations
@@ -68,32 +69,45 @@ def _login(base: str, account: Any) -> str:
 async def _load(
     base: str, path: str, tokens: list[str], clients: int, seconds: float
 ) -> dict[str, float | int]:
-    """``clients`` closed-loop tasks on ``path`` for ``seconds``."""
+    """``clients`` closed-loop clients on ``path`` for ``seconds``, each with its own
+    connection (one httpx.AsyncClient per client: a pool shared by 50 tasks makes httpx, not
+    the server, the bottleneck)."""
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+    one_conn = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    https = [
+        httpx.AsyncClient(
+            base_url=base,
+            limits=one_conn,
+            timeout=30,
+            headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
+        )
+        for i in range(clients)
+    ]
 
-        async def one(i: int, until: float, record: bool) -> None:
-            nonlocal errors
-            headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
-            while time.perf_counter() < until:
-                t0 = time.perf_counter()
-                r = await http.get(path, headers=headers)
-                dt = time.perf_counter() - t0
-                if not record:
-                    continue
-                if r.status_code == 200:
-                    latencies.append(dt)
-                else:
-                    errors += 1
+    async def one(http: httpx.AsyncClient, until: float, record: bool) -> None:
+        nonlocal errors
+        while time.perf_counter() < until:
+            t0 = time.perf_counter()
+            r = await http.get(path)
+            dt = time.perf_counter() - t0
+            if not record:
+                continue
+            if r.status_code == 200:
+                latencies.append(dt)
+            else:
+                errors += 1
 
+    try:
         warm = time.perf_counter() + min(0.5, seconds / 4)
-        await asyncio.gather(*(one(i, warm, False) for i in range(clients)))
+        await asyncio.gather(*(one(h, warm, False) for h in https))
         t0 = time.perf_counter()
         until = t0 + seconds
-        await asyncio.gather(*(one(i, until, True) for i in range(clients)))
+        await asyncio.gather(*(one(h, until, True) for h in https))
         elapsed = time.perf_counter() - t0
+    finally:
+        for h in https:
+            await h.aclose()
     if not latencies:
         raise RuntimeError(f"no successful request to {path} ({errors} errors)")
     return {
