@@ -488,6 +488,8 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         maxPayout = _uppers(t, table, base + 2);
         base = row * t.dw;
         t.missing = deliveries[base];
+        // Only the window's intervals can be flagged (keeps the deliveries canonical).
+        if (t.n < 256 && t.missing >> t.n != 0) revert FlexCoordinationDeliveryWithoutData(t.member, t.n);
         _checkCredits(t, deliveries, base + 1);
     }
 

@@ -638,3 +638,39 @@ def test_money_is_conserved_for_any_payouts_within_bounds(env, w3, data):
         from chain.tx import NonceManager
 
         NonceManager.reset_all()
+
+
+def test_non_financial_request_records_reputation_only(env, dso, w3):
+    """A community that does not pay in money: no price, no escrow; points are recorded,
+    negative ones too, and cannot be moved (there is no transfer function)."""
+    start = (now_s(w3) // 900 + 8) * 900
+    _, rid = dso.publish_request(start, [1000, 1000], TOL, 0, start - 900, 0, grid_area="feeder-1")
+    opt_in_all(env, rid, (5, 6))
+    rows = rows_for(env, {5: [500, 500], 6: [500, 500]})
+    agg = env.client(AGG)
+    agg.propose_coalition(rid, 0, rows)
+    dso.accept_coalition(rid)
+    advance_to(w3, start + 1800)
+    commit_meters(env, start, 2, [meter(5)])
+    before = [dso.account(env.addr(i)).reputation for i in (5, 6)]
+    results = [MemberResult(0, 0, 10), MemberResult(0, 0, -7)]
+    deliveries = [
+        MemberDeliveries((500, 500), (500, 500), (0, 0)),
+        MemberDeliveries((0, 0), (0, 0), (450, 450), frozenset({0, 1})),
+    ]
+    # A missing-data flag beyond the window is refused.
+    beyond = MemberDeliveries((0, 0), (0, 0), (450, 450), frozenset({0, 1, 2}))
+    with pytest.raises(err("FlexCoordinationDeliveryWithoutData")):
+        agg.settle(rid, rows, results, [deliveries[0], beyond], 0)
+    with pytest.raises(err("FlexCoordinationPayoutAboveMax")):
+        agg.settle(rid, rows, [MemberResult(1), results[1]], deliveries, 0)
+    held = env.balance(env.coord_address)
+    receipt = agg.settle(rid, rows, results, deliveries, 0)
+    assert env.balance(env.coord_address) == held
+    after = [dso.account(env.addr(i)).reputation for i in (5, 6)]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [10, -7]
+    assert agg.reputation_awarded(receipt) == {
+        env.addr(5): (10, after[0]),
+        env.addr(6): (-7, after[1]),
+    }
+    assert "transfer" not in {f["name"] for f in dso.contract.abi if f.get("type") == "function"}
