@@ -4,6 +4,8 @@ SHELL := /bin/bash
 BRIGHT := .venv/bin/bright
 # make demo BLOCK_TIME=1  (seconds between blocks; default: a block per transaction)
 BLOCK_TIME ?=
+# make demo BUS=kafka  (the read side through a local Kafka broker and faust workers)
+BUS ?=
 
 .PHONY: help setup demo test lint bench lock clean
 
@@ -19,7 +21,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(BRIGHT) up $(if $(BLOCK_TIME),--block-time $(BLOCK_TIME))
+	$(BRIGHT) up $(if $(BLOCK_TIME),--block-time $(BLOCK_TIME)) $(if $(BUS),--bus $(BUS))
 
 test: setup
 	@bash scripts/test.sh

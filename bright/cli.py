@@ -16,6 +16,7 @@ from bright.errors import BrightError
 if TYPE_CHECKING:
     from bright.demo import RunningPlatform
     from bright.settings import ChainSettings
+    from streams.kafka.pipeline import KafkaReadSide
     from streams.runner import EmbeddedRunner
 
 app = typer.Typer(
@@ -80,11 +81,21 @@ def up(
         bool,
         typer.Option(help="Run the simulated homes -> MQTT -> bridge -> meter oracle path."),
     ] = True,
+    bus: Annotated[
+        str,
+        typer.Option(
+            envvar="BRIGHT_BUS",
+            help="embedded (in-process bus) or kafka (a local broker and faust workers).",
+        ),
+    ] = "embedded",
 ) -> None:
     """Run the platform on this machine with the demo community, until Ctrl-C."""
     from bright.demo import bring_up
     from bright.settings import DEV_MNEMONIC, ChainSettings
 
+    if bus not in ("embedded", "kafka"):
+        _fail(ValueError(f"--bus must be embedded or kafka, got {bus!r}"))
+        return
     overrides: dict[str, object] = {}
     if port is not None:
         overrides["chain_port"] = port
@@ -112,7 +123,7 @@ def up(
     data_in = None
     read_side = None
     try:
-        read_side = _start_read_side(running, settings)
+        read_side = _start_read_side(running, settings, bus)
         if data:
             from bright.demo_data import DemoDataIn
 
@@ -141,12 +152,16 @@ def up(
         print("stopped; chain state saved", file=sys.stderr, flush=True)
 
 
-def _start_read_side(running: RunningPlatform, settings: ChainSettings) -> EmbeddedRunner:
-    """The embedded read side: indexer, in-process bus and projections into SQL read models."""
+def _start_read_side(
+    running: RunningPlatform, settings: ChainSettings, bus: str
+) -> EmbeddedRunner | KafkaReadSide:
+    """The read side into SQL read models: the embedded runner (indexer, in-process bus,
+    projections) or the Kafka path (broker, publishing indexer, faust workers)."""
     import os
 
     from chain.indexer import web3_rpc
     from streams.db import open_database
+    from streams.kafka.pipeline import KafkaReadSide
     from streams.runner import EmbeddedRunner
     from streams.settings import StreamsSettings
     from streams.store import ReadModelStore
@@ -155,6 +170,19 @@ def _start_read_side(running: RunningPlatform, settings: ChainSettings) -> Embed
     url = streams.database_url
     if "BRIGHT_DATABASE_URL" not in os.environ:  # follow the state folder
         url = f"sqlite:///{settings.state_dir / 'read_models.sqlite'}"
+    if bus == "kafka":
+        print("read side: starting Kafka and two faust workers ...", flush=True)
+        kafka = KafkaReadSide(
+            web3_rpc(running.platform.w3),
+            running.platform.deployment,
+            running.platform.artifacts,
+            url,
+            settings.state_dir,
+            confirmations=settings.confirmations,
+        ).start(streams.index_poll_s)
+        assert kafka.broker is not None
+        print(f"read side: indexer -> {kafka.broker.url} chain.events -> faust -> {url}")
+        return kafka
     store = ReadModelStore(open_database(url), keep_blocks=streams.index_keep_blocks)
     runner = EmbeddedRunner.build(
         web3_rpc(running.platform.w3),

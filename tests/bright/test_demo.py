@@ -150,3 +150,50 @@ def test_an_external_json_rpc_node_is_a_setting(tmp_path):
         finally:
             running.stop()
         assert external.running  # bright did not stop a node it did not start
+
+
+def test_bright_up_with_the_kafka_bus_projects_through_faust(tmp_path):
+    """`make demo BUS=kafka`: indexer -> Kafka -> faust workers -> the same read models."""
+    import sqlite3
+
+    env = {**os.environ, "BRIGHT_STATE_DIR": str(tmp_path), "BRIGHT_CHAIN_PORT": str(free_port())}
+    env.pop("BRIGHT_DATABASE_URL", None)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bright.cli",
+            "up",
+            "--bus",
+            "kafka",
+            "--no-data",
+            "--rounds",
+            "2",
+            "--session-seconds",
+            "3",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "chain.events -> faust" in proc.stdout
+    db = sqlite3.connect(tmp_path / "read_models.sqlite")
+    (participants,) = db.execute("select count(*) from participants").fetchone()
+    (sessions,) = db.execute("select count(*) from market_sessions").fetchone()
+    assert participants == 21 and sessions >= 1
+
+
+def test_unknown_bus_is_a_clear_error(tmp_path):
+    env = {**os.environ, "BRIGHT_STATE_DIR": str(tmp_path), "BRIGHT_CHAIN_PORT": str(free_port())}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bright.cli", "up", "--bus", "rabbit", "--no-data"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1 and "--bus must be embedded or kafka" in proc.stderr

@@ -1,0 +1,115 @@
+"""The at-scale read side on one machine: indexer -> Kafka ``chain.events`` -> faust workers.
+
+What ``bright up --bus kafka`` (``make demo BUS=kafka``) runs: a local KRaft broker, the
+indexer publishing each chunk through :class:`~streams.kafka.publisher.KafkaSink` (its own
+ledger database keeps its checkpoint), and ``workers`` faust worker processes in one consumer
+group applying the same projections to the read models.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from bright.paths import ROOT
+from chain.compiler import Artifact
+from chain.deploy import Deployment
+from chain.indexer import Indexer, RpcCall
+from streams.db import open_database
+from streams.kafka.broker import DEFAULT_KAFKA_DIR, KafkaBroker
+from streams.kafka.publisher import KafkaPublisher, KafkaSink
+from streams.projections import ProjectionRegistry
+from streams.store import ReadModelStore
+
+
+class KafkaReadSide:
+    """Broker, publishing indexer and faust workers; ``stop()`` stops what it started."""
+
+    def __init__(
+        self,
+        rpc: RpcCall,
+        deployment: Deployment,
+        artifacts: dict[str, Artifact],
+        database_url: str,
+        state_dir: Path,
+        workers: int = 2,
+        confirmations: int = 0,
+    ) -> None:
+        self.rpc = rpc
+        self.deployment = deployment
+        self.artifacts = artifacts
+        self.database_url = database_url
+        self.state_dir = state_dir
+        self.workers = workers
+        self.confirmations = confirmations
+        self.broker: KafkaBroker | None = None
+        self.publisher: KafkaPublisher | None = None
+        self.indexer: Indexer | None = None
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, poll_interval_s: float = 0.5) -> KafkaReadSide:
+        self.broker = KafkaBroker(
+            self.state_dir / "kafka", libs_dir=DEFAULT_KAFKA_DIR / "libs"
+        ).start()
+        self.publisher = KafkaPublisher(self.broker.bootstrap)
+        ledger = ReadModelStore(
+            open_database(f"sqlite:///{self.state_dir / 'kafka_ledger.sqlite'}"),
+            registry=ProjectionRegistry(),
+        )
+        self.indexer = Indexer.for_deployment(
+            self.rpc,
+            self.deployment,
+            self.artifacts,
+            KafkaSink(self.publisher, ledger),
+            confirmations=self.confirmations,
+        )
+        self.indexer.poll_once()
+        for n in range(self.workers):
+            env = {
+                **os.environ,
+                "BRIGHT_KAFKA_URL": self.broker.url,
+                "BRIGHT_DATABASE_URL": self.database_url,
+                "BRIGHT_FAUST_DATADIR": str(self.state_dir / f"faust-{n}"),
+            }
+            self._procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "streams.kafka.agents", "worker", "-l", "warn"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        indexer = self.indexer
+        self._thread = threading.Thread(
+            target=indexer.run,
+            args=(self._stop, poll_interval_s),
+            name="kafka-indexer",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        for proc in self._procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        if self.publisher is not None:
+            self.publisher.close()
+        if self.broker is not None:
+            self.broker.stop()
