@@ -695,14 +695,17 @@ def _gas(receipt: Any) -> int:
     return int(receipt["gasUsed"])
 
 
-def measure_coordination_gas(credit_intervals: bool = True) -> dict[str, int]:
+def measure_coordination_gas() -> dict[str, int]:
     """Gas of each coordination operation on a fresh chain, from real receipts.
 
     A DSO publishes a 4-hour request (16 intervals); one member opts in from its wallet, 100
     more by signatures relayed in one batch; the aggregator proposes a coalition of 100
     members x 16 intervals (two reserves), the DSO accepts, a member is replaced; the oracle
     commits every member's meter data and the aggregator settles the 101 rows in one
-    transaction, every interval credited (so every meter-interval is checked on-chain).
+    transaction with every interval credited, so each of the 1,616 meter-intervals is checked
+    against the MeterOracle (``settle_per_member_batch_100``). A second request of the same
+    shape is settled with nothing credited (no meter check is needed): what the settlement
+    costs without the per-interval oracle calls (``settle_per_member_batch_100_uncredited``).
     """
     from bright.settings import DEV_MNEMONIC
     from chain.anvil import Anvil
@@ -718,40 +721,37 @@ def measure_coordination_gas(credit_intervals: bool = True) -> dict[str, int]:
     admin, dso, agg, oracle, direct = dev_accounts(DEV_MNEMONIC, 5)
     n_members = GAS_MEMBERS + 2
     members = [Account.from_key(keccak(text=f"bright-gas-member-{i}")) for i in range(n_members)]
-    n = GAS_INTERVALS
+    n, tol, price, target = GAS_INTERVALS, 1000, 200, 500
+    quantity = target * GAS_MEMBERS
     ops: dict[str, int] = {}
     with Anvil(accounts=5) as anvil:
         w3 = connect(anvil.url)
         deployment = deploy_core(w3, make_sender(w3, admin, artifacts), artifacts)
         platform = Platform(w3, deployment, artifacts)
-        oracles = deploy_oracles(
-            w3,
-            make_sender(w3, admin, artifacts),
-            artifacts,
-            deployment.address("ParticipantRegistry"),
-        )
+        registry_address = deployment.address("ParticipantRegistry")
+        oracles = deploy_oracles(w3, make_sender(w3, admin, artifacts), artifacts, registry_address)
         deployed = deploy_coordination(
             w3,
             make_sender(w3, admin, artifacts),
             artifacts,
-            deployment.address("ParticipantRegistry"),
+            registry_address,
             deployment.address("FlexToken"),
             oracles["MeterOracle"].address,
-        )
+        )["FlexCoordination"]
         ops["deploy_FlexCoordination"] = _gas(
-            w3.eth.get_transaction_receipt(deployed["FlexCoordination"].tx_hash)  # type: ignore[arg-type]
+            w3.eth.get_transaction_receipt(deployed.tx_hash)  # type: ignore[arg-type]
         )
-        address = deployed["FlexCoordination"].address
-        rows_reg = [
+        address = deployed.address
+        registrations = [
             (dso.address, Role.DSO, "feeder-1", ""),
             (agg.address, Role.AGGREGATOR, "feeder-1", ""),
             (oracle.address, Role.ORACLE, "feeder-1", ""),
             (direct.address, Role.PROSUMER, "feeder-1", "meter-direct"),
         ]
-        rows_reg += [
+        registrations += [
             (m.address, Role.PROSUMER, "feeder-1", f"meter-{i}") for i, m in enumerate(members)
         ]
-        platform.registry(admin).register_batch(rows_reg)
+        platform.registry(admin).register_batch(registrations)
         meters = MeterOracleClient(
             w3, oracles["MeterOracle"].address, artifacts["MeterOracle"], platform.sender(oracle)
         )
@@ -759,56 +759,66 @@ def measure_coordination_gas(credit_intervals: bool = True) -> dict[str, int]:
         platform.token(admin).mint_batch([(dso.address, 10**15)])
         platform.token(dso).approve(address, 10**15)
         client = coordination_client(w3, address, artifacts, platform.sender(dso))
-        now = int(w3.eth.get_block("latest")["timestamp"])
-        start = (now // INTERVAL_S + 8) * INTERVAL_S
-        target = 500
-        quantity = target * GAS_MEMBERS
-        price = 200
-        escrow = required_escrow([quantity] * n, 1000, price)
-        receipt, rid = client.publish_request(
-            start, [quantity] * n, 1000, price, start - INTERVAL_S, escrow, grid_area="feeder-1"
-        )
-        ops["publish_request_16_intervals"] = _gas(receipt)
-        ops["opt_in_direct"] = _gas(
-            coordination_client(w3, address, artifacts, platform.sender(direct)).opt_in(rid, 2000)
-        )
         aggregator = coordination_client(w3, address, artifacts, platform.sender(agg))
-        signed = [aggregator.sign_opt_in(m, rid, 2000) for m in members]
-        ops["opt_in_signed_batch_per_member"] = (
-            _gas(aggregator.opt_in_signed(rid, signed[:GAS_MEMBERS])) // GAS_MEMBERS
-        )
-        aggregator.opt_in_signed(rid, signed[GAS_MEMBERS:])
-        rows = [
-            CoalitionRow(m.address, f"meter-{i}", (target,) * n)
-            for i, m in enumerate(members[:GAS_MEMBERS])
-        ]
-        reserves = [members[GAS_MEMBERS].address, members[GAS_MEMBERS + 1].address]
-        ops["propose_coalition_100x16"] = _gas(
-            aggregator.propose_coalition(rid, price, rows, reserves)
-        )
-        ops["propose_coalition_per_member"] = ops["propose_coalition_100x16"] // GAS_MEMBERS
-        ops["accept_coalition"] = _gas(client.accept_coalition(rid))
-        receipt, rows = aggregator.replace_member(
-            rid, rows, members[0].address, reserves[0], f"meter-{GAS_MEMBERS}", n // 2
-        )
-        ops["replace_member_100x16"] = _gas(receipt)
-        # After the window: the oracle commits every member's value of every interval.
-        end = start + n * INTERVAL_S
-        w3.provider.make_request("evm_setNextBlockTimestamp", [end + 60])  # type: ignore[arg-type]
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-        for k in range(n):
-            values = [
-                MeterValue(f"meter-{i}", start + k * INTERVAL_S, 1000, 0) for i in range(n_members)
+        nonce = 0
+
+        def run(credit: bool) -> tuple[TxReceipt, int]:
+            """One request through to settlement; the settlement's receipt and row count."""
+            nonlocal nonce
+            now = int(w3.eth.get_block("latest")["timestamp"])
+            start = (now // INTERVAL_S + 8) * INTERVAL_S
+            escrow = required_escrow([quantity] * n, tol, price)
+            receipt, rid = client.publish_request(
+                start, [quantity] * n, tol, price, start - INTERVAL_S, escrow, grid_area="feeder-1"
+            )
+            ops.setdefault("publish_request_16_intervals", _gas(receipt))
+            member_client = coordination_client(w3, address, artifacts, platform.sender(direct))
+            ops.setdefault("opt_in_direct", _gas(member_client.opt_in(rid, 2000)))
+            signed = [aggregator.sign_opt_in(m, rid, 2000) for m in members]
+            gas = _gas(aggregator.opt_in_signed(rid, signed[:GAS_MEMBERS])) // GAS_MEMBERS
+            ops.setdefault("opt_in_signed_batch_per_member", gas)
+            aggregator.opt_in_signed(rid, signed[GAS_MEMBERS:])
+            rows = [
+                CoalitionRow(m.address, f"meter-{i}", (target,) * n)
+                for i, m in enumerate(members[:GAS_MEMBERS])
             ]
-            meters.commit(oracle, values, nonce=k)
-        results, deliveries = [], []
-        for row in rows:
-            credited = tuple(upper_wh(t, 1000) if credit_intervals else 0 for t in row.targets_wh)
-            payout = member_max_payout(row.targets_wh, 1000, price) if credit_intervals else 0
-            results.append(MemberResult(payout=payout, points=sum(credited) // 1000))
-            deliveries.append(MemberDeliveries(credited, credited, (0,) * n))
-        refund = escrow - sum(r.payout for r in results)
-        receipt = aggregator.settle(rid, rows, results, deliveries, refund)
+            reserves = [members[GAS_MEMBERS].address, members[GAS_MEMBERS + 1].address]
+            gas = _gas(aggregator.propose_coalition(rid, price, rows, reserves))
+            ops.setdefault("propose_coalition_100x16", gas)
+            ops.setdefault("propose_coalition_per_member", gas // GAS_MEMBERS)
+            ops.setdefault("accept_coalition", _gas(client.accept_coalition(rid)))
+            receipt, rows = aggregator.replace_member(
+                rid, rows, members[0].address, reserves[0], f"meter-{GAS_MEMBERS}", n // 2
+            )
+            ops.setdefault("replace_member_100x16", _gas(receipt))
+            end = start + n * INTERVAL_S
+            w3.provider.make_request("evm_setNextBlockTimestamp", [end + 60])  # type: ignore[arg-type]
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            if credit:  # the oracle commits every member's value of every interval
+                for k in range(n):
+                    values = [
+                        MeterValue(f"meter-{i}", start + k * INTERVAL_S, 1000, 0)
+                        for i in range(n_members)
+                    ]
+                    nonce += 1
+                    meters.commit(oracle, values, nonce=nonce)
+            results, deliveries = [], []
+            for row in rows:
+                credited = tuple(upper_wh(t, tol) if credit else 0 for t in row.targets_wh)
+                payout = sum(price * c // 1000 for c in credited)
+                results.append(MemberResult(payout=payout, points=sum(credited) // 1000))
+                deliveries.append(MemberDeliveries(credited, credited, (0,) * n))
+            refund = escrow - sum(r.payout for r in results)
+            return aggregator.settle(rid, rows, results, deliveries, refund), len(rows)
+
+        receipt, rows = run(credit=True)
         ops["settle_101_members_x16_total"] = _gas(receipt)
-        ops["settle_per_member_batch_100"] = _gas(receipt) // len(rows)
+        ops["settle_per_member_batch_100"] = _gas(receipt) // rows
+        receipt, rows = run(credit=False)
+        ops["settle_per_member_batch_100_uncredited"] = _gas(receipt) // rows
+        w3.eth.send_transaction(
+            {"from": admin.address, "to": members[1].address, "value": 10**17}  # type: ignore[typeddict-item]
+        )
+        paid = coordination_client(w3, address, artifacts, platform.sender(members[1]))
+        ops["claim_payout"] = _gas(paid.claim_payout())
     return ops
