@@ -102,6 +102,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body" (not UTF-8 / not JSON): a malformed request,
+            # answered like every other one.
+            return _error(422, "invalid_body", f"invalid request: {exc.detail}")
         code = _CODES.get(exc.status_code, "http_error")
         return _error(exc.status_code, code, str(exc.detail), None, exc.headers)
 

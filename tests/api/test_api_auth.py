@@ -189,3 +189,11 @@ def test_no_token_is_401_with_how_to_log_in(client):
     assert r.status_code == 401
     err = r.json()["error"]
     assert err["code"] == "not_authenticated" and "/auth/login" in err["message"]
+
+
+def test_a_login_body_that_is_not_json_is_a_422_in_the_error_shape(client):
+    r = client.post(
+        "/auth/login", content=b"\x0f\xff{not json", headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] in ("invalid_body", "invalid_query")

@@ -1,12 +1,14 @@
 """schemathesis against the API's own OpenAPI schema, on read models of the demo chain, with a
-market operator's token (the widest access): generated valid and invalid requests never get a
-5xx, and every answer conforms to the documented schema (status codes, content types, bodies),
-with a bounded number of examples per operation."""
+market operator's token (the widest access): generated valid and invalid (negative mode)
+requests never get a 5xx, and every answer conforms to the documented schema (status codes,
+content types, bodies), with a bounded number of examples per operation."""
 
 from __future__ import annotations
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -34,10 +36,10 @@ def test_no_server_errors_and_answers_match_the_schema(client, tokens):
     assert len(operations) >= 15
     called: dict[str, int] = {}
 
-    def make_run(operation):
+    def make_run(operation, mode):
         label = operation.label
 
-        @given(case=operation.as_strategy())
+        @given(case=operation.as_strategy(generation_mode=mode))
         @settings(
             max_examples=MAX_EXAMPLES,
             deadline=None,
@@ -47,10 +49,20 @@ def test_no_server_errors_and_answers_match_the_schema(client, tokens):
         )
         def run(case):
             case.call_and_validate(headers=headers, checks=CHECKS)
-            called[label] = called.get(label, 0) + 1
+            called[(label, mode.value)] = called.get((label, mode.value), 0) + 1
 
         return run
 
+    modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    no_negative: list[str] = []
     for operation in operations:
-        make_run(operation)()
-    assert set(called) == {op.label for op in operations}
+        for mode in modes:
+            try:
+                make_run(operation, mode)()
+            except Unsatisfiable:
+                # No invalid input exists for an operation without inputs (e.g. /health).
+                assert mode is GenerationMode.NEGATIVE, operation.label
+                no_negative.append(operation.label)
+    assert {label for label, _ in called} == {op.label for op in operations}
+    assert sum(called.values()) > 10 * len(operations)
+    assert len(no_negative) <= 3, no_negative  # /health, /auth/nonce, /auth/me have no inputs
