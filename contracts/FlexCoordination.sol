@@ -60,7 +60,6 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         uint256 tw;
         uint256 dw;
         uint256 words;
-        uint256[] upper;
         uint256 tol;
         uint256 price;
         uint64 windowStart;
@@ -459,7 +458,6 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         t.dw = 1 + 3 * t.words;
         t.tol = r.toleranceBp;
         t.price = r.pricePerKwh;
-        t.upper = new uint256[](t.n);
     }
 
     /// @dev Checks and books every member's settlement.
@@ -485,58 +483,39 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         uint256 base = row * t.tw;
         t.member = address(uint160(table[base] >> 96));
         t.meterId = bytes32(table[base + 1]);
-        maxPayout = _uppers(t, table, base + 2);
-        base = row * t.dw;
-        t.missing = deliveries[base];
+        uint256 dBase = row * t.dw;
+        t.missing = deliveries[dBase];
         // Only the window's intervals can be flagged (keeps the deliveries canonical).
         if (t.n < 256 && t.missing >> t.n != 0) revert FlexCoordinationDeliveryWithoutData(t.member, t.n);
-        _checkCredits(t, deliveries, base + 1);
+        maxPayout = _checkRow(t, table, base + 2, deliveries, dBase + 1);
     }
 
-    /// @dev Fills `t.upper` with the row's targets plus tolerance; the most they can earn.
-    function _uppers(Tally memory t, uint256[] calldata table, uint256 base)
-        private
-        pure
-        returns (uint256 maxPayout)
-    {
-        uint256[] memory upper = t.upper;
-        uint256 n = t.n;
-        uint256 f = BP + t.tol;
-        uint256 price = t.price;
-        // Cannot overflow: a target is below 2^32, f below 2^15, the price below 2^40, and
-        // there are at most 256 terms. `k` stays below n <= 256 (the length of `upper`).
+    /// @dev One pass over a member's intervals: target plus tolerance, what it can earn, the
+    /// credit no higher than that, the meter data behind what is claimed.
+    function _checkRow(
+        Tally memory t,
+        uint256[] calldata table,
+        uint256 tBase,
+        uint256[] calldata deliveries,
+        uint256 dBase
+    ) private view returns (uint256 maxPayout) {
+        // Cannot overflow: a target is below 2^32, BP + tol below 2^15, the price below 2^40,
+        // at most 256 terms; word offsets are below the (checked) lengths of the arrays.
         unchecked {
-            uint256 w;
-            for (uint256 k; k < n; ++k) {
-                if (k & 7 == 0) w = _at(table, base + (k >> 3));
-                uint256 u = (w & MASK32) * f / BP;
-                w >>= 32;
-                assembly ("memory-safe") {
-                    mstore(add(upper, shl(5, add(k, 1))), u)
+            uint256 tw;
+            uint256 cw;
+            for (uint256 k; k < t.n; ++k) {
+                if (k & 7 == 0) {
+                    tw = _at(table, tBase + (k >> 3));
+                    cw = _at(deliveries, dBase + t.words + (k >> 3));
                 }
-                maxPayout += price * u / 1000;
-            }
-        }
-    }
-
-    /// @dev No credit is above target plus tolerance; the meter data backs what is claimed.
-    function _checkCredits(Tally memory t, uint256[] calldata deliveries, uint256 base) private view {
-        uint256 n = t.n;
-        uint256 credited0 = base + t.words;
-        uint256[] memory upper = t.upper;
-        bool flagged = t.missing != 0;
-        // Cannot overflow: word offsets are below the (checked) length of `deliveries`.
-        unchecked {
-            uint256 c;
-            for (uint256 k; k < n; ++k) {
-                if (k & 7 == 0) c = _at(deliveries, credited0 + (k >> 3));
-                uint256 credited = c & MASK32;
-                c >>= 32;
-                if (credited > upper[k]) {
-                    revert FlexCoordinationCreditAboveTarget(t.member, k, credited, upper[k]);
-                }
-                if (credited != 0 || flagged) {
-                    uint256 delivered = (_at(deliveries, base + (k >> 3)) >> (32 * (k & 7))) & MASK32;
+                uint256 u = (tw & MASK32) * (BP + t.tol) / BP;
+                maxPayout += t.price * u / 1000;
+                uint256 credited = cw & MASK32;
+                (tw, cw) = (tw >> 32, cw >> 32);
+                if (credited > u) revert FlexCoordinationCreditAboveTarget(t.member, k, credited, u);
+                if (credited != 0 || t.missing != 0) {
+                    uint256 delivered = (_at(deliveries, dBase + (k >> 3)) >> (32 * (k & 7))) & MASK32;
                     _checkData(t, k, credited, delivered);
                 }
             }
