@@ -569,10 +569,10 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         int32 points = int32(uint32(result >> 64));
         Account storage a = _accounts[t.member];
         int64 total = a.reputation + int64(points);
-        // Cannot overflow: a payout is at most the escrow (a uint96), their sum is checked
-        // against the escrow after the loop, and `settled` counts requests.
+        a.claimable += uint96(payout); // checked: a member's unclaimed payouts add up
+        // Cannot overflow: a payout is below 2^96 (a uint96 field of `result`) and a batch has
+        // fewer than 2^16 rows; `settled` counts requests.
         unchecked {
-            a.claimable += uint96(payout);
             a.settled += 1;
             t.payoutTotal += payout;
         }

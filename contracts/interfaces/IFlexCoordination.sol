@@ -56,7 +56,7 @@ interface IFlexCoordination {
         uint96 escrow;
     }
 
-    /// @notice A request as stored: five packed slots (the quantities live beside it).
+    /// @notice A request as stored: seven slots (the quantities live beside it, eight per slot).
     struct Request {
         // slot 0
         address dso;
