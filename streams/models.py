@@ -15,8 +15,12 @@ Tables
 ``participants``, ``token_balances``, ``token_supplies``
     Read models of ParticipantRegistry and FlexToken.
 ``market_sessions``, ``market_orders``, ``market_matches``
-    Read models of FlexMarket. Later issues add theirs (requests, coalitions, meter
-    intervals, forecasts, settlements) with a projection and a migration each.
+    Read models of FlexMarket.
+``oracle_ids``, ``meter_intervals``, ``forecasts``
+    Read models of MeterOracle and ForecastOracle: the enrolled ids by compact index, each
+    meter's committed import/export energy per interval (corrections replace the value and
+    are flagged), each participant's forecast quantiles per interval. Later issues add theirs
+    (requests, coalitions, settlements) with a projection and a migration each.
 
 Amounts are uint256 on-chain: :class:`Uint256` stores them exactly (NUMERIC(78,0) on
 PostgreSQL, decimal text on SQLite, whose numbers stop at 2**63).
@@ -228,6 +232,51 @@ class MarketMatch(Base):
     price_per_kwh: Mapped[int] = mapped_column(BigInteger)
 
 
+class OracleId(Base):
+    """An id enrolled in an oracle contract under a compact index (MeterEnrolled and
+    ForecastParticipantEnrolled)."""
+
+    __tablename__ = "oracle_ids"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    oracle: Mapped[str] = mapped_column(String(42), primary_key=True)
+    id_index: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ident: Mapped[str] = mapped_column(String(64))
+
+
+class MeterInterval(Base):
+    """A meter's committed energy in one 15-minute interval (the latest value; corrected ones
+    are flagged, the originals stay in ``chain_events``)."""
+
+    __tablename__ = "meter_intervals"
+    __table_args__ = (Index("ix_meter_intervals_interval", "chain_id", "interval_start_s"),)
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    meter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    interval_start_s: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    import_wh: Mapped[int] = mapped_column(BigInteger)
+    export_wh: Mapped[int] = mapped_column(BigInteger)
+    corrected: Mapped[bool] = mapped_column(Boolean)
+    root: Mapped[str] = mapped_column(String(66))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class Forecast(Base):
+    """A participant's committed forecast for one interval: 10/50/90 % quantiles, Wh."""
+
+    __tablename__ = "forecasts"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    participant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    interval_start_s: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    q10_wh: Mapped[int] = mapped_column(BigInteger)
+    q50_wh: Mapped[int] = mapped_column(BigInteger)
+    q90_wh: Mapped[int] = mapped_column(BigInteger)
+    model_version: Mapped[str] = mapped_column(String(66))
+    revised: Mapped[bool] = mapped_column(Boolean)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
 READ_MODEL_TABLES = (
     "participants",
     "token_balances",
@@ -235,5 +284,8 @@ READ_MODEL_TABLES = (
     "market_sessions",
     "market_orders",
     "market_matches",
+    "oracle_ids",
+    "meter_intervals",
+    "forecasts",
 )
 BOOKKEEPING_TABLES = ("chain_events", "index_checkpoints", "indexed_blocks")

@@ -40,9 +40,12 @@ from chain.indexer import ChainEvent
 from streams.errors import UnknownProjectionError
 from streams.models import (
     Base,
+    Forecast,
     MarketMatch,
     MarketOrder,
     MarketSession,
+    MeterInterval,
+    OracleId,
     Participant,
     TokenBalance,
     TokenSupply,
@@ -521,6 +524,152 @@ def project_session_cleared(event: ChainEvent, session: Session) -> None:
     )
 
 
+# -------------------------------------------------------------------------------- oracles
+
+oracles = Projection("oracles", tables=("oracle_ids", "meter_intervals", "forecasts"))
+_IDS = cast(Table, OracleId.__table__)
+_MI = cast(Table, MeterInterval.__table__)
+_FC = cast(Table, Forecast.__table__)
+_U64 = (1 << 64) - 1
+_U96 = (1 << 96) - 1
+
+
+def _enrolled(event: ChainEvent, session: Session, index: int) -> str:
+    flush_pending(session)
+    ident = session.execute(
+        select(_IDS.c.ident).where(
+            _IDS.c.chain_id == event.chain_id,
+            _IDS.c.oracle == event.address,
+            _IDS.c.id_index == index,
+        )
+    ).scalar_one_or_none()
+    if ident is None:  # the contract refuses values of unknown indexes: a broken log stream
+        raise ValueError(
+            f"{event.contract}: no id enrolled at index {index} (block {event.block_number})"
+        )
+    return str(ident)
+
+
+@oracles.on("MeterOracle", "MeterEnrolled")
+@oracles.on("ForecastOracle", "ForecastParticipantEnrolled")
+def project_id_enrolled(event: ChainEvent, session: Session) -> None:
+    a = event.args
+    meter = "meterId" in a
+    raw = a["meterId"] if meter else a["participantId"]
+    index = a["meterIndex"] if meter else a["participantIndex"]
+    _upsert(
+        session,
+        _IDS,
+        {
+            "chain_id": event.chain_id,
+            "oracle": event.address,
+            "id_index": int(index),
+            "ident": _bytes32_text(raw),
+        },
+        ["chain_id", "oracle", "id_index"],
+    )
+
+
+def _meter_value(
+    event: ChainEvent,
+    session: Session,
+    meter_id: str,
+    interval: int,
+    import_wh: int,
+    export_wh: int,
+    root: str,
+    corrected: bool,
+) -> None:
+    _upsert(
+        session,
+        _MI,
+        {
+            "chain_id": event.chain_id,
+            "meter_id": meter_id,
+            "interval_start_s": interval,
+            "import_wh": import_wh,
+            "export_wh": export_wh,
+            "corrected": corrected,
+            "root": root,
+            "block_number": event.block_number,
+        },
+        ["chain_id", "meter_id", "interval_start_s"],
+    )
+
+
+@oracles.on("MeterOracle", "MeterReadingsCommitted")
+def project_meter_readings(event: ChainEvent, session: Session) -> None:
+    """One row per meter and interval: ``index << 192 | import << 96 | export``."""
+    a = event.args
+    interval = int(a["intervalStart"])
+    for raw in a["readings"]:
+        word = int(raw)
+        meter = _enrolled(event, session, word >> 192)
+        _meter_value(
+            event,
+            session,
+            meter,
+            interval,
+            (word >> 96) & _U96,
+            word & _U96,
+            str(a["root"]),
+            corrected=False,
+        )
+
+
+@oracles.on("MeterOracle", "MeterReadingCorrected")
+def project_meter_correction(event: ChainEvent, session: Session) -> None:
+    a = event.args
+    _meter_value(
+        event,
+        session,
+        _bytes32_text(a["meterId"]),
+        int(a["intervalStart"]),
+        int(a["importWh"]),
+        int(a["exportWh"]),
+        str(a["root"]),
+        corrected=True,
+    )
+
+
+def _signed_u64(raw: int) -> int:
+    return raw - (1 << 64) if raw >= 1 << 63 else raw
+
+
+def _forecasts(event: ChainEvent, session: Session, revised: bool) -> None:
+    """One row per participant and interval: ``index << 192 | q10 << 128 | q50 << 64 | q90``."""
+    a = event.args
+    interval = int(a["intervalStart"])
+    for raw in a["forecasts"]:
+        word = int(raw)
+        _upsert(
+            session,
+            _FC,
+            {
+                "chain_id": event.chain_id,
+                "participant_id": _enrolled(event, session, word >> 192),
+                "interval_start_s": interval,
+                "q10_wh": _signed_u64((word >> 128) & _U64),
+                "q50_wh": _signed_u64((word >> 64) & _U64),
+                "q90_wh": _signed_u64(word & _U64),
+                "model_version": str(a["modelVersion"]),
+                "revised": revised,
+                "block_number": event.block_number,
+            },
+            ["chain_id", "participant_id", "interval_start_s"],
+        )
+
+
+@oracles.on("ForecastOracle", "ForecastsCommitted")
+def project_forecasts(event: ChainEvent, session: Session) -> None:
+    _forecasts(event, session, revised=False)
+
+
+@oracles.on("ForecastOracle", "ForecastsRevised")
+def project_forecasts_revised(event: ChainEvent, session: Session) -> None:
+    _forecasts(event, session, revised=True)
+
+
 def default_registry() -> ProjectionRegistry:
     """The projections of the platform (a fresh registry object each call)."""
-    return ProjectionRegistry([participants, balances, market])
+    return ProjectionRegistry([participants, balances, market, oracles])

@@ -182,4 +182,4 @@ def test_registry_rules():
     with pytest.raises(UnknownProjectionError, match="things"):
         reg.get("nope")
     assert [x.name for x in reg.affected_by([("FlexMarket", "BidPlaced")])] == ["things"]
-    assert default_registry().names == ["participants", "token_balances", "market"]
+    assert default_registry().names == ["participants", "token_balances", "market", "oracles"]

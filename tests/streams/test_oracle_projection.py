@@ -1,0 +1,57 @@
+"""MeterOracle and ForecastOracle read models from real commitments on the shared anvil:
+meter intervals (with a correction) and forecasts, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from chain.deploy import Deployment
+from chain.domain import Role
+from chain.indexer import web3_rpc
+from chain.platform import make_sender
+from oracles.clients import ForecastOracleClient, MeterOracleClient
+from oracles.deploy import deploy_oracles
+from oracles.domain import ForecastRow, MeterValue
+from streams.models import Forecast, MeterInterval
+from streams.runner import EmbeddedRunner
+
+
+def test_meter_and_forecast_read_models(platform, dev_accounts, snapshot, store, w3, artifacts):
+    admin, oracle = dev_accounts[0], dev_accounts[24]
+    platform.registry(admin).register(oracle.address, Role.ORACLE, "feeder-1")
+    deployed = deploy_oracles(
+        w3,
+        make_sender(w3, admin, artifacts),
+        artifacts,
+        platform.deployment.address("ParticipantRegistry"),
+    )
+    deployment = Deployment(
+        platform.deployment.chain_id, {**platform.deployment.contracts, **deployed}
+    )
+    meters = MeterOracleClient(
+        w3, deployed["MeterOracle"].address, artifacts["MeterOracle"], platform.sender(oracle)
+    )
+    forecasts = ForecastOracleClient(
+        w3, deployed["ForecastOracle"].address, artifacts["ForecastOracle"], platform.sender(oracle)
+    )
+    meters.enrol_meters(["home-a", "home-b"])
+    forecasts.enrol_participants(["home-a"])
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    t0 = (now // 900) * 900 - 2 * 900
+    values = [MeterValue("home-a", t0, 1200, 0), MeterValue("home-b", t0, 0, 340)]
+    meters.commit(oracle, values, nonce=1)
+    meters.commit(oracle, [replace(values[0], import_wh=1250)], nonce=2, correction=True)
+    future = (now // 900) * 900 + 8 * 900
+    forecasts.commit(oracle, [ForecastRow("home-a", future, -100, 400, 900, "lgbm-1")], nonce=1)
+
+    EmbeddedRunner.build(web3_rpc(w3), deployment, store, artifacts).poll_once()
+
+    chain_id = deployment.chain_id
+    with store.sessions() as s:
+        a = s.get(MeterInterval, (chain_id, "home-a", t0))
+        b = s.get(MeterInterval, (chain_id, "home-b", t0))
+        f = s.get(Forecast, (chain_id, "home-a", future))
+        assert a is not None and (a.import_wh, a.export_wh, a.corrected) == (1250, 0, True)
+        assert b is not None and (b.import_wh, b.export_wh, b.corrected) == (0, 340, False)
+        assert f is not None and (f.q10_wh, f.q50_wh, f.q90_wh) == (-100, 400, 900)
+        assert not f.revised
