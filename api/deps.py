@@ -1,13 +1,18 @@
 """FastAPI dependencies as ``Annotated`` aliases: the service, a database session, the caller's
-verified claims, pagination, filters."""
+verified claims, pagination, filters.
+
+The cheap ones are ``async def``: FastAPI runs a plain ``def`` dependency in the thread pool,
+and a hop per dependency per request cost more than the work itself (bench_api). Nothing here
+blocks, except resolving the scope the first time, which goes to a thread."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
+import anyio
 from eth_utils import to_checksum_address
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,7 +28,7 @@ PAGE_DEFAULT = 50
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 
 
-def get_service(request: Request) -> ApiService:
+async def get_service(request: Request) -> ApiService:
     service: ApiService = request.app.state.service
     return service
 
@@ -31,7 +36,8 @@ def get_service(request: Request) -> ApiService:
 ServiceDep = Annotated[ApiService, Depends(get_service)]
 
 
-def get_db(service: ServiceDep) -> Iterator[Session]:
+async def get_db(service: ServiceDep) -> AsyncIterator[Session]:
+    # Sessions connect lazily: creating and closing one does not block.
     with service.sessions() as session:
         yield session
 
@@ -39,8 +45,15 @@ def get_db(service: ServiceDep) -> Iterator[Session]:
 DbDep = Annotated[Session, Depends(get_db)]
 
 
-def get_scope(service: ServiceDep) -> Scope:
-    return service.scope()
+async def get_scope(service: ServiceDep) -> Scope:
+    return await resolve_scope(service)
+
+
+async def resolve_scope(service: ApiService) -> Scope:
+    cached = service.cached_scope
+    if cached is not None:
+        return cached
+    return await anyio.to_thread.run_sync(service.scope)
 
 
 ScopeDep = Annotated[Scope, Depends(get_scope)]
@@ -48,13 +61,13 @@ ScopeDep = Annotated[Scope, Depends(get_scope)]
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login.")
 
 
-def _claims_from(service: ApiService, token: str | None) -> Claims:
+async def _claims_from(service: ApiService, token: str | None) -> Claims:
     if not token:
         raise AuthenticationError(
             "log in first: send 'Authorization: Bearer <token>' (POST /auth/login)"
         )
     claims = service.tokens.decode(token)
-    if claims.chain_id != service.scope().chain_id:
+    if claims.chain_id != (await resolve_scope(service)).chain_id:
         raise AuthenticationError(
             f"the access token is for chain {claims.chain_id}, not this API's",
             code="invalid_token",
@@ -62,17 +75,17 @@ def _claims_from(service: ApiService, token: str | None) -> Claims:
     return claims
 
 
-def get_claims(
+async def get_claims(
     service: ServiceDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Claims:
-    return _claims_from(service, credentials.credentials if credentials else None)
+    return await _claims_from(service, credentials.credentials if credentials else None)
 
 
 ClaimsDep = Annotated[Claims, Depends(get_claims)]
 
 
-def get_stream_claims(
+async def get_stream_claims(
     service: ServiceDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     access_token: Annotated[
@@ -83,13 +96,13 @@ def get_stream_claims(
         ),
     ] = None,
 ) -> Claims:
-    return _claims_from(service, credentials.credentials if credentials else access_token)
+    return await _claims_from(service, credentials.credentials if credentials else access_token)
 
 
 StreamClaimsDep = Annotated[Claims, Depends(get_stream_claims)]
 
 
-def get_member(claims: ClaimsDep) -> Claims:
+async def get_member(claims: ClaimsDep) -> Claims:
     if not claims.is_member:
         raise ForbiddenError(
             f"{claims.address} is not a registered participant: market data is for members"
@@ -113,7 +126,7 @@ class Page:
     offset: int
 
 
-def get_page(
+async def get_page(
     limit: Annotated[
         int, Query(ge=1, le=PAGE_MAX, description=f"Items per page, 1 to {PAGE_MAX}.")
     ] = PAGE_DEFAULT,
@@ -141,7 +154,7 @@ def _unix(t: datetime | None) -> int | None:
     return int(t.timestamp())
 
 
-def get_time_range(
+async def get_time_range(
     since: Annotated[
         datetime | None,
         Query(description="Delivery starts at or after (RFC 3339, or unix seconds)."),

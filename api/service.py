@@ -69,6 +69,11 @@ class ApiService:
 
     # ---- scope ------------------------------------------------------------------------------
 
+    @property
+    def cached_scope(self) -> Scope | None:
+        """The scope once it is final (no database access)."""
+        return self._scope
+
     def scope(self) -> Scope:
         """The served chain and market; raises 503 while neither settings, read models nor the
         node can tell the chain id."""
