@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import aliased
 
 from api.access import require_personal
 from api.deps import (
@@ -46,59 +47,57 @@ def list_matches(
 ) -> MatchesPublic:
     trader = participant or claims.address
     require_personal(db, scope, claims, trader, "matches", operator_ok=True)
-    bid, offer = aliased(MarketOrder), aliased(MarketOrder)
+    # The trader's orders come from the trader index; a match is theirs when its bid or its
+    # offer is one of them.
+    mine = (
+        select(MarketOrder.session_id, MarketOrder.order_id)
+        .where(*in_scope(MarketOrder, scope), MarketOrder.trader == trader)
+        .subquery()
+    )
 
-    def order_of(o: type[MarketOrder], order_id: object) -> object:
-        return and_(
-            o.chain_id == MarketMatch.chain_id,
-            o.market == MarketMatch.market,
-            o.session_id == MarketMatch.session_id,
-            o.order_id == order_id,
+    def is_mine(order_id: Any) -> Any:
+        return (
+            select(mine.c.order_id)
+            .where(mine.c.session_id == MarketMatch.session_id, mine.c.order_id == order_id)
+            .exists()
         )
 
-    base = (
-        select(MarketMatch, bid.trader, offer.trader)
-        .join(bid, order_of(bid, MarketMatch.bid_id))  # type: ignore[arg-type]
-        .join(offer, order_of(offer, MarketMatch.offer_id))  # type: ignore[arg-type]
-    )
-    where = [*in_scope(MarketMatch, scope), or_(bid.trader == trader, offer.trader == trader)]
+    bid_mine, offer_mine = is_mine(MarketMatch.bid_id), is_mine(MarketMatch.offer_id)
+    where = [*in_scope(MarketMatch, scope), or_(bid_mine, offer_mine)]
     if session_id is not None:
         where.append(MarketMatch.session_id == session_id)
     timed = delivery_between(when)
+    base = select(MarketMatch, bid_mine.label("bid_mine"), offer_mine.label("offer_mine"))
+    counted = select(func.count()).select_from(MarketMatch)
     if timed:
-        base = base.join(
-            MarketSession,
-            and_(
-                MarketSession.chain_id == MarketMatch.chain_id,
-                MarketSession.market == MarketMatch.market,
-                MarketSession.session_id == MarketMatch.session_id,
-            ),
+        on_session = and_(
+            MarketSession.chain_id == MarketMatch.chain_id,
+            MarketSession.market == MarketMatch.market,
+            MarketSession.session_id == MarketMatch.session_id,
         )
+        base = base.join(MarketSession, on_session)
+        counted = counted.join(MarketSession, on_session)
         where += timed
-    count = db.scalar(select(func.count()).select_from(base.where(*where).subquery())) or 0
+    count = db.scalar(counted.where(*where)) or 0
     rows = db.execute(
         base.where(*where)
         .order_by(MarketMatch.block_number.desc(), MarketMatch.log_index)
         .limit(page.limit)
         .offset(page.offset)
     ).all()
-    data = []
-    for m, bid_trader, offer_trader in rows:
-        mine = {"bid"} if bid_trader == trader else set()
-        if offer_trader == trader:
-            mine.add("offer")
-        data.append(
-            MatchPublic(
-                session_id=m.session_id,
-                bid_id=m.bid_id,
-                offer_id=m.offer_id,
-                qty_wh=m.qty_wh,
-                price_per_kwh=m.price_per_kwh,
-                block_number=m.block_number,
-                log_index=m.log_index,
-                my_side="both" if len(mine) == 2 else mine.pop(),
-            )
+    data = [
+        MatchPublic(
+            session_id=m.session_id,
+            bid_id=m.bid_id,
+            offer_id=m.offer_id,
+            qty_wh=m.qty_wh,
+            price_per_kwh=m.price_per_kwh,
+            block_number=m.block_number,
+            log_index=m.log_index,
+            my_side="both" if b and o else ("bid" if b else "offer"),
         )
+        for m, b, o in rows
+    ]
     return MatchesPublic(data=data, count=count)
 
 

@@ -207,3 +207,20 @@ def test_unknown_things_are_404_in_the_error_shape(any_client, tokens):
         r = any_client.get(path, headers=bearer(tokens["home-01"]))
         assert r.status_code == 404
         assert r.json()["error"]["code"] == "not_found"
+
+
+def test_my_side_says_which_order_of_a_match_is_mine(any_client, tokens):
+    sides = set()
+    for name in ("home-01", "home-03", "aggregator"):
+        own = _get(any_client, "/orders", tokens[name], limit=500)["data"]
+        keys = {(o["session_id"], o["order_id"]) for o in own}
+        matches = _get(any_client, "/matches", tokens[name], limit=500)
+        for m in matches["data"]:
+            bid = (m["session_id"], m["bid_id"]) in keys
+            offer = (m["session_id"], m["offer_id"]) in keys
+            assert bid or offer
+            assert m["my_side"] == ("both" if bid and offer else "bid" if bid else "offer")
+            sides.add(m["my_side"])
+        filled = sum(o["filled_wh"] for o in own)
+        assert sum(m["qty_wh"] for m in matches["data"]) == filled
+    assert {"bid", "offer"} <= sides
