@@ -55,7 +55,9 @@ def serve(
 @app.command()
 def bench(
     clients: Annotated[int, typer.Option(min=1, max=500, help="Concurrent clients.")] = 50,
-    seconds: Annotated[float, typer.Option(min=0.5, help="Seconds per route.")] = 2.0,
+    seconds: Annotated[
+        float, typer.Option(min=1.0, help="Measured seconds in all, split over the routes.")
+    ] = 10.0,
     rounds: Annotated[int, typer.Option(min=1, help="Demo market rounds to index.")] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
 ) -> None:

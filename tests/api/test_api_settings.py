@@ -80,3 +80,55 @@ def test_an_api_that_cannot_tell_its_chain_answers_503_in_the_error_shape(tmp_pa
         assert r.status_code == 503
         err = r.json()["error"]
         assert err["code"] == "unavailable" and "BRIGHT_API_CHAIN_ID" in err["message"]
+
+
+def test_serve_runs_uvicorn_until_stopped(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from bright.paths import ROOT
+    from chain.anvil import free_port
+
+    port = free_port()
+    env = {**os.environ, "BRIGHT_API_CHAIN_ID": "31337"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from api.cli import app; app()",
+            "serve",
+            "--port",
+            str(port),
+            "--database-url",
+            f"sqlite:///{tmp_path / 'rm.sqlite'}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/auth/nonce", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "serve did not answer"
+                time.sleep(0.1)
+        assert r.status_code == 200 and r.json()["chain_id"] == 31337
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    # uvicorn shuts down, then re-raises the Ctrl-C it caught: 130 (or -SIGINT), no traceback.
+    assert proc.returncode in (0, 130, -signal.SIGINT)
+    assert "Traceback" not in err.decode()
+    assert f"http://127.0.0.1:{port}/docs" in err.decode()
