@@ -174,6 +174,10 @@ def bench_gas(report_path: Path = GAS_REPORT, update_report: bool = False) -> di
         ops = measure_core_gas()
         print("measuring market gas (books of 100 and 1,000 orders) ...", file=sys.stderr)
         ops.update(measure_market_gas())
+        print("measuring DSO request, coalition and settlement gas ...", file=sys.stderr)
+        from chain.coordination import measure_coordination_gas
+
+        ops.update({f"coordination_{k}": v for k, v in measure_coordination_gas().items()})
     committed: dict[str, int] = {}
     if report_path.exists():
         committed = json.loads(report_path.read_text()).get("operations", {})
