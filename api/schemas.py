@@ -213,6 +213,7 @@ class EventPublic(BaseModel):
     id: str = Field(description="Cursor: '<block>:<log index>'; pass it as `after`.")
     chain_id: int
     block_number: int
+    block_hash: str
     log_index: int
     tx_hash: str
     contract: str

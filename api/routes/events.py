@@ -1,10 +1,18 @@
 """Chain events from the event store (``chain_events``): a page, or a live feed (server-sent
-events). Arguments that are another member's data are redacted (see :mod:`api.access`)."""
+events). Arguments that are another member's data are redacted (see :mod:`api.access`).
+
+The live feed follows the event store by position (block number, log index). A reorg makes the
+read side delete the orphaned blocks' events and store the new branch's: before each poll the
+feed checks that the last event it sent is still stored with the same block hash; if not, it
+sends ``event: rollback`` with ``data: {"after": <id of the newest sent event still valid, or
+null>}`` and continues from there, so the client drops what came after and receives the new
+branch."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -63,6 +71,7 @@ def event_public(row: ChainEventRow, claims: Claims) -> EventPublic:
         id=f"{row.block_number}:{row.log_index}",
         chain_id=row.chain_id,
         block_number=row.block_number,
+        block_hash=row.block_hash,
         log_index=row.log_index,
         tx_hash=row.tx_hash,
         contract=row.contract,
@@ -132,6 +141,46 @@ def _tail(service: ApiService, chain_id: int) -> tuple[int, int]:
     return (-1, -1) if row is None else (int(row[0]), int(row[1]))
 
 
+Sent = tuple[int, int, str]
+"""(block number, log index, block hash) of an event the feed sent."""
+
+
+def surviving(service: ApiService, chain_id: int, sent: deque[Sent]) -> int | None:
+    """None when the newest sent event is still stored as sent; otherwise how many of the
+    sent events, oldest first, are still stored as sent (the rest were rolled back)."""
+    if not sent:
+        return None
+    block, log, block_hash = sent[-1]
+    with service.sessions() as db:
+        still = db.scalar(
+            select(ChainEventRow.block_hash).where(
+                ChainEventRow.chain_id == chain_id,
+                ChainEventRow.block_number == block,
+                ChainEventRow.log_index == log,
+            )
+        )
+        if still == block_hash:
+            return None
+        stored = {
+            (int(b), int(li)): h
+            for b, li, h in db.execute(
+                select(
+                    ChainEventRow.block_number, ChainEventRow.log_index, ChainEventRow.block_hash
+                ).where(
+                    ChainEventRow.chain_id == chain_id,
+                    ChainEventRow.block_number >= sent[0][0],
+                    ChainEventRow.block_number <= block,
+                )
+            )
+        }
+    keep = 0
+    for b, li, h in sent:
+        if stored.get((b, li)) != h:
+            break
+        keep += 1
+    return keep
+
+
 def sse(event: EventPublic) -> str:
     """One server-sent event: id (the cursor), event type, JSON data."""
     data = json.dumps(event.model_dump(), separators=(",", ":"))
@@ -165,16 +214,30 @@ async def stream_events(
 
     async def feed() -> AsyncIterator[str]:
         nonlocal cursor
+        sent: deque[Sent] = deque(maxlen=4096)
         yield f"retry: {int(poll_s * 2000)}\n: connected to chain {chain_id}\n\n"
         quiet_since = time.monotonic()
         while not await request.is_disconnected():
             if claims.expires_at <= time.time():
                 yield "event: token-expired\ndata: {}\n\n"
                 return
+            keep = await anyio.to_thread.run_sync(surviving, service, chain_id, sent)
+            if keep is not None:
+                first = sent[0]
+                while len(sent) > keep:
+                    sent.pop()
+                if sent:
+                    cursor = (sent[-1][0], sent[-1][1])
+                    after: str | None = f"{cursor[0]}:{cursor[1]}"
+                else:  # nothing sent survives: resume just before the first sent event
+                    cursor = (first[0], first[1] - 1)
+                    after = None
+                yield f"event: rollback\ndata: {json.dumps({'after': after})}\n\n"
             events = await anyio.to_thread.run_sync(_fetch, service, chain_id, cursor, claims)
             for e in events:
                 yield sse(e)
                 cursor = (e.block_number, e.log_index)
+                sent.append((e.block_number, e.log_index, e.block_hash))
             if events:
                 quiet_since = time.monotonic()
                 continue

@@ -101,3 +101,59 @@ def test_a_taken_port_is_a_clear_error(served, api_demo, tmp_path):
         start_in_thread(
             settings_for(url, api_demo.chain_id, api_demo.market, port=port), timeout_s=5
         )
+
+
+def _frames(response):
+    """Every SSE frame with data, as dicts (the data, plus sse_event and sse_id)."""
+    frame: dict = {}
+    for line in response.iter_lines():
+        if line == "":
+            if "data" in frame:
+                yield {
+                    **json.loads(frame["data"]),
+                    "sse_event": frame.get("event"),
+                    "sse_id": frame.get("id"),
+                }
+            frame = {}
+        elif not line.startswith(":"):
+            key, _, value = line.partition(": ")
+            frame[key] = value
+
+
+def test_a_reorg_rollback_is_announced_and_the_new_branch_follows(served, tokens, api_demo):
+    from chain.indexer import BlockRef
+    from streams.db import open_database
+    from streams.store import ReadModelStore
+
+    handle, url = served
+    w3 = api_demo.running.platform.w3
+    with httpx.stream(
+        "GET", f"{handle.url}/events/stream", headers=bearer(tokens["home-01"]), timeout=30
+    ) as r:
+        index_into(api_demo, url)
+        frames = _frames(r)
+        sent = [next(frames) for _ in range(60)]
+        assert all(f["sse_event"] != "rollback" for f in sent)
+        ancestor = sent[30]["block_number"] - 1
+        engine = open_database(url)
+        try:  # what the read side does on a reorg: drop the blocks above the ancestor
+            ReadModelStore(engine).rollback(
+                api_demo.chain_id,
+                BlockRef(ancestor, w3.eth.get_block(ancestor)["hash"].to_0x_hex()),
+            )
+        finally:
+            engine.dispose()
+        deadline = time.monotonic() + 20
+        for f in frames:
+            assert time.monotonic() < deadline, "no rollback announced"
+            if f["sse_event"] == "rollback":
+                rollback = f
+                break
+            sent.append(f)
+        valid = [e for e in sent if e["block_number"] <= ancestor]
+        assert valid and rollback["after"] == valid[-1]["id"]
+        index_into(api_demo, url)  # the "new branch" (here: the same blocks again)
+        again = [next(frames) for _ in range(10)]
+    k = len(valid)
+    assert [e["id"] for e in again] == [e["id"] for e in sent[k : k + 10]]
+    assert [e["block_hash"] for e in again] == [e["block_hash"] for e in sent[k : k + 10]]
