@@ -14,6 +14,7 @@ import typer
 from bright.errors import BrightError
 
 if TYPE_CHECKING:
+    from api.server import ServerHandle
     from bright.demo import RunningPlatform
     from bright.settings import ChainSettings
     from streams.kafka.pipeline import KafkaReadSide
@@ -44,7 +45,6 @@ def _mount_subcommands() -> None:
     app.add_typer(index_app, name="index", help="The read side: chain events into read models.")
     app.add_typer(kafka_app, name="kafka", help="A local Apache Kafka broker (KRaft).")
     app.add_typer(oracle_app, name="oracle", help="The meter oracle service.")
-
 
 
 def _fail(exc: BaseException) -> None:
@@ -80,6 +80,9 @@ def up(
     data: Annotated[
         bool,
         typer.Option(help="Run the simulated homes -> MQTT -> bridge -> meter oracle path."),
+    ] = True,
+    api: Annotated[
+        bool, typer.Option(help="Serve the REST API (BRIGHT_API_PORT, default 8000).")
     ] = True,
     bus: Annotated[
         str,
@@ -122,8 +125,11 @@ def up(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     data_in = None
     read_side = None
+    api_server = None
     try:
-        read_side = _start_read_side(running, settings, bus)
+        read_side, database_url = _start_read_side(running, settings, bus)
+        if api:
+            api_server = _start_api(running, database_url)
         if data:
             from bright.demo_data import DemoDataIn
 
@@ -144,6 +150,8 @@ def up(
                 reported = committed
     finally:
         print("stopping ...", file=sys.stderr, flush=True)
+        if api_server is not None:
+            api_server.stop()
         if data_in is not None:
             data_in.stop()
         if read_side is not None:
@@ -152,9 +160,20 @@ def up(
         print("stopped; chain state saved", file=sys.stderr, flush=True)
 
 
+def _start_api(running: RunningPlatform, database_url: str) -> ServerHandle:
+    """The REST API over the read models, in a thread of this process."""
+    from api.server import start_in_thread
+    from api.settings import ApiSettings
+
+    settings = ApiSettings(database_url=database_url, rpc_url=running.rpc_url)
+    handle = start_in_thread(settings)
+    print(f"api: {handle.url} (OpenAPI docs at {handle.url}/docs)", flush=True)
+    return handle
+
+
 def _start_read_side(
     running: RunningPlatform, settings: ChainSettings, bus: str
-) -> EmbeddedRunner | KafkaReadSide:
+) -> tuple[EmbeddedRunner | KafkaReadSide, str]:
     """The read side into SQL read models: the embedded runner (indexer, in-process bus,
     projections) or the Kafka path (broker, publishing indexer, faust workers)."""
     import os
@@ -182,7 +201,7 @@ def _start_read_side(
         ).start(streams.index_poll_s)
         assert kafka.broker is not None
         print(f"read side: indexer -> {kafka.broker.url} chain.events -> faust -> {url}")
-        return kafka
+        return kafka, url
     store = ReadModelStore(open_database(url), keep_blocks=streams.index_keep_blocks)
     runner = EmbeddedRunner.build(
         web3_rpc(running.platform.w3),
@@ -195,7 +214,7 @@ def _start_read_side(
     indexed = runner.poll_once()
     runner.start(streams.index_poll_s)
     print(f"read side: {indexed} chain events indexed into {url}", flush=True)
-    return runner
+    return runner, url
 
 
 def _start_demo_market(

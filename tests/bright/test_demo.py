@@ -81,7 +81,12 @@ def _bright(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 def test_bright_up_runs_until_interrupted_and_restarts_with_its_state(tmp_path):
-    env = {**os.environ, "BRIGHT_STATE_DIR": str(tmp_path), "BRIGHT_CHAIN_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "BRIGHT_STATE_DIR": str(tmp_path),
+        "BRIGHT_CHAIN_PORT": str(free_port()),
+        "BRIGHT_API_PORT": "0",
+    }
     proc = _bright("up", env=env)
     assert proc.stdout is not None
     lines = []
@@ -95,6 +100,14 @@ def test_bright_up_runs_until_interrupted_and_restarts_with_its_state(tmp_path):
     assert "platform running" in text, text + proc.stderr.read() if proc.stderr else text
     assert "ParticipantRegistry" in text and "home-17" in text
     assert "0x" in text and "(public development keys" in text
+    # The REST API is served over the read models.
+    import re
+    import urllib.request
+
+    api_url = re.search(r"api: (http://\S+)", text)
+    assert api_url, text
+    with urllib.request.urlopen(api_url.group(1) + "/health", timeout=10) as resp:
+        assert resp.status == 200
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
@@ -156,7 +169,12 @@ def test_bright_up_with_the_kafka_bus_projects_through_faust(tmp_path):
     """`make demo BUS=kafka`: indexer -> Kafka -> faust workers -> the same read models."""
     import sqlite3
 
-    env = {**os.environ, "BRIGHT_STATE_DIR": str(tmp_path), "BRIGHT_CHAIN_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "BRIGHT_STATE_DIR": str(tmp_path),
+        "BRIGHT_CHAIN_PORT": str(free_port()),
+        "BRIGHT_API_PORT": "0",
+    }
     env.pop("BRIGHT_DATABASE_URL", None)
     proc = subprocess.run(
         [
@@ -187,7 +205,12 @@ def test_bright_up_with_the_kafka_bus_projects_through_faust(tmp_path):
 
 
 def test_unknown_bus_is_a_clear_error(tmp_path):
-    env = {**os.environ, "BRIGHT_STATE_DIR": str(tmp_path), "BRIGHT_CHAIN_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "BRIGHT_STATE_DIR": str(tmp_path),
+        "BRIGHT_CHAIN_PORT": str(free_port()),
+        "BRIGHT_API_PORT": "0",
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "bright.cli", "up", "--bus", "rabbit", "--no-data"],
         cwd=ROOT,
