@@ -32,6 +32,7 @@ app.add_typer(bench_app, name="bench")
 def _mount_subcommands() -> None:
     """Command groups that live with their packages."""
     from analytics.cli import app as analytics_app
+    from api.cli import app as api_app
     from gateway_bridge.cli import app as gateway_app
     from oracles.cli import oracle_app, simulate
     from streams.cli import app as index_app
@@ -44,6 +45,7 @@ def _mount_subcommands() -> None:
     app.command("simulate")(simulate)
     app.add_typer(index_app, name="index", help="The read side: chain events into read models.")
     app.add_typer(kafka_app, name="kafka", help="A local Apache Kafka broker (KRaft).")
+    app.add_typer(api_app, name="api", help="The REST API over the read models.")
     app.add_typer(oracle_app, name="oracle", help="The meter oracle service.")
 
 
@@ -463,6 +465,25 @@ def bench_indexer_cmd(
 
     try:
         result = bench_indexer(events=events)
+    except BrightError as exc:
+        _fail(exc)
+        return
+    if not json_out:
+        print(json.dumps(result, indent=2, default=str))
+    _print_json(result)
+
+
+@bench_app.command("api")
+def bench_api_cmd(
+    clients: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 50,
+    seconds: Annotated[float, typer.Option(min=1, help="Seconds measured in total.")] = 10,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Requests/s and p99 of the main read routes against PostgreSQL, /health as baseline."""
+    from api.bench import bench_api
+
+    try:
+        result = bench_api(clients=clients, seconds=seconds)
     except BrightError as exc:
         _fail(exc)
         return
