@@ -11,6 +11,8 @@ from eth_account.signers.local import LocalAccount
 from api.security import Expected, expected_message
 from api.settings import ApiSettings
 
+ROUNDS = 3
+"""Market sessions the demo community trades before the API tests."""
 TEST_SECRET = "api-tests-secret-0123456789-abcdefghijklmnop"
 DOMAIN = "bright.test:8000"
 URI = "https://bright.test:8000"
@@ -56,3 +58,20 @@ def login(client: Any, account: LocalAccount) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def index_into(demo: Any, url: str) -> None:
+    """Project the demo chain's events into ``url`` with the real indexer and runner."""
+    from chain.indexer import web3_rpc
+    from streams.db import open_database
+    from streams.runner import EmbeddedRunner
+    from streams.store import ReadModelStore
+
+    engine = open_database(url)
+    try:
+        platform = demo.running.platform
+        EmbeddedRunner.build(
+            web3_rpc(platform.w3), platform.deployment, ReadModelStore(engine), platform.artifacts
+        ).poll_once()
+    finally:
+        engine.dispose()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-ROUNDS = 3
+from tests.api.api_helpers import ROUNDS, index_into
 
 
 @dataclass
@@ -52,23 +52,6 @@ def api_demo(tmp_path_factory) -> Iterator[Demo]:
         yield Demo(running, members, dep.chain_id, dep.address("FlexMarket"))
     finally:
         running.stop()
-
-
-def index_into(demo: Demo, url: str) -> None:
-    """Project the demo chain's events into ``url`` with the real indexer and runner."""
-    from chain.indexer import web3_rpc
-    from streams.db import open_database
-    from streams.runner import EmbeddedRunner
-    from streams.store import ReadModelStore
-
-    engine = open_database(url)
-    try:
-        platform = demo.running.platform
-        EmbeddedRunner.build(
-            web3_rpc(platform.w3), platform.deployment, ReadModelStore(engine), platform.artifacts
-        ).poll_once()
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="session")

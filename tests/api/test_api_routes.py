@@ -9,8 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from tests.api.api_helpers import bearer
-from tests.api.conftest import ROUNDS
+from tests.api.api_helpers import ROUNDS, bearer
 
 
 def _get(client, path, token, **params):

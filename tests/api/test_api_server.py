@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from api.server import ServerStartError, start_in_thread
-from tests.api.api_helpers import bearer, settings_for
-from tests.api.conftest import index_into
+from tests.api.api_helpers import bearer, index_into, settings_for
 
 
 def _read_events(response, want: int, timeout_s: float = 20.0) -> list[dict]:
