@@ -66,3 +66,7 @@ def bench(
 
     result = bench_api(clients=clients, seconds=seconds, rounds=rounds, quiet=as_json)
     typer.echo(json.dumps(result))
+
+
+if __name__ == "__main__":
+    app()
