@@ -67,11 +67,12 @@ class ApiSettings(BaseSettings):
         60, ge=0, le=600, description="Tolerance for a wallet's clock in Issued At / Not Before."
     )
     siwe_domain: str = Field(
-        "127.0.0.1:8000",
-        description="RFC 3986 authority the EIP-4361 message must name (the web UI's host).",
+        "",
+        description="RFC 3986 authority the EIP-4361 message must name (the web UI's host); "
+        "unset: host:port of this API.",
     )
     siwe_uri: str = Field(
-        "http://127.0.0.1:8000", description="URI the EIP-4361 message must name."
+        "", description="URI the EIP-4361 message must name; unset: http://host:port."
     )
     database_url: str = Field(
         default_factory=_default_database_url,
@@ -111,6 +112,14 @@ class ApiSettings(BaseSettings):
         if len(value.get_secret_value()) < 32:
             raise ValueError("jwt_secret must be at least 32 characters (HS256 key)")
         return value
+
+    @model_validator(mode="after")
+    def _siwe_defaults(self) -> ApiSettings:
+        if not self.siwe_domain:
+            self.siwe_domain = f"{self.host}:{self.port}"
+        if not self.siwe_uri:
+            self.siwe_uri = f"http://{self.host}:{self.port}"
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> ApiSettings:

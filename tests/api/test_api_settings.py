@@ -28,6 +28,9 @@ def test_defaults_serve_loopback_on_8000_in_development():
     assert (s.host, s.port, s.env) == ("127.0.0.1", 8000, "development")
     assert s.jwt_secret.get_secret_value() == DEV_JWT_SECRET
     assert 0 < s.jwt_ttl_s <= 3600
+    assert (s.siwe_domain, s.siwe_uri) == ("127.0.0.1:8000", "http://127.0.0.1:8000")
+    moved = ApiSettings(port=8123)
+    assert (moved.siwe_domain, moved.siwe_uri) == ("127.0.0.1:8123", "http://127.0.0.1:8123")
     assert DEV_JWT_SECRET not in repr(s)  # a SecretStr never prints
 
 
