@@ -167,7 +167,13 @@ def _start_api(running: RunningPlatform, database_url: str) -> ServerHandle:
     from api.server import start_in_thread
     from api.settings import ApiSettings
 
-    settings = ApiSettings(database_url=database_url, rpc_url=running.rpc_url)
+    deployment = running.platform.deployment
+    settings = ApiSettings(
+        database_url=database_url,
+        rpc_url=running.rpc_url,
+        chain_id=deployment.chain_id,
+        market_address=deployment.address("FlexMarket"),
+    )
     handle = start_in_thread(settings)
     print(f"api: {handle.url} (OpenAPI docs at {handle.url}/docs)", flush=True)
     return handle
@@ -484,6 +490,31 @@ def bench_api_cmd(
 
     try:
         result = bench_api(clients=clients, seconds=seconds)
+    except BrightError as exc:
+        _fail(exc)
+        return
+    if not json_out:
+        print(json.dumps(result, indent=2, default=str))
+    _print_json(result)
+
+
+@bench_app.command("e2e")
+def bench_e2e_cmd(
+    bids: Annotated[int, typer.Option(min=10, help="Bids placed (ten per block).")] = 200,
+    block_time: Annotated[float, typer.Option(min=0.1, help="Seconds between blocks.")] = 1.0,
+    bus: Annotated[
+        list[str] | None, typer.Option(help="embedded and/or kafka (default: both).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Seconds from a bid's transaction being mined to the bid being visible in the REST API."""
+    from bright.bench_e2e import bench_e2e
+
+    buses = tuple(bus or ("embedded", "kafka"))
+    if set(buses) - {"embedded", "kafka"}:
+        raise typer.BadParameter(f"--bus must be embedded or kafka, got {buses}")
+    try:
+        result = bench_e2e(bids=bids, block_time_s=block_time, buses=buses)
     except BrightError as exc:
         _fail(exc)
         return

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from bright.paths import ROOT
@@ -20,6 +21,7 @@ from chain.compiler import Artifact
 from chain.deploy import Deployment
 from chain.indexer import Indexer, RpcCall
 from streams.db import open_database
+from streams.errors import ReadModelError
 from streams.kafka.broker import DEFAULT_KAFKA_DIR, KafkaBroker
 from streams.kafka.publisher import KafkaPublisher, KafkaSink
 from streams.projections import ProjectionRegistry
@@ -87,6 +89,7 @@ class KafkaReadSide:
                     start_new_session=True,
                 )
             )
+        self._wait_caught_up(ledger)
         indexer = self.indexer
         self._thread = threading.Thread(
             target=indexer.run,
@@ -96,6 +99,23 @@ class KafkaReadSide:
         )
         self._thread.start()
         return self
+
+    def _wait_caught_up(self, ledger: ReadModelStore, timeout_s: float = 120.0) -> None:
+        """Return once the workers have projected what the indexer published so far (they
+        need a few seconds to join their consumer group), so the read side starts complete."""
+        chain_id = self.deployment.chain_id
+        published = ledger.event_count(chain_id)
+        models = ReadModelStore(open_database(self.database_url))
+        deadline = time.monotonic() + timeout_s
+        while models.event_count(chain_id) < published:
+            if time.monotonic() > deadline:
+                raise ReadModelError(
+                    f"the faust workers projected {models.event_count(chain_id)} of {published} "
+                    f"events in {timeout_s:.0f} s; see `bright kafka status`"
+                )
+            if any(p.poll() is not None for p in self._procs):
+                raise ReadModelError("a faust worker exited at start")
+            time.sleep(0.2)
 
     def stop(self) -> None:
         self._stop.set()
