@@ -227,3 +227,32 @@ class EventPublic(BaseModel):
 class EventsPublic(BaseModel):
     data: list[EventPublic]
     count: int
+
+
+class MeterIntervalPublic(BaseModel):
+    meter_id: str
+    interval_start_s: int = Field(description="Start of the 15-minute interval, unix seconds.")
+    import_wh: int
+    export_wh: int
+    corrected: bool = Field(description="A late reading replaced the first commitment.")
+    block_number: int
+
+
+class MeterIntervalsPublic(BaseModel):
+    data: list[MeterIntervalPublic]
+    count: int
+
+
+class ForecastPublic(BaseModel):
+    participant_id: str
+    interval_start_s: int
+    q10_wh: int = Field(description="10 % quantile of net energy (import positive), Wh.")
+    q50_wh: int
+    q90_wh: int
+    model_version: str
+    revised: bool
+
+
+class ForecastsPublic(BaseModel):
+    data: list[ForecastPublic]
+    count: int

@@ -6,6 +6,7 @@ from api.routes import (
     events,
     health,
     matches,
+    meters,
     orders,
     participants,
     sessions,
@@ -19,6 +20,7 @@ ROUTERS = (
     orders.router,
     matches.router,
     balances.router,
+    meters.router,
     events.router,
 )
 

@@ -1,0 +1,134 @@
+"""Meter data and forecasts: personal (the member and its delegated aggregator only).
+
+A member's meter is the one the ParticipantRegistry holds for it (``participants.meter_id``);
+the meter oracle commits its 15-minute import/export energy under that id, and the forecast
+oracle commits the member's forecasts under the same id.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func, select
+
+from api.access import require_personal
+from api.deps import ADDRESS_PATTERN, Address, ClaimsDep, DbDep, PageDep, ScopeDep, TimeRangeDep
+from api.errors import NotFoundError
+from api.schemas import (
+    ForecastPublic,
+    ForecastsPublic,
+    MeterIntervalPublic,
+    MeterIntervalsPublic,
+)
+from api.service import Scope
+from streams.models import Forecast, MeterInterval, Participant
+
+router = APIRouter(tags=["meter data"])
+
+MemberQuery = Annotated[
+    Address | None,
+    Query(pattern=ADDRESS_PATTERN, description="The member (default: you)."),
+]
+
+
+def _meter_of(db: DbDep, scope: Scope, member: str) -> str:
+    meter = db.scalar(
+        select(Participant.meter_id).where(
+            Participant.chain_id == scope.chain_id, Participant.account == member
+        )
+    )
+    if not meter:
+        raise NotFoundError(f"a meter of {member}")
+    return str(meter)
+
+
+@router.get(
+    "/meter-intervals",
+    response_model=MeterIntervalsPublic,
+    summary="Your committed 15-minute meter data (another member's: 403)",
+)
+def meter_intervals(
+    claims: ClaimsDep,
+    db: DbDep,
+    scope: ScopeDep,
+    page: PageDep,
+    when: TimeRangeDep,
+    participant: MemberQuery = None,
+) -> MeterIntervalsPublic:
+    member = participant or claims.address
+    require_personal(db, scope, claims, member, "meter data")
+    meter = _meter_of(db, scope, member)
+    where = [MeterInterval.chain_id == scope.chain_id, MeterInterval.meter_id == meter]
+    if when.since_s is not None:
+        where.append(MeterInterval.interval_start_s >= when.since_s)
+    if when.until_s is not None:
+        where.append(MeterInterval.interval_start_s < when.until_s)
+    count = db.scalar(select(func.count()).select_from(MeterInterval).where(*where)) or 0
+    rows = db.scalars(
+        select(MeterInterval)
+        .where(*where)
+        .order_by(MeterInterval.interval_start_s.desc())
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return MeterIntervalsPublic(
+        data=[
+            MeterIntervalPublic(
+                meter_id=r.meter_id,
+                interval_start_s=r.interval_start_s,
+                import_wh=r.import_wh,
+                export_wh=r.export_wh,
+                corrected=r.corrected,
+                block_number=r.block_number,
+            )
+            for r in rows
+        ],
+        count=count,
+    )
+
+
+@router.get(
+    "/forecasts",
+    response_model=ForecastsPublic,
+    summary="Your committed forecasts, 10/50/90 % quantiles (another member's: 403)",
+)
+def forecasts(
+    claims: ClaimsDep,
+    db: DbDep,
+    scope: ScopeDep,
+    page: PageDep,
+    when: TimeRangeDep,
+    participant: MemberQuery = None,
+) -> ForecastsPublic:
+    member = participant or claims.address
+    require_personal(db, scope, claims, member, "forecasts")
+    meter = _meter_of(db, scope, member)
+    where = [Forecast.chain_id == scope.chain_id, Forecast.participant_id == meter]
+    if when.since_s is not None:
+        where.append(Forecast.interval_start_s >= when.since_s)
+    if when.until_s is not None:
+        where.append(Forecast.interval_start_s < when.until_s)
+    count = db.scalar(select(func.count()).select_from(Forecast).where(*where)) or 0
+    rows = db.scalars(
+        select(Forecast)
+        .where(*where)
+        .order_by(Forecast.interval_start_s)
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return ForecastsPublic(
+        data=[
+            ForecastPublic(
+                participant_id=r.participant_id,
+                interval_start_s=r.interval_start_s,
+                q10_wh=r.q10_wh,
+                q50_wh=r.q50_wh,
+                q90_wh=r.q90_wh,
+                model_version=r.model_version,
+                revised=r.revised,
+            )
+            for r in rows
+        ],
+        count=count,
+    )
