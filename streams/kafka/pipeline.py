@@ -79,16 +79,27 @@ class KafkaReadSide:
                 "BRIGHT_DATABASE_URL": self.database_url,
                 "BRIGHT_FAUST_DATADIR": str(self.state_dir / f"faust-{n}"),
             }
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            log = (self.state_dir / f"faust-{n}.log").open("ab")
             self._procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "streams.kafka.agents", "worker", "-l", "warn"],
+                    [
+                        sys.executable,
+                        "-m",
+                        "streams.kafka.agents",
+                        "worker",
+                        "-l",
+                        "warn",
+                        "--without-web",
+                    ],
                     cwd=ROOT,
                     env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
             )
+            log.close()
         self._wait_caught_up(ledger)
         indexer = self.indexer
         self._thread = threading.Thread(
@@ -113,8 +124,11 @@ class KafkaReadSide:
                     f"the faust workers projected {models.event_count(chain_id)} of {published} "
                     f"events in {timeout_s:.0f} s; see `bright kafka status`"
                 )
-            if any(p.poll() is not None for p in self._procs):
-                raise ReadModelError("a faust worker exited at start")
+            for n, p in enumerate(self._procs):
+                if p.poll() is not None:
+                    log = self.state_dir / f"faust-{n}.log"
+                    tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+                    raise ReadModelError(f"faust worker {n} exited at start ({log}):\n{tail}")
             time.sleep(0.2)
 
     def stop(self) -> None:

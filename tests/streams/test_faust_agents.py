@@ -83,7 +83,7 @@ def test_rollback_record_removes_exactly_the_orphaned_blocks(store):
 
 def _worker(env):
     return subprocess.Popen(
-        [sys.executable, "-m", "streams.kafka.agents", "worker", "-l", "warn"],
+        [sys.executable, "-m", "streams.kafka.agents", "worker", "-l", "warn", "--without-web"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
