@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import ApiError
-from api.routes import ROUTERS
+from api.routes import GATEWAY_ROUTERS, ROUTERS
 from api.schemas import ErrorBody
 from api.service import ApiService
 from api.settings import ApiSettings
@@ -167,5 +167,8 @@ def create_app(settings: ApiSettings | None = None, service: ApiService | None =
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    if service.gateway is not None:  # device status and preferences need the bridge
+        for router in GATEWAY_ROUTERS:
+            app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

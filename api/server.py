@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from api.errors import ApiError
+from api.service import ApiService
 from api.settings import ApiSettings
 
 
@@ -17,11 +18,13 @@ class ServerStartError(ApiError):
     """uvicorn did not start listening (port taken, bad settings)."""
 
 
-def uvicorn_config(settings: ApiSettings, log_level: str = "warning") -> uvicorn.Config:
+def uvicorn_config(
+    settings: ApiSettings, log_level: str = "warning", service: ApiService | None = None
+) -> uvicorn.Config:
     from api.main import create_app
 
     return uvicorn.Config(
-        create_app(settings),
+        create_app(settings, service),
         host=settings.host,
         port=settings.port,
         log_level=log_level,
@@ -53,11 +56,14 @@ class ServerHandle:
 
 
 def start_in_thread(
-    settings: ApiSettings, timeout_s: float = 20.0, log_level: str = "warning"
+    settings: ApiSettings,
+    timeout_s: float = 20.0,
+    log_level: str = "warning",
+    service: ApiService | None = None,
 ) -> ServerHandle:
     """Start the API in a thread; returns once it accepts connections (``.url``), or raises
     :class:`ServerStartError`. ``settings.port == 0`` picks a free port."""
-    server = uvicorn.Server(uvicorn_config(settings, log_level))
+    server = uvicorn.Server(uvicorn_config(settings, log_level, service))
     failure: list[BaseException] = []
 
     def run() -> None:

@@ -10,6 +10,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, distinct, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,8 +32,26 @@ class Scope:
     market: str | None
 
 
+class GatewayView(Protocol):
+    """What the API needs of a home-gateway bridge running in the same process (``bright
+    up``): device status and comfort preferences of the household behind a meter."""
+
+    def devices_of(self, meter_id: str) -> list[dict[str, Any]] | None:
+        """Status of the household's devices; None if no household has that meter."""
+
+    def preferences_of(self, meter_id: str) -> dict[str, Any] | None:
+        """The household's comfort preferences; None if no household has that meter."""
+
+    def set_preferences_of(self, meter_id: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """Replace the household's preferences (validated: ValueError says what is wrong);
+        returns the device commands the comfort rules issued."""
+
+
 class ApiService:
     """Shared state of one API process."""
+
+    gateway: GatewayView | None = None
+    """The home-gateway bridge of this process, if it runs one (device status, preferences)."""
 
     def __init__(self, settings: ApiSettings, engine: Engine) -> None:
         from streams.db import session_factory

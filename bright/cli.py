@@ -16,6 +16,7 @@ from bright.errors import BrightError
 if TYPE_CHECKING:
     from api.server import ServerHandle
     from bright.demo import RunningPlatform
+    from bright.demo_data import DemoDataIn
     from bright.settings import ChainSettings
     from streams.kafka.pipeline import KafkaReadSide
     from streams.runner import EmbeddedRunner
@@ -130,8 +131,6 @@ def up(
     api_server = None
     try:
         read_side, database_url = _start_read_side(running, settings, bus)
-        if api:
-            api_server = _start_api(running, database_url)
         if data:
             from bright.demo_data import DemoDataIn
 
@@ -141,6 +140,8 @@ def up(
                 running.platform, running.members, settings.state_dir, speed
             ).start()
             print(f"data-in: {data_in.homes} simulated homes publishing on MQTT", flush=True)
+        if api:
+            api_server = _start_api(running, database_url, data_in)
         if market:
             _start_demo_market(running, stop, session_seconds, rounds)
         print("platform running; press Ctrl-C to stop", flush=True)
@@ -162,9 +163,13 @@ def up(
         print("stopped; chain state saved", file=sys.stderr, flush=True)
 
 
-def _start_api(running: RunningPlatform, database_url: str) -> ServerHandle:
-    """The REST API over the read models, in a thread of this process."""
+def _start_api(
+    running: RunningPlatform, database_url: str, gateway: DemoDataIn | None
+) -> ServerHandle:
+    """The REST API over the read models, in a thread of this process; it serves device status
+    and comfort preferences from the gateway bridge of this process when there is one."""
     from api.server import start_in_thread
+    from api.service import ApiService
     from api.settings import ApiSettings
 
     deployment = running.platform.deployment
@@ -174,7 +179,9 @@ def _start_api(running: RunningPlatform, database_url: str) -> ServerHandle:
         chain_id=deployment.chain_id,
         market_address=deployment.address("FlexMarket"),
     )
-    handle = start_in_thread(settings)
+    service = ApiService.open(settings)
+    service.gateway = gateway
+    handle = start_in_thread(settings, service=service)
     print(f"api: {handle.url} (OpenAPI docs at {handle.url}/docs)", flush=True)
     return handle
 

@@ -14,13 +14,13 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bright.errors import ToolchainError
 from chain.domain import Role
 from chain.platform import Platform
 from gateway_bridge.broker import MosquittoBroker, free_port
-from gateway_bridge.domain import DeviceRegistry
+from gateway_bridge.domain import DeviceRegistry, Preferences
 from gateway_bridge.service import BridgeService
 from gateway_bridge.settings import BridgeSettings
 from oracles.clients import MeterOracleClient
@@ -52,6 +52,7 @@ class DemoDataIn:
         self.bridge: BridgeService | None = None
         self.service: MeterOracleService | None = None
         self.thread: threading.Thread | None = None
+        self._households: dict[str, str] = {}
 
     def start(self) -> DemoDataIn:
         port = free_port()
@@ -62,6 +63,8 @@ class DemoDataIn:
         start_s = interval_floor(time.time() - 3600)
         clock = SimClock(float(start_s), self.speed)
         virtual = make_homes(self.homes, seed=0)
+        meters = meter_ids(virtual)
+        self._households = {meters[h.device_id]: h.home_id for h in virtual}
         bus = InProcessBus()
         artifacts = self.platform.artifacts
         client = MeterOracleClient(
@@ -101,6 +104,30 @@ class DemoDataIn:
         self.thread = threading.Thread(target=publish, name="demo-simulator", daemon=True)
         self.thread.start()
         return self
+
+    # -- the API's view of the gateway (api.service.GatewayView) --------------------------
+    def _household(self, meter_id: str) -> str | None:
+        return self._households.get(meter_id)
+
+    def devices_of(self, meter_id: str) -> list[dict[str, Any]] | None:
+        household = self._household(meter_id)
+        if household is None or self.bridge is None:
+            return None
+        return self.bridge.status.list(household_id=household)
+
+    def preferences_of(self, meter_id: str) -> dict[str, Any] | None:
+        household = self._household(meter_id)
+        if household is None or self.bridge is None:
+            return None
+        prefs = self.bridge.engine.preferences(household) or Preferences(household_id=household)
+        return prefs.model_dump(mode="json")
+
+    def set_preferences_of(self, meter_id: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+        household = self._household(meter_id)
+        if household is None or self.bridge is None:
+            raise ValueError(f"no household has meter {meter_id}")
+        prefs = Preferences(**{**values, "household_id": household})  # ValidationError: ValueError
+        return [dict(c.to_dict()) for c in self.bridge.engine.set_preferences(prefs)]
 
     def committed(self) -> int:
         """Meter-intervals committed on-chain so far."""

@@ -3,6 +3,7 @@
 from api.routes import (
     auth,
     balances,
+    devices,
     events,
     health,
     matches,
@@ -24,4 +25,7 @@ ROUTERS = (
     events.router,
 )
 
-__all__ = ["ROUTERS"]
+GATEWAY_ROUTERS = (devices.router,)
+"""Served only by an API that runs beside a home-gateway bridge (``ApiService.gateway``)."""
+
+__all__ = ["GATEWAY_ROUTERS", "ROUTERS"]

@@ -32,7 +32,7 @@ MemberQuery = Annotated[
 ]
 
 
-def _meter_of(db: DbDep, scope: Scope, member: str) -> str:
+def meter_of(db: DbDep, scope: Scope, member: str) -> str:
     meter = db.scalar(
         select(Participant.meter_id).where(
             Participant.chain_id == scope.chain_id, Participant.account == member
@@ -58,7 +58,7 @@ def meter_intervals(
 ) -> MeterIntervalsPublic:
     member = participant or claims.address
     require_personal(db, scope, claims, member, "meter data")
-    meter = _meter_of(db, scope, member)
+    meter = meter_of(db, scope, member)
     where = [MeterInterval.chain_id == scope.chain_id, MeterInterval.meter_id == meter]
     if when.since_s is not None:
         where.append(MeterInterval.interval_start_s >= when.since_s)
@@ -103,7 +103,7 @@ def forecasts(
 ) -> ForecastsPublic:
     member = participant or claims.address
     require_personal(db, scope, claims, member, "forecasts")
-    meter = _meter_of(db, scope, member)
+    meter = meter_of(db, scope, member)
     where = [Forecast.chain_id == scope.chain_id, Forecast.participant_id == meter]
     if when.since_s is not None:
         where.append(Forecast.interval_start_s >= when.since_s)

@@ -103,3 +103,72 @@ def test_demo_meter_data_flows_from_simulated_homes_to_the_chain(demo, tmp_path)
     meters = {h.value.meter_id for h in history}
     assert meters == registered  # every home's meter, under the id the registry holds
     assert sum(h.value.import_wh + h.value.export_wh for h in history) > 0
+
+
+def test_devices_and_comfort_preferences_through_the_api(demo, tmp_path):
+    """bright up's API serves the gateway bridge's device status and takes preferences."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from api.service import ApiService
+    from api.settings import ApiSettings
+    from bright.demo_data import DemoDataIn
+    from chain.indexer import web3_rpc
+    from streams.db import open_database
+    from streams.runner import EmbeddedRunner
+    from streams.store import ReadModelStore
+    from tests.api.api_helpers import bearer, login
+
+    url = f"sqlite:///{tmp_path / 'rm.sqlite'}"
+    platform = demo.platform
+    EmbeddedRunner.build(
+        web3_rpc(platform.w3),
+        platform.deployment,
+        ReadModelStore(open_database(url)),
+        platform.artifacts,
+    ).poll_once()
+    settings = ApiSettings(
+        database_url=url,
+        rpc_url=demo.rpc_url,
+        chain_id=platform.deployment.chain_id,
+        market_address=platform.deployment.address("FlexMarket"),
+    )
+    home1 = next(m for m in demo.members if m.name == "home-01")
+    home2 = next(m for m in demo.members if m.name == "home-02")
+    with TestClient(create_app(settings)) as bare:
+        token = login(bare, home1.account)
+        # Without a gateway bridge in the process the routes do not exist.
+        assert bare.get("/devices", headers=bearer(token)).status_code == 404
+    data_in = DemoDataIn(platform, demo.members, tmp_path, speed=900).start()
+    try:
+        service = ApiService.open(settings)
+        service.gateway = data_in
+        with TestClient(create_app(settings, service)) as client:
+            token = login(client, home1.account)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                got = client.get("/devices", headers=bearer(token))
+                assert got.status_code == 200, got.text
+                if any(d["online"] for d in got.json()["data"]):
+                    break
+                time.sleep(0.2)
+            assert got.json()["count"] >= 1 and any(d["online"] for d in got.json()["data"])
+            other = client.get(
+                "/devices", params={"participant": home2.address}, headers=bearer(token)
+            )
+            assert other.status_code == 403
+            prefs = client.get("/preferences", headers=bearer(token)).json()["preferences"]
+            changed = client.put(
+                "/preferences", json={"temperature_min_c": 20.5}, headers=bearer(token)
+            )
+            assert changed.status_code == 200, changed.text
+            assert changed.json()["preferences"]["temperature_min_c"] == 20.5
+            assert changed.json()["preferences"]["temperature_max_c"] == prefs["temperature_max_c"]
+            bad = client.put("/preferences", json={"temperature_min_c": 5}, headers=bearer(token))
+            assert bad.status_code == 422 and "temperature_min_c" in bad.text
+            unknown = client.put("/preferences", json={"colour": "blue"}, headers=bearer(token))
+            assert unknown.status_code == 422
+    finally:
+        data_in.stop()
