@@ -6,8 +6,9 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -334,6 +335,18 @@ def doctor(
         print(f"{mark} {c.component:<18} {c.version or '':<10} {c.detail}")
 
 
+def _report(run: Callable[[], dict[str, Any]], json_out: bool) -> None:
+    """Run a benchmark; print it readably unless ``--json``, then its JSON as the last line."""
+    try:
+        result = run()
+    except BrightError as exc:
+        _fail(exc)
+        return
+    if not json_out:
+        print(json.dumps(result, indent=2, default=str))
+    _print_json(result)
+
+
 @bench_app.command("gas")
 def bench_gas_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
@@ -381,14 +394,7 @@ def bench_market_cmd(
     """Seconds from gate closure to the mined clearing transaction, on anvil with real blocks."""
     from chain.bench import bench_market
 
-    try:
-        result = bench_market(orders=orders, block_time_s=block_time)
-    except BrightError as exc:
-        _fail(exc)
-        return
-    if not json_out:
-        print(json.dumps(result, indent=2))
-    _print_json(result)
+    _report(lambda: bench_market(orders=orders, block_time_s=block_time), json_out)
 
 
 @bench_app.command("forecast")
@@ -399,10 +405,7 @@ def bench_forecast_cmd(
     """Rolling-origin backtest (held-out final quarter) against both baselines; forecast time."""
     from analytics.bench import bench_forecast
 
-    result = bench_forecast(seed=seed)
-    if not json_out:
-        print(json.dumps(result, indent=2, default=str))
-    _print_json(result)
+    _report(lambda: bench_forecast(seed=seed), json_out)
 
 
 @bench_app.command("clustering")
@@ -416,10 +419,7 @@ def bench_clustering_cmd(
 
     if metric not in ("euclidean", "dtw"):
         raise typer.BadParameter(f"metric must be euclidean or dtw, got {metric!r}")
-    result = bench_clustering(homes=homes, metric=metric)
-    if not json_out:
-        print(json.dumps(result, indent=2, default=str))
-    _print_json(result)
+    _report(lambda: bench_clustering(homes=homes, metric=metric), json_out)
 
 
 @bench_app.command("oracle")
@@ -429,14 +429,7 @@ def bench_oracle_cmd(
     """Gas per committed meter value (batches of 100 and 1,000) and commit latency."""
     from oracles.bench import bench_oracle
 
-    try:
-        result = bench_oracle()
-    except BrightError as exc:
-        _fail(exc)
-        return
-    if not json_out:
-        print(json.dumps(result, indent=2, default=str))
-    _print_json(result)
+    _report(lambda: bench_oracle(), json_out)
 
 
 @bench_app.command("coalitions")
@@ -448,10 +441,7 @@ def bench_coalitions_cmd(
     """Forming a coalition for a 4-hour request (CP-SAT) against a greedy baseline."""
     from coalitions.bench import bench_coalitions
 
-    result = bench_coalitions(members=members, seed=seed)
-    if not json_out:
-        print(json.dumps(result, indent=2, default=str))
-    _print_json(result)
+    _report(lambda: bench_coalitions(members=members, seed=seed), json_out)
 
 
 @bench_app.command("settlement")
@@ -462,10 +452,7 @@ def bench_settlement_cmd(
     """Settlement engine: members x 16 intervals with each baseline method."""
     from settlement.bench import bench_settlement_engine
 
-    result = bench_settlement_engine(members=members)
-    if not json_out:
-        print(json.dumps(result, indent=2, default=str))
-    _print_json(result)
+    _report(lambda: bench_settlement_engine(members=members), json_out)
 
 
 @bench_app.command("indexer")
@@ -476,14 +463,7 @@ def bench_indexer_cmd(
     """Events/s projected into SQLite and PostgreSQL against raw eth_getLogs + decoding."""
     from streams.bench import bench_indexer
 
-    try:
-        result = bench_indexer(events=events)
-    except BrightError as exc:
-        _fail(exc)
-        return
-    if not json_out:
-        print(json.dumps(result, indent=2, default=str))
-    _print_json(result)
+    _report(lambda: bench_indexer(events=events), json_out)
 
 
 @bench_app.command("api")
@@ -495,14 +475,7 @@ def bench_api_cmd(
     """Requests/s and p99 of the main read routes against PostgreSQL, /health as baseline."""
     from api.bench import bench_api
 
-    try:
-        result = bench_api(clients=clients, seconds=seconds)
-    except BrightError as exc:
-        _fail(exc)
-        return
-    if not json_out:
-        print(json.dumps(result, indent=2, default=str))
-    _print_json(result)
+    _report(lambda: bench_api(clients=clients, seconds=seconds), json_out)
 
 
 @bench_app.command("e2e")
@@ -520,14 +493,7 @@ def bench_e2e_cmd(
     buses = tuple(bus or ("embedded", "kafka"))
     if set(buses) - {"embedded", "kafka"}:
         raise typer.BadParameter(f"--bus must be embedded or kafka, got {buses}")
-    try:
-        result = bench_e2e(bids=bids, block_time_s=block_time, buses=buses)
-    except BrightError as exc:
-        _fail(exc)
-        return
-    if not json_out:
-        print(json.dumps(result, indent=2, default=str))
-    _print_json(result)
+    _report(lambda: bench_e2e(bids=bids, block_time_s=block_time, buses=buses), json_out)
 
 
 @bench_app.command("gateway")
@@ -538,14 +504,7 @@ def bench_gateway_cmd(
     """Bridge throughput and latencies on a real Mosquitto, against raw MQTT in the same run."""
     from gateway_bridge.bench import bench_gateway
 
-    try:
-        result = bench_gateway(messages=messages)
-    except BrightError as exc:
-        _fail(exc)
-        return
-    if not json_out:
-        print(json.dumps(result, indent=2, default=str))
-    _print_json(result)
+    _report(lambda: bench_gateway(messages=messages), json_out)
 
 
 _mount_subcommands()
