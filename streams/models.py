@@ -289,3 +289,144 @@ READ_MODEL_TABLES = (
     "forecasts",
 )
 BOOKKEEPING_TABLES = ("chain_events", "index_checkpoints", "indexed_blocks")
+
+
+# --------------------------------------------------------------------------------------------
+# FlexCoordination read models (issue 6): DSO requests, opt-ins, coalitions with per-member
+# targets per interval, settlement figures, members' accounts. Projected by
+# :mod:`streams.coordination`; one FlexCoordination contract per chain (the deployment's).
+
+
+class FlexRequest(Base):
+    """A DSO flexibility request (RequestPublished), its coalition's terms and its outcome."""
+
+    __tablename__ = "flex_requests"
+    __table_args__ = (
+        Index("ix_flex_requests_status", "chain_id", "status"),
+        Index("ix_flex_requests_dso", "chain_id", "dso"),
+        Index("ix_flex_requests_area", "chain_id", "grid_area"),
+    )
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    request_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    contract: Mapped[str] = mapped_column(String(42))
+    dso: Mapped[str] = mapped_column(String(42))
+    grid_area: Mapped[str] = mapped_column(String(64))
+    window_start_s: Mapped[int] = mapped_column(BigInteger)
+    window_end_s: Mapped[int] = mapped_column(BigInteger)
+    intervals: Mapped[int] = mapped_column(Integer)
+    opt_in_deadline_s: Mapped[int] = mapped_column(BigInteger)
+    direction: Mapped[str] = mapped_column(String(8))
+    tolerance_bp: Mapped[int] = mapped_column(Integer)
+    price_cap_per_kwh: Mapped[int] = mapped_column(BigInteger)
+    penalty_per_kwh: Mapped[int] = mapped_column(BigInteger)
+    baseline_method: Mapped[int] = mapped_column(Integer)
+    baseline_hash: Mapped[str] = mapped_column(String(66))
+    escrow: Mapped[int] = mapped_column(Uint256)
+    quantities_wh: Mapped[list[int]] = mapped_column(JsonDoc)
+    status: Mapped[str] = mapped_column(String(16))
+    round: Mapped[int] = mapped_column(Integer)
+    opt_in_count: Mapped[int] = mapped_column(Integer)
+    row_count: Mapped[int] = mapped_column(Integer)
+    coordinator: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    price_per_kwh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_payout: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    targets_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    payout_total: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    refund: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    settler: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    settlement_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    published_block: Mapped[int] = mapped_column(BigInteger)
+    published_tx: Mapped[str] = mapped_column(String(66))
+    updated_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class FlexOptIn(Base):
+    """A member's opt-in to a request (OptedIn) and its standing in the current round:
+    opted, member, reserve or replaced."""
+
+    __tablename__ = "flex_opt_ins"
+    __table_args__ = (Index("ix_flex_opt_ins_member", "chain_id", "member"),)
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    request_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    member: Mapped[str] = mapped_column(String(42), primary_key=True)
+    max_wh: Mapped[int] = mapped_column(BigInteger)
+    relayer: Mapped[str] = mapped_column(String(42))
+    status: Mapped[str] = mapped_column(String(16))
+    round: Mapped[int] = mapped_column(Integer)
+    opted_block: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+
+
+class FlexCoalitionMember(Base):
+    """One row of a request's targets table (CoalitionProposed, MemberReplaced) with the
+    member's settlement result (RequestSettled): payout, uncovered penalty, points."""
+
+    __tablename__ = "flex_coalition_members"
+    __table_args__ = (Index("ix_flex_coalition_members_member", "chain_id", "member"),)
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    request_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    member: Mapped[str] = mapped_column(String(42), primary_key=True)
+    row_index: Mapped[int] = mapped_column(Integer)
+    meter_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    replaces: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    replaced_by: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    replaced_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    target_total_wh: Mapped[int] = mapped_column(BigInteger)
+    settled: Mapped[bool] = mapped_column(Boolean)
+    delivered_total_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    credited_total_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    shortfall_total_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    payout: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    penalty_uncovered: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    points: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    updated_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class FlexMemberInterval(Base):
+    """A coalition member's target in one interval of the window, and after settlement what
+    it delivered, what was credited, its shortfall and whether its meter data was missing."""
+
+    __tablename__ = "flex_member_intervals"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    request_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    member: Mapped[str] = mapped_column(String(42), primary_key=True)
+    interval_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    interval_start_s: Mapped[int] = mapped_column(BigInteger)
+    meter_id: Mapped[str] = mapped_column(String(64))
+    target_wh: Mapped[int] = mapped_column(BigInteger)
+    delivered_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    credited_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    shortfall_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    missing_data: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+class FlexAccount(Base):
+    """A member's standing in FlexCoordination: payouts credited and not yet claimed,
+    reputation (sum of the points of its settlements), counts."""
+
+    __tablename__ = "flex_accounts"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account: Mapped[str] = mapped_column(String(42), primary_key=True)
+    claimable: Mapped[int] = mapped_column(Uint256)
+    earned_total: Mapped[int] = mapped_column(Uint256)
+    claimed_total: Mapped[int] = mapped_column(Uint256)
+    penalty_uncovered_total: Mapped[int] = mapped_column(Uint256)
+    reputation: Mapped[int] = mapped_column(BigInteger)
+    settled_count: Mapped[int] = mapped_column(Integer)
+    opt_in_count: Mapped[int] = mapped_column(Integer)
+    updated_block: Mapped[int] = mapped_column(BigInteger)
+
+
+COORDINATION_TABLES = (
+    "flex_requests",
+    "flex_opt_ins",
+    "flex_coalition_members",
+    "flex_member_intervals",
+    "flex_accounts",
+)

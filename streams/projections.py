@@ -672,4 +672,6 @@ def project_forecasts_revised(event: ChainEvent, session: Session) -> None:
 
 def default_registry() -> ProjectionRegistry:
     """The projections of the platform (a fresh registry object each call)."""
-    return ProjectionRegistry([participants, balances, market, oracles])
+    from streams.coordination import coordination  # imports this module: no cycle at load
+
+    return ProjectionRegistry([participants, balances, market, oracles, coordination])

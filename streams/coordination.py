@@ -1,0 +1,577 @@
+"""Read models of FlexCoordination (issue 6): DSO requests, opt-ins, coalitions with per-member
+targets per interval, replacements, settlement figures, rewards, penalties, reputation.
+
+One projection, ``coordination``, owns the tables ``flex_requests``, ``flex_opt_ins``,
+``flex_coalition_members``, ``flex_member_intervals`` and ``flex_accounts`` (see
+:mod:`streams.models`). Its handlers follow :mod:`streams.projections`: functions of
+``(event, session)`` whose writes depend only on the event and on rows of these tables, so a
+replay of the stored events in chain order (a rollback, ``bright index rebuild``) gives the same
+rows; the store applies each event once (its duplicate check), so the additive account figures
+are safe under at-least-once delivery.
+
+What each event does:
+
+* ``RequestPublished``: a request, ``open``, with its terms and quantities per interval.
+* ``OptedIn``: an opt-in (``opted``); the request's and the member's opt-in counts.
+* ``CoalitionProposed``: the request is ``proposed`` (coordinator, price, round, most payout,
+  targets hash); the targets table (decoded by :func:`chain.coordination.unpack_table`) becomes
+  one row per member and one per member and interval; opt-ins of the round become ``member``,
+  ``reserve`` or ``opted``.
+* ``CoalitionAccepted``: ``accepted``. ``CoalitionRejected``: ``open`` again in a new round,
+  the table is dropped and every opt-in is ``opted``.
+* ``MemberReplaced``: the member is ``replaced`` from ``fromInterval`` (its later targets are
+  zero), the reserve's row (from the event) is appended and it becomes a ``member``.
+* ``RequestSettled``: ``settled``; each table row (in table order) gets its result word
+  (:func:`~chain.coordination.unpack_result`: payout, uncovered penalty, points) and its
+  per-interval deliveries (:func:`~chain.coordination.unpack_deliveries`); each member's
+  account gets the payout as claimable and the points as reputation. The points come from the
+  results words, not from ``ReputationAwarded`` (which this projection does not read).
+* ``PayoutClaimed``: the claimed amount leaves the member's claimable.
+* ``EscrowReclaimed``: ``reclaimed``; the amount is the request's refund.
+
+One FlexCoordination per chain is indexed (the deployment's): rows are keyed by chain id and
+request id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from chain.coordination import (
+    INTERVAL_S,
+    CoalitionRow,
+    MemberDeliveries,
+    MemberResult,
+    unpack_deliveries,
+    unpack_result,
+    unpack_table,
+)
+from chain.indexer import ChainEvent
+from streams.models import (
+    FlexAccount,
+    FlexCoalitionMember,
+    FlexMemberInterval,
+    FlexOptIn,
+    FlexRequest,
+)
+from streams.projections import Projection
+
+CONTRACT = "FlexCoordination"
+REQUEST_STATUSES = ("open", "proposed", "accepted", "settled", "reclaimed")
+OPT_IN_STATUSES = ("opted", "member", "reserve", "replaced")
+DIRECTIONS = ("up", "down")
+
+coordination = Projection(
+    "coordination",
+    tables=(
+        "flex_requests",
+        "flex_opt_ins",
+        "flex_coalition_members",
+        "flex_member_intervals",
+        "flex_accounts",
+    ),
+)
+
+_R = cast(Table, FlexRequest.__table__)
+_OI = cast(Table, FlexOptIn.__table__)
+_CM = cast(Table, FlexCoalitionMember.__table__)
+_MI = cast(Table, FlexMemberInterval.__table__)
+_AC = cast(Table, FlexAccount.__table__)
+
+
+class CoordinationStreamError(ValueError):
+    """The stored events contradict the contract's rules (a broken log stream)."""
+
+
+def _int(value: Any) -> int:
+    """A uint/int argument: the indexer gives big ones as decimal strings."""
+    return int(value)
+
+
+def _words(values: Iterable[Any]) -> list[int]:
+    return [int(v) for v in values]
+
+
+def _bytes32_text(value: str) -> str:
+    raw = bytes.fromhex(value[2:]) if value.startswith("0x") else value.encode()
+    return raw.rstrip(b"\x00").decode(errors="replace")
+
+
+@dataclass(frozen=True)
+class _Req:
+    request_id: int
+    intervals: int
+    window_start_s: int
+    row_count: int
+
+
+def _request(event: ChainEvent, session: Session, request_id: int) -> _Req:
+    row = session.execute(
+        select(_R.c.intervals, _R.c.window_start_s, _R.c.row_count).where(
+            _R.c.chain_id == event.chain_id, _R.c.request_id == request_id
+        )
+    ).first()
+    if row is None:
+        raise CoordinationStreamError(
+            f"{event.contract}.{event.event}: request {request_id} was never published "
+            f"(block {event.block_number})"
+        )
+    return _Req(request_id, int(row.intervals), int(row.window_start_s), int(row.row_count))
+
+
+def _request_where(event: ChainEvent, request_id: int) -> Any:
+    return and_(_R.c.chain_id == event.chain_id, _R.c.request_id == request_id)
+
+
+def _set_request(event: ChainEvent, session: Session, request_id: int, **values: Any) -> None:
+    session.execute(
+        update(_R)
+        .where(_request_where(event, request_id))
+        .values(updated_block=event.block_number, **values)
+    )
+
+
+# ------------------------------------------------------------------------------ accounts
+
+_ACCOUNT_FIELDS = (
+    "claimable",
+    "earned_total",
+    "claimed_total",
+    "penalty_uncovered_total",
+    "reputation",
+    "settled_count",
+    "opt_in_count",
+)
+
+
+def _bump_accounts(
+    event: ChainEvent, session: Session, deltas: Mapping[str, Mapping[str, int]]
+) -> None:
+    """Add ``deltas[account][field]`` to the accounts' figures (rows made when missing); one
+    read and at most two statements for the whole batch."""
+    if not deltas:
+        return
+    accounts = sorted(deltas)
+    found: dict[str, dict[str, int]] = {}
+    for lo in range(0, len(accounts), 500):
+        part = accounts[lo : lo + 500]
+        for row in session.execute(
+            select(_AC).where(_AC.c.chain_id == event.chain_id, _AC.c.account.in_(part))
+        ).mappings():
+            found[row["account"]] = {f: int(row[f]) for f in _ACCOUNT_FIELDS}
+    inserts, updates = [], []
+    for account in accounts:
+        current = found.get(account)
+        values = dict(current) if current is not None else dict.fromkeys(_ACCOUNT_FIELDS, 0)
+        for name, delta in deltas[account].items():
+            values[name] += int(delta)
+        if values["claimable"] < 0:
+            raise CoordinationStreamError(
+                f"{account} would claim more than it was credited (block {event.block_number})"
+            )
+        if current is None:
+            inserts.append(
+                {
+                    "chain_id": event.chain_id,
+                    "account": account,
+                    "updated_block": event.block_number,
+                    **values,
+                }
+            )
+        else:
+            updates.append({"b_account": account, **{f"b_{k}": v for k, v in values.items()}})
+    if inserts:
+        session.execute(insert(_AC), inserts)
+    if updates:
+        session.execute(
+            update(_AC)
+            .where(_AC.c.chain_id == event.chain_id, _AC.c.account == bindparam("b_account"))
+            .values(
+                updated_block=event.block_number,
+                **{f: bindparam(f"b_{f}") for f in _ACCOUNT_FIELDS},
+            ),
+            updates,
+        )
+
+
+# ------------------------------------------------------------------------------ requests
+
+
+@coordination.on(CONTRACT, "RequestPublished")
+def project_request_published(event: ChainEvent, session: Session) -> None:
+    """A new request, open, with its terms and a quantity per interval (Wh)."""
+    a = event.args
+    p = a["params"]
+    quantities = _words(a["quantitiesWh"])
+    start = _int(p["windowStart"])
+    direction = _int(p["direction"])
+    session.execute(
+        insert(_R).values(
+            chain_id=event.chain_id,
+            request_id=_int(a["requestId"]),
+            contract=event.address,
+            dso=a["dso"],
+            grid_area=_bytes32_text(str(p["gridArea"])),
+            window_start_s=start,
+            window_end_s=start + INTERVAL_S * len(quantities),
+            intervals=len(quantities),
+            opt_in_deadline_s=_int(p["optInDeadline"]),
+            direction=DIRECTIONS[direction] if direction < len(DIRECTIONS) else str(direction),
+            tolerance_bp=_int(p["toleranceBp"]),
+            price_cap_per_kwh=_int(p["priceCapPerKwh"]),
+            penalty_per_kwh=_int(p["penaltyPerKwh"]),
+            baseline_method=_int(p["baselineMethod"]),
+            baseline_hash=str(p["baselineHash"]),
+            escrow=_int(p["escrow"]),
+            quantities_wh=quantities,
+            status="open",
+            round=0,
+            opt_in_count=0,
+            row_count=0,
+            coordinator=None,
+            price_per_kwh=None,
+            max_payout=None,
+            targets_hash=None,
+            payout_total=None,
+            refund=None,
+            settler=None,
+            settlement_hash=None,
+            published_block=event.block_number,
+            published_tx=event.tx_hash,
+            updated_block=event.block_number,
+        )
+    )
+
+
+@coordination.on(CONTRACT, "EscrowReclaimed")
+def project_escrow_reclaimed(event: ChainEvent, session: Session) -> None:
+    a = event.args
+    _set_request(event, session, _int(a["requestId"]), status="reclaimed", refund=_int(a["amount"]))
+
+
+# ------------------------------------------------------------------------------ opt-ins
+
+
+@coordination.on(CONTRACT, "OptedIn")
+def project_opted_in(event: ChainEvent, session: Session) -> None:
+    a = event.args
+    rid = _int(a["requestId"])
+    round_ = session.execute(select(_R.c.round).where(_request_where(event, rid))).scalar()
+    if round_ is None:
+        _request(event, session, rid)  # raises: the request was never published
+    session.execute(
+        insert(_OI).values(
+            chain_id=event.chain_id,
+            request_id=rid,
+            member=a["member"],
+            max_wh=_int(a["maxWh"]),
+            relayer=a["relayer"],
+            status="opted",
+            round=int(round_ or 0),
+            opted_block=event.block_number,
+            tx_hash=event.tx_hash,
+        )
+    )
+    _set_request(event, session, rid, opt_in_count=_R.c.opt_in_count + 1)
+    _bump_accounts(event, session, {a["member"]: {"opt_in_count": 1}})
+
+
+def _set_opt_ins(
+    event: ChainEvent,
+    session: Session,
+    rid: int,
+    status: str,
+    round_: int,
+    members: Sequence[str] | None = None,
+) -> None:
+    """Give ``members`` (None: every opt-in of the request) ``status`` in round ``round_``."""
+    where = [_OI.c.chain_id == event.chain_id, _OI.c.request_id == rid]
+    if members is not None:
+        if not members:
+            return
+        where.append(_OI.c.member.in_(list(members)))
+    session.execute(update(_OI).where(*where).values(status=status, round=round_))
+
+
+# ------------------------------------------------------------------------------ coalitions
+
+
+def _insert_rows(
+    event: ChainEvent, session: Session, req: _Req, rows: Sequence[CoalitionRow], first: int
+) -> None:
+    """Table rows ``rows`` at indexes ``first, first + 1, ...``: a member row each and one
+    row per member and interval."""
+    session.execute(
+        insert(_CM),
+        [
+            {
+                "chain_id": event.chain_id,
+                "request_id": req.request_id,
+                "member": row.member,
+                "row_index": first + i,
+                "meter_id": row.meter_id,
+                "status": "member",
+                "replaces": None,
+                "replaced_by": None,
+                "replaced_from": None,
+                "target_total_wh": sum(row.targets_wh),
+                "settled": False,
+                "delivered_total_wh": None,
+                "credited_total_wh": None,
+                "shortfall_total_wh": None,
+                "payout": None,
+                "penalty_uncovered": None,
+                "points": None,
+                "updated_block": event.block_number,
+            }
+            for i, row in enumerate(rows)
+        ],
+    )
+    session.execute(
+        insert(_MI),
+        [
+            {
+                "chain_id": event.chain_id,
+                "request_id": req.request_id,
+                "member": row.member,
+                "interval_index": k,
+                "interval_start_s": req.window_start_s + INTERVAL_S * k,
+                "meter_id": row.meter_id,
+                "target_wh": target,
+                "delivered_wh": None,
+                "credited_wh": None,
+                "shortfall_wh": None,
+                "missing_data": None,
+            }
+            for row in rows
+            for k, target in enumerate(row.targets_wh)
+        ],
+    )
+
+
+def _drop_table(event: ChainEvent, session: Session, rid: int) -> None:
+    for t in (_MI, _CM):
+        session.execute(delete(t).where(t.c.chain_id == event.chain_id, t.c.request_id == rid))
+
+
+@coordination.on(CONTRACT, "CoalitionProposed")
+def project_coalition_proposed(event: ChainEvent, session: Session) -> None:
+    a = event.args
+    rid = _int(a["requestId"])
+    req = _request(event, session, rid)
+    rows = unpack_table(_words(a["table"]), req.intervals)
+    round_ = _int(a["round"])
+    _drop_table(event, session, rid)
+    _insert_rows(event, session, req, rows, 0)
+    _set_request(
+        event,
+        session,
+        rid,
+        status="proposed",
+        coordinator=a["coordinator"],
+        price_per_kwh=_int(a["pricePerKwh"]),
+        max_payout=_int(a["maxPayout"]),
+        targets_hash=str(a["targetsHash"]),
+        round=round_,
+        row_count=len(rows),
+    )
+    _set_opt_ins(event, session, rid, "opted", round_)
+    _set_opt_ins(event, session, rid, "member", round_, [r.member for r in rows])
+    _set_opt_ins(event, session, rid, "reserve", round_, list(a["reserves"]))
+
+
+@coordination.on(CONTRACT, "CoalitionAccepted")
+def project_coalition_accepted(event: ChainEvent, session: Session) -> None:
+    a = event.args
+    _set_request(
+        event, session, _int(a["requestId"]), status="accepted", targets_hash=str(a["targetsHash"])
+    )
+
+
+@coordination.on(CONTRACT, "CoalitionRejected")
+def project_coalition_rejected(event: ChainEvent, session: Session) -> None:
+    """A new round: the proposal's table is gone and every opt-in counts again (the contract
+    keeps the last coordinator and price, and so does the read model)."""
+    a = event.args
+    rid, round_ = _int(a["requestId"]), _int(a["round"])
+    _drop_table(event, session, rid)
+    _set_request(event, session, rid, status="open", round=round_, targets_hash=None, row_count=0)
+    _set_opt_ins(event, session, rid, "opted", round_)
+
+
+@coordination.on(CONTRACT, "MemberReplaced")
+def project_member_replaced(event: ChainEvent, session: Session) -> None:
+    a = event.args
+    rid = _int(a["requestId"])
+    req = _request(event, session, rid)
+    member, reserve, start = a["member"], a["reserve"], _int(a["fromInterval"])
+    [row] = unpack_table(_words(a["row"]), req.intervals)
+    if row.member != reserve:
+        raise CoordinationStreamError(
+            f"MemberReplaced: the new row is {row.member}'s, the reserve is {reserve}"
+        )
+    mine = and_(_MI.c.chain_id == event.chain_id, _MI.c.request_id == rid, _MI.c.member == member)
+    session.execute(update(_MI).where(mine, _MI.c.interval_index >= start).values(target_wh=0))
+    kept = session.execute(select(func.coalesce(func.sum(_MI.c.target_wh), 0)).where(mine))
+    session.execute(
+        update(_CM)
+        .where(_CM.c.chain_id == event.chain_id, _CM.c.request_id == rid, _CM.c.member == member)
+        .values(
+            status="replaced",
+            replaced_by=reserve,
+            replaced_from=start,
+            target_total_wh=int(kept.scalar_one()),
+            updated_block=event.block_number,
+        )
+    )
+    _insert_rows(event, session, req, [row], req.row_count)
+    session.execute(
+        update(_CM)
+        .where(_CM.c.chain_id == event.chain_id, _CM.c.request_id == rid, _CM.c.member == reserve)
+        .values(replaces=member)
+    )
+    _set_request(
+        event,
+        session,
+        rid,
+        row_count=req.row_count + 1,
+        targets_hash=str(a["targetsHash"]),
+    )
+    for account, status in ((member, "replaced"), (reserve, "member")):
+        session.execute(
+            update(_OI)
+            .where(
+                _OI.c.chain_id == event.chain_id,
+                _OI.c.request_id == rid,
+                _OI.c.member == account,
+            )
+            .values(status=status)
+        )
+
+
+# ------------------------------------------------------------------------------ settlement
+
+
+def decode_settlement(
+    args: Mapping[str, Any], intervals: int
+) -> tuple[list[MemberResult], list[MemberDeliveries] | None]:
+    """The results (one per table row) and deliveries (None when the event carries none) of a
+    ``RequestSettled`` event's arguments, through :mod:`chain.coordination`'s helpers."""
+    results = [unpack_result(w) for w in _words(args["results"])]
+    raw = args.get("deliveries")
+    deliveries = None if raw is None else unpack_deliveries(_words(raw), intervals)
+    return results, deliveries
+
+
+@coordination.on(CONTRACT, "RequestSettled")
+def project_request_settled(event: ChainEvent, session: Session) -> None:
+    a = event.args
+    rid = _int(a["requestId"])
+    req = _request(event, session, rid)
+    members = [
+        str(m)
+        for m in session.execute(
+            select(_CM.c.member)
+            .where(_CM.c.chain_id == event.chain_id, _CM.c.request_id == rid)
+            .order_by(_CM.c.row_index)
+        ).scalars()
+    ]
+    results, deliveries = decode_settlement(a, req.intervals)
+    if len(results) != len(members) or (deliveries is not None and len(deliveries) != len(members)):
+        raise CoordinationStreamError(
+            f"RequestSettled of request {rid}: {len(results)} results for a table of "
+            f"{len(members)} rows (block {event.block_number})"
+        )
+    member_rows, interval_rows = [], []
+    deltas: dict[str, dict[str, int]] = {}
+    for i, (member, result) in enumerate(zip(members, results, strict=True)):
+        d = deliveries[i] if deliveries is not None else None
+        member_rows.append(
+            {
+                "b_member": member,
+                "b_payout": result.payout,
+                "b_penalty": result.penalty_uncovered,
+                "b_points": result.points,
+                "b_delivered": None if d is None else sum(d.delivered_wh),
+                "b_credited": None if d is None else sum(d.credited_wh),
+                "b_shortfall": None if d is None else sum(d.shortfall_wh),
+            }
+        )
+        if d is not None:
+            interval_rows += [
+                {
+                    "b_member": member,
+                    "b_k": k,
+                    "b_delivered": d.delivered_wh[k],
+                    "b_credited": d.credited_wh[k],
+                    "b_shortfall": d.shortfall_wh[k],
+                    "b_missing": k in d.missing,
+                }
+                for k in range(req.intervals)
+            ]
+        acc = deltas.setdefault(member, dict.fromkeys(_ACCOUNT_FIELDS, 0))
+        acc["claimable"] += result.payout
+        acc["earned_total"] += result.payout
+        acc["penalty_uncovered_total"] += result.penalty_uncovered
+        acc["reputation"] += result.points
+        acc["settled_count"] += 1
+    if member_rows:
+        session.execute(
+            update(_CM)
+            .where(
+                _CM.c.chain_id == event.chain_id,
+                _CM.c.request_id == rid,
+                _CM.c.member == bindparam("b_member"),
+            )
+            .values(
+                settled=True,
+                payout=bindparam("b_payout", type_=_CM.c.payout.type),
+                penalty_uncovered=bindparam("b_penalty", type_=_CM.c.penalty_uncovered.type),
+                points=bindparam("b_points"),
+                delivered_total_wh=bindparam("b_delivered"),
+                credited_total_wh=bindparam("b_credited"),
+                shortfall_total_wh=bindparam("b_shortfall"),
+                updated_block=event.block_number,
+            ),
+            member_rows,
+        )
+    if interval_rows:
+        session.execute(
+            update(_MI)
+            .where(
+                _MI.c.chain_id == event.chain_id,
+                _MI.c.request_id == rid,
+                _MI.c.member == bindparam("b_member"),
+                _MI.c.interval_index == bindparam("b_k"),
+            )
+            .values(
+                delivered_wh=bindparam("b_delivered"),
+                credited_wh=bindparam("b_credited"),
+                shortfall_wh=bindparam("b_shortfall"),
+                missing_data=bindparam("b_missing"),
+            ),
+            interval_rows,
+        )
+    _set_request(
+        event,
+        session,
+        rid,
+        status="settled",
+        settler=a["settler"],
+        payout_total=_int(a["payoutTotal"]),
+        refund=_int(a["refund"]),
+        settlement_hash=str(a["settlementHash"]),
+    )
+    _bump_accounts(event, session, deltas)
+
+
+@coordination.on(CONTRACT, "PayoutClaimed")
+def project_payout_claimed(event: ChainEvent, session: Session) -> None:
+    a = event.args
+    amount = _int(a["amount"])
+    _bump_accounts(event, session, {a["member"]: {"claimable": -amount, "claimed_total": amount}})

@@ -1,0 +1,334 @@
+"""FlexCoordination read models from real chain events on the shared anvil, on SQLite and
+PostgreSQL: a request through opt-ins (wallet and relayed signatures), a rejected and an
+accepted coalition, a replacement, settlement and a claim, plus a reclaimed request. The read
+models must say what the contract says, equal a rebuild from block 0, and not change when the
+events are delivered again."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from chain.coordination import (
+    CoalitionRow,
+    FlexCoordinationClient,
+    MemberDeliveries,
+    MemberResult,
+    MemberStatus,
+    coordination_client,
+    deploy_coordination,
+    lower_wh,
+    required_escrow,
+    upper_wh,
+)
+from chain.deploy import Deployment
+from chain.domain import Role
+from chain.indexer import web3_rpc
+from chain.platform import make_sender
+from oracles.clients import MeterOracleClient
+from oracles.deploy import deploy_oracles
+from oracles.domain import MeterValue
+from streams.coordination import coordination
+from streams.models import (
+    FlexAccount,
+    FlexCoalitionMember,
+    FlexMemberInterval,
+    FlexOptIn,
+    FlexRequest,
+)
+from streams.runner import EmbeddedRunner
+from streams.store import ReadModelStore
+
+DSO, AGG, ORACLE = 1, 2, 4
+MEMBERS = (5, 6, 7, 8, 9, 10)
+PRICE, PENALTY, TOL, N, Q = 200, 100, 1000, 4, 1000
+NONCES = itertools.count(1)
+OPT_IN_STATUS = {
+    MemberStatus.OPTED_IN: "opted",
+    MemberStatus.MEMBER: "member",
+    MemberStatus.RESERVE: "reserve",
+    MemberStatus.REPLACED: "replaced",
+}
+
+
+def _now(w3) -> int:
+    return int(w3.eth.get_block("latest")["timestamp"])
+
+
+def _advance_to(w3, ts: int) -> None:
+    w3.provider.make_request("evm_setNextBlockTimestamp", [max(ts, _now(w3) + 1)])
+    w3.provider.make_request("evm_mine", [])
+
+
+def _meter(i: int) -> str:
+    return f"meter-{i}"
+
+
+def coordination_rows(store: ReadModelStore, chain_id: int) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the coordination read models of ``chain_id`` as comparable plain data."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with store.sessions() as s:
+        for model in (FlexRequest, FlexOptIn, FlexCoalitionMember, FlexMemberInterval, FlexAccount):
+            cols = [c.name for c in model.__table__.columns]
+            rows = s.scalars(select(model).where(model.chain_id == chain_id))
+            out[model.__tablename__] = sorted(
+                tuple(repr(getattr(r, c)) for c in cols) for r in rows
+            )
+    return out
+
+
+def _settle_figures(
+    rows: list[CoalitionRow],
+    delivered: Mapping[str, tuple[int, ...]],
+    missing: Mapping[str, set[int]],
+    price: int,
+) -> tuple[list[MemberResult], list[MemberDeliveries]]:
+    """Results and deliveries as the settlement engine's rules give them (see
+    tests/chain/test_coordination.py)."""
+    results, deliveries = [], []
+    for row in rows:
+        d = delivered[row.member]
+        credited = tuple(
+            max(0, min(x, upper_wh(t, TOL))) for x, t in zip(d, row.targets_wh, strict=True)
+        )
+        shortfall = tuple(
+            max(0, lower_wh(t, TOL) - x) for x, t in zip(d, row.targets_wh, strict=True)
+        )
+        reward = sum(price * c // 1000 for c in credited)
+        penalty = sum(PENALTY * x // 1000 for x in shortfall)
+        points = sum(credited) // 10 - sum(shortfall) // 10  # may be negative
+        results.append(MemberResult(max(0, reward - penalty), max(0, penalty - reward), points))
+        deliveries.append(
+            MemberDeliveries(d, credited, shortfall, frozenset(missing.get(row.member, ())))
+        )
+    return results, deliveries
+
+
+def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, artifacts):
+    admin = dev_accounts[0]
+    registry_address = platform.deployment.address("ParticipantRegistry")
+    sender = make_sender(w3, admin, artifacts)
+    oracles = deploy_oracles(w3, sender, artifacts, registry_address)
+    coord = deploy_coordination(
+        w3,
+        sender,
+        artifacts,
+        registry_address,
+        platform.deployment.address("FlexToken"),
+        oracles["MeterOracle"].address,
+    )
+    deployment = Deployment(
+        platform.deployment.chain_id, {**platform.deployment.contracts, **oracles, **coord}
+    )
+    chain_id = deployment.chain_id
+    registrations = [
+        (dev_accounts[DSO].address, Role.DSO, "feeder-1", ""),
+        (dev_accounts[AGG].address, Role.AGGREGATOR, "feeder-1", ""),
+        (dev_accounts[ORACLE].address, Role.ORACLE, "feeder-1", ""),
+    ]
+    registrations += [
+        (dev_accounts[i].address, Role.PROSUMER, "feeder-1", _meter(i)) for i in MEMBERS
+    ]
+    platform.registry(admin).register_batch(registrations)
+    meters = MeterOracleClient(
+        w3,
+        oracles["MeterOracle"].address,
+        artifacts["MeterOracle"],
+        platform.sender(dev_accounts[ORACLE]),
+    )
+    meters.enrol_meters([_meter(i) for i in MEMBERS])
+    address = coord["FlexCoordination"].address
+    platform.token(admin).mint_batch([(dev_accounts[DSO].address, 10**12)])
+    platform.token(dev_accounts[DSO]).approve(address, 10**12)
+
+    def client(i: int) -> FlexCoordinationClient:
+        return coordination_client(w3, address, artifacts, platform.sender(dev_accounts[i]))
+
+    def addr(i: int) -> str:
+        return str(dev_accounts[i].address)
+
+    dso, agg = client(DSO), client(AGG)
+    start = (_now(w3) // 900 + 8) * 900
+    escrow = required_escrow([Q] * N, TOL, PRICE) + 777
+    _, rid = dso.publish_request(
+        start,
+        [Q] * N,
+        TOL,
+        PRICE,
+        start - 1800,
+        escrow,
+        grid_area="feeder-1",
+        penalty_per_kwh=PENALTY,
+        baseline_method=2,
+        baseline_hash=b"\x22" * 32,
+    )
+    _, reclaimed = dso.publish_request(
+        start, [500, 700], TOL, PRICE, start - 900, required_escrow([500, 700], TOL, PRICE)
+    )
+    for i in (5, 6, 10):
+        client(i).opt_in(rid, 600)
+    agg.opt_in_signed(rid, [agg.sign_opt_in(dev_accounts[i], rid, 600) for i in (7, 8, 9)])
+    client(10).opt_in(reclaimed, 400)
+
+    # Round 0 is rejected; round 1: four members, reserve 9, member 6 replaced from interval 2.
+    agg.propose_coalition(
+        rid, PRICE, [CoalitionRow(addr(i), _meter(i), (500,) * N) for i in (5, 6)]
+    )
+    dso.reject_coalition(rid)
+    targets = {5: 300, 6: 300, 7: 250, 8: 150}
+    rows = [CoalitionRow(addr(i), _meter(i), (t,) * N) for i, t in targets.items()]
+    agg.propose_coalition(rid, PRICE - 10, rows, [addr(9)])
+    dso.accept_coalition(rid)
+    _, rows = agg.replace_member(rid, rows, addr(6), addr(9), _meter(9), 2)
+
+    # After the window: meter data (member 8's meter silent in interval 3), settlement.
+    _advance_to(w3, start + 900 * N + 60)
+    for k in range(N):
+        values = [
+            MeterValue(_meter(i), start + 900 * k, 500, 0)
+            for i in (5, 6, 7, 8, 9)
+            if (i, k) != (8, 3)
+        ]
+        meters.commit(dev_accounts[ORACLE], values, nonce=next(NONCES))
+    delivered = {
+        addr(5): (330, 300, 400, 290),
+        addr(6): (300, 100, 0, 0),
+        addr(7): (0, 0, 10, 0),  # all but nothing: a penalty beyond its reward
+        addr(8): (150, 150, 150, 0),
+        addr(9): (0, 0, 300, 300),
+    }
+    results, deliveries = _settle_figures(rows, delivered, {addr(8): {3}}, PRICE - 10)
+    assert any(r.points < 0 for r in results) and any(r.penalty_uncovered for r in results)
+    refund = escrow - sum(r.payout for r in results)
+    agg.settle(rid, rows, results, deliveries, refund)
+    client(5).claim_payout()
+    dso.reclaim_escrow(reclaimed)
+
+    runner = EmbeddedRunner.build(web3_rpc(w3), deployment, store, artifacts)
+    runner.poll_once()
+
+    # The read models say what the contract says.
+    with store.sessions() as s:
+        for request_id in (rid, reclaimed):
+            info = dso.request(request_id)
+            r = s.get(FlexRequest, (chain_id, request_id))
+            assert r is not None
+            assert r.status == info.status.name.lower()
+            assert (r.dso, r.grid_area, r.window_start_s, r.intervals) == (
+                info.dso,
+                info.grid_area,
+                info.window_start_s,
+                info.intervals,
+            )
+            assert (r.tolerance_bp, r.price_cap_per_kwh, r.penalty_per_kwh, r.escrow) == (
+                info.tolerance_bp,
+                info.price_cap_per_kwh,
+                info.penalty_per_kwh,
+                info.escrow,
+            )
+            assert r.opt_in_deadline_s == info.opt_in_deadline_s
+            assert r.baseline_method == info.baseline_method
+            assert r.baseline_hash == "0x" + info.baseline_hash.hex()
+            assert r.quantities_wh == list(dso.quantities_wh(request_id))
+            assert r.round == info.round and r.row_count == info.rows
+            assert r.direction == info.direction.name.lower()
+            for m in MEMBERS:
+                max_wh, status = dso.opt_in_of(request_id, addr(m))
+                o = s.get(FlexOptIn, (chain_id, request_id, addr(m)))
+                if max_wh == 0:
+                    assert o is None
+                else:
+                    assert o is not None and (o.max_wh, o.status) == (max_wh, OPT_IN_STATUS[status])
+        r = s.get(FlexRequest, (chain_id, rid))
+        assert r is not None and r.status == "settled" and r.round == 1
+        assert (r.coordinator, r.price_per_kwh, r.payout_total, r.refund) == (
+            addr(AGG),
+            PRICE - 10,
+            sum(x.payout for x in results),
+            refund,
+        )
+        assert r.settlement_hash == "0x" + dso.request(rid).settlement_hash.hex()
+        assert r.targets_hash == "0x" + dso.request(rid).targets_hash.hex()
+        assert r.opt_in_count == 6
+        gone = s.get(FlexRequest, (chain_id, reclaimed))
+        assert gone is not None and gone.status == "reclaimed" and gone.refund == gone.escrow
+        assert s.get(FlexOptIn, (chain_id, rid, addr(7))).relayer == addr(AGG)
+        assert s.get(FlexOptIn, (chain_id, rid, addr(5))).relayer == addr(5)
+
+        # The coalition: the table rebuilt from the chain's events, with the settlement.
+        members = list(
+            s.scalars(
+                select(FlexCoalitionMember)
+                .where(
+                    FlexCoalitionMember.chain_id == chain_id, FlexCoalitionMember.request_id == rid
+                )
+                .order_by(FlexCoalitionMember.row_index)
+            )
+        )
+        onchain_rows = agg.coalition_rows(rid)
+        assert [m.member for m in members] == [row.member for row in onchain_rows]
+        assert [m.meter_id for m in members] == [row.meter_id for row in onchain_rows]
+        assert [m.status for m in members] == ["member", "replaced", "member", "member", "member"]
+        assert (members[1].replaced_by, members[1].replaced_from) == (addr(9), 2)
+        assert members[4].replaces == addr(6)
+        for m, row, res, d in zip(members, onchain_rows, results, deliveries, strict=True):
+            assert m.target_total_wh == sum(row.targets_wh)
+            assert (m.payout, m.penalty_uncovered, m.points, m.settled) == (
+                res.payout,
+                res.penalty_uncovered,
+                res.points,
+                True,
+            )
+            assert m.delivered_total_wh == sum(d.delivered_wh)
+            cells = list(
+                s.scalars(
+                    select(FlexMemberInterval)
+                    .where(
+                        FlexMemberInterval.chain_id == chain_id,
+                        FlexMemberInterval.request_id == rid,
+                        FlexMemberInterval.member == m.member,
+                    )
+                    .order_by(FlexMemberInterval.interval_index)
+                )
+            )
+            assert tuple(c.target_wh for c in cells) == row.targets_wh
+            assert tuple(c.delivered_wh for c in cells) == d.delivered_wh
+            assert tuple(c.credited_wh for c in cells) == d.credited_wh
+            assert tuple(c.shortfall_wh for c in cells) == d.shortfall_wh
+            assert {c.interval_index for c in cells if c.missing_data} == set(d.missing)
+            assert [c.interval_start_s for c in cells] == [start + 900 * k for k in range(N)]
+
+        # Accounts: claimable and reputation as the contract holds them (reputation from the
+        # results words: the projection does not read ReputationAwarded).
+        assert not coordination.handles("FlexCoordination", "ReputationAwarded")
+        for m in MEMBERS:
+            acct = dso.account(addr(m))
+            row_ = s.get(FlexAccount, (chain_id, addr(m)))
+            assert row_ is not None
+            assert (row_.claimable, row_.reputation, row_.settled_count, row_.opt_in_count) == (
+                acct.claimable,
+                acct.reputation,
+                acct.settled,
+                acct.opt_ins,
+            )
+        five = s.get(FlexAccount, (chain_id, addr(5)))
+        assert five is not None and five.claimable == 0 and five.claimed_total == results[0].payout
+        assert five.earned_total == results[0].payout > 0
+
+    # Delivered twice (as a Kafka consumer would): nothing changes.
+    before = coordination_rows(store, chain_id)
+    assert before["flex_member_intervals"] and before["flex_accounts"]
+    events = list(store.events(chain_id))
+    assert store.apply_events(events) == 0
+    assert coordination_rows(store, chain_id) == before
+
+    # Replayed from the stored events, and rebuilt from block 0 by the real indexer: the same.
+    assert store.replay_projection("coordination", chain_id) > 0
+    assert coordination_rows(store, chain_id) == before
+    store.rollback(chain_id, None)
+    assert coordination_rows(store, chain_id) == {k: [] for k in before}
+    EmbeddedRunner.build(web3_rpc(w3), deployment, store, artifacts).poll_once()
+    assert coordination_rows(store, chain_id) == before
