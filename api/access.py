@@ -9,6 +9,11 @@
   market operator.
 * Chain events: public market events to members; an event with another member's data carries
   its arguments only for a party to it (or the role that needs it), otherwise it is redacted.
+* Flexibility requests (terms, status, per-interval aggregates): any logged-in member. Opt-ins
+  and coalition rows: the request's DSO, its coordinator, the market operator (and any
+  aggregator while the request is open for proposals) see all; a member sees its own (and an
+  aggregator its delegators'). A member's coordination account: as personal data, plus the
+  market operator.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.errors import ForbiddenError
-from api.security import DSO, MARKET_OPERATOR, Claims
+from api.security import AGGREGATOR, DSO, MARKET_OPERATOR, Claims
 from api.service import Scope
 from streams.models import Participant
 
@@ -83,3 +88,33 @@ def event_args_for(
     if any(isinstance(v, str) and v == claims.address for v in args.values()):
         return args
     return None
+
+
+# ---- flexibility requests and coalitions (FlexCoordination) -----------------------------------
+
+
+def delegators_of(db: Session, scope: Scope, aggregator: str) -> set[str]:
+    """The members who delegated to ``aggregator`` on-chain."""
+    return set(
+        db.scalars(
+            select(Participant.account).where(
+                Participant.chain_id == scope.chain_id, Participant.aggregator == aggregator
+            )
+        )
+    )
+
+
+def own_and_delegated(db: Session, scope: Scope, claims: Claims) -> set[str]:
+    """Whose personal request figures ``claims`` may see: its own, and its delegators'."""
+    return {claims.address} | delegators_of(db, scope, claims.address)
+
+
+def sees_whole_request(claims: Claims, dso: str, coordinator: str | None, status: str) -> bool:
+    """Whether ``claims`` sees every opt-in and coalition row of a request: its DSO, the
+    coordinator of its coalition, the market operator, and, while the request is open for a
+    proposal, any aggregator (the contract lets each active aggregator propose)."""
+    if claims.has(MARKET_OPERATOR) or claims.address == dso:
+        return True
+    if coordinator is not None and claims.address == coordinator:
+        return True
+    return status == "open" and claims.has(AGGREGATOR)

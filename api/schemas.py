@@ -256,3 +256,183 @@ class ForecastPublic(BaseModel):
 class ForecastsPublic(BaseModel):
     data: list[ForecastPublic]
     count: int
+
+
+# ---- flexibility requests, opt-ins, coalitions, settlement (FlexCoordination) ------------------
+
+RequestStatusName = Literal["open", "proposed", "accepted", "settled", "reclaimed"]
+OptInStatusName = Literal["opted", "member", "reserve", "replaced"]
+Visibility = Literal["all", "own"]
+
+
+class FlexRequestPublic(BaseModel):
+    """A DSO's flexibility request: its terms (public to members) and where it stands."""
+
+    request_id: int
+    dso: str
+    grid_area: str = Field(description="Empty: any grid area.")
+    status: RequestStatusName
+    direction: Literal["up", "down"] = Field(description="up: less load; down: more load.")
+    window_start_s: int = Field(description="Start of the first 15-minute interval, unix s.")
+    window_end_s: int = Field(description="End of the last interval (exclusive), unix s.")
+    intervals: int
+    opt_in_deadline_s: int
+    quantities_wh: list[int] = Field(description="Requested flexibility per interval, Wh.")
+    tolerance_bp: int = Field(description="Accepted deviation of the total, basis points.")
+    price_cap_per_kwh: int
+    penalty_per_kwh: int
+    baseline_method: int = Field(description="Baseline method id (settlement.baselines).")
+    baseline_hash: str = Field(description="Hash of the baseline method's parameters.")
+    escrow: str = Field(description="Escrowed FlexToken base units, decimal string.")
+    round: int = Field(description="Coalition round (one more after each rejection).")
+    opt_in_count: int
+    coordinator: str | None = Field(None, description="Who proposed the (last) coalition.")
+    price_per_kwh: int | None = Field(None, description="The coalition's price.")
+    member_count: int = Field(description="Rows of the targets table (replacements add one).")
+    max_payout: str | None = Field(None, description="The most the targets can earn.")
+    targets_hash: str | None = None
+    payout_total: str | None = Field(None, description="Paid to members (settled).")
+    refund: str | None = Field(None, description="Back to the DSO (settled or reclaimed).")
+    settlement_hash: str | None = None
+    published_block: int
+    published_tx: str
+    updated_block: int
+
+
+class FlexRequestsPublic(BaseModel):
+    data: list[FlexRequestPublic]
+    count: int
+
+
+class OptInPublic(BaseModel):
+    request_id: int
+    member: str
+    max_wh: int = Field(description="The most the member offers per interval, Wh.")
+    relayer: str = Field(description="Who sent the opt-in (the member or its aggregator).")
+    status: OptInStatusName = Field(description="Standing in the request's current round.")
+    round: int
+    opted_block: int
+    tx_hash: str
+
+
+class OptInsPublic(BaseModel):
+    data: list[OptInPublic]
+    count: int
+    visible: Visibility = Field(description="all: every opt-in; own: yours (and delegators').")
+
+
+class CoalitionRowPublic(BaseModel):
+    """One member's row of the coalition: targets and, once settled, what it delivered."""
+
+    member: str
+    meter_id: str
+    row_index: int = Field(description="Position in the on-chain targets table.")
+    status: Literal["member", "replaced"]
+    replaces: str | None = Field(None, description="The member this reserve replaced.")
+    replaced_by: str | None = Field(None, description="The reserve that replaced this member.")
+    replaced_from: int | None = Field(None, description="First interval of the replacement.")
+    targets_wh: list[int]
+    delivered_wh: list[int] | None = Field(None, description="Per interval (settled).")
+    credited_wh: list[int] | None = None
+    shortfall_wh: list[int] | None = None
+    missing_intervals: list[int] | None = Field(
+        None, description="Intervals without meter data (settled)."
+    )
+    target_total_wh: int
+    delivered_total_wh: int | None = None
+    credited_total_wh: int | None = None
+    payout: str | None = Field(None, description="FlexToken base units (settled).")
+    penalty_uncovered: str | None = Field(
+        None, description="Penalty beyond the member's rewards, not collected (settled)."
+    )
+    points: int | None = Field(None, description="Reputation points (settled).")
+
+
+class IntervalTotalPublic(BaseModel):
+    interval_index: int
+    interval_start_s: int
+    target_wh: int = Field(description="The coalition's summed targets, Wh.")
+    delivered_wh: int | None = Field(None, description="Summed deliveries (settled).")
+    credited_wh: int | None = None
+
+
+class CoalitionPublic(BaseModel):
+    request_id: int
+    status: RequestStatusName
+    round: int
+    coordinator: str | None
+    price_per_kwh: int | None
+    member_count: int
+    visible: Visibility = Field(description="all: every row; own: yours (and delegators').")
+    rows: list[CoalitionRowPublic]
+    count: int = Field(description="Rows visible to you in all (rows is one page of them).")
+    totals: list[IntervalTotalPublic] = Field(description="Per interval, the whole coalition.")
+
+
+class RequestIntervalPublic(BaseModel):
+    """One interval of a request: asked, promised and delivered, and the tolerance verdict."""
+
+    interval_index: int
+    interval_start_s: int
+    requested_wh: int
+    lower_wh: int = Field(description="Requested minus tolerance (rounded down).")
+    upper_wh: int = Field(description="Requested plus tolerance (rounded down).")
+    target_wh: int = Field(description="The coalition's summed targets (0 without one).")
+    targets_within_tolerance: bool | None = Field(
+        None, description="lower <= targets <= upper (None: no coalition)."
+    )
+    delivered_wh: int | None = Field(None, description="Summed deliveries (settled).")
+    credited_wh: int | None = None
+    shortfall_wh: int | None = None
+    members_without_data: int | None = Field(None, description="Members missing meter data.")
+    deviation_wh: int | None = Field(None, description="delivered - requested (settled).")
+    deviation_bp: int | None = Field(None, description="The deviation in basis points.")
+    within_tolerance: bool | None = Field(
+        None, description="|delivered - requested| * 10000 <= tolerance * requested (settled)."
+    )
+
+
+class RequestIntervalsPublic(BaseModel):
+    request_id: int
+    status: RequestStatusName
+    tolerance_bp: int
+    data: list[RequestIntervalPublic]
+    count: int
+
+
+class AccountRequestPublic(BaseModel):
+    """A member's part in one request: its opt-in, targets, deliveries and result."""
+
+    request_id: int
+    request_status: RequestStatusName
+    grid_area: str
+    window_start_s: int
+    intervals: int
+    opt_in_status: OptInStatusName
+    max_wh: int
+    in_coalition: bool
+    meter_id: str | None = None
+    targets_wh: list[int] | None = None
+    delivered_wh: list[int] | None = None
+    credited_wh: list[int] | None = None
+    target_total_wh: int | None = None
+    delivered_total_wh: int | None = None
+    credited_total_wh: int | None = None
+    payout: str | None = None
+    penalty_uncovered: str | None = None
+    points: int | None = None
+
+
+class AccountCoordinationPublic(BaseModel):
+    """A member's standing in the coordination contract and its requests (one page)."""
+
+    account: str
+    claimable: str = Field(description="Credited payouts not yet claimed, base units.")
+    earned_total: str = Field(description="All payouts credited so far, base units.")
+    claimed_total: str
+    penalty_uncovered_total: str
+    reputation: int = Field(description="Sum of the points of its settlements.")
+    settled_count: int
+    opt_in_count: int
+    requests: list[AccountRequestPublic]
+    count: int = Field(description="Requests the member opted in to (matching the filters).")

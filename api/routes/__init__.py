@@ -3,6 +3,7 @@
 from api.routes import (
     auth,
     balances,
+    coalitions,
     devices,
     events,
     health,
@@ -10,6 +11,7 @@ from api.routes import (
     meters,
     orders,
     participants,
+    requests,
     sessions,
 )
 
@@ -22,6 +24,8 @@ ROUTERS = (
     matches.router,
     balances.router,
     meters.router,
+    requests.router,
+    coalitions.router,
     events.router,
 )
 

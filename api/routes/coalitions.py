@@ -1,0 +1,236 @@
+"""Coalitions and members' coordination accounts (FlexCoordination read models).
+
+* ``GET /requests/{id}/coalition``: each member's targets per interval and, once settled, its
+  deliveries, credits, payout, penalty and points. The request's DSO, its coordinator and the
+  market operator see every row; a member sees its own row (an aggregator its delegators'),
+  and everyone the per-interval totals.
+* ``GET /accounts/{address}/coordination``: claimable payouts, reputation, settled count and
+  the member's requests with its targets against its deliveries; personal (the member, its
+  delegated aggregator, the market operator).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from api.access import own_and_delegated, require_personal, sees_whole_request
+from api.deps import ADDRESS_PATTERN, Address, ClaimsDep, DbDep, MemberDep, PageDep, ScopeDep
+from api.routes.requests import (
+    PageNumber,
+    RequestId,
+    amount,
+    interval_sums,
+    load_request,
+    paged,
+)
+from api.schemas import (
+    AccountCoordinationPublic,
+    AccountRequestPublic,
+    CoalitionPublic,
+    CoalitionRowPublic,
+    IntervalTotalPublic,
+    RequestStatusName,
+)
+from api.service import Scope
+from chain.coordination import INTERVAL_S
+from streams.models import (
+    FlexAccount,
+    FlexCoalitionMember,
+    FlexMemberInterval,
+    FlexOptIn,
+    FlexRequest,
+)
+
+router = APIRouter(tags=["coalitions"])
+
+
+def _cells(
+    db: Session, scope: Scope, request_ids: list[int], members: list[str]
+) -> dict[tuple[int, str], list[FlexMemberInterval]]:
+    """The per-interval rows of these members in these requests, in interval order."""
+    out: dict[tuple[int, str], list[FlexMemberInterval]] = defaultdict(list)
+    if not request_ids or not members:
+        return out
+    mi = FlexMemberInterval
+    for cell in db.scalars(
+        select(mi)
+        .where(
+            mi.chain_id == scope.chain_id,
+            mi.request_id.in_(sorted(set(request_ids))),
+            mi.member.in_(sorted(set(members))),
+        )
+        .order_by(mi.request_id, mi.member, mi.interval_index)
+    ):
+        out[(cell.request_id, cell.member)].append(cell)
+    return out
+
+
+def _settled_list(cells: list[FlexMemberInterval], field: str) -> list[int] | None:
+    values = [getattr(c, field) for c in cells]
+    return None if not values or any(v is None for v in values) else [int(v) for v in values]
+
+
+def _row_public(m: FlexCoalitionMember, cells: list[FlexMemberInterval]) -> CoalitionRowPublic:
+    missing = None
+    if cells and all(c.missing_data is not None for c in cells):
+        missing = [c.interval_index for c in cells if c.missing_data]
+    return CoalitionRowPublic(
+        member=m.member,
+        meter_id=m.meter_id,
+        row_index=m.row_index,
+        status=m.status,
+        replaces=m.replaces,
+        replaced_by=m.replaced_by,
+        replaced_from=m.replaced_from,
+        targets_wh=[c.target_wh for c in cells],
+        delivered_wh=_settled_list(cells, "delivered_wh"),
+        credited_wh=_settled_list(cells, "credited_wh"),
+        shortfall_wh=_settled_list(cells, "shortfall_wh"),
+        missing_intervals=missing,
+        target_total_wh=m.target_total_wh,
+        delivered_total_wh=m.delivered_total_wh,
+        credited_total_wh=m.credited_total_wh,
+        payout=amount(m.payout),
+        penalty_uncovered=amount(m.penalty_uncovered),
+        points=m.points,
+    )
+
+
+@router.get(
+    "/requests/{request_id}/coalition",
+    response_model=CoalitionPublic,
+    summary="A request's coalition: targets, deliveries and results per member and interval "
+    "(its DSO, coordinator, the operator: every row; a member: its own) and totals",
+)
+def get_coalition(
+    request_id: RequestId,
+    claims: MemberDep,
+    db: DbDep,
+    scope: ScopeDep,
+    page: PageDep,
+    page_number: PageNumber = None,
+) -> CoalitionPublic:
+    page = paged(page, page_number)
+    req = load_request(db, scope, request_id)
+    cm = FlexCoalitionMember
+    where: list[Any] = [cm.chain_id == scope.chain_id, cm.request_id == request_id]
+    everything = sees_whole_request(claims, req.dso, req.coordinator, req.status)
+    if not everything:
+        where.append(cm.member.in_(sorted(own_and_delegated(db, scope, claims))))
+    count = db.scalar(select(func.count()).select_from(cm).where(*where)) or 0
+    members = list(
+        db.scalars(
+            select(cm).where(*where).order_by(cm.row_index).limit(page.limit).offset(page.offset)
+        )
+    )
+    cells = _cells(db, scope, [request_id], [m.member for m in members])
+    sums = interval_sums(db, scope, request_id)
+    totals = []
+    for k in range(req.intervals):
+        s = sums.get(k)
+        settled = s is not None and int(s.settled_rows) > 0
+        totals.append(
+            IntervalTotalPublic(
+                interval_index=k,
+                interval_start_s=req.window_start_s + INTERVAL_S * k,
+                target_wh=int(s.target_wh) if s is not None else 0,
+                delivered_wh=int(s.delivered_wh) if settled and s is not None else None,
+                credited_wh=int(s.credited_wh) if settled and s is not None else None,
+            )
+        )
+    return CoalitionPublic(
+        request_id=req.request_id,
+        status=req.status,
+        round=req.round,
+        coordinator=req.coordinator,
+        price_per_kwh=req.price_per_kwh,
+        member_count=req.row_count,
+        visible="all" if everything else "own",
+        rows=[_row_public(m, cells[(request_id, m.member)]) for m in members],
+        count=count,
+        totals=totals,
+    )
+
+
+@router.get(
+    "/accounts/{address}/coordination",
+    response_model=AccountCoordinationPublic,
+    summary="A member's claimable payouts, reputation and requests with targets vs delivered "
+    "(itself, its delegated aggregator, the operator; others: 403)",
+)
+def account_coordination(
+    address: Annotated[Address, Path(pattern=ADDRESS_PATTERN)],
+    claims: ClaimsDep,
+    db: DbDep,
+    scope: ScopeDep,
+    page: PageDep,
+    status: Annotated[
+        RequestStatusName | None, Query(description="Only requests with this status.")
+    ] = None,
+    page_number: PageNumber = None,
+) -> AccountCoordinationPublic:
+    page = paged(page, page_number)
+    require_personal(db, scope, claims, address, "coordination figures", operator_ok=True)
+    acct = db.get(FlexAccount, (scope.chain_id, address))
+    oi, r, cm = FlexOptIn, FlexRequest, FlexCoalitionMember
+    where: list[Any] = [oi.chain_id == scope.chain_id, oi.member == address]
+    if status is not None:
+        where.append(r.status == status)
+    joined = (
+        select(oi, r, cm)
+        .join(r, and_(r.chain_id == oi.chain_id, r.request_id == oi.request_id))
+        .outerjoin(
+            cm,
+            and_(
+                cm.chain_id == oi.chain_id, cm.request_id == oi.request_id, cm.member == oi.member
+            ),
+        )
+        .where(*where)
+    )
+    count = db.scalar(select(func.count()).select_from(joined.subquery())) or 0
+    found = db.execute(
+        joined.order_by(oi.request_id.desc()).limit(page.limit).offset(page.offset)
+    ).all()
+    cells = _cells(db, scope, [o.request_id for o, _, _ in found], [address])
+    requests = []
+    for o, req, m in found:
+        mine = cells.get((o.request_id, address), [])
+        requests.append(
+            AccountRequestPublic(
+                request_id=o.request_id,
+                request_status=req.status,
+                grid_area=req.grid_area,
+                window_start_s=req.window_start_s,
+                intervals=req.intervals,
+                opt_in_status=o.status,
+                max_wh=o.max_wh,
+                in_coalition=m is not None,
+                meter_id=None if m is None else m.meter_id,
+                targets_wh=[c.target_wh for c in mine] if m is not None else None,
+                delivered_wh=_settled_list(mine, "delivered_wh"),
+                credited_wh=_settled_list(mine, "credited_wh"),
+                target_total_wh=None if m is None else m.target_total_wh,
+                delivered_total_wh=None if m is None else m.delivered_total_wh,
+                credited_total_wh=None if m is None else m.credited_total_wh,
+                payout=None if m is None else amount(m.payout),
+                penalty_uncovered=None if m is None else amount(m.penalty_uncovered),
+                points=None if m is None else m.points,
+            )
+        )
+    return AccountCoordinationPublic(
+        account=address,
+        claimable=str(acct.claimable if acct else 0),
+        earned_total=str(acct.earned_total if acct else 0),
+        claimed_total=str(acct.claimed_total if acct else 0),
+        penalty_uncovered_total=str(acct.penalty_uncovered_total if acct else 0),
+        reputation=acct.reputation if acct else 0,
+        settled_count=acct.settled_count if acct else 0,
+        opt_in_count=acct.opt_in_count if acct else 0,
+        requests=requests,
+        count=count,
+    )

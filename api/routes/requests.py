@@ -1,0 +1,291 @@
+"""DSO flexibility requests (FlexCoordination read models): terms and status, opt-ins, and
+per-interval aggregates of what was asked, promised and delivered.
+
+Terms, status and per-interval aggregates are public to members; opt-ins are for the request's
+DSO, its coordinator and the market operator (a member sees its own, see :mod:`api.access`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from api.access import own_and_delegated, sees_whole_request
+from api.deps import (
+    ADDRESS_PATTERN,
+    Address,
+    DbDep,
+    MemberDep,
+    Page,
+    PageDep,
+    ScopeDep,
+    TimeRangeDep,
+)
+from api.errors import BadRequestError, NotFoundError
+from api.schemas import (
+    FlexRequestPublic,
+    FlexRequestsPublic,
+    OptInPublic,
+    OptInsPublic,
+    OptInStatusName,
+    RequestIntervalPublic,
+    RequestIntervalsPublic,
+    RequestStatusName,
+)
+from api.service import Scope
+from chain.coordination import BP, INTERVAL_S, lower_wh, upper_wh
+from streams.models import FlexMemberInterval, FlexOptIn, FlexRequest
+
+router = APIRouter(prefix="/requests", tags=["flexibility requests"])
+
+RequestId = Annotated[int, Path(ge=0, le=2**63 - 1, description="Request id.")]
+PageNumber = Annotated[
+    int | None,
+    Query(
+        alias="page",
+        ge=1,
+        le=100_000,
+        description="Page number from 1 (items per page: `limit`); instead of `offset`.",
+    ),
+]
+
+
+def paged(page: Page, number: int | None) -> Page:
+    """``page`` with ``offset`` from a 1-based page number, when one is given."""
+    if number is None:
+        return page
+    if page.offset:
+        raise BadRequestError(
+            "give either 'page' or 'offset', not both",
+            details={"page": number, "offset": page.offset},
+        )
+    return Page(page.limit, (number - 1) * page.limit)
+
+
+def amount(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def request_public(r: FlexRequest) -> FlexRequestPublic:
+    return FlexRequestPublic(
+        request_id=r.request_id,
+        dso=r.dso,
+        grid_area=r.grid_area,
+        status=r.status,
+        direction=r.direction,
+        window_start_s=r.window_start_s,
+        window_end_s=r.window_end_s,
+        intervals=r.intervals,
+        opt_in_deadline_s=r.opt_in_deadline_s,
+        quantities_wh=list(r.quantities_wh),
+        tolerance_bp=r.tolerance_bp,
+        price_cap_per_kwh=r.price_cap_per_kwh,
+        penalty_per_kwh=r.penalty_per_kwh,
+        baseline_method=r.baseline_method,
+        baseline_hash=r.baseline_hash,
+        escrow=str(r.escrow),
+        round=r.round,
+        opt_in_count=r.opt_in_count,
+        coordinator=r.coordinator,
+        price_per_kwh=r.price_per_kwh,
+        member_count=r.row_count,
+        max_payout=amount(r.max_payout),
+        targets_hash=r.targets_hash,
+        payout_total=amount(r.payout_total),
+        refund=amount(r.refund),
+        settlement_hash=r.settlement_hash,
+        published_block=r.published_block,
+        published_tx=r.published_tx,
+        updated_block=r.updated_block,
+    )
+
+
+def load_request(db: Session, scope: Scope, request_id: int) -> FlexRequest:
+    row = db.get(FlexRequest, (scope.chain_id, request_id))
+    if row is None:
+        raise NotFoundError(f"request {request_id}")
+    return row
+
+
+@router.get(
+    "",
+    response_model=FlexRequestsPublic,
+    summary="Flexibility requests, newest first (members)",
+)
+def list_requests(
+    claims: MemberDep,
+    db: DbDep,
+    scope: ScopeDep,
+    page: PageDep,
+    when: TimeRangeDep,
+    status: Annotated[RequestStatusName | None, Query(description="Only this status.")] = None,
+    grid_area: Annotated[
+        str | None, Query(min_length=1, max_length=32, description="Grid area, e.g. feeder-1.")
+    ] = None,
+    dso: Annotated[
+        Address | None,
+        Query(pattern=ADDRESS_PATTERN, description="Only this DSO's requests."),
+    ] = None,
+    page_number: PageNumber = None,
+) -> FlexRequestsPublic:
+    page = paged(page, page_number)
+    where: list[Any] = [FlexRequest.chain_id == scope.chain_id]
+    if status is not None:
+        where.append(FlexRequest.status == status)
+    if grid_area is not None:
+        where.append(FlexRequest.grid_area == grid_area)
+    if dso is not None:
+        where.append(FlexRequest.dso == dso)
+    if when.since_s is not None:
+        where.append(FlexRequest.window_start_s >= when.since_s)
+    if when.until_s is not None:
+        where.append(FlexRequest.window_start_s < when.until_s)
+    count = db.scalar(select(func.count()).select_from(FlexRequest).where(*where)) or 0
+    rows = db.scalars(
+        select(FlexRequest)
+        .where(*where)
+        .order_by(FlexRequest.request_id.desc())
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return FlexRequestsPublic(data=[request_public(r) for r in rows], count=count)
+
+
+@router.get(
+    "/{request_id}",
+    response_model=FlexRequestPublic,
+    summary="One flexibility request: terms, status, coalition price, escrow (members)",
+)
+def get_request(
+    request_id: RequestId, claims: MemberDep, db: DbDep, scope: ScopeDep
+) -> FlexRequestPublic:
+    return request_public(load_request(db, scope, request_id))
+
+
+@router.get(
+    "/{request_id}/opt-ins",
+    response_model=OptInsPublic,
+    summary="Opt-ins to a request (its DSO, coordinator, the operator: all; a member: its own)",
+)
+def list_opt_ins(
+    request_id: RequestId,
+    claims: MemberDep,
+    db: DbDep,
+    scope: ScopeDep,
+    page: PageDep,
+    status: Annotated[OptInStatusName | None, Query(description="Only this standing.")] = None,
+    page_number: PageNumber = None,
+) -> OptInsPublic:
+    page = paged(page, page_number)
+    req = load_request(db, scope, request_id)
+    where: list[Any] = [FlexOptIn.chain_id == scope.chain_id, FlexOptIn.request_id == request_id]
+    everything = sees_whole_request(claims, req.dso, req.coordinator, req.status)
+    if not everything:
+        where.append(FlexOptIn.member.in_(sorted(own_and_delegated(db, scope, claims))))
+    if status is not None:
+        where.append(FlexOptIn.status == status)
+    count = db.scalar(select(func.count()).select_from(FlexOptIn).where(*where)) or 0
+    rows = db.scalars(
+        select(FlexOptIn)
+        .where(*where)
+        .order_by(FlexOptIn.opted_block, FlexOptIn.member)
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return OptInsPublic(
+        data=[
+            OptInPublic(
+                request_id=o.request_id,
+                member=o.member,
+                max_wh=o.max_wh,
+                relayer=o.relayer,
+                status=o.status,
+                round=o.round,
+                opted_block=o.opted_block,
+                tx_hash=o.tx_hash,
+            )
+            for o in rows
+        ],
+        count=count,
+        visible="all" if everything else "own",
+    )
+
+
+def interval_sums(db: Session, scope: Scope, request_id: int) -> dict[int, Any]:
+    """Per interval index: the coalition's summed targets, deliveries, credits, shortfalls
+    and how many members had no meter data (sums are None before settlement)."""
+    mi = FlexMemberInterval
+    rows = db.execute(
+        select(
+            mi.interval_index,
+            func.sum(mi.target_wh).label("target_wh"),
+            func.sum(mi.delivered_wh).label("delivered_wh"),
+            func.sum(mi.credited_wh).label("credited_wh"),
+            func.sum(mi.shortfall_wh).label("shortfall_wh"),
+            func.sum(case((mi.missing_data.is_(True), 1), else_=0)).label("missing"),
+            func.count(mi.missing_data).label("settled_rows"),
+        )
+        .where(mi.chain_id == scope.chain_id, mi.request_id == request_id)
+        .group_by(mi.interval_index)
+    )
+    return {int(r.interval_index): r for r in rows}
+
+
+def _bp(deviation_wh: int, requested_wh: int) -> int:
+    """The deviation in basis points of the request, rounded toward zero."""
+    magnitude = abs(deviation_wh) * BP // requested_wh
+    return magnitude if deviation_wh >= 0 else -magnitude
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@router.get(
+    "/{request_id}/intervals",
+    response_model=RequestIntervalsPublic,
+    summary="Per interval: requested, tolerance bounds, coalition targets, delivered, deviation",
+)
+def request_intervals(
+    request_id: RequestId, claims: MemberDep, db: DbDep, scope: ScopeDep
+) -> RequestIntervalsPublic:
+    req = load_request(db, scope, request_id)
+    sums = interval_sums(db, scope, request_id)
+    tol = req.tolerance_bp
+    data = []
+    for k, q in enumerate(req.quantities_wh):
+        q = int(q)
+        s = sums.get(k)
+        target = int(s.target_wh) if s is not None else 0
+        settled = s is not None and int(s.settled_rows) > 0
+        delivered = _opt_int(s.delivered_wh) if settled and s is not None else None
+        deviation = None if delivered is None else delivered - q
+        lo, hi = lower_wh(q, tol), upper_wh(q, tol)
+        data.append(
+            RequestIntervalPublic(
+                interval_index=k,
+                interval_start_s=req.window_start_s + INTERVAL_S * k,
+                requested_wh=q,
+                lower_wh=lo,
+                upper_wh=hi,
+                target_wh=target,
+                targets_within_tolerance=(lo <= target <= hi) if req.row_count else None,
+                delivered_wh=delivered,
+                credited_wh=_opt_int(s.credited_wh) if settled and s is not None else None,
+                shortfall_wh=_opt_int(s.shortfall_wh) if settled and s is not None else None,
+                members_without_data=int(s.missing) if settled and s is not None else None,
+                deviation_wh=deviation,
+                deviation_bp=None if deviation is None else _bp(deviation, q),
+                within_tolerance=None if deviation is None else abs(deviation) * BP <= tol * q,
+            )
+        )
+    return RequestIntervalsPublic(
+        request_id=req.request_id,
+        status=req.status,
+        tolerance_bp=tol,
+        data=data,
+        count=len(data),
+    )
