@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -25,6 +27,7 @@ from api.routes import GATEWAY_ROUTERS, ROUTERS
 from api.schemas import ErrorBody
 from api.service import ApiService
 from api.settings import ApiSettings
+from bright.paths import ROOT
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +147,31 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+WEB_DIST = ROOT / "web" / "dist"
+"""The built web UI (``npm --prefix web run build``; git-ignored)."""
+WEB_PREFIX = "/ui"
+"""URL prefix of the UI's assets (no API route starts with it); the UI's index is at ``/``."""
+
+
+def mount_web_ui(app: FastAPI, dist: Path) -> None:
+    """Serve the built web UI: its index at ``/`` (hash routing, so SPA paths never reach the
+    API) and its assets under ``/ui/``. Without a build, ``/`` says how to make one."""
+    # check_dir=False: a build made after the API started is served too.
+    app.mount(WEB_PREFIX, StaticFiles(directory=dist, check_dir=False), name="web-ui")
+
+    @app.get("/", include_in_schema=False)
+    def web_index() -> Response:
+        index = dist / "index.html"
+        if not index.is_file():
+            return _error(
+                503,
+                "ui_not_built",
+                f"the web UI is not built ({index} is missing): run `make setup` "
+                "or `npm --prefix web run build`",
+            )
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+
 def create_app(settings: ApiSettings | None = None, service: ApiService | None = None) -> FastAPI:
     """The API on the read models of ``settings.database_url`` (an empty database is migrated
     to the current schema)."""
@@ -170,5 +198,6 @@ def create_app(settings: ApiSettings | None = None, service: ApiService | None =
     if service.gateway is not None:  # device status and preferences need the bridge
         for router in GATEWAY_ROUTERS:
             app.include_router(router)
+    mount_web_ui(app, WEB_DIST)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -3,6 +3,7 @@
 from api.routes import (
     auth,
     balances,
+    config,
     coalitions,
     devices,
     events,
@@ -27,6 +28,7 @@ ROUTERS = (
     requests.router,
     coalitions.router,
     events.router,
+    config.router,
 )
 
 GATEWAY_ROUTERS = (devices.router,)
