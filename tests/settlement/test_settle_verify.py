@@ -1,0 +1,171 @@
+"""The coordination scenario on anvil with the real service, then ``bright settle verify``:
+request -> coalition -> delivery with a failing member -> replacement -> settlement -> verify
+agrees; a settlement with tampered figures is found out; bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from chain.coordination import MemberResult, RequestStatus
+from chain.deploy import DeploymentsFile
+from chain.tx import NonceManager
+from settlement.cli import app as settle_app
+from settlement.service import MeterValues, compute_chain_settlement
+from settlement.verify import VerifyInputError, verify_settlement
+from tests.coalitions.coordination_env import (
+    AGG,
+    DSO,
+    CoordEnv,
+    finish_window,
+    make_env,
+    run_to_replacement,
+)
+
+
+@pytest.fixture(scope="module")
+def env(w3, artifacts, admin, dev_accounts) -> CoordEnv:
+    return make_env(w3, artifacts, admin, dev_accounts)
+
+
+@pytest.fixture(scope="module")
+def state_dir(env, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bright-state")
+    DeploymentsFile(folder / "deployments.json").save(env.deployment)
+    return folder
+
+
+def verify(env: CoordEnv, rid: int):
+    return verify_settlement(
+        env.w3,
+        env.deployment.address("FlexCoordination"),
+        env.deployment.address("MeterOracle"),
+        env.platform.artifacts,
+        rid,
+    )
+
+
+def cli(env, state_dir, monkeypatch, *args: str):
+    monkeypatch.setenv("BRIGHT_STATE_DIR", str(state_dir))
+    url = env.w3.provider.endpoint_uri
+    return CliRunner().invoke(settle_app, ["verify", *args, "--rpc-url", url])
+
+
+def test_request_coalition_failing_member_replacement_settlement_verified(
+    env, state_dir, monkeypatch
+):
+    service = env.service()
+    flow = run_to_replacement(env, service)
+    rid, start, rows, failing = flow["rid"], flow["start"], flow["rows"], flow["failing"]
+    proposed = flow["proposed"]
+    # The coalition: 1,000 Wh per interval from members who can each shed 25 % of 1,000 Wh.
+    assert proposed.detail["members"] == 4 and proposed.detail["reserves"] >= 1
+    assert proposed.detail["worst_deviation_bp"] <= 1000
+    assert all(sum(r.targets_wh[k] for r in rows) == 1000 for k in range(4))
+    # Interval 0 metered: the failing member delivered nothing and is replaced from interval 2
+    # (interval 1 has started).
+    [replaced] = [s for s in flow["steps"] if s.kind == "replaced"]
+    assert replaced.detail["member"] == failing and replaced.detail["from_interval"] == 2
+    assert replaced.detail["delivered_wh"] == 0
+    [ev] = env.events("MemberReplaced", rid)
+    assert ev["args"]["member"] == failing
+    table = env.client().coalition_rows(rid)
+    assert table[0].targets_wh[2:] == (0, 0) and table[-1].member == replaced.detail["reserve"]
+
+    finish_window(env, rid, start, failing)
+    # Tampered: the settler pays a member one unit less than the rules give.
+    snap = env.w3.provider.make_request("evm_snapshot", [])["result"]
+    try:
+        values = MeterValues(env.meters())
+        values.refresh()
+        info = env.client().request(rid)
+        honest = compute_chain_settlement(
+            info, env.client().quantities_wh(rid), table, values.net_wh()
+        )
+        results = list(honest.results)
+        k = next(i for i, r in enumerate(results) if r.payout > 0)
+        results[k] = MemberResult(results[k].payout - 1, 0, results[k].points)
+        env.client(AGG).settle(rid, table, results, honest.deliveries, honest.refund + 1)
+        report = verify(env, rid)
+        assert not report.matches
+        assert {d["field"] for d in report.differences} == {
+            f"row {k} ({table[k].member}).payout",
+            "payout_total",
+            "refund",
+        }
+        result = cli(env, state_dir, monkeypatch, str(rid))
+        assert result.exit_code == 1, result.output
+        assert "DOES NOT MATCH" in result.output and ".payout" in result.output
+    finally:
+        env.w3.provider.make_request("evm_revert", [snap])
+        NonceManager.reset_all()
+
+    # A restarted service settles it honestly.
+    steps = env.service().tick()
+    [settled] = [s for s in steps if s.request_id == rid]
+    assert settled.kind == "settled" and settled.detail["rows"] == 5
+    info = env.client().request(rid)
+    assert info.status is RequestStatus.SETTLED
+    [ev] = env.events("RequestSettled", rid)
+    words = ev["args"]["results"]
+    payouts = {row.member: int(w) >> 160 for row, w in zip(table, words, strict=True)}
+    # The failing member was short in intervals 0 and 1: its penalties exceed its rewards.
+    assert payouts[failing] == 0
+    assert payouts[replaced.detail["reserve"]] > 0
+    assert int(ev["args"]["payoutTotal"]) + int(ev["args"]["refund"]) == info.escrow
+    assert settled.detail["penalty_total"] > 0
+
+    report = verify(env, rid)
+    assert report.matches, report.differences
+    assert report.rows == 5 and report.values_checked == 5 * 4 + 5 * 4  # window + baseline hour
+    result = cli(env, state_dir, monkeypatch, str(rid), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["matches"] is True
+
+
+def test_a_meter_correction_after_settlement_is_found_out(env):
+    """The chain's meter data changed after the settlement: verify names the figures."""
+    service = env.service()
+    flow = run_to_replacement(env, service)
+    rid, start, failing = flow["rid"], flow["start"], flow["failing"]
+    finish_window(env, rid, start, failing)
+    assert [s.kind for s in service.tick() if s.request_id == rid] == ["settled"]
+    assert verify(env, rid).matches
+    row = env.client().coalition_rows(rid)[1]
+    from oracles.domain import MeterValue
+    from tests.coalitions.coordination_env import NONCES, ORACLE
+
+    env.meters().commit(
+        env.accounts[ORACLE], [MeterValue(row.meter_id, start + 900, 10, 0)], next(NONCES), True
+    )
+    report = verify(env, rid)
+    assert not report.matches
+    fields = {d["field"] for d in report.differences}
+    assert f"row 1 ({row.member}).delivered_wh[1]" in fields
+
+
+def test_verify_refuses_unknown_and_unsettled_requests(env, state_dir, monkeypatch):
+    rid, _ = env.publish()
+    with pytest.raises(VerifyInputError, match="not settled"):
+        verify(env, rid)
+    with pytest.raises(VerifyInputError, match="does not exist"):
+        verify(env, rid + 1000)
+    for args, message in (
+        ([str(rid + 1000)], "does not exist"),
+        ([str(rid)], "is not settled (status open)"),
+        (["0"], "request ids start at 1"),
+    ):
+        result = cli(env, state_dir, monkeypatch, *args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output
+    result = CliRunner().invoke(settle_app, ["verify", "abc"])
+    assert result.exit_code == 2
+    # Nothing is deployed on this chain according to an empty state folder.
+    monkeypatch.setenv("BRIGHT_STATE_DIR", str(state_dir / "empty"))
+    result = CliRunner().invoke(
+        settle_app, ["verify", str(rid), "--rpc-url", env.w3.provider.endpoint_uri]
+    )
+    assert result.exit_code == 2 and "not deployed" in result.output
+    assert env.client(DSO).request(rid).status is RequestStatus.OPEN
