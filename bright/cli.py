@@ -49,6 +49,8 @@ def _mount_subcommands() -> None:
     app.add_typer(kafka_app, name="kafka", help="A local Apache Kafka broker (KRaft).")
     app.add_typer(api_app, name="api", help="The REST API over the read models.")
     app.add_typer(oracle_app, name="oracle", help="The meter oracle service.")
+    from settlement.cli import app as settle_app
+    app.add_typer(settle_app, name="settle", help="Settlements: verify one against the chain.")
 
 
 def _fail(exc: BaseException) -> None:
