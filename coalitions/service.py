@@ -213,7 +213,7 @@ class CoalitionService:
         self.registry = registry
         self.forecasts = forecasts
         self.config = config or ServiceConfig()
-        self.clock = clock or ChainClock(coordination.w3).now
+        self.clock = clock or ChainClock(coordination.w3, cache_s=0.0).now
         self.on_step = on_step
         assert coordination.sender is not None, "the service needs a sending account"
         self.address = str(coordination.sender.account.address)
