@@ -27,11 +27,11 @@ from oracles.domain import MeterValue
 from tests.api.api_helpers import bearer, index_into, login
 
 N, Q, TOL, CAP, PRICE, PENALTY = 4, 1000, 1000, 250, 200, 100
-TARGETS = {"home-06": 400, "home-02": 300, "home-07": 300}
+TARGETS = {"home-06": 400, "home-05": 300, "home-07": 300}
 RESERVE, REPLACED, FROM = "home-08", "home-07", 2
 DELIVERED = {  # per table row, Wh
     "home-06": (400, 400, 400, 400),
-    "home-02": (300, 300, 200, 300),  # 70 Wh short in interval 2
+    "home-05": (300, 300, 200, 300),  # 70 Wh short in interval 2
     "home-07": (300, 300, 0, 0),  # replaced from interval 2
     "home-08": (0, 0, 300, 0),  # its meter sent nothing in interval 3
 }
@@ -82,7 +82,7 @@ def scenario(api_demo) -> Scenario:
     )
     for name in ("home-06", "home-07", RESERVE):
         client(name).opt_in(rid, 600)
-    agg.opt_in_signed(rid, [agg.sign_opt_in(api_demo.account("home-02"), rid, 600)])
+    agg.opt_in_signed(rid, [agg.sign_opt_in(api_demo.account("home-05"), rid, 600)])
     meter = {m.name: m.meter_id for m in api_demo.members}
     rows = [CoalitionRow(address[n], meter[n], (t,) * N) for n, t in TARGETS.items()]
     agg.propose_coalition(rid, PRICE, rows, [address[RESERVE]])
@@ -132,7 +132,7 @@ def scenario(api_demo) -> Scenario:
     agg.settle(rid, rows, results, deliveries, escrow - sum(r.payout for r in results))
     client("home-06").claim_payout()
 
-    # A second request stays open, with one opt-in.
+    # A second request stays open, with two opt-ins.
     start2 = (_now(w3) // 900 + 8) * 900
     _, open_ = dso.publish_request(
         start2,
@@ -144,6 +144,7 @@ def scenario(api_demo) -> Scenario:
         grid_area="feeder-1",
     )
     client("home-09").opt_in(open_, 500)
+    client("home-02").opt_in(open_, 300)  # home-02 delegated to the aggregator
     return Scenario(rid, open_, start, escrow, names, results, deliveries, address)
 
 
@@ -169,9 +170,9 @@ def api(request, scenario, api_demo) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def who(tokens, client, api_demo) -> dict[str, dict[str, str]]:
-    """Bearer headers by name (the shared tokens plus the reserve and an outsider)."""
+    """Bearer headers by name (the shared tokens plus the scenario's homes)."""
     out = {name: bearer(t) for name, t in tokens.items()}
-    for name in ("home-06", "home-07", "home-08", "home-09"):
+    for name in ("home-05", "home-06", "home-07", "home-08", "home-09"):
         out[name] = bearer(login(client, api_demo.account(name)))
     return out
 
@@ -240,13 +241,13 @@ def test_requests_list_and_detail(api, who, scenario, api_demo):
 
 def test_opt_ins_are_seen_whole_by_the_dso_coordinator_and_operator_only(api, who, scenario):
     rid, a = scenario.settled, scenario.address
-    want = {"home-06": "member", "home-02": "member", "home-07": "replaced", "home-08": "member"}
+    want = {"home-06": "member", "home-05": "member", "home-07": "replaced", "home-08": "member"}
     for name in ("dso", "aggregator", "market-operator"):
         got = _get(api, f"/requests/{rid}/opt-ins", who[name])
         assert got["visible"] == "all" and got["count"] == 4
         assert {o["member"]: o["status"] for o in got["data"]} == {a[n]: s for n, s in want.items()}
         relayers = {o["member"]: o["relayer"] for o in got["data"]}
-        assert relayers[a["home-02"]] == a["aggregator"] and relayers[a["home-06"]] == a["home-06"]
+        assert relayers[a["home-05"]] == a["aggregator"] and relayers[a["home-06"]] == a["home-06"]
     mine = _get(api, f"/requests/{rid}/opt-ins", who["home-07"])
     assert mine["visible"] == "own" and mine["count"] == 1
     assert [(o["member"], o["status"], o["max_wh"]) for o in mine["data"]] == [
@@ -256,8 +257,10 @@ def test_opt_ins_are_seen_whole_by_the_dso_coordinator_and_operator_only(api, wh
     members = _get(api, f"/requests/{rid}/opt-ins", who["dso"], status="member")
     assert members["count"] == 3
     # While a request is open any aggregator may propose: it sees every opt-in; members do not.
-    assert _get(api, f"/requests/{scenario.open_}/opt-ins", who["aggregator"])["count"] == 1
+    assert _get(api, f"/requests/{scenario.open_}/opt-ins", who["aggregator"])["count"] == 2
     assert _get(api, f"/requests/{scenario.open_}/opt-ins", who["home-06"])["count"] == 0
+    own = _get(api, f"/requests/{scenario.open_}/opt-ins", who["home-02"])
+    assert [o["member"] for o in own["data"]] == [a["home-02"]] and own["visible"] == "own"
 
 
 def test_coalition_rows_and_who_sees_them(api, who, scenario):
@@ -352,20 +355,22 @@ def test_accounts_are_personal(api, who, scenario, api_demo):
     one = _get(api, f"/accounts/{a['home-06']}/coordination", who["home-06"])
     assert one["claimable"] == "0" and one["claimed_total"] == str(by_name["home-06"].payout)
     assert one["requests"][0]["targets_wh"] == [400] * N
-    two = _get(api, f"/accounts/{a['home-02']}/coordination", who["home-02"])
-    assert two["claimable"] == str(by_name["home-02"].payout) != "0"
+    two = _get(api, f"/accounts/{a['home-05']}/coordination", who["home-05"])
+    assert two["claimable"] == str(by_name["home-05"].payout) != "0"
     five = _get(api, f"/accounts/{a['home-09']}/coordination", who["home-09"], status="open")
     assert five["count"] == 1 and five["requests"][0]["in_coalition"] is False
     assert five["requests"][0]["targets_wh"] is None and five["claimable"] == "0"
 
     # Another member's account: 403; its delegated aggregator and the operator may look.
-    for asker, owner in (("home-06", "home-02"), ("home-07", "home-06"), ("dso", "home-06")):
+    pairs = [("home-06", "home-05"), ("home-07", "home-06"), ("dso", "home-06")]
+    pairs += [("home-06", "home-02"), ("aggregator", "home-06")]  # not delegated to it
+    for asker, owner in pairs:
         r = api.get(f"/accounts/{a[owner]}/coordination", headers=who[asker])
         assert r.status_code == 403, (asker, owner, r.text)
         assert r.json()["error"]["code"] == "forbidden" and a[owner] in r.json()["error"]["message"]
-    assert api.get(f"/accounts/{a['home-02']}/coordination", headers=who["aggregator"]).json()[
-        "claimable"
-    ] == str(by_name["home-02"].payout)
+    delegated = _get(api, f"/accounts/{a['home-02']}/coordination", who["aggregator"])
+    assert delegated["count"] == 1 and delegated["requests"][0]["request_id"] == scenario.open_
+    assert delegated["requests"][0]["max_wh"] == 300
     assert (
         api.get(
             f"/accounts/{a['home-07']}/coordination", headers=who["market-operator"]
