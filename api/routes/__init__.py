@@ -3,8 +3,8 @@
 from api.routes import (
     auth,
     balances,
-    config,
     coalitions,
+    config,
     devices,
     events,
     health,
