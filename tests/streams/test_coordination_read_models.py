@@ -332,3 +332,51 @@ def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, a
     assert coordination_rows(store, chain_id) == {k: [] for k in before}
     EmbeddedRunner.build(web3_rpc(w3), deployment, store, artifacts).poll_once()
     assert coordination_rows(store, chain_id) == before
+
+
+def test_migration_0004_gives_the_models_and_downgrades(db_url):
+    """The migration creates exactly the models' tables, columns and indexes; downgrading to
+    0003 removes them and leaves the rest; upgrading again restores them."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect
+
+    from streams.db import alembic_config, make_engine, migrate, schema_revision
+    from streams.models import COORDINATION_TABLES, Base
+
+    engine = make_engine(db_url)
+    try:
+        migrate(engine)
+        assert schema_revision(engine) == "0004_coordination"
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert [d for d in diff if set(COORDINATION_TABLES) & _tables_in(d)] == []
+        cfg = alembic_config(engine)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0003")
+        assert schema_revision(engine) == "0003"
+        names = set(inspect(engine).get_table_names())
+        assert not names & set(COORDINATION_TABLES) and "meter_intervals" in names
+        migrate(engine)
+        assert set(COORDINATION_TABLES) <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _tables_in(diff: Any) -> set[str]:
+    """Table names an Alembic autogenerate diff entry mentions."""
+    found: set[str] = set()
+    for part in diff if isinstance(diff, list | tuple) else [diff]:
+        if isinstance(part, list | tuple):
+            found |= _tables_in(part)
+        name = getattr(part, "name", None)
+        table = getattr(part, "table", None)
+        if isinstance(name, str):
+            found.add(name)
+        if table is not None and isinstance(getattr(table, "name", None), str):
+            found.add(table.name)
+        if isinstance(part, str):
+            found.add(part)
+    return found
