@@ -39,7 +39,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Numeric,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from chain.coordination import (
@@ -138,65 +150,75 @@ def _set_request(event: ChainEvent, session: Session, request_id: int, **values:
 
 # ------------------------------------------------------------------------------ accounts
 
-_ACCOUNT_FIELDS = (
-    "claimable",
-    "earned_total",
-    "claimed_total",
-    "penalty_uncovered_total",
-    "reputation",
-    "settled_count",
-    "opt_in_count",
-)
+_UINT_FIELDS = ("claimable", "earned_total", "claimed_total", "penalty_uncovered_total")
+_COUNT_FIELDS = ("reputation", "settled_count", "opt_in_count")
+_ACCOUNT_FIELDS = (*_UINT_FIELDS, *_COUNT_FIELDS)
+_AMOUNT = Numeric(78, 0)
 
 
 def _bump_accounts(
     event: ChainEvent, session: Session, deltas: Mapping[str, Mapping[str, int]]
 ) -> None:
-    """Add ``deltas[account][field]`` to the accounts' figures (rows made when missing); one
-    read and at most two statements for the whole batch."""
+    """Add ``deltas[account][field]`` to the accounts' figures (rows made when missing), in
+    one statement for the whole batch.
+
+    Additions commute, so the figures come out the same in any order of application: on the
+    Kafka bus a member's ``PayoutClaimed`` (keyed by the member) may be applied before the
+    ``RequestSettled`` that credited it (keyed by the request), and the claimable is negative
+    only until that one arrives. PostgreSQL adds in SQL (``ON CONFLICT DO UPDATE SET x = x +
+    excluded.x``), so Kafka workers adding to one account at once lose nothing; SQLite (one
+    writer at a time, inside the write transaction) reads the rows and adds in Python (its
+    integers stop at 2**63, the amounts are decimal text)."""
     if not deltas:
         return
-    accounts = sorted(deltas)
-    found: dict[str, dict[str, int]] = {}
-    for lo in range(0, len(accounts), 500):
-        part = accounts[lo : lo + 500]
-        for row in session.execute(
-            select(_AC).where(_AC.c.chain_id == event.chain_id, _AC.c.account.in_(part))
-        ).mappings():
-            found[row["account"]] = {f: int(row[f]) for f in _ACCOUNT_FIELDS}
-    inserts, updates = [], []
+    accounts = sorted(deltas)  # one lock order for every writer
+    rows: list[dict[str, Any]] = []
     for account in accounts:
-        current = found.get(account)
-        values = dict(current) if current is not None else dict.fromkeys(_ACCOUNT_FIELDS, 0)
+        values = dict.fromkeys(_ACCOUNT_FIELDS, 0)
         for name, delta in deltas[account].items():
             values[name] += int(delta)
-        if values["claimable"] < 0:
-            raise CoordinationStreamError(
-                f"{account} would claim more than it was credited (block {event.block_number})"
-            )
-        if current is None:
-            inserts.append(
-                {
-                    "chain_id": event.chain_id,
-                    "account": account,
-                    "updated_block": event.block_number,
-                    **values,
-                }
-            )
-        else:
-            updates.append({"b_account": account, **{f"b_{k}": v for k, v in values.items()}})
-    if inserts:
-        session.execute(insert(_AC), inserts)
-    if updates:
-        session.execute(
-            update(_AC)
-            .where(_AC.c.chain_id == event.chain_id, _AC.c.account == bindparam("b_account"))
-            .values(
-                updated_block=event.block_number,
-                **{f: bindparam(f"b_{f}") for f in _ACCOUNT_FIELDS},
-            ),
-            updates,
+        rows.append(
+            {
+                "chain_id": event.chain_id,
+                "account": account,
+                "updated_block": event.block_number,
+                **values,
+            }
         )
+    stmt: Any
+    if session.get_bind().dialect.name == "postgresql":
+        pg = postgresql.insert(_AC)
+        stmt = pg.on_conflict_do_update(
+            index_elements=["chain_id", "account"],
+            set_={
+                **{
+                    f: type_coerce(_AC.c[f], _AMOUNT) + type_coerce(pg.excluded[f], _AMOUNT)
+                    for f in _UINT_FIELDS
+                },
+                **{f: _AC.c[f] + pg.excluded[f] for f in _COUNT_FIELDS},
+                "updated_block": func.greatest(_AC.c.updated_block, pg.excluded.updated_block),
+            },
+        )
+    else:
+        found: dict[str, Any] = {}
+        for lo in range(0, len(accounts), 500):
+            part = accounts[lo : lo + 500]
+            for row in session.execute(
+                select(_AC).where(_AC.c.chain_id == event.chain_id, _AC.c.account.in_(part))
+            ).mappings():
+                found[row["account"]] = row
+        for new in rows:
+            current = found.get(new["account"])
+            if current is not None:
+                for f in _ACCOUNT_FIELDS:
+                    new[f] += int(current[f])
+                new["updated_block"] = max(new["updated_block"], current["updated_block"])
+        ins = sqlite.insert(_AC)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["chain_id", "account"],
+            set_={f: ins.excluded[f] for f in (*_ACCOUNT_FIELDS, "updated_block")},
+        )
+    session.execute(stmt, rows)
 
 
 # ------------------------------------------------------------------------------ requests
