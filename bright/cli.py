@@ -17,6 +17,7 @@ from bright.errors import BrightError
 if TYPE_CHECKING:
     from api.server import ServerHandle
     from bright.demo import RunningPlatform
+    from bright.demo_coordination import DemoCoordination
     from bright.demo_data import DemoDataIn
     from bright.settings import ChainSettings
     from streams.kafka.pipeline import KafkaReadSide
@@ -90,6 +91,9 @@ def up(
     api: Annotated[
         bool, typer.Option(help="Serve the REST API (BRIGHT_API_PORT, default 8000).")
     ] = True,
+    coordination: Annotated[
+        bool, typer.Option(help="DSO requests, coalitions, delivery, replacement, settlement.")
+    ] = True,
     bus: Annotated[
         str,
         typer.Option(
@@ -134,19 +138,23 @@ def up(
     api_server = None
     try:
         read_side, database_url = _start_read_side(running, settings, bus)
+        coord = _coordination(running, market, data) if coordination else None
         if data:
             from bright.demo_data import DemoDataIn
 
             # One simulated 15-minute interval of meter data per market session.
             speed = 900 / session_seconds if market else 1.0
             data_in = DemoDataIn(
-                running.platform, running.members, settings.state_dir, speed
+                running.platform, running.members, settings.state_dir, speed,
+                **(coord.data_in_args() if coord else {}),
             ).start()
             print(f"data-in: {data_in.homes} simulated homes publishing on MQTT", flush=True)
         if api:
             api_server = _start_api(running, database_url, data_in)
         if market:
             _start_demo_market(running, stop, session_seconds, rounds)
+        if coord is not None:
+            coord.start(stop)
         print("platform running; press Ctrl-C to stop", flush=True)
         reported = 0
         while not stop.wait(0.5):
@@ -164,6 +172,22 @@ def up(
             read_side.stop()
         running.stop()
         print("stopped; chain state saved", file=sys.stderr, flush=True)
+
+
+def _coordination(running: RunningPlatform, market: bool, data: bool) -> DemoCoordination:
+    """The coordination demo (bright/demo_coordination.py): its cadence follows the chain
+    clock, which the market accelerates; the homes deliver through the data-in path."""
+    from bright.demo_coordination import DemoCoordination, demo_settings
+
+    config, service = demo_settings(accelerated=market)
+    if not data:
+        print("coordination: without --data no meter data is committed: nothing settles")
+    print(
+        f"coordination: a request every {config.every_intervals} intervals, windows of "
+        f"{config.window_intervals} intervals; home-01 and home-10 opt in only by hand",
+        flush=True,
+    )
+    return DemoCoordination(running.platform, running.members, config, service)
 
 
 def _start_api(
@@ -186,6 +210,7 @@ def _start_api(
     service.gateway = gateway
     handle = start_in_thread(settings, service=service)
     print(f"api: {handle.url} (OpenAPI docs at {handle.url}/docs)", flush=True)
+    print(f"web UI: {handle.url}/ (log in with a browser wallet or the dev wallet)", flush=True)
     return handle
 
 

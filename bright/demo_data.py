@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +39,20 @@ class DemoDataIn:
     """Starts the broker, the bridge, the oracle and the simulator; ``stop()`` stops them."""
 
     def __init__(
-        self, platform: Platform, members: list[Member], state_dir: Path, speed: float
+        self,
+        platform: Platform,
+        members: list[Member],
+        state_dir: Path,
+        speed: float,
+        *,
+        clock: Any = None,
+        delivery: Callable[[int], Mapping[str, int]] | None = None,
     ) -> None:
+        """``clock`` (``now()``, ``wall_until()``; default: simulated time at ``speed`` from an
+        hour ago) is shared by the simulator, the bridge and the oracle: the coordination demo
+        passes :class:`coalitions.service.ChainClock` so the homes meter the chain's intervals.
+        ``delivery(interval_start_s) -> {meter id: Wh}`` is the homes' response to their
+        flexibility targets (see :func:`oracles.simulator.simulate`)."""
         if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
             raise ToolchainError("mosquitto is not installed: run `make setup`")
         self.platform = platform
@@ -47,6 +60,8 @@ class DemoDataIn:
         self.oracle = next(m for m in members if m.role is Role.ORACLE)
         self.state_dir = state_dir
         self.speed = speed
+        self.clock = clock
+        self.delivery = delivery
         self._stop = threading.Event()
         self.broker: MosquittoBroker | None = None
         self.bridge: BridgeService | None = None
@@ -60,10 +75,21 @@ class DemoDataIn:
         self.broker = MosquittoBroker(
             self.state_dir / "mosquitto", port=port, persistence=False, executable=executable
         ).start()
-        start_s = interval_floor(time.time() - 3600)
-        clock = SimClock(float(start_s), self.speed)
+        clock = self.clock
+        if clock is None:
+            start_s = interval_floor(time.time() - 3600)
+            clock = SimClock(float(start_s), self.speed)
+        else:
+            start_s = interval_floor(clock.now() - 3600)
         virtual = make_homes(self.homes, seed=0)
         meters = meter_ids(virtual)
+        device_of = {meter: device for device, meter in meters.items()}
+        delivery = self.delivery
+
+        def by_device(interval_s: int) -> dict[str, int]:
+            assert delivery is not None
+            return {device_of[m]: wh for m, wh in delivery(interval_s).items() if m in device_of}
+
         self._households = {meters[h.device_id]: h.home_id for h in virtual}
         bus = InProcessBus()
         artifacts = self.platform.artifacts
@@ -99,6 +125,7 @@ class DemoDataIn:
                 clock=clock,
                 stop=self._stop,
                 progress=lambda _msg: None,
+                delivery=None if delivery is None else by_device,
             )
 
         self.thread = threading.Thread(target=publish, name="demo-simulator", daemon=True)

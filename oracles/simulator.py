@@ -39,7 +39,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -212,6 +212,7 @@ def simulate(
     clock: SimClock | None = None,
     stop: threading.Event | None = None,
     progress: Callable[[str], None] | None = None,
+    delivery: Callable[[int], Mapping[str, int]] | None = None,
 ) -> SimulationResult:
     """Publish the homes' meter messages on MQTT at accelerated time; see the module docstring.
 
@@ -219,6 +220,13 @@ def simulate(
     to now minus the duration minus one hour. ``clock`` (default: a :class:`SimClock` from
     ``start_s`` at ``speed``) is shared with the bridge and the oracle in a simulation. Returns
     when the last (late) message is published, or when ``stop`` is set.
+
+    ``delivery`` is the homes' response to flexibility targets: called once per interval,
+    when the simulation reaches its start, with the interval's start (unix s), it returns
+    ``{device_id: Wh}``, the change of that meter's net import over the interval (negative:
+    less load or more export, as an upward request asks). The change is spread evenly over
+    the interval's publishing steps, so the interval's metered net energy moves by exactly
+    that much (to the Wh rounding of the registers); the noise is unchanged.
     """
     if INTERVAL_S % publish_period_s:
         raise ValueError(f"publish_period_s must divide 900, got {publish_period_s}")
@@ -249,6 +257,8 @@ def simulate(
     clients = _connect(mqtt_host, mqtt_port, math.ceil(homes / HOMES_PER_CLIENT), seed)
     queue: list[tuple[float, int, str, bytes, int]] = []  # (deliver at, seq, topic, payload, home)
     seq = 0
+    delivery_s = -1
+    offsets_w: dict[str, float] = {}
     boundary_registers: dict[str, tuple[int, int]] = {}
     wall0 = time.time()
     try:
@@ -259,6 +269,9 @@ def simulate(
                 break
             if t <= end_s:
                 at_boundary = t % INTERVAL_S == 0
+                if delivery is not None and interval_floor(t) != delivery_s:
+                    delivery_s = interval_floor(t)
+                    offsets_w = _delivery_w(delivery, delivery_s)
                 for i, m in enumerate(meters):
                     imp, exp = m.registers()
                     if at_boundary:
@@ -273,7 +286,7 @@ def simulate(
                     row = _hour_row(t, origin_s, m.home.shift_h)
                     load = m.load_w[row] * m.rng.lognormvariate(-(noise**2) / 2, noise)
                     pv = m.pv_w[row]
-                    net_w = load - pv
+                    net_w = load - pv + offsets_w.get(m.home.device_id, 0.0)
                     payload: dict[str, object] = {
                         "energy": round(imp / 1000.0, 3),
                         "power": round(max(net_w, 0.0) * (1 + m.rng.gauss(0, power_noise)), 1),
@@ -321,9 +334,11 @@ def simulate(
             horizon = min(t, end_s + step) if t <= end_s else t
             while queue and queue[0][0] <= horizon:
                 deliver, _, topic, body, i = heapq.heappop(queue)
+                # in steps: a clock that follows the chain may jump forward meanwhile
                 wait = clock.wall_until(deliver)
-                if wait > 0:
+                while wait > 0 and not (stop is not None and stop.is_set()):
                     time.sleep(wait)
+                    wait = clock.wall_until(deliver)
                 clients[i // HOMES_PER_CLIENT].publish(topic, body, qos=1)
                 result.published += 1
             if int(t - start_s) % 3600 == 0 and t <= end_s:
@@ -337,6 +352,16 @@ def simulate(
             c.disconnect()
     result.wall_s = time.time() - wall0
     return result
+
+
+def _delivery_w(delivery: Callable[[int], Mapping[str, int]], interval_s: int) -> dict[str, float]:
+    """The interval's net-import changes as constant power, W (Wh per 900 s)."""
+    try:
+        changes = delivery(interval_s)
+    except Exception as exc:  # the homes keep metering whatever the coordination does
+        print(f"simulator: no delivery targets for {interval_s}: {exc}", file=sys.stderr)
+        return {}
+    return {device: float(wh) * 3600.0 / INTERVAL_S for device, wh in changes.items()}
 
 
 def _connect(host: str, port: int, count: int, seed: int) -> list[mqtt.Client]:

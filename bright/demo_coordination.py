@@ -1,0 +1,410 @@
+"""The demo community's flexibility coordination in ``bright up`` (issue 6's services).
+
+Three actors, each deriving what to do from the chain (a restarted demo continues):
+
+* the **demo DSO** (:class:`DemoDso`): every ``every_intervals`` intervals of chain time it
+  publishes a request on one feeder (alternating), escrowing FlexToken: ``window_intervals``
+  intervals from the first boundary at least ``lead_s`` ahead, opt-in deadline
+  ``deadline_before_s`` before, upward flexibility of ``quantity_share`` of the feeder's last
+  metered import, meter before/after baseline (defaults), a 10 % tolerance. It accepts every
+  proposed coalition of its requests whose targets are within the tolerance (requests it did
+  not publish from this policy too, e.g. from the web UI with the same DSO key) and reclaims
+  the escrow of a request whose window started without a coalition;
+* the **demo homes' opt-ins** (:class:`DemoOptIns`): every home of a request's feeder opts in
+  to each open request, offering ``offer_share`` of its last metered import (the
+  aggregator's model then offers at most ``flex_share`` of it), half from their own wallets
+  and half as signed opt-ins the aggregator relays; the homes in ``manual_homes`` (home-01 on
+  feeder-1, home-10 on feeder-2) never opt in by themselves, for a person to use them (web UI);
+* the **aggregator** (:class:`coalitions.service.CoalitionService`): coalitions, replacements,
+  settlement, for every request.
+
+The homes deliver (:class:`HomesDelivery`, the simulator's ``delivery``): in each interval of
+an accepted request's window, each member of its targets table changes its net import by its
+target (less for an upward request, more for a downward one), except the failing share: of
+each proposed coalition, the ``ceil(fail_share * members)`` members with the smallest
+``keccak(request id, member)`` deliver nothing (a reserve that replaces one delivers).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from eth_utils import keccak, to_bytes
+from pydantic import BaseModel, Field
+
+from bright.units import INTERVAL_S, tokens_to_base
+from chain.coordination import (
+    Direction,
+    FlexCoordinationClient,
+    RequestInfo,
+    RequestStatus,
+    coordination_client,
+    lower_wh,
+    required_escrow,
+    unpack_table,
+    upper_wh,
+)
+from chain.domain import Role
+from chain.platform import Platform
+from coalitions.service import ChainClock, CoalitionService, ServiceConfig, Step
+from oracles.clients import MeterOracleClient
+from settlement.baselines import BaselineMethod, MeterBeforeAfterParams, baseline_hash
+from settlement.service import MeterValues
+
+if TYPE_CHECKING:
+    from bright.demo import Member
+
+__all__ = ["CoordinationConfig", "DemoCoordination", "DemoDso", "DemoOptIns", "HomesDelivery"]
+
+
+class CoordinationConfig(BaseModel):
+    """The demo's cadence (chain time) and terms."""
+
+    every_intervals: int = Field(4, ge=1, description="A new request every this many intervals.")
+    window_intervals: int = Field(3, ge=1, le=16, description="Intervals per request.")
+    lead_s: int = Field(600, ge=60, description="The window starts at least this far ahead, s.")
+    deadline_before_s: int = Field(300, ge=30, description="Opt-in deadline before the window.")
+    quantity_share: float = Field(0.3, gt=0, le=1, description="Of the feeder's last import.")
+    offer_share: float = Field(0.5, gt=0, description="A home offers this share of its import.")
+    min_quantity_wh: int = Field(50, ge=1, description="No request below this, Wh.")
+    tolerance_bp: int = Field(1000, ge=0, lt=10_000, description="Tolerance, bp.")
+    price_cap_per_kwh: int = Field(int(tokens_to_base("0.20")), ge=0)
+    penalty_per_kwh: int = Field(int(tokens_to_base("0.10")), ge=0)
+    fail_share: float = Field(0.25, ge=0, le=1, description="Share of members who fail.")
+    manual_homes: tuple[str, ...] = Field(("home-01", "home-10"), description="Never auto opt in.")
+    poll_s: float = Field(1.0, gt=0, description="Seconds between the actors' rounds.")
+
+
+def _say(message: str) -> None:
+    print(f"coordination: {message}", flush=True)
+
+
+def _within(sums: list[int], quantities: tuple[int, ...], tol: int) -> bool:
+    return all(
+        lower_wh(q, tol) <= s <= upper_wh(q, tol) for s, q in zip(sums, quantities, strict=True)
+    )
+
+
+class _Requests:
+    """Requests' stored records, the finished ones cached."""
+
+    def __init__(self, client: FlexCoordinationClient) -> None:
+        self.client = client
+        self._final: dict[int, RequestInfo] = {}
+
+    def all(self) -> list[RequestInfo]:
+        out = []
+        for rid in range(1, self.client.request_count() + 1):
+            info = self._final.get(rid) or self.client.request(rid)
+            if info.status in (RequestStatus.SETTLED, RequestStatus.RECLAIMED):
+                self._final[rid] = info
+            out.append(info)
+        return out
+
+
+class DemoDso:
+    """The demo DSO's policy (see the module docstring)."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        dso: Member,
+        homes: list[Member],
+        config: CoordinationConfig,
+        values: MeterValues,
+        clock: Callable[[], float],
+        say: Callable[[str], None] = _say,
+    ) -> None:
+        self.platform = platform
+        self.dso = dso
+        self.homes = homes
+        self.config = config
+        self.values = values
+        self.clock = clock
+        self.say = say
+        self.client = coordination_client(
+            platform.w3,
+            platform.deployment.address("FlexCoordination"),
+            platform.artifacts,
+            platform.sender(dso.account),
+        )
+        self.requests = _Requests(self.client)
+
+    def feeder_import_wh(self, feeder: str) -> int:
+        """The feeder's homes' import in the last interval metered for all of them, Wh."""
+        meters = {h.meter_id for h in self.homes if h.grid_area == feeder}
+        net = self.values.refresh()
+        by_interval: dict[int, list[int]] = {}
+        for (meter, s), c in net.items():
+            if meter in meters:
+                by_interval.setdefault(s, []).append(c.value.import_wh)
+        full = [s for s, v in by_interval.items() if len(v) == len(meters)]
+        return sum(by_interval[max(full)]) if full else 0
+
+    def tick(self) -> None:
+        now = self.clock()
+        mine = [r for r in self.requests.all() if r.dso == self.dso.address]
+        for info in mine:
+            if info.status is RequestStatus.PROPOSED and now < info.window_start_s:
+                self._decide(info)
+            elif info.status in (RequestStatus.OPEN, RequestStatus.PROPOSED) and (
+                now >= info.window_start_s + 1
+            ):
+                self.client.reclaim_escrow(info.request_id)
+                self.say(f"request #{info.request_id}: no coalition in time, escrow reclaimed")
+        last = max((r.window_start_s for r in mine), default=None)
+        if last is not None and now < last - self.config.lead_s + (
+            self.config.every_intervals * INTERVAL_S
+        ):
+            return
+        self._publish(now, len(mine))
+
+    def _decide(self, info: RequestInfo) -> None:
+        rows = self.client.coalition_rows(info.request_id)
+        quantities = self.client.quantities_wh(info.request_id)
+        sums = [sum(r.targets_wh[k] for r in rows) for k in range(info.intervals)]
+        worst = max(
+            (abs(s - q) * 10_000 + q - 1) // q if q else 0
+            for s, q in zip(sums, quantities, strict=True)
+        )
+        if _within(sums, quantities, info.tolerance_bp):
+            receipt = self.client.accept_coalition(info.request_id)
+            self.say(
+                f"DSO accepted the coalition of request #{info.request_id}: {len(rows)} members, "
+                f"worst deviation {worst / 100:.1f} %, gas {int(receipt['gasUsed'])}"
+            )
+        else:
+            self.client.reject_coalition(info.request_id)
+            self.say(f"DSO rejected the coalition of request #{info.request_id} ({worst} bp)")
+
+    def _publish(self, now: float, count: int) -> None:
+        cfg = self.config
+        feeders = sorted({h.grid_area for h in self.homes})
+        feeder = feeders[count % len(feeders)]
+        quantity = int(self.feeder_import_wh(feeder) * cfg.quantity_share)
+        if quantity < cfg.min_quantity_wh:
+            return  # no meter data yet (or hardly any load): ask later
+        start = math.ceil((now + cfg.lead_s) / INTERVAL_S) * INTERVAL_S
+        quantities = [quantity] * cfg.window_intervals
+        escrow = required_escrow(quantities, cfg.tolerance_bp, cfg.price_cap_per_kwh)
+        address = self.platform.deployment.address("FlexCoordination")
+        self.platform.token(self.dso.account).approve(address, escrow)
+        receipt, rid = self.client.publish_request(
+            start,
+            quantities,
+            cfg.tolerance_bp,
+            cfg.price_cap_per_kwh,
+            start - cfg.deadline_before_s,
+            escrow,
+            grid_area=feeder,
+            direction=Direction.UP,
+            penalty_per_kwh=cfg.penalty_per_kwh,
+            baseline_method=int(BaselineMethod.METER_BEFORE_AFTER),
+            baseline_hash=baseline_hash(
+                BaselineMethod.METER_BEFORE_AFTER, MeterBeforeAfterParams()
+            ),
+        )
+        window = time.strftime("%H:%M", time.gmtime(start))
+        end = time.strftime("%H:%M", time.gmtime(start + INTERVAL_S * cfg.window_intervals))
+        self.say(
+            f"request #{rid} published on {feeder}: {cfg.window_intervals} x {quantity} Wh less "
+            f"load, window {window}-{end} UTC, opt in until "
+            f"{time.strftime('%H:%M:%S', time.gmtime(start - cfg.deadline_before_s))}, escrow "
+            f"{escrow} base units, gas {int(receipt['gasUsed'])}"
+        )
+
+
+class DemoOptIns:
+    """The demo homes opt in to open requests of their feeder (see the module docstring)."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        homes: list[Member],
+        aggregator: Member,
+        config: CoordinationConfig,
+        values: MeterValues,
+        clock: Callable[[], float],
+        say: Callable[[str], None] = _say,
+    ) -> None:
+        self.platform = platform
+        self.homes = [h for h in homes if h.name not in config.manual_homes]
+        self.offer_share = config.offer_share
+        self.values = values
+        self.clock = clock
+        self.say = say
+        address = platform.deployment.address("FlexCoordination")
+        self.reader = coordination_client(platform.w3, address, platform.artifacts)
+        self.relay = coordination_client(
+            platform.w3, address, platform.artifacts, platform.sender(aggregator.account)
+        )
+        self.address = address
+        self.requests = _Requests(self.reader)
+        self._done: set[int] = set()
+
+    def offer_wh(self, meter_id: str) -> int:
+        latest = [
+            (s, c.value.import_wh) for (m, s), c in self.values.refresh().items() if m == meter_id
+        ]
+        return max(1, round(self.offer_share * max(latest)[1])) if latest else 500
+
+    def tick(self) -> None:
+        now = self.clock()
+        for info in self.requests.all():
+            rid = info.request_id
+            if rid in self._done or info.status is not RequestStatus.OPEN:
+                continue
+            if now >= info.opt_in_deadline_s - 5:
+                self._done.add(rid)
+                continue
+            homes = [h for h in self.homes if not info.grid_area or h.grid_area == info.grid_area]
+            todo = [h for h in homes if self.reader.opt_in_of(rid, h.address)[0] == 0]
+            signed = []
+            for k, h in enumerate(todo):
+                offer = self.offer_wh(h.meter_id)
+                if k % 2 == 0:
+                    coordination_client(
+                        self.platform.w3, self.address, self.platform.artifacts,
+                        self.platform.sender(h.account),
+                    ).opt_in(rid, offer)
+                else:
+                    signed.append(self.relay.sign_opt_in(h.account, rid, offer))
+            if signed:
+                self.relay.opt_in_signed(rid, signed)
+            if todo:
+                self.say(
+                    f"{len(todo)} homes opted in to request #{rid} ({len(signed)} signed, "
+                    f"relayed by the aggregator)"
+                )
+            self._done.add(rid)
+
+
+class HomesDelivery:
+    """The homes' response to their targets, from the chain (the simulator's ``delivery``)."""
+
+    def __init__(self, client: FlexCoordinationClient, fail_share: float) -> None:
+        self.client = client
+        self.fail_share = fail_share
+        self.requests = _Requests(client)
+        self._failing: dict[int, set[str]] = {}
+
+    def failing(self, request_id: int) -> set[str]:
+        """The proposed coalition's members who will not deliver (see the module)."""
+        if request_id not in self._failing:
+            info = self.client.request(request_id)
+            logs = self.client.contract.events.CoalitionProposed.get_logs(
+                from_block=0, argument_filters={"requestId": request_id}
+            )
+            last = max(logs, key=lambda e: (e["blockNumber"], e["logIndex"]))
+            members = [r.member for r in unpack_table(last["args"]["table"], info.intervals)]
+            count = math.ceil(self.fail_share * len(members))
+            rank = sorted(members, key=lambda m: keccak(to_bytes(request_id) + to_bytes(hexstr=m)))
+            self._failing[request_id] = set(rank[:count])
+        return self._failing[request_id]
+
+    def __call__(self, interval_start_s: int) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for info in self.requests.all():
+            k = (interval_start_s - info.window_start_s) // INTERVAL_S
+            if not 0 <= k < info.intervals or info.status is not RequestStatus.ACCEPTED:
+                continue
+            failing = self.failing(info.request_id)
+            sign = -1 if info.direction is Direction.UP else 1
+            for row in self.client.coalition_rows(info.request_id):
+                if row.member not in failing and row.targets_wh[k]:
+                    out[row.meter_id] = out.get(row.meter_id, 0) + sign * row.targets_wh[k]
+        return out
+
+
+@dataclass
+class DemoCoordination:
+    """The three actors in one background thread (see the module docstring)."""
+
+    platform: Platform
+    members: list[Member]
+    config: CoordinationConfig
+    service_config: ServiceConfig
+    say: Callable[[str], None] = _say
+
+    def __post_init__(self) -> None:
+        w3 = self.platform.w3
+        self.clock = ChainClock(w3, cache_s=0.0)
+        by_role = {m.role: m for m in self.members if m.role is not Role.PROSUMER}
+        self.homes = [m for m in self.members if m.role is Role.PROSUMER]
+        artifacts = self.platform.artifacts
+        dep = self.platform.deployment
+        meters = MeterOracleClient(w3, dep.address("MeterOracle"), artifacts["MeterOracle"], None)
+        self.values = MeterValues(meters)
+        aggregator = by_role[Role.AGGREGATOR]
+        self.service = CoalitionService(
+            coordination_client(
+                w3, dep.address("FlexCoordination"), artifacts,
+                self.platform.sender(aggregator.account),
+            ),
+            meters,
+            self.platform.registry(),
+            self.service_config,
+            clock=self.clock.now,
+            on_step=self._step,
+        )
+        self.dso = DemoDso(
+            self.platform, by_role[Role.DSO], self.homes, self.config, self.values,
+            self.clock.now, self.say,
+        )
+        self.opt_ins = DemoOptIns(
+            self.platform, self.homes, aggregator, self.config, self.values, self.clock.now,
+            self.say,
+        )
+        self.delivery = HomesDelivery(
+            coordination_client(w3, dep.address("FlexCoordination"), artifacts),
+            self.config.fail_share,
+        )
+
+    def _step(self, step: Step) -> None:
+        self.say(step.describe())
+
+    def data_in_args(self) -> dict[str, Any]:
+        """What :class:`bright.demo_data.DemoDataIn` needs: the chain's clock and delivery."""
+        return {"clock": ChainClock(self.platform.w3), "delivery": self.delivery}
+
+    def round(self) -> None:
+        """One round of each actor: the DSO, the homes' opt-ins, the aggregator."""
+        self.dso.tick()
+        self.opt_ins.tick()
+        self.service.tick()
+
+    def run(
+        self, stop: threading.Event, on_error: Callable[[Exception], None] | None = None
+    ) -> None:
+        while not stop.is_set():
+            try:
+                self.round()
+            except Exception as exc:  # the next round starts from the chain again
+                if on_error is not None:
+                    on_error(exc)
+                else:
+                    print(f"coordination round failed: {exc}", file=sys.stderr, flush=True)
+            stop.wait(self.config.poll_s)
+
+    def start(self, stop: threading.Event) -> threading.Thread:
+        thread = threading.Thread(target=self.run, args=(stop,), name="coordination", daemon=True)
+        thread.start()
+        return thread
+
+
+def demo_settings(accelerated: bool) -> tuple[CoordinationConfig, ServiceConfig]:
+    """The demo's cadence: with the market's accelerated chain clock (a 15-minute session every
+    few seconds) windows start three intervals ahead, else (real time) ten minutes ahead."""
+    service = ServiceConfig(flex_share=0.6, non_delivery_intervals=1, poll_s=1.0, reserve_bp=4000)
+    if accelerated:
+        return (
+            CoordinationConfig(every_intervals=6, lead_s=3 * INTERVAL_S, deadline_before_s=1800),
+            service,
+        )
+    return CoordinationConfig(), service

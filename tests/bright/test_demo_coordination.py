@@ -1,0 +1,158 @@
+"""The coordination demo of ``bright up``: the simulated homes deliver their targets (real
+Mosquitto), and the demo DSO, the homes' opt-ins and the aggregator run a request to its
+settlement on anvil, a failing member replaced on the way; ``settle verify`` agrees."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bright.demo import demo_community, register_community
+from bright.demo_coordination import CoordinationConfig, DemoCoordination, demo_settings
+from chain.coordination import MemberStatus, RequestStatus
+from chain.domain import Role
+from chain.platform import Platform, make_sender
+from coalitions.service import advance_chain
+from oracles.clients import MeterOracleClient
+from oracles.domain import INTERVAL_S, MeterValue
+from oracles.simulator import simulate
+from settlement.verify import verify_settlement
+
+
+@pytest.fixture(scope="module")
+def mqtt_port(tmp_path_factory):
+    from gateway_bridge.broker import MosquittoBroker, free_port
+
+    broker = MosquittoBroker(
+        tmp_path_factory.mktemp("coord-mosquitto"), port=free_port(), persistence=False
+    )
+    broker.start()
+    yield broker.port
+    broker.stop()
+
+
+def test_simulated_homes_change_their_metered_energy_by_their_targets(mqtt_port):
+    start = 1_700_000_100 // INTERVAL_S * INTERVAL_S
+    asked = {(start + INTERVAL_S, "h0001-meter"): -200, (start + INTERVAL_S, "h0002-meter"): 150}
+    calls: list[int] = []
+
+    def delivery(interval_s: int) -> dict[str, int]:
+        calls.append(interval_s)
+        return {d: wh for (s, d), wh in asked.items() if s == interval_s}
+
+    def run(with_delivery: bool):
+        return simulate(
+            homes=3, speed=1e6, duration_s=3 * INTERVAL_S, start_s=start, mqtt_port=mqtt_port,
+            gap_rate=0.0, late_rate=0.0, seed=5, progress=lambda _m: None,
+            delivery=delivery if with_delivery else None,
+        ).truth
+
+    plain, delivered = run(False), run(True)
+    assert calls[:3] == [start, start + INTERVAL_S, start + 2 * INTERVAL_S]
+    assert plain.keys() == delivered.keys() and len(plain) == 9
+    for (device, s), (imp, exp) in plain.items():
+        d_imp, d_exp = delivered[(device, s)]
+        change = (d_imp - d_exp) - (imp - exp)
+        # the registers are whole Wh: a change moves the interval's net energy to within 1 Wh
+        assert abs(change - asked.get((s, device), 0)) <= 1, (device, s, change)
+
+
+@pytest.fixture(scope="module")
+def demo(w3, artifacts, admin):
+    from bright.deploy import deploy_platform
+
+    deployment = deploy_platform(w3, make_sender(w3, admin, artifacts), artifacts)
+    platform = Platform(w3, deployment, artifacts)
+    members = demo_community()
+    register_community(platform, admin, members)
+    oracle = next(m for m in members if m.role is Role.ORACLE)
+    meters = MeterOracleClient(
+        w3, deployment.address("MeterOracle"), artifacts["MeterOracle"],
+        platform.sender(oracle.account),
+    )
+    homes = [m for m in members if m.role is Role.PROSUMER]
+    meters.enrol_meters([h.meter_id for h in homes])
+    return platform, members, meters, oracle, homes
+
+
+def now_s(w3) -> int:
+    return int(w3.eth.get_block("latest")["timestamp"])
+
+
+def test_demo_dso_homes_and_aggregator_take_a_request_to_a_verified_settlement(demo, w3):
+    platform, members, meters, oracle, homes = demo
+    load = {h.meter_id: 400 + 40 * i for i, h in enumerate(homes)}
+    nonce = iter(range(1, 10_000))
+
+    def commit(s: int, change: dict[str, int] | None = None) -> None:
+        change = change or {}
+        values = [MeterValue(m, s, wh + change.get(m, 0), 0) for m, wh in load.items()]
+        meters.commit(oracle.account, values, nonce=next(nonce))
+
+    lines: list[str] = []
+    config = CoordinationConfig(lead_s=3600, deadline_before_s=1800, fail_share=0.25)
+    coord = DemoCoordination(platform, members, config, demo_settings(False)[1], say=lines.append)
+    # No meter data yet: the DSO has nothing to size a request on.
+    coord.round()
+    assert platform.w3 and coord.dso.client.request_count() == 0
+    first = now_s(w3) // INTERVAL_S * INTERVAL_S - 2 * INTERVAL_S
+    commit(first)
+    commit(first + INTERVAL_S)
+    coord.round()
+    assert coord.dso.client.request_count() == 1
+    rid = 1
+    info = coord.dso.client.request(rid)
+    feeder_meters = [h.meter_id for h in homes if h.grid_area == "feeder-1"]
+    quantity = int(sum(load[m] for m in feeder_meters) * 0.3)
+    assert coord.dso.client.quantities_wh(rid) == (quantity,) * 3
+    assert info.grid_area == "feeder-1" and info.window_start_s - now_s(w3) >= 3600 - 60
+    assert any("request #1 published on feeder-1" in line for line in lines)
+    assert any("8 homes opted in to request #1 (4 signed" in line for line in lines)
+    home01 = next(h for h in homes if h.name == "home-01")
+    assert coord.dso.client.opt_in_of(rid, home01.address)[0] == 0  # opts in only by hand
+
+    start = info.window_start_s
+    # The meter data up to the deadline, then the aggregator proposes, the DSO accepts.
+    advance_chain(w3, start - 1800 + 5)
+    for s in range(first + 2 * INTERVAL_S, start - 1800, INTERVAL_S):
+        commit(s)
+    coord.round()
+    coord.round()
+    assert coord.dso.client.request(rid).status is RequestStatus.ACCEPTED
+    proposed = next(line for line in lines if "coalition proposed for request #1" in line)
+    accepted = next(line for line in lines if "DSO accepted the coalition of request #1" in line)
+    rows = coord.dso.client.coalition_rows(rid)
+    assert f"{len(rows)} members" in proposed and f"{len(rows)} members" in accepted
+    failing = coord.delivery.failing(rid)
+    assert len(failing) == math.ceil(0.25 * len(rows))
+
+    # What the homes do in interval 0: the members reduce by their targets, the failing not.
+    change0 = coord.delivery(start)
+    by_meter = {r.meter_id: r for r in rows}
+    assert set(change0) == {r.meter_id for r in rows if r.member not in failing}
+    assert all(change0[m] == -by_meter[m].targets_wh[0] for m in change0)
+    assert coord.delivery(start - INTERVAL_S) == {}
+
+    advance_chain(w3, start + INTERVAL_S + 30)
+    for s in range(start - 1800, start, INTERVAL_S):
+        commit(s)
+    commit(start, change0)
+    coord.round()
+    replaced = [line for line in lines if "member replaced in request #1" in line]
+    no_reserve = [line for line in lines if "no reserve can replace" in line]
+    assert replaced and len(replaced) + len(no_reserve) == len(failing)
+    statuses = [coord.dso.client.opt_in_of(rid, m)[1] for m in failing]
+    assert statuses.count(MemberStatus.REPLACED) == len(replaced)
+    advance_chain(w3, start + 3 * INTERVAL_S + 30)
+    commit(start + INTERVAL_S, coord.delivery(start + INTERVAL_S))
+    commit(start + 2 * INTERVAL_S, coord.delivery(start + 2 * INTERVAL_S))
+    coord.round()
+    settled = next(line for line in lines if "request #1 settled" in line)
+    assert "penalties" in settled and "gas" in settled
+    assert coord.dso.client.request(rid).status is RequestStatus.SETTLED
+    report = verify_settlement(
+        w3, platform.deployment.address("FlexCoordination"),
+        platform.deployment.address("MeterOracle"), platform.artifacts, rid,
+    )
+    assert report.matches, report.differences
