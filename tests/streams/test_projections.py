@@ -182,4 +182,10 @@ def test_registry_rules():
     with pytest.raises(UnknownProjectionError, match="things"):
         reg.get("nope")
     assert [x.name for x in reg.affected_by([("FlexMarket", "BidPlaced")])] == ["things"]
-    assert default_registry().names == ["participants", "token_balances", "market", "oracles"]
+    assert default_registry().names == [
+        "participants",
+        "token_balances",
+        "market",
+        "oracles",
+        "coordination",
+    ]
