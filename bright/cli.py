@@ -475,11 +475,16 @@ def bench_coalitions_cmd(
 def bench_settlement_cmd(
     members: Annotated[int, typer.Option(min=1, help="Members of the coalition.")] = 100,
     json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+    chain: Annotated[
+        bool, typer.Option(help="On anvil (1 s blocks): last meter commit to settlement mined.")
+    ] = False,
 ) -> None:
-    """Settlement engine: members x 16 intervals with each baseline method."""
+    """Settlement engine: members x 16 intervals with each baseline method (--chain: on anvil)."""
     from settlement.bench import bench_settlement_engine
+    from settlement.bench_chain import bench_settlement_latency
 
-    _report(lambda: bench_settlement_engine(members=members), json_out)
+    run = bench_settlement_latency if chain else bench_settlement_engine
+    _report(lambda: run(members=members), json_out)
 
 
 @bench_app.command("indexer")

@@ -169,3 +169,13 @@ def test_verify_refuses_unknown_and_unsettled_requests(env, state_dir, monkeypat
     )
     assert result.exit_code == 2 and "not deployed" in result.output
     assert env.client(DSO).request(rid).status is RequestStatus.OPEN
+
+
+def test_settlement_latency_bench_runs_the_service_on_a_chain_with_real_blocks():
+    from settlement.bench_chain import bench_settlement_latency
+
+    result = bench_settlement_latency(members=3, intervals=2)
+    assert result["rows"] == 3 and result["intervals"] == 2
+    assert result["settle_gas_per_member"] * 3 <= result["settle_gas"]
+    assert result["blocks_between"] >= 1  # the settlement is mined after the last commit
+    assert result["commit_to_settlement_mined_s"] > 0 and result["peak_rss_mb"] > 0
