@@ -98,7 +98,10 @@ class ChainClock:
     ``now()`` is the wall clock plus the chain's offset, learnt from the latest block (a
     local chain's clock may run ahead of the wall clock: ``evm_increaseTime``). It is never
     ahead of the chain: a block observed late only lowers the estimate. With a block per
-    transaction the latest block can be old, which is why the wall clock carries it on.
+    transaction the latest block can be old (a restarted local chain's last block may be
+    hours old), which is why the wall clock carries it on and the offset is never below 0
+    (a node's clock does not run behind the wall clock; on a public chain the latest block
+    lags by less than a block time, which the oracle's grace covers).
     ``wall_until`` is the wall time until a chain instant at real speed, at most
     ``max_wait_s`` (the chain may jump forward meanwhile: callers wait in a loop).
     """
@@ -116,7 +119,7 @@ class ChainClock:
         with self._lock:
             if wall - self._checked >= self.cache_s:
                 ts = int(self.w3.eth.get_block("latest")["timestamp"])
-                self._offset = max(self._offset, ts - wall)
+                self._offset = max(self._offset, ts - wall, 0.0)
                 self._checked = wall
             return wall + self._offset
 
