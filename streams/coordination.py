@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
+    CursorResult,
     Numeric,
     Table,
     and_,
@@ -166,9 +167,9 @@ def _bump_accounts(
     Kafka bus a member's ``PayoutClaimed`` (keyed by the member) may be applied before the
     ``RequestSettled`` that credited it (keyed by the request), and the claimable is negative
     only until that one arrives. PostgreSQL adds in SQL (``ON CONFLICT DO UPDATE SET x = x +
-    excluded.x``), so Kafka workers adding to one account at once lose nothing; SQLite (one
-    writer at a time, inside the write transaction) reads the rows and adds in Python (its
-    integers stop at 2**63, the amounts are decimal text)."""
+    excluded.x``), so Kafka workers adding to one account at once lose nothing; SQLite adds
+    the counts in SQL and the amounts in Python (they are decimal text there: its integers stop
+    at 2**63), reading the rows inside the write transaction (one writer at a time)."""
     if not deltas:
         return
     accounts = sorted(deltas)  # one lock order for every writer
@@ -200,23 +201,29 @@ def _bump_accounts(
             },
         )
     else:
-        found: dict[str, Any] = {}
-        for lo in range(0, len(accounts), 500):
-            part = accounts[lo : lo + 500]
-            for row in session.execute(
-                select(_AC).where(_AC.c.chain_id == event.chain_id, _AC.c.account.in_(part))
-            ).mappings():
-                found[row["account"]] = row
-        for new in rows:
-            current = found.get(new["account"])
-            if current is not None:
-                for f in _ACCOUNT_FIELDS:
-                    new[f] += int(current[f])
-                new["updated_block"] = max(new["updated_block"], current["updated_block"])
+        # Counts add in SQL; amounts (decimal text) are read and added here, when any moves.
+        amounts = any(deltas[a].get(f) for a in accounts for f in _UINT_FIELDS)
+        if amounts:
+            found: dict[str, Any] = {}
+            for lo in range(0, len(accounts), 500):
+                part = accounts[lo : lo + 500]
+                for row in session.execute(
+                    select(_AC).where(_AC.c.chain_id == event.chain_id, _AC.c.account.in_(part))
+                ).mappings():
+                    found[row["account"]] = row
+            for new in rows:
+                current = found.get(new["account"])
+                if current is not None:
+                    for f in _UINT_FIELDS:
+                        new[f] += int(current[f])
         ins = sqlite.insert(_AC)
         stmt = ins.on_conflict_do_update(
             index_elements=["chain_id", "account"],
-            set_={f: ins.excluded[f] for f in (*_ACCOUNT_FIELDS, "updated_block")},
+            set_={
+                **({f: ins.excluded[f] for f in _UINT_FIELDS} if amounts else {}),
+                **{f: _AC.c[f] + ins.excluded[f] for f in _COUNT_FIELDS},
+                "updated_block": func.max(_AC.c.updated_block, ins.excluded.updated_block),
+            },
         )
     session.execute(stmt, rows)
 
@@ -283,8 +290,12 @@ def project_escrow_reclaimed(event: ChainEvent, session: Session) -> None:
 def project_opted_in(event: ChainEvent, session: Session) -> None:
     a = event.args
     rid = _int(a["requestId"])
-    round_ = session.execute(select(_R.c.round).where(_request_where(event, rid))).scalar()
-    if round_ is None:
+    counted = session.execute(
+        update(_R)
+        .where(_request_where(event, rid))
+        .values(opt_in_count=_R.c.opt_in_count + 1, updated_block=event.block_number)
+    )
+    if not cast(CursorResult[Any], counted).rowcount:
         _request(event, session, rid)  # raises: the request was never published
     session.execute(
         insert(_OI).values(
@@ -294,12 +305,11 @@ def project_opted_in(event: ChainEvent, session: Session) -> None:
             max_wh=_int(a["maxWh"]),
             relayer=a["relayer"],
             status="opted",
-            round=int(round_ or 0),
+            round=select(_R.c.round).where(_request_where(event, rid)).scalar_subquery(),
             opted_block=event.block_number,
             tx_hash=event.tx_hash,
         )
     )
-    _set_request(event, session, rid, opt_in_count=_R.c.opt_in_count + 1)
     _bump_accounts(event, session, {a["member"]: {"opt_in_count": 1}})
 
 

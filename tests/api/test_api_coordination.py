@@ -84,17 +84,7 @@ def scenario(api_demo) -> Scenario:
         client(name).opt_in(rid, 600)
     agg.opt_in_signed(rid, [agg.sign_opt_in(api_demo.account("home-05"), rid, 600)])
     meter = {m.name: m.meter_id for m in api_demo.members}
-    rows = [CoalitionRow(address[n], meter[n], (t,) * N) for n, t in TARGETS.items()]
-    agg.propose_coalition(rid, PRICE, rows, [address[RESERVE]])
-    dso.accept_coalition(rid)
-    _, rows = agg.replace_member(
-        rid, rows, address[REPLACED], address[RESERVE], meter[RESERVE], FROM
-    )
     names = [*TARGETS, RESERVE]
-
-    # After the window: the oracle commits what was metered, the aggregator settles.
-    w3.provider.make_request("evm_setNextBlockTimestamp", [start + 900 * N + 60])
-    w3.provider.make_request("evm_mine", [])
     oracle = api_demo.account("oracle")
     meters = MeterOracleClient(
         w3,
@@ -103,8 +93,18 @@ def scenario(api_demo) -> Scenario:
         platform.sender(oracle),
     )
     new = [meter[n] for n in names if meters.index_of(meter[n]) is None]
-    if new:
+    if new:  # a coalition member's meter must be enrolled in the MeterOracle
         meters.enrol_meters(new)
+    rows = [CoalitionRow(address[n], meter[n], (t,) * N) for n, t in TARGETS.items()]
+    agg.propose_coalition(rid, PRICE, rows, [address[RESERVE]])
+    dso.accept_coalition(rid)
+    _, rows = agg.replace_member(
+        rid, rows, address[REPLACED], address[RESERVE], meter[RESERVE], FROM
+    )
+
+    # After the window: the oracle commits what was metered, the aggregator settles.
+    w3.provider.make_request("evm_setNextBlockTimestamp", [start + 900 * N + 60])
+    w3.provider.make_request("evm_mine", [])
     for k in range(N):
         values = [
             MeterValue(meter[n], start + 900 * k, 500, 0)
