@@ -153,10 +153,17 @@ class DemoMarket:
 
     def round(self) -> list[ClearedSession]:
         """Open the next session, trade it, move the clock past its gate, clear it."""
-        opened = self.operator.open_due(self._now())
+        now = self._now()
+        opened = self.operator.open_due(now)
         for sid in opened:
             self.trade(sid)
             self._advance_to(self.operator.market.session(sid).closes_at_s + 1)
+        if not opened:
+            # The next interval's session exists already (the operator opened it, e.g. in the
+            # web UI, for members to trade in): the clock moves on all the same, to that
+            # interval's gate, and the session is cleared once its own gate has passed.
+            lead = self.operator.config.gate_lead_s
+            self._advance_to((now + lead) // INTERVAL_S * INTERVAL_S + INTERVAL_S - lead + 1)
         return self.operator.clear_due(self._now())
 
     def run(

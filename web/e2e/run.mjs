@@ -1,0 +1,222 @@
+// End-to-end tests of the web UI in real headless Chromium (Debian's /usr/bin/chromium, driven
+// by playwright-core) against a running `bright up` (tests/web/test_ui_e2e.py starts one).
+//
+// Personas log in with an injected EIP-1193 test wallet backed by a demo key (./wallet.mjs).
+// Scenarios (BRIGHT_E2E_SCENARIOS, comma separated; default all):
+//   market  the operator opens a session; a member places a bid (sees it in the book and in
+//           its orders), a bid it cannot cover is refused with the decoded custom error,
+//           a second member offers, and the first sees the match after the clearing
+//   dso     the DSO publishes a request (approve + publishRequest)
+//   optin   a member opts in to it and sees its targets once the coalition is proposed
+// Every main page is checked with axe-core (no serious or critical violation) and
+// screenshotted into BRIGHT_UI_SCREENSHOTS (default reports/ui-screenshots).
+import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { injectWallet } from "./wallet.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const url = (process.env.BRIGHT_UI_URL ?? "http://127.0.0.1:8000/").replace(/\/?$/, "/");
+const shots = process.env.BRIGHT_UI_SCREENSHOTS ?? path.resolve(here, "../../reports/ui-screenshots");
+const scenarios = new Set((process.env.BRIGHT_E2E_SCENARIOS ?? "market,dso,optin").split(",").map((s) => s.trim()).filter(Boolean));
+const sessionStartsIn = process.env.BRIGHT_E2E_SESSION_MINUTES ?? "120";
+const optInMinutes = process.env.BRIGHT_E2E_OPTIN_MINUTES ?? "60";
+const windowMinutes = process.env.BRIGHT_E2E_WINDOW_MINUTES ?? "240";
+const axePath = require.resolve("axe-core/axe.min.js");
+mkdirSync(shots, { recursive: true });
+
+const t0 = Date.now();
+const log = (...a) => console.log(`[e2e +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+const failures = [];
+const axeProblems = [];
+
+const cfg = await (await fetch(url + "config")).json();
+if (!cfg.dev_accounts?.length) throw new Error(`${url}config lists no demo accounts: run against a local bright up`);
+const account = (name) => {
+  const a = cfg.dev_accounts.find((x) => x.name === name);
+  if (!a) throw new Error(`no demo account ${name}`);
+  return a;
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+
+async function persona(name) {
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  ctx.setDefaultTimeout(20_000);
+  const wallet = await injectWallet(ctx, { privateKey: account(name).private_key, rpcUrl: cfg.rpc_url, chainId: cfg.chain_id });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => log(`${name}: page error: ${e.message}`));
+  await page.goto(url + "#/market");
+  await page.getByRole("button", { name: "Connect browser wallet" }).click();
+  await page.getByRole("button", { name: "Log in with wallet" }).click();
+  await page.getByTestId("role").waitFor();
+  log(`${name} logged in as ${await page.getByTestId("role").textContent()} (${wallet.address})`);
+  return { name, ctx, page, wallet };
+}
+
+async function step(name, fn) {
+  const start = Date.now();
+  try {
+    const r = await fn();
+    log(`ok   ${name} (${((Date.now() - start) / 1000).toFixed(1)} s)`);
+    return r;
+  } catch (e) {
+    log(`FAIL ${name}: ${e?.message ?? e}`);
+    failures.push(`${name}: ${e?.message ?? e}`);
+    return undefined;
+  }
+}
+
+async function shot(p, label) {
+  await p.page.screenshot({ path: path.join(shots, `${label}.png`), fullPage: true });
+}
+
+async function axe(p, label) {
+  await p.page.addScriptTag({ path: axePath });
+  const result = await p.page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+  });
+  const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
+  for (const v of bad) axeProblems.push(`${label}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(", ")}`);
+  log(`axe ${label}: ${result.length} violations, ${bad.length} serious or critical`);
+}
+
+async function visit(p, route, label, ready) {
+  await p.page.goto(url + `#/${route}`);
+  await p.page.getByRole("heading", { level: 1 }).waitFor();
+  if (ready) await ready();
+  await axe(p, label);
+  await shot(p, label);
+}
+
+const statusMatching = (p, re, timeout = 30_000) =>
+  p.page.getByRole("status").filter({ hasText: re }).first().waitFor({ timeout });
+
+try {
+  const member = await persona("home-01");
+  let dso;
+  let requestId;
+
+  if (scenarios.has("market")) {
+    const operator = await persona("market-operator");
+    const seller = await persona("home-02");
+    const sessionId = await step("operator opens a session", async () => {
+      await operator.page.goto(url + "#/operator");
+      const form = operator.page.getByTestId("open-session");
+      await form.getByLabel("Delivery starts in (minutes, chain time)").fill(sessionStartsIn);
+      await form.getByRole("button", { name: "Open session" }).click();
+      const st = operator.page.getByRole("status").filter({ hasText: /Session \d+ opened/ }).first();
+      await st.waitFor({ timeout: 30_000 });
+      return Number((await st.textContent()).match(/Session (\d+) opened/)[1]);
+    });
+    if (sessionId) {
+      await step("member places a bid signed in its wallet and sees it in the book", async () => {
+        const pg = member.page;
+        await pg.goto(url + "#/market");
+        await pg.getByRole("button", { name: `#${sessionId}`, exact: true }).click();
+        await pg.locator(`[data-testid="market"][data-session="${sessionId}"]`).waitFor();
+        await pg.getByLabel("Bid (buy flexibility)").check();
+        await pg.getByLabel("Quantity (Wh)").fill("500");
+        await pg.getByLabel("Price (FLEX per kWh)").fill("0.15");
+        await pg.getByTestId("place-order").click();
+        await statusMatching(member, new RegExp(`Your bid of 500 Wh at 0.15 FLEX/kWh is in session ${sessionId}`));
+        await pg.getByTestId("depth-bids").getByText("0.15 FLEX/kWh").waitFor({ timeout: 30_000 });
+        await pg.locator(`[data-testid="my-orders"] tr[data-order^="${sessionId}-"]`).first().waitFor({ timeout: 30_000 });
+      });
+      await step("a bid the member cannot cover is refused with the decoded contract error", async () => {
+        const pg = member.page;
+        await pg.getByLabel("Quantity (Wh)").fill("100000000");
+        await pg.getByLabel("Price (FLEX per kWh)").fill("9");
+        await pg.getByTestId("place-order").click();
+        const alert = pg.locator('[data-testid="order-form"] [role="alert"][data-error-name="FlexMarketInsufficientDeposit"]');
+        await alert.waitFor({ timeout: 30_000 });
+        const text = await alert.textContent();
+        if (!/more free deposit/.test(text) || !/needed = 900000000000/.test(text)) throw new Error(`unexpected error text: ${text}`);
+        await shot(member, "market-rejected-transaction");
+      });
+      await step("a second member offers in the same session", async () => {
+        const pg = seller.page;
+        await pg.goto(url + "#/market");
+        await pg.getByRole("button", { name: `#${sessionId}`, exact: true }).click();
+        await pg.getByLabel("Offer (sell flexibility)").check();
+        await pg.getByLabel("Quantity (Wh)").fill("500");
+        await pg.getByLabel("Price (FLEX per kWh)").fill("0.10");
+        await pg.getByTestId("place-order").click();
+        await statusMatching(seller, new RegExp(`Your offer of 500 Wh at 0.10 FLEX/kWh is in session ${sessionId}`));
+      });
+      await step("the member sees its match after the clearing (live update)", async () => {
+        const pg = member.page;
+        await pg.locator(`[data-testid="my-matches"] tr[data-match^="${sessionId}-"]`).first().waitFor({ timeout: 150_000 });
+        await pg.getByRole("button", { name: `#${sessionId}`, exact: true }).click();
+        await pg.getByTestId("session-status").filter({ hasText: "cleared" }).waitFor();
+      });
+    }
+    await visit(member, "market", "member-market", () => member.page.locator('[data-testid="market"][data-ready="true"]').waitFor());
+    await visit(operator, "operator", "operator", () => operator.page.getByTestId("members").waitFor());
+    await seller.ctx.close();
+    await operator.ctx.close();
+  }
+
+  if (scenarios.has("dso") || scenarios.has("optin")) {
+    dso = await persona("dso");
+    if (scenarios.has("optin")) {
+      await member.page.goto(url + "#/requests");
+      await member.page.getByRole("heading", { name: "DSO flexibility requests" }).waitFor();
+    }
+    requestId = await step("the DSO publishes a request (approve + publishRequest)", async () => {
+      const pg = dso.page;
+      await pg.goto(url + "#/dso");
+      const form = pg.getByTestId("request-form");
+      await form.getByLabel("Window starts in (minutes, chain time)").fill(windowMinutes);
+      await form.getByLabel("Opt-ins close in (minutes, chain time)").fill(optInMinutes);
+      await form.getByLabel("Intervals (15 min each)").fill("4");
+      await form.getByLabel("Flexibility per interval (Wh)").fill("2000");
+      await form.getByTestId("publish-request").click();
+      const st = pg.getByRole("status").filter({ hasText: /Request \d+ published/ }).first();
+      await st.waitFor({ timeout: 45_000 });
+      const id = Number((await st.textContent()).match(/Request (\d+) published/)[1]);
+      await pg.locator(`[data-testid="requests"] tr[data-request="${id}"]`).waitFor({ timeout: 30_000 });
+      return id;
+    });
+  }
+
+  if (scenarios.has("optin") && requestId) {
+    await step("a member opts in to the request", async () => {
+      const pg = member.page;
+      await pg.locator(`[data-testid="requests"] tr[data-request="${requestId}"]`).waitFor({ timeout: 30_000 });
+      await pg.getByRole("button", { name: `#${requestId}`, exact: true }).click();
+      await pg.getByLabel("Most you offer per interval (Wh)").fill("2000");
+      await pg.getByTestId("opt-in").click();
+      await statusMatching(member, new RegExp(`You opted in to request ${requestId}`));
+      await pg.getByTestId(`my-request-${requestId}`).waitFor({ timeout: 30_000 });
+    });
+    await step("the member sees its targets once the coalition is proposed", async () => {
+      await member.page.getByTestId(`my-targets-${requestId}`).waitFor({ timeout: 150_000 });
+      await shot(member, "member-coalition-targets");
+    });
+  }
+
+  await visit(member, "requests", "member-requests", () => member.page.getByRole("heading", { name: /My coalitions/ }).waitFor());
+  await visit(member, "energy", "member-energy", () => member.page.getByText(/intervals committed on-chain/).waitFor({ timeout: 30_000 }));
+  await visit(member, "home", "member-home", () => member.page.getByRole("heading", { name: "Comfort preferences" }).waitFor());
+  if (dso) await visit(dso, "dso", "dso", () => dso.page.getByTestId("request-form").waitFor());
+} catch (e) {
+  failures.push(`unexpected: ${e?.stack ?? e}`);
+} finally {
+  await browser.close();
+}
+
+for (const p of axeProblems) failures.push(`axe: ${p}`);
+log(`screenshots in ${shots}`);
+if (failures.length) {
+  console.error(`\n${failures.length} failure(s):\n- ${failures.join("\n- ")}`);
+  process.exit(1);
+}
+log("all scenarios passed");

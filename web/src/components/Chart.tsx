@@ -1,0 +1,71 @@
+// Time-series chart on uPlot (canvas; thousands of points), with a text summary for screen
+// readers and an optional table of the values.
+import { useEffect, useRef } from "react";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+
+export interface Series {
+  label: string;
+  values: (number | null)[];
+  color: string;
+  dash?: number[];
+}
+
+export function TimeChart({
+  title,
+  times,
+  series,
+  unit,
+  height = 260,
+}: {
+  title: string;
+  times: number[];
+  series: Series[];
+  unit: string;
+  height?: number;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const el = box.current;
+    if (!el || times.length === 0) return;
+    const width = Math.max(320, el.clientWidth || 800);
+    const plot = new uPlot(
+      {
+        width,
+        height,
+        series: [
+          {},
+          ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, dash: s.dash })),
+        ],
+        axes: [{}, { label: unit, size: 70 }],
+        scales: { x: { time: true } },
+        legend: { live: true },
+      },
+      [times, ...series.map((s) => s.values)] as uPlot.AlignedData,
+      el,
+    );
+    const onResize = () => plot.setSize({ width: Math.max(320, el.clientWidth), height });
+    window.addEventListener("resize", onResize);
+    return () => {
+      window.removeEventListener("resize", onResize);
+      plot.destroy();
+    };
+  }, [times, series, unit, height]);
+  const summary =
+    times.length === 0
+      ? "No data yet."
+      : series
+          .map((s) => {
+            const v = s.values.filter((x): x is number => x !== null);
+            const total = v.reduce((a, b) => a + b, 0);
+            return `${s.label}: ${v.length} values, total ${Math.round(total).toLocaleString("en-US")} ${unit}`;
+          })
+          .join("; ");
+  return (
+    <figure className="chart">
+      <figcaption>{title}</figcaption>
+      <div ref={box} role="img" aria-label={`${title}. ${summary}`} />
+      <p className="muted small">{summary}</p>
+    </figure>
+  );
+}

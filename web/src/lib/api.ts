@@ -1,0 +1,193 @@
+// The REST API (same origin): JSON in and out, every error as {error: {code, message}}.
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+export interface Page<T> {
+  data: T[];
+  count: number;
+}
+
+export type Query = Record<string, string | number | boolean | undefined | null>;
+
+export function withQuery(path: string, query?: Query): string {
+  if (!query) return path;
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null) q.set(k, String(v));
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+export class Api {
+  constructor(
+    private token: string | null = null,
+    private base = "",
+    private fetcher: typeof fetch = (...a) => fetch(...a),
+  ) {}
+
+  get accessToken(): string | null {
+    return this.token;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await this.fetcher(this.base + withQuery(path, query), {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ApiError(
+        `Cannot reach the BRIGHT API (${path}): check your network connection and that the platform runs.`,
+        0,
+        "network",
+        String(e),
+      );
+    }
+    let payload: unknown = null;
+    const text = await res.text();
+    if (text) {
+      try {
+        payload = JSON.parse(text);
+      } catch {
+        payload = text;
+      }
+    }
+    if (!res.ok) {
+      const err = (payload as { error?: { code?: string; message?: string; details?: unknown } })?.error;
+      throw new ApiError(
+        err?.message ?? `The API answered ${res.status} ${res.statusText} for ${path}`,
+        res.status,
+        err?.code ?? "http_error",
+        err?.details,
+      );
+    }
+    return payload as T;
+  }
+
+  get<T>(path: string, query?: Query): Promise<T> {
+    return this.request<T>("GET", path, undefined, query);
+  }
+  post<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>("POST", path, body);
+  }
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>("PUT", path, body);
+  }
+}
+
+// ---- shapes of the API (api/schemas.py) -------------------------------------------------
+
+export interface Nonce {
+  nonce: string;
+  expires_at: number;
+  domain: string;
+  uri: string;
+  chain_id: number;
+}
+export interface Token {
+  access_token: string;
+  expires_at: number;
+  address: string;
+  roles: string[];
+}
+export interface Session {
+  session_id: number;
+  market: string;
+  grid_area: string;
+  status: string;
+  delivery_start_s: number;
+  duration_s: number;
+  gate_closure_s: number;
+  reveal_deadline_s: number;
+  product: number;
+  rule: number;
+  sealed_bids: boolean;
+  order_count: number;
+  cancel_count: number;
+  price_per_kwh: number | null;
+  volume_wh: number | null;
+  match_count: number | null;
+  escrowed: string | null;
+}
+export interface DepthLevel {
+  price_per_kwh: number;
+  qty_wh: number;
+}
+export interface Depth {
+  session_id: number;
+  status: string;
+  bids: DepthLevel[];
+  offers: DepthLevel[];
+}
+export interface Order {
+  session_id: number;
+  order_id: number;
+  trader: string;
+  side: "bid" | "offer";
+  qty_wh: number;
+  price_per_kwh: number;
+  grid_area: string;
+  cancelled: boolean;
+  filled_wh: number;
+  placed_block: number;
+  tx_hash: string;
+}
+export interface Match {
+  session_id: number;
+  bid_id: number;
+  offer_id: number;
+  qty_wh: number;
+  price_per_kwh: number;
+  block_number: number;
+  my_side: "bid" | "offer" | "both" | null;
+}
+export interface SessionSummary {
+  session_id: number;
+  grid_area: string;
+  delivery_start_s: number;
+  match_count: number;
+  volume_wh: number;
+  min_price_per_kwh: number | null;
+  max_price_per_kwh: number | null;
+  avg_price_per_kwh: number | null;
+}
+export interface Balance {
+  token: string;
+  account: string;
+  balance: string;
+}
+export interface Participant {
+  account: string;
+  role: string;
+  grid_area: string;
+  active: boolean;
+  meter_id: string | null;
+  aggregator: string | null;
+}
+export interface MeterInterval {
+  interval_start_s: number;
+  import_wh: number;
+  export_wh: number;
+  corrected: boolean;
+}
+export interface Forecast {
+  interval_start_s: number;
+  q10_wh: number;
+  q50_wh: number;
+  q90_wh: number;
+  model_version: string;
+}

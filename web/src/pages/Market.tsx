@@ -1,0 +1,393 @@
+// Market: sessions, order-book depth, clearing results, live updates; place and cancel bids
+// and offers signed in the wallet; own orders, matches and balances.
+import { useState, type FormEvent } from "react";
+import { Field, Loading, NeedsLogin, Panel, ProblemBox, StatusLine } from "../components/ui";
+import type { Balance, Depth, Match, Order, Page, Session } from "../lib/api";
+import { readContract, sendTx } from "../lib/chain";
+import { formatPrice, formatTime, formatTokens, formatWh, parseTokens, parseWhole } from "../lib/format";
+import { useLoad } from "../lib/hooks";
+import { useApp } from "../state";
+
+const MAX_QTY_WH = 1_000_000_000;
+
+export function gateOpen(s: Session | undefined, chainNow: number | null): boolean {
+  if (!s || s.status !== "open" || s.sealed_bids) return false;
+  return chainNow === null || chainNow < s.gate_closure_s;
+}
+
+export function pickSession(sessions: Session[], chainNow: number | null, chosen: number | null): Session | undefined {
+  if (chosen !== null) {
+    const s = sessions.find((x) => x.session_id === chosen);
+    if (s) return s;
+  }
+  return sessions.find((s) => gateOpen(s, chainNow)) ?? sessions[0];
+}
+
+export function MarketPage() {
+  const { me } = useApp();
+  return (
+    <>
+      <h1>Market</h1>
+      {me ? <MarketBody /> : <NeedsLogin />}
+    </>
+  );
+}
+
+function MarketBody() {
+  const { api, tick, chainNow } = useApp();
+  const [chosen, setChosen] = useState<number | null>(null);
+  const sessions = useLoad(() => api.get<Page<Session>>("/sessions", { limit: 20 }), [api, tick]);
+  const list = sessions.data?.data ?? [];
+  const current = pickSession(list, chainNow, chosen);
+  const sid = current?.session_id ?? null;
+  const depth = useLoad(
+    () => (sid === null ? Promise.resolve(null) : api.get<Depth>(`/sessions/${sid}/depth`)),
+    [api, tick, sid],
+  );
+  const open = gateOpen(current, chainNow);
+  const ready = !!sessions.data && depth.data !== undefined && (open || !current || current.status !== "open");
+  return (
+    <div className="grid market" data-testid="market" data-ready={ready ? "true" : "false"} data-session={sid ?? ""}>
+      <Panel title="Sessions">
+        <ProblemBox error={sessions.error} />
+        {!sessions.data ? (
+          <Loading what="sessions" />
+        ) : list.length === 0 ? (
+          <p>No market session yet.</p>
+        ) : (
+          <SessionTable sessions={list} selected={sid} onSelect={setChosen} />
+        )}
+      </Panel>
+      <Panel title={sid === null ? "Order book" : `Order book of session ${sid}`}>
+        {current && <SessionFacts s={current} />}
+        <ProblemBox error={depth.error} />
+        {depth.data ? <DepthView depth={depth.data} /> : sid !== null && <Loading what="the order book" />}
+      </Panel>
+      <Panel title="Place an order">
+        <OrderForm session={current} open={open} />
+      </Panel>
+      <MyTrading sessions={list} />
+    </div>
+  );
+}
+
+function SessionTable({ sessions, selected, onSelect }: { sessions: Session[]; selected: number | null; onSelect: (id: number) => void }) {
+  return (
+    <div className="scroll" tabIndex={0} role="region" aria-label="Sessions">
+      <table data-testid="sessions">
+        <caption className="sr-only">Market sessions, newest first</caption>
+        <thead>
+          <tr>
+            <th scope="col">Session</th>
+            <th scope="col">Delivery</th>
+            <th scope="col">Area</th>
+            <th scope="col">Status</th>
+            <th scope="col">Orders</th>
+            <th scope="col">Price</th>
+            <th scope="col">Volume</th>
+          </tr>
+        </thead>
+        <tbody>
+          {sessions.map((s) => (
+            <tr key={s.session_id} className={s.session_id === selected ? "selected" : ""}>
+              <th scope="row">
+                <button type="button" className="link" aria-pressed={s.session_id === selected} onClick={() => onSelect(s.session_id)}>
+                  #{s.session_id}
+                </button>
+              </th>
+              <td>{formatTime(s.delivery_start_s)}</td>
+              <td>{s.grid_area || "all"}</td>
+              <td>{s.status}</td>
+              <td>{s.order_count}</td>
+              <td>{formatPrice(s.price_per_kwh)}</td>
+              <td>{s.volume_wh === null ? "–" : formatWh(s.volume_wh)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function SessionFacts({ s }: { s: Session }) {
+  return (
+    <dl className="facts" data-testid="clearing">
+      <dt>Delivery</dt>
+      <dd>{formatTime(s.delivery_start_s)} ({s.duration_s / 60} min)</dd>
+      <dt>Gate closes</dt>
+      <dd>{formatTime(s.gate_closure_s)}</dd>
+      <dt>Status</dt>
+      <dd data-testid="session-status">{s.status}</dd>
+      {s.status === "cleared" && (
+        <>
+          <dt>Clearing price</dt>
+          <dd>{formatPrice(s.price_per_kwh)}</dd>
+          <dt>Matched volume</dt>
+          <dd>{formatWh(s.volume_wh ?? 0)} in {s.match_count ?? 0} matches</dd>
+        </>
+      )}
+    </dl>
+  );
+}
+
+export function DepthView({ depth }: { depth: Depth }) {
+  const max = Math.max(1, ...depth.bids.map((l) => l.qty_wh), ...depth.offers.map((l) => l.qty_wh));
+  const side = (title: string, levels: Depth["bids"], cls: string) => (
+    <table className={`depth ${cls}`} data-testid={`depth-${cls}`}>
+      <caption>{title}</caption>
+      <thead>
+        <tr>
+          <th scope="col">Price</th>
+          <th scope="col">Quantity</th>
+        </tr>
+      </thead>
+      <tbody>
+        {levels.length === 0 ? (
+          <tr>
+            <td colSpan={2} className="muted">
+              none
+            </td>
+          </tr>
+        ) : (
+          levels.map((l) => (
+            <tr key={l.price_per_kwh}>
+              <td>{formatPrice(l.price_per_kwh)}</td>
+              <td>
+                <span className="qty">
+                  <span className="bar" style={{ width: `${(100 * l.qty_wh) / max}%` }} aria-hidden="true" />
+                  <span className="qtytext">{formatWh(l.qty_wh)}</span>
+                </span>
+              </td>
+            </tr>
+          ))
+        )}
+      </tbody>
+    </table>
+  );
+  return (
+    <div className="depthpair scroll" tabIndex={0} role="region" aria-label="Order book depth">
+      {side("Bids (buy), best first", depth.bids, "bids")}
+      {side("Offers (sell), best first", depth.offers, "offers")}
+    </div>
+  );
+}
+
+function OrderForm({ session, open }: { session: Session | undefined; open: boolean }) {
+  const { cfg, wallet, refresh } = useApp();
+  const [side, setSide] = useState<"bid" | "offer">("bid");
+  const [qty, setQty] = useState("500");
+  const [price, setPrice] = useState("0.12");
+  const [status, setStatus] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const enabled = open && !!wallet && !busy;
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!session || !wallet) return;
+    setError(null);
+    setBusy(true);
+    try {
+      const q = parseWhole(qty, "Quantity", 1, MAX_QTY_WH);
+      const p = parseTokens(price, cfg.token_decimals);
+      const r = await sendTx(
+        cfg,
+        wallet,
+        { contract: "FlexMarket", functionName: "placeOrder", args: [BigInt(session.session_id), side === "bid" ? 0 : 1, BigInt(q), p] },
+        setStatus,
+      );
+      setStatus(`Your ${side} of ${formatWh(q)} at ${price} FLEX/kWh is in session ${session.session_id} (block ${r.blockNumber}).`);
+      refresh();
+    } catch (err) {
+      setStatus(null);
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form onSubmit={submit} aria-describedby="order-help" data-testid="order-form">
+      <p id="order-help" className="muted small">
+        {session
+          ? open
+            ? `Session ${session.session_id}: delivery ${formatTime(session.delivery_start_s)}, gate closes ${formatTime(session.gate_closure_s)}.`
+            : `Session ${session.session_id} takes no orders now (${session.status === "open" ? "its gate has closed" : session.status}). Pick an open session.`
+          : "No session is open."}
+        {!wallet && " Connect your wallet to trade."}
+      </p>
+      <fieldset>
+        <legend>Side</legend>
+        <label>
+          <input type="radio" name="side" value="bid" checked={side === "bid"} onChange={() => setSide("bid")} /> Bid (buy flexibility)
+        </label>
+        <label>
+          <input type="radio" name="side" value="offer" checked={side === "offer"} onChange={() => setSide("offer")} /> Offer (sell flexibility)
+        </label>
+      </fieldset>
+      <Field label="Quantity (Wh)" hint="Energy in the 15-minute interval.">
+        {(id, hint) => <input id={id} aria-describedby={hint} inputMode="numeric" value={qty} onChange={(e) => setQty(e.target.value)} required />}
+      </Field>
+      <Field label="Price (FLEX per kWh)" hint="A bid locks quantity × price of your market deposit until clearing.">
+        {(id, hint) => <input id={id} aria-describedby={hint} inputMode="decimal" value={price} onChange={(e) => setPrice(e.target.value)} required />}
+      </Field>
+      <button type="submit" disabled={!enabled} data-testid="place-order">
+        Place {side}
+      </button>
+      <StatusLine text={status} />
+      <ProblemBox error={error} onDismiss={() => setError(null)} />
+    </form>
+  );
+}
+
+function MyTrading({ sessions }: { sessions: Session[] }) {
+  const { cfg, api, me, wallet, tick, chainNow, refresh } = useApp();
+  const orders = useLoad(() => api.get<Page<Order>>("/orders", { limit: 50 }), [api, tick]);
+  const matches = useLoad(() => api.get<Page<Match>>("/matches", { limit: 50 }), [api, tick]);
+  const balances = useLoad(() => api.get<Page<Balance>>("/balances"), [api, tick]);
+  const deposit = useLoad(
+    () => readContract<readonly [bigint, bigint, bigint]>(cfg, "FlexMarket", "account", [me!.address]),
+    [cfg, me, tick],
+  );
+  const [status, setStatus] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [amount, setAmount] = useState("100");
+  const byId = new Map(sessions.map((s) => [s.session_id, s]));
+  const act = async (what: string, fn: () => Promise<void>) => {
+    setError(null);
+    try {
+      await fn();
+      setStatus(what);
+      refresh();
+    } catch (e) {
+      setStatus(null);
+      setError(e);
+    }
+  };
+  const cancel = (o: Order) =>
+    act(`Order ${o.order_id} of session ${o.session_id} cancelled.`, async () => {
+      await sendTx(cfg, wallet!, { contract: "FlexMarket", functionName: "cancelOrder", args: [BigInt(o.session_id), BigInt(o.order_id)] }, setStatus);
+    });
+  const depositTokens = (e: FormEvent) => {
+    e.preventDefault();
+    act(`Deposited ${amount} FLEX into the market.`, async () => {
+      const a = parseTokens(amount, cfg.token_decimals);
+      if (a === 0n) throw new Error("deposit more than 0 FLEX");
+      await sendTx(cfg, wallet!, { contract: "FlexToken", functionName: "approve", args: [cfg.contracts.FlexMarket, a] }, setStatus);
+      await sendTx(cfg, wallet!, { contract: "FlexMarket", functionName: "deposit", args: [a] }, setStatus);
+    });
+  };
+  const flex = balances.data?.data.find((b) => b.token.toLowerCase() === cfg.contracts.FlexToken.toLowerCase());
+  return (
+    <>
+      <Panel title="My balance">
+        <ProblemBox error={balances.error ?? deposit.error} />
+        <dl className="facts" data-testid="balance">
+          <dt>Wallet</dt>
+          <dd>{flex ? `${formatTokens(flex.balance)} FLEX` : balances.data ? "0 FLEX" : "…"}</dd>
+          <dt>Market deposit, free</dt>
+          <dd>{deposit.data ? `${formatTokens(deposit.data[0])} FLEX` : "…"}</dd>
+          <dt>Market deposit, locked by bids</dt>
+          <dd>{deposit.data ? `${formatTokens(deposit.data[1])} FLEX` : "…"}</dd>
+        </dl>
+        <form onSubmit={depositTokens} className="inline">
+          <Field label="Deposit (FLEX)">
+            {(id) => <input id={id} inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} />}
+          </Field>
+          <button type="submit" disabled={!wallet}>
+            Approve and deposit
+          </button>
+        </form>
+      </Panel>
+      <Panel title="My orders">
+        <StatusLine text={status} />
+        <ProblemBox error={error ?? orders.error} onDismiss={() => setError(null)} />
+        {!orders.data ? (
+          <Loading what="your orders" />
+        ) : orders.data.data.length === 0 ? (
+          <p>You have no orders yet.</p>
+        ) : (
+          <div className="scroll" tabIndex={0} role="region" aria-label="My orders">
+            <table data-testid="my-orders">
+              <caption className="sr-only">My orders, newest session first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Session</th>
+                  <th scope="col">Order</th>
+                  <th scope="col">Side</th>
+                  <th scope="col">Quantity</th>
+                  <th scope="col">Price</th>
+                  <th scope="col">Filled</th>
+                  <th scope="col">State</th>
+                </tr>
+              </thead>
+              <tbody>
+                {orders.data.data.map((o) => {
+                  const s = byId.get(o.session_id);
+                  const cancellable = !o.cancelled && gateOpen(s, chainNow) && !!wallet;
+                  return (
+                    <tr key={`${o.session_id}-${o.order_id}`} data-order={`${o.session_id}-${o.order_id}`}>
+                      <td>#{o.session_id}</td>
+                      <td>{o.order_id}</td>
+                      <td>{o.side}</td>
+                      <td>{formatWh(o.qty_wh)}</td>
+                      <td>{formatPrice(o.price_per_kwh)}</td>
+                      <td>{formatWh(o.filled_wh)}</td>
+                      <td>
+                        {o.cancelled ? (
+                          "cancelled"
+                        ) : cancellable ? (
+                          <button type="button" onClick={() => cancel(o)} aria-label={`Cancel order ${o.order_id} of session ${o.session_id}`}>
+                            Cancel
+                          </button>
+                        ) : s?.status === "cleared" ? (
+                          "cleared"
+                        ) : (
+                          "active"
+                        )}
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Panel>
+      <Panel title="My matches">
+        <ProblemBox error={matches.error} />
+        {!matches.data ? (
+          <Loading what="your matches" />
+        ) : matches.data.data.length === 0 ? (
+          <p>No matches yet.</p>
+        ) : (
+          <div className="scroll" tabIndex={0} role="region" aria-label="My matches">
+            <table data-testid="my-matches">
+              <caption className="sr-only">My matches, newest first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Session</th>
+                  <th scope="col">My side</th>
+                  <th scope="col">Bid</th>
+                  <th scope="col">Offer</th>
+                  <th scope="col">Quantity</th>
+                  <th scope="col">Price</th>
+                </tr>
+              </thead>
+              <tbody>
+                {matches.data.data.map((m) => (
+                  <tr key={`${m.session_id}-${m.bid_id}-${m.offer_id}`} data-match={`${m.session_id}-${m.bid_id}-${m.offer_id}`}>
+                    <td>#{m.session_id}</td>
+                    <td>{m.my_side ?? "–"}</td>
+                    <td>{m.bid_id}</td>
+                    <td>{m.offer_id}</td>
+                    <td>{formatWh(m.qty_wh)}</td>
+                    <td>{formatPrice(m.price_per_kwh)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Panel>
+    </>
+  );
+}

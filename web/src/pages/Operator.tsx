@@ -1,0 +1,234 @@
+// Market operator / aggregator: sessions overview with clearing results, open a session
+// (operator), members, household cluster report.
+import { useState, type FormEvent } from "react";
+import { Field, Loading, NeedsLogin, Panel, ProblemBox, StatusLine } from "../components/ui";
+import type { Page, Participant, SessionSummary } from "../lib/api";
+import { parseEventLogs } from "viem";
+import { sendTx } from "../lib/chain";
+import { formatPrice, formatTime, formatWh, parseWhole, shortAddress, textToBytes32 } from "../lib/format";
+import { useLoad } from "../lib/hooks";
+import { ROLE_LABELS } from "../lib/session";
+import { hasRole, useApp } from "../state";
+
+export default function OperatorPage() {
+  const { me } = useApp();
+  return (
+    <>
+      <h1>Operator and aggregator</h1>
+      {me ? <OperatorBody /> : <NeedsLogin role="the market operator or an aggregator" />}
+    </>
+  );
+}
+
+function OperatorBody() {
+  const { api, tick, me } = useApp();
+  const summary = useLoad(() => api.get<Page<SessionSummary>>("/matches/summary", { limit: 30 }), [api, tick]);
+  const members = useLoad(() => api.get<Page<Participant>>("/participants", { limit: 200 }), [api]);
+  return (
+    <div className="grid">
+      {hasRole(me, "market-operator") && (
+        <Panel title="Open a session">
+          <OpenSession />
+        </Panel>
+      )}
+      <Panel title="Sessions and clearing results">
+        <ProblemBox error={summary.error} />
+        {!summary.data ? (
+          <Loading what="sessions" />
+        ) : (
+          <div className="scroll" tabIndex={0} role="region" aria-label="Sessions and clearing results">
+            <table data-testid="session-summary">
+              <caption className="sr-only">Clearing results per session, newest first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Session</th>
+                  <th scope="col">Delivery</th>
+                  <th scope="col">Area</th>
+                  <th scope="col">Matches</th>
+                  <th scope="col">Volume</th>
+                  <th scope="col">Prices</th>
+                  <th scope="col">Mean price</th>
+                </tr>
+              </thead>
+              <tbody>
+                {summary.data.data.map((s) => (
+                  <tr key={s.session_id}>
+                    <td>#{s.session_id}</td>
+                    <td>{formatTime(s.delivery_start_s)}</td>
+                    <td>{s.grid_area || "all"}</td>
+                    <td>{s.match_count}</td>
+                    <td>{formatWh(s.volume_wh)}</td>
+                    <td>
+                      {formatPrice(s.min_price_per_kwh)} – {formatPrice(s.max_price_per_kwh)}
+                    </td>
+                    <td>{formatPrice(s.avg_price_per_kwh)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Panel>
+      <Panel title="Members">
+        <ProblemBox error={members.error} />
+        {!members.data ? (
+          <Loading what="members" />
+        ) : (
+          <div className="scroll" tabIndex={0} role="region" aria-label="Members">
+            <table data-testid="members">
+              <caption className="sr-only">Registered participants</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Account</th>
+                  <th scope="col">Role</th>
+                  <th scope="col">Area</th>
+                  <th scope="col">Meter</th>
+                  <th scope="col">Active</th>
+                </tr>
+              </thead>
+              <tbody>
+                {members.data.data.map((p) => (
+                  <tr key={p.account}>
+                    <td title={p.account}>{shortAddress(p.account)}</td>
+                    <td>{ROLE_LABELS[p.role] ?? p.role}</td>
+                    <td>{p.grid_area}</td>
+                    <td>{p.meter_id ?? "–"}</td>
+                    <td>{p.active ? "yes" : "no"}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Panel>
+      <Clusters />
+    </div>
+  );
+}
+
+function OpenSession() {
+  const { cfg, wallet, chainNow, refresh } = useApp();
+  const [startsIn, setStartsIn] = useState("120");
+  const [gateLead, setGateLead] = useState("5");
+  const [rule, setRule] = useState("0");
+  const [area, setArea] = useState("");
+  const [status, setStatus] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      if (chainNow === null) throw new Error("the chain's clock is not known yet");
+      const t = chainNow + parseWhole(startsIn, "Delivery starts in", 1, 60 * 24 * 30) * 60;
+      const start = Math.ceil(t / cfg.interval_s) * cfg.interval_s;
+      const gate = start - parseWhole(gateLead, "Gate closure lead", 1, 24 * 60) * 60;
+      const args = [BigInt(start), cfg.interval_s, BigInt(gate), 0, Number(rule), false, 0n, area ? textToBytes32(area) : `0x${"00".repeat(32)}`];
+      const r = await sendTx(cfg, wallet!, { contract: "FlexMarket", functionName: "openSession", args }, setStatus);
+      const [opened] = parseEventLogs({ abi: cfg.abis.FlexMarket, logs: r.logs, eventName: "SessionOpened" }) as unknown as { args: { sessionId: bigint } }[];
+      setStatus(`Session ${opened?.args.sessionId ?? "?"} opened: delivery ${formatTime(start)}, gate closes ${formatTime(gate)}.`);
+      refresh();
+    } catch (err) {
+      setStatus(null);
+      setError(err);
+    }
+  };
+  return (
+    <form onSubmit={submit} className="cols" data-testid="open-session">
+      <Field label="Delivery starts in (minutes, chain time)">{(id) => <input id={id} inputMode="numeric" value={startsIn} onChange={(e) => setStartsIn(e.target.value)} />}</Field>
+      <Field label="Gate closes before delivery (minutes)">{(id) => <input id={id} inputMode="numeric" value={gateLead} onChange={(e) => setGateLead(e.target.value)} />}</Field>
+      <Field label="Pricing rule">
+        {(id) => (
+          <select id={id} value={rule} onChange={(e) => setRule(e.target.value)}>
+            <option value="0">Uniform (pay as clear)</option>
+            <option value="1">Pay as bid</option>
+            <option value="2">Cooperative</option>
+          </select>
+        )}
+      </Field>
+      <Field label="Grid area">
+        {(id) => (
+          <select id={id} value={area} onChange={(e) => setArea(e.target.value)}>
+            <option value="">all areas</option>
+            <option value="feeder-1">feeder-1</option>
+            <option value="feeder-2">feeder-2</option>
+          </select>
+        )}
+      </Field>
+      <button type="submit" className="wide" disabled={!wallet}>
+        Open session
+      </button>
+      <div className="wide">
+        <StatusLine text={status} />
+        <ProblemBox error={error} onDismiss={() => setError(null)} />
+      </div>
+    </form>
+  );
+}
+
+function Clusters() {
+  const { api, tick } = useApp();
+  const clusters = useLoad(() => api.get<unknown>("/clusters"), [api, tick]);
+  const [report, setReport] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const loadReport = async () => {
+    setError(null);
+    try {
+      const r = await api.get<unknown>("/clusters/report");
+      setReport(typeof r === "string" ? r : JSON.stringify(r, null, 2));
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const rows = (clusters.data as { data?: Record<string, unknown>[] } | undefined)?.data;
+  return (
+    <Panel title="Household clusters">
+      <ProblemBox error={clusters.error ?? error} />
+      {rows ? (
+        <GenericTable rows={rows} caption="Clusters" />
+      ) : clusters.data ? (
+        <pre className="json">{JSON.stringify(clusters.data, null, 2)}</pre>
+      ) : (
+        !clusters.error && <Loading what="clusters" />
+      )}
+      <button type="button" onClick={loadReport}>
+        Show cluster report
+      </button>
+      {report && <pre className="json" data-testid="cluster-report">{report}</pre>}
+    </Panel>
+  );
+}
+
+function cell(v: unknown): string {
+  if (v === null || v === undefined) return "–";
+  if (typeof v === "object") return JSON.stringify(v).slice(0, 120);
+  return String(v);
+}
+
+function GenericTable({ rows, caption }: { rows: Record<string, unknown>[]; caption: string }) {
+  const keys = Array.from(new Set(rows.flatMap((r) => Object.keys(r)))).slice(0, 8);
+  return (
+    <div className="scroll" tabIndex={0} role="region" aria-label="Clusters">
+      <table>
+        <caption className="sr-only">{caption}</caption>
+        <thead>
+          <tr>
+            {keys.map((k) => (
+              <th scope="col" key={k}>
+                {k.replace(/_/g, " ")}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r, i) => (
+            <tr key={i}>
+              {keys.map((k) => (
+                <td key={k}>{cell(r[k])}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
