@@ -11,8 +11,9 @@ Three actors, each deriving what to do from the chain (a restarted demo continue
   not publish from this policy too, e.g. from the web UI with the same DSO key) and reclaims
   the escrow of a request whose window started without a coalition;
 * the **demo homes' opt-ins** (:class:`DemoOptIns`): every home of a request's feeder opts in
-  to each open request, offering ``offer_share`` of its last metered import (the
-  aggregator's model then offers at most ``flex_share`` of it), half from their own wallets
+  to each open request, all offering ``offer_share`` of the feeder's mean import in the last
+  metered interval (the aggregator's model then asks each at most ``flex_share`` of its own
+  import), half from their own wallets
   and half as signed opt-ins the aggregator relays; the homes in ``manual_homes`` (home-01 on
   feeder-1, home-10 on feeder-2) never opt in by themselves, for a person to use them (web UI);
 * the **aggregator** (:class:`coalitions.service.CoalitionService`): coalitions, replacements,
@@ -70,8 +71,8 @@ class CoordinationConfig(BaseModel):
     window_intervals: int = Field(3, ge=1, le=16, description="Intervals per request.")
     lead_s: int = Field(600, ge=60, description="The window starts at least this far ahead, s.")
     deadline_before_s: int = Field(300, ge=30, description="Opt-in deadline before the window.")
-    quantity_share: float = Field(0.3, gt=0, le=1, description="Of the feeder's last import.")
-    offer_share: float = Field(0.5, gt=0, description="A home offers this share of its import.")
+    quantity_share: float = Field(0.2, gt=0, le=1, description="Of the feeder's last import.")
+    offer_share: float = Field(0.6, gt=0, description="Each offer: of the mean import.")
     min_quantity_wh: int = Field(50, ge=1, description="No request below this, Wh.")
     tolerance_bp: int = Field(1000, ge=0, lt=10_000, description="Tolerance, bp.")
     price_cap_per_kwh: int = Field(int(tokens_to_base("0.20")), ge=0)
@@ -248,11 +249,16 @@ class DemoOptIns:
         self.requests = _Requests(self.reader)
         self._done: set[int] = set()
 
-    def offer_wh(self, meter_id: str) -> int:
-        latest = [
-            (s, c.value.import_wh) for (m, s), c in self.values.refresh().items() if m == meter_id
-        ]
-        return max(1, round(self.offer_share * max(latest)[1])) if latest else 500
+    def offer_wh(self, meter_ids: list[str]) -> int:
+        """One offer for every home of a feeder: ``offer_share`` of their mean import in the
+        last interval metered (the same for all, so any reserve can take a member's targets)."""
+        latest: dict[str, tuple[int, int]] = {}
+        for (m, s), c in self.values.refresh().items():
+            if m in meter_ids and (m not in latest or s > latest[m][0]):
+                latest[m] = (s, c.value.import_wh)
+        if not latest:
+            return 500
+        return max(1, round(self.offer_share * sum(v for _, v in latest.values()) / len(latest)))
 
     def tick(self) -> None:
         now = self.clock()
@@ -266,8 +272,8 @@ class DemoOptIns:
             homes = [h for h in self.homes if not info.grid_area or h.grid_area == info.grid_area]
             todo = [h for h in homes if self.reader.opt_in_of(rid, h.address)[0] == 0]
             signed = []
+            offer = self.offer_wh([h.meter_id for h in homes])
             for k, h in enumerate(todo):
-                offer = self.offer_wh(h.meter_id)
                 if k % 2 == 0:
                     coordination_client(
                         self.platform.w3, self.address, self.platform.artifacts,

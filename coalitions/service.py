@@ -224,6 +224,7 @@ class CoalitionService:
         self._final: set[int] = set()  # settled or reclaimed: nothing left to do
         self._tried: set[tuple[int, int]] = set()  # (request, round) that could not be formed
         self._meter_of: dict[str, str] = {}
+        self._reported: set[tuple[int, str]] = set()  # non-delivery without a reserve
         self._settled_seen: dict[int, dict[str, tuple[int, int]]] = {}
         self._stop = threading.Event()
 
@@ -493,7 +494,10 @@ class CoalitionService:
             need = max(row.targets_wh[first:])
             reserve = self._pick_reserve(rid, need)
             if reserve is None:
-                steps.append(Step("skipped", rid, {"reason": f"no reserve can replace {member}"}))
+                if (rid, member) not in self._reported:
+                    self._reported.add((rid, member))
+                    reason = f"no reserve can take {member}'s targets (up to {need} Wh)"
+                    steps.append(Step("skipped", rid, {"reason": reason}))
                 continue
             k_failed = (nd.detected_s - info.window_start_s) // INTERVAL_S
             try:

@@ -104,7 +104,7 @@ def test_demo_dso_homes_and_aggregator_take_a_request_to_a_verified_settlement(d
     rid = 1
     info = coord.dso.client.request(rid)
     feeder_meters = [h.meter_id for h in homes if h.grid_area == "feeder-1"]
-    quantity = int(sum(load[m] for m in feeder_meters) * 0.3)
+    quantity = int(sum(load[m] for m in feeder_meters) * 0.2)
     assert coord.dso.client.quantities_wh(rid) == (quantity,) * 3
     assert info.grid_area == "feeder-1" and info.window_start_s - now_s(w3) >= 3600 - 60
     assert any("request #1 published on feeder-1" in line for line in lines)
@@ -140,7 +140,7 @@ def test_demo_dso_homes_and_aggregator_take_a_request_to_a_verified_settlement(d
     commit(start, change0)
     coord.round()
     replaced = [line for line in lines if "member replaced in request #1" in line]
-    no_reserve = [line for line in lines if "no reserve can replace" in line]
+    no_reserve = [line for line in lines if "no reserve can take" in line]
     assert replaced and len(replaced) + len(no_reserve) == len(failing)
     statuses = [coord.dso.client.opt_in_of(rid, m)[1] for m in failing]
     assert statuses.count(MemberStatus.REPLACED) == len(replaced)
