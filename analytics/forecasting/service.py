@@ -19,6 +19,7 @@ import pandas as pd
 
 from analytics.data import citylearn
 from analytics.forecasting.backtest import backtest
+from analytics.forecasting.calibration import live_adjustments
 from analytics.forecasting.domain import COMMUNITY_ID, FORECAST_COLUMNS, Horizon, Target
 from analytics.forecasting.engine import ForecastConfig, GbmForecaster
 from analytics.forecasting.flexibility import (
@@ -105,6 +106,12 @@ def train_models(
                                 for k, v in result.score(pred[pred["h"] == h]).items()
                             }
                 engine = GbmForecaster(cfg).fit(y, data.weather)
+                calibrate = with_backtest and cfg.calibration_window_days > 0
+                if calibrate and result.out_of_sample is not None:
+                    engine.interval_adjust_ = live_adjustments(
+                        result.out_of_sample, cfg.calibration_window_days,
+                        per_h=horizon is not Horizon.DAY_AHEAD)
+                    scores["interval_adjust"] = engine.interval_adjust_
                 version = save_model(engine, model_name(target, horizon, scope), scores,
                                      models_dir)
                 seconds = round(time.perf_counter() - start, 2)
