@@ -99,6 +99,10 @@ def cluster(
     report: Annotated[bool, typer.Option(help="Write the HTML and PDF report.")] = True,
     reports_dir: Annotated[Path | None, typer.Option(help="Override the reports folder.")
                            ] = None,
+    store: Annotated[bool, typer.Option(
+        help="Store the result as the latest, served by the API at GET /clusters.")] = True,
+    clusters_dir: Annotated[Path | None, typer.Option(
+        help="Override the folder of the stored result.")] = None,
 ) -> None:
     """Cluster households by behaviour; k by silhouette; writes an anonymised report."""
     from analytics.clustering.engine import ClusterConfig, HouseholdClusterer
@@ -128,6 +132,12 @@ def cluster(
                     for c, ids in result.members().items()},
         "seconds": round(result.seconds, 3),
     }
+    if store:
+        from analytics.clustering.store import clusters_dir as stored_in
+        from analytics.clustering.store import save_result
+
+        save_result(result, clusters_dir)
+        payload["stored_in"] = str(stored_in(clusters_dir))
     if report:
         html_path, pdf_path = write_report(result, reports_dir)
         payload["report_html"] = str(html_path)

@@ -24,6 +24,11 @@ class AnalyticsSettings(BaseSettings):
         description="Folder of saved forecasting models, their versions and backtest scores "
         "(git-ignored).",
     )
+    clusters_dir: Path = Field(
+        DEFAULT_STATE_DIR / "clusters",
+        description="Folder of the latest clustering result served by the API (GET /clusters): "
+        "a summary without personal data and its report (git-ignored).",
+    )
     reports_dir: Path = Field(
         ROOT / "reports", description="Folder of generated clustering reports (git-ignored)."
     )

@@ -32,9 +32,11 @@ def pseudonym(household_id: str, salt: str) -> str:
     return f"HH-{digest[:8]}"
 
 
-def _centroid_figure(result: ClusterResult) -> Figure:
+def _centroid_figure(result: ClusterResult, min_size: int = 0) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 4))
     for c in range(result.k):
+        if result.sizes[c] < min_size:
+            continue
         ax.plot(range(24), result.centroid_profiles[c],
                 label=f"cluster {c} (n={result.sizes[c]})", marker="o", markersize=3)
     ax.set_xlabel("local hour")
@@ -57,6 +59,63 @@ def _silhouette_figure(result: ClusterResult) -> Figure:
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def render_html(
+    result: ClusterResult,
+    members: dict[int, list[str]] | None,
+    figures: list[Figure] | None = None,
+    min_size: int = 0,
+) -> str:
+    """The HTML report. ``members``: pseudonyms per cluster, or None to leave members out
+    (the version served by REST); clusters smaller than ``min_size`` show only their size and
+    silhouette (their profile and feature means would describe a few households)."""
+    own = figures is None
+    figs = figures if figures is not None else [_centroid_figure(result, min_size),
+                                                _silhouette_figure(result)]
+    images = []
+    for fig in figs:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90)
+        images.append(base64.b64encode(buf.getvalue()).decode())
+    if own:
+        for fig in figs:
+            plt.close(fig)
+    n_scalar = len(result.scalar_means.columns)
+
+    def cells(c: int) -> str:
+        if result.sizes[c] < min_size:
+            return f"<td colspan=\"{n_scalar}\">withheld (fewer than {min_size} households)</td>"
+        return "".join(f"<td>{v:.3g}</td>" for v in result.scalar_means.loc[c])
+
+    rows = "".join(
+        f"<tr><td>{c}</td><td>{result.sizes[c]}</td>"
+        f"<td>{result.silhouette_per_cluster[c]:.3f}</td>"
+        + cells(c)
+        + (f"<td>{html.escape(' '.join(members[c]))}</td>" if members is not None else "")
+        + "</tr>"
+        for c in range(result.k)
+    )
+    scalar_heads = "".join(f"<th>{html.escape(str(c))}</th>"
+                           for c in result.scalar_means.columns)
+    member_head = "<th>members</th>" if members is not None else ""
+    member_note = ("Household ids are pseudonyms." if members is not None
+                   else "Members are not listed: only cluster sizes.")
+    k_scores = ", ".join(f"k={k}: {v:.3f}" for k, v in result.k_scores.items())
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Household clusters</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}
+td,th{{border:1px solid #ccc;padding:4px;font-size:12px;vertical-align:top}}
+table{{border-collapse:collapse}}</style></head><body>
+<h1>Household clusters</h1>
+<p>{len(result.household_ids)} households, metric {html.escape(result.metric)}, k = {result.k}
+(chosen by silhouette; {html.escape(k_scores)}), mean silhouette {result.silhouette:.3f}.
+{member_note}</p>
+<img alt="centroid profiles" src="data:image/png;base64,{images[0]}">
+<img alt="silhouette per cluster" src="data:image/png;base64,{images[1]}">
+<table><tr><th>cluster</th><th>size</th><th>silhouette</th>{scalar_heads}{member_head}</tr>
+{rows}</table></body></html>
+"""
 
 
 def write_report(
@@ -95,37 +154,9 @@ def write_report(
         pdf.savefig(fig)
         figures.append(fig)
 
-    images = []
-    for fig in figures[:2]:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        images.append(base64.b64encode(buf.getvalue()).decode())
+    page = render_html(result, members, figures=figures[:2])
     for fig in figures:
         plt.close(fig)
-    rows = "".join(
-        f"<tr><td>{c}</td><td>{result.sizes[c]}</td>"
-        f"<td>{result.silhouette_per_cluster[c]:.3f}</td>"
-        + "".join(f"<td>{v:.3g}</td>" for v in result.scalar_means.loc[c])
-        + f"<td>{html.escape(' '.join(members[c]))}</td></tr>"
-        for c in range(result.k)
-    )
-    scalar_heads = "".join(f"<th>{html.escape(str(c))}</th>"
-                           for c in result.scalar_means.columns)
-    k_scores = ", ".join(f"k={k}: {v:.3f}" for k, v in result.k_scores.items())
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Household clusters</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}
-td,th{{border:1px solid #ccc;padding:4px;font-size:12px;vertical-align:top}}
-table{{border-collapse:collapse}}</style></head><body>
-<h1>Household clusters</h1>
-<p>{len(result.household_ids)} households, metric {html.escape(result.metric)}, k = {result.k}
-(chosen by silhouette; {html.escape(k_scores)}), mean silhouette {result.silhouette:.3f}.
-Household ids are pseudonyms.</p>
-<img alt="centroid profiles" src="data:image/png;base64,{images[0]}">
-<img alt="silhouette per cluster" src="data:image/png;base64,{images[1]}">
-<table><tr><th>cluster</th><th>size</th><th>silhouette</th>{scalar_heads}<th>members</th></tr>
-{rows}</table></body></html>
-"""
     html_path = folder / f"{name}.html"
     html_path.write_text(page)
     return html_path, pdf_path

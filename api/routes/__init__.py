@@ -3,6 +3,7 @@
 from api.routes import (
     auth,
     balances,
+    clusters,
     coalitions,
     config,
     devices,
@@ -29,6 +30,7 @@ ROUTERS = (
     coalitions.router,
     events.router,
     config.router,
+    clusters.router,
 )
 
 GATEWAY_ROUTERS = (devices.router,)
