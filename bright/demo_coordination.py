@@ -54,7 +54,7 @@ from chain.coordination import (
 from chain.domain import Role
 from chain.platform import Platform
 from coalitions.service import ChainClock, CoalitionService, ServiceConfig, Step
-from oracles.clients import MeterOracleClient
+from oracles.clients import ForecastOracleClient, MeterOracleClient
 from settlement.baselines import BaselineMethod, MeterBeforeAfterParams, baseline_hash
 from settlement.service import MeterValues
 
@@ -356,6 +356,9 @@ class DemoCoordination:
             meters,
             self.platform.registry(),
             self.service_config,
+            forecasts=ForecastOracleClient(
+                w3, dep.address("ForecastOracle"), artifacts["ForecastOracle"], None
+            ),
             clock=self.clock.now,
             on_step=self._step,
         )

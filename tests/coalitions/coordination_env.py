@@ -14,7 +14,7 @@ from chain.deploy import Deployment
 from chain.domain import Role
 from chain.platform import Platform, make_sender
 from coalitions.service import CoalitionService, ServiceConfig, Step, advance_chain
-from oracles.clients import MeterOracleClient
+from oracles.clients import ForecastOracleClient, MeterOracleClient
 from oracles.domain import MeterValue
 from settlement.baselines import BaselineMethod, MeterBeforeAfterParams, baseline_hash
 
@@ -61,12 +61,21 @@ class CoordEnv:
             self.platform.sender(self.accounts[ORACLE]),
         )
 
+    def forecasts(self) -> ForecastOracleClient:
+        return ForecastOracleClient(
+            self.w3,
+            self.deployment.address("ForecastOracle"),
+            self.platform.artifacts["ForecastOracle"],
+            self.platform.sender(self.accounts[ORACLE]),
+        )
+
     def service(self, on_step: Any = None, **config: Any) -> CoalitionService:
         return CoalitionService(
             self.client(AGG),
             self.meters(),
             self.platform.registry(),
             ServiceConfig(**config),
+            forecasts=self.forecasts(),
             on_step=on_step,
         )
 

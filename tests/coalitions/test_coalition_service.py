@@ -125,3 +125,69 @@ def test_only_the_coalition_coordinator_acts_on_an_accepted_request(env, snapsho
     )
     assert [s for s in other.tick() if s.request_id == rid] == []
     assert env.client().request(rid).status is RequestStatus.ACCEPTED
+
+
+def test_offers_come_from_committed_forecasts_else_from_the_meter_history(env, snapshot):
+    from oracles.domain import ForecastRow
+    from oracles.forecast import commit_forecasts
+    from tests.coalitions.coordination_env import ORACLE, meter
+
+    rid, start = env.publish(n=2, q=400)
+    env.opt_in(rid, MEMBERS[:3], max_wh=1000)
+    env.commit_flat([start - 8100])  # history: 1,000 Wh per interval for everyone
+    # Member 5's forecast: 2,000 Wh (q50) and 1,000 Wh (q10) per window interval.
+    rows = [
+        ForecastRow(meter(5), start + 900 * k, 1000, 2000, 2400, "test-model") for k in range(2)
+    ]
+    env.forecasts().enrol_participants([meter(5)])
+    report = commit_forecasts(env.forecasts(), env.accounts[ORACLE], rows, now_s=0)
+    assert report.committed == 2
+    service = env.service()
+    info = env.client().request(rid)
+    offers = {o.member: o for o in service.offers(info, service.opt_ins(rid), start - 1800)}
+    # The flexibility model: 25 % of the load (8 kW and 4 kW mean power) for 15 minutes.
+    assert offers[env.addr(5)].flex_wh == (500, 500)
+    assert offers[env.addr(5)].flex_q10_wh == (250, 250)
+    # Without a forecast: the mean import of the last metered intervals (1,000 Wh: 250 Wh).
+    assert offers[env.addr(6)].flex_wh == (250, 250) and offers[env.addr(6)].flex_q10_wh is None
+    assert all(o.reliability == 1.0 and o.max_wh == 1000 for o in offers.values())
+
+
+def test_a_member_without_meter_data_is_settled_with_the_interval_flagged(env, snapshot):
+    """After settle_wait_s the missing intervals are flagged (the contract checks there is no
+    commitment): nothing delivered or credited there, the shortfall penalised."""
+    from settlement.verify import verify_settlement
+    from tests.coalitions.coordination_env import metered
+
+    service = env.service(settle_wait_s=600)
+    rid, start = env.publish(n=2, q=400)
+    env.opt_in(rid, MEMBERS[:3])
+    env.advance(start - 1800 + 5)
+    env.commit_flat([start - 3600, start - 2700])
+    assert kinds(service.tick()) == ["proposed"]
+    env.client(DSO).accept_coalition(rid)
+    rows = env.client().coalition_rows(rid)
+    silent = rows[0]
+    env.advance(start + 2 * 900 + 30)
+    env.commit_flat([start - 1800, start - 900])
+    for k in range(2):
+        values = metered(env, rows, k)
+        if k == 1:
+            del values[env.index_of(silent.member)]
+        env.commit(start + 900 * k, values)
+    assert [s for s in service.tick() if s.request_id == rid] == []  # waits for the data
+    env.advance(start + 2 * 900 + 600)
+    [step] = [s for s in service.tick() if s.request_id == rid]
+    assert step.kind == "settled" and step.detail["missing"] == 1
+    [ev] = env.events("RequestSettled", rid)
+    from chain.coordination import unpack_deliveries
+
+    deliveries = unpack_deliveries([int(w) for w in ev["args"]["deliveries"]], 2)
+    d = deliveries[0]
+    assert d.missing == frozenset({1}) and d.credited_wh[1] == 0 and d.delivered_wh[1] == 0
+    assert d.shortfall_wh[1] == silent.targets_wh[1] * 9 // 10
+    report = verify_settlement(
+        env.w3, env.deployment.address("FlexCoordination"),
+        env.deployment.address("MeterOracle"), env.platform.artifacts, rid,
+    )
+    assert report.matches, report.differences
