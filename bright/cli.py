@@ -138,7 +138,7 @@ def up(
     api_server = None
     try:
         read_side, database_url = _start_read_side(running, settings, bus)
-        coord = _coordination(running, market, data) if coordination else None
+        coord = _coordination(running, settings, market, data) if coordination else None
         if data:
             from bright.demo_data import DemoDataIn
 
@@ -174,7 +174,9 @@ def up(
         print("stopped; chain state saved", file=sys.stderr, flush=True)
 
 
-def _coordination(running: RunningPlatform, market: bool, data: bool) -> DemoCoordination:
+def _coordination(
+    running: RunningPlatform, settings: ChainSettings, market: bool, data: bool
+) -> DemoCoordination:
     """The coordination demo (bright/demo_coordination.py): its cadence follows the chain
     clock, which the market accelerates; the homes deliver through the data-in path."""
     from bright.demo_coordination import DemoCoordination, demo_settings
@@ -187,7 +189,10 @@ def _coordination(running: RunningPlatform, market: bool, data: bool) -> DemoCoo
         f"{config.window_intervals} intervals; home-01 and home-10 opt in only by hand",
         flush=True,
     )
-    return DemoCoordination(running.platform, running.members, config, service)
+    return DemoCoordination(
+        running.platform, running.members, config, service,
+        state_file=settings.state_dir / "coordination-demo.json",
+    )
 
 
 def _start_api(

@@ -11,11 +11,12 @@ Three actors, each deriving what to do from the chain (a restarted demo continue
   not publish from this policy too, e.g. from the web UI with the same DSO key) and reclaims
   the escrow of a request whose window started without a coalition;
 * the **demo homes' opt-ins** (:class:`DemoOptIns`): every home of a request's feeder opts in
-  to each open request, all offering ``offer_share`` of the feeder's mean import in the last
-  metered interval (the aggregator's model then asks each at most ``flex_share`` of its own
-  import), half from their own wallets
-  and half as signed opt-ins the aggregator relays; the homes in ``manual_homes`` (home-01 on
-  feeder-1, home-10 on feeder-2) never opt in by themselves, for a person to use them (web UI);
+  to each open request the demo DSO published (:class:`PublishedRecord`; a request made by
+  hand gets only the opt-ins made by hand), all offering ``offer_share`` of the feeder's mean
+  import in the last metered interval (the aggregator's model then asks each at most
+  ``flex_share`` of its own import), half from their own wallets and half as signed opt-ins
+  the aggregator relays; the homes in ``manual_homes`` (home-01 on feeder-1, home-10 on
+  feeder-2) never opt in by themselves, for a person to use them (web UI);
 * the **aggregator** (:class:`coalitions.service.CoalitionService`): coalitions, replacements,
   settlement, for every request.
 
@@ -28,12 +29,15 @@ each proposed coalition, the ``ceil(fail_share * members)`` members with the sma
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak, to_bytes
@@ -92,6 +96,33 @@ def _within(sums: list[int], quantities: tuple[int, ...], tol: int) -> bool:
     )
 
 
+class PublishedRecord:
+    """The ids of the requests the demo policy published, per chain and contract, kept in a
+    JSON file (``None``: in memory): the homes opt in to these only, so a request made by hand
+    (web UI) gets the opt-ins of the people who make them."""
+
+    def __init__(self, path: Path | None, chain_id: int, address: str) -> None:
+        self.path = path
+        self.key = f"{chain_id}:{address.lower()}"
+        self._ids: set[int] = set()
+        if path is not None and path.exists():
+            self._ids = set(json.loads(path.read_text()).get(self.key, []))
+
+    def __contains__(self, request_id: object) -> bool:
+        return request_id in self._ids
+
+    def add(self, request_id: int) -> None:
+        self._ids.add(request_id)
+        if self.path is None:
+            return
+        data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        data[self.key] = sorted(self._ids)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.path)
+
+
 class _Requests:
     """Requests' stored records, the finished ones cached."""
 
@@ -121,6 +152,7 @@ class DemoDso:
         values: MeterValues,
         clock: Callable[[], float],
         say: Callable[[str], None] = _say,
+        record: PublishedRecord | None = None,
     ) -> None:
         self.platform = platform
         self.dso = dso
@@ -136,6 +168,9 @@ class DemoDso:
             platform.sender(dso.account),
         )
         self.requests = _Requests(self.client)
+        self.record = record or PublishedRecord(
+            None, platform.deployment.chain_id, self.client.address
+        )
 
     def feeder_import_wh(self, feeder: str) -> int:
         """The feeder's homes' import in the last interval metered for all of them, Wh."""
@@ -211,6 +246,7 @@ class DemoDso:
                 BaselineMethod.METER_BEFORE_AFTER, MeterBeforeAfterParams()
             ),
         )
+        self.record.add(rid)
         window = time.strftime("%H:%M", time.gmtime(start))
         end = time.strftime("%H:%M", time.gmtime(start + INTERVAL_S * cfg.window_intervals))
         self.say(
@@ -233,8 +269,10 @@ class DemoOptIns:
         values: MeterValues,
         clock: Callable[[], float],
         say: Callable[[str], None] = _say,
+        only: Callable[[int], bool] | None = None,
     ) -> None:
         self.platform = platform
+        self.only = only
         self.homes = [h for h in homes if h.name not in config.manual_homes]
         self.offer_share = config.offer_share
         self.values = values
@@ -265,6 +303,9 @@ class DemoOptIns:
         for info in self.requests.all():
             rid = info.request_id
             if rid in self._done or info.status is not RequestStatus.OPEN:
+                continue
+            if self.only is not None and not self.only(rid):
+                self._done.add(rid)
                 continue
             if now >= info.opt_in_deadline_s - 5:
                 self._done.add(rid)
@@ -337,6 +378,7 @@ class DemoCoordination:
     config: CoordinationConfig
     service_config: ServiceConfig
     say: Callable[[str], None] = _say
+    state_file: Path | None = None
 
     def __post_init__(self) -> None:
         w3 = self.platform.w3
@@ -362,13 +404,16 @@ class DemoCoordination:
             clock=self.clock.now,
             on_step=self._step,
         )
+        record = PublishedRecord(
+            self.state_file, dep.chain_id, dep.address("FlexCoordination")
+        )
         self.dso = DemoDso(
             self.platform, by_role[Role.DSO], self.homes, self.config, self.values,
-            self.clock.now, self.say,
+            self.clock.now, self.say, record,
         )
         self.opt_ins = DemoOptIns(
             self.platform, self.homes, aggregator, self.config, self.values, self.clock.now,
-            self.say,
+            self.say, only=record.__contains__,
         )
         self.delivery = HomesDelivery(
             coordination_client(w3, dep.address("FlexCoordination"), artifacts),

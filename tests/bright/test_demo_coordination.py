@@ -156,3 +156,53 @@ def test_demo_dso_homes_and_aggregator_take_a_request_to_a_verified_settlement(d
         platform.deployment.address("MeterOracle"), platform.artifacts, rid,
     )
     assert report.matches, report.differences
+
+
+def test_a_request_made_by_hand_gets_a_coalition_from_the_opt_ins_made_by_hand(
+    demo, w3, tmp_path
+):
+    """As the web UI does: the DSO publishes (zero baseline hash: the defaults), home-01 opts
+    in; the demo homes leave it alone, the aggregator gives home-01 its targets once the
+    deadline passed, the demo DSO accepts. The record of the demo's own requests survives a
+    restart."""
+    platform, members, meters, oracle, homes = demo
+    state = tmp_path / "coordination-demo.json"
+    lines: list[str] = []
+    config = CoordinationConfig(every_intervals=10_000)
+    coord = DemoCoordination(platform, members, config, demo_settings(False)[1],
+                             say=lines.append, state_file=state)
+    ended = now_s(w3) // INTERVAL_S * INTERVAL_S
+    advance_chain(w3, ended + INTERVAL_S + 5)
+    meters.commit(
+        oracle.account, [MeterValue(h.meter_id, ended, 400, 0) for h in homes], nonce=77_777
+    )
+    dso = next(m for m in members if m.role is Role.DSO)
+    by_hand = coord.dso.client  # the DSO's own key, as in the browser
+    start = (now_s(w3) // INTERVAL_S + 4) * INTERVAL_S
+    platform.token(dso.account).approve(platform.deployment.address("FlexCoordination"), 10**9)
+    _, rid = by_hand.publish_request(
+        start, [100, 100], 1000, 200_000, start - 1800, 10**8, grid_area="feeder-1",
+        baseline_method=4,
+    )
+    coord.round()
+    feeder1 = [h for h in homes if h.grid_area == "feeder-1"]
+    assert all(by_hand.opt_in_of(rid, h.address)[0] == 0 for h in feeder1)
+    home01 = next(h for h in homes if h.name == "home-01")
+    from chain.coordination import coordination_client
+
+    coordination_client(
+        w3, platform.deployment.address("FlexCoordination"), platform.artifacts,
+        platform.sender(home01.account),
+    ).opt_in(rid, 500)
+    advance_chain(w3, start - 1800 + 1)
+    coord.round()
+    coord.round()
+    assert by_hand.request(rid).status is RequestStatus.ACCEPTED
+    [row] = by_hand.coalition_rows(rid)
+    assert row.member == home01.address and row.targets_wh == (100, 100)
+    assert any(f"DSO accepted the coalition of request #{rid}: 1 members" in x for x in lines)
+    # The demo's own requests are remembered across a restart (per chain and contract).
+    coord.dso.record.add(rid + 1000)
+    again = DemoCoordination(platform, members, config, demo_settings(False)[1],
+                             say=lines.append, state_file=state)
+    assert rid + 1000 in again.dso.record and rid not in again.dso.record
