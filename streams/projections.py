@@ -29,9 +29,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Table, and_, delete, insert, select, update
+from sqlalchemy import (
+    CursorResult,
+    Numeric,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -165,6 +176,18 @@ class ProjectionRegistry:
                 if mine:
                     p.prefetch(mine, session)
 
+    def apply_batch(self, events: Sequence[ChainEvent], session: Session) -> None:
+        """Apply ``events`` (new, in chain order) as :meth:`apply` would one by one, after
+        the prefetches; the handlers' written-behind rows wait for :func:`flush_pending`."""
+        self.prefetch(events, session)
+        dispatch = self._dispatch
+        for e in events:
+            fns = dispatch.get((e.contract, e.event))
+            if fns is None:
+                fns = self.handlers_for(e.contract, e.event)
+            for fn in fns:
+                fn(e, session)
+
     def affected_by(self, kinds: Iterable[tuple[str, str]]) -> list[Projection]:
         """The projections that handle any of these (contract, event) kinds."""
         kinds = list(kinds)
@@ -209,12 +232,40 @@ def _upsert(session: Session, table: Table, values: dict[str, Any], keys: list[s
     pending.setdefault(cache_key, (stmt, []))[1].append(values)
 
 
+_WRITERS = "projection-pending-writers"
+
+State = TypeVar("State")
+
+
+def written_behind(
+    session: Session, name: str, make: Callable[[], State], flush: Callable[[Session, State], None]
+) -> State:
+    """The write-behind state ``name`` of this session (``make()`` the first time): handlers
+    accumulate in it, and :func:`flush_pending` hands it to ``flush(session, state)`` and
+    forgets it. A handler that reads rows another handler writes this way calls
+    :func:`flush_pending` first."""
+    try:
+        return cast(State, session.info[_WRITERS][name][1])
+    except KeyError:
+        writers: dict[str, tuple[Callable[[Session, Any], None], Any]] = session.info.setdefault(
+            _WRITERS, {}
+        )
+        state = make()
+        writers[name] = (flush, state)
+        return state
+
+
 def flush_pending(session: Session) -> None:
-    """Send the written-behind upserts of this session to the database, in order."""
+    """Send the written-behind rows of this session to the database: the upserts in order,
+    then each written-behind state."""
     pending = session.info.pop(_PENDING, None)
     if pending:
         for stmt, rows in pending.values():
             session.execute(stmt, rows)
+    writers = session.info.pop(_WRITERS, None)
+    if writers:
+        for flush, state in writers.values():
+            flush(session, state)
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,94 +338,133 @@ def project_aggregator_delegation_revoked(event: ChainEvent, session: Session) -
 # Token balances and supply (FlexToken ERC-20 Transfer)
 
 balances = Projection("token_balances", tables=("token_balances", "token_supplies"))
+_TB = cast(Table, TokenBalance.__table__)
+_TS = cast(Table, TokenSupply.__table__)
+_AMOUNT = Numeric(78, 0)
+
+Deltas = dict[tuple[Any, ...], list[int]]
+"""Key of a balance ``(chain_id, token, account)`` or supply ``(chain_id, token)`` ->
+``[amount added, newest block]``."""
 
 
-_ABSENT = object()
+def _add_delta(
+    session: Session, table: Table, key: tuple[Any, ...], delta: int, block: int
+) -> None:
+    deltas: Deltas = written_behind(session, table.name, dict, _FLUSHES[table.name])
+    held = deltas.get(key)
+    if held is None:
+        deltas[key] = [delta, block]
+    else:
+        held[0] += delta
+        if block > held[1]:
+            held[1] = block
 
 
-def _row(session: Session, model: type[Any], key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
-    """The ORM row ``key`` of ``model``, created when missing; cached for the session so a
-    chunk of events touches each row through one object."""
-    cache: dict[tuple[Any, ...], Any] = session.info.setdefault(_cache_key(balances.name), {})
-    ck = (model.__tablename__, *key)
-    row = cache.get(ck)
-    if row is None:
-        # Every change to these rows in this session goes through the cache, so pending rows
-        # need no flush before the look-up.
-        with session.no_autoflush:
-            row = session.get(model, key)
-    if row is None or row is _ABSENT:
-        row = make()
-        session.add(row)
-    cache[ck] = row
-    return row
+def _flush_deltas(table: Table) -> Callable[[Session, Deltas], None]:
+    """Adds a chunk's amounts to the rows, one statement per table and chunk.
 
+    PostgreSQL adds them in SQL (``INSERT ... ON CONFLICT DO UPDATE SET balance = balance +
+    excluded.balance``): exact NUMERIC arithmetic, and safe when several Kafka workers add to
+    the same account at once (each upsert waits for the other's row lock, then adds to the
+    committed value; a read-then-write would lose one of the updates). SQLite stores the
+    amounts as decimal text (its integers stop at 2**63), so the rows are read and the sums
+    made in Python; SQLite has one writer at a time and this runs inside the write
+    transaction (the events were inserted first), so nothing changes in between."""
+    amount = "balance" if table is _TB else "total_supply"
+    keys = ["chain_id", "token", "account"] if table is _TB else ["chain_id", "token"]
 
-@balances.prefetcher
-def prefetch_balances(events: Sequence[ChainEvent], session: Session) -> None:
-    """Load the balance and supply rows of a batch's accounts with one query per 500."""
-    cache: dict[tuple[Any, ...], Any] = session.info.setdefault(_cache_key(balances.name), {})
-    wanted: dict[tuple[int, str], set[str]] = {}
-    for e in events:
-        accounts = wanted.setdefault((e.chain_id, e.address), set())
-        accounts.update(a for a in (e.args.get("from"), e.args.get("to")) if isinstance(a, str))
-    with session.no_autoflush:
-        for (chain_id, token), accounts in wanted.items():
-            missing = [a for a in accounts if ("token_balances", chain_id, token, a) not in cache]
-            for lo in range(0, len(missing), 500):
-                part = missing[lo : lo + 500]
-                found = {
-                    r.account: r
-                    for r in session.scalars(
-                        select(TokenBalance).where(
-                            TokenBalance.chain_id == chain_id,
-                            TokenBalance.token == token,
-                            TokenBalance.account.in_(part),
-                        )
-                    )
+    def flush(session: Session, deltas: Deltas) -> None:
+        if not deltas:
+            return
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            pg = postgresql.insert(table)
+            stmt: Any = pg.on_conflict_do_update(
+                index_elements=keys,
+                set_={
+                    amount: type_coerce(table.c[amount], _AMOUNT)
+                    + type_coerce(pg.excluded[amount], _AMOUNT),
+                    "updated_block": func.greatest(
+                        table.c.updated_block, pg.excluded.updated_block
+                    ),
+                },
+            )
+            rows = [
+                {**dict(zip(keys, k, strict=True)), amount: d, "updated_block": b}
+                for k, (d, b) in deltas.items()
+            ]
+        else:
+            current = _current_amounts(session, table, amount, list(deltas))
+            ins = sqlite.insert(table)
+            stmt = ins.on_conflict_do_update(
+                index_elements=keys,
+                set_={
+                    amount: ins.excluded[amount],
+                    "updated_block": func.max(table.c.updated_block, ins.excluded.updated_block),
+                },
+            )
+            rows = [
+                {
+                    **dict(zip(keys, k, strict=True)),
+                    amount: current.get(k, 0) + d,
+                    "updated_block": b,
                 }
-                for a in part:
-                    cache[("token_balances", chain_id, token, a)] = found.get(a, _ABSENT)
+                for k, (d, b) in deltas.items()
+            ]
+        session.execute(stmt, rows)
+
+    return flush
 
 
-def _add_balance(event: ChainEvent, session: Session, account: str, delta: int) -> None:
-    token = event.address
-    row = _row(
-        session,
-        TokenBalance,
-        (event.chain_id, token, account),
-        lambda: TokenBalance(chain_id=event.chain_id, token=token, account=account, balance=0),
-    )
-    row.balance = row.balance + delta
-    row.updated_block = event.block_number
+def _current_amounts(
+    session: Session, table: Table, amount: str, keys: list[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], int]:
+    """The stored amounts of ``keys`` (missing rows are absent), one query per token and
+    500 accounts."""
+    found: dict[tuple[Any, ...], int] = {}
+    if table is _TS:
+        for chain_id, token in keys:
+            value = session.execute(
+                select(table.c[amount]).where(table.c.chain_id == chain_id, table.c.token == token)
+            ).scalar_one_or_none()
+            if value is not None:
+                found[(chain_id, token)] = int(value)
+        return found
+    by_token: dict[tuple[int, str], list[str]] = {}
+    for chain_id, token, account in keys:
+        by_token.setdefault((chain_id, token), []).append(account)
+    for (chain_id, token), accounts in by_token.items():
+        for lo in range(0, len(accounts), 500):
+            for account, value in session.execute(
+                select(table.c.account, table.c[amount]).where(
+                    table.c.chain_id == chain_id,
+                    table.c.token == token,
+                    table.c.account.in_(accounts[lo : lo + 500]),
+                )
+            ):
+                found[(chain_id, token, account)] = int(value)
+    return found
 
 
-def _add_supply(event: ChainEvent, session: Session, delta: int) -> None:
-    token = event.address
-    row = _row(
-        session,
-        TokenSupply,
-        (event.chain_id, token),
-        lambda: TokenSupply(chain_id=event.chain_id, token=token, total_supply=0),
-    )
-    row.total_supply = row.total_supply + delta
-    row.updated_block = event.block_number
+_FLUSHES = {_TB.name: _flush_deltas(_TB), _TS.name: _flush_deltas(_TS)}
 
 
 @balances.on("FlexToken", "Transfer")
 def project_token_transfer(event: ChainEvent, session: Session) -> None:
-    """Moves ``value`` base units; from the zero address it is a mint, to it a burn."""
+    """Moves ``value`` base units; from the zero address it is a mint, to it a burn. The
+    amounts of a chunk add up in the session and reach the rows at :func:`flush_pending`."""
     a = event.args
     value = int(a["value"])
     sender, receiver = a["from"], a["to"]
+    chain_id, token, block = event.chain_id, event.address, event.block_number
     if sender == ZERO_ADDRESS:
-        _add_supply(event, session, value)
+        _add_delta(session, _TS, (chain_id, token), value, block)
     else:
-        _add_balance(event, session, sender, -value)
+        _add_delta(session, _TB, (chain_id, token, sender), -value, block)
     if receiver == ZERO_ADDRESS:
-        _add_supply(event, session, -value)
+        _add_delta(session, _TS, (chain_id, token), -value, block)
     else:
-        _add_balance(event, session, receiver, value)
+        _add_delta(session, _TB, (chain_id, token, receiver), value, block)
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any
 from chain.compiler import Artifact, load_artifacts
 from chain.deploy import Deployment
 from chain.indexer import BlockRef, ChainEvent, Indexer, IndexerSink, RpcCall
-from streams.bus import Bus, InProcessBus
+from streams.bus import BatchBus, Bus, InProcessBus
 from streams.errors import ReadModelError
 from streams.store import ReadModelStore
 
@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 
 CHAIN_EVENTS_TOPIC = "chain.events"
 CHAIN_BLOCKS_TOPIC = "chain.blocks"
+BUS_BATCH = 1000
+"""Events per ``chain.events`` batch on a :class:`~streams.bus.BatchBus`: one dispatch per
+thousand events, and a batch's message dicts are gone before the next batch is built (a
+50,000-event chunk's messages alive at once would cost the garbage collector several full
+passes)."""
 
 
 class BusSink(IndexerSink):
@@ -52,8 +57,15 @@ class BusSink(IndexerSink):
     def apply_chunk(
         self, chain_id: int, events: Sequence[ChainEvent], tip: BlockRef, blocks: Sequence[BlockRef]
     ) -> None:
-        for e in events:
-            self.bus.publish(CHAIN_EVENTS_TOPIC, e.aggregate_key, e.to_dict())
+        if isinstance(self.bus, BatchBus):  # one dispatch per BUS_BATCH events
+            for lo in range(0, len(events), BUS_BATCH):
+                self.bus.publish_batch(
+                    CHAIN_EVENTS_TOPIC,
+                    [(e.aggregate_key, e.to_dict()) for e in events[lo : lo + BUS_BATCH]],
+                )
+        else:
+            for e in events:
+                self.bus.publish(CHAIN_EVENTS_TOPIC, e.aggregate_key, e.to_dict())
         self.bus.publish(
             CHAIN_BLOCKS_TOPIC,
             str(chain_id),
@@ -86,13 +98,22 @@ class Projector:
         self._pending: dict[int, list[ChainEvent]] = {}
         self._lock = threading.Lock()
         self.last_error: BaseException | None = None
-        bus.subscribe(CHAIN_EVENTS_TOPIC, self._on_event)
+        if isinstance(bus, BatchBus):
+            bus.subscribe_batch(CHAIN_EVENTS_TOPIC, self._on_events)
+        else:
+            bus.subscribe(CHAIN_EVENTS_TOPIC, self._on_event)
         bus.subscribe(CHAIN_BLOCKS_TOPIC, self._on_block)
 
     def _on_event(self, _key: str, value: dict[str, Any]) -> None:
         event = ChainEvent.from_dict(value)
         with self._lock:
             self._pending.setdefault(event.chain_id, []).append(event)
+
+    def _on_events(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        events = [ChainEvent.from_dict(value) for _key, value in messages]
+        with self._lock:
+            for event in events:
+                self._pending.setdefault(event.chain_id, []).append(event)
 
     def _on_block(self, _key: str, value: dict[str, Any]) -> None:
         chain_id = int(value["chain_id"])
