@@ -110,7 +110,11 @@ def backtest(
     blocks = pd.date_range(test_start, index[-1] + pd.Timedelta(hours=1),
                            freq=f"{refit_every_days}D", tz="UTC")
     edges = [*blocks, index[-1] + pd.Timedelta(hours=1)]
-    window = config.calibration_window_days
+    # The calibration slice must leave three weeks of rows to fit on before it; on a short
+    # history it shrinks, and under a week it is dropped (raw quantiles).
+    room = (test_start - (rows["interval_start"].min() + pd.Timedelta(days=21))).days
+    window = min(config.calibration_window_days, max(room, 0))
+    window = window if window >= 7 else 0
     if window:
         edges.insert(0, test_start - pd.Timedelta(days=window))  # the calibration slice
     preds = []

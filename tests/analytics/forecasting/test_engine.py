@@ -29,6 +29,9 @@ def test_day_ahead_community_load_beats_both_baselines(day_ahead):
     assert s["wape"] < 0.95 * s["wape_seasonal_naive"]
     assert s["wape"] < 0.95 * s["wape_mean_7d"]
     assert 0.5 < s["coverage_80"] <= 1.0
+    # calibrated on the 28 days before the test quarter: nearer the nominal 80 % than raw
+    assert abs(s["coverage_80"] - 0.8) <= abs(s["coverage_80_uncalibrated"] - 0.8) + 0.01
+    assert abs(s["coverage_80"] - 0.8) < 0.08
 
 
 def test_backtest_holds_out_the_final_quarter_and_refits(day_ahead):
@@ -38,7 +41,10 @@ def test_backtest_holds_out_the_final_quarter_and_refits(day_ahead):
     end = first + pd.Timedelta(hours=SLICE_H)
     held_out = (end - day_ahead.test_start) / (end - first)
     assert 0.24 <= held_out <= 0.26  # the final quarter (from a midnight) is held out
-    assert day_ahead.refits >= 2
+    assert day_ahead.refits >= 3  # the calibration slice, then the test blocks
+    calibration = day_ahead.out_of_sample
+    assert calibration is not None and calibration["origin"].min() == (
+        day_ahead.test_start - pd.Timedelta(days=28))
     assert (pred["q10"] <= pred["q50"]).all() and (pred["q50"] <= pred["q90"]).all()
 
 

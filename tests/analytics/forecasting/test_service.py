@@ -27,12 +27,15 @@ def test_models_are_versioned_with_their_scores(community, tmp_path):
 
 
 def test_retrain_then_forecast_the_community(community, tmp_path):
-    data = small(community)
+    data = small(community, 60)
     saved = train_models(horizons=(Horizon.DAY_AHEAD,), data=data, models_dir=tmp_path,
                          with_backtest=True)
     assert [s["version"] for s in saved] == ["consumption-day_ahead-community-v1",
                                              "pv-day_ahead-community-v1"]
     assert 0 < saved[0]["scores"]["wape"] < 1
+    adjust = load_model("consumption-day_ahead-community", models_dir=tmp_path
+                        ).engine.interval_adjust_
+    assert set(adjust) == {0} and adjust[0] >= 0  # conformal widening used live
     origin = data.load_kwh.index[-1].floor("D")
     fc = forecast_community(origin, Horizon.DAY_AHEAD, data=data, models_dir=tmp_path)
     assert sorted(fc["target"].unique()) == ["consumption", "flex_down", "flex_up", "pv"]
