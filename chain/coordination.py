@@ -5,8 +5,11 @@ The contract keeps only hashes of the big tables; the tables travel in calldata 
 every later step resupplies them. This module packs them exactly as
 ``contracts/interfaces/IFlexCoordination.sol`` describes:
 
-* targets table: per member ``member << 96``, its meter id, then the targets (Wh, uint32)
-  eight to a word, interval ``k`` in word ``k // 8`` at bits ``32 * (k % 8)``;
+* targets table: per member ``member << 96 | meter_index`` (its meter's index in the
+  MeterOracle, which the contract checks when the row is proposed or added, so settlement reads
+  the meter's commitments without a lookup; the client fills it in), its meter id, then the
+  targets (Wh, uint32) eight to a word, interval ``k`` in word ``k // 8`` at bits
+  ``32 * (k % 8)``;
 * results: per member ``payout << 160 | penalty_uncovered << 96 | uint32(points) << 64``;
 * deliveries: per member a bitmap of the intervals without meter data, then delivered
   (int32), credited and shortfall (uint32) per interval, Wh, packed like the targets.
@@ -15,11 +18,13 @@ The money rules are those of :mod:`settlement.engine` (``upper(T) = T * (10000 +
 10000``, a member's most is ``sum_t price * upper(T_t) // 1000``, ``escrow == payouts +
 refund``). Payouts are credited in the contract and claimed by the members
 (:meth:`FlexCoordinationClient.claim_payout`); the refund goes to the DSO at settlement.
+Reputation points travel in the results of ``RequestSettled`` (there is no per-member event);
+:meth:`FlexCoordinationClient.reputation_awarded` pairs them with the table's members.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -104,11 +109,14 @@ def member_max_payout(targets_wh: Sequence[int], tolerance_bp: int, price_per_kw
 @dataclass(frozen=True)
 class CoalitionRow:
     """One member of a coalition: its wallet, its meter id (text) and its target per
-    interval of the window, Wh."""
+    interval of the window, Wh. ``meter_index`` is the meter's index in the MeterOracle (what
+    the packed table carries): rows read from the chain have it; the client's methods fill it
+    in where it is None. It does not take part in comparisons (it follows from the meter id)."""
 
     member: str
     meter_id: str
     targets_wh: tuple[int, ...]
+    meter_index: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -163,15 +171,34 @@ def row_words(intervals: int) -> int:
     return 2 + _words(intervals)
 
 
-def pack_table(rows: Sequence[CoalitionRow], intervals: int) -> list[int]:
-    """The targets table as the contract takes it."""
+METER_INDEX_MAX = 2**64 - 1
+
+
+def pack_table(
+    rows: Sequence[CoalitionRow],
+    intervals: int,
+    meter_indexes: Mapping[str, int] | None = None,
+) -> list[int]:
+    """The targets table as the contract takes it. Each row's meter index is its
+    ``meter_index`` or, where that is None, ``meter_indexes[meter_id]`` (the client's
+    :meth:`FlexCoordinationClient.meter_indexes` gives them); a row without one is an error."""
     words: list[int] = []
     for row in rows:
         if len(row.targets_wh) != intervals:
             raise ChainError(
                 f"{row.member}: {len(row.targets_wh)} targets for {intervals} intervals"
             )
-        words.append(int(to_checksum_address(row.member), 16) << 96)
+        index = row.meter_index
+        if index is None and meter_indexes is not None:
+            index = meter_indexes.get(row.meter_id)
+        if index is None:
+            raise ChainError(
+                f"{row.member}: the MeterOracle index of meter {row.meter_id!r} is not known "
+                "(pass meter_indexes, or use FlexCoordinationClient.with_meter_indexes)"
+            )
+        if not 0 <= int(index) <= METER_INDEX_MAX:
+            raise ChainError(f"{row.member}: meter index {index} is out of range")
+        words.append(int(to_checksum_address(row.member), 16) << 96 | int(index))
         words.append(int.from_bytes(text_to_bytes32(row.meter_id, "meter id"), "big"))
         words.extend(pack_u32(row.targets_wh))
     return words
@@ -189,6 +216,7 @@ def unpack_table(words: Sequence[int], intervals: int) -> list[CoalitionRow]:
                 member=to_checksum_address(f"0x{int(words[base]) >> 96:040x}"),
                 meter_id=bytes32_to_text(int(words[base + 1]).to_bytes(32, "big")),
                 targets_wh=unpack_u32(words[base + 2 : base + tw], intervals),
+                meter_index=int(words[base]) & (2**96 - 1),
             )
         )
     return rows
@@ -205,19 +233,28 @@ def replace_in_rows(
     reserve: str,
     reserve_meter_id: str,
     from_interval: int,
+    reserve_meter_index: int | None = None,
 ) -> list[CoalitionRow]:
     """The table after ``reserve`` replaced ``member`` from ``from_interval`` on (as the
-    contract computes it): the member's later targets move to a new last row."""
+    contract computes it): the member's later targets move to a new last row (whose meter
+    index is ``reserve_meter_index``)."""
     member = to_checksum_address(member)
     out = list(rows)
     for i, row in enumerate(out):
         if to_checksum_address(row.member) == member:
             t = row.targets_wh
             out[i] = CoalitionRow(
-                row.member, row.meter_id, t[:from_interval] + (0,) * (len(t) - from_interval)
+                row.member,
+                row.meter_id,
+                t[:from_interval] + (0,) * (len(t) - from_interval),
+                row.meter_index,
             )
             moved = (0,) * from_interval + t[from_interval:]
-            out.append(CoalitionRow(to_checksum_address(reserve), reserve_meter_id, moved))
+            out.append(
+                CoalitionRow(
+                    to_checksum_address(reserve), reserve_meter_id, moved, reserve_meter_index
+                )
+            )
             return out
     raise ChainError(f"{member} has no row in the coalition")
 
@@ -349,8 +386,59 @@ class Settlement:
 # ---------------------------------------------------------------------------- client
 
 
+_METER_INDEX_ABI = [
+    {
+        "type": "function",
+        "name": "meterIndexOf",
+        "stateMutability": "view",
+        "inputs": [{"name": "meterId", "type": "bytes32"}],
+        "outputs": [{"name": "", "type": "uint64"}],
+    }
+]
+
+
 class FlexCoordinationClient(ContractClient):
     contract_name = "FlexCoordination"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._meter_indexes: dict[str, int] = {}
+
+    # ------------------------------------------------------------ meter indexes
+    def meter_index(self, meter_id: str) -> int:
+        """The index of ``meter_id`` in the contract's MeterOracle (cached: indexes never
+        change); a ChainError when the meter is not enrolled there."""
+        if meter_id not in self._meter_indexes:
+            oracle = self.w3.eth.contract(
+                address=self.contract.functions.meterOracle().call(), abi=_METER_INDEX_ABI
+            )
+            key = text_to_bytes32(meter_id, "meter id")
+            try:
+                index = int(oracle.functions.meterIndexOf(key).call())
+            except ContractLogicError as exc:
+                raise ChainError(
+                    f"meter {meter_id!r} is not enrolled in the MeterOracle: a coalition member "
+                    "needs an enrolled meter"
+                ) from exc
+            self._meter_indexes[meter_id] = index
+        return self._meter_indexes[meter_id]
+
+    def meter_indexes(self, meter_ids: Sequence[str]) -> dict[str, int]:
+        """``{meter id: MeterOracle index}`` of ``meter_ids``."""
+        return {m: self.meter_index(m) for m in meter_ids}
+
+    def with_meter_indexes(self, rows: Sequence[CoalitionRow]) -> list[CoalitionRow]:
+        """``rows`` with every missing ``meter_index`` filled in from the MeterOracle."""
+        return [
+            r
+            if r.meter_index is not None
+            else CoalitionRow(r.member, r.meter_id, r.targets_wh, self.meter_index(r.meter_id))
+            for r in rows
+        ]
+
+    def pack_table(self, rows: Sequence[CoalitionRow], intervals: int) -> list[int]:
+        """:func:`pack_table` with the meter indexes filled in from the MeterOracle."""
+        return pack_table(self.with_meter_indexes(rows), intervals)
 
     def _call(self, fn_name: str, *args: Any) -> Any:
         """A view call; a revert raises the contract's typed error."""
@@ -512,7 +600,7 @@ class FlexCoordinationClient(ContractClient):
             "proposeCoalition",
             request_id,
             price_per_kwh,
-            pack_table(rows, n),
+            self.pack_table(rows, n),
             [to_checksum_address(a) for a in reserves],
         )
 
@@ -542,6 +630,7 @@ class FlexCoordinationClient(ContractClient):
         """Replace ``member`` by ``reserve`` from ``from_interval`` on (coordinator or market
         operator); ``rows`` is the current table. Returns the receipt and the new table."""
         n = len(rows[0].targets_wh) if rows else 0
+        rows = self.with_meter_indexes(rows)
         receipt = self._transact(
             "replaceMember",
             request_id,
@@ -551,7 +640,14 @@ class FlexCoordinationClient(ContractClient):
             text_to_bytes32(reserve_meter_id, "meter id"),
             from_interval,
         )
-        return receipt, replace_in_rows(rows, member, reserve, reserve_meter_id, from_interval)
+        return receipt, replace_in_rows(
+            rows,
+            member,
+            reserve,
+            reserve_meter_id,
+            from_interval,
+            self.meter_index(reserve_meter_id),
+        )
 
     def coalition_rows(self, request_id: int, from_block: int = 0) -> list[CoalitionRow]:
         """The current targets table, rebuilt from the events (last proposal + replacements)."""
@@ -570,7 +666,12 @@ class FlexCoordinationClient(ContractClient):
             a = ev["args"]
             [new_row] = unpack_table(a["row"], info.intervals)
             rows = replace_in_rows(
-                rows, a["member"], new_row.member, new_row.meter_id, int(a["fromInterval"])
+                rows,
+                a["member"],
+                new_row.member,
+                new_row.meter_id,
+                int(a["fromInterval"]),
+                new_row.meter_index,
             )
         if words_hash(pack_table(rows, info.intervals)) != info.targets_hash:
             raise ChainError(f"request {request_id}: the events do not give the stored targets")
@@ -592,7 +693,7 @@ class FlexCoordinationClient(ContractClient):
         return self._transact(
             "settle",
             request_id,
-            pack_table(rows, n),
+            self.pack_table(rows, n),
             pack_results(results),
             pack_deliveries(deliveries, n),
             refund,
@@ -613,15 +714,29 @@ class FlexCoordinationClient(ContractClient):
             deliveries=unpack_deliveries([int(w) for w in a["deliveries"]], intervals),
         )
 
-    def reputation_awarded(self, receipt: TxReceipt) -> dict[str, tuple[int, int]]:
-        """``{member: (points, new total)}`` from the receipt's ``ReputationAwarded`` events."""
-        return {
-            to_checksum_address(e["args"]["member"]): (
-                int(e["args"]["points"]),
-                int(e["args"]["total"]),
-            )
-            for e in self.events(receipt, "ReputationAwarded")
-        }
+    def reputation_awarded(
+        self, receipt: TxReceipt, from_block: int = 0
+    ) -> dict[str, tuple[int, int]]:
+        """``{member: (points, total)}`` of a settlement receipt, for members given points
+        other than zero: the points are the results of its ``RequestSettled`` event, paired
+        with the table's rows (from the coalition's events, scanned from ``from_block``); the
+        total is the member's reputation at the receipt's block (after the settlement, unless
+        another one in the same block changed it too)."""
+        [ev] = self.events(receipt, "RequestSettled")
+        request_id = int(ev["args"]["requestId"])
+        rows = self.coalition_rows(request_id, from_block)
+        words = [int(w) for w in ev["args"]["results"]]
+        if len(words) != len(rows):
+            raise ChainError(f"request {request_id}: {len(words)} results for {len(rows)} rows")
+        block = int(receipt["blockNumber"])
+        out: dict[str, tuple[int, int]] = {}
+        for row, word in zip(rows, words, strict=True):
+            points = unpack_result(word).points
+            if points:
+                member = to_checksum_address(row.member)
+                total = self.contract.functions.account(member).call(block_identifier=block)[1]
+                out[member] = (points, int(total))
+        return out
 
     def claim_payout(self) -> TxReceipt:
         """The sending member takes out its credited payouts."""
@@ -703,9 +818,11 @@ def measure_coordination_gas() -> dict[str, int]:
     members x 16 intervals (two reserves), the DSO accepts, a member is replaced; the oracle
     commits every member's meter data and the aggregator settles the 101 rows in one
     transaction with every interval credited, so each of the 1,616 meter-intervals is checked
-    against the MeterOracle (``settle_per_member_batch_100``). A second request of the same
-    shape is settled with nothing credited (no meter check is needed): what the settlement
-    costs without the per-interval oracle calls (``settle_per_member_batch_100_uncredited``).
+    against the MeterOracle's commitments (read as bitmap words, one ``committedWords`` call for
+    the batch: ``settle_per_member_batch_100``). A second request of the same shape is settled
+    with nothing credited (no meter data is read): the settlement's structural cost
+    (``settle_per_member_batch_100_uncredited``). The members' meters are enrolled, so the
+    client fills in each row's meter index.
     """
     from bright.settings import DEV_MNEMONIC
     from chain.anvil import Anvil

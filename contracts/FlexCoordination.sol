@@ -49,20 +49,34 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
     mapping(uint256 requestId => mapping(address member => OptIn)) private _optIns;
     mapping(address member => Account) private _accounts;
 
-    /// @dev Running figures of one settlement (memory, against stack depth).
+    /// @dev Running figures of one settlement (memory, against stack depth): the calldata
+    /// offsets of the current row (`tPtr` in the table, `dPtr` in the deliveries) and the meter
+    /// bitmap words fetched so far (`cached` of them in `cache`; `last`: the last one used).
     struct Tally {
-        uint256 requestId;
-        address member;
-        bytes32 meterId;
-        uint256 missing;
-        uint256 payoutTotal;
         uint256 n;
         uint256 tw;
         uint256 dw;
         uint256 words;
-        uint256 tol;
+        uint256 bpTol;
         uint256 price;
+        uint256 payoutTotal;
         uint64 windowStart;
+        uint256 window;
+        uint256 creditsAt;
+        uint256 tPtr;
+        uint256 dPtr;
+        uint256 cached;
+        CommittedWord last;
+        CommittedWord[] cache;
+    }
+
+    /// @dev One bitmap word of the meter commitments per interval of a window (bit `b`: the
+    /// meter of index `256 * index + b`), with their AND (committed in every interval) and OR.
+    struct CommittedWord {
+        uint256 index;
+        uint256 all;
+        uint256 any;
+        uint256[] bits;
     }
 
     /// @dev Running figures of one proposal (memory, against stack depth).
@@ -224,9 +238,14 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
             revert FlexCoordinationBadTable(table.length, pr.tw);
         }
         for (uint256 base; base < table.length; base += pr.tw) {
-            address m = _memberAt(table, base, pr.tw);
+            address m = address(uint160(table[base] >> 96));
             uint256 maxWh = _mark(requestId, pr.round, m, MEMBER);
-            _checkMeter(m, bytes32(table[base + 1]));
+            bytes32 meterId = bytes32(table[base + 1]);
+            _checkMeter(m, meterId);
+            uint256 index = _meterIndex(m, meterId);
+            if (table[base] & type(uint96).max != index) {
+                revert FlexCoordinationWrongMeterIndex(m, meterId, table[base] & type(uint96).max, index);
+            }
             _addTargets(pr, table, base, m, maxWh);
         }
         _checkTolerance(requestId, pr.sums, pr.tol);
@@ -330,8 +349,8 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         _checkTable(r, requestId, table);
         uint256 maxWh = _swapStatus(requestId, r.round, member, reserve);
         _checkMeter(reserve, reserveMeterId);
-        uint256[] memory next =
-            _moveTargets(table, r.intervals, member, reserve, reserveMeterId, fromInterval);
+        uint256 head = uint256(uint160(reserve)) << 96 | _meterIndex(reserve, reserveMeterId);
+        uint256[] memory next = _moveTargets(table, r.intervals, member, head, reserveMeterId, fromInterval);
         _checkOffer(next, r.intervals, reserve, maxWh);
         bytes32 h = keccak256(abi.encodePacked(next));
         r.targetsHash = h;
@@ -358,13 +377,13 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         return fresh.maxWh;
     }
 
-    /// @dev The table with a new last row for `reserve` holding `member`'s targets from
+    /// @dev The table with a new last row (first word `reserveHead`) for the reserve holding `member`'s targets from
     /// interval `fromInterval` on, which `member`'s row no longer has.
     function _moveTargets(
         uint256[] calldata table,
         uint256 n,
         address member,
-        address reserve,
+        uint256 reserveHead,
         bytes32 reserveMeterId,
         uint256 fromInterval
     ) private pure returns (uint256[] memory next) {
@@ -377,7 +396,7 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
             if (i % tw == 0 && address(uint160(table[i] >> 96)) == member) at = i;
         }
         // `member` (status MEMBER) has a row: the table's hash matched the stored one.
-        next[len] = uint256(uint160(reserve)) << 96;
+        next[len] = reserveHead;
         next[len + 1] = uint256(reserveMeterId);
         for (uint256 k = fromInterval; k < n; ++k) {
             uint256 shift = 32 * (k % 8);
@@ -412,7 +431,12 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
     /// the member's most, that no credit is above target plus tolerance, and that every
     /// credited meter-interval has a meter commitment (and every one flagged as without data
     /// has none and is credited nothing). Credits the payouts (see `claimPayout`), pays the
-    /// refund to the DSO, adds the points to the members' reputation.
+    /// refund to the DSO, adds the points to the members' reputation (`RequestSettled` logs
+    /// them with the results).
+    ///
+    /// The meter data is read as whole bitmap words: one `MeterOracle.committedWords` call per
+    /// 256 meter indexes in the table gives every interval of the window, and each row's own
+    /// bit is checked in memory (the row carries its meter index, checked at proposal).
     function settle(
         uint256 requestId,
         uint256[] calldata table,
@@ -429,17 +453,18 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
             revert FlexCoordinationLengthMismatch(results.length * t.dw, deliveries.length);
         }
         _checkTable(r, requestId, table);
-        _settleRows(t, table, results, deliveries);
+        (t.tPtr, t.dPtr) = (_ptr(table, 0), _ptr(deliveries, 0));
+        for (uint256 i; i < results.length; ++i) {
+            (address member, uint256 maxPayout) = _checkRow(t);
+            _book(t, member, results[i], maxPayout);
+            _nextRow(t);
+        }
         if (t.payoutTotal + refund != r.escrow) {
             revert FlexCoordinationPayoutMismatch(r.escrow, t.payoutTotal, refund);
         }
-        bytes32 h = keccak256(
-            abi.encode(keccak256(abi.encodePacked(results)), keccak256(abi.encodePacked(deliveries)))
-        );
         r.status = Status.Settled;
-        r.settlementHash = h;
+        r.settlementHash = _emitSettled(requestId, t.payoutTotal, refund, results, deliveries);
         if (refund != 0) token.safeTransfer(r.dso, refund);
-        emit RequestSettled(requestId, msg.sender, t.payoutTotal, refund, h, results, deliveries);
     }
 
     /// @dev The request can be settled now by the caller; the figures the checks need.
@@ -448,7 +473,6 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         if (status == Status.Settled) revert FlexCoordinationAlreadySettled(requestId);
         if (status != Status.Accepted) revert FlexCoordinationWrongStatus(requestId, status);
         _requireCoordinator(r, requestId);
-        t.requestId = requestId;
         t.n = r.intervals;
         t.windowStart = r.windowStart;
         uint64 endS = t.windowStart + uint64(t.n) * INTERVAL_S;
@@ -456,103 +480,214 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         t.tw = _rowWords(t.n);
         t.words = (t.n + 7) / 8;
         t.dw = 1 + 3 * t.words;
-        t.tol = r.toleranceBp;
+        t.bpTol = BP + r.toleranceBp;
         t.price = r.pricePerKwh;
+        t.window = t.n == 256 ? type(uint256).max : (1 << t.n) - 1;
+        t.creditsAt = (1 + t.words) << 5;
     }
 
-    /// @dev Checks and books every member's settlement.
-    function _settleRows(
-        Tally memory t,
-        uint256[] calldata table,
-        uint256[] calldata results,
-        uint256[] calldata deliveries
-    ) private {
-        for (uint256 i; i < results.length; ++i) {
-            _book(t, results[i], _checkIntervals(t, table, deliveries, i));
-        }
-    }
-
-    /// @dev Checks one member's deliveries against its targets and the meter commitments;
-    /// returns the most its targets can earn.
-    function _checkIntervals(
-        Tally memory t,
-        uint256[] calldata table,
-        uint256[] calldata deliveries,
-        uint256 row
-    ) private view returns (uint256 maxPayout) {
-        uint256 base = row * t.tw;
-        t.member = address(uint160(table[base] >> 96));
-        t.meterId = bytes32(table[base + 1]);
-        uint256 dBase = row * t.dw;
-        t.missing = deliveries[dBase];
+    /// @dev Checks the row at `t.tPtr` (table) and `t.dPtr` (deliveries) against its targets
+    /// and the meter data; its member and the most its targets can earn.
+    function _checkRow(Tally memory t) private view returns (address member, uint256 maxPayout) {
+        uint256 head = _cd(t.tPtr);
+        member = address(uint160(head >> 96));
+        uint256 missing = _cd(t.dPtr);
         // Only the window's intervals can be flagged (keeps the deliveries canonical).
-        if (t.n < 256 && t.missing >> t.n != 0) revert FlexCoordinationDeliveryWithoutData(t.member, t.n);
-        maxPayout = _checkRow(t, table, base + 2, deliveries, dBase + 1);
+        if (missing & ~t.window != 0) revert FlexCoordinationDeliveryWithoutData(member, t.n);
+        uint256 flags;
+        (maxPayout, flags) = _scanRow(t);
+        if (flags & 1 != 0) _failCredit(t);
+        if (flags & 2 == 0 && missing == 0) return (member, maxPayout);
+        // Fast path: no flags, and the meter's word is the last one used and has a commitment
+        // in every interval of the window.
+        CommittedWord memory w = t.last;
+        if (missing == 0 && t.cached != 0 && w.index == (head & type(uint96).max) >> 8 && (w.all >> (head & 255)) & 1 == 1) {
+            return (member, maxPayout);
+        }
+        _checkData(t, head, missing);
     }
 
-    /// @dev One pass over a member's intervals: target plus tolerance, what it can earn, the
-    /// credit no higher than that, the meter data behind what is claimed.
-    function _checkRow(
-        Tally memory t,
-        uint256[] calldata table,
-        uint256 tBase,
-        uint256[] calldata deliveries,
-        uint256 dBase
-    ) private view returns (uint256 maxPayout) {
-        // Cannot overflow: a target is below 2^32, BP + tol below 2^15, the price below 2^40,
-        // at most 256 terms; word offsets are below the (checked) lengths of the arrays.
+    /// @dev The current row (first word `head`) against the meter data: intervals flagged in
+    /// `missing` deliver and are credited nothing and have no commitment; the credited ones
+    /// have one. A meter committed in every interval of the window needs no look at the credits.
+    function _checkData(Tally memory t, uint256 head, uint256 missing) private view {
+        CommittedWord memory w = _committedWords(t, (head & type(uint96).max) >> 8);
+        uint256 bit = head & 255;
+        if (missing == 0 && (w.all >> bit) & 1 == 1) return;
+        uint256 nz = _fieldsSet(t.dPtr + t.creditsAt, type(uint256).max, t.n);
+        if (nz & missing != 0) _failRow(t, 2, _lowestBit(nz & missing));
+        uint256 delivered = _fieldsSet(t.dPtr + 0x20, missing, t.n);
+        if (delivered != 0) _failRow(t, 2, _lowestBit(delivered));
+        uint256 have = _committedRow(w, bit, t.n);
+        if (missing & have != 0) _failRow(t, 3, _lowestBit(missing & have));
+        if (nz & ~have != 0) _failRow(t, 4, _lowestBit(nz & ~have));
+    }
+
+    /// @dev Moves `t.tPtr` and `t.dPtr` to the next row (inside the checked array lengths).
+    function _nextRow(Tally memory t) private pure {
+        // Cannot overflow: offsets inside the (checked) lengths of the arrays.
         unchecked {
-            uint256 tw;
-            uint256 cw;
-            for (uint256 k; k < t.n; ++k) {
-                if (k & 7 == 0) {
-                    tw = _at(table, tBase + (k >> 3));
-                    cw = _at(deliveries, dBase + t.words + (k >> 3));
-                }
-                uint256 u = (tw & MASK32) * (BP + t.tol) / BP;
-                maxPayout += t.price * u / 1000;
-                uint256 credited = cw & MASK32;
-                (tw, cw) = (tw >> 32, cw >> 32);
-                if (credited > u) revert FlexCoordinationCreditAboveTarget(t.member, k, credited, u);
-                if (credited != 0 || t.missing != 0) {
-                    uint256 delivered = (_at(deliveries, dBase + (k >> 3)) >> (32 * (k & 7))) & MASK32;
-                    _checkData(t, k, credited, delivered);
-                }
-            }
+            t.tPtr += t.tw << 5;
+            t.dPtr += t.dw << 5;
         }
     }
 
-    /// @dev A credited interval has a meter commitment; one flagged as without data has none
-    /// and neither delivers nor is credited anything.
-    function _checkData(Tally memory t, uint256 k, uint256 credited, uint256 delivered) private view {
-        uint64 startS = t.windowStart + uint64(k) * INTERVAL_S;
-        if ((t.missing >> k) & 1 == 1) {
-            if (credited != 0 || delivered != 0) revert FlexCoordinationDeliveryWithoutData(t.member, k);
-            if (_isCommitted(t.meterId, startS)) {
-                revert FlexCoordinationMeterDataPresent(t.member, t.meterId, startS);
-            }
-        } else if (credited != 0 && !_isCommitted(t.meterId, startS)) {
-            revert FlexCoordinationMissingMeterData(t.member, t.meterId, startS);
-        }
-    }
-
-    /// @dev `meterOracle.isCommitted(meterId, startS)` without the ABI helpers (one call per
-    /// credited meter-interval: the bulk of a settlement's gas). Bubbles up the oracle's revert.
-    function _isCommitted(bytes32 meterId, uint64 startS) private view returns (bool ok) {
-        address oracle = address(meterOracle);
-        bytes4 selector = IMeterOracle.isCommitted.selector;
+    /// @dev Calldata word at offset `p` (inside an array whose length was checked).
+    function _cd(uint256 p) private pure returns (uint256 w) {
         assembly ("memory-safe") {
-            let p := mload(0x40)
-            mstore(p, selector)
-            mstore(add(p, 4), meterId)
-            mstore(add(p, 36), startS)
-            if iszero(staticcall(gas(), oracle, p, 68, 0x00, 0x20)) {
-                returndatacopy(p, 0, returndatasize())
-                revert(p, returndatasize())
-            }
-            if lt(returndatasize(), 0x20) { revert(0, 0) }
-            ok := mload(0x00)
+            w := calldataload(p)
         }
+    }
+
+    /// @dev The calldata offset of word `i` of `a`.
+    function _ptr(uint256[] calldata a, uint256 i) private pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := add(a.offset, shl(5, i))
+        }
+    }
+
+    /// @dev One pass over the current row's packed targets and credits, eight intervals a word: the most the targets can earn (`sum_k price *
+    /// upper(T_k) / 1000`); `flags` bit 0: a credit is above target plus tolerance, bit 1:
+    /// something is credited. The unused fields of the last word have zero targets (checked at
+    /// proposal), so a credit there is above target too.
+    function _scanRow(Tally memory t) private pure returns (uint256 maxPayout, uint256 flags) {
+        uint256 tPtr = t.tPtr + 0x40;
+        uint256 cPtr = t.dPtr + t.creditsAt;
+        uint256 end = cPtr + (t.words << 5);
+        uint256 bpTol = t.bpTol;
+        uint256 price = t.price;
+        // Cannot overflow: a target is below 2^32, BP + tol below 2^15, the price below 2^40,
+        // at most 256 terms; the offsets are inside the (checked) lengths of the arrays.
+        assembly ("memory-safe") {
+            let bad := 0
+            let any := 0
+            for {} lt(cPtr, end) {} {
+                let tw := calldataload(tPtr)
+                let cw := calldataload(cPtr)
+                any := or(any, cw)
+                switch tw
+                case 0 { bad := or(bad, cw) }
+                default {
+                    // The eight fields of the word, unrolled.
+                    {
+                        let u := div(mul(and(tw, 0xffffffff), bpTol), 10000)
+                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
+                        bad := or(bad, gt(and(cw, 0xffffffff), u))
+                    }
+                    {
+                        let u := div(mul(and(shr(32, tw), 0xffffffff), bpTol), 10000)
+                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
+                        bad := or(bad, gt(and(shr(32, cw), 0xffffffff), u))
+                    }
+                    {
+                        let u := div(mul(and(shr(64, tw), 0xffffffff), bpTol), 10000)
+                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
+                        bad := or(bad, gt(and(shr(64, cw), 0xffffffff), u))
+                    }
+                    {
+                        let u := div(mul(and(shr(96, tw), 0xffffffff), bpTol), 10000)
+                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
+                        bad := or(bad, gt(and(shr(96, cw), 0xffffffff), u))
+                    }
+                    {
+                        let u := div(mul(and(shr(128, tw), 0xffffffff), bpTol), 10000)
+                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
+                        bad := or(bad, gt(and(shr(128, cw), 0xffffffff), u))
+                    }
+                    {
+                        let u := div(mul(and(shr(160, tw), 0xffffffff), bpTol), 10000)
+                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
+                        bad := or(bad, gt(and(shr(160, cw), 0xffffffff), u))
+                    }
+                    {
+                        let u := div(mul(and(shr(192, tw), 0xffffffff), bpTol), 10000)
+                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
+                        bad := or(bad, gt(and(shr(192, cw), 0xffffffff), u))
+                    }
+                    {
+                        let u := div(mul(and(shr(224, tw), 0xffffffff), bpTol), 10000)
+                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
+                        bad := or(bad, gt(and(shr(224, cw), 0xffffffff), u))
+                    }
+                }
+                tPtr := add(tPtr, 0x20)
+                cPtr := add(cPtr, 0x20)
+            }
+            flags := or(iszero(iszero(bad)), shl(1, iszero(iszero(any))))
+        }
+    }
+
+    /// @dev Bit `k` set where `mask` has it and the 32-bit field `k` of the packed words from
+    /// calldata offset `p` is not zero (`k < n`).
+    function _fieldsSet(uint256 p, uint256 mask, uint256 n) private pure returns (uint256 set) {
+        for (uint256 k; k < n; ++k) {
+            if ((mask >> k) & 1 == 1 && (_cd(p + ((k >> 3) << 5)) >> (32 * (k & 7))) & MASK32 != 0) {
+                set |= 1 << k;
+            }
+        }
+    }
+
+    /// @dev Bit `k` set where meter bit `bit` of `w.bits[k]` is (its commitments in the window).
+    function _committedRow(CommittedWord memory w, uint256 bit, uint256 n) private pure returns (uint256 have) {
+        if ((w.any >> bit) & 1 == 0) return 0;
+        if ((w.all >> bit) & 1 == 1) return n == 256 ? type(uint256).max : (1 << n) - 1;
+        uint256[] memory words = w.bits;
+        for (uint256 k; k < n; ++k) have |= ((words[k] >> bit) & 1) << k;
+    }
+
+    function _lowestBit(uint256 x) private pure returns (uint256 k) {
+        while ((x >> k) & 1 == 0) ++k;
+    }
+
+    /// @dev Reverts with the error of a failed check of the current row at interval `k`:
+    /// `fail` 2 a flagged interval with a delivery or a credit, 3 a flagged interval with a
+    /// commitment, 4 a credit without a commitment.
+    function _failRow(Tally memory t, uint256 fail, uint256 k) private pure {
+        address member = address(uint160(_cd(t.tPtr) >> 96));
+        if (fail == 2) revert FlexCoordinationDeliveryWithoutData(member, k);
+        bytes32 meterId = bytes32(_cd(t.tPtr + 0x20));
+        uint64 startS = t.windowStart + uint64(k) * INTERVAL_S;
+        if (fail == 3) revert FlexCoordinationMeterDataPresent(member, meterId, startS);
+        revert FlexCoordinationMissingMeterData(member, meterId, startS);
+    }
+
+    /// @dev Reverts for the first interval of the current row credited above target plus
+    /// tolerance.
+    function _failCredit(Tally memory t) private pure {
+        for (uint256 k; k < t.words * 8; ++k) {
+            uint256 shift = 32 * (k & 7);
+            uint256 target = (_cd(t.tPtr + ((2 + (k >> 3)) << 5)) >> shift) & MASK32;
+            uint256 credited = (_cd(t.dPtr + ((1 + t.words + (k >> 3)) << 5)) >> shift) & MASK32;
+            if (credited > target * t.bpTol / BP) {
+                revert FlexCoordinationCreditAboveTarget(
+                    address(uint160(_cd(t.tPtr) >> 96)), k, credited, target * t.bpTol / BP
+                );
+            }
+        }
+    }
+
+    /// @dev Bitmap word `wordIndex` of every interval of the window, with their AND and OR
+    /// (one oracle call per word index and settlement; the last one used is kept at hand).
+    function _committedWords(Tally memory t, uint256 wordIndex) private view returns (CommittedWord memory w) {
+        w = t.last;
+        if (t.cached != 0 && w.index == wordIndex) return w;
+        uint256 m = t.cached;
+        for (uint256 j; j < m; ++j) {
+            if (t.cache[j].index == wordIndex) {
+                t.last = t.cache[j];
+                return t.last;
+            }
+        }
+        uint256[] memory bits = meterOracle.committedWords(t.windowStart, t.n, wordIndex);
+        if (bits.length != t.n) revert FlexCoordinationLengthMismatch(t.n, bits.length);
+        w = CommittedWord(wordIndex, type(uint256).max, 0, bits);
+        for (uint256 k; k < bits.length; ++k) (w.all, w.any) = (w.all & bits[k], w.any | bits[k]);
+        if (m == t.cache.length) {
+            CommittedWord[] memory grown = new CommittedWord[](m == 0 ? 4 : 2 * m);
+            for (uint256 j; j < m; ++j) grown[j] = t.cache[j];
+            t.cache = grown;
+        }
+        (t.cache[m], t.cached, t.last) = (w, m + 1, w);
     }
 
     /// @dev Word `i` of a calldata array whose length the caller has checked.
@@ -562,22 +697,82 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         }
     }
 
-    /// @dev Credits one member's payout and adds its points.
-    function _book(Tally memory t, uint256 result, uint256 maxPayout) private {
+    /// @dev Credits one member's payout and adds its points: one read and one write of its
+    /// `Account` slot (claimable bits 0-95, reputation 96-159, opt-ins 160-191, settled 192-223).
+    function _book(Tally memory t, address member, uint256 result, uint256 maxPayout) private {
         uint256 payout = result >> 160;
-        if (payout > maxPayout) revert FlexCoordinationPayoutAboveMax(t.member, payout, maxPayout);
-        int32 points = int32(uint32(result >> 64));
-        Account storage a = _accounts[t.member];
-        int64 total = a.reputation + int64(points);
-        a.claimable += uint96(payout); // checked: a member's unclaimed payouts add up
-        // Cannot overflow: a payout is below 2^96 (a uint96 field of `result`) and a batch has
-        // fewer than 2^16 rows; `settled` counts requests.
+        if (payout > maxPayout) revert FlexCoordinationPayoutAboveMax(member, payout, maxPayout);
+        bool overflow;
+        assembly ("memory-safe") {
+            mstore(0x00, member)
+            mstore(0x20, _accounts.slot)
+            let slot := keccak256(0x00, 0x40)
+            let a := sload(slot)
+            let claimable := add(and(a, 0xffffffffffffffffffffffff), payout)
+            let total := add(signextend(7, shr(96, a)), signextend(3, shr(64, result)))
+            // A member's unclaimed payouts add up checked; so does its reputation (int64).
+            overflow := or(
+                gt(claimable, 0xffffffffffffffffffffffff),
+                iszero(eq(signextend(7, total), total))
+            )
+            // `settled` counts requests (cannot overflow in practice; wraps as uint32).
+            let settled := and(add(shr(192, a), 1), 0xffffffff)
+            sstore(
+                slot,
+                or(
+                    or(claimable, shl(96, and(total, 0xffffffffffffffff))),
+                    or(and(a, shl(160, 0xffffffff)), shl(192, settled))
+                )
+            )
+        }
+        if (overflow) _panicOverflow();
+        // Cannot overflow: a payout is below 2^96 and a batch has fewer than 2^16 rows.
         unchecked {
-            a.settled += 1;
             t.payoutTotal += payout;
         }
-        a.reputation = total;
-        if (points != 0) emit ReputationAwarded(t.requestId, t.member, points, total);
+    }
+
+    /// @dev Reverts as checked arithmetic does on overflow (Panic(0x11)).
+    function _panicOverflow() private pure {
+        assembly ("memory-safe") {
+            mstore(0x00, 0x4e487b71)
+            mstore(0x20, 0x11)
+            revert(0x1c, 0x24)
+        }
+    }
+
+    /// @dev Emits `RequestSettled` from one memory copy of the results and deliveries (laid
+    /// out as the event's data) and returns the settlement hash
+    /// `keccak256(abi.encode(keccak256(results), keccak256(deliveries)))`.
+    function _emitSettled(
+        uint256 requestId,
+        uint256 payoutTotal,
+        uint256 refund,
+        uint256[] calldata results,
+        uint256[] calldata deliveries
+    ) private returns (bytes32 h) {
+        bytes32 topic = RequestSettled.selector;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            let nr := results.length
+            let nd := deliveries.length
+            let rBytes := shl(5, nr)
+            let dBytes := shl(5, nd)
+            mstore(p, payoutTotal)
+            mstore(add(p, 0x20), refund)
+            mstore(add(p, 0x60), 0xa0)
+            mstore(add(p, 0x80), add(0xc0, rBytes))
+            mstore(add(p, 0xa0), nr)
+            calldatacopy(add(p, 0xc0), results.offset, rBytes)
+            let dAt := add(add(p, 0xc0), rBytes)
+            mstore(dAt, nd)
+            calldatacopy(add(dAt, 0x20), deliveries.offset, dBytes)
+            mstore(0x00, keccak256(add(p, 0xc0), rBytes))
+            mstore(0x20, keccak256(add(dAt, 0x20), dBytes))
+            h := keccak256(0x00, 0x40)
+            mstore(add(p, 0x40), h)
+            log3(p, add(0xe0, add(rBytes, dBytes)), topic, requestId, caller())
+        }
     }
 
     /// @notice The caller takes out the payouts credited to it.
@@ -643,24 +838,38 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
     }
 
     function _checkTable(Request storage r, uint256 requestId, uint256[] calldata table) private view {
-        bytes32 h = keccak256(abi.encodePacked(table));
+        bytes32 h = _hashWords(table);
         if (h != r.targetsHash) revert FlexCoordinationTableMismatch(requestId, r.targetsHash, h);
+    }
+
+    /// @dev `keccak256(abi.encodePacked(a))` hashed in scratch memory past the free memory
+    /// pointer (nothing is allocated: the settlement's event data later reuses the space).
+    function _hashWords(uint256[] calldata a) private pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            calldatacopy(p, a.offset, shl(5, a.length))
+            h := keccak256(p, shl(5, a.length))
+        }
     }
 
     function _rowWords(uint256 n) private pure returns (uint256) {
         return 2 + (n + 7) / 8;
     }
 
-    function _memberAt(uint256[] calldata table, uint256 base, uint256 tw) private pure returns (address) {
-        uint256 w = table[base];
-        if (w & type(uint96).max != 0) revert FlexCoordinationBadTable(table.length, tw);
-        return address(uint160(w >> 96));
-    }
-
     function _checkMeter(address member, bytes32 meterId) private view {
         IParticipantRegistry.Participant memory p = registry.participant(member);
         if (!p.active || p.meterId != meterId || meterId == bytes32(0)) {
             revert FlexCoordinationWrongMeter(member, meterId);
+        }
+    }
+
+    /// @dev The MeterOracle index of `member`'s meter `meterId` (which must be enrolled there:
+    /// settlement reads the meter's commitments by it).
+    function _meterIndex(address member, bytes32 meterId) private view returns (uint256 index) {
+        try meterOracle.meterIndexOf(meterId) returns (uint64 i) {
+            return i;
+        } catch {
+            revert FlexCoordinationMeterNotEnrolled(member, meterId);
         }
     }
 

@@ -181,6 +181,31 @@ contract MeterOracle is EIP712, IMeterOracle {
         return _committed[intervalStart][index >> 8] & (1 << (index & 255)) != 0;
     }
 
+    /// @inheritdoc IMeterOracle
+    function committedWords(uint64 firstIntervalStart, uint256 count, uint256 wordIndex)
+        external
+        view
+        returns (uint256[] memory words)
+    {
+        if (firstIntervalStart == 0 || firstIntervalStart % INTERVAL_S != 0) {
+            revert MeterOracleMisalignedInterval(firstIntervalStart);
+        }
+        if (count != 0 && count - 1 > (type(uint64).max - firstIntervalStart) / INTERVAL_S) {
+            revert MeterOracleIntervalRangeTooLong(firstIntervalStart, count);
+        }
+        uint256 wordCount = (_meterIds.length + 255) >> 8;
+        if (wordIndex >= wordCount) revert MeterOracleUnknownMeterWord(wordIndex, wordCount);
+        words = new uint256[](count);
+        uint64 s = firstIntervalStart;
+        for (uint256 k; k < count; ++k) {
+            words[k] = _committed[s][wordIndex];
+            // Cannot overflow: the last start fits a uint64 (checked above).
+            unchecked {
+                s += INTERVAL_S;
+            }
+        }
+    }
+
     /// @notice The root of the latest correction of `meterId` for `intervalStart` (0: none).
     function correctionRoot(bytes32 meterId, uint64 intervalStart) external view returns (bytes32) {
         return _correctedIn[intervalStart][meterIndexOf(meterId)];

@@ -190,6 +190,16 @@ class MeterOracleClient(_BatchOracleClient):
             self._call("isCommitted", text_to_bytes32(meter_id, "meter id"), interval_start_s)
         )
 
+    def committed_words(
+        self, first_interval_start_s: int, count: int, word_index: int
+    ) -> list[int]:
+        """Bitmap word ``word_index`` of each of ``count`` intervals from
+        ``first_interval_start_s``: bit ``b`` of entry ``k`` is set when the meter of index
+        ``256 * word_index + b`` has a commitment for interval ``k`` (``committedWords``)."""
+        return [
+            int(w) for w in self._call("committedWords", first_interval_start_s, count, word_index)
+        ]
+
     def correction_root(self, meter_id: str, interval_start_s: int) -> bytes:
         return bytes(
             self._call("correctionRoot", text_to_bytes32(meter_id, "meter id"), interval_start_s)

@@ -16,15 +16,20 @@ pragma solidity ^0.8.24;
 /// `sum_t price * upper(T_t) / 1000`, `escrow == sum of payouts + refund`.
 ///
 /// Targets table (`uint256[] table`, what `CoalitionProposed` logs and later calls resupply):
-/// one row per member of `2 + ceil(intervals / 8)` words: `uint256(uint160(member)) << 96`,
-/// the member's meter id, then the targets, Wh, as uint32 packed eight to a word (interval `k`
-/// in word `k / 8`, bits `32 * (k % 8)`). The contract stores only its keccak256.
+/// one row per member of `2 + ceil(intervals / 8)` words: `uint256(uint160(member)) << 96 |
+/// meterIndex` (the index of the member's meter in the MeterOracle, checked when the row is
+/// proposed or added, so settlement reads the meter's commitments without a lookup), the
+/// member's meter id, then the targets, Wh, as uint32 packed eight to a word (interval `k` in
+/// word `k / 8`, bits `32 * (k % 8)`; the unused fields of the last word zero). The contract
+/// stores only its keccak256.
 ///
 /// Settlement (`results`, one word per row): `payout << 160 | penaltyUncovered << 96 |
 /// uint32(points) << 64` (payout uint96 and penaltyUncovered uint64 in token base units,
 /// points int32). Deliveries (`deliveries`, per row `1 + 3 * ceil(intervals / 8)` words): a
 /// bitmap of the intervals without meter data (bit k), then delivered (int32), credited
-/// (uint32) and shortfall (uint32) per interval, Wh, packed as the targets.
+/// (uint32) and shortfall (uint32) per interval, Wh, packed as the targets. Reputation points
+/// are added to the members' `Account`s; `RequestSettled` logs them in the results (with the
+/// table's rows from `CoalitionProposed` and `MemberReplaced` they give each member's points).
 interface IFlexCoordination {
     /// @notice UP: less load (delivered = baseline - metered); DOWN: more load.
     enum Direction {
@@ -163,9 +168,6 @@ interface IFlexCoordination {
         uint256[] deliveries
     );
 
-    /// @notice Emitted when `member` gets `points` for `requestId` (its total is `total`).
-    event ReputationAwarded(uint256 indexed requestId, address indexed member, int32 points, int64 total);
-
     /// @notice Emitted when `member` takes out its credited payouts.
     event PayoutClaimed(address indexed member, uint256 amount);
 
@@ -218,6 +220,10 @@ interface IFlexCoordination {
     error FlexCoordinationDuplicateMember(uint256 requestId, address account);
     /// @notice Thrown when a table row's meter id is not `member`'s registered meter.
     error FlexCoordinationWrongMeter(address member, bytes32 meterId);
+    /// @notice Thrown when `member`'s meter `meterId` is not enrolled in the MeterOracle.
+    error FlexCoordinationMeterNotEnrolled(address member, bytes32 meterId);
+    /// @notice Thrown when a table row carries meter index `index`; `meterId`'s is `expected`.
+    error FlexCoordinationWrongMeterIndex(address member, bytes32 meterId, uint256 index, uint256 expected);
     /// @notice Thrown when the table is empty or its length is not whole rows.
     error FlexCoordinationBadTable(uint256 length, uint256 rowWords);
     /// @notice Thrown when a target is above what the member offered.

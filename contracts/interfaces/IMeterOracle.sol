@@ -84,6 +84,12 @@ interface IMeterOracle {
     /// @notice Thrown when a correction names a meter without a commitment for the interval.
     error MeterOracleNotCommitted(bytes32 meterId, uint64 intervalStart);
 
+    /// @notice Thrown when `count` intervals from `firstIntervalStart` run past the uint64 range.
+    error MeterOracleIntervalRangeTooLong(uint64 firstIntervalStart, uint256 count);
+
+    /// @notice Thrown when bitmap word `wordIndex` holds no enrolled meter (`wordCount` do).
+    error MeterOracleUnknownMeterWord(uint256 wordIndex, uint256 wordCount);
+
     /// @notice Thrown when enrolling a zero meter id.
     error MeterOracleZeroMeterId();
 
@@ -110,6 +116,18 @@ interface IMeterOracle {
 
     /// @notice True when `meterId` has a commitment for `intervalStart`.
     function isCommitted(bytes32 meterId, uint64 intervalStart) external view returns (bool);
+
+    /// @notice The commitment bitmap word `wordIndex` of each of `count` consecutive 15-minute
+    /// intervals from `firstIntervalStart`: bit `i` of `words[k]` is set when the meter of index
+    /// `256 * wordIndex + i` has a commitment for `firstIntervalStart + 900 * k`. One call gives
+    /// a settlement the data of up to 256 meters over a whole window.
+    function committedWords(uint64 firstIntervalStart, uint256 count, uint256 wordIndex)
+        external
+        view
+        returns (uint256[] memory words);
+
+    /// @notice The compact index of enrolled meter `meterId` (reverts if it is not enrolled).
+    function meterIndexOf(bytes32 meterId) external view returns (uint64);
 
     /// @notice True when (`importWh`, `exportWh`) is the current value of `meterId` for
     /// `intervalStart`: in batch `root` by `proof`, and `root` is the latest correction of it

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bright.errors import ChainError
 from chain.coordination import (
     CoalitionRow,
     Direction,
@@ -28,10 +29,11 @@ from chain.coordination import (
     member_max_payout,
     pack_table,
     required_escrow,
+    unpack_table,
     upper_wh,
     words_hash,
 )
-from chain.domain import Role
+from chain.domain import Role, text_to_bytes32
 from chain.errors import revert_error
 from chain.platform import make_sender
 from oracles.clients import MeterOracleClient
@@ -174,13 +176,16 @@ def coalition(env: Env, n: int = 4, members: Sequence[int] = (5, 6, 7, 8), reser
     return rid, start, escrow, rows
 
 
-def commit_meters(env: Env, start: int, n: int, members: Sequence[str], skip=()) -> None:
+def commit_meters(
+    env: Env, start: int, n: int, members: Sequence[str], skip=(), meters=None
+) -> None:
     """The oracle commits a value for every (meter, interval) but those in ``skip``."""
     oracle = env.accounts[ORACLE]
+    meters = env.meters if meters is None else meters
     for k in range(n):
         values = [MeterValue(m, start + 900 * k, 500, 0) for m in members if (m, k) not in skip]
         if values:
-            env.meters.commit(oracle, values, nonce=next(NONCES))
+            meters.commit(oracle, values, nonce=next(NONCES))
 
 
 def full_credit(rows: Sequence[CoalitionRow], tol: int = TOL, price: int = PRICE):
@@ -451,7 +456,7 @@ def test_coalition_rejections(env, dso, w3):
         agg.propose_coalition(rid, PRICE + 1, rows_for(env, {5: [500, 500], 6: [500, 500]}))
     with pytest.raises(err("FlexCoordinationBadTable")):
         agg.propose_coalition_raw(
-            rid, PRICE, pack_table(rows_for(env, {5: [500, 500]}), 2)[:-1], []
+            rid, PRICE, agg.pack_table(rows_for(env, {5: [500, 500]}), 2)[:-1], []
         )
     # The wrong roles: the DSO and a prosumer.
     good = rows_for(env, {5: [500, 500], 6: [500, 500]})
@@ -674,3 +679,131 @@ def test_non_financial_request_records_reputation_only(env, dso, w3):
         env.addr(6): (-7, after[1]),
     }
     assert "transfer" not in {f["name"] for f in dso.contract.abi if f.get("type") == "function"}
+
+
+# ---------------------------------------------------------------------------- meter indexes
+
+
+def test_table_rows_carry_the_meter_index_checked_on_chain(env, dso):
+    """A row's first word carries its meter's MeterOracle index: the client fills it in, the
+    contract refuses a wrong one and a meter that is not enrolled."""
+    rid, _, _ = publish(env, n=2)
+    opt_in_all(env, rid, (5, 6), max_wh=800)
+    admin = env.accounts[0]
+    env.platform.registry(admin).register(env.addr(14), Role.PROSUMER, "feeder-1", meter(14))
+    env.client(14).opt_in(rid, 800)
+    agg = env.client(AGG)
+    rows = rows_for(env, {5: [500, 500], 6: [500, 500]})
+    indexes = agg.meter_indexes([meter(5), meter(6)])
+    assert indexes == {
+        meter(5): env.meters.index_of(meter(5)),
+        meter(6): env.meters.index_of(meter(6)),
+    }
+    table = pack_table(rows, 2, indexes)
+    assert table == agg.pack_table(rows, 2)
+    assert [r.meter_index for r in unpack_table(table, 2)] == [indexes[meter(5)], indexes[meter(6)]]
+    assert unpack_table(table, 2) == rows  # the index does not take part in comparisons
+    with pytest.raises(ChainError, match="index of meter"):
+        pack_table(rows, 2)
+    # Member 5's row with member 6's meter index.
+    wrong = [table[0] - indexes[meter(5)] + indexes[meter(6)], *table[1:]]
+    with pytest.raises(err("FlexCoordinationWrongMeterIndex")) as e:
+        agg.propose_coalition_raw(rid, PRICE, wrong, [])
+    assert e.value.args_by_name == {
+        "member": env.addr(5),
+        "meterId": text_to_bytes32(meter(5), "meter id"),
+        "index": indexes[meter(6)],
+        "expected": indexes[meter(5)],
+    }
+    # A registered meter the MeterOracle never enrolled: no settlement could read its data.
+    lone = [CoalitionRow(env.addr(14), meter(14), (500, 500), 0), rows[1]]
+    with pytest.raises(err("FlexCoordinationMeterNotEnrolled")) as e:
+        agg.propose_coalition_raw(rid, PRICE, pack_table(lone, 2, indexes), [])
+    assert e.value.args_by_name["member"] == env.addr(14)
+    with pytest.raises(ChainError, match="not enrolled"):
+        agg.propose_coalition(rid, PRICE, [CoalitionRow(env.addr(14), meter(14), (500, 500))])
+    # As a reserve it may be named, but it cannot replace a member.
+    agg.propose_coalition(rid, PRICE, rows, [env.addr(14)])
+    dso.accept_coalition(rid)
+    with pytest.raises(err("FlexCoordinationMeterNotEnrolled")):
+        env.client(OPERATOR).replace_member(rid, rows, env.addr(5), env.addr(14), meter(14), 1)
+
+
+def test_committed_words_view(env, dso, w3):
+    """``MeterOracle.committedWords``: one bitmap word per interval, the same bits as
+    ``isCommitted``; misaligned starts, overlong ranges and words past the meters refused."""
+    n = 3
+    start = (now_s(w3) // 900 - 10) * 900
+    ids = [meter(i) for i in (5, 6, 7)]
+    commit_meters(env, start, n, ids, skip={(meter(6), 1), (meter(7), 0), (meter(7), 2)})
+    words = env.meters.committed_words(start, n, 0)
+    assert len(words) == n
+    for k in range(n):
+        for m in [*ids, meter(8)]:
+            bit = words[k] >> env.meters.index_of(m) & 1
+            assert bool(bit) == env.meters.is_committed(m, start + 900 * k)
+    assert [words[k] >> env.meters.index_of(meter(7)) & 1 for k in range(n)] == [0, 1, 0]
+    assert env.meters.committed_words(start, 0, 0) == []
+    with pytest.raises(err("MeterOracleMisalignedInterval")):
+        env.meters.committed_words(start + 1, n, 0)
+    with pytest.raises(err("MeterOracleMisalignedInterval")):
+        env.meters.committed_words(0, n, 0)
+    last = (2**64 - 1) // 900 * 900
+    assert env.meters.committed_words(last, 1, 0) == [0]
+    with pytest.raises(err("MeterOracleIntervalRangeTooLong")) as e:
+        env.meters.committed_words(last, 2, 0)
+    assert e.value.args_by_name == {"firstIntervalStart": last, "count": 2}
+    with pytest.raises(err("MeterOracleUnknownMeterWord")) as e:
+        env.meters.committed_words(start, n, 1)
+    assert e.value.args_by_name == {"wordIndex": 1, "wordCount": 1}
+
+
+def test_settlement_reads_meters_in_several_bitmap_words(env, dso, w3):
+    """Members whose meters sit in different bitmap words (indexes 256 apart), in alternating
+    rows: each word is fetched once and every member's own bit is checked."""
+    admin = env.accounts[0]
+    filler = [f"filler-{j}" for j in range(256)]
+    # A fresh oracle client: the shared one's id cache predates the snapshot this test reverts.
+    meters = MeterOracleClient(w3, env.meters.address, env.meters.artifact, env.meters.sender)
+    meters.enrol_meters(filler)
+    env.platform.registry(admin).register(env.addr(15), Role.PROSUMER, "feeder-1", meter(15))
+    meters.enrol_meters([meter(15)])
+    assert env.client().meter_index(meter(15)) >> 8 == 1
+    n = 2
+    rid, start, escrow = publish(env, n=n)
+    members = (5, 15, 6)
+    opt_in_all(env, rid, members)
+    rows = rows_for(env, {5: [300] * n, 15: [400] * n, 6: [300] * n})
+    env.client(AGG).propose_coalition(rid, PRICE, rows)
+    dso.accept_coalition(rid)
+    advance_to(w3, start + 900 * n)
+    # Meter 15 has no data in interval 1; meter 6 has all of it.
+    commit_meters(env, start, n, [meter(i) for i in members], {(meter(15), 1)}, meters)
+    results, deliveries = full_credit(rows)
+    agg = env.client(AGG)
+    with pytest.raises(err("FlexCoordinationMissingMeterData")) as e:
+        agg.settle(rid, rows, results, deliveries, escrow - sum(r.payout for r in results))
+    assert (e.value.args_by_name["member"], e.value.args_by_name["intervalStart"]) == (
+        env.addr(15),
+        start + 900,
+    )
+    d = deliveries[1]
+    zero1 = (d.credited_wh[0], 0)
+    deliveries[1] = MemberDeliveries(zero1, zero1, (0, 360), frozenset({1}))
+    results[1] = MemberResult(PRICE * zero1[0] // 1000)
+    receipt = agg.settle(rid, rows, results, deliveries, escrow - sum(r.payout for r in results))
+    assert agg.settlement_in(receipt, n).deliveries == deliveries
+    # Flagging meter 6's committed interval as missing is refused even in the second word's
+    # shadow (a fresh request, same members).
+    rid, start, escrow = publish(env, n=n)
+    opt_in_all(env, rid, members)
+    env.client(AGG).propose_coalition(rid, PRICE, rows)
+    dso.accept_coalition(rid)
+    advance_to(w3, start + 900 * n)
+    commit_meters(env, start, n, [meter(i) for i in members], meters=meters)
+    results, deliveries = full_credit(rows)
+    deliveries[2] = MemberDeliveries((0, 300), (0, 300), (270, 0), frozenset({0}))
+    results[2] = MemberResult(PRICE * 300 // 1000)
+    with pytest.raises(err("FlexCoordinationMeterDataPresent")) as e:
+        agg.settle(rid, rows, results, deliveries, escrow - sum(r.payout for r in results))
+    assert e.value.args_by_name["member"] == env.addr(6)

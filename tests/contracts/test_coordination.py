@@ -3,24 +3,41 @@ settlement, and a settlement that refunds the whole escrow (nothing credited).""
 
 import pytest
 from brownie import chain
+from eth_account import Account
 
-from tests.contracts.helpers import AGGREGATOR, DSO, PROSUMER, b32, reverts
+from tests.contracts.helpers import AGGREGATOR, DSO, ORACLE, PROSUMER, b32, reverts
 
 PRICE, TOL = 200, 1000
 FUNDS = 10**12
 
 
+# MeterOracle indexes of the members' meters (enrolled in this order by the fixture).
+METER_INDEX = {"m3": 0, "m4": 1, "m5": 2}
+
+
 @pytest.fixture(scope="module")
-def coord(FlexCoordination, MeterOracle, registry, token, admin, accounts):
-    meters = MeterOracle.deploy(registry, {"from": admin})
+def meters(MeterOracle, registry, admin, accounts):
+    m = MeterOracle.deploy(registry, {"from": admin})
+    registry.register(accounts[6], ORACLE, b32("feeder-1"), b"\0" * 32, {"from": admin})
+    m.enrolMeters([b32(k) for k in METER_INDEX], {"from": accounts[6]})
+    return m
+
+
+@pytest.fixture(scope="module")
+def coord(FlexCoordination, meters, registry, token, admin, accounts):
     c = FlexCoordination.deploy(registry, token, meters, {"from": admin})
     registry.register(accounts[1], DSO, b32("feeder-1"), b"\0" * 32, {"from": admin})
     registry.register(accounts[2], AGGREGATOR, b32("feeder-1"), b"\0" * 32, {"from": admin})
-    for i in (3, 4, 5):
+    for i in (3, 4, 5, 7):
         registry.register(accounts[i], PROSUMER, b32("feeder-1"), b32(f"m{i}"), {"from": admin})
     token.mint(accounts[1], FUNDS, {"from": admin})
     token.approve(c, FUNDS, {"from": accounts[1]})
     return c
+
+
+def words(meters, start, count, word):
+    """``committedWords`` as plain ints."""
+    return [int(w) for w in meters.committedWords(start, count, word)]
 
 
 def escrow_for(quantities, tol=TOL, price=PRICE):
@@ -38,8 +55,9 @@ def window_start():
     return (chain.time() // 900 + 8) * 900
 
 
-def row(account, meter, targets):
-    words = [int(account.address, 16) << 96, int.from_bytes(b32(meter), "big")]
+def row(account, meter, targets, index=None):
+    index = METER_INDEX.get(meter, 0) if index is None else index
+    words = [int(account.address, 16) << 96 | index, int.from_bytes(b32(meter), "big")]
     packed = [0] * ((len(targets) + 7) // 8)
     for k, t in enumerate(targets):
         packed[k // 8] |= t << (32 * (k % 8))
@@ -127,3 +145,61 @@ def test_settlement_only_after_the_window_and_only_once(coord, token, accounts):
     assert token.balanceOf(coord) == 0
     with reverts("FlexCoordinationAlreadySettled", rid):
         coord.settle(rid, table, results, deliveries, escrow, {"from": accounts[2]})
+
+
+def test_coalition_rows_carry_the_checked_meter_index(coord, accounts):
+    rid, _ = publish(coord, accounts)
+    for i in (3, 4, 7):
+        coord.optIn(rid, 800, {"from": accounts[i]})
+    good = row(accounts[3], "m3", [500, 500]) + row(accounts[4], "m4", [500, 500])
+    wrong = row(accounts[3], "m3", [500, 500]) + row(accounts[4], "m4", [500, 500], index=0)
+    # (the pytest suite checks the arguments: brownie renders a bytes32 argument as bytes)
+    with reverts("FlexCoordinationWrongMeterIndex"):
+        coord.proposeCoalition(rid, PRICE, wrong, [], {"from": accounts[2]})
+    # Member 7's meter is registered but was never enrolled in the MeterOracle.
+    lone = row(accounts[3], "m3", [500, 500]) + row(accounts[7], "m7", [500, 500])
+    with reverts("FlexCoordinationMeterNotEnrolled"):
+        coord.proposeCoalition(rid, PRICE, lone, [], {"from": accounts[2]})
+    tx = coord.proposeCoalition(rid, PRICE, good, [accounts[7]], {"from": accounts[2]})
+    assert list(tx.events["CoalitionProposed"]["table"]) == good
+    coord.acceptCoalition(rid, {"from": accounts[1]})
+    with reverts("FlexCoordinationMeterNotEnrolled"):
+        coord.replaceMember(
+            rid, good, accounts[3], accounts[7], b32("m7"), 1, {"from": accounts[2]}
+        )
+
+
+def test_settlement_checks_each_members_own_meter_bit(coord, meters, registry, admin, accounts):
+    """Two members, one bitmap word: a credit where only the other member's meter has data
+    is refused; the settlement logs results and deliveries, and no per-member event."""
+    oracle = Account.from_key("0x" + "42" * 32)
+    registry.register(oracle.address, ORACLE, b32("feeder-1"), b"\0" * 32, {"from": admin})
+    rid, start = publish(coord, accounts, quantities=(1000,))
+    coord.optIn(rid, 1000, {"from": accounts[3]})
+    coord.optIn(rid, 1000, {"from": accounts[4]})
+    table = row(accounts[3], "m3", [500]) + row(accounts[4], "m4", [500])
+    coord.proposeCoalition(rid, PRICE, table, [], {"from": accounts[2]})
+    coord.acceptCoalition(rid, {"from": accounts[1]})
+    chain.sleep(start + 900 - chain.time())
+    chain.mine()
+    # Only meter m3 (index 0) gets a commitment for the interval.
+    reading = (METER_INDEX["m3"] << 192) | (500 << 96)
+    digest = meters.batchDigest(start, [reading], 1, False)
+    signature = Account.unsafe_sign_hash(digest, oracle.key).signature
+    meters.commitReadings(start, [reading], 1, signature, {"from": accounts[0]})
+    assert words(meters, start, 1, 0) == [1 << METER_INDEX["m3"]]
+    credited = 550
+    pay = PRICE * credited // 1000
+    results = [pay << 160 | 7 << 64, pay << 160]
+    both = [0, credited, credited, 0] * 2
+    escrow = escrow_for([1000])
+    with reverts("FlexCoordinationMissingMeterData"):
+        coord.settle(rid, table, results, both, escrow - 2 * pay, {"from": accounts[2]})
+    # Member 4 flagged as without data: credited nothing, no commitment: accepted.
+    deliveries = [0, credited, credited, 0, 1, 0, 0, 450]
+    results = [pay << 160 | 7 << 64, 0]
+    tx = coord.settle(rid, table, results, deliveries, escrow - pay, {"from": accounts[2]})
+    ev = tx.events["RequestSettled"]
+    assert list(ev["results"]) == results and list(ev["deliveries"]) == deliveries
+    assert "ReputationAwarded" not in tx.events
+    assert coord.account(accounts[3])[1] == 7 and coord.account(accounts[3])[0] == pay
