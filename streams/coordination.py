@@ -2,7 +2,8 @@
 targets per interval, replacements, settlement figures, rewards, penalties, reputation.
 
 One projection, ``coordination``, owns the tables ``flex_requests``, ``flex_opt_ins``,
-``flex_coalition_members``, ``flex_member_intervals`` and ``flex_accounts`` (see
+``flex_coalition_members``, ``flex_member_intervals``, ``flex_accounts`` and
+``flex_request_intervals`` (per request and interval the coalition's totals; see
 :mod:`streams.models`). Its handlers follow :mod:`streams.projections`: functions of
 ``(event, session)`` whose writes depend only on the event and on rows of these tables, so a
 replay of the stored events in chain order (a rollback, ``bright index rebuild``) gives the same
@@ -71,6 +72,7 @@ from streams.models import (
     FlexMemberInterval,
     FlexOptIn,
     FlexRequest,
+    FlexRequestInterval,
 )
 from streams.projections import Projection
 
@@ -87,6 +89,7 @@ coordination = Projection(
         "flex_coalition_members",
         "flex_member_intervals",
         "flex_accounts",
+        "flex_request_intervals",
     ),
 )
 
@@ -95,6 +98,7 @@ _OI = cast(Table, FlexOptIn.__table__)
 _CM = cast(Table, FlexCoalitionMember.__table__)
 _MI = cast(Table, FlexMemberInterval.__table__)
 _AC = cast(Table, FlexAccount.__table__)
+_RI = cast(Table, FlexRequestInterval.__table__)
 
 
 class CoordinationStreamError(ValueError):
@@ -275,6 +279,24 @@ def project_request_published(event: ChainEvent, session: Session) -> None:
             updated_block=event.block_number,
         )
     )
+    session.execute(
+        insert(_RI),
+        [
+            {
+                "chain_id": event.chain_id,
+                "request_id": _int(a["requestId"]),
+                "interval_index": k,
+                "interval_start_s": start + INTERVAL_S * k,
+                "requested_wh": q,
+                "target_wh": 0,
+                "delivered_wh": None,
+                "credited_wh": None,
+                "shortfall_wh": None,
+                "members_without_data": None,
+            }
+            for k, q in enumerate(quantities)
+        ],
+    )
 
 
 @coordination.on(CONTRACT, "EscrowReclaimed")
@@ -391,6 +413,25 @@ def _drop_table(event: ChainEvent, session: Session, rid: int) -> None:
         session.execute(delete(t).where(t.c.chain_id == event.chain_id, t.c.request_id == rid))
 
 
+def _set_interval_totals(
+    event: ChainEvent, session: Session, rid: int, totals: Sequence[Mapping[str, Any]]
+) -> None:
+    """Per interval ``k`` (list position) the given totals of the request's interval row."""
+    if not totals:
+        return
+    names = sorted(totals[0])
+    session.execute(
+        update(_RI)
+        .where(
+            _RI.c.chain_id == event.chain_id,
+            _RI.c.request_id == rid,
+            _RI.c.interval_index == bindparam("b_k"),
+        )
+        .values(**{n: bindparam(f"b_{n}") for n in names}),
+        [{"b_k": k, **{f"b_{n}": t[n] for n in names}} for k, t in enumerate(totals)],
+    )
+
+
 @coordination.on(CONTRACT, "CoalitionProposed")
 def project_coalition_proposed(event: ChainEvent, session: Session) -> None:
     a = event.args
@@ -400,6 +441,12 @@ def project_coalition_proposed(event: ChainEvent, session: Session) -> None:
     round_ = _int(a["round"])
     _drop_table(event, session, rid)
     _insert_rows(event, session, req, rows, 0)
+    _set_interval_totals(
+        event,
+        session,
+        rid,
+        [{"target_wh": sum(r.targets_wh[k] for r in rows)} for k in range(req.intervals)],
+    )
     _set_request(
         event,
         session,
@@ -433,6 +480,11 @@ def project_coalition_rejected(event: ChainEvent, session: Session) -> None:
     rid, round_ = _int(a["requestId"]), _int(a["round"])
     _drop_table(event, session, rid)
     _set_request(event, session, rid, status="open", round=round_, targets_hash=None, row_count=0)
+    session.execute(
+        update(_RI)
+        .where(_RI.c.chain_id == event.chain_id, _RI.c.request_id == rid)
+        .values(target_wh=0)
+    )
     _set_opt_ins(event, session, rid, "opted", round_)
 
 
@@ -588,6 +640,21 @@ def project_request_settled(event: ChainEvent, session: Session) -> None:
                 missing_data=bindparam("b_missing"),
             ),
             interval_rows,
+        )
+    if deliveries is not None:
+        _set_interval_totals(
+            event,
+            session,
+            rid,
+            [
+                {
+                    "delivered_wh": sum(d.delivered_wh[k] for d in deliveries),
+                    "credited_wh": sum(d.credited_wh[k] for d in deliveries),
+                    "shortfall_wh": sum(d.shortfall_wh[k] for d in deliveries),
+                    "members_without_data": sum(1 for d in deliveries if k in d.missing),
+                }
+                for k in range(req.intervals)
+            ],
         )
     _set_request(
         event,

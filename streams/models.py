@@ -429,4 +429,24 @@ COORDINATION_TABLES = (
     "flex_coalition_members",
     "flex_member_intervals",
     "flex_accounts",
+    "flex_request_intervals",
 )
+
+
+class FlexRequestInterval(Base):
+    """One interval of a request with the coalition's totals: requested, summed targets and,
+    once settled, summed deliveries, credits, shortfalls and members without meter data (so the
+    per-interval views read ``intervals`` rows, not members x intervals)."""
+
+    __tablename__ = "flex_request_intervals"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    request_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    interval_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    interval_start_s: Mapped[int] = mapped_column(BigInteger)
+    requested_wh: Mapped[int] = mapped_column(BigInteger)
+    target_wh: Mapped[int] = mapped_column(BigInteger)
+    delivered_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    credited_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    shortfall_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    members_without_data: Mapped[int | None] = mapped_column(Integer, nullable=True)

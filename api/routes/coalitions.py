@@ -24,7 +24,7 @@ from api.routes.requests import (
     PageNumber,
     RequestId,
     amount,
-    interval_sums,
+    interval_rows,
     load_request,
     paged,
 )
@@ -37,7 +37,6 @@ from api.schemas import (
     RequestStatusName,
 )
 from api.service import Scope
-from chain.coordination import INTERVAL_S
 from streams.models import (
     FlexAccount,
     FlexCoalitionMember,
@@ -141,20 +140,16 @@ def get_coalition(
         )
     )
     cells = _cells(db, scope, [request_id], [m.member for m in members])
-    sums = interval_sums(db, scope, request_id)
-    totals = []
-    for k in range(req.intervals):
-        s = sums.get(k)
-        settled = s is not None and int(s.settled_rows) > 0
-        totals.append(
-            IntervalTotalPublic(
-                interval_index=k,
-                interval_start_s=req.window_start_s + INTERVAL_S * k,
-                target_wh=int(s.target_wh) if s is not None else 0,
-                delivered_wh=int(s.delivered_wh) if settled and s is not None else None,
-                credited_wh=int(s.credited_wh) if settled and s is not None else None,
-            )
+    totals = [
+        IntervalTotalPublic(
+            interval_index=t.interval_index,
+            interval_start_s=t.interval_start_s,
+            target_wh=t.target_wh,
+            delivered_wh=t.delivered_wh,
+            credited_wh=t.credited_wh,
         )
+        for t in interval_rows(db, scope, request_id)
+    ]
     return CoalitionPublic(
         request_id=req.request_id,
         status=req.status,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.access import own_and_delegated, sees_whole_request
@@ -36,8 +36,8 @@ from api.schemas import (
     RequestStatusName,
 )
 from api.service import Scope
-from chain.coordination import BP, INTERVAL_S, lower_wh, upper_wh
-from streams.models import FlexMemberInterval, FlexOptIn, FlexRequest
+from chain.coordination import BP, lower_wh, upper_wh
+from streams.models import FlexOptIn, FlexRequest, FlexRequestInterval
 
 router = APIRouter(prefix="/requests", tags=["flexibility requests"])
 
@@ -214,34 +214,23 @@ def list_opt_ins(
     )
 
 
-def interval_sums(db: Session, scope: Scope, request_id: int) -> dict[int, Any]:
-    """Per interval index: the coalition's summed targets, deliveries, credits, shortfalls
-    and how many members had no meter data (sums are None before settlement)."""
-    mi = FlexMemberInterval
-    rows = db.execute(
-        select(
-            mi.interval_index,
-            func.sum(mi.target_wh).label("target_wh"),
-            func.sum(mi.delivered_wh).label("delivered_wh"),
-            func.sum(mi.credited_wh).label("credited_wh"),
-            func.sum(mi.shortfall_wh).label("shortfall_wh"),
-            func.sum(case((mi.missing_data.is_(True), 1), else_=0)).label("missing"),
-            func.count(mi.missing_data).label("settled_rows"),
+def interval_rows(db: Session, scope: Scope, request_id: int) -> list[FlexRequestInterval]:
+    """The request's intervals with the coalition's totals (kept by the projection: one row
+    per interval, whatever the coalition's size), in interval order."""
+    ri = FlexRequestInterval
+    return list(
+        db.scalars(
+            select(ri)
+            .where(ri.chain_id == scope.chain_id, ri.request_id == request_id)
+            .order_by(ri.interval_index)
         )
-        .where(mi.chain_id == scope.chain_id, mi.request_id == request_id)
-        .group_by(mi.interval_index)
     )
-    return {int(r.interval_index): r for r in rows}
 
 
 def _bp(deviation_wh: int, requested_wh: int) -> int:
     """The deviation in basis points of the request, rounded toward zero."""
     magnitude = abs(deviation_wh) * BP // requested_wh
     return magnitude if deviation_wh >= 0 else -magnitude
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
 
 
 @router.get(
@@ -253,30 +242,26 @@ def request_intervals(
     request_id: RequestId, claims: MemberDep, db: DbDep, scope: ScopeDep
 ) -> RequestIntervalsPublic:
     req = load_request(db, scope, request_id)
-    sums = interval_sums(db, scope, request_id)
     tol = req.tolerance_bp
     data = []
-    for k, q in enumerate(req.quantities_wh):
-        q = int(q)
-        s = sums.get(k)
-        target = int(s.target_wh) if s is not None else 0
-        settled = s is not None and int(s.settled_rows) > 0
-        delivered = _opt_int(s.delivered_wh) if settled and s is not None else None
+    for row in interval_rows(db, scope, request_id):
+        q = row.requested_wh
+        delivered = row.delivered_wh
         deviation = None if delivered is None else delivered - q
         lo, hi = lower_wh(q, tol), upper_wh(q, tol)
         data.append(
             RequestIntervalPublic(
-                interval_index=k,
-                interval_start_s=req.window_start_s + INTERVAL_S * k,
+                interval_index=row.interval_index,
+                interval_start_s=row.interval_start_s,
                 requested_wh=q,
                 lower_wh=lo,
                 upper_wh=hi,
-                target_wh=target,
-                targets_within_tolerance=(lo <= target <= hi) if req.row_count else None,
+                target_wh=row.target_wh,
+                targets_within_tolerance=(lo <= row.target_wh <= hi) if req.row_count else None,
                 delivered_wh=delivered,
-                credited_wh=_opt_int(s.credited_wh) if settled and s is not None else None,
-                shortfall_wh=_opt_int(s.shortfall_wh) if settled and s is not None else None,
-                members_without_data=int(s.missing) if settled and s is not None else None,
+                credited_wh=row.credited_wh,
+                shortfall_wh=row.shortfall_wh,
+                members_without_data=row.members_without_data,
                 deviation_wh=deviation,
                 deviation_bp=None if deviation is None else _bp(deviation, q),
                 within_tolerance=None if deviation is None else abs(deviation) * BP <= tol * q,

@@ -32,12 +32,14 @@ from oracles.clients import MeterOracleClient
 from oracles.deploy import deploy_oracles
 from oracles.domain import MeterValue
 from streams.coordination import coordination
+from streams.db import migrate
 from streams.models import (
     FlexAccount,
     FlexCoalitionMember,
     FlexMemberInterval,
     FlexOptIn,
     FlexRequest,
+    FlexRequestInterval,
 )
 from streams.runner import EmbeddedRunner
 from streams.store import ReadModelStore
@@ -71,7 +73,14 @@ def coordination_rows(store: ReadModelStore, chain_id: int) -> dict[str, list[tu
     """Every row of the coordination read models of ``chain_id`` as comparable plain data."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     with store.sessions() as s:
-        for model in (FlexRequest, FlexOptIn, FlexCoalitionMember, FlexMemberInterval, FlexAccount):
+        for model in (
+            FlexRequest,
+            FlexOptIn,
+            FlexCoalitionMember,
+            FlexMemberInterval,
+            FlexAccount,
+            FlexRequestInterval,
+        ):
             cols = [c.name for c in model.__table__.columns]
             rows = s.scalars(select(model).where(model.chain_id == chain_id))
             out[model.__tablename__] = sorted(
@@ -301,6 +310,23 @@ def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, a
             assert {c.interval_index for c in cells if c.missing_data} == set(d.missing)
             assert [c.interval_start_s for c in cells] == [start + 900 * k for k in range(N)]
 
+        totals = list(
+            s.scalars(
+                select(FlexRequestInterval)
+                .where(
+                    FlexRequestInterval.chain_id == chain_id, FlexRequestInterval.request_id == rid
+                )
+                .order_by(FlexRequestInterval.interval_index)
+            )
+        )
+        assert [(t.interval_index, t.requested_wh) for t in totals] == [(k, Q) for k in range(N)]
+        for k, t in enumerate(totals):
+            assert t.target_wh == sum(row.targets_wh[k] for row in onchain_rows)
+            assert t.delivered_wh == sum(d.delivered_wh[k] for d in deliveries)
+            assert t.credited_wh == sum(d.credited_wh[k] for d in deliveries)
+            assert t.shortfall_wh == sum(d.shortfall_wh[k] for d in deliveries)
+            assert t.members_without_data == (1 if k == 3 else 0)
+
         # Accounts: claimable and reputation as the contract holds them (reputation from the
         # results words: the projection does not read ReputationAwarded).
         assert not coordination.handles("FlexCoordination", "ReputationAwarded")
@@ -333,6 +359,11 @@ def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, a
     EmbeddedRunner.build(web3_rpc(w3), deployment, store, artifacts).poll_once()
     assert coordination_rows(store, chain_id) == before
 
+    # A database projected before 0005 gets the per-interval totals from the upgrade.
+    _downgrade(store.engine, "0004_coordination")
+    migrate(store.engine)
+    assert coordination_rows(store, chain_id) == before
+
     # On the Kafka bus a claim (keyed by the member) may overtake the settlement that credited
     # it (keyed by the request): applied first, the accounts still end up the same.
     store.rollback(chain_id, None)
@@ -343,28 +374,24 @@ def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, a
     assert coordination_rows(store, chain_id) == before
 
 
-def test_migration_0004_gives_the_models_and_downgrades(db_url):
-    """The migration creates exactly the models' tables, columns and indexes; downgrading to
-    0003 removes them and leaves the rest; upgrading again restores them."""
-    from alembic import command
+def test_coordination_migrations_give_the_models_and_downgrade(db_url):
+    """Migrations 0004 and 0005 create exactly the models' tables, columns and indexes;
+    downgrading to 0003 removes them and leaves the rest; upgrading again restores them."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import inspect
 
-    from streams.db import alembic_config, make_engine, migrate, schema_revision
+    from streams.db import make_engine, migrate, schema_revision
     from streams.models import COORDINATION_TABLES, Base
 
     engine = make_engine(db_url)
     try:
         migrate(engine)
-        assert schema_revision(engine) == "0004_coordination"
+        assert schema_revision(engine) == "0005_coordination_intervals"
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert [d for d in diff if set(COORDINATION_TABLES) & _tables_in(d)] == []
-        cfg = alembic_config(engine)
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0003")
+        _downgrade(engine, "0003")
         assert schema_revision(engine) == "0003"
         names = set(inspect(engine).get_table_names())
         assert not names & set(COORDINATION_TABLES) and "meter_intervals" in names
@@ -372,6 +399,17 @@ def test_migration_0004_gives_the_models_and_downgrades(db_url):
         assert set(COORDINATION_TABLES) <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def _downgrade(engine: Any, revision: str) -> None:
+    from alembic import command
+
+    from streams.db import alembic_config
+
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
 
 
 def _tables_in(diff: Any) -> set[str]:
