@@ -194,3 +194,19 @@ def test_a_member_without_meter_data_is_settled_with_the_interval_flagged(env, s
         env.deployment.address("MeterOracle"), env.platform.artifacts, rid,
     )
     assert report.matches, report.differences
+
+
+def test_two_instances_racing_send_one_proposal(env, snapshot):
+    """An instance acting on a stale view (it read the request before the other proposed) is
+    refused by the contract before anything is sent, and carries on."""
+    rid, start = env.publish(n=2, q=400)
+    env.opt_in(rid, MEMBERS[:3])
+    env.commit_flat([start - 8100])
+    env.advance(start - 1800)
+    a, b = env.service(), env.service()
+    stale = env.client().request(rid)
+    assert kinds([s for s in a.tick() if s.request_id == rid]) == ["proposed"]
+    before = sent_by_aggregator(env)
+    assert b._maybe_propose(stale, start - 1700) is None
+    assert sent_by_aggregator(env) == before
+    assert len(env.events("CoalitionProposed", rid)) == 1
