@@ -444,10 +444,12 @@ class CoalitionService:
             params = resolve_baseline_params(info, self.config.known_baseline_params)
         except SettlementError:
             return {}
-        net = self.values.net_wh()
+        by_meter: dict[str, dict[int, int]] = {}
+        for (m, s), v in self.values.net_wh().items():
+            by_meter.setdefault(m, {})[s] = v
         out: dict[str, list[int]] = {}
         for row in rows:
-            series_values = {s: v for (m, s), v in net.items() if m == row.meter_id}
+            series_values = by_meter.get(row.meter_id, {})
             if not series_values:
                 continue
             try:
