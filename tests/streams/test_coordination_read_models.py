@@ -427,3 +427,21 @@ def _tables_in(diff: Any) -> set[str]:
         if isinstance(part, str):
             found.add(part)
     return found
+
+
+def test_read_side_bench_runs_and_checks_itself():
+    """The benchmark (small): every event applied, the coalition served whole, figures out."""
+    from streams.coordination_bench import bench_coordination_read_side, coordination_events
+
+    phases = coordination_events(members=6, intervals=3)
+    assert [e.event for e in phases["coalition"]] == [
+        "CoalitionProposed",
+        "CoalitionAccepted",
+        "MemberReplaced",
+    ]
+    out = bench_coordination_read_side(members=6, intervals=3, repeat=2)
+    assert out["events"] == sum(len(v) for v in phases.values())
+    assert out["member_intervals"] == 7 * 3 and out["database"] == "sqlite"
+    assert set(out["api"]) >= {"baseline_health", "coalition_500_rows_dso", "intervals", "account"}
+    assert all(v["p99_ms"] >= v["median_ms"] > 0 for v in out["api"].values())
+    assert out["peak_rss_mb"] > 0
