@@ -139,6 +139,19 @@ def bench_forecast(seed: int = 0) -> dict[str, Any]:
                 h1["wape"] < min(h1["wape_seasonal_naive"], h1["wape_mean_7d"],
                                  h1["wape_persistence"])),
         },
+        "target_gaps": {
+            "day_ahead_wape_minus_0.15": _r(da["wape"] - DAY_AHEAD_TARGET),
+            "intraday_1h_wape_minus_0.10": _r(h1["wape"] - INTRADAY_1H_TARGET),
+        },
+        "notes": [
+            "quantile intervals are conformally calibrated on the 28 days of out-of-sample "
+            "forecasts before each origin (coverage_80_uncalibrated: the raw LightGBM ones)",
+            "hyperparameters were chosen on the quarter before the held-out one",
+            "CityLearn's 6/12/24 h weather 'predictions' equal the later observations "
+            "exactly, so the weather-forecast features are perfect forecasts: PV scores are "
+            "optimistic; load scores barely depend on weather (validation slice, day-ahead: "
+            "18.4 % with the weather features, 18.5 % without)",
+        ],
         "community_forecast_s": round(fc_time[0], 3),
         "community_forecast_rows": len(fc),
         "total_s": round(total[0], 1),

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,8 +84,20 @@ class FeedConfig:
 
 
 def chain_clock(client: ForecastOracleClient) -> Callable[[], float]:
-    """The chain's latest block time: what the ForecastOracle checks intervals against."""
-    return lambda: float(client.w3.eth.get_block("latest")["timestamp"])
+    """The chain's time as the next block will see it: what the ForecastOracle checks
+    intervals against. The latest block's timestamp lags when no block was mined for a while
+    (anvil mines on demand), so it is at least wall time plus the largest lead of the chain
+    over the wall clock seen so far (the demo moves the chain clock forward)."""
+    lead = 0.0
+
+    def now() -> float:
+        nonlocal lead
+        block_s = float(client.w3.eth.get_block("latest")["timestamp"])
+        wall = time.time()
+        lead = max(lead, block_s - wall)
+        return max(block_s, wall + lead)
+
+    return now
 
 
 class ForecastFeed:

@@ -141,3 +141,17 @@ def test_demo_forecasts_reach_the_read_model_and_the_api(demo, models_dir, tmp_p
     # either form must name the feed's model.
     assert {_text(r["model_version"]) for r in data} == {forecasts.feed.model_version}
     assert all(r["q10_wh"] <= r["q50_wh"] <= r["q90_wh"] for r in data)
+
+
+def test_feed_inputs_are_checked():
+    from oracles.forecast_service import ForecastFeed
+
+    with pytest.raises(ValueError, match="lookahead_intervals"):
+        FeedConfig(lookahead_intervals=13)
+    with pytest.raises(ValueError, match="4 h ahead"):
+        FeedConfig(model=ForecastConfig(horizon=Horizon.DAY_AHEAD))
+    with pytest.raises(ValueError, match="at least one member"):
+        ForecastFeed(None, None, {})  # type: ignore[arg-type]
+    feed = ForecastFeed(None, None, {"m-1": "Building_99"}, clock=time.time)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Building_99"):
+        feed.forecast_rows(time.time())
