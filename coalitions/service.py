@@ -30,9 +30,11 @@ Offers
 ------
 A member's flexibility per window interval, in this order of preference:
 
-* **forecast oracle**: its committed forecasts (``ForecastsCommitted``, participant id = its
-  meter id or its address) of every window interval: the load quantiles (q10, q50, q90; Wh per
-  15 min) through :func:`analytics.forecasting.flexibility.flexibility_kw` (no battery);
+* **forecast oracle**: its committed forecasts (``ForecastsCommitted``/``Revised``, participant
+  id = its meter id, as the forecast feed commits them, or its address) of every window
+  interval: the net-energy quantiles (q10, q50, q90; Wh per 15 min, import positive; an export
+  counts as no load) taken as its load, through
+  :func:`analytics.forecasting.flexibility.flexibility_kw` (no battery);
 * **meter history** (fallback): the mean *import* of its last ``history_intervals``
   committed intervals before now, taken as the load of every window interval, through the
   same flexibility model;
