@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import and_, func, select
@@ -48,22 +49,43 @@ from streams.models import (
 router = APIRouter(tags=["coalitions"])
 
 
+@dataclass
+class _Cells:
+    """One member's per-interval figures in one request, as columns in interval order."""
+
+    targets: list[int] = field(default_factory=list)
+    delivered: list[int | None] = field(default_factory=list)
+    credited: list[int | None] = field(default_factory=list)
+    shortfall: list[int | None] = field(default_factory=list)
+    missing: list[bool | None] = field(default_factory=list)
+
+    def settled(self, values: list[int | None]) -> list[int] | None:
+        """``values`` once settled (every interval has one), else None."""
+        if not values or None in values:
+            return None
+        return cast(list[int], values)
+
+    def missing_intervals(self) -> list[int] | None:
+        if not self.missing or None in self.missing:
+            return None
+        return [k for k, m in enumerate(self.missing) if m]
+
+
 def _cells(
     db: Session, scope: Scope, request_ids: list[int], members: list[str]
-) -> dict[tuple[int, str], list[Any]]:
-    """The per-interval rows of these members in these requests, in interval order (plain
-    rows, not ORM objects: a page of 500 members x 96 intervals is 48,000 of them)."""
-    out: dict[tuple[int, str], list[Any]] = defaultdict(list)
+) -> dict[tuple[int, str], _Cells]:
+    """The per-interval figures of these members in these requests (plain rows read as
+    columns, not ORM objects: a page of 500 members x 96 intervals is 48,000 of them)."""
+    out: dict[tuple[int, str], _Cells] = defaultdict(_Cells)
     if not request_ids or not members:
         return out
     mi = FlexMemberInterval
     wanted = sorted(set(members))
     for lo in range(0, len(wanted), 500):
-        for cell in db.execute(
+        rows = db.execute(
             select(
                 mi.request_id,
                 mi.member,
-                mi.interval_index,
                 mi.target_wh,
                 mi.delivered_wh,
                 mi.credited_wh,
@@ -76,20 +98,18 @@ def _cells(
                 mi.member.in_(wanted[lo : lo + 500]),
             )
             .order_by(mi.request_id, mi.member, mi.interval_index)
-        ):
-            out[(cell.request_id, cell.member)].append(cell)
+        ).tuples()
+        for rid, member, target, delivered, credited, shortfall, missing in rows:
+            c = out[(rid, member)]
+            c.targets.append(target)
+            c.delivered.append(delivered)
+            c.credited.append(credited)
+            c.shortfall.append(shortfall)
+            c.missing.append(missing)
     return out
 
 
-def _settled_list(cells: list[Any], field: str) -> list[int] | None:
-    values = [getattr(c, field) for c in cells]
-    return None if not values or any(v is None for v in values) else [int(v) for v in values]
-
-
-def _row_public(m: FlexCoalitionMember, cells: list[Any]) -> CoalitionRowPublic:
-    missing = None
-    if cells and all(c.missing_data is not None for c in cells):
-        missing = [c.interval_index for c in cells if c.missing_data]
+def _row_public(m: FlexCoalitionMember, c: _Cells) -> CoalitionRowPublic:
     return CoalitionRowPublic(
         member=m.member,
         meter_id=m.meter_id,
@@ -98,11 +118,11 @@ def _row_public(m: FlexCoalitionMember, cells: list[Any]) -> CoalitionRowPublic:
         replaces=m.replaces,
         replaced_by=m.replaced_by,
         replaced_from=m.replaced_from,
-        targets_wh=[c.target_wh for c in cells],
-        delivered_wh=_settled_list(cells, "delivered_wh"),
-        credited_wh=_settled_list(cells, "credited_wh"),
-        shortfall_wh=_settled_list(cells, "shortfall_wh"),
-        missing_intervals=missing,
+        targets_wh=c.targets,
+        delivered_wh=c.settled(c.delivered),
+        credited_wh=c.settled(c.credited),
+        shortfall_wh=c.settled(c.shortfall),
+        missing_intervals=c.missing_intervals(),
         target_total_wh=m.target_total_wh,
         delivered_total_wh=m.delivered_total_wh,
         credited_total_wh=m.credited_total_wh,
@@ -206,7 +226,7 @@ def account_coordination(
     cells = _cells(db, scope, [o.request_id for o, _, _ in found], [address])
     requests = []
     for o, req, m in found:
-        mine = cells.get((o.request_id, address), [])
+        mine = cells.get((o.request_id, address), _Cells())
         requests.append(
             AccountRequestPublic(
                 request_id=o.request_id,
@@ -218,9 +238,9 @@ def account_coordination(
                 max_wh=o.max_wh,
                 in_coalition=m is not None,
                 meter_id=None if m is None else m.meter_id,
-                targets_wh=[c.target_wh for c in mine] if m is not None else None,
-                delivered_wh=_settled_list(mine, "delivered_wh"),
-                credited_wh=_settled_list(mine, "credited_wh"),
+                targets_wh=mine.targets if m is not None else None,
+                delivered_wh=mine.settled(mine.delivered),
+                credited_wh=mine.settled(mine.credited),
                 target_total_wh=None if m is None else m.target_total_wh,
                 delivered_total_wh=None if m is None else m.delivered_total_wh,
                 credited_total_wh=None if m is None else m.credited_total_wh,
