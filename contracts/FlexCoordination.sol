@@ -377,8 +377,8 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         return fresh.maxWh;
     }
 
-    /// @dev The table with a new last row (first word `reserveHead`) for the reserve holding `member`'s targets from
-    /// interval `fromInterval` on, which `member`'s row no longer has.
+    /// @dev The table with a new last row (first word `reserveHead`) for the reserve holding
+    /// `member`'s targets from interval `fromInterval` on, which `member`'s row no longer has.
     function _moveTargets(
         uint256[] calldata table,
         uint256 n,
@@ -501,9 +501,10 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         // Fast path: no flags, and the meter's word is the last one used and has a commitment
         // in every interval of the window.
         CommittedWord memory w = t.last;
-        if (missing == 0 && t.cached != 0 && w.index == (head & type(uint96).max) >> 8 && (w.all >> (head & 255)) & 1 == 1) {
-            return (member, maxPayout);
-        }
+        if (
+            missing == 0 && t.cached != 0 && w.index == (head & type(uint96).max) >> 8
+                && (w.all >> (head & 255)) & 1 == 1
+        ) return (member, maxPayout);
         _checkData(t, head, missing);
     }
 
@@ -546,10 +547,11 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         }
     }
 
-    /// @dev One pass over the current row's packed targets and credits, eight intervals a word: the most the targets can earn (`sum_k price *
-    /// upper(T_k) / 1000`); `flags` bit 0: a credit is above target plus tolerance, bit 1:
-    /// something is credited. The unused fields of the last word have zero targets (checked at
-    /// proposal), so a credit there is above target too.
+    /// @dev One pass over the current row's packed targets and credits, eight intervals a
+    /// word: the most the targets can earn (`sum_k price * upper(T_k) / 1000`); `flags` bit 0:
+    /// a credit is above target plus tolerance, bit 1: something is credited. The unused fields
+    /// of the last word have zero targets (checked at proposal), so a credit there is above
+    /// target too.
     function _scanRow(Tally memory t) private pure returns (uint256 maxPayout, uint256 flags) {
         uint256 tPtr = t.tPtr + 0x40;
         uint256 cPtr = t.dPtr + t.creditsAt;
@@ -628,7 +630,11 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
     }
 
     /// @dev Bit `k` set where meter bit `bit` of `w.bits[k]` is (its commitments in the window).
-    function _committedRow(CommittedWord memory w, uint256 bit, uint256 n) private pure returns (uint256 have) {
+    function _committedRow(CommittedWord memory w, uint256 bit, uint256 n)
+        private
+        pure
+        returns (uint256 have)
+    {
         if ((w.any >> bit) & 1 == 0) return 0;
         if ((w.all >> bit) & 1 == 1) return n == 256 ? type(uint256).max : (1 << n) - 1;
         uint256[] memory words = w.bits;
@@ -668,7 +674,11 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
 
     /// @dev Bitmap word `wordIndex` of every interval of the window, with their AND and OR
     /// (one oracle call per word index and settlement; the last one used is kept at hand).
-    function _committedWords(Tally memory t, uint256 wordIndex) private view returns (CommittedWord memory w) {
+    function _committedWords(Tally memory t, uint256 wordIndex)
+        private
+        view
+        returns (CommittedWord memory w)
+    {
         w = t.last;
         if (t.cached != 0 && w.index == wordIndex) return w;
         uint256 m = t.cached;
@@ -678,8 +688,8 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
                 return t.last;
             }
         }
+        // The oracle returns one word per interval (`t.n` of them).
         uint256[] memory bits = meterOracle.committedWords(t.windowStart, t.n, wordIndex);
-        if (bits.length != t.n) revert FlexCoordinationLengthMismatch(t.n, bits.length);
         w = CommittedWord(wordIndex, type(uint256).max, 0, bits);
         for (uint256 k; k < bits.length; ++k) (w.all, w.any) = (w.all & bits[k], w.any | bits[k]);
         if (m == t.cache.length) {

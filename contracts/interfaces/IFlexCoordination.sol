@@ -27,7 +27,8 @@ pragma solidity ^0.8.24;
 /// uint32(points) << 64` (payout uint96 and penaltyUncovered uint64 in token base units,
 /// points int32). Deliveries (`deliveries`, per row `1 + 3 * ceil(intervals / 8)` words): a
 /// bitmap of the intervals without meter data (bit k), then delivered (int32), credited
-/// (uint32) and shortfall (uint32) per interval, Wh, packed as the targets. Reputation points
+/// (uint32) and shortfall (uint32) per interval, Wh, packed as the targets (a credit in an
+/// unused field of the last word is a credit above its zero target). Reputation points
 /// are added to the members' `Account`s; `RequestSettled` logs them in the results (with the
 /// table's rows from `CoalitionProposed` and `MemberReplaced` they give each member's points).
 interface IFlexCoordination {

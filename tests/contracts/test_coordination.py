@@ -203,3 +203,20 @@ def test_settlement_checks_each_members_own_meter_bit(coord, meters, registry, a
     assert list(ev["results"]) == results and list(ev["deliveries"]) == deliveries
     assert "ReputationAwarded" not in tx.events
     assert coord.account(accounts[3])[1] == 7 and coord.account(accounts[3])[0] == pay
+
+
+def test_a_credit_in_an_unused_field_is_above_its_zero_target(coord, accounts):
+    """One interval: fields 1..7 of the packed words are outside the window; a credit there
+    is refused as a credit above target (interval 1, target 0)."""
+    rid, start = publish(coord, accounts, quantities=(1000,))
+    coord.optIn(rid, 1000, {"from": accounts[3]})
+    table = row(accounts[3], "m3", [1000])
+    coord.proposeCoalition(rid, PRICE, table, [], {"from": accounts[2]})
+    coord.acceptCoalition(rid, {"from": accounts[1]})
+    chain.sleep(start + 900 - chain.time())
+    chain.mine()
+    escrow = escrow_for([1000])
+    beyond = [0, 0, 5 << 32, 0]  # nothing in interval 0, 5 Wh credited in field 1
+    with reverts("FlexCoordinationCreditAboveTarget", accounts[3].address, 1, 5, 0):
+        coord.settle(rid, table, [0], beyond, escrow, {"from": accounts[2]})
+    coord.settle(rid, table, [0], [0, 0, 0, 0], escrow, {"from": accounts[2]})
