@@ -98,7 +98,7 @@ def _cells(
                 mi.member.in_(wanted[lo : lo + 500]),
             )
             .order_by(mi.request_id, mi.member, mi.interval_index)
-        ).tuples()
+        )
         for rid, member, target, delivered, credited, shortfall, missing in rows:
             c = out[(rid, member)]
             c.targets.append(target)
