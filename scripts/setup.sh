@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the platform and its tests need, from the package registries only:
 # Debian packages (requirements/apt.txt), the pinned npm toolchain (package-lock.json), the
+# web UI (web/package-lock.json, built into web/dist), the
 # Python environments (.venv from requirements/lock.txt, .venv-brownie from
 # requirements/brownie.lock), the solc shim for py-solc-x/brownie, the CityLearn data, and the
 # compiled contracts. Idempotent: each step is skipped when its inputs have not changed.
@@ -40,6 +41,10 @@ if [ "$(cat node_modules/.bright-stamp 2>/dev/null)" != "$want" ]; then
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
   echo "$want" > node_modules/.bright-stamp
 fi
+
+# 3b. The web UI: its npm packages (web/package-lock.json) and its build (web/dist), each
+# redone only when its inputs changed.
+bash scripts/build_web.sh
 
 # 4. Python environment of the platform.
 want=$(digest requirements/lock.txt pyproject.toml)

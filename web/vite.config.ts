@@ -19,7 +19,7 @@ export default defineConfig({
     outDir: "dist",
     assetsDir: "assets",
     sourcemap: false,
-    chunkSizeWarningLimit: 400,
+    chunkSizeWarningLimit: 600,
   },
   server: {
     proxy: Object.fromEntries(apiRoutes.map((r) => [r, { target: api, changeOrigin: false }])),
@@ -28,5 +28,6 @@ export default defineConfig({
     environment: "jsdom",
     globals: true,
     include: ["src/**/*.test.ts", "src/**/*.test.tsx"],
+    setupFiles: ["src/setupTests.ts"],
   },
 });

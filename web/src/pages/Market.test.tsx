@@ -1,0 +1,80 @@
+import { fireEvent, screen, waitFor, within } from "@testing-library/react";
+import type { Depth, Session } from "../lib/api";
+import { FAKE_WALLET, ME, renderIn, routesApi, testConfig } from "../test-utils";
+import { DepthView, MarketPage, gateOpen, pickSession } from "./Market";
+
+function session(id: number, status: string, gate: number): Session {
+  return {
+    session_id: id, market: "0x3", grid_area: "", status, delivery_start_s: gate + 300, duration_s: 900,
+    gate_closure_s: gate, reveal_deadline_s: 0, product: 0, rule: 0, sealed_bids: false, order_count: 2,
+    cancel_count: 0, price_per_kwh: status === "cleared" ? 80_000 : null, volume_wh: status === "cleared" ? 500 : null,
+    match_count: status === "cleared" ? 1 : null, escrowed: null,
+  };
+}
+const depth: Depth = { session_id: 7, status: "open", bids: [{ price_per_kwh: 150_000, qty_wh: 500 }], offers: [{ price_per_kwh: 100_000, qty_wh: 300 }] };
+const routes = {
+  "/sessions": { data: [session(7, "open", 2_000), session(6, "cleared", 900)], count: 2 },
+  "/sessions/7/depth": depth,
+  "/sessions/6/depth": { ...depth, session_id: 6, status: "cleared" },
+  "/orders": { data: [], count: 0 },
+  "/matches": { data: [], count: 0 },
+  "/balances": { data: [], count: 0 },
+};
+
+describe("which session takes orders", () => {
+  it("is the open one whose gate has not passed on the chain's clock", () => {
+    const s = [session(7, "open", 2_000), session(6, "cleared", 900)];
+    expect(gateOpen(s[0], 1_000)).toBe(true);
+    expect(gateOpen(s[0], 2_000)).toBe(false);
+    expect(gateOpen(s[1], 1_000)).toBe(false);
+    expect(pickSession(s, 1_000, null)?.session_id).toBe(7);
+    expect(pickSession(s, 5_000, null)?.session_id).toBe(7); // none open: the newest
+    expect(pickSession(s, 1_000, 6)?.session_id).toBe(6);
+  });
+});
+
+it("renders the depth as two tables, best price first", () => {
+  renderIn(<DepthView depth={depth} />, {});
+  expect(screen.getByRole("table", { name: /Bids/ })).toHaveTextContent("0.15 FLEX/kWh500 Wh");
+  expect(screen.getByRole("table", { name: /Offers/ })).toHaveTextContent("0.1 FLEX/kWh300 Wh");
+});
+
+it("asks to log in without a session", () => {
+  renderIn(<MarketPage />, {});
+  expect(screen.getByText(/Connect your wallet and log in/)).toBeInTheDocument();
+});
+
+it("shows sessions and the book and is ready with the order form enabled", async () => {
+  renderIn(<MarketPage />, { me: ME, wallet: FAKE_WALLET, api: routesApi(routes), cfg: testConfig() });
+  const market = await screen.findByTestId("market");
+  await waitFor(() => expect(market).toHaveAttribute("data-ready", "true"));
+  expect(market).toHaveAttribute("data-session", "7");
+  expect(screen.getByRole("heading", { name: "Order book of session 7" })).toBeInTheDocument();
+  expect(screen.getByTestId("place-order")).toBeEnabled();
+  fireEvent.click(screen.getByRole("button", { name: "#6" }));
+  await screen.findByRole("heading", { name: "Order book of session 6" });
+  expect(screen.getByTestId("place-order")).toBeDisabled();
+  expect(screen.getByText(/Session 6 takes no orders now \(cleared\)/)).toBeInTheDocument();
+});
+
+it("keeps the order form disabled without a wallet", async () => {
+  renderIn(<MarketPage />, { me: ME, wallet: null, api: routesApi(routes) });
+  await screen.findByRole("heading", { name: "Order book of session 7" });
+  expect(screen.getByTestId("place-order")).toBeDisabled();
+  expect(screen.getByText(/Connect your wallet to trade/)).toBeInTheDocument();
+});
+
+it("says what is wrong with the quantity before asking the wallet", async () => {
+  renderIn(<MarketPage />, { me: ME, wallet: FAKE_WALLET, api: routesApi(routes) });
+  await waitFor(() => expect(screen.getByTestId("place-order")).toBeEnabled());
+  fireEvent.change(screen.getByLabelText("Quantity (Wh)"), { target: { value: "12abc" } });
+  fireEvent.submit(screen.getByTestId("order-form"));
+  const form = screen.getByTestId("order-form");
+  expect(await within(form).findByRole("alert")).toHaveTextContent('Quantity must be a whole number, got "12abc"');
+});
+
+it("shows an API failure in words", async () => {
+  renderIn(<MarketPage />, { me: ME, api: routesApi({}) });
+  const alerts = await screen.findAllByRole("alert");
+  expect(alerts[0]).toHaveTextContent("The API refused the request (404)");
+});
