@@ -257,14 +257,15 @@ def written_behind(
 
 def flush_pending(session: Session) -> None:
     """Send the written-behind rows of this session to the database: the upserts in order,
-    then each written-behind state."""
+    then each written-behind state (by name)."""
     pending = session.info.pop(_PENDING, None)
     if pending:
         for stmt, rows in pending.values():
             session.execute(stmt, rows)
     writers = session.info.pop(_WRITERS, None)
     if writers:
-        for flush, state in writers.values():
+        for name in sorted(writers):  # one order for every writer: no lock-order deadlocks
+            flush, state = writers[name]
             flush(session, state)
 
 
@@ -390,8 +391,12 @@ def _flush_deltas(table: Table) -> Callable[[Session, Deltas], None]:
                 },
             )
             rows = [
-                {**dict(zip(keys, k, strict=True)), amount: d, "updated_block": b}
-                for k, (d, b) in deltas.items()
+                {
+                    **dict(zip(keys, k, strict=True)),
+                    amount: deltas[k][0],
+                    "updated_block": deltas[k][1],
+                }
+                for k in sorted(deltas)  # rows locked in key order: no deadlock between workers
             ]
         else:
             current = _current_amounts(session, table, amount, list(deltas))
@@ -409,7 +414,7 @@ def _flush_deltas(table: Table) -> Callable[[Session, Deltas], None]:
                     amount: current.get(k, 0) + d,
                     "updated_block": b,
                 }
-                for k, (d, b) in deltas.items()
+                for k, (d, b) in sorted(deltas.items())
             ]
         session.execute(stmt, rows)
 

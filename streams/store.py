@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, and_, delete, func, insert, or_, select
+import psycopg
+from sqlalchemy import Engine, Table, and_, delete, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -102,6 +105,31 @@ def insert_events(s: Session, events: Sequence[ChainEvent]) -> None:
         raw.executemany(_INSERT_EVENTS, rows)
     else:  # make_engine accepts only these two
         raise ReadModelError(f"no bulk insert for {conn.dialect.name}")
+
+
+ATTEMPTS = 5
+"""Tries of a write transaction that met a concurrent writer (see ``_transaction``)."""
+
+_RETRY_SQLSTATES = {"23505", "40P01", "40001"}  # unique violation, deadlock, serialization
+
+
+_DB_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
+
+
+def _concurrent_conflict(exc: Exception) -> bool:
+    """A duplicate key or a deadlock: what a concurrent writer of the same rows causes."""
+    orig = getattr(exc, "orig", exc)  # SQLAlchemy wraps the driver's error
+    state = getattr(orig, "sqlstate", None)
+    if state is not None:  # psycopg
+        return state in _RETRY_SQLSTATES
+    if isinstance(orig, sqlite3.IntegrityError):
+        return "UNIQUE constraint failed" in str(orig)
+    return False
+
+
+def _dialect_insert(s: Session) -> Callable[[Table], Any]:
+    """INSERT with ``on_conflict_do_*`` for the session's database."""
+    return postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _position(e: ChainEvent) -> tuple[int, int]:
@@ -195,17 +223,17 @@ class ReadModelStore:
     ) -> int:
         """Apply ``events`` (blocks up to ``tip``) and move the checkpoint to ``tip``, in one
         transaction; returns how many events were new."""
-        try:
-            with self.sessions.begin() as s:
-                new = self._apply(s, chain_id, events)
-                self._remember_blocks(s, chain_id, [*blocks, tip])
-                last_log = max(
-                    (e.log_index for e in events if e.block_number == tip.number), default=-1
-                )
-                self._move_checkpoint(s, chain_id, tip, last_log)
-                return new
-        except SQLAlchemyError as exc:
-            raise ReadModelError(f"applying blocks up to {tip.number} failed: {exc}") from exc
+
+        def work(s: Session) -> int:
+            new = self._apply(s, chain_id, events)
+            self._remember_blocks(s, chain_id, [*blocks, tip])
+            last_log = max(
+                (e.log_index for e in events if e.block_number == tip.number), default=-1
+            )
+            self._move_checkpoint(s, chain_id, tip, last_log)
+            return new
+
+        return self._transaction(f"applying blocks up to {tip.number}", work)
 
     def apply_events(self, events: Sequence[ChainEvent]) -> int:
         """Apply events delivered one by one (a Kafka consumer): each event's block becomes the
@@ -213,21 +241,36 @@ class ReadModelStore:
         by_chain: dict[int, list[ChainEvent]] = {}
         for e in events:
             by_chain.setdefault(e.chain_id, []).append(e)
-        new = 0
-        try:
-            with self.sessions.begin() as s:
-                for chain_id, evs in by_chain.items():
-                    new += self._apply(s, chain_id, evs)
-                    last = max(evs, key=lambda e: e.position)
-                    self._remember_blocks(
-                        s, chain_id, [BlockRef(last.block_number, last.block_hash)]
+
+        def work(s: Session) -> int:
+            new = 0
+            for chain_id, evs in by_chain.items():
+                new += self._apply(s, chain_id, evs)
+                last = max(evs, key=_position)
+                ref = BlockRef(last.block_number, last.block_hash)
+                self._remember_blocks(s, chain_id, [ref])
+                self._move_checkpoint(s, chain_id, ref, last.log_index)
+            return new
+
+        return self._transaction(f"applying {len(events)} events", work)
+
+    def _transaction(self, what: str, work: Callable[[Session], int]) -> int:
+        """Run ``work`` in one transaction; again (up to :data:`ATTEMPTS` times) when a
+        concurrent writer got in the way: another Kafka worker stored one of these events
+        first (the unique keys refuse the second copy, and the next attempt's duplicate check
+        skips it) or PostgreSQL chose this transaction as a deadlock's victim."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self.sessions.begin() as s:
+                    return work(s)
+            except _DB_ERRORS as exc:  # the bulk inserts raise the drivers' own errors
+                if attempt < ATTEMPTS and _concurrent_conflict(exc):
+                    log.info(
+                        "%s: %s; trying again (attempt %s)", what, exc.__class__.__name__, attempt
                     )
-                    self._move_checkpoint(
-                        s, chain_id, BlockRef(last.block_number, last.block_hash), last.log_index
-                    )
-        except SQLAlchemyError as exc:
-            raise ReadModelError(f"applying {len(events)} events failed: {exc}") from exc
-        return new
+                    continue
+                raise ReadModelError(f"{what} failed: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _apply(self, s: Session, chain_id: int, events: Sequence[ChainEvent]) -> int:
         if not events:
@@ -285,28 +328,42 @@ class ReadModelStore:
         if not blocks:
             return
         unique = {b.number: b.hash for b in blocks}
-        s.execute(delete(_B).where(_B.c.chain_id == chain_id, _B.c.number.in_(list(unique))))
+        # an upsert in block order: two Kafka workers remembering the same block both succeed
+        # (a delete then insert would make the second one's insert a duplicate key)
+        ins = _dialect_insert(s)(_B)
         s.execute(
-            insert(_B), [{"chain_id": chain_id, "number": n, "hash": h} for n, h in unique.items()]
+            ins.on_conflict_do_update(
+                index_elements=["chain_id", "number"], set_={"hash": ins.excluded.hash}
+            ),
+            [{"chain_id": chain_id, "number": n, "hash": unique[n]} for n in sorted(unique)],
         )
         top = max(unique)
         s.execute(delete(_B).where(_B.c.chain_id == chain_id, _B.c.number < top - self.keep_blocks))
 
     def _move_checkpoint(self, s: Session, chain_id: int, tip: BlockRef, log_index: int) -> None:
-        row = s.get(IndexCheckpoint, chain_id)
-        if row is None:
-            s.add(
-                IndexCheckpoint(
-                    chain_id=chain_id,
-                    block_number=tip.number,
-                    block_hash=tip.hash,
-                    log_index=log_index,
-                )
+        """Forward only (or to another hash of the same block), decided in the statement
+        itself, so concurrent writers cannot move it back."""
+        ins = _dialect_insert(s)(_C)
+        new = ins.excluded
+        s.execute(
+            ins.values(
+                chain_id=chain_id, block_number=tip.number, block_hash=tip.hash, log_index=log_index
+            ).on_conflict_do_update(
+                index_elements=["chain_id"],
+                set_={
+                    "block_number": new.block_number,
+                    "block_hash": new.block_hash,
+                    "log_index": new.log_index,
+                },
+                where=or_(
+                    new.block_number > _C.c.block_number,
+                    and_(
+                        new.block_number == _C.c.block_number,
+                        or_(new.log_index >= _C.c.log_index, new.block_hash != _C.c.block_hash),
+                    ),
+                ),
             )
-        elif (tip.number, log_index) >= (row.block_number, row.log_index) or (
-            tip.number == row.block_number and tip.hash != row.block_hash
-        ):
-            row.block_number, row.block_hash, row.log_index = tip.number, tip.hash, log_index
+        )
 
     # -- reorgs and rebuilds --
 

@@ -19,7 +19,8 @@ from chain.indexer import (
     json_safe,
     web3_rpc,
 )
-from streams.runner import EmbeddedRunner
+from streams.bus import BatchBus, InProcessBus
+from streams.runner import BusSink, EmbeddedRunner, Projector
 from streams.store import ReadModelStore
 from tests.streams.helpers import assert_matches_chain, read_models
 
@@ -160,6 +161,59 @@ def test_resume_after_crash_and_duplicate_delivery(
     assert again.apply_events(events[5:9] + events[:3]) == 0
     assert read_models(again, chain_id) == before
     assert again.event_count(chain_id) == len(events)
+
+
+def test_bus_batches_reach_batch_and_per_message_subscribers():
+    bus = InProcessBus()
+    batches: list[list[tuple[str, dict]]] = []
+    singles: list[tuple[str, dict]] = []
+    bus.subscribe_batch("t", lambda msgs: batches.append(list(msgs)))
+    bus.subscribe("t", lambda k, v: singles.append((k, v)))
+    bus.subscribe_batch("other", lambda msgs: pytest.fail("wrong topic"))
+    bus.publish_batch("t", [(f"k{i}", {"i": i}) for i in range(3)])
+    bus.publish("t", "k3", {"i": 3})  # a single message is a batch of one
+    bus.publish_batch("t", [])
+    assert batches == [[(f"k{i}", {"i": i}) for i in range(3)], [("k3", {"i": 3})]]
+    assert singles == [(f"k{i}", {"i": i}) for i in range(4)]
+    assert bus.published["t"] == 4
+    with pytest.raises(TypeError):  # the same checks as publish, before anything is delivered
+        bus.publish_batch("t", [("k", {"ok": 1}), ("k", {"when": object()})])
+    assert bus.published["t"] == 4
+
+    def broken(msgs):
+        raise RuntimeError("subscriber bug")
+
+    bus.subscribe_batch("t", broken)
+    bus.publish_batch("t", [("k", {"i": 5})])
+    assert bus.handler_errors == 1 and singles[-1] == ("k", {"i": 5})
+
+
+class _PlainBus:
+    """A bus with per-message delivery only (what a Kafka-like bus offers)."""
+
+    def __init__(self) -> None:
+        self.inner = InProcessBus()
+
+    def publish(self, topic, key, value):
+        self.inner.publish(topic, key, value)
+
+    def subscribe(self, topic, handler):
+        self.inner.subscribe(topic, handler)
+
+
+def test_runner_projects_the_same_on_a_bus_without_batches(
+    platform, dev_accounts, snapshot, store, w3, artifacts
+):
+    _populate(platform, dev_accounts)
+    bus = _PlainBus()
+    assert not isinstance(bus, BatchBus) and isinstance(InProcessBus(), BatchBus)
+    projector = Projector(bus, store)
+    indexer = Indexer.for_deployment(
+        web3_rpc(w3), platform.deployment, artifacts, BusSink(bus, store), chunk_blocks=4
+    )
+    assert indexer.poll_once() == store.event_count(platform.deployment.chain_id) > 20
+    assert projector.last_error is None
+    assert_matches_chain(store, platform, [a.address for a in dev_accounts[:10]])
 
 
 def test_indexer_refuses_wrong_chain(platform, store, w3, artifacts):

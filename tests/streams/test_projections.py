@@ -4,6 +4,7 @@ rebuild from the stored events equal incremental application; plus the registry'
 from __future__ import annotations
 
 import itertools
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -189,3 +190,40 @@ def test_registry_rules():
         "oracles",
         "coordination",
     ]
+
+
+def test_concurrent_writers_apply_each_event_once(store):
+    """Kafka workers of one consumer group write at the same time, and after a rebalance two of
+    them may hold the same events: four writers each apply the whole stream (in chain order,
+    in batches of their own size) at once. Every event counts once, no additive update is
+    lost, the checkpoint ends at the last event, and no writer fails."""
+    chain_id, expected_id = next(_chain_ids), next(_chain_ids)
+    spec = [("register", a, 0, 3, False) for a in range(5)]
+    spec += [
+        (("mint", "transfer", "burn")[i % 3], i % 5, (i * 3 + 1) % 5, 2**61 + i, i % 4 == 0)
+        for i in range(150)
+    ]
+    events = _chain(chain_id, spec)
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def writer(batch: int) -> None:
+        try:
+            start.wait()
+            for lo in range(0, len(events), batch):
+                store.apply_events(events[lo : lo + batch])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in (5, 7, 11, 40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    _apply_in_order(store, _chain(expected_id, spec))
+    got = read_models(store, chain_id)
+    assert got == read_models(store, expected_id)
+    assert got["balances"] and got["supplies"]
+    assert store.event_count(chain_id) == len(events)
+    assert store.checkpoint(chain_id) == BlockRef(events[-1].block_number, events[-1].block_hash)
