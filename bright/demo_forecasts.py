@@ -6,6 +6,9 @@ the coming intervals with the pooled homes models (trained on first use, about a
 on this machine, then loaded from the model store) and commits them before the intervals start
 by the chain's clock, which the demo market moves forward a whole interval per session.
 
+It also stores a clustering of the demo homes when none is stored yet, so that the API's
+``GET /clusters`` has something to serve.
+
 Usage (``bright up`` wires it beside the market)::
 
     forecasts = DemoForecasts(running, stop).start()
@@ -41,6 +44,7 @@ class DemoForecasts:
         stop_event: threading.Event,
         config: FeedConfig | None = None,
         models_dir: Path | None = None,
+        clusters_dir: Path | None = None,
     ) -> None:
         platform = running.platform
         oracle = next(m for m in running.members if m.role is Role.ORACLE)
@@ -54,6 +58,7 @@ class DemoForecasts:
         )
         self.feed = ForecastFeed(client, oracle.account, homes, config or DEMO_FEED,
                                  models_dir=models_dir, log=self._log)
+        self.clusters_dir = clusters_dir
         self._stop = stop_event
         self._own_stop = threading.Event()
         self.thread: threading.Thread | None = None
@@ -78,11 +83,25 @@ class DemoForecasts:
 
         threading.Thread(target=watch, name="demo-forecasts-stop", daemon=True).start()
         try:
+            self._ensure_clusters()
+        except Exception as exc:  # the forecasts do not depend on it
+            self._on_error(exc)
+        try:
             self.feed.ensure_models()  # first use trains; the stop event is checked after
         except Exception as exc:
             self._on_error(exc)
             return
         self.feed.run(merged, on_error=self._on_error)
+
+    def _ensure_clusters(self) -> None:
+        """Store a clustering of the demo homes when none is stored (GET /clusters serves it;
+        ``bright analytics cluster`` replaces it)."""
+        from analytics.clustering.store import cluster_and_save, load_summary
+
+        if load_summary(self.clusters_dir) is None:
+            summary = cluster_and_save(folder=self.clusters_dir)
+            self._log(f"clusters: {summary['households']} homes in k={summary['k']} "
+                               f"clusters stored for GET /clusters")
 
     def start(self) -> DemoForecasts:
         self.thread = threading.Thread(target=self._run, name="demo-forecasts", daemon=True)

@@ -96,6 +96,24 @@ def save_result(result: ClusterResult, folder: Path | None = None) -> dict[str, 
     return summary
 
 
+def cluster_and_save(homes: int = 17, seed: int = 0, folder: Path | None = None
+                     ) -> dict[str, Any]:
+    """Cluster the community of ``homes`` households (the real ones first) and store it."""
+    from analytics.clustering.engine import ClusterConfig, HouseholdClusterer
+    from analytics.clustering.features import household_features
+    from analytics.data import citylearn
+    from analytics.data.synthetic import synthetic_community
+
+    community = synthetic_community(homes, seed=seed)
+    infos = {h.home_id: h for h in citylearn.homes()}
+    features = household_features(
+        community.load_kwh, community.pv_kwh, citylearn.load_weather()["temp_c"],
+        {k: v.battery_kwh for k, v in infos.items()}, {k: v.battery_kw for k, v in infos.items()})
+    result = HouseholdClusterer(ClusterConfig(seed=seed)).fit(features).result_
+    assert result is not None
+    return save_result(result, folder)
+
+
 def load_summary(folder: Path | None = None) -> dict[str, Any] | None:
     """The latest stored summary, or None when no clustering was stored yet."""
     path = clusters_dir(folder) / SUMMARY_FILE

@@ -12,7 +12,7 @@ from tests.api.api_helpers import bearer
 def stored(tmp_path, monkeypatch):
     from analytics.clustering.engine import ClusterConfig, HouseholdClusterer
     from analytics.clustering.features import household_features
-    from analytics.clustering.store import save_result
+    from analytics.clustering.store import cluster_and_save, save_result
     from analytics.data import citylearn
     from analytics.data.synthetic import synthetic_community
     from analytics.settings import analytics_settings
@@ -25,7 +25,10 @@ def stored(tmp_path, monkeypatch):
         community.load_kwh, community.pv_kwh, citylearn.load_weather()["temp_c"],
         {k: v.battery_kwh for k, v in infos.items()}, {k: v.battery_kw for k, v in infos.items()})
     result = HouseholdClusterer(ClusterConfig(seed=0)).fit(features).result_
-    yield result, save_result(result)
+    summary = save_result(result)
+    assert summary == cluster_and_save(20, 0) | {"created_at_s": summary["created_at_s"],
+                                                  "seconds": summary["seconds"]}
+    yield result, summary
     analytics_settings.cache_clear()
 
 

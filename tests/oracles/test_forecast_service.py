@@ -52,7 +52,8 @@ def _text(value: str) -> str:
 def _feed(demo, models_dir, homes=None):
     from bright.demo_forecasts import DemoForecasts
 
-    forecasts = DemoForecasts(demo, threading.Event(), SMALL, models_dir=models_dir)
+    forecasts = DemoForecasts(demo, threading.Event(), SMALL, models_dir=models_dir,
+                              clusters_dir=models_dir / "clusters")
     if homes is not None:
         forecasts.feed.members = {m: h for m, h in forecasts.feed.members.items() if h in homes}
     return forecasts
@@ -123,6 +124,8 @@ def test_demo_forecasts_reach_the_read_model_and_the_api(demo, models_dir, tmp_p
     finally:
         forecasts.stop()
     assert forecasts.committed() > 0, f"nothing committed ({forecasts.errors} errors)"
+    # it also stored a clustering of the demo homes for GET /clusters
+    assert (models_dir / "clusters" / "latest.json").exists()
 
     class Demo:  # what index_into needs
         running = demo
