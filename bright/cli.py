@@ -533,6 +533,18 @@ def bench_e2e_cmd(
     _report(lambda: bench_e2e(bids=bids, block_time_s=block_time, buses=buses), json_out)
 
 
+@bench_app.command("ui")
+def bench_ui_cmd(
+    url: Annotated[str | None, typer.Option(help="A running UI; default: start one.")] = None,
+    loads: Annotated[int, typer.Option(min=1, help="Page loads measured (median).")] = 5,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Web UI: JavaScript shipped (gzipped) and time from navigation to a usable market page."""
+    from bright.bench_ui import bench_ui
+
+    _report(lambda: bench_ui(url=url, loads=loads), json_out)
+
+
 @bench_app.command("gateway")
 def bench_gateway_cmd(
     messages: Annotated[int, typer.Option(min=100, help="Messages in the burst.")] = 20_000,
