@@ -561,55 +561,56 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         // Cannot overflow: a target is below 2^32, BP + tol below 2^15, the price below 2^40,
         // at most 256 terms; the offsets are inside the (checked) lengths of the arrays.
         assembly ("memory-safe") {
+            // The credit check, four fields at a time in 64-bit lanes: `c <= T * bpTol / 10000`
+            // (floor) is `c * 10000 <= T * bpTol`; both products stay below 2^47, so with a
+            // guard bit 63 set in each lane of the right side the subtraction borrows across
+            // no lane, and the guard survives exactly where the credit is within the bound.
+            let even := 0x00000000ffffffff00000000ffffffff00000000ffffffff00000000ffffffff
+            let guard := 0x8000000000000000800000000000000080000000000000008000000000000000
             let bad := 0
             let any := 0
             for {} lt(cPtr, end) {} {
                 let tw := calldataload(tPtr)
                 let cw := calldataload(cPtr)
                 any := or(any, cw)
-                switch tw
-                case 0 { bad := or(bad, cw) }
-                default {
-                    // The eight fields of the word, unrolled.
+                let lo := sub(or(mul(and(tw, even), bpTol), guard), mul(and(cw, even), 10000))
+                let hi := sub(
+                    or(mul(and(shr(32, tw), even), bpTol), guard), mul(and(shr(32, cw), even), 10000)
+                )
+                bad := or(bad, and(not(and(lo, hi)), guard))
+                if tw {
+                    // The eight fields' `price * upper(T) / 1000`, unrolled.
                     {
                         let u := div(mul(and(tw, 0xffffffff), bpTol), 10000)
                         maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                        bad := or(bad, gt(and(cw, 0xffffffff), u))
                     }
                     {
                         let u := div(mul(and(shr(32, tw), 0xffffffff), bpTol), 10000)
                         maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                        bad := or(bad, gt(and(shr(32, cw), 0xffffffff), u))
                     }
                     {
                         let u := div(mul(and(shr(64, tw), 0xffffffff), bpTol), 10000)
                         maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                        bad := or(bad, gt(and(shr(64, cw), 0xffffffff), u))
                     }
                     {
                         let u := div(mul(and(shr(96, tw), 0xffffffff), bpTol), 10000)
                         maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                        bad := or(bad, gt(and(shr(96, cw), 0xffffffff), u))
                     }
                     {
                         let u := div(mul(and(shr(128, tw), 0xffffffff), bpTol), 10000)
                         maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                        bad := or(bad, gt(and(shr(128, cw), 0xffffffff), u))
                     }
                     {
                         let u := div(mul(and(shr(160, tw), 0xffffffff), bpTol), 10000)
                         maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                        bad := or(bad, gt(and(shr(160, cw), 0xffffffff), u))
                     }
                     {
                         let u := div(mul(and(shr(192, tw), 0xffffffff), bpTol), 10000)
                         maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                        bad := or(bad, gt(and(shr(192, cw), 0xffffffff), u))
                     }
                     {
                         let u := div(mul(and(shr(224, tw), 0xffffffff), bpTol), 10000)
                         maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                        bad := or(bad, gt(and(shr(224, cw), 0xffffffff), u))
                     }
                 }
                 tPtr := add(tPtr, 0x20)

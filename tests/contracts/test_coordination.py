@@ -44,11 +44,11 @@ def escrow_for(quantities, tol=TOL, price=PRICE):
     return sum(price * (q * (10_000 + tol) // 10_000) // 1000 for q in quantities)
 
 
-def params(start, escrow, tol=TOL, deadline=None):
+def params(start, escrow, tol=TOL, deadline=None, price=PRICE):
     # (gridArea, windowStart, optInDeadline, direction, toleranceBp, priceCap, penalty,
     #  baselineMethod, baselineHash, escrow)
     deadline = start - 900 if deadline is None else deadline
-    return (b32("feeder-1"), start, deadline, 0, tol, PRICE, 100, 1, b"\x11" * 32, escrow)
+    return (b32("feeder-1"), start, deadline, 0, tol, price, 100, 1, b"\x11" * 32, escrow)
 
 
 def window_start():
@@ -220,3 +220,44 @@ def test_a_credit_in_an_unused_field_is_above_its_zero_target(coord, accounts):
     with reverts("FlexCoordinationCreditAboveTarget", accounts[3].address, 1, 5, 0):
         coord.settle(rid, table, [0], beyond, escrow, {"from": accounts[2]})
     coord.settle(rid, table, [0], [0, 0, 0, 0], escrow, {"from": accounts[2]})
+
+
+def test_credit_bound_at_the_extremes_of_the_fields(coord, meters, registry, admin, accounts):
+    """Targets and credits at the top of uint32, no tolerance: the credit check (done four
+    fields at a time) accepts a credit equal to the target and refuses one 1 Wh above it, in
+    an even and in an odd field."""
+    oracle = Account.from_key("0x" + "44" * 32)
+    registry.register(oracle.address, ORACLE, b32("feeder-1"), b"\0" * 32, {"from": admin})
+    top = 2**32 - 2
+    start = window_start()
+    quantities = [top] * 3
+    escrow = escrow_for(quantities, tol=0, price=1)
+    tx = coord.publishRequest(
+        params(start, escrow, tol=0, price=1), quantities, {"from": accounts[1]}
+    )
+    rid = tx.events["RequestPublished"]["requestId"]
+    coord.optIn(rid, top, {"from": accounts[3]})
+    table = row(accounts[3], "m3", quantities)
+    coord.proposeCoalition(rid, 1, table, [], {"from": accounts[2]})
+    coord.acceptCoalition(rid, {"from": accounts[1]})
+    chain.sleep(start + 3 * 900 - chain.time())
+    chain.mine()
+    reading = (METER_INDEX["m3"] << 192) | (1 << 96)
+    for k in range(3):
+        digest = meters.batchDigest(start + 900 * k, [reading], 10 + k, False)
+        signature = Account.unsafe_sign_hash(digest, oracle.key).signature
+        meters.commitReadings(start + 900 * k, [reading], 10 + k, signature)
+
+    def deliveries(credited):
+        packed = sum(c << (32 * k) for k, c in enumerate(credited))
+        return [0, packed, packed, 0]
+
+    pay = 3 * (top // 1000)
+    for k in (1, 2):
+        over = [top] * 3
+        over[k] = top + 1
+        with reverts("FlexCoordinationCreditAboveTarget", accounts[3].address, k, top + 1, top):
+            coord.settle(rid, table, [0], deliveries(over), escrow, {"from": accounts[2]})
+    exact = deliveries([top] * 3)
+    coord.settle(rid, table, [pay << 160], exact, escrow - pay, {"from": accounts[2]})
+    assert coord.account(accounts[3])[0] == pay
