@@ -72,6 +72,9 @@ class KafkaReadSide:
             confirmations=self.confirmations,
         )
         self.indexer.poll_once()
+        # migrated here, once, before the workers open it (two workers migrating a fresh
+        # PostgreSQL database at the same time would collide on its first CREATE TABLE)
+        models = ReadModelStore(open_database(self.database_url))
         for n in range(self.workers):
             env = {
                 **os.environ,
@@ -100,7 +103,10 @@ class KafkaReadSide:
                 )
             )
             log.close()
-        self._wait_caught_up(ledger)
+        try:
+            self._wait_caught_up(ledger, models)
+        finally:
+            models.engine.dispose()
         indexer = self.indexer
         self._thread = threading.Thread(
             target=indexer.run,
@@ -111,12 +117,13 @@ class KafkaReadSide:
         self._thread.start()
         return self
 
-    def _wait_caught_up(self, ledger: ReadModelStore, timeout_s: float = 120.0) -> None:
+    def _wait_caught_up(
+        self, ledger: ReadModelStore, models: ReadModelStore, timeout_s: float = 120.0
+    ) -> None:
         """Return once the workers have projected what the indexer published so far (they
         need a few seconds to join their consumer group), so the read side starts complete."""
         chain_id = self.deployment.chain_id
         published = ledger.event_count(chain_id)
-        models = ReadModelStore(open_database(self.database_url))
         deadline = time.monotonic() + timeout_s
         while models.event_count(chain_id) < published:
             if time.monotonic() > deadline:

@@ -1,6 +1,7 @@
 """The faust agent (``agent.test_context()``, no broker) and the whole Kafka path on a real
-broker: indexer -> Kafka ``chain.events`` -> faust worker -> read models, with a worker killed
-mid-stream and a reorg; the result must equal a rebuild from block 0."""
+broker: indexer -> Kafka ``chain.events`` -> two faust workers -> read models in SQLite or in
+PostgreSQL, with a worker killed mid-stream, the broker stopped and started, and a reorg; the
+result must equal a rebuild from block 0."""
 
 from __future__ import annotations
 
@@ -104,9 +105,18 @@ def _wait_equal(store, expected_store, chain_id, timeout_s=60):
 
 
 @pytest.mark.slow
-def test_kafka_path_end_to_end(tmp_path, artifacts):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_kafka_path_end_to_end(backend, request, tmp_path, artifacts):
+    """Two faust workers project into SQLite, or into the test PostgreSQL server (where they
+    write at the same time); after each disturbance the read models equal a rebuild from
+    block 0 into a fresh database of the same kind."""
     import tempfile
     from pathlib import Path
+
+    def new_database(name):
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / name}.sqlite"
+        return request.getfixturevalue("pg_server").create_database()
 
     state = Path(tempfile.mkdtemp(prefix="bright-kafka-test-"))
     broker = KafkaBroker(state, libs_dir=DEFAULT_KAFKA_DIR / "libs").start()
@@ -133,7 +143,8 @@ def test_kafka_path_end_to_end(tmp_path, artifacts):
         )
         indexer.poll_once()
 
-        db_url = f"sqlite:///{tmp_path / 'kafka_models.sqlite'}"
+        db_url = new_database("kafka_models")
+        models = ReadModelStore(open_database(db_url))  # migrated before the workers start
 
         def env(n):
             return {
@@ -145,14 +156,13 @@ def test_kafka_path_end_to_end(tmp_path, artifacts):
 
         # two workers in one consumer group share the partitions
         workers = [_worker(env(1)), _worker(env(2))]
-        models = ReadModelStore(open_database(db_url))
 
         def rebuilt(name):
-            s = ReadModelStore(open_database(f"sqlite:///{tmp_path / name}"))
+            s = ReadModelStore(open_database(new_database(name)))
             EmbeddedRunner.build(web3_rpc(w3), deployment, s, artifacts).poll_once()
             return s
 
-        _wait_equal(models, rebuilt("r1.sqlite"), deployment.chain_id)
+        _wait_equal(models, rebuilt("r1"), deployment.chain_id)
 
         # kill a worker mid-stream: the other takes its partitions; then it comes back
         os.killpg(workers[0].pid, signal.SIGKILL)
@@ -162,14 +172,14 @@ def test_kafka_path_end_to_end(tmp_path, artifacts):
             tok.mint(a.address, 77)
         indexer.poll_once()
         workers[0] = _worker(env(1))
-        _wait_equal(models, rebuilt("r2.sqlite"), deployment.chain_id)
+        _wait_equal(models, rebuilt("r2"), deployment.chain_id)
 
         # stop the broker mid-stream and start it again on the same log
         broker.stop()
         tok.mint(accounts[10].address, 11)
         broker.start()
         indexer.poll_once()
-        _wait_equal(models, rebuilt("r3.sqlite"), deployment.chain_id)
+        _wait_equal(models, rebuilt("r3"), deployment.chain_id)
 
         # a reorg: the rollback record reaches every partition, the new branch follows
         w3.provider.make_request("anvil_reorg", [3, []])
@@ -177,7 +187,7 @@ def test_kafka_path_end_to_end(tmp_path, artifacts):
         tok.mint(accounts[9].address, 5)
         indexer.poll_once()
         assert indexer.stats.reorgs == 1
-        _wait_equal(models, rebuilt("r4.sqlite"), deployment.chain_id)
+        _wait_equal(models, rebuilt("r4"), deployment.chain_id)
     finally:
         if publisher is not None:
             publisher.close()
