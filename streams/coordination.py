@@ -13,7 +13,10 @@ are safe under at-least-once delivery.
 What each event does:
 
 * ``RequestPublished``: a request, ``open``, with its terms and quantities per interval.
-* ``OptedIn``: an opt-in (``opted``); the request's and the member's opt-in counts.
+* ``OptedIn``: an opt-in (``opted``); the request's and the member's opt-in counts. Written
+  behind (:func:`streams.projections.written_behind`: a relayed batch logs hundreds of them
+  in one block), so every other handler here calls :func:`~streams.projections.flush_pending`
+  first.
 * ``CoalitionProposed``: the request is ``proposed`` (coordinator, price, round, most payout,
   targets hash); the targets table (decoded by :func:`chain.coordination.unpack_table`) becomes
   one row per member and one per member and interval; opt-ins of the round become ``member``,
@@ -37,11 +40,10 @@ request id.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import (
-    CursorResult,
     Numeric,
     Table,
     and_,
@@ -74,7 +76,7 @@ from streams.models import (
     FlexRequest,
     FlexRequestInterval,
 )
-from streams.projections import Projection
+from streams.projections import Projection, flush_pending, written_behind
 
 CONTRACT = "FlexCoordination"
 REQUEST_STATUSES = ("open", "proposed", "accepted", "settled", "reclaimed")
@@ -162,7 +164,7 @@ _AMOUNT = Numeric(78, 0)
 
 
 def _bump_accounts(
-    event: ChainEvent, session: Session, deltas: Mapping[str, Mapping[str, int]]
+    chain_id: int, block: int, session: Session, deltas: Mapping[str, Mapping[str, int]]
 ) -> None:
     """Add ``deltas[account][field]`` to the accounts' figures (rows made when missing), in
     one statement for the whole batch.
@@ -184,9 +186,9 @@ def _bump_accounts(
             values[name] += int(delta)
         rows.append(
             {
-                "chain_id": event.chain_id,
+                "chain_id": chain_id,
                 "account": account,
-                "updated_block": event.block_number,
+                "updated_block": block,
                 **values,
             }
         )
@@ -212,7 +214,7 @@ def _bump_accounts(
             for lo in range(0, len(accounts), 500):
                 part = accounts[lo : lo + 500]
                 for row in session.execute(
-                    select(_AC).where(_AC.c.chain_id == event.chain_id, _AC.c.account.in_(part))
+                    select(_AC).where(_AC.c.chain_id == chain_id, _AC.c.account.in_(part))
                 ).mappings():
                     found[row["account"]] = row
             for new in rows:
@@ -301,6 +303,7 @@ def project_request_published(event: ChainEvent, session: Session) -> None:
 
 @coordination.on(CONTRACT, "EscrowReclaimed")
 def project_escrow_reclaimed(event: ChainEvent, session: Session) -> None:
+    flush_pending(session)  # written-behind opt-ins first
     a = event.args
     _set_request(event, session, _int(a["requestId"]), status="reclaimed", refund=_int(a["amount"]))
 
@@ -308,31 +311,74 @@ def project_escrow_reclaimed(event: ChainEvent, session: Session) -> None:
 # ------------------------------------------------------------------------------ opt-ins
 
 
+@dataclass
+class _PendingOptIns:
+    """Opt-ins of one chunk, written behind (a relayed batch logs hundreds in one block)."""
+
+    rows: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # by chain id
+
+
 @coordination.on(CONTRACT, "OptedIn")
 def project_opted_in(event: ChainEvent, session: Session) -> None:
+    """An opt-in (``opted`` in the request's current round); the request and the member count
+    it. Written behind: the other handlers flush first (:func:`_flush_opt_ins`)."""
     a = event.args
-    rid = _int(a["requestId"])
-    counted = session.execute(
-        update(_R)
-        .where(_request_where(event, rid))
-        .values(opt_in_count=_R.c.opt_in_count + 1, updated_block=event.block_number)
+    pending = written_behind(session, _OPT_INS, _PendingOptIns, _flush_opt_ins)
+    pending.rows.setdefault(event.chain_id, []).append(
+        {
+            "chain_id": event.chain_id,
+            "request_id": _int(a["requestId"]),
+            "member": a["member"],
+            "max_wh": _int(a["maxWh"]),
+            "relayer": a["relayer"],
+            "status": "opted",
+            "opted_block": event.block_number,
+            "tx_hash": event.tx_hash,
+        }
     )
-    if not cast(CursorResult[Any], counted).rowcount:
-        _request(event, session, rid)  # raises: the request was never published
-    session.execute(
-        insert(_OI).values(
-            chain_id=event.chain_id,
-            request_id=rid,
-            member=a["member"],
-            max_wh=_int(a["maxWh"]),
-            relayer=a["relayer"],
-            status="opted",
-            round=select(_R.c.round).where(_request_where(event, rid)).scalar_subquery(),
-            opted_block=event.block_number,
-            tx_hash=event.tx_hash,
+
+
+_OPT_INS = "coordination-opt-ins"
+
+
+def _flush_opt_ins(session: Session, pending: _PendingOptIns) -> None:
+    """The chunk's opt-ins: one read of their requests' rounds, one insert, one count update
+    per request, one account upsert."""
+    for chain_id, rows in pending.rows.items():
+        wanted = sorted({r["request_id"] for r in rows})
+        rounds = {
+            int(rid): int(rnd)
+            for rid, rnd in session.execute(
+                select(_R.c.request_id, _R.c.round).where(
+                    _R.c.chain_id == chain_id, _R.c.request_id.in_(wanted)
+                )
+            )
+        }
+        for r in rows:
+            if r["request_id"] not in rounds:
+                raise CoordinationStreamError(
+                    f"FlexCoordination.OptedIn: request {r['request_id']} was never published "
+                    f"(block {r['opted_block']})"
+                )
+            r["round"] = rounds[r["request_id"]]
+        session.execute(insert(_OI), rows)
+        counts: dict[int, list[int]] = {}
+        accounts: dict[str, dict[str, int]] = {}
+        for r in rows:
+            held = counts.setdefault(r["request_id"], [0, 0])
+            held[0] += 1
+            held[1] = max(held[1], r["opted_block"])
+            accounts.setdefault(r["member"], {"opt_in_count": 0})["opt_in_count"] += 1
+        session.execute(
+            update(_R)
+            .where(_R.c.chain_id == chain_id, _R.c.request_id == bindparam("b_rid"))
+            .values(
+                opt_in_count=_R.c.opt_in_count + bindparam("b_n"),
+                updated_block=bindparam("b_block"),
+            ),
+            [{"b_rid": rid, "b_n": n, "b_block": b} for rid, (n, b) in sorted(counts.items())],
         )
-    )
-    _bump_accounts(event, session, {a["member"]: {"opt_in_count": 1}})
+        _bump_accounts(chain_id, max(counts[rid][1] for rid in counts), session, accounts)
 
 
 def _set_opt_ins(
@@ -434,6 +480,7 @@ def _set_interval_totals(
 
 @coordination.on(CONTRACT, "CoalitionProposed")
 def project_coalition_proposed(event: ChainEvent, session: Session) -> None:
+    flush_pending(session)  # written-behind opt-ins first
     a = event.args
     rid = _int(a["requestId"])
     req = _request(event, session, rid)
@@ -466,6 +513,7 @@ def project_coalition_proposed(event: ChainEvent, session: Session) -> None:
 
 @coordination.on(CONTRACT, "CoalitionAccepted")
 def project_coalition_accepted(event: ChainEvent, session: Session) -> None:
+    flush_pending(session)  # written-behind opt-ins first
     a = event.args
     _set_request(
         event, session, _int(a["requestId"]), status="accepted", targets_hash=str(a["targetsHash"])
@@ -476,6 +524,7 @@ def project_coalition_accepted(event: ChainEvent, session: Session) -> None:
 def project_coalition_rejected(event: ChainEvent, session: Session) -> None:
     """A new round: the proposal's table is gone and every opt-in counts again (the contract
     keeps the last coordinator and price, and so does the read model)."""
+    flush_pending(session)  # written-behind opt-ins first
     a = event.args
     rid, round_ = _int(a["requestId"]), _int(a["round"])
     _drop_table(event, session, rid)
@@ -490,6 +539,7 @@ def project_coalition_rejected(event: ChainEvent, session: Session) -> None:
 
 @coordination.on(CONTRACT, "MemberReplaced")
 def project_member_replaced(event: ChainEvent, session: Session) -> None:
+    flush_pending(session)  # written-behind opt-ins first
     a = event.args
     rid = _int(a["requestId"])
     req = _request(event, session, rid)
@@ -554,6 +604,7 @@ def decode_settlement(
 
 @coordination.on(CONTRACT, "RequestSettled")
 def project_request_settled(event: ChainEvent, session: Session) -> None:
+    flush_pending(session)  # written-behind opt-ins first
     a = event.args
     rid = _int(a["requestId"])
     req = _request(event, session, rid)
@@ -666,11 +717,17 @@ def project_request_settled(event: ChainEvent, session: Session) -> None:
         refund=_int(a["refund"]),
         settlement_hash=str(a["settlementHash"]),
     )
-    _bump_accounts(event, session, deltas)
+    _bump_accounts(event.chain_id, event.block_number, session, deltas)
 
 
 @coordination.on(CONTRACT, "PayoutClaimed")
 def project_payout_claimed(event: ChainEvent, session: Session) -> None:
+    flush_pending(session)  # written-behind opt-ins first
     a = event.args
     amount = _int(a["amount"])
-    _bump_accounts(event, session, {a["member"]: {"claimable": -amount, "claimed_total": amount}})
+    _bump_accounts(
+        event.chain_id,
+        event.block_number,
+        session,
+        {a["member"]: {"claimable": -amount, "claimed_total": amount}},
+    )
