@@ -6,6 +6,8 @@
 //   market  the operator opens a session; a member places a bid (sees it in the book and in
 //           its orders), a bid it cannot cover is refused with the decoded custom error,
 //           a second member offers, and the first sees the match after the clearing
+//   sealed  the operator opens a sealed session; a member commits a sealed bid, reveals it
+//           after the gate (from this browser's kept salt) and sees it in its orders
 //   dso     the DSO publishes a request (approve + publishRequest)
 //   optin   a member opts in to it and sees its opt-in in its standing
 //   targets the member then sees its targets once the coordination service proposes the
@@ -25,7 +27,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const url = (process.env.BRIGHT_UI_URL ?? "http://127.0.0.1:8000/").replace(/\/?$/, "/");
 const shots = process.env.BRIGHT_UI_SCREENSHOTS ?? path.resolve(here, "../../reports/ui-screenshots");
-const scenarios = new Set((process.env.BRIGHT_E2E_SCENARIOS ?? "market,dso,optin").split(",").map((s) => s.trim()).filter(Boolean));
+const scenarios = new Set((process.env.BRIGHT_E2E_SCENARIOS ?? "market,sealed,dso,optin").split(",").map((s) => s.trim()).filter(Boolean));
 const sessionStartsIn = process.env.BRIGHT_E2E_SESSION_MINUTES ?? "120";
 const optInMinutes = process.env.BRIGHT_E2E_OPTIN_MINUTES ?? "60";
 const windowMinutes = process.env.BRIGHT_E2E_WINDOW_MINUTES ?? "240";
@@ -168,6 +170,39 @@ try {
     await visit(member, "market", "member-market", () => member.page.locator('[data-testid="market"][data-ready="true"]').waitFor());
     await visit(operator, "operator", "operator", () => operator.page.getByTestId("members").waitFor());
     await seller.ctx.close();
+    await operator.ctx.close();
+  }
+
+  if (scenarios.has("sealed")) {
+    const operator = await persona("market-operator");
+    const sealedId = await step("operator opens a sealed session", async () => {
+      await operator.page.goto(url + "#/operator");
+      const form = operator.page.getByTestId("open-session");
+      await form.getByLabel("Delivery starts in (minutes, chain time)").fill("150");
+      await form.getByLabel("Gate closes before delivery (minutes)").fill("90");
+      await form.getByLabel("Sealed bids (commit, then reveal)").check();
+      await form.getByLabel("Reveal window after the gate (minutes)").fill("90");
+      await form.getByRole("button", { name: "Open session" }).click();
+      const st = operator.page.getByRole("status").filter({ hasText: /Session \d+ opened/ }).first();
+      await st.waitFor({ timeout: 30_000 });
+      return Number((await st.textContent()).match(/Session (\d+) opened/)[1]);
+    });
+    if (sealedId) {
+      await step("a member commits a sealed bid, reveals it after the gate and sees it", async () => {
+        const pg = member.page;
+        await pg.goto(url + "#/market");
+        await pg.getByRole("button", { name: `#${sealedId}`, exact: true }).click();
+        await pg.getByLabel("Bid (buy flexibility)").check();
+        await pg.getByLabel("Quantity (Wh)").fill("300");
+        await pg.getByLabel("Price (FLEX per kWh)").fill("0.13");
+        await pg.getByRole("button", { name: "Commit sealed bid" }).click();
+        await statusMatching(member, new RegExp(`Your sealed bid is committed to session ${sealedId}`));
+        // the chain's clock passes the gate; the reveal button appears
+        await pg.getByRole("button", { name: "Reveal", exact: true }).click({ timeout: 90_000 });
+        await statusMatching(member, new RegExp(`Your sealed order of 300 Wh is revealed and in the book of session ${sealedId}`));
+        await pg.locator(`[data-testid="my-orders"] tr[data-order^="${sealedId}-"]`).first().waitFor({ timeout: 30_000 });
+      });
+    }
     await operator.ctx.close();
   }
 

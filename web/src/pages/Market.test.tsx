@@ -1,7 +1,7 @@
 import { fireEvent, screen, waitFor, within } from "@testing-library/react";
 import type { Depth, Session } from "../lib/api";
 import { FAKE_WALLET, ME, renderIn, routesApi, testConfig } from "../test-utils";
-import { DepthView, MarketPage, gateOpen, pickSession } from "./Market";
+import { DepthView, MarketPage, gateOpen, phaseOf, pickSession } from "./Market";
 
 function session(id: number, status: string, gate: number): Session {
   return {
@@ -77,4 +77,23 @@ it("shows an API failure in words", async () => {
   renderIn(<MarketPage />, { me: ME, api: routesApi({}) });
   const alerts = await screen.findAllByRole("alert");
   expect(alerts[0]).toHaveTextContent("The API refused the request (404)");
+});
+
+describe("sealed sessions", () => {
+  const sealed = { ...session(8, "open", 2_000), sealed_bids: true, reveal_deadline_s: 2_200 };
+  it("take commitments before the gate, reveals until the deadline, then nothing", () => {
+    expect(phaseOf(sealed, 1_999)).toBe("commit");
+    expect(phaseOf(sealed, 2_000)).toBe("reveal");
+    expect(phaseOf(sealed, 2_199)).toBe("reveal");
+    expect(phaseOf(sealed, 2_200)).toBe("closed");
+    expect(phaseOf(session(7, "open", 2_000), 1_000)).toBe("open");
+    expect(gateOpen(sealed, 1_000)).toBe(false); // no direct orders or cancellations
+  });
+  it("offer to commit a sealed order", async () => {
+    const r = { ...routes, "/sessions": { data: [sealed], count: 1 }, "/sessions/8/depth": { ...depth, session_id: 8 } };
+    renderIn(<MarketPage />, { me: ME, wallet: FAKE_WALLET, api: routesApi(r), chainNow: 1_000 });
+    await waitFor(() => expect(screen.getByTestId("place-order")).toHaveTextContent("Commit sealed bid"));
+    expect(screen.getByTestId("place-order")).toBeEnabled();
+    expect(screen.getByText(/is sealed: commit your order now/)).toBeInTheDocument();
+  });
 });

@@ -4,6 +4,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { Field, Loading, NeedsLogin, Panel, ProblemBox, StatusLine } from "../components/ui";
 import type { Balance, Depth, Match, Order, Page, Session } from "../lib/api";
 import { readContract, sendTx } from "../lib/chain";
+import { loadSealed, newSalt, orderCommitment, saveSealed, type SealedOrder } from "../lib/sealed";
 import { formatPrice, formatTime, formatTokens, formatWh, parseTokens, parseWhole } from "../lib/format";
 import { useLoad } from "../lib/hooks";
 import { useApp } from "../state";
@@ -15,12 +16,23 @@ export function gateOpen(s: Session | undefined, chainNow: number | null): boole
   return chainNow === null || chainNow < s.gate_closure_s;
 }
 
+export type Phase = "open" | "commit" | "reveal" | "closed";
+
+/** What a session takes now: direct orders, sealed commitments, reveals, or nothing. */
+export function phaseOf(s: Session | undefined, chainNow: number | null): Phase {
+  if (!s || s.status !== "open") return "closed";
+  const now = chainNow ?? 0;
+  if (!s.sealed_bids) return now < s.gate_closure_s ? "open" : "closed";
+  if (now < s.gate_closure_s) return "commit";
+  return now < s.reveal_deadline_s ? "reveal" : "closed";
+}
+
 export function pickSession(sessions: Session[], chainNow: number | null, chosen: number | null): Session | undefined {
   if (chosen !== null) {
     const s = sessions.find((x) => x.session_id === chosen);
     if (s) return s;
   }
-  return sessions.find((s) => gateOpen(s, chainNow)) ?? sessions[0];
+  return sessions.find((s) => phaseOf(s, chainNow) !== "closed") ?? sessions[0];
 }
 
 export function MarketPage() {
@@ -44,8 +56,8 @@ function MarketBody() {
     () => (sid === null ? Promise.resolve(null) : api.get<Depth>(`/sessions/${sid}/depth`)),
     [api, tick, sid],
   );
-  const open = gateOpen(current, chainNow);
-  const ready = !!sessions.data && depth.data !== undefined && (open || !current || current.status !== "open");
+  const phase = phaseOf(current, chainNow);
+  const ready = !!sessions.data && depth.data !== undefined && (phase !== "closed" || !current || current.status !== "open");
   useEffect(() => {
     // The benchmark's readiness marker (bright bench ui): the book rendered, the form final.
     if (ready && performance.getEntriesByName("bright:market-ready").length === 0) performance.mark("bright:market-ready");
@@ -68,7 +80,7 @@ function MarketBody() {
         {depth.data ? <DepthView depth={depth.data} /> : sid !== null && <Loading what="the order book" />}
       </Panel>
       <Panel title="Place an order">
-        <OrderForm session={current} open={open} />
+        <OrderForm session={current} phase={phase} />
       </Panel>
       <MyTrading sessions={list} />
     </div>
@@ -176,7 +188,7 @@ export function DepthView({ depth }: { depth: Depth }) {
   );
 }
 
-function OrderForm({ session, open }: { session: Session | undefined; open: boolean }) {
+function OrderForm({ session, phase }: { session: Session | undefined; phase: Phase }) {
   const { cfg, wallet, refresh } = useApp();
   const [side, setSide] = useState<"bid" | "offer">("bid");
   const [qty, setQty] = useState("500");
@@ -184,22 +196,16 @@ function OrderForm({ session, open }: { session: Session | undefined; open: bool
   const [status, setStatus] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const enabled = open && !!wallet && !busy;
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    if (!session || !wallet) return;
+  const [sealedTick, setSealedTick] = useState(0);
+  const canOrder = phase === "open" || phase === "commit";
+  const enabled = canOrder && !!wallet && !busy;
+  const sealed = wallet && session ? loadSealed(wallet.address).filter((o) => o.sessionId === session.session_id) : [];
+  void sealedTick;
+  const run = async (fn: () => Promise<void>) => {
     setError(null);
     setBusy(true);
     try {
-      const q = parseWhole(qty, "Quantity", 1, MAX_QTY_WH);
-      const p = parseTokens(price, cfg.token_decimals);
-      const r = await sendTx(
-        cfg,
-        wallet,
-        { contract: "FlexMarket", functionName: "placeOrder", args: [BigInt(session.session_id), side === "bid" ? 0 : 1, BigInt(q), p] },
-        setStatus,
-      );
-      setStatus(`Your ${side} of ${formatWh(q)} at ${price} FLEX/kWh is in session ${session.session_id} (block ${r.blockNumber}).`);
+      await fn();
       refresh();
     } catch (err) {
       setStatus(null);
@@ -208,14 +214,47 @@ function OrderForm({ session, open }: { session: Session | undefined; open: bool
       setBusy(false);
     }
   };
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (!session || !wallet) return;
+    run(async () => {
+      const q = parseWhole(qty, "Quantity", 1, MAX_QTY_WH);
+      const p = parseTokens(price, cfg.token_decimals);
+      const s = side === "bid" ? 0 : 1;
+      if (phase === "commit") {
+        const salt = newSalt();
+        const commitment = orderCommitment(session.session_id, wallet.address, s, q, p, salt);
+        await sendTx(cfg, wallet, { contract: "FlexMarket", functionName: "commitOrder", args: [BigInt(session.session_id), commitment] }, setStatus);
+        const kept: SealedOrder = { sessionId: session.session_id, side: s, qtyWh: q, pricePerKwh: p.toString(), salt, commitment };
+        saveSealed(wallet.address, [...loadSealed(wallet.address), kept]);
+        setSealedTick((t) => t + 1);
+        setStatus(`Your sealed ${side} is committed to session ${session.session_id}. Reveal it after ${formatTime(session.gate_closure_s)} and before ${formatTime(session.reveal_deadline_s)} (kept in this browser).`);
+        return;
+      }
+      const r = await sendTx(cfg, wallet, { contract: "FlexMarket", functionName: "placeOrder", args: [BigInt(session.session_id), s, BigInt(q), p] }, setStatus);
+      setStatus(`Your ${side} of ${formatWh(q)} at ${price} FLEX/kWh is in session ${session.session_id} (block ${r.blockNumber}).`);
+    });
+  };
+  const reveal = (o: SealedOrder) =>
+    run(async () => {
+      await sendTx(cfg, wallet!, { contract: "FlexMarket", functionName: "revealOrder", args: [BigInt(o.sessionId), o.side, BigInt(o.qtyWh), BigInt(o.pricePerKwh), o.salt] }, setStatus);
+      saveSealed(wallet!.address, loadSealed(wallet!.address).map((x) => (x.commitment === o.commitment ? { ...x, revealed: true } : x)));
+      setSealedTick((t) => t + 1);
+      setStatus(`Your sealed order of ${formatWh(o.qtyWh)} is revealed and in the book of session ${o.sessionId}.`);
+    });
+  const help = !session
+    ? "No session is open."
+    : phase === "open"
+      ? `Session ${session.session_id}: delivery ${formatTime(session.delivery_start_s)}, gate closes ${formatTime(session.gate_closure_s)}.`
+      : phase === "commit"
+        ? `Session ${session.session_id} is sealed: commit your order now (nobody sees it), reveal it between ${formatTime(session.gate_closure_s)} and ${formatTime(session.reveal_deadline_s)}.`
+        : phase === "reveal"
+          ? `Session ${session.session_id}: the gate has closed; reveal your sealed orders before ${formatTime(session.reveal_deadline_s)}.`
+          : `Session ${session.session_id} takes no orders now (${session.status === "open" ? "its gate has closed" : session.status}). Pick an open session.`;
   return (
     <form onSubmit={submit} aria-describedby="order-help" data-testid="order-form">
       <p id="order-help" className="muted small">
-        {session
-          ? open
-            ? `Session ${session.session_id}: delivery ${formatTime(session.delivery_start_s)}, gate closes ${formatTime(session.gate_closure_s)}.`
-            : `Session ${session.session_id} takes no orders now (${session.status === "open" ? "its gate has closed" : session.status}). Pick an open session.`
-          : "No session is open."}
+        {help}
         {!wallet && " Connect your wallet to trade."}
       </p>
       <fieldset>
@@ -234,8 +273,26 @@ function OrderForm({ session, open }: { session: Session | undefined; open: bool
         {(id, hint) => <input id={id} aria-describedby={hint} inputMode="decimal" value={price} onChange={(e) => setPrice(e.target.value)} required />}
       </Field>
       <button type="submit" disabled={!enabled} data-testid="place-order">
-        Place {side}
+        {phase === "commit" ? `Commit sealed ${side}` : `Place ${side}`}
       </button>
+      {sealed.length > 0 && (
+        <ul className="sealed" aria-label="My sealed orders in this session">
+          {sealed.map((o) => (
+            <li key={o.commitment}>
+              Sealed {o.side === 0 ? "bid" : "offer"} of {formatWh(o.qtyWh)} at {formatPrice(Number(o.pricePerKwh))}:{" "}
+              {o.revealed ? (
+                "revealed"
+              ) : phase === "reveal" ? (
+                <button type="button" disabled={busy || !wallet} onClick={() => reveal(o)}>
+                  Reveal
+                </button>
+              ) : (
+                "committed, not revealed yet"
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
       <StatusLine text={status} />
       <ProblemBox error={error} onDismiss={() => setError(null)} />
     </form>

@@ -112,6 +112,8 @@ function OpenSession() {
   const [gateLead, setGateLead] = useState("5");
   const [rule, setRule] = useState("0");
   const [area, setArea] = useState("");
+  const [sealed, setSealed] = useState(false);
+  const [revealWindow, setRevealWindow] = useState("5");
   const [status, setStatus] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const submit = async (e: FormEvent) => {
@@ -122,7 +124,9 @@ function OpenSession() {
       const t = chainNow + parseWhole(startsIn, "Delivery starts in", 1, 60 * 24 * 30) * 60;
       const start = Math.ceil(t / cfg.interval_s) * cfg.interval_s;
       const gate = start - parseWhole(gateLead, "Gate closure lead", 1, 24 * 60) * 60;
-      const args = [BigInt(start), cfg.interval_s, BigInt(gate), 0, Number(rule), false, 0n, area ? textToBytes32(area) : `0x${"00".repeat(32)}`];
+      const reveal = sealed ? gate + parseWhole(revealWindow, "Reveal window", 1, 24 * 60) * 60 : 0;
+      if (sealed && reveal > start) throw new Error("The reveal window must end by the delivery start: make it at most the gate's lead");
+      const args = [BigInt(start), cfg.interval_s, BigInt(gate), 0, Number(rule), sealed, BigInt(reveal), area ? textToBytes32(area) : `0x${"00".repeat(32)}`];
       const r = await sendTx(cfg, wallet!, { contract: "FlexMarket", functionName: "openSession", args }, setStatus);
       const [opened] = parseEventLogs({ abi: cfg.abis.FlexMarket, logs: r.logs, eventName: "SessionOpened" }) as unknown as { args: { sessionId: bigint } }[];
       setStatus(`Session ${opened?.args.sessionId ?? "?"} opened: delivery ${formatTime(start)}, gate closes ${formatTime(gate)}.`);
@@ -154,6 +158,12 @@ function OpenSession() {
           </select>
         )}
       </Field>
+      <div className="field">
+        <label>
+          <input type="checkbox" checked={sealed} onChange={(e) => setSealed(e.target.checked)} /> Sealed bids (commit, then reveal)
+        </label>
+      </div>
+      {sealed && <Field label="Reveal window after the gate (minutes)">{(id) => <input id={id} inputMode="numeric" value={revealWindow} onChange={(e) => setRevealWindow(e.target.value)} />}</Field>}
       <button type="submit" className="wide" disabled={!wallet}>
         Open session
       </button>
