@@ -884,7 +884,9 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         }
     }
 
-    /// @dev Adds a row's targets to the interval sums and what they can earn to the total.
+    /// @dev Adds a row's targets to the interval sums and what they can earn to the total;
+    /// each target is at most the member's offer `maxWh`, the unused fields of the last word
+    /// are zero.
     function _addTargets(
         Proposal memory pr,
         uint256[] calldata table,
@@ -892,17 +894,43 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         address m,
         uint256 maxWh
     ) private pure {
+        uint256 k = _sumTargets(pr, _ptr(table, base + 2), maxWh);
         uint256 n = pr.n;
-        for (uint256 k; k < n; ++k) {
+        if (k < n) {
             uint256 t = (table[base + 2 + k / 8] >> (32 * (k % 8))) & MASK32;
-            if (t > maxWh) revert FlexCoordinationTargetAboveOffer(m, k, t, maxWh);
-            pr.sums[k] += t;
-            pr.maxPayout += pr.price * (t * (BP + pr.tol) / BP) / 1000;
+            revert FlexCoordinationTargetAboveOffer(m, k, t, maxWh);
         }
         uint256 used = n % 8;
         if (used != 0 && table[base + 2 + n / 8] >> (32 * used) != 0) {
             revert FlexCoordinationBadTable(table.length, pr.tw);
         }
+    }
+
+    /// @dev One pass over a row's packed targets from calldata offset `p`: adds them to
+    /// `pr.sums` and what they can earn to `pr.maxPayout`; the first interval whose target is
+    /// above `maxWh` (`pr.n`: none).
+    function _sumTargets(Proposal memory pr, uint256 p, uint256 maxWh) private pure returns (uint256 k) {
+        uint256 n = pr.n;
+        uint256 bpTol = BP + pr.tol;
+        uint256 price = pr.price;
+        uint256[] memory sums = pr.sums;
+        uint256 earn;
+        // Cannot overflow: a target is below 2^32, a sum of fewer than 2^16 of them; the most
+        // one earns is below 2^72 per interval. `sums` has `n` words.
+        assembly ("memory-safe") {
+            let at := add(sums, 0x20)
+            let w := 0
+            for {} lt(k, n) { k := add(k, 1) } {
+                if iszero(and(k, 7)) { w := calldataload(add(p, shl(2, k))) }
+                let t := and(w, 0xffffffff)
+                if gt(t, maxWh) { break }
+                w := shr(32, w)
+                let slot := add(at, shl(5, k))
+                mstore(slot, add(mload(slot), t))
+                earn := add(earn, div(mul(price, div(mul(t, bpTol), 10000)), 1000))
+            }
+        }
+        pr.maxPayout += earn;
     }
 
     function _checkTolerance(uint256 requestId, uint256[] memory sums, uint256 tol) private view {

@@ -261,3 +261,19 @@ def test_credit_bound_at_the_extremes_of_the_fields(coord, meters, registry, adm
     exact = deliveries([top] * 3)
     coord.settle(rid, table, [pay << 160], exact, escrow - pay, {"from": accounts[2]})
     assert coord.account(accounts[3])[0] == pay
+
+
+def test_proposal_checks_each_target_and_the_unused_fields(coord, accounts):
+    rid, _ = publish(coord, accounts)  # two intervals of 1,000 Wh
+    coord.optIn(rid, 600, {"from": accounts[3]})
+    coord.optIn(rid, 600, {"from": accounts[4]})
+    over = row(accounts[3], "m3", [500, 500]) + row(accounts[4], "m4", [400, 601])
+    with reverts("FlexCoordinationTargetAboveOffer", accounts[4].address, 1, 601, 600):
+        coord.proposeCoalition(rid, PRICE, over, [], {"from": accounts[2]})
+    stray = row(accounts[3], "m3", [500, 500, 7]) + row(accounts[4], "m4", [500, 500])
+    with reverts("FlexCoordinationBadTable", 6, 3):
+        coord.proposeCoalition(rid, PRICE, stray, [], {"from": accounts[2]})
+    good = row(accounts[3], "m3", [500, 450]) + row(accounts[4], "m4", [500, 550])
+    tx = coord.proposeCoalition(rid, PRICE, good, [], {"from": accounts[2]})
+    most = sum(PRICE * (t * (10_000 + TOL) // 10_000) // 1000 for t in (500, 450, 500, 550))
+    assert tx.events["CoalitionProposed"]["maxPayout"] == most
