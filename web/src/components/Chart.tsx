@@ -39,6 +39,7 @@ export function TimeChart({
         ],
         axes: [{}, { label: unit, size: 70 }],
         scales: { x: { time: true } },
+        tzDate: (ts: number) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
         legend: { live: true },
       },
       [times, ...series.map((s) => s.values)] as uPlot.AlignedData,
@@ -63,7 +64,7 @@ export function TimeChart({
           .join("; ");
   return (
     <figure className="chart">
-      <figcaption>{title}</figcaption>
+      <figcaption>{title} (UTC)</figcaption>
       <div ref={box} role="img" aria-label={`${title}. ${summary}`} />
       <p className="muted small">{summary}</p>
     </figure>

@@ -1,6 +1,7 @@
 // Member: home devices (status from the gateway) and comfort preferences.
 import { useEffect, useState, type FormEvent } from "react";
 import { Field, Loading, NeedsLogin, Panel, ProblemBox, StatusLine } from "../components/ui";
+import { formatTime } from "../lib/format";
 import { useLoad } from "../lib/hooks";
 import { useApp } from "../state";
 
@@ -46,16 +47,20 @@ function HomeBody() {
                   <th scope="col">Role</th>
                   <th scope="col">Online</th>
                   <th scope="col">Battery</th>
+                  <th scope="col">Last seen</th>
                   <th scope="col">Last values</th>
                 </tr>
               </thead>
               <tbody>
                 {devices.data.data.map((d, i) => (
-                  <tr key={String(d.id ?? i)}>
-                    <td>{String(d.id ?? "–")}</td>
-                    <td>{String(d.role ?? d.adapter ?? "–")}</td>
-                    <td>{d.online === undefined ? "–" : d.online ? "yes" : "no"}</td>
-                    <td>{d.battery === undefined || d.battery === null ? "–" : `${d.battery} %`}</td>
+                  <tr key={String(d.device_id ?? i)}>
+                    <td>{String(d.device_id ?? "–")}</td>
+                    <td>
+                      {String(d.role ?? "–")} ({String(d.adapter ?? "–")})
+                    </td>
+                    <td>{d.online === undefined || d.online === null ? "–" : d.online ? "yes" : "no"}</td>
+                    <td>{d.battery_pct === undefined || d.battery_pct === null ? "–" : `${d.battery_pct} %`}</td>
+                    <td>{typeof d.last_seen_s === "number" ? formatTime(d.last_seen_s) : "–"}</td>
                     <td>{valuesText(d)}</td>
                   </tr>
                 ))}
@@ -71,12 +76,20 @@ function HomeBody() {
   );
 }
 
-function valuesText(d: Record<string, unknown>): string {
-  const v = (d.values ?? d.last ?? d.properties) as Record<string, unknown> | undefined;
-  if (!v || typeof v !== "object") return "–";
+/** "energy: 2,870,919 Wh, power: 310 W" from the gateway's last value per property. */
+export function valuesText(d: Record<string, unknown>): string {
+  const v = d.values as Record<string, { value?: unknown; unit?: string } | unknown> | undefined;
+  if (!v || typeof v !== "object" || Object.keys(v).length === 0) return "–";
   return Object.entries(v)
     .slice(0, 6)
-    .map(([k, x]) => `${k}: ${typeof x === "object" && x !== null ? JSON.stringify(x) : String(x)}`)
+    .map(([k, x]) => {
+      if (x && typeof x === "object" && "value" in x) {
+        const { value, unit } = x as { value: unknown; unit?: string };
+        const shown = typeof value === "number" ? value.toLocaleString("en-US") : String(value);
+        return `${k}: ${shown}${unit ? ` ${unit}` : ""}`;
+      }
+      return `${k}: ${String(x)}`;
+    })
     .join(", ");
 }
 
