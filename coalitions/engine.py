@@ -353,6 +353,9 @@ def _solve_cp_sat(
         solver.parameters.num_workers = config.num_workers
         solver.parameters.random_seed = config.seed
         solver.parameters.cp_model_presolve = config.presolve
+        # CP-SAT's own Ctrl-C handler leaves SIGINT at its default after the solve: a
+        # service solving in a thread would then die on Ctrl-C without its cleanup.
+        solver.parameters.catch_sigint_signal = False
         status = solver.solve(m)
         if status in (cp_model.INFEASIBLE, cp_model.MODEL_INVALID):
             raise SolverFailed(_STATUS[status])  # all-zero targets are always feasible

@@ -210,3 +210,31 @@ def test_two_instances_racing_send_one_proposal(env, snapshot):
     assert b._maybe_propose(stale, start - 1700) is None
     assert sent_by_aggregator(env) == before
     assert len(env.events("CoalitionProposed", rid)) == 1
+
+
+def test_forming_a_coalition_in_a_thread_leaves_ctrl_c_to_the_process():
+    """``bright up`` stops on Ctrl-C with its cleanup (chain state saved, anvil stopped) after
+    the service has formed coalitions in its thread: CP-SAT must not take SIGINT over."""
+    import os
+    import signal
+
+    from coalitions.domain import CoalitionRequest, MemberOffer
+    from coalitions.engine import form_coalition
+
+    request = CoalitionRequest(1, 900 * 10, (100, 100))
+    offers = [MemberOffer(f"m{i}", (60, 60), 60) for i in range(3)]
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(1))
+    try:
+        thread = threading.Thread(target=form_coalition, args=(request, offers))
+        thread.start()
+        thread.join()
+        pid = os.fork()
+        if pid == 0:  # the child receives Ctrl-C: its Python handler must run
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            os._exit(0 if caught else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
