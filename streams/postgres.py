@@ -84,6 +84,29 @@ class PostgresServer:
     def running(self) -> bool:
         return (self.data_dir / "postmaster.pid").exists()
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server's processes have used so far: the postmaster
+        and its children, the backends of the connections included (Linux ``/proc``); for
+        benchmarks on a shared machine, where wall time alone says little. Backends that
+        have exited no longer count, so read it while the measured connections are open."""
+        try:
+            postmaster = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError) as exc:
+            raise PostgresError(f"the server at {self.data_dir} is not running: {exc}") from exc
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            if int(entry.name) == postmaster or int(fields[1]) == postmaster:
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / tick
+
     def init(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
             return

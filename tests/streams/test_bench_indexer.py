@@ -18,3 +18,13 @@ def test_bench_indexer_small():
         out["sqlite"]["project_s"] / out["raw_s"], rel=0.1
     )
     assert out["peak_rss_mb"] > 0
+    assert out["raw_cpu_s"] > 0 and out["sqlite"]["cpu_s"] > 0
+
+
+def test_postgres_server_cpu_seconds_count_the_backends(pg_server):
+    import psycopg
+
+    before = pg_server.cpu_seconds()
+    with psycopg.connect(pg_server.dsn()) as conn:
+        conn.execute("SELECT sum(i) FROM generate_series(1, 3000000) AS i").fetchone()
+        assert pg_server.cpu_seconds() > before  # the query's backend, read while it lives
