@@ -8,6 +8,9 @@
                                                   |
                                               Projector --> ReadModelStore (SQL)
 
+On a :class:`~streams.bus.BatchBus` (the in-process one) a chunk's event messages travel in
+batches of :data:`BUS_BATCH`, one dispatch each; on any other bus, one by one.
+
 The indexer reads its checkpoint from the store, so whatever the projector committed is where
 it resumes. The projector buffers a chunk's events until the chunk's tip message and applies
 them with the checkpoint in one transaction. A Kafka bus replaces the in-process one without
