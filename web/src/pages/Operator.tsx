@@ -2,7 +2,7 @@
 // (operator), members, household cluster report.
 import { useState, type FormEvent } from "react";
 import { Field, Loading, NeedsLogin, Panel, ProblemBox, StatusLine } from "../components/ui";
-import type { Page, Participant, SessionSummary } from "../lib/api";
+import { ApiError, type Page, type Participant, type SessionSummary } from "../lib/api";
 import { parseEventLogs } from "viem";
 import { sendTx } from "../lib/chain";
 import { formatPrice, formatTime, formatWh, parseWhole, shortAddress, textToBytes32 } from "../lib/format";
@@ -175,70 +175,99 @@ function OpenSession() {
   );
 }
 
+interface ClusterRow {
+  cluster: number;
+  size: number;
+  silhouette: number | null;
+  suppressed: boolean;
+  centroid_profile: (number | null)[] | null;
+}
+interface ClustersSummary {
+  created_at_s: number;
+  method: string;
+  metric: string;
+  k: number;
+  households: number;
+  silhouette: number | null;
+  clusters: ClusterRow[];
+}
+
+/** The local hour at which a cluster's mean daily profile peaks. */
+export function peakHour(profile: (number | null)[] | null): number | null {
+  if (!profile?.length) return null;
+  let best = -1;
+  let at: number | null = null;
+  profile.forEach((v, h) => {
+    if (v !== null && v > best) {
+      best = v;
+      at = h;
+    }
+  });
+  return at;
+}
+
 function Clusters() {
   const { api, tick } = useApp();
-  const clusters = useLoad(() => api.get<unknown>("/clusters"), [api, tick]);
+  const clusters = useLoad(() => api.get<ClustersSummary>("/clusters"), [api, tick]);
   const [report, setReport] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const loadReport = async () => {
     setError(null);
     try {
       const r = await api.get<unknown>("/clusters/report");
-      setReport(typeof r === "string" ? r : JSON.stringify(r, null, 2));
+      setReport(typeof r === "string" ? r : JSON.stringify(r));
     } catch (e) {
       setError(e);
     }
   };
-  const rows = (clusters.data as { data?: Record<string, unknown>[] } | undefined)?.data;
+  const c = clusters.data;
+  const missing = clusters.error instanceof ApiError && clusters.error.status === 404;
   return (
     <Panel title="Household clusters">
-      <ProblemBox error={clusters.error ?? error} />
-      {rows ? (
-        <GenericTable rows={rows} caption="Clusters" />
-      ) : clusters.data ? (
-        <pre className="json">{JSON.stringify(clusters.data, null, 2)}</pre>
+      {missing ? (
+        <p className="notice">No clustering result yet: run <code>bright analytics cluster</code>.</p>
       ) : (
-        !clusters.error && <Loading what="clusters" />
+        <ProblemBox error={clusters.error} />
       )}
-      <button type="button" onClick={loadReport}>
-        Show cluster report
-      </button>
-      {report && <pre className="json" data-testid="cluster-report">{report}</pre>}
+      {c && (
+        <>
+          <p className="muted small">
+            {c.households} households in {c.k} clusters ({c.method}, {c.metric}), mean silhouette{" "}
+            {c.silhouette === null ? "–" : c.silhouette.toFixed(2)}, computed {formatTime(c.created_at_s)}.
+          </p>
+          <div className="scroll" tabIndex={0} role="region" aria-label="Clusters">
+            <table data-testid="clusters">
+              <caption className="sr-only">Clusters: sizes and daily peaks (no household is named)</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Cluster</th>
+                  <th scope="col">Households</th>
+                  <th scope="col">Silhouette</th>
+                  <th scope="col">Daily peak</th>
+                </tr>
+              </thead>
+              <tbody>
+                {c.clusters.map((k) => {
+                  const peak = peakHour(k.centroid_profile);
+                  return (
+                    <tr key={k.cluster}>
+                      <td>{k.cluster}</td>
+                      <td>{k.size}</td>
+                      <td>{k.silhouette === null ? "–" : k.silhouette.toFixed(2)}</td>
+                      <td>{k.suppressed ? "not shown (small cluster)" : peak === null ? "–" : `${peak}:00`}</td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+          <button type="button" onClick={loadReport}>
+            Show cluster report
+          </button>
+        </>
+      )}
+      <ProblemBox error={error} />
+      {report && <iframe className="report" title="Cluster report" sandbox="" srcDoc={report} data-testid="cluster-report" />}
     </Panel>
-  );
-}
-
-function cell(v: unknown): string {
-  if (v === null || v === undefined) return "–";
-  if (typeof v === "object") return JSON.stringify(v).slice(0, 120);
-  return String(v);
-}
-
-function GenericTable({ rows, caption }: { rows: Record<string, unknown>[]; caption: string }) {
-  const keys = Array.from(new Set(rows.flatMap((r) => Object.keys(r)))).slice(0, 8);
-  return (
-    <div className="scroll" tabIndex={0} role="region" aria-label="Clusters">
-      <table>
-        <caption className="sr-only">{caption}</caption>
-        <thead>
-          <tr>
-            {keys.map((k) => (
-              <th scope="col" key={k}>
-                {k.replace(/_/g, " ")}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((r, i) => (
-            <tr key={i}>
-              {keys.map((k) => (
-                <td key={k}>{cell(r[k])}</td>
-              ))}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
   );
 }
