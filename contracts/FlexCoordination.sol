@@ -701,13 +701,6 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         (t.cache[m], t.cached, t.last) = (w, m + 1, w);
     }
 
-    /// @dev Word `i` of a calldata array whose length the caller has checked.
-    function _at(uint256[] calldata a, uint256 i) private pure returns (uint256 w) {
-        assembly ("memory-safe") {
-            w := calldataload(add(a.offset, shl(5, i)))
-        }
-    }
-
     /// @dev Credits one member's payout and adds its points: one read and one write of its
     /// `Account` slot (claimable bits 0-95, reputation 96-159, opt-ins 160-191, settled 192-223).
     function _book(Tally memory t, address member, uint256 result, uint256 maxPayout) private {
