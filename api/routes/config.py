@@ -19,7 +19,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import ScopeDep, ServiceDep
-from api.errors import UnavailableError
+from api.errors import NotFoundError, UnavailableError
 from bright.paths import ARTIFACTS_DIR, CONTRACTS_DIR, NODE_MODULES
 from bright.units import TOKEN_DECIMALS
 
@@ -149,9 +149,9 @@ def get_config(service: ServiceDep, scope: ScopeDep) -> ConfigPublic:
     chain = ChainSettings()
     deployment = DeploymentsFile(chain.deployments_file).get(scope.chain_id)
     if deployment is None:
-        raise UnavailableError(
-            f"no contracts are recorded for chain {scope.chain_id} in {chain.deployments_file}: "
-            "deploy them (`bright up` or `bright deploy`)"
+        raise NotFoundError(
+            f"contracts of chain {scope.chain_id} in {chain.deployments_file} "
+            "(deploy them: `bright up` or `bright deploy`)"
         )
     abis, errors = _static_parts(ARTIFACTS_DIR, CONTRACTS_DIR)
     deployed = deployment.contracts

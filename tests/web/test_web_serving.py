@@ -109,7 +109,7 @@ def test_config_without_deployment_says_what_to_do(
     for client in _client(tmp_path, monkeypatch, 31337):
         (Path(str(tmp_path)) / "state" / "deployments.json").write_text("{}")
         r = client.get("/config")
-        assert r.status_code == 503
+        assert r.status_code == 404
         assert "bright up" in r.json()["error"]["message"]
 
 
