@@ -164,10 +164,15 @@ _AMOUNT = Numeric(78, 0)
 
 
 def _bump_accounts(
-    chain_id: int, block: int, session: Session, deltas: Mapping[str, Mapping[str, int]]
+    chain_id: int,
+    block: int | Mapping[str, int],
+    session: Session,
+    deltas: Mapping[str, Mapping[str, int]],
 ) -> None:
     """Add ``deltas[account][field]`` to the accounts' figures (rows made when missing), in
-    one statement for the whole batch.
+    one statement for the whole batch; ``block`` is the block of the change (per account, for
+    a batch of several blocks: each account's own newest, so the rows do not depend on how the
+    events were chunked).
 
     Additions commute, so the figures come out the same in any order of application: on the
     Kafka bus a member's ``PayoutClaimed`` (keyed by the member) may be applied before the
@@ -188,7 +193,7 @@ def _bump_accounts(
             {
                 "chain_id": chain_id,
                 "account": account,
-                "updated_block": block,
+                "updated_block": block if isinstance(block, int) else block[account],
                 **values,
             }
         )
@@ -364,11 +369,13 @@ def _flush_opt_ins(session: Session, pending: _PendingOptIns) -> None:
         session.execute(insert(_OI), rows)
         counts: dict[int, list[int]] = {}
         accounts: dict[str, dict[str, int]] = {}
+        blocks: dict[str, int] = {}
         for r in rows:
             held = counts.setdefault(r["request_id"], [0, 0])
             held[0] += 1
             held[1] = max(held[1], r["opted_block"])
             accounts.setdefault(r["member"], {"opt_in_count": 0})["opt_in_count"] += 1
+            blocks[r["member"]] = max(blocks.get(r["member"], 0), r["opted_block"])
         session.execute(
             update(_R)
             .where(_R.c.chain_id == chain_id, _R.c.request_id == bindparam("b_rid"))
@@ -378,7 +385,7 @@ def _flush_opt_ins(session: Session, pending: _PendingOptIns) -> None:
             ),
             [{"b_rid": rid, "b_n": n, "b_block": b} for rid, (n, b) in sorted(counts.items())],
         )
-        _bump_accounts(chain_id, max(counts[rid][1] for rid in counts), session, accounts)
+        _bump_accounts(chain_id, blocks, session, accounts)
 
 
 def _set_opt_ins(
