@@ -62,6 +62,8 @@ async function persona(name) {
   const page = await ctx.newPage();
   page.on("pageerror", (e) => log(`${name}: page error: ${e.message}`));
   await page.goto(url + "#/market");
+  await page.getByRole("button", { name: "Connect browser wallet" }).waitFor();
+  if (name === "home-01") await axe({ page }, "logged-out");
   await page.getByRole("button", { name: "Connect browser wallet" }).click();
   await page.getByRole("button", { name: "Log in with wallet" }).click();
   await page.getByTestId("role").waitFor();
@@ -94,7 +96,7 @@ async function axe(p, label) {
   });
   const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
   for (const v of bad) axeProblems.push(`${label}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(", ")}`);
-  log(`axe ${label}: ${result.length} violations, ${bad.length} serious or critical`);
+  log(`axe ${label}: ${result.length} violations (${result.map((v) => `${v.impact} ${v.id}`).join(", ") || "none"}), ${bad.length} serious or critical`);
 }
 
 async function visit(p, route, label, ready) {
@@ -250,6 +252,24 @@ try {
     });
   }
 
+  await step("the pages work from the keyboard (skip link, navigation)", async () => {
+    const pg = member.page;
+    await pg.goto(url + "#/market");
+    await pg.reload(); // a fresh document: the session comes back from this tab, no prompt
+    await pg.getByTestId("role").waitFor();
+    await pg.getByTestId("market").waitFor();
+    await pg.keyboard.press("Tab");
+    const skip = await pg.evaluate(() => document.activeElement?.textContent);
+    if (skip !== "Skip to content") throw new Error(`the first Tab reached ${skip}, not the skip link`);
+    let reached = "";
+    for (let i = 0; i < 10 && reached !== "My energy"; i++) {
+      await pg.keyboard.press("Tab");
+      reached = await pg.evaluate(() => document.activeElement?.textContent ?? "");
+    }
+    if (reached !== "My energy") throw new Error("Tab never reached the 'My energy' link");
+    await pg.keyboard.press("Enter");
+    await pg.getByRole("heading", { level: 1, name: "My energy" }).waitFor();
+  });
   await visit(member, "requests", "member-requests", () => member.page.getByRole("heading", { name: /My coalitions/ }).waitFor());
   await visit(member, "energy", "member-energy", () => member.page.getByText(/intervals committed on-chain/).waitFor({ timeout: 30_000 }));
   await visit(member, "home", "member-home", () => member.page.getByRole("heading", { name: "Comfort preferences" }).waitFor());

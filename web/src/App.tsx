@@ -104,6 +104,17 @@ function Shell({ cfg }: { cfg: AppConfig }) {
     setWallet(null);
   }, []);
 
+  // Another account chosen in the browser wallet: that is another person; log out.
+  useEffect(() => {
+    const eth = window.ethereum;
+    if (!eth?.on || wallet?.kind !== "injected") return;
+    const onAccounts = (accounts: string[]) => {
+      if (!accounts.length || accounts[0].toLowerCase() !== wallet.address.toLowerCase()) logout();
+    };
+    eth.on("accountsChanged", onAccounts as never);
+    return () => eth.removeListener?.("accountsChanged", onAccounts as never);
+  }, [wallet, logout]);
+
   useEffect(() => {
     if (!me) {
       setLive("off");
@@ -162,16 +173,16 @@ function Shell({ cfg }: { cfg: AppConfig }) {
         </nav>
         <LoginPanel actions={actions} />
       </header>
-      <div className="statusbar" aria-label="Connection">
+      <aside className="statusbar" aria-label="Connection">
         <span>
           Chain {cfg.chain_id} · chain time <time data-testid="chain-time">{formatTime(chainNow)}</time>
         </span>
         <span data-testid="live" className={`live-${live}`}>
           Live updates: {live === "live" ? "on" : live === "connecting" ? "connecting …" : live === "error" ? "disconnected" : "off"}
         </span>
-      </div>
-      {restoreError ? <ProblemBox error={restoreError} onDismiss={() => setRestoreError(null)} /> : null}
+      </aside>
       <main id="main" className="page" tabIndex={-1}>
+        {restoreError ? <ProblemBox error={restoreError} onDismiss={() => setRestoreError(null)} /> : null}
         <Suspense fallback={<Loading what="the page" />}>
           {route === "market" && <MarketPage />}
           {route === "energy" && <EnergyPage />}

@@ -38,7 +38,7 @@ function HomeBody() {
         ) : devices.data.data.length === 0 ? (
           <p>No device reported yet.</p>
         ) : (
-          <div className="scroll" tabIndex={0} role="region" aria-label="Devices">
+          <div className="scroll" tabIndex={0} role="region" aria-label="Devices (table)">
             <table data-testid="devices">
               <caption className="sr-only">Devices and their last values</caption>
               <thead>

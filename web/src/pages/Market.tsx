@@ -89,7 +89,7 @@ function MarketBody() {
 
 function SessionTable({ sessions, selected, onSelect }: { sessions: Session[]; selected: number | null; onSelect: (id: number) => void }) {
   return (
-    <div className="scroll" tabIndex={0} role="region" aria-label="Sessions">
+    <div className="scroll" tabIndex={0} role="region" aria-label="Sessions (table)">
       <table data-testid="sessions">
         <caption className="sr-only">Market sessions, newest first</caption>
         <thead>
@@ -366,7 +366,7 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
         ) : orders.data.data.length === 0 ? (
           <p>You have no orders yet.</p>
         ) : (
-          <div className="scroll" tabIndex={0} role="region" aria-label="My orders">
+          <div className="scroll" tabIndex={0} role="region" aria-label="My orders (table)">
             <table data-testid="my-orders">
               <caption className="sr-only">My orders, newest session first</caption>
               <thead>
@@ -420,7 +420,7 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
         ) : matches.data.data.length === 0 ? (
           <p>No matches yet.</p>
         ) : (
-          <div className="scroll" tabIndex={0} role="region" aria-label="My matches">
+          <div className="scroll" tabIndex={0} role="region" aria-label="My matches (table)">
             <table data-testid="my-matches">
               <caption className="sr-only">My matches, newest first</caption>
               <thead>

@@ -36,7 +36,7 @@ function OperatorBody() {
         {!summary.data ? (
           <Loading what="sessions" />
         ) : (
-          <div className="scroll" tabIndex={0} role="region" aria-label="Sessions and clearing results">
+          <div className="scroll" tabIndex={0} role="region" aria-label="Sessions and clearing results (table)">
             <table data-testid="session-summary">
               <caption className="sr-only">Clearing results per session, newest first</caption>
               <thead>
@@ -74,7 +74,7 @@ function OperatorBody() {
         {!members.data ? (
           <Loading what="members" />
         ) : (
-          <div className="scroll" tabIndex={0} role="region" aria-label="Members">
+          <div className="scroll" tabIndex={0} role="region" aria-label="Members (table)">
             <table data-testid="members">
               <caption className="sr-only">Registered participants</caption>
               <thead>
@@ -235,7 +235,7 @@ function Clusters() {
             {c.households} households in {c.k} clusters ({c.method}, {c.metric}), mean silhouette{" "}
             {c.silhouette === null ? "–" : c.silhouette.toFixed(2)}, computed {formatTime(c.created_at_s)}.
           </p>
-          <div className="scroll" tabIndex={0} role="region" aria-label="Clusters">
+          <div className="scroll" tabIndex={0} role="region" aria-label="Clusters (table)">
             <table data-testid="clusters">
               <caption className="sr-only">Clusters: sizes and daily peaks (no household is named)</caption>
               <thead>

@@ -27,7 +27,7 @@ export function RequestDetail({ request }: { request: FlexRequest }) {
       {!intervals.data ? (
         <Loading what="the intervals" />
       ) : (
-        <div className="scroll" tabIndex={0} role="region" aria-label="Requested, targets and delivered per interval">
+        <div className="scroll" tabIndex={0} role="region" aria-label="Requested, targets and delivered per interval (table)">
           <table data-testid="request-intervals">
             <caption className="sr-only">Requested, targets and delivered per interval</caption>
             <thead>
@@ -59,7 +59,7 @@ export function RequestDetail({ request }: { request: FlexRequest }) {
       )}
       <ProblemBox error={coalition.error} />
       {coalition.data && (
-        <div className="scroll" tabIndex={0} role="region" aria-label="Coalition">
+        <div className="scroll" tabIndex={0} role="region" aria-label="Coalition (table)">
           <table data-testid="coalition">
             <caption>
               Coalition (round {coalition.data.round}, {coalition.data.member_count} members

@@ -51,7 +51,7 @@ function RequestsBody() {
 
 export function RequestTable({ requests, selected, onSelect }: { requests: FlexRequest[]; selected: number | null; onSelect: (id: number) => void }) {
   return (
-    <div className="scroll" tabIndex={0} role="region" aria-label="Requests">
+    <div className="scroll" tabIndex={0} role="region" aria-label="Requests (table)">
       <table data-testid="requests">
         <caption className="sr-only">Flexibility requests, newest first</caption>
         <thead>
