@@ -14,8 +14,8 @@ Tables
     reorg detection.
 ``participants``, ``token_balances``, ``token_supplies``
     Read models of ParticipantRegistry and FlexToken.
-``market_sessions``, ``market_orders``, ``market_matches``
-    Read models of FlexMarket.
+``market_sessions``, ``market_orders``, ``market_matches``, ``market_deposits``
+    Read models of FlexMarket (deposits: each account's Deposited and Withdrawn sums).
 ``oracle_ids``, ``meter_intervals``, ``forecasts``
     Read models of MeterOracle and ForecastOracle: the enrolled ids by compact index, each
     meter's committed import/export energy per interval (corrections replace the value and
@@ -284,6 +284,7 @@ READ_MODEL_TABLES = (
     "market_sessions",
     "market_orders",
     "market_matches",
+    "market_deposits",
     "oracle_ids",
     "meter_intervals",
     "forecasts",
@@ -450,3 +451,19 @@ class FlexRequestInterval(Base):
     credited_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     shortfall_wh: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     members_without_data: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class MarketDeposit(Base):
+    """What an account moved into a FlexMarket (``Deposited``) and out of it (``Withdrawn``),
+    in FlexToken base units. ``deposited - withdrawn`` is its market balance (free plus locked)
+    as long as no clearing has charged its bids; the contract's ``account(who)`` gives the
+    split after trading."""
+
+    __tablename__ = "market_deposits"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    market: Mapped[str] = mapped_column(String(42), primary_key=True)
+    account: Mapped[str] = mapped_column(String(42), primary_key=True)
+    deposited: Mapped[int] = mapped_column(Uint256)
+    withdrawn: Mapped[int] = mapped_column(Uint256)
+    updated_block: Mapped[int] = mapped_column(BigInteger)

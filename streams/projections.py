@@ -52,6 +52,7 @@ from streams.errors import UnknownProjectionError
 from streams.models import (
     Base,
     Forecast,
+    MarketDeposit,
     MarketMatch,
     MarketOrder,
     MarketSession,
@@ -341,24 +342,31 @@ def project_aggregator_delegation_revoked(event: ChainEvent, session: Session) -
 balances = Projection("token_balances", tables=("token_balances", "token_supplies"))
 _TB = cast(Table, TokenBalance.__table__)
 _TS = cast(Table, TokenSupply.__table__)
+_MD = cast(Table, MarketDeposit.__table__)
 _AMOUNT = Numeric(78, 0)
 
+_ADDITIVE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # table: (key columns, amount columns)
+    "token_balances": (("chain_id", "token", "account"), ("balance",)),
+    "token_supplies": (("chain_id", "token"), ("total_supply",)),
+    "market_deposits": (("chain_id", "market", "account"), ("deposited", "withdrawn")),
+}
+
 Deltas = dict[tuple[Any, ...], list[int]]
-"""Key of a balance ``(chain_id, token, account)`` or supply ``(chain_id, token)`` ->
-``[amount added, newest block]``."""
+"""Key of a row -> ``[amount added to each amount column..., newest block]``."""
 
 
 def _add_delta(
-    session: Session, table: Table, key: tuple[Any, ...], delta: int, block: int
+    session: Session, table: Table, key: tuple[Any, ...], column: int, delta: int, block: int
 ) -> None:
+    """Add ``delta`` to amount column number ``column`` of row ``key`` (written behind)."""
     deltas: Deltas = written_behind(session, table.name, dict, _FLUSHES[table.name])
     held = deltas.get(key)
     if held is None:
-        deltas[key] = [delta, block]
-    else:
-        held[0] += delta
-        if block > held[1]:
-            held[1] = block
+        held = deltas[key] = [0] * len(_ADDITIVE[table.name][1]) + [block]
+    held[column] += delta
+    if block > held[-1]:
+        held[-1] = block
 
 
 def _flush_deltas(table: Table) -> Callable[[Session, Deltas], None]:
@@ -371,87 +379,90 @@ def _flush_deltas(table: Table) -> Callable[[Session, Deltas], None]:
     amounts as decimal text (its integers stop at 2**63), so the rows are read and the sums
     made in Python; SQLite has one writer at a time and this runs inside the write
     transaction (the events were inserted first), so nothing changes in between."""
-    amount = "balance" if table is _TB else "total_supply"
-    keys = ["chain_id", "token", "account"] if table is _TB else ["chain_id", "token"]
+    keys, amounts = _ADDITIVE[table.name]
 
     def flush(session: Session, deltas: Deltas) -> None:
         if not deltas:
             return
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
+        order = sorted(deltas)  # rows locked in key order: no deadlock between workers
+        if session.get_bind().dialect.name == "postgresql":
             pg = postgresql.insert(table)
             stmt: Any = pg.on_conflict_do_update(
-                index_elements=keys,
+                index_elements=list(keys),
                 set_={
-                    amount: type_coerce(table.c[amount], _AMOUNT)
-                    + type_coerce(pg.excluded[amount], _AMOUNT),
+                    **{
+                        a: type_coerce(table.c[a], _AMOUNT) + type_coerce(pg.excluded[a], _AMOUNT)
+                        for a in amounts
+                    },
                     "updated_block": func.greatest(
                         table.c.updated_block, pg.excluded.updated_block
                     ),
                 },
             )
-            rows = [
-                {
-                    **dict(zip(keys, k, strict=True)),
-                    amount: deltas[k][0],
-                    "updated_block": deltas[k][1],
-                }
-                for k in sorted(deltas)  # rows locked in key order: no deadlock between workers
-            ]
+            rows = [_delta_row(keys, amounts, k, deltas[k]) for k in order]
         else:
-            current = _current_amounts(session, table, amount, list(deltas))
-            ins = sqlite.insert(table)
-            stmt = ins.on_conflict_do_update(
-                index_elements=keys,
+            current = _current_amounts(session, table, keys, amounts, order)
+            lite = sqlite.insert(table)
+            stmt = lite.on_conflict_do_update(
+                index_elements=list(keys),
                 set_={
-                    amount: ins.excluded[amount],
-                    "updated_block": func.max(table.c.updated_block, ins.excluded.updated_block),
+                    **{a: lite.excluded[a] for a in amounts},
+                    "updated_block": func.max(table.c.updated_block, lite.excluded.updated_block),
                 },
             )
-            rows = [
-                {
-                    **dict(zip(keys, k, strict=True)),
-                    amount: current.get(k, 0) + d,
-                    "updated_block": b,
-                }
-                for k, (d, b) in sorted(deltas.items())
-            ]
+            rows = []
+            for k in order:
+                held = deltas[k]
+                now = current.get(k, [0] * len(amounts))
+                rows.append(
+                    _delta_row(
+                        keys,
+                        amounts,
+                        k,
+                        [n + d for n, d in zip(now, held, strict=False)] + [held[-1]],
+                    )
+                )
         session.execute(stmt, rows)
 
     return flush
 
 
+def _delta_row(
+    keys: tuple[str, ...], amounts: tuple[str, ...], key: tuple[Any, ...], values: list[int]
+) -> dict[str, Any]:
+    row = dict(zip(keys, key, strict=True))
+    row.update(zip(amounts, values, strict=False))
+    row["updated_block"] = values[-1]
+    return row
+
+
 def _current_amounts(
-    session: Session, table: Table, amount: str, keys: list[tuple[Any, ...]]
-) -> dict[tuple[Any, ...], int]:
-    """The stored amounts of ``keys`` (missing rows are absent), one query per token and
-    500 accounts."""
-    found: dict[tuple[Any, ...], int] = {}
-    if table is _TS:
-        for chain_id, token in keys:
-            value = session.execute(
-                select(table.c[amount]).where(table.c.chain_id == chain_id, table.c.token == token)
-            ).scalar_one_or_none()
-            if value is not None:
-                found[(chain_id, token)] = int(value)
-        return found
-    by_token: dict[tuple[int, str], list[str]] = {}
-    for chain_id, token, account in keys:
-        by_token.setdefault((chain_id, token), []).append(account)
-    for (chain_id, token), accounts in by_token.items():
-        for lo in range(0, len(accounts), 500):
-            for account, value in session.execute(
-                select(table.c.account, table.c[amount]).where(
-                    table.c.chain_id == chain_id,
-                    table.c.token == token,
-                    table.c.account.in_(accounts[lo : lo + 500]),
+    session: Session,
+    table: Table,
+    keys: tuple[str, ...],
+    amounts: tuple[str, ...],
+    wanted: list[tuple[Any, ...]],
+) -> dict[tuple[Any, ...], list[int]]:
+    """The stored amounts of the ``wanted`` rows (missing rows are absent): one query per
+    value of the leading key columns and 500 values of the last one."""
+    found: dict[tuple[Any, ...], list[int]] = {}
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for k in wanted:
+        groups.setdefault(k[:-1], []).append(k[-1])
+    cols = [table.c[c] for c in keys]
+    for prefix, lasts in groups.items():
+        where = [c == v for c, v in zip(cols[:-1], prefix, strict=True)]
+        for lo in range(0, len(lasts), 500):
+            for row in session.execute(
+                select(*cols, *(table.c[a] for a in amounts)).where(
+                    *where, cols[-1].in_(lasts[lo : lo + 500])
                 )
             ):
-                found[(chain_id, token, account)] = int(value)
+                found[tuple(row[: len(keys)])] = [int(v) for v in row[len(keys) :]]
     return found
 
 
-_FLUSHES = {_TB.name: _flush_deltas(_TB), _TS.name: _flush_deltas(_TS)}
+_FLUSHES = {name: _flush_deltas(Base.metadata.tables[name]) for name in _ADDITIVE}
 
 
 @balances.on("FlexToken", "Transfer")
@@ -463,19 +474,21 @@ def project_token_transfer(event: ChainEvent, session: Session) -> None:
     sender, receiver = a["from"], a["to"]
     chain_id, token, block = event.chain_id, event.address, event.block_number
     if sender == ZERO_ADDRESS:
-        _add_delta(session, _TS, (chain_id, token), value, block)
+        _add_delta(session, _TS, (chain_id, token), 0, value, block)
     else:
-        _add_delta(session, _TB, (chain_id, token, sender), -value, block)
+        _add_delta(session, _TB, (chain_id, token, sender), 0, -value, block)
     if receiver == ZERO_ADDRESS:
-        _add_delta(session, _TS, (chain_id, token), -value, block)
+        _add_delta(session, _TS, (chain_id, token), 0, -value, block)
     else:
-        _add_delta(session, _TB, (chain_id, token, receiver), value, block)
+        _add_delta(session, _TB, (chain_id, token, receiver), 0, value, block)
 
 
 # --------------------------------------------------------------------------------------------
 # The flexibility market (FlexMarket): sessions, orders, matches
 
-market = Projection("market", tables=("market_sessions", "market_orders", "market_matches"))
+market = Projection(
+    "market", tables=("market_sessions", "market_orders", "market_matches", "market_deposits")
+)
 _S = cast(Table, MarketSession.__table__)
 _O = cast(Table, MarketOrder.__table__)
 _M = cast(Table, MarketMatch.__table__)
@@ -617,6 +630,19 @@ def project_session_cleared(event: ChainEvent, session: Session) -> None:
             cleared_block=event.block_number,
         )
     )
+
+
+@market.on("FlexMarket", "Deposited")
+def project_market_deposit(event: ChainEvent, session: Session) -> None:
+    """FlexToken moved into the account's market balance (added up per chunk)."""
+    key = (event.chain_id, event.address, event.args["account"])
+    _add_delta(session, _MD, key, 0, int(event.args["amount"]), event.block_number)
+
+
+@market.on("FlexMarket", "Withdrawn")
+def project_market_withdrawal(event: ChainEvent, session: Session) -> None:
+    key = (event.chain_id, event.address, event.args["account"])
+    _add_delta(session, _MD, key, 1, int(event.args["amount"]), event.block_number)
 
 
 # -------------------------------------------------------------------------------- oracles

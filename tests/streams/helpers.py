@@ -9,6 +9,7 @@ from sqlalchemy import select
 from chain.domain import Role
 from chain.indexer import ChainEvent
 from streams.models import (
+    MarketDeposit,
     MarketMatch,
     MarketOrder,
     MarketSession,
@@ -57,6 +58,10 @@ def read_models(store: ReadModelStore, chain_id: int) -> dict[str, Any]:
             )
             for o in s.scalars(select(MarketOrder).where(MarketOrder.chain_id == chain_id))
         }
+        deposits = {
+            (d.market, d.account): (d.deposited, d.withdrawn)
+            for d in s.scalars(select(MarketDeposit).where(MarketDeposit.chain_id == chain_id))
+        }
         matches = sorted(
             (m.block_number, m.log_index, m.session_id, m.bid_id, m.offer_id, m.qty_wh)
             for m in s.scalars(select(MarketMatch).where(MarketMatch.chain_id == chain_id))
@@ -68,6 +73,7 @@ def read_models(store: ReadModelStore, chain_id: int) -> dict[str, Any]:
         "sessions": sessions,
         "orders": orders,
         "matches": matches,
+        "deposits": deposits,
     }
 
 
@@ -128,6 +134,9 @@ def _market_event(kind: str, a: int, b: int, value: int, orders: dict[int, int],
                 "gridArea": "0x" + "66" * 4 + "00" * 28,
             },
         )
+    if kind in ("deposit", "withdraw"):
+        name = "Deposited" if kind == "deposit" else "Withdrawn"
+        return (MARKET, "FlexMarket", name, {"account": ACCOUNTS[b], "amount": value})
     n = orders.get(sid, 0)
     if kind == "place" or n == 0:
         orders[sid] = n + 1
@@ -180,7 +189,7 @@ def _market_event(kind: str, a: int, b: int, value: int, orders: dict[int, int],
     )
 
 
-MARKET_KINDS = ("open", "place", "cancel", "match", "cleared")
+MARKET_KINDS = ("open", "place", "cancel", "match", "cleared", "deposit", "withdraw")
 
 
 def _event(kind: str, a: int, b: int, value: int) -> tuple[str, str, str, dict]:

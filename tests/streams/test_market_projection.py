@@ -1,4 +1,4 @@
-"""FlexMarket read models (sessions, orders, matches) from a real session on the shared anvil:
+"""FlexMarket read models (sessions, orders, matches, deposits) from the shared anvil:
 the read models must say what the contract and its events say, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from chain.domain import Role
 from chain.indexer import web3_rpc
 from matching.domain import PricingRule, Side
 from matching.engine import clear
-from streams.models import MarketMatch, MarketOrder, MarketSession
+from streams.models import MarketDeposit, MarketMatch, MarketOrder, MarketSession
 from streams.runner import EmbeddedRunner
 
 DEPOSIT = 10**12
@@ -105,3 +105,78 @@ def test_market_session_read_models(platform, dev_accounts, snapshot, store, w3,
     }
     assert got == expected
     assert matches == [(m.bid_id, m.offer_id, m.qty_wh, m.price_per_kwh) for m in result.matches]
+
+
+def test_market_deposits_and_withdrawals(platform, dev_accounts, snapshot, store, w3, artifacts):
+    """Deposits and withdrawals, indexed over several chunks, add up per account to the
+    contract's own market balance (free + locked, no clearing yet)."""
+    admin = dev_accounts[0]
+    traders = [dev_accounts[i] for i in TRADERS]
+    platform.registry(admin).register_batch(
+        [(t.address, Role.PROSUMER, "feeder-1", f"meter-{n}") for n, t in enumerate(traders)]
+    )
+    platform.token(admin).mint_batch([(t.address, 10 * DEPOSIT) for t in traders])
+    market_address = platform.deployment.address("FlexMarket")
+    moves = [(0, 3 * DEPOSIT, 0), (1, DEPOSIT, DEPOSIT // 3), (2, 5, 5), (0, 7, DEPOSIT + 1)]
+    for k, put, take in moves:
+        t = traders[k]
+        platform.token(t).approve(market_address, put)
+        platform.market(t).deposit(put)
+        if take:
+            platform.market(t).withdraw(take)
+    EmbeddedRunner.build(
+        web3_rpc(w3), platform.deployment, store, artifacts, chunk_blocks=3
+    ).poll_once()
+
+    chain_id = platform.deployment.chain_id
+    with store.sessions() as s:
+        rows = {
+            d.account: (d.deposited, d.withdrawn)
+            for d in s.scalars(select(MarketDeposit).where(MarketDeposit.chain_id == chain_id))
+        }
+    expected: dict[str, tuple[int, int]] = {}
+    for k, put, take in moves:
+        a = traders[k].address
+        d, w = expected.get(a, (0, 0))
+        expected[a] = (d + put, w + take)
+    assert rows == expected
+    market = platform.market(admin)
+    for account, (deposited, withdrawn) in rows.items():
+        free, locked, _nonce = market.account(account)
+        assert deposited - withdrawn == free + locked
+    # a rebuild of the market projection from the stored events gives the same rows
+    store.replay_projection("market", chain_id)
+    with store.sessions() as s:
+        again = {
+            d.account: (d.deposited, d.withdrawn)
+            for d in s.scalars(select(MarketDeposit).where(MarketDeposit.chain_id == chain_id))
+        }
+    assert again == rows
+
+
+def test_market_deposits_migration_gives_the_model_and_downgrades(db_url):
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect
+
+    from streams.db import alembic_config, head_revision, make_engine, migrate, schema_revision
+    from streams.models import Base
+
+    engine = make_engine(db_url)
+    try:
+        migrate(engine)
+        assert schema_revision(engine) == head_revision()
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert [d for d in diff if "market_deposits" in repr(d)] == []
+        cfg = alembic_config(engine)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0005_coordination_intervals")
+        names = set(inspect(engine).get_table_names())
+        assert "market_deposits" not in names and "market_orders" in names
+        migrate(engine)
+        assert "market_deposits" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
