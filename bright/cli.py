@@ -94,6 +94,10 @@ def up(
     coordination: Annotated[
         bool, typer.Option(help="DSO requests, coalitions, delivery, replacement, settlement.")
     ] = True,
+    forecasts: Annotated[
+        bool,
+        typer.Option(help="Commit the members' forecasts to the ForecastOracle (trains first)."),
+    ] = True,
     bus: Annotated[
         str,
         typer.Option(
@@ -136,6 +140,7 @@ def up(
     data_in = None
     read_side = None
     api_server = None
+    feed = None
     try:
         read_side, database_url = _start_read_side(running, settings, bus)
         coord = _coordination(running, settings, market, data) if coordination else None
@@ -155,6 +160,10 @@ def up(
             _start_demo_market(running, stop, session_seconds, rounds)
         if coord is not None:
             coord.start(stop)
+        if forecasts:
+            from bright.demo_forecasts import DemoForecasts
+
+            feed = DemoForecasts(running, stop).start()
         print("platform running; press Ctrl-C to stop", flush=True)
         reported = 0
         while not stop.wait(0.5):
@@ -164,6 +173,9 @@ def up(
                 reported = committed
     finally:
         print("stopping ...", file=sys.stderr, flush=True)
+        stop.set()
+        if feed is not None:
+            feed.stop()
         if api_server is not None:
             api_server.stop()
         if data_in is not None:
@@ -490,6 +502,27 @@ def bench_settlement_cmd(
 
     run = bench_settlement_latency if chain else bench_settlement_engine
     _report(lambda: run(members=members), json_out)
+
+
+@bench_app.command("coordination-read")
+def bench_coordination_read_cmd(
+    members: Annotated[int, typer.Option(min=2, help="Members of the one request.")] = 1000,
+    intervals: Annotated[int, typer.Option(min=1, max=256, help="Intervals of its window.")] = 16,
+    repeat: Annotated[int, typer.Option(min=1, help="API calls per route.")] = 30,
+    postgres: Annotated[
+        bool, typer.Option(help="A throw-away PostgreSQL instead of SQLite.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Coordination read side: project a large request, rebuild it, serve it."""
+    from streams.coordination_bench import bench_coordination_read_side
+
+    _report(
+        lambda: bench_coordination_read_side(
+            members=members, intervals=intervals, repeat=repeat, postgres=postgres
+        ),
+        json_out,
+    )
 
 
 @bench_app.command("indexer")
