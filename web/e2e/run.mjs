@@ -8,6 +8,8 @@
 //           a second member offers, and the first sees the match after the clearing
 //   sealed  the operator opens a sealed session; a member commits a sealed bid, reveals it
 //           after the gate (from this browser's kept salt) and sees it in its orders
+//   devwallet  without a browser wallet, the clearly marked development wallet logs in as a
+//           chosen demo account (the aggregator) and signs a deposit into the market
 //   dso     the DSO publishes a request (approve + publishRequest)
 //   optin   a member opts in to it and sees its opt-in in its standing
 //   targets the member then sees its targets once the coordination service proposes the
@@ -27,7 +29,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const url = (process.env.BRIGHT_UI_URL ?? "http://127.0.0.1:8000/").replace(/\/?$/, "/");
 const shots = process.env.BRIGHT_UI_SCREENSHOTS ?? path.resolve(here, "../../reports/ui-screenshots");
-const scenarios = new Set((process.env.BRIGHT_E2E_SCENARIOS ?? "market,sealed,dso,optin").split(",").map((s) => s.trim()).filter(Boolean));
+const scenarios = new Set((process.env.BRIGHT_E2E_SCENARIOS ?? "market,sealed,devwallet,dso,optin").split(",").map((s) => s.trim()).filter(Boolean));
 const sessionStartsIn = process.env.BRIGHT_E2E_SESSION_MINUTES ?? "120";
 const optInMinutes = process.env.BRIGHT_E2E_OPTIN_MINUTES ?? "60";
 const windowMinutes = process.env.BRIGHT_E2E_WINDOW_MINUTES ?? "240";
@@ -206,6 +208,25 @@ try {
       });
     }
     await operator.ctx.close();
+  }
+
+  if (scenarios.has("devwallet")) {
+    await step("the development wallet logs in as a chosen demo account and signs", async () => {
+      const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+      ctx.setDefaultTimeout(20_000);
+      const pg = await ctx.newPage();
+      await pg.goto(url + "#/market");
+      const dev = pg.getByRole("group", { name: /Development wallet \(local demo chain only; public test keys\)/ });
+      await dev.getByLabel("Demo account").selectOption({ label: "aggregator (aggregator)" });
+      await dev.getByRole("button", { name: "Use development wallet" }).click();
+      await pg.getByRole("button", { name: "Log in with wallet" }).click();
+      await pg.getByTestId("role").filter({ hasText: "Aggregator" }).waitFor();
+      await pg.getByText("development wallet", { exact: true }).waitFor();
+      await pg.getByLabel("Deposit (FLEX)").fill("1");
+      await pg.getByRole("button", { name: "Approve and deposit" }).click();
+      await pg.getByRole("status").filter({ hasText: "Deposited 1 FLEX into the market." }).waitFor({ timeout: 30_000 });
+      await ctx.close();
+    });
   }
 
   if (scenarios.has("dso") || scenarios.has("optin") || scenarios.has("targets")) {

@@ -1,3 +1,4 @@
+import { requestStatusText } from "./Requests";
 import { peakHour } from "./Operator";
 import { valuesText } from "./Home";
 it("reads a device's last values with their units", () => {
@@ -8,4 +9,12 @@ it("reads a device's last values with their units", () => {
 it("finds a cluster profile's peak hour", () => {
   expect(peakHour([0.5, 1.2, null, 0.9])).toBe(1);
   expect(peakHour(null)).toBeNull();
+});
+
+it("says when a request's opt-ins have closed without a coalition yet", () => {
+  const r = { status: "open", opt_in_deadline_s: 100, window_start_s: 200 } as never;
+  expect(requestStatusText(r, 50)).toBe("open for opt-ins");
+  expect(requestStatusText(r, 150)).toBe("opt-ins closed, waiting for a coalition");
+  expect(requestStatusText(r, 250)).toBe("no coalition (window started)");
+  expect(requestStatusText({ ...(r as object), status: "accepted" } as never, 250)).toBe("coalition accepted");
 });

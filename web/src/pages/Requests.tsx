@@ -49,7 +49,16 @@ function RequestsBody() {
   );
 }
 
+/** A request's status in words, on the chain's clock. */
+export function requestStatusText(r: FlexRequest, chainNow: number | null): string {
+  if (r.status === "open" && chainNow !== null && chainNow >= r.opt_in_deadline_s) {
+    return chainNow >= r.window_start_s ? "no coalition (window started)" : "opt-ins closed, waiting for a coalition";
+  }
+  return STATUS_WORDS[r.status] ?? r.status;
+}
+
 export function RequestTable({ requests, selected, onSelect }: { requests: FlexRequest[]; selected: number | null; onSelect: (id: number) => void }) {
+  const { chainNow } = useApp();
   return (
     <div className="scroll" tabIndex={0} role="region" aria-label="Requests (table)">
       <table data-testid="requests">
@@ -75,7 +84,7 @@ export function RequestTable({ requests, selected, onSelect }: { requests: FlexR
                 </button>
               </th>
               <td>{r.grid_area || "any"}</td>
-              <td data-testid="request-status">{STATUS_WORDS[r.status] ?? r.status}</td>
+              <td data-testid="request-status">{requestStatusText(r, chainNow)}</td>
               <td>
                 {formatTime(r.window_start_s)}, {r.intervals} × 15 min ({r.direction === "up" ? "less load" : "more load"})
               </td>
