@@ -773,7 +773,7 @@ def _forecasts(event: ChainEvent, session: Session, revised: bool) -> None:
                 "q10_wh": _signed_u64((word >> 128) & _U64),
                 "q50_wh": _signed_u64((word >> 64) & _U64),
                 "q90_wh": _signed_u64(word & _U64),
-                "model_version": str(a["modelVersion"]),
+                "model_version": _bytes32_text(str(a["modelVersion"])),
                 "revised": revised,
                 "block_number": event.block_number,
             },
