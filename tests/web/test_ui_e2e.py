@@ -97,7 +97,7 @@ def test_ui_end_to_end_in_chromium(platform: str) -> None:
         **os.environ,
         "BRIGHT_UI_URL": platform,
         "BRIGHT_UI_SCREENSHOTS": str(SCREENSHOTS),
-        "BRIGHT_E2E_SCENARIOS": os.environ.get("BRIGHT_E2E_SCENARIOS", "market,dso,optin"),
+        "BRIGHT_E2E_SCENARIOS": os.environ.get("BRIGHT_E2E_SCENARIOS", "market,dso,optin,targets"),
     }
     try:
         run = subprocess.run(
@@ -106,10 +106,10 @@ def test_ui_end_to_end_in_chromium(platform: str) -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=600,
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the e2e run took more than 300 s:\n{exc.stdout!r}\n{exc.stderr!r}")
+        pytest.fail(f"the e2e run took more than 600 s:\n{exc.stdout!r}\n{exc.stderr!r}")
     output = f"{run.stdout}\n{run.stderr}"
     assert run.returncode == 0, f"web UI e2e failed:\n{output}"
     assert "all scenarios passed" in run.stdout

@@ -13,9 +13,10 @@
 //   dso     the DSO publishes a request (approve + publishRequest)
 //   optin   a member opts in to it and sees its opt-in in its standing
 //   targets the member then sees its targets once the coordination service proposes the
-//           coalition (not in the default set: the service sizes a member's offer from its
-//           forecasts or recent metered import, so a lone member in a sunny interval offers
-//           nothing and no coalition forms; run it with BRIGHT_E2E_SCENARIOS=...,targets)
+//           coalition. The service sizes a member's offer from its forecasts or recent metered
+//           import, and a lone PV home exports on sunny afternoons (offers nothing), so with
+//           this scenario the request's window is put at night by the chain's clock (UTC hours
+//           0 to 11, when the replayed homes import), waiting for it if needed
 // Every main page is checked with axe-core (no serious or critical violation) and
 // screenshotted into BRIGHT_UI_SCREENSHOTS (default reports/ui-screenshots).
 import { mkdirSync } from "node:fs";
@@ -29,13 +30,14 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const url = (process.env.BRIGHT_UI_URL ?? "http://127.0.0.1:8000/").replace(/\/?$/, "/");
 const shots = process.env.BRIGHT_UI_SCREENSHOTS ?? path.resolve(here, "../../reports/ui-screenshots");
-const scenarios = new Set((process.env.BRIGHT_E2E_SCENARIOS ?? "market,sealed,devwallet,dso,optin").split(",").map((s) => s.trim()).filter(Boolean));
+const scenarios = new Set((process.env.BRIGHT_E2E_SCENARIOS ?? "market,sealed,devwallet,dso,optin,targets").split(",").map((s) => s.trim()).filter(Boolean));
 const sessionStartsIn = process.env.BRIGHT_E2E_SESSION_MINUTES ?? "120";
-const optInMinutes = process.env.BRIGHT_E2E_OPTIN_MINUTES ?? "60";
-const windowMinutes = process.env.BRIGHT_E2E_WINDOW_MINUTES ?? "240";
+let optInMinutes = process.env.BRIGHT_E2E_OPTIN_MINUTES ?? "60";
+let windowMinutes = process.env.BRIGHT_E2E_WINDOW_MINUTES ?? "240";
 // Small enough for the feeder's forecast flexibility (the coalition service forms the
 // coalition from the members' forecasts, within the tolerance).
-const requestWh = process.env.BRIGHT_E2E_REQUEST_WH ?? "150";
+const requestWh = process.env.BRIGHT_E2E_REQUEST_WH ?? (scenarios.has("targets") ? "40" : "150");
+let targetsWaitS = 0;
 const axePath = require.resolve("axe-core/axe.min.js");
 mkdirSync(shots, { recursive: true });
 
@@ -51,6 +53,24 @@ const account = (name) => {
   if (!a) throw new Error(`no demo account ${name}`);
   return a;
 };
+
+async function chainNow() {
+  const r = await fetch(cfg.rpc_url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_getBlockByNumber", params: ["latest", false] }),
+  });
+  return Number(BigInt((await r.json()).result.timestamp));
+}
+
+// A window of 3 intervals inside UTC hours 0-11 of the chain's clock, at least 2 h (chain
+// time) ahead so the publish and the opt-in land before the deadline (30 min before it).
+function nightWindow(now) {
+  let w = Math.ceil((now + 120 * 60) / 900) * 900;
+  while (new Date(w * 1000).getUTCHours() > 10) w += 900;
+  const minutes = Math.floor((w - now) / 60);
+  return { window: String(minutes), optIn: String(minutes - 30), waitS: w - 30 * 60 - now };
+}
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -239,6 +259,13 @@ try {
       const pg = dso.page;
       await pg.goto(url + "#/dso");
       const form = pg.getByTestId("request-form");
+      if (scenarios.has("targets") && !process.env.BRIGHT_E2E_WINDOW_MINUTES) {
+        const now = await chainNow();
+        const night = nightWindow(now);
+        ({ window: windowMinutes, optIn: optInMinutes } = night);
+        targetsWaitS = night.waitS;
+        log(`chain time ${new Date(now * 1000).toISOString()}: window in ${windowMinutes} min, opt-ins close in ${optInMinutes} min`);
+      }
       await form.getByLabel("Window starts in (minutes, chain time)").fill(windowMinutes);
       await form.getByLabel("Opt-ins close in (minutes, chain time)").fill(optInMinutes);
       await form.getByLabel("Intervals (15 min each)").fill("3");
@@ -268,7 +295,10 @@ try {
   }
   if (scenarios.has("targets") && requestId) {
     await step("the member sees its targets once the coalition is proposed", async () => {
-      await member.page.getByTestId(`my-targets-${requestId}`).waitFor({ timeout: 150_000 });
+      // Chain time runs ~150x faster than the wall clock in the demo: wait for the deadline
+      // (converted at 100x, generously) plus the proposal.
+      const timeout = 150_000 + Math.ceil(targetsWaitS / 100) * 1000;
+      await member.page.getByTestId(`my-targets-${requestId}`).waitFor({ timeout });
       await shot(member, "member-coalition-targets");
     });
   }
