@@ -74,9 +74,15 @@ def commit_forecasts(
     """Commit ``rows`` signed by ``oracle`` and relayed by ``client``'s sender.
 
     The client's sender must be an active oracle too when participants need enrolling.
+    ``now_s`` (default: the later of the wall clock and the chain's latest block, since the
+    contract judges by the chain's clock, which a test or the demo may have moved ahead) decides
+    which rows' intervals have started.
     """
     report = ForecastCommitReport()
-    now = time.time() if now_s is None else now_s
+    if now_s is None:
+        now = max(time.time(), float(client.w3.eth.get_block("latest")["timestamp"]))
+    else:
+        now = now_s
     groups: dict[tuple[int, str], list[ForecastRow]] = defaultdict(list)
     for row in rows:
         if skip_started and row.interval_start_s <= now:
