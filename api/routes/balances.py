@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import func, select
 
 from api.access import require_personal
-from api.deps import ADDRESS_PATTERN, Address, ClaimsDep, DbDep, PageDep, ScopeDep
+from api.deps import ADDRESS_PATTERN, Address, ClaimsDep, DbDep, Page, PageDep, ScopeDep
+from api.routes._filters import page_of
 from api.schemas import BalancePublic, BalancesPublic
 from api.security import Claims
 from api.service import Scope
@@ -29,10 +29,7 @@ def _balances(
     where = [TokenBalance.chain_id == scope.chain_id, TokenBalance.account == owner]
     if token is not None:
         where.append(TokenBalance.token == token)
-    count = db.scalar(select(func.count()).select_from(TokenBalance).where(*where)) or 0
-    rows = db.scalars(
-        select(TokenBalance).where(*where).order_by(TokenBalance.token).limit(limit).offset(offset)
-    )
+    count, rows = page_of(db, TokenBalance, where, [TokenBalance.token], Page(limit, offset))
     return BalancesPublic(
         data=[
             BalancePublic(

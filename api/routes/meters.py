@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from api.access import require_personal
 from api.deps import ADDRESS_PATTERN, Address, ClaimsDep, DbDep, PageDep, ScopeDep, TimeRangeDep
 from api.errors import NotFoundError
+from api.routes._filters import page_of
 from api.schemas import (
     ForecastPublic,
     ForecastsPublic,
@@ -64,13 +65,8 @@ def meter_intervals(
         where.append(MeterInterval.interval_start_s >= when.since_s)
     if when.until_s is not None:
         where.append(MeterInterval.interval_start_s < when.until_s)
-    count = db.scalar(select(func.count()).select_from(MeterInterval).where(*where)) or 0
-    rows = db.scalars(
-        select(MeterInterval)
-        .where(*where)
-        .order_by(MeterInterval.interval_start_s.desc())
-        .limit(page.limit)
-        .offset(page.offset)
+    count, rows = page_of(
+        db, MeterInterval, where, [MeterInterval.interval_start_s.desc()], page
     )
     return MeterIntervalsPublic(
         data=[
@@ -109,14 +105,7 @@ def forecasts(
         where.append(Forecast.interval_start_s >= when.since_s)
     if when.until_s is not None:
         where.append(Forecast.interval_start_s < when.until_s)
-    count = db.scalar(select(func.count()).select_from(Forecast).where(*where)) or 0
-    rows = db.scalars(
-        select(Forecast)
-        .where(*where)
-        .order_by(Forecast.interval_start_s)
-        .limit(page.limit)
-        .offset(page.offset)
-    )
+    count, rows = page_of(db, Forecast, where, [Forecast.interval_start_s], page)
     return ForecastsPublic(
         data=[
             ForecastPublic(

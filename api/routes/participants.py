@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import func, select
 
 from api.access import sees_participant_details
 from api.deps import (
@@ -19,6 +18,7 @@ from api.deps import (
     ScopeDep,
 )
 from api.errors import ForbiddenError, NotFoundError
+from api.routes._filters import page_of
 from api.schemas import ParticipantPublic, ParticipantsPublic
 from api.security import Claims
 from streams.models import Participant
@@ -57,13 +57,8 @@ def list_participants(
         where.append(Participant.role_name == role)
     if active is not None:
         where.append(Participant.active.is_(active))
-    count = db.scalar(select(func.count()).select_from(Participant).where(*where)) or 0
-    rows = db.scalars(
-        select(Participant)
-        .where(*where)
-        .order_by(Participant.registered_block, Participant.account)
-        .limit(page.limit)
-        .offset(page.offset)
+    count, rows = page_of(
+        db, Participant, where, [Participant.registered_block, Participant.account], page
     )
     return ParticipantsPublic(
         data=[_public(p, sees_participant_details(db, scope, claims, p.account)) for p in rows],

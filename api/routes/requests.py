@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.access import own_and_delegated, sees_whole_request
@@ -25,6 +25,7 @@ from api.deps import (
     TimeRangeDep,
 )
 from api.errors import BadRequestError, NotFoundError
+from api.routes._filters import page_of
 from api.schemas import (
     FlexRequestPublic,
     FlexRequestsPublic,
@@ -143,14 +144,7 @@ def list_requests(
         where.append(FlexRequest.window_start_s >= when.since_s)
     if when.until_s is not None:
         where.append(FlexRequest.window_start_s < when.until_s)
-    count = db.scalar(select(func.count()).select_from(FlexRequest).where(*where)) or 0
-    rows = db.scalars(
-        select(FlexRequest)
-        .where(*where)
-        .order_by(FlexRequest.request_id.desc())
-        .limit(page.limit)
-        .offset(page.offset)
-    )
+    count, rows = page_of(db, FlexRequest, where, [FlexRequest.request_id.desc()], page)
     return FlexRequestsPublic(data=[request_public(r) for r in rows], count=count)
 
 
@@ -187,14 +181,7 @@ def list_opt_ins(
         where.append(FlexOptIn.member.in_(sorted(own_and_delegated(db, scope, claims))))
     if status is not None:
         where.append(FlexOptIn.status == status)
-    count = db.scalar(select(func.count()).select_from(FlexOptIn).where(*where)) or 0
-    rows = db.scalars(
-        select(FlexOptIn)
-        .where(*where)
-        .order_by(FlexOptIn.opted_block, FlexOptIn.member)
-        .limit(page.limit)
-        .offset(page.offset)
-    )
+    count, rows = page_of(db, FlexOptIn, where, [FlexOptIn.opted_block, FlexOptIn.member], page)
     return OptInsPublic(
         data=[
             OptInPublic(

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.deps import AreaQuery, DbDep, MemberDep, PageDep, ScopeDep, TimeRangeDep
 from api.errors import ForbiddenError, NotFoundError
-from api.routes._filters import SIDE_NUMBERS, SIDES, delivery_between, in_scope
+from api.routes._filters import SIDE_NUMBERS, SIDES, delivery_between, in_scope, page_of
 from api.schemas import (
     DepthLevel,
     DepthPublic,
@@ -101,14 +101,9 @@ def list_sessions(
         where.append(MarketSession.grid_area == area)
     if status is not None:
         where.append(MarketSession.status == status)
-    count = db.scalar(select(func.count()).select_from(MarketSession).where(*where)) or 0
     key = MarketSession.session_id
-    rows = db.scalars(
-        select(MarketSession)
-        .where(*where)
-        .order_by(key.desc() if order == "desc" else key.asc())
-        .limit(page.limit)
-        .offset(page.offset)
+    count, rows = page_of(
+        db, MarketSession, where, [key.desc() if order == "desc" else key.asc()], page
     )
     return SessionsPublic(data=[session_public(s) for s in rows], count=count)
 
@@ -179,14 +174,7 @@ def get_session_orders(
     ]
     if side is not None:
         where.append(MarketOrder.side == SIDE_NUMBERS[side])
-    count = db.scalar(select(func.count()).select_from(MarketOrder).where(and_(*where))) or 0
-    rows = db.scalars(
-        select(MarketOrder)
-        .where(*where)
-        .order_by(MarketOrder.order_id)
-        .limit(page.limit)
-        .offset(page.offset)
-    )
+    count, rows = page_of(db, MarketOrder, where, [MarketOrder.order_id], page)
     return OrdersPublic(data=[order_public(o) for o in rows], count=count)
 
 
