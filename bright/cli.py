@@ -444,12 +444,14 @@ def bench_market_cmd(
 @bench_app.command("forecast")
 def bench_forecast_cmd(
     seed: Annotated[int, typer.Option(help="Seed of the models.")] = 0,
+    bound: Annotated[bool, typer.Option(
+        help="Also measure the leave-one-week-out predictability bound (about 2 min).")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
 ) -> None:
     """Rolling-origin backtest (held-out final quarter) against both baselines; forecast time."""
     from analytics.bench import bench_forecast
 
-    _report(lambda: bench_forecast(seed=seed), json_out)
+    _report(lambda: bench_forecast(seed=seed, bound=bound), json_out)
 
 
 @bench_app.command("clustering")

@@ -62,7 +62,24 @@ class ForecastConfig(BaseModel):
         "forecasts of this many days before the origin (analytics.forecasting.calibration); "
         "0: raw LightGBM quantiles.",
     )
+    day_of_year_features: bool | None = Field(
+        None,
+        description="Feed the day of the year (sin/cos) to the model. None: on for PV (the "
+        "sun's path through the year), off for consumption: one year of data holds each "
+        "season once, so the model cannot learn an annual cycle from it and splits on the "
+        "date instead (validation quarter, community load day-ahead WAPE 18.6 % with, "
+        "18.0 % without; PV day-ahead 22.2 % / 22.2 %, 1 h ahead 13.7 % / 13.8 %).",
+    )
     seed: int = Field(0, description="Random seed; same seed and data give the same forecast.")
+
+    def feature_names(self) -> tuple[str, ...]:
+        """The model inputs this configuration uses, in order."""
+        use_doy = self.day_of_year_features
+        if use_doy is None:
+            use_doy = self.target is Target.PV
+        if use_doy:
+            return FEATURES
+        return tuple(f for f in FEATURES if f not in ("doy_sin", "doy_cos"))
     n_jobs: int = Field(
         1, ge=1, le=64,
         description="Threads LightGBM may use. 1 by default: on a shared 2-core machine "
@@ -95,6 +112,8 @@ class GbmForecaster:
         """(horizon h, or 0 for all horizons; quantile) -> fitted model."""
         self.scales_: pd.Series | None = None
         self.fit_seconds_: float = 0.0
+        self.feature_names_: tuple[str, ...] = self.config.feature_names()
+        """Model inputs in order (models pickled before this attribute used all FEATURES)."""
         self.interval_adjust_: dict[int, float] = {}
         """Conformal adjustment per horizon h (0: all) applied by :meth:`predict`; set by the
         trainer from the backtest's last calibration window (empty: raw quantiles)."""
@@ -138,7 +157,7 @@ class GbmForecaster:
             else [(0, train)]
         )
         for h, part in groups:
-            x = part[list(FEATURES)].to_numpy(dtype=np.float32)
+            x = part[list(self.feature_names_)].to_numpy(dtype=np.float32)
             target = part["y"].to_numpy(dtype=float) / self._level(part)
             for q in cfg.quantiles:
                 model = lgb.LGBMRegressor(
@@ -175,7 +194,8 @@ class GbmForecaster:
             mask = h_values == h if per_h else np.ones(len(rows), dtype=bool)
             if (int(h), self.config.quantiles[0]) not in self.models_:
                 raise NotFittedError(f"GbmForecaster for horizon {h} h")
-            x = rows.loc[mask, list(FEATURES)].to_numpy(dtype=np.float32)
+            names = getattr(self, "feature_names_", FEATURES)
+            x = rows.loc[mask, list(names)].to_numpy(dtype=np.float32)
             preds[mask] = np.column_stack(
                 [self.models_[(int(h), q)].predict(x) for q in self.config.quantiles])
         level = self._level(rows) * rows["scale"].to_numpy()

@@ -121,3 +121,27 @@ def test_intraday_fits_one_model_set_per_horizon_hour(community):
     origin = y.index[-1] - pd.Timedelta(hours=5)
     fc = engine.predict(y, community.weather, origin)
     assert fc["horizon_s"].max() == 3 * 3600 - 900 and len(fc) == 12
+
+
+def test_day_of_year_feeds_pv_models_only_unless_configured(community):
+    from analytics.forecasting.features import FEATURES
+
+    load = ForecastConfig(target=Target.CONSUMPTION).feature_names()
+    assert "doy_sin" not in load and "doy_cos" not in load and "hour_local" in load
+    assert ForecastConfig(target=Target.PV).feature_names() == FEATURES
+    forced = ForecastConfig(target=Target.CONSUMPTION, day_of_year_features=True)
+    assert forced.feature_names() == FEATURES
+    y = aggregate(community).iloc[: 24 * 40]
+    engine = GbmForecaster(ForecastConfig(n_estimators=20)).fit(y, community.weather)
+    model = next(iter(engine.models_.values()))
+    assert model.n_features_in_ == len(load)
+
+
+def test_a_model_saved_before_feature_names_existed_still_forecasts(community):
+    y = aggregate(community).iloc[: 24 * 40]
+    cfg = ForecastConfig(n_estimators=20, day_of_year_features=True)
+    engine = GbmForecaster(cfg).fit(y, community.weather)
+    origin = y.index[-1].floor("D")
+    before = engine.predict(y, community.weather, origin)
+    del engine.feature_names_  # as unpickled from a model stored by an earlier version
+    pd.testing.assert_frame_equal(engine.predict(y, community.weather, origin), before)
