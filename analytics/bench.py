@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.forecasting.backtest import BacktestResult, backtest
+from analytics.forecasting.clustered import cluster_homes, clustered_backtest
 from analytics.forecasting.domain import Horizon, Target
 from analytics.forecasting.engine import ForecastConfig
 from analytics.forecasting.flexibility import community_config, flexibility_kw
@@ -107,6 +108,13 @@ def bench_forecast(seed: int = 0, bound: bool = True) -> dict[str, Any]:
             result = backtest(data.load_kwh, data.weather, cfg, progress=True)
             homes = result.per_series()
             label = "day_ahead" if horizon is Horizon.DAY_AHEAD else "intraday_1h"
+            _log(f"backtest per-home consumption {horizon} (cluster-specific models) ...")
+            cut = result.test_start
+            labels = cluster_homes(
+                data.load_kwh[data.load_kwh.index < cut], data.pv_kwh[data.pv_kwh.index < cut],
+                data.weather["temp_c"], data.battery_kwh, data.battery_kw, seed=seed)
+            by_cluster = clustered_backtest(data.load_kwh, data.weather, cfg, labels,
+                                            pooled=result).per_series()["wape"]
             per_home[label] = {
                 "wape_median": _r(float(homes["wape"].median())),
                 "wape_seasonal_naive_median": _r(float(homes["wape_seasonal_naive"].median())),
@@ -115,6 +123,10 @@ def bench_forecast(seed: int = 0, bound: bool = True) -> dict[str, Any]:
                     ((homes["wape"] < homes["wape_seasonal_naive"])
                      & (homes["wape"] < homes["wape_mean_7d"])).sum()),
                 "per_home_wape": {str(k): _r(v) for k, v in homes["wape"].items()},
+                "clusters": {str(k): v for k, v in labels.items()},
+                "wape_median_per_cluster_models": _r(float(by_cluster.median())),
+                "homes_better_with_cluster_models": int(
+                    (by_cluster.reindex(homes.index) < homes["wape"]).sum()),
             }
         predictability: dict[str, Any] = {}
         if bound:

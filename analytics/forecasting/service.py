@@ -20,6 +20,11 @@ import pandas as pd
 from analytics.data import citylearn
 from analytics.forecasting.backtest import backtest
 from analytics.forecasting.calibration import live_adjustments
+from analytics.forecasting.clustered import (
+    ClusteredForecaster,
+    cluster_homes,
+    clustered_backtest,
+)
 from analytics.forecasting.domain import COMMUNITY_ID, FORECAST_COLUMNS, Horizon, Target
 from analytics.forecasting.engine import ForecastConfig, GbmForecaster
 from analytics.forecasting.flexibility import (
@@ -79,11 +84,14 @@ def train_models(
     models_dir: Path | None = None,
     with_backtest: bool = True,
     seed: int = 0,
+    clustered: bool = True,
 ) -> list[dict[str, Any]]:
     """(Re)train and save a model per target, horizon and scope; return what was saved.
 
     Each entry has the model ``version``, its backtest ``scores`` (when ``with_backtest``) and
-    the seconds it took. Progress goes to stderr.
+    the seconds it took. Progress goes to stderr. ``clustered``: the homes' load models are
+    cluster-specific (:mod:`analytics.forecasting.clustered`); the backtest clusters on the
+    data before its scored quarter, the saved model on all data.
     """
     data = data or load_community_data()
     saved = []
@@ -93,10 +101,16 @@ def train_models(
                 start = time.perf_counter()
                 cfg = ForecastConfig(target=target, horizon=horizon, seed=seed)
                 y = data.series(target, scope)
+                by_cluster = clustered and scope == "homes" and target is Target.CONSUMPTION
                 scores: dict[str, Any] = {}
                 if with_backtest:
                     print(f"backtest {model_name(target, horizon, scope)} ...", file=sys.stderr)
-                    result = backtest(y, data.weather, cfg)
+                    if by_cluster:
+                        cut = y.index[int(len(y) * 0.75)].floor("D")
+                        result = clustered_backtest(
+                            y, data.weather, cfg, _labels(data, before=cut, seed=seed))
+                    else:
+                        result = backtest(y, data.weather, cfg)
                     scores = {k: round(v, 4) for k, v in result.scores.items()}
                     if horizon is Horizon.INTRADAY:
                         pred = result.predictions
@@ -105,19 +119,35 @@ def train_models(
                                 k: round(v, 4)
                                 for k, v in result.score(pred[pred["h"] == h]).items()
                             }
-                engine = GbmForecaster(cfg).fit(y, data.weather)
+                engine: GbmForecaster | ClusteredForecaster
+                if by_cluster:
+                    labels = _labels(data, before=None, seed=seed)
+                    engine = ClusteredForecaster(cfg, labels).fit(y, data.weather)
+                    scores["clusters"] = labels
+                else:
+                    engine = GbmForecaster(cfg).fit(y, data.weather)
                 calibrate = with_backtest and cfg.calibration_window_days > 0
                 if calibrate and result.out_of_sample is not None:
-                    engine.interval_adjust_ = live_adjustments(
+                    adjust = live_adjustments(
                         result.out_of_sample, cfg.calibration_window_days,
                         per_h=horizon is not Horizon.DAY_AHEAD)
-                    scores["interval_adjust"] = engine.interval_adjust_
+                    for part in (engine.engines_.values()
+                                 if isinstance(engine, ClusteredForecaster) else [engine]):
+                        part.interval_adjust_ = adjust
+                    scores["interval_adjust"] = adjust
                 version = save_model(engine, model_name(target, horizon, scope), scores,
                                      models_dir)
                 seconds = round(time.perf_counter() - start, 2)
                 print(f"saved {version} in {seconds} s", file=sys.stderr)
                 saved.append({"version": version, "scores": scores, "seconds": seconds})
     return saved
+
+
+def _labels(data: CommunityData, before: pd.Timestamp | None, seed: int) -> dict[str, int]:
+    """Clusters of the homes on their data before ``before`` (all data when None)."""
+    load = data.load_kwh if before is None else data.load_kwh[data.load_kwh.index < before]
+    return cluster_homes(load, data.pv_kwh.loc[load.index], data.weather["temp_c"],
+                         data.battery_kwh, data.battery_kw, seed=seed)
 
 
 def default_origin(data: CommunityData, horizon: Horizon) -> pd.Timestamp:

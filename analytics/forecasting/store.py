@@ -19,15 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from analytics.errors import ModelNotFoundError
+from analytics.forecasting.clustered import ClusteredForecaster
 from analytics.forecasting.engine import GbmForecaster
 from analytics.settings import analytics_settings
+
+Forecaster = GbmForecaster | ClusteredForecaster
+"""What the store holds: both have ``config`` and the same ``predict``."""
 
 
 @dataclass(frozen=True)
 class SavedModel:
     """A model loaded from the store."""
 
-    engine: GbmForecaster
+    engine: Forecaster
     version: str
     meta: dict[str, Any]
 
@@ -37,7 +41,7 @@ def _root(models_dir: Path | None) -> Path:
 
 
 def save_model(
-    engine: GbmForecaster, name: str, scores: dict[str, Any], models_dir: Path | None = None
+    engine: Forecaster, name: str, scores: dict[str, Any], models_dir: Path | None = None
 ) -> str:
     """Save ``engine`` as the next version of ``name``; return its version string."""
     folder = _root(models_dir) / name
@@ -52,6 +56,7 @@ def save_model(
     meta = {
         "version": version,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "kind": type(engine).__name__,
         "config": engine.config.model_dump(mode="json"),
         "scores": scores,
     }

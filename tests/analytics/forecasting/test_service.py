@@ -47,3 +47,25 @@ def test_retrain_then_forecast_the_community(community, tmp_path):
     actual = data.load_kwh.sum(axis=1)
     start = pd.Timestamp(int(cons.index[0]), unit="s", tz="UTC")
     assert start == origin and actual.index[-1] >= start  # forecast of a day with known truth
+
+
+def test_the_homes_load_model_is_saved_per_cluster_and_the_feed_can_use_it(community, tmp_path):
+    from analytics.forecasting.clustered import ClusteredForecaster
+
+    data = small(community, 60)
+    saved = train_models(horizons=(Horizon.INTRADAY,), scopes=("homes",), data=data,
+                         models_dir=tmp_path, with_backtest=True)
+    assert [s["version"] for s in saved] == ["consumption-intraday-homes-v1",
+                                             "pv-intraday-homes-v1"]
+    clusters = saved[0]["scores"]["clusters"]
+    assert set(clusters) == set(data.load_kwh.columns)
+    load = load_model("consumption-intraday-homes", models_dir=tmp_path)
+    assert isinstance(load.engine, ClusteredForecaster)
+    assert load.meta["kind"] == "ClusteredForecaster"
+    assert all(e.interval_adjust_ for e in load.engine.engines_.values())
+    assert isinstance(load_model("pv-intraday-homes", models_dir=tmp_path).engine, GbmForecaster)
+    origin = data.load_kwh.index[-10]
+    homes = ["Building_3", "Building_12"]
+    fc = load.engine.predict(data.load_kwh, data.weather, origin, load.version, homes)
+    assert list(dict.fromkeys(fc["participant_id"])) == homes and len(fc) == 2 * 16
+    assert (fc["q10_kw"] <= fc["q50_kw"]).all() and (fc["q50_kw"] <= fc["q90_kw"]).all()
