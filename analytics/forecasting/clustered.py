@@ -19,13 +19,13 @@ day-ahead, per cluster        47.71 %      44.67 %
 1 h ahead, per cluster        36.81 %      37.18 %
 ============================  ===========  ===========
 
-Day-ahead, the homes of the 15-home cluster are forecast better on both quarters (13 of 15
-held-out; the two others keep the all-homes model); 1 h ahead the gain on the validation quarter did not carry
-over to the held-out one. ``bright analytics train --homes`` therefore trains clustered load
-models (``ForecastConfig`` is shared; :func:`analytics.forecasting.service.train_models`);
-the forecast feed trains the plain pooled model when none is saved (it forecasts 1 to 4 h
-ahead, where clusters did not help, and trains in half the time). PV is never clustered: its
-shape is the sun's, and the clusters are of consumption behaviour.
+Day-ahead, 13 of the 15 homes of the large cluster are forecast better on both quarters (the
+two others keep the all-homes model); 1 h ahead the gain on the validation quarter (13 of 15
+better) did not carry over to the held-out one. ``bright analytics train --homes`` therefore
+trains clustered load models (:func:`analytics.forecasting.service.train_models`); the
+forecast feed trains the plain pooled model when none is saved (it forecasts 1 to 4 h ahead,
+where clusters did not help, and trains in half the time). PV is never clustered: its shape
+is the sun's, and the clusters are of consumption behaviour.
 """
 
 from __future__ import annotations
