@@ -397,7 +397,8 @@ class DemoCoordination:
             ),
             meters,
             self.platform.registry(),
-            self.service_config,
+            self.service_config.model_copy(
+                update={"from_block": dep.contracts["FlexCoordination"].block}),
             forecasts=ForecastOracleClient(
                 w3, dep.address("ForecastOracle"), artifacts["ForecastOracle"], None
             ),

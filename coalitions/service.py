@@ -24,7 +24,9 @@ each opt-in's status on-chain; every step changes that status in the same transa
 (``Proposed``, ``Replaced``, ``Settled``), and the contract refuses a repeated step
 (``WrongStatus``, ``NotMember``, ``AlreadySettled``), so a restarted service continues where
 the chain is and nothing is sent twice (a refusal of a step another instance already did is
-taken as done).
+taken as done). ``OptedIn`` and ``RequestSettled`` events are read incrementally from
+``from_block`` (:mod:`coalitions.logscan`: bounded ``eth_getLogs`` ranges, the last
+``reorg_depth`` blocks read again), not from block 0 on every use.
 
 Offers
 ------
@@ -77,6 +79,7 @@ from chain.coordination import (
 from chain.errors import RevertError
 from coalitions.domain import CoalitionRequest, MemberOffer, deviation_bp
 from coalitions.engine import FormationConfig, form_coalition
+from coalitions.logscan import contract_event_scan
 from oracles.clients import ForecastOracleClient, MeterOracleClient
 from oracles.domain import unpack_forecast
 from settlement.baselines import compute_baseline
@@ -151,6 +154,16 @@ class ServiceConfig(BaseModel):
     reserve_bp: int = Field(2000, ge=0, description="Reserve wanted, bp of the quantity.")
     formation_time_limit_s: float = Field(2.0, gt=0, description="CP-SAT time limit, s.")
     max_rounds: int = Field(3, ge=1, description="Proposals per request at most (rejections).")
+    from_block: int = Field(
+        0, ge=0, description="First block searched for events: FlexCoordination's deployment "
+        "block (0: the chain's first)."
+    )
+    log_chunk_blocks: int = Field(
+        5000, ge=1, description="Blocks per eth_getLogs request at most (providers cap ranges)."
+    )
+    reorg_depth: int = Field(
+        12, ge=0, description="Blocks read again on every event scan, for reorgs (logscan.py)."
+    )
     known_baseline_params: list[list[int]] = Field(
         default_factory=list, description="Baseline parameter encodings besides the defaults."
     )
@@ -228,6 +241,14 @@ class CoalitionService:
         self._meter_of: dict[str, str] = {}
         self._reported: set[tuple[int, str]] = set()  # non-delivery without a reserve
         self._settled_seen: dict[int, dict[str, tuple[int, int]]] = {}
+        events = coordination.contract.events
+        scan = self.config
+        self._opt_in_scan = contract_event_scan(
+            events.OptedIn, coordination.w3, scan.from_block, scan.log_chunk_blocks,
+            scan.reorg_depth)
+        self._settled_scan = contract_event_scan(
+            events.RequestSettled, coordination.w3, scan.from_block, scan.log_chunk_blocks,
+            scan.reorg_depth)
         self._stop = threading.Event()
 
     # -- the loop -------------------------------------------------------------------------
@@ -285,15 +306,15 @@ class CoalitionService:
 
     def opt_ins(self, request_id: int) -> dict[str, int]:
         """member -> maxWh of every opt-in of the request (``OptedIn`` events)."""
-        logs = self.coordination.contract.events.OptedIn.get_logs(
-            from_block=0, argument_filters={"requestId": request_id}
-        )
-        return {str(e["args"]["member"]): int(e["args"]["maxWh"]) for e in logs}
+        return {
+            str(e["args"]["member"]): int(e["args"]["maxWh"])
+            for e in self._opt_in_scan.logs()
+            if int(e["args"]["requestId"]) == request_id
+        }
 
     def reliability(self) -> dict[str, float]:
         """Share of each member's past target intervals settled without shortfall."""
-        logs = self.coordination.contract.events.RequestSettled.get_logs(from_block=0)
-        for e in logs:
+        for e in self._settled_scan.logs():
             rid = int(e["args"]["requestId"])
             if rid in self._settled_seen:
                 continue
@@ -325,7 +346,8 @@ class CoalitionService:
             s = info.interval_start_s(k)
             for name in ("ForecastsCommitted", "ForecastsRevised"):
                 event = getattr(self.forecasts.contract.events, name)
-                for e in event.get_logs(from_block=0, argument_filters={"intervalStart": s}):
+                for e in event.get_logs(from_block=self.config.from_block,
+                                        argument_filters={"intervalStart": s}):
                     for word in e["args"]["forecasts"]:
                         index, q10, q50, q90 = unpack_forecast(int(word))
                         pid = self.forecasts.id_at(index)

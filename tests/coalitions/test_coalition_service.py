@@ -53,6 +53,10 @@ def test_proposes_for_any_request_once_the_opt_in_deadline_passed(env, snapshot)
     assert statuses.count(MemberStatus.RESERVE) == step.detail["reserves"]
     # Waiting for the DSO: nothing more to do.
     assert [s for s in service.tick() if s.request_id == rid] == []
+    # The opt-ins are read incrementally: one eth_getLogs for the blocks mined since.
+    calls = service._opt_in_scan.calls
+    assert set(service.opt_ins(rid)) == {env.addr(i) for i in MEMBERS[:3]}
+    assert service._opt_in_scan.calls == calls + 1
 
 
 def test_what_cannot_be_formed_is_reported_once_and_nothing_is_sent(env, snapshot):
