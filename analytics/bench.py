@@ -3,8 +3,10 @@
 ``bench_forecast``: rolling-origin backtest (final quarter held out, refit every 30 days) of
 the community-aggregate models for consumption and PV at both horizons against the
 seasonal-naive, 7-day-mean and (intraday) persistence baselines in the same run; flexibility
-scored through the consumption forecasts; per-home errors of the pooled homes model
-(day-ahead, and intraday 1 h ahead); seconds to compute a community forecast from saved models.
+scored through the consumption forecasts; per-home errors of the pooled homes model and of the
+cluster-specific models (day-ahead, and intraday 1 h ahead); the leave-one-week-out
+predictability bound of the community load (:mod:`analytics.forecasting.bound`); seconds to
+compute a community forecast from saved models.
 
 ``bench_clustering``: a community of ``homes`` households (the 17 real ones, then synthetic
 ones from the real homes and BDEW profiles, :mod:`analytics.data.synthetic`), one year hourly:
