@@ -205,8 +205,7 @@ def bench_forecast(seed: int = 0, bound: bool = True) -> dict[str, Any]:
 def bench_clustering(homes: int = 100, seed: int = 0, metric: str = "euclidean"
                      ) -> dict[str, Any]:
     """Cluster a ``homes``-household community (1 year, hourly); seconds, k, silhouette."""
-    from analytics.clustering.engine import ClusterConfig, HouseholdClusterer
-    from analytics.clustering.features import household_features
+    from analytics.clustering.engine import ClusterConfig, cluster_households
     from analytics.data import citylearn
     from analytics.data.synthetic import synthetic_community
 
@@ -215,13 +214,11 @@ def bench_clustering(homes: int = 100, seed: int = 0, metric: str = "euclidean"
     infos = {h.home_id: h for h in citylearn.homes()}
     _log(f"clustering {homes} households ({metric}) ...")
     with stopwatch() as elapsed:
-        features = household_features(
+        result = cluster_households(
             community.load_kwh, community.pv_kwh, weather["temp_c"],
             {k: v.battery_kwh for k, v in infos.items()},
-            {k: v.battery_kw for k, v in infos.items()})
-        engine = HouseholdClusterer(ClusterConfig(metric=metric, seed=seed)).fit(features)
-    result = engine.result_
-    assert result is not None
+            {k: v.battery_kw for k, v in infos.items()},
+            ClusterConfig(metric=metric, seed=seed))
     return {
         "benchmark": "clustering",
         "homes": homes,

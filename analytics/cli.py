@@ -105,8 +105,7 @@ def cluster(
         help="Override the folder of the stored result.")] = None,
 ) -> None:
     """Cluster households by behaviour; k by silhouette; writes an anonymised report."""
-    from analytics.clustering.engine import ClusterConfig, HouseholdClusterer
-    from analytics.clustering.features import household_features
+    from analytics.clustering.engine import ClusterConfig, cluster_households
     from analytics.clustering.report import pseudonym, write_report
     from analytics.data import citylearn
     from analytics.data.synthetic import synthetic_community
@@ -116,12 +115,10 @@ def cluster(
         raise typer.BadParameter("metric must be euclidean or dtw")
     community = synthetic_community(homes, seed=seed)
     infos = {h.home_id: h for h in citylearn.homes()}
-    features = household_features(
+    result = cluster_households(
         community.load_kwh, community.pv_kwh, citylearn.load_weather()["temp_c"],
-        {k: v.battery_kwh for k, v in infos.items()}, {k: v.battery_kw for k, v in infos.items()})
-    engine = HouseholdClusterer(ClusterConfig(metric=metric, seed=seed))
-    result = engine.fit(features).result_
-    assert result is not None
+        {k: v.battery_kwh for k, v in infos.items()}, {k: v.battery_kw for k, v in infos.items()},
+        ClusterConfig(metric=metric, seed=seed))
     salt = analytics_settings().pseudonym_salt
     payload: dict[str, object] = {
         "households": len(result.household_ids), "k": result.k,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_samples, silhouette_score
 
-from analytics.clustering.features import PROFILE_COLUMNS, SCALAR_COLUMNS
+from analytics.clustering.features import PROFILE_COLUMNS, SCALAR_COLUMNS, household_features
 from analytics.errors import InsufficientDataError, NotFittedError
 
 
@@ -197,3 +198,18 @@ def recluster_with(
     engine = HouseholdClusterer(config).fit(combined)
     assert engine.result_ is not None
     return engine.result_
+
+
+def cluster_households(
+    load_kwh: pd.DataFrame,
+    pv_kwh: pd.DataFrame,
+    temp_c: pd.Series,
+    battery_kwh: Mapping[str, float] | None = None,
+    battery_kw: Mapping[str, float] | None = None,
+    config: ClusterConfig | None = None,
+) -> ClusterResult:
+    """Features of the households' hourly frames (columns are households), then clusters."""
+    features = household_features(load_kwh, pv_kwh, temp_c, battery_kwh, battery_kw)
+    result = HouseholdClusterer(config).fit(features).result_
+    assert result is not None
+    return result

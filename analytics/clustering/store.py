@@ -99,18 +99,16 @@ def save_result(result: ClusterResult, folder: Path | None = None) -> dict[str, 
 def cluster_and_save(homes: int = 17, seed: int = 0, folder: Path | None = None
                      ) -> dict[str, Any]:
     """Cluster the community of ``homes`` households (the real ones first) and store it."""
-    from analytics.clustering.engine import ClusterConfig, HouseholdClusterer
-    from analytics.clustering.features import household_features
+    from analytics.clustering.engine import ClusterConfig, cluster_households
     from analytics.data import citylearn
     from analytics.data.synthetic import synthetic_community
 
     community = synthetic_community(homes, seed=seed)
     infos = {h.home_id: h for h in citylearn.homes()}
-    features = household_features(
+    result = cluster_households(
         community.load_kwh, community.pv_kwh, citylearn.load_weather()["temp_c"],
-        {k: v.battery_kwh for k, v in infos.items()}, {k: v.battery_kw for k, v in infos.items()})
-    result = HouseholdClusterer(ClusterConfig(seed=seed)).fit(features).result_
-    assert result is not None
+        {k: v.battery_kwh for k, v in infos.items()}, {k: v.battery_kw for k, v in infos.items()},
+        ClusterConfig(seed=seed))
     return save_result(result, folder)
 
 

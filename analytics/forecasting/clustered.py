@@ -52,13 +52,10 @@ def cluster_homes(
     seed: int = 0,
 ) -> dict[str, int]:
     """home id -> cluster of the homes' hourly frames (k chosen by silhouette)."""
-    from analytics.clustering.engine import ClusterConfig, HouseholdClusterer
-    from analytics.clustering.features import household_features
+    from analytics.clustering.engine import ClusterConfig, cluster_households
 
-    features = household_features(load_kwh, pv_kwh, temp_c.reindex(load_kwh.index),
-                                  battery_kwh, battery_kw)
-    result = HouseholdClusterer(ClusterConfig(seed=seed)).fit(features).result_
-    assert result is not None
+    result = cluster_households(load_kwh, pv_kwh, temp_c, battery_kwh, battery_kw,
+                                ClusterConfig(seed=seed))
     return {str(h): int(c) for h, c in zip(result.household_ids, result.labels, strict=True)}
 
 
