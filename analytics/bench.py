@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.forecasting.backtest import BacktestResult, backtest
+from analytics.forecasting.backtest import BacktestResult, backtest, held_out_start
 from analytics.forecasting.clustered import cluster_homes, clustered_backtest
 from analytics.forecasting.domain import Horizon, Target
 from analytics.forecasting.engine import ForecastConfig
@@ -134,7 +134,7 @@ def bench_forecast(seed: int = 0, bound: bool = True) -> dict[str, Any]:
         if bound:
             from analytics.forecasting.bound import leave_one_week_out
 
-            test_start = data.load_kwh.index[int(len(data.load_kwh) * 0.75)].floor("D")
+            test_start = held_out_start(data.load_kwh.index)
             bound_cases: tuple[tuple[str, Horizon, int | None, float], ...] = (
                 ("day_ahead", Horizon.DAY_AHEAD, None, DAY_AHEAD_TARGET),
                 ("intraday_1h", Horizon.INTRADAY, 1, INTRADAY_1H_TARGET))

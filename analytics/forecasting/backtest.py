@@ -86,6 +86,12 @@ def score_frame(pred: pd.DataFrame, horizon: Horizon) -> dict[str, float]:
     return out
 
 
+def held_out_start(index: pd.DatetimeIndex, test_fraction: float = 0.25) -> pd.Timestamp:
+    """First hour of the scored part: the last ``test_fraction`` of ``index``, from a midnight
+    (the held-out quarter by default)."""
+    return pd.DatetimeIndex(index)[int(len(index) * (1 - test_fraction))].floor("D")
+
+
 def backtest(
     y: pd.DataFrame,
     weather: pd.DataFrame,
@@ -101,7 +107,7 @@ def backtest(
     engine = GbmForecaster(config)
     engine.check_inputs(y, weather)
     index = pd.DatetimeIndex(y.index)
-    test_start = index[int(len(index) * (1 - test_fraction))].floor("D")
+    test_start = held_out_start(index, test_fraction)
     # Scales from the training part only (no peeking at the test quarter).
     scales = y[y.index < test_start].mean().clip(lower=1e-3)
     engine.scales_ = scales

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from analytics.data import citylearn
-from analytics.forecasting.backtest import backtest
+from analytics.forecasting.backtest import backtest, held_out_start
 from analytics.forecasting.calibration import live_adjustments
 from analytics.forecasting.clustered import (
     ClusteredForecaster,
@@ -106,9 +106,8 @@ def train_models(
                 if with_backtest:
                     print(f"backtest {model_name(target, horizon, scope)} ...", file=sys.stderr)
                     if by_cluster:
-                        cut = y.index[int(len(y) * 0.75)].floor("D")
-                        result = clustered_backtest(
-                            y, data.weather, cfg, _labels(data, before=cut, seed=seed))
+                        before_test = _labels(data, before=held_out_start(y.index), seed=seed)
+                        result = clustered_backtest(y, data.weather, cfg, before_test)
                     else:
                         result = backtest(y, data.weather, cfg)
                     scores = {k: round(v, 4) for k, v in result.scores.items()}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics.forecasting.backtest import backtest
+from analytics.forecasting.backtest import backtest, held_out_start
 from analytics.forecasting.domain import Horizon, Target
 from analytics.forecasting.engine import ForecastConfig
 from analytics.forecasting.features import build_features
@@ -34,7 +34,7 @@ def main() -> None:
     data = load_community_data()
     homes_all = data.load_kwh
     total_all = homes_all.sum(axis=1)
-    test_start = total_all.index[int(len(total_all) * 0.75)].floor("D")
+    test_start = held_out_start(total_all.index)
     out: dict[str, np.ndarray] = {}
     for mode in ("val", "test"):
         # val: the data before the held-out quarter, its last third (a quarter) scored

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from analytics.forecasting.backtest import backtest
+from analytics.forecasting.backtest import backtest, held_out_start
 from analytics.forecasting.bound import _rows, leave_one_week_out, week_splits
 from analytics.forecasting.domain import Horizon, Target
 from analytics.forecasting.engine import ForecastConfig
@@ -12,7 +12,7 @@ SLICE_H = 24 * 200
 
 def test_each_test_row_is_forecast_once_by_a_model_that_never_saw_its_week(community):
     homes = community.load_kwh.iloc[:SLICE_H]
-    test_start = homes.index[int(SLICE_H * 0.75)].floor("D")
+    test_start = held_out_start(homes.index)
     rows, extra = _rows(homes, community.weather, Horizon.DAY_AHEAD, None, test_start)
     assert "lag_336" in extra and len(extra) == 2 + homes.shape[1]  # more than production
     splits = week_splits(rows, test_start)
