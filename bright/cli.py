@@ -445,7 +445,7 @@ def bench_market_cmd(
 def bench_forecast_cmd(
     seed: Annotated[int, typer.Option(help="Seed of the models.")] = 0,
     bound: Annotated[bool, typer.Option(
-        help="Also measure the leave-one-week-out predictability bound (about 2 min).")] = True,
+        help="Also measure the leave-one-week-out predictability bound (about 4 min).")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
 ) -> None:
     """Rolling-origin backtest (held-out final quarter) against both baselines; forecast time."""

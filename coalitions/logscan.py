@@ -43,9 +43,9 @@ class EventScan:
     def logs(self) -> list[Any]:
         """Every log of the event from ``start_block`` to the latest block, in chain order."""
         latest = int(self._latest())
-        first = max(self.start_block, self._next - self.reorg_depth)
-        if first > latest:
-            return list(self._logs)
+        # Re-read the margin; a chain that got shorter (a reorg to fewer blocks) drops the
+        # logs kept from blocks it no longer has.
+        first = max(self.start_block, min(self._next - self.reorg_depth, latest + 1))
         self._logs = [e for e in self._logs if int(e["blockNumber"]) < first]
         block = first
         while block <= latest:

@@ -62,6 +62,17 @@ def test_a_log_removed_by_a_shallow_reorg_disappears_and_a_new_one_appears():
     assert names(scan.logs()) == ["replacement"]
 
 
+def test_a_chain_that_got_shorter_loses_the_logs_of_its_missing_blocks():
+    chain = Chain(60)
+    chain.add(55, "gone")
+    chain.add(20, "kept")
+    scan = EventScan(chain.get_logs, chain.latest, reorg_depth=0)
+    assert names(scan.logs()) == ["kept", "gone"]
+    for b in range(50, 60):
+        del chain.logs[b]
+    assert names(scan.logs()) == ["kept"]
+
+
 def test_bad_settings_are_refused():
     chain = Chain(1)
     with pytest.raises(ValueError, match="chunk_blocks"):
