@@ -35,7 +35,7 @@ from analytics.forecasting.service import (
     load_community_data,
     train_models,
 )
-from bright.benchutil import peak_rss_mb, stopwatch
+from core.benchutil import peak_rss_mb, stopwatch
 
 DAY_AHEAD_TARGET = 0.15
 INTRADAY_1H_TARGET = 0.10

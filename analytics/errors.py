@@ -1,6 +1,6 @@
 """Errors of the analytics engines (forecasting, clustering) and of their input data.
 
-Input-data errors inherit :class:`bright.errors.DataError` (hence ``ValueError``); each class
+Input-data errors inherit :class:`core.errors.DataError` (hence ``ValueError``); each class
 builds its message from its arguments so that it says what is wrong and where.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bright.errors import AnalyticsError, DataError
+from core.errors import AnalyticsError, DataError
 
 
 def _first(items: Sequence[object], n: int = 3) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bright.errors import ConfigError
-from bright.paths import DEFAULT_STATE_DIR, ROOT
+from core.errors import ConfigError
+from core.paths import DEFAULT_STATE_DIR, ROOT
 
 
 class AnalyticsSettings(BaseSettings):

@@ -27,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from bright.benchutil import peak_rss_mb, percentile
-from bright.paths import ROOT
+from core.benchutil import peak_rss_mb, percentile
+from core.paths import ROOT
 
 BASELINE = "health"
 
@@ -140,10 +140,10 @@ def bench_api(
     routes (baseline included). Returns one JSON-serialisable dict."""
     from bright.demo import bring_up
     from bright.demo_market import DemoMarket
-    from bright.settings import ChainSettings
     from chain.anvil import free_port
     from chain.domain import Role
     from chain.indexer import web3_rpc
+    from core.settings import ChainSettings
     from streams.db import open_database
     from streams.postgres import PostgresServer
     from streams.runner import EmbeddedRunner

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bright.errors import BrightError
+from core.errors import BrightError
 
 app = typer.Typer(
     help="The REST API (FastAPI): wallet login, market data, your own orders and balances.",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bright.errors import BrightError
+from core.errors import BrightError
 
 
 class ApiError(BrightError):

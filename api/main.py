@@ -27,7 +27,7 @@ from api.routes import GATEWAY_ROUTERS, ROUTERS
 from api.schemas import ErrorBody
 from api.service import ApiService
 from api.settings import ApiSettings
-from bright.paths import ROOT
+from core.paths import ROOT
 
 log = logging.getLogger(__name__)
 

@@ -147,8 +147,8 @@ class ApiService:
     @staticmethod
     def _market_from_deployments(chain_id: int) -> str | None:
         try:
-            from bright.settings import ChainSettings
             from chain.deploy import DeploymentsFile
+            from core.settings import ChainSettings
 
             dep = DeploymentsFile(ChainSettings().deployments_file).get(chain_id)
             return None if dep is None else dep.address("FlexMarket")

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bright.errors import ConfigError
+from core.errors import ConfigError
 
 DEV_JWT_SECRET = "bright-development-jwt-secret-do-not-use-in-production"
 
@@ -28,7 +28,7 @@ def _default_database_url() -> str:
 
 
 def _default_rpc_url() -> str:
-    from bright.settings import ChainSettings
+    from core.settings import ChainSettings
 
     try:
         return ChainSettings().effective_rpc_url

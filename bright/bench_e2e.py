@@ -21,14 +21,14 @@ import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from bright.benchutil import peak_rss_mb, percentile
 from bright.deploy import deploy_platform
-from bright.settings import DEV_MNEMONIC
 from chain.anvil import Anvil
 from chain.compiler import compile_contracts
 from chain.domain import Role
 from chain.indexer import web3_rpc
 from chain.platform import Platform, connect, dev_accounts, make_sender
+from core.benchutil import peak_rss_mb, percentile
+from core.settings import DEV_MNEMONIC
 from matching.domain import Side
 
 PER_BLOCK = 10

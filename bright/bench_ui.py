@@ -22,9 +22,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bright.benchutil import peak_rss_mb, stopwatch
-from bright.errors import BrightError
-from bright.paths import ROOT
+from core.benchutil import peak_rss_mb, stopwatch
+from core.errors import BrightError
+from core.paths import ROOT
 
 JS_TARGET_KB = 300
 READY_TARGET_S = 1.5

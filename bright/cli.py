@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bright.errors import BrightError
+from core.errors import BrightError
 
 if TYPE_CHECKING:
     from api.server import ServerHandle
     from bright.demo import RunningPlatform
     from bright.demo_coordination import DemoCoordination
     from bright.demo_data import DemoDataIn
-    from bright.settings import ChainSettings
+    from core.settings import ChainSettings
     from streams.kafka.pipeline import KafkaReadSide
     from streams.runner import EmbeddedRunner
 
@@ -108,7 +108,7 @@ def up(
 ) -> None:
     """Run the platform on this machine with the demo community, until Ctrl-C."""
     from bright.demo import bring_up
-    from bright.settings import DEV_MNEMONIC, ChainSettings
+    from core.settings import DEV_MNEMONIC, ChainSettings
 
     if bus not in ("embedded", "kafka"):
         _fail(ValueError(f"--bus must be embedded or kafka, got {bus!r}"))
@@ -344,10 +344,10 @@ def deploy(
     """Deploy the platform's contracts to a running chain and record them."""
     from bright.demo import admin_account
     from bright.deploy import deploy_platform
-    from bright.settings import ChainSettings
     from chain.compiler import compile_contracts
     from chain.deploy import DeploymentsFile
     from chain.platform import connect, make_sender
+    from core.settings import ChainSettings
 
     try:
         settings = ChainSettings() if rpc_url is None else ChainSettings(rpc_url=rpc_url)

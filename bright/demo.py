@@ -19,14 +19,14 @@ from eth_account.signers.local import LocalAccount
 
 from analytics.data.citylearn import HomeInfo, homes
 from bright.deploy import PLATFORM_CONTRACTS, deploy_platform
-from bright.errors import ConfigError
-from bright.settings import DEV_MNEMONIC, ChainSettings
-from bright.units import tokens_to_base
 from chain.anvil import Anvil
 from chain.compiler import compile_contracts
 from chain.deploy import DeploymentsFile, is_live
 from chain.domain import Role
 from chain.platform import Platform, connect, dev_accounts, make_sender
+from core.errors import ConfigError
+from core.settings import DEV_MNEMONIC, ChainSettings
+from core.units import tokens_to_base
 
 PROSUMER_START_TOKENS = tokens_to_base(1_000)
 DSO_START_TOKENS = tokens_to_base(100_000)

@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import keccak, to_bytes
 from pydantic import BaseModel, Field
 
-from bright.units import INTERVAL_S, tokens_to_base
 from chain.coordination import (
     Direction,
     FlexCoordinationClient,
@@ -58,6 +57,7 @@ from chain.coordination import (
 from chain.domain import Role
 from chain.platform import Platform
 from coalitions.service import ChainClock, CoalitionService, ServiceConfig, Step
+from core.units import INTERVAL_S, tokens_to_base
 from oracles.clients import ForecastOracleClient, MeterOracleClient
 from settlement.baselines import BaselineMethod, MeterBeforeAfterParams, baseline_hash
 from settlement.service import MeterValues

@@ -17,9 +17,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bright.errors import ToolchainError
 from chain.domain import Role
 from chain.platform import Platform
+from core.errors import ToolchainError
 from gateway_bridge.broker import MosquittoBroker, free_port
 from gateway_bridge.domain import DeviceRegistry, Preferences
 from gateway_bridge.service import BridgeService

@@ -29,9 +29,9 @@ import numpy as np
 from web3.types import RPCEndpoint
 
 from analytics.data.citylearn import load_matrix
-from bright.units import INTERVAL_S, tokens_to_base
 from chain.domain import Role
 from chain.platform import Platform
+from core.units import INTERVAL_S, tokens_to_base
 from matching.domain import Side
 from matching.service import ClearedSession, MarketOperator, OperatorConfig
 

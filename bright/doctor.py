@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bright.paths import ANVIL_BIN, NODE_MODULES, ROOT, SOLC_WRAPPER
+from core.paths import ANVIL_BIN, NODE_MODULES, ROOT, SOLC_WRAPPER
 
 KAFKA_LIBS = ROOT / ".bright" / "kafka" / "libs"
 

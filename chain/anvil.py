@@ -20,9 +20,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from bright.errors import ChainError, ToolchainError
-from bright.paths import ANVIL_BIN
-from bright.settings import DEV_MNEMONIC
+from core.errors import ChainError, ToolchainError
+from core.paths import ANVIL_BIN
+from core.settings import DEV_MNEMONIC
 
 
 def anvil_binary() -> Path:

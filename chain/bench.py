@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bright.benchutil import peak_rss_mb, stopwatch
-from bright.paths import BENCHMARKS_DIR
-from bright.settings import DEV_MNEMONIC
 from chain.anvil import Anvil
 from chain.compiler import compile_contracts
 from chain.deploy import deploy_core
 from chain.domain import Role
 from chain.platform import Platform, connect, dev_accounts, make_sender
+from core.benchutil import peak_rss_mb, stopwatch
+from core.paths import BENCHMARKS_DIR
+from core.settings import DEV_MNEMONIC
 
 GAS_REPORT = BENCHMARKS_DIR / "gas-report.json"
 BATCH = 50

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bright.errors import ToolchainError
-from bright.paths import ARTIFACTS_DIR, CONTRACTS_DIR, NODE_MODULES, ROOT, TOOLS_DIR
+from core.errors import ToolchainError
+from core.paths import ARTIFACTS_DIR, CONTRACTS_DIR, NODE_MODULES, ROOT, TOOLS_DIR
 
 SOLC_VERSION = "0.8.37"
 EVM_VERSION = "cancun"

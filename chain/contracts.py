@@ -16,10 +16,10 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import EventData, TxReceipt
 
-from bright.errors import ChainError
 from chain.compiler import Artifact
 from chain.domain import Participant, Role, bytes32_to_text, text_to_bytes32
 from chain.tx import TxSender
+from core.errors import ChainError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 

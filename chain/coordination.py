@@ -37,13 +37,13 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 from web3.types import EventData, TxReceipt
 
-from bright.errors import ChainError
 from chain.compiler import Artifact
 from chain.contracts import ZERO_ADDRESS, ContractClient
 from chain.deploy import DeployedContract, deploy_contract
 from chain.domain import bytes32_to_text, text_to_bytes32
 from chain.errors import ErrorDecoder
 from chain.tx import TxSender
+from core.errors import ChainError
 
 INTERVAL_S = 900
 """Length of a delivery interval, s."""
@@ -824,12 +824,12 @@ def measure_coordination_gas() -> dict[str, int]:
     (``settle_per_member_batch_100_uncredited``). The members' meters are enrolled, so the
     client fills in each row's meter index.
     """
-    from bright.settings import DEV_MNEMONIC
     from chain.anvil import Anvil
     from chain.compiler import compile_contracts
     from chain.deploy import deploy_core
     from chain.domain import Role
     from chain.platform import Platform, connect, dev_accounts, make_sender
+    from core.settings import DEV_MNEMONIC
     from oracles.clients import MeterOracleClient
     from oracles.deploy import deploy_oracles
     from oracles.domain import MeterValue

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from web3 import Web3
 
-from bright.errors import ChainError
 from chain.compiler import Artifact
 from chain.tx import TxSender
+from core.errors import ChainError
 
 CORE_CONTRACTS = ("ParticipantRegistry", "FlexToken", "FlexMarket")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from bright.errors import BrightError
+from core.errors import BrightError
 
 
 class EncodingError(BrightError, ValueError):

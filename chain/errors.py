@@ -13,7 +13,7 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
-from bright.errors import ChainError
+from core.errors import ChainError
 
 PANIC_REASONS = {
     0x01: "assertion failed",

@@ -36,9 +36,9 @@ from typing import Any, Protocol
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 
-from bright.errors import ChainError
 from chain.compiler import Artifact
 from chain.deploy import Deployment
+from core.errors import ChainError
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3.types import TxReceipt
 
-from bright.errors import MarketError
 from chain.contracts import ContractClient
 from chain.domain import bytes32_to_text, text_to_bytes32
+from core.errors import MarketError
 from matching.domain import ClearingResult, Order, PricingRule, Side
 
 

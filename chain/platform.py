@@ -14,13 +14,13 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 
-from bright.errors import ChainError
 from chain.compiler import Artifact, load_artifacts
 from chain.contracts import FlexTokenClient, ParticipantRegistryClient
 from chain.deploy import Deployment
 from chain.errors import ErrorDecoder
 from chain.market import FlexMarketClient
 from chain.tx import TxSender
+from core.errors import ChainError
 
 
 @lru_cache(maxsize=8)

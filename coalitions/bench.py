@@ -27,9 +27,9 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from bright.benchutil import peak_rss_mb, stopwatch
 from coalitions.domain import CoalitionRequest, MemberOffer
 from coalitions.engine import FormationConfig, form_coalition, form_coalition_greedy
+from core.benchutil import peak_rss_mb, stopwatch
 
 __all__ = [
     "bench_coalitions",

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bright.units import INTERVAL_S
 from coalitions.errors import (
     EmptyWindow,
     ImpossibleTolerance,
     InvalidMemberOffer,
     InvalidRequestField,
 )
+from core.units import INTERVAL_S
 
 BP = 10_000
 """Basis points in one (100 %)."""

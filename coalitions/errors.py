@@ -1,13 +1,13 @@
 """Errors of coalition forming, replacement and reward sharing.
 
-Everything is under :class:`CoalitionError` (the area base, a :class:`bright.errors.BrightError`);
+Everything is under :class:`CoalitionError` (the area base, a :class:`core.errors.BrightError`);
 what the caller passed wrong also inherits :class:`ValueError` through
 :class:`InvalidCoalitionInput`. Messages are built from the values that failed.
 """
 
 from __future__ import annotations
 
-from bright.errors import BrightError
+from core.errors import BrightError
 
 
 class CoalitionError(BrightError):

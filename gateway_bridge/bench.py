@@ -31,7 +31,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from bright.benchutil import peak_rss_mb, percentile
+from core.benchutil import peak_rss_mb, percentile
 from gateway_bridge.broker import MosquittoBroker, free_port
 from gateway_bridge.domain import (
     ComfortMode,

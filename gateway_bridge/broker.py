@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from bright.paths import DEFAULT_STATE_DIR
+from core.paths import DEFAULT_STATE_DIR
 from gateway_bridge.errors import BrokerError, BrokerNotInstalledError, BrokerStartError
 
 DEFAULT_BROKER_DIR = DEFAULT_STATE_DIR / "mosquitto"

@@ -1,8 +1,8 @@
-"""Errors of the home-gateway bridge; all subclass :class:`bright.errors.GatewayError`."""
+"""Errors of the home-gateway bridge; all subclass :class:`core.errors.GatewayError`."""
 
 from __future__ import annotations
 
-from bright.errors import GatewayError
+from core.errors import GatewayError
 
 
 class BrokerError(GatewayError):

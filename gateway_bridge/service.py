@@ -30,7 +30,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from bright.errors import ConfigError
+from core.errors import ConfigError
 from gateway_bridge.adapters import ADAPTERS, Adapter
 from gateway_bridge.domain import (
     CANONICAL_UNIT,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bright.benchutil import peak_rss_mb, stopwatch
+from core.benchutil import peak_rss_mb, stopwatch
 from matching.domain import Order, PricingRule, Side
 from matching.engine import ClearingArrays, clear, clear_arrays
 from matching.lp import solve_welfare_lp_arrays

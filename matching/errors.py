@@ -1,6 +1,6 @@
 """Errors of the clearing engine and of the clearing verifier.
 
-Two families, both under :class:`bright.errors.MarketError` and :class:`ValueError` (the caller
+Two families, both under :class:`core.errors.MarketError` and :class:`ValueError` (the caller
 passed something wrong):
 
 * :class:`InvalidOrder` and its subclasses: an order or an order book is malformed
@@ -14,7 +14,7 @@ passed something wrong):
 
 from __future__ import annotations
 
-from bright.errors import MarketError
+from core.errors import MarketError
 
 
 class MatchingError(MarketError, ValueError):

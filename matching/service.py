@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from bright.units import INTERVAL_S
 from chain.errors import revert_error
 from chain.market import FlexMarketClient, Product, SessionInfo
+from core.units import INTERVAL_S
 from matching.domain import PricingRule
 from matching.engine import clear
 from matching.verify import check_clearing

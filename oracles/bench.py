@@ -23,14 +23,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bright.benchutil import peak_rss_mb
-from bright.settings import DEV_MNEMONIC
 from chain.anvil import Anvil
 from chain.compiler import load_artifacts
 from chain.contracts import ParticipantRegistryClient
 from chain.deploy import deploy_contract
 from chain.domain import Role
 from chain.platform import connect, dev_accounts, make_sender
+from core.benchutil import peak_rss_mb
+from core.settings import DEV_MNEMONIC
 from oracles.clients import MeterOracleClient
 from oracles.deploy import deploy_oracles
 from oracles.domain import INTERVAL_S, MeterValue, interval_floor

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bright.errors import BrightError
+from core.errors import BrightError
 
 app = typer.Typer(help="Community simulator and the meter/forecast oracles.", no_args_is_help=True)
 oracle_app = typer.Typer(help="The meter oracle service and its benchmark.", no_args_is_help=True)
@@ -39,10 +39,10 @@ def _oracle_service(clock: Any, state_dir: Path | None, meters: dict[str, str] |
     """The meter oracle on the chain of the settings, signing with the oracle key."""
     from eth_account import Account
 
-    from bright.settings import chain_settings
     from chain.compiler import load_artifacts
     from chain.deploy import DeploymentsFile
     from chain.platform import connect, dev_accounts, make_sender
+    from core.settings import chain_settings
     from oracles.clients import MeterOracleClient
     from oracles.errors import OracleConfigError
     from oracles.service import MeterOracleService

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from web3 import Web3
 
-from bright.errors import ChainError
 from chain.compiler import Artifact
 from chain.deploy import DeployedContract, deploy_contract
 from chain.tx import TxSender
+from core.errors import ChainError
 
 ORACLE_CONTRACTS = ("MeterOracle", "ForecastOracle")
 

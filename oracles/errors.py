@@ -6,7 +6,7 @@ Errors about what the caller passed also inherit :class:`ValueError`. Contract r
 
 from __future__ import annotations
 
-from bright.errors import BrightError, ConfigError
+from core.errors import BrightError, ConfigError
 
 
 class OracleError(BrightError):

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bright.paths import DEFAULT_STATE_DIR
+from core.paths import DEFAULT_STATE_DIR
 
 
 class OracleSettings(BaseSettings):

@@ -33,7 +33,7 @@ import numpy as np
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from bright.units import INTERVAL_S
+from core.units import INTERVAL_S
 from settlement.domain import BP, MeterSeries, div_round
 from settlement.errors import (
     InsufficientHistory,

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from bright.benchutil import peak_rss_mb, stopwatch
-from bright.units import INTERVAL_S
+from core.benchutil import peak_rss_mb, stopwatch
+from core.units import INTERVAL_S
 from settlement.baselines import (
     BaselineMethod,
     ForecastParams,

@@ -22,8 +22,8 @@ from eth_account import Account
 from eth_typing import HexStr
 from eth_utils import keccak
 
-from bright.benchutil import peak_rss_mb
-from bright.settings import DEV_MNEMONIC
+from core.benchutil import peak_rss_mb
+from core.settings import DEV_MNEMONIC
 
 __all__ = ["bench_settlement_latency"]
 

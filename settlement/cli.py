@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from bright.errors import BrightError
+from core.errors import BrightError
 
 app = typer.Typer(
     help="Settlements: recompute one from the chain and the committed meter data.",
@@ -42,10 +42,10 @@ def verify(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Recompute a settled request and say whether it matches what is on-chain."""
-    from bright.settings import ChainSettings
     from chain.compiler import load_artifacts
     from chain.deploy import DeploymentsFile
     from chain.platform import connect
+    from core.settings import ChainSettings
     from settlement.verify import VerifyInputError, verify_settlement
 
     if request_id < 1:

@@ -28,7 +28,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from bright.units import INTERVAL_S
+from core.units import INTERVAL_S
 from settlement.errors import (
     EmptyWindow,
     ImpossibleTolerance,

@@ -1,7 +1,7 @@
 """Errors of the baselines and of the settlement engine.
 
 Everything here is under :class:`SettlementError` (the area base, a
-:class:`bright.errors.BrightError`). Errors caused by what the caller passed also inherit
+:class:`core.errors.BrightError`). Errors caused by what the caller passed also inherit
 :class:`ValueError` through :class:`InvalidSettlementInput`. Each class builds its message from
 the values that failed, like the custom errors of the contracts
 (``SettlementMissingMeterData(member, intervalStart)``).
@@ -9,7 +9,7 @@ the values that failed, like the custom errors of the contracts
 
 from __future__ import annotations
 
-from bright.errors import BrightError
+from core.errors import BrightError
 
 
 class SettlementError(BrightError):

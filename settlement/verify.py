@@ -19,7 +19,6 @@ from typing import Any
 
 from web3 import Web3
 
-from bright.errors import BrightError
 from chain.compiler import Artifact
 from chain.coordination import (
     FlexCoordinationClient,
@@ -28,6 +27,7 @@ from chain.coordination import (
     unpack_result,
 )
 from chain.errors import RevertError
+from core.errors import BrightError
 from oracles.clients import CommittedValue, MeterOracleClient
 from settlement.domain import SettlementRules
 from settlement.errors import SettlementError

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import func, select
 
-from bright.errors import BrightError
+from core.errors import BrightError
 
 app = typer.Typer(
     help="The read side: index chain events into the SQL read models.",
@@ -42,11 +42,11 @@ def _fail(exc: BaseException) -> None:
 
 def _open(database_url: str | None, rpc_url: str | None) -> tuple[Any, Any, Any]:
     """(runner, chain settings, streams settings) from the settings and options."""
-    from bright.settings import ChainSettings
     from chain.compiler import load_artifacts
     from chain.deploy import DeploymentsFile
     from chain.indexer import web3_rpc
     from chain.platform import connect
+    from core.settings import ChainSettings
     from streams.db import open_database
     from streams.errors import ReadModelError
     from streams.runner import EmbeddedRunner

@@ -26,7 +26,6 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
-from bright.benchutil import peak_rss_mb, percentile, stopwatch
 from chain.coordination import (
     CoalitionRow,
     MemberDeliveries,
@@ -40,6 +39,7 @@ from chain.coordination import (
     words_hash,
 )
 from chain.indexer import MAX_SAFE_INT, ChainEvent
+from core.benchutil import peak_rss_mb, percentile, stopwatch
 
 CHAIN_ID = 31337
 CONTRACT = to_checksum_address("0x" + "c0" * 20)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bright.errors import BrightError, ConfigError, ToolchainError
+from core.errors import BrightError, ConfigError, ToolchainError
 
 
 class ReadModelError(BrightError):

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bright.paths import DEFAULT_STATE_DIR
+from core.paths import DEFAULT_STATE_DIR
 from streams.errors import DatabaseUrlError
 
 DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_STATE_DIR / 'read_models.sqlite'}"

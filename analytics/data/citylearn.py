@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bright.errors import DataError, ToolchainError
-from bright.paths import CACHE_DIR
+from core.errors import DataError, ToolchainError
+from core.paths import CACHE_DIR
 
 CITYLEARN_VERSION = "2.1.2"
 DATASET = "citylearn_challenge_2022_phase_all"

@@ -1,7 +1,7 @@
 """Validation, gap filling and resampling of the time-series frames the engines consume.
 
 Every frame an engine accepts goes through :func:`validate_frame` first. It raises a typed error
-(a subclass of :class:`bright.errors.DataError`, see :mod:`analytics.errors`) that names the
+(a subclass of :class:`core.errors.DataError`, see :mod:`analytics.errors`) that names the
 frame, the column and the first offending timestamps. Gaps are never filled silently: the
 caller names a method (:data:`FILL_METHODS`) and gets a :class:`GapReport` back.
 

@@ -20,8 +20,8 @@ from pydantic import BaseModel, Field
 
 from api.deps import ScopeDep, ServiceDep
 from api.errors import NotFoundError, UnavailableError
-from bright.paths import ARTIFACTS_DIR, CONTRACTS_DIR, NODE_MODULES
-from bright.units import TOKEN_DECIMALS
+from core.paths import ARTIFACTS_DIR, CONTRACTS_DIR, NODE_MODULES
+from core.units import TOKEN_DECIMALS
 
 router = APIRouter(tags=["config"])
 
@@ -143,8 +143,8 @@ def _dev_accounts(state_dir: Path, mnemonic: str, derived: int) -> list[DevAccou
     summary="Chain, contracts, ABIs and wallet options for the web UI (public)",
 )
 def get_config(service: ServiceDep, scope: ScopeDep) -> ConfigPublic:
-    from bright.settings import DEV_MNEMONIC, ChainSettings
     from chain.deploy import DeploymentsFile
+    from core.settings import DEV_MNEMONIC, ChainSettings
 
     chain = ChainSettings()
     deployment = DeploymentsFile(chain.deployments_file).get(scope.chain_id)

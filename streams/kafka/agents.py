@@ -20,8 +20,8 @@ from typing import Any
 
 import faust
 
-from bright.paths import DEFAULT_STATE_DIR
 from chain.indexer import ChainEvent
+from core.paths import DEFAULT_STATE_DIR
 from streams.db import open_database
 from streams.errors import ReadModelError
 from streams.kafka.publisher import CHAIN_EVENTS_TOPIC

@@ -21,9 +21,9 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from bright.errors import ToolchainError
-from bright.paths import DEFAULT_STATE_DIR
 from chain.anvil import free_port, port_in_use
+from core.errors import ToolchainError
+from core.paths import DEFAULT_STATE_DIR
 
 POM = Path(__file__).resolve().parent / "pom.xml"
 DEFAULT_KAFKA_DIR = DEFAULT_STATE_DIR / "kafka"

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bright.errors import BrightError
+from core.errors import BrightError
 from streams.kafka.broker import KafkaBroker
 
 app = typer.Typer(
@@ -19,7 +19,7 @@ app = typer.Typer(
 
 
 def _broker(port: int | None = None) -> KafkaBroker:
-    from bright.settings import ChainSettings
+    from core.settings import ChainSettings
 
     return KafkaBroker(ChainSettings().state_dir / "kafka", port=port)
 

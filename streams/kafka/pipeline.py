@@ -16,10 +16,10 @@ import threading
 import time
 from pathlib import Path
 
-from bright.paths import ROOT
 from chain.compiler import Artifact
 from chain.deploy import Deployment
 from chain.indexer import Indexer, RpcCall
+from core.paths import ROOT
 from streams.db import open_database
 from streams.errors import ReadModelError
 from streams.kafka.broker import DEFAULT_KAFKA_DIR, KafkaBroker

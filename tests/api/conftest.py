@@ -34,8 +34,8 @@ class Demo:
 def api_demo(tmp_path_factory) -> Iterator[Demo]:
     from bright.demo import bring_up
     from bright.demo_market import DemoMarket
-    from bright.settings import ChainSettings
     from chain.anvil import free_port
+    from core.settings import ChainSettings
 
     settings = ChainSettings(state_dir=tmp_path_factory.mktemp("api-state"), chain_port=free_port())
     running = bring_up(settings, quiet=True)
@@ -104,8 +104,8 @@ def any_client(request, api_demo) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def tokens(client, api_demo) -> dict[str, str]:
     """Access tokens by member name (real logins), plus 'admin' (account 0: no role)."""
-    from bright.settings import DEV_MNEMONIC
     from chain.platform import dev_accounts
+    from core.settings import DEV_MNEMONIC
     from tests.api.api_helpers import login
 
     out = {

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli_app
 from api.settings import DEV_JWT_SECRET, ApiSettings, api_settings
-from bright.errors import ConfigError
+from core.errors import ConfigError
 
 SECRET = "a-real-secret-of-more-than-32-characters-0123"
 
@@ -94,8 +94,8 @@ def test_serve_runs_uvicorn_until_stopped(tmp_path):
 
     import httpx
 
-    from bright.paths import ROOT
     from chain.anvil import free_port
+    from core.paths import ROOT
 
     port = free_port()
     env = {**os.environ, "BRIGHT_API_CHAIN_ID": "31337"}

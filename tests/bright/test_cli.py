@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from bright.paths import ROOT
+from core.paths import ROOT
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -10,10 +10,10 @@ import sys
 import time
 
 from bright.demo import DSO_START_TOKENS, PROSUMER_START_TOKENS, bring_up, demo_community
-from bright.paths import ROOT
-from bright.settings import ChainSettings
 from chain.anvil import free_port
 from chain.domain import Role
+from core.paths import ROOT
+from core.settings import ChainSettings
 
 
 def test_demo_community_is_built_from_the_real_homes():

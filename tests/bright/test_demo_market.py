@@ -7,8 +7,8 @@ import pytest
 
 from bright.demo import bring_up
 from bright.demo_market import MARKET_DEPOSIT, DemoMarket, data_hour
-from bright.settings import ChainSettings
 from chain.anvil import free_port
+from core.settings import ChainSettings
 from matching.engine import clear
 from matching.service import MarketOperator
 

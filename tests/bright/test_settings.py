@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bright.errors import ConfigError
-from bright.settings import ChainSettings, chain_settings
-from bright.units import INTERVAL_S, interval_start, tokens_to_base
+from core.errors import ConfigError
+from core.settings import ChainSettings, chain_settings
+from core.units import INTERVAL_S, interval_start, tokens_to_base
 
 
 def test_defaults_are_the_embedded_setup(monkeypatch):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bright.errors import ChainError
 from chain.anvil import Anvil, rpc_call
+from core.errors import ChainError
 
 
 def test_start_answers_and_stop_frees_the_port():

@@ -4,8 +4,8 @@ development network forks it, and tests/fork runs there. Changes on the fork sta
 from __future__ import annotations
 
 from bright.demo import bring_up
-from bright.settings import ChainSettings
 from chain.anvil import free_port
+from core.settings import ChainSettings
 from tests.support.brownie import brownie_env, run_tests, set_network
 
 FORK_ONLY = "0x000000000000000000000000000000000000f0f0"

@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from bright.errors import ToolchainError
-from bright.paths import CONTRACTS_DIR
 from chain import compiler
+from core.errors import ToolchainError
+from core.paths import CONTRACTS_DIR
 
 
 def test_core_contracts_compile_with_abi_and_bytecode(artifacts):
@@ -74,7 +74,7 @@ def test_no_sources_is_a_clear_error(tmp_path):
 def test_solc_wrapper_answers_version_like_native_solc():
     import subprocess
 
-    from bright.paths import SOLC_WRAPPER
+    from core.paths import SOLC_WRAPPER
 
     out = subprocess.run([str(SOLC_WRAPPER), "--version"], capture_output=True, text=True)
     assert out.returncode == 0

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bright.errors import ChainError
 from chain.coordination import (
     CoalitionRow,
     Direction,
@@ -36,6 +35,7 @@ from chain.coordination import (
 from chain.domain import Role, text_to_bytes32
 from chain.errors import revert_error
 from chain.platform import make_sender
+from core.errors import ChainError
 from oracles.clients import MeterOracleClient
 from oracles.deploy import deploy_oracles
 from oracles.domain import MeterValue

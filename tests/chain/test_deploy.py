@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bright.errors import ChainError
 from chain.deploy import DeployedContract, Deployment, DeploymentsFile, is_live
+from core.errors import ChainError
 
 
 def test_deployments_file_round_trip_per_chain(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bright.errors import MarketError
+from core.errors import MarketError
 from matching.domain import (
     MAX_PRICE_PER_KWH,
     MAX_QTY_WH,

@@ -28,8 +28,8 @@ SMALL = FeedConfig(
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     from bright.demo import bring_up
-    from bright.settings import ChainSettings
     from chain.anvil import free_port
+    from core.settings import ChainSettings
 
     settings = ChainSettings(state_dir=tmp_path_factory.mktemp("feed-state"),
                              chain_port=free_port())

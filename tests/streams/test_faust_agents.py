@@ -15,14 +15,14 @@ import uuid
 
 import pytest
 
-from bright.paths import ROOT
-from bright.settings import DEV_MNEMONIC
 from chain.anvil import Anvil
 from chain.deploy import deploy_core
 from chain.domain import Role
 from chain.indexer import BlockRef, Indexer, web3_rpc
 from chain.platform import Platform, connect, dev_accounts, make_sender
 from chain.tx import NonceManager
+from core.paths import ROOT
+from core.settings import DEV_MNEMONIC
 from streams.db import open_database
 from streams.kafka.agents import apply_records, make_app
 from streams.kafka.broker import DEFAULT_KAFKA_DIR, KafkaBroker

@@ -12,11 +12,11 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from bright.settings import DEV_MNEMONIC
 from chain.anvil import Anvil
 from chain.deploy import DeploymentsFile, deploy_core
 from chain.domain import Role
 from chain.platform import Platform, connect, dev_accounts, make_sender
+from core.settings import DEV_MNEMONIC
 from streams.cli import app
 from streams.db import drop_read_models, head_revision, make_engine, open_database, schema_revision
 from streams.errors import PostgresError

@@ -12,8 +12,8 @@ import os
 import subprocess
 import sys
 
-from bright.paths import ANVIL_BIN, ROOT
 from chain.anvil import free_port
+from core.paths import ANVIL_BIN, ROOT
 
 BROWNIE = ROOT / ".venv-brownie" / "bin" / "brownie"
 SOLCX_DIR = ROOT / ".cache" / "solcx"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bright.settings import DEV_MNEMONIC
+from core.settings import DEV_MNEMONIC
 
 
 @pytest.fixture(scope="session")

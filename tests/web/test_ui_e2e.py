@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from bright.paths import ROOT
 from chain.anvil import free_port
+from core.paths import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "reports" / "ui-screenshots"

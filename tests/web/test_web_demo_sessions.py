@@ -8,10 +8,10 @@ import pytest
 
 from bright.demo import bring_up
 from bright.demo_market import DemoMarket
-from bright.settings import ChainSettings
-from bright.units import INTERVAL_S
 from chain.anvil import free_port
 from chain.domain import Role
+from core.settings import ChainSettings
+from core.units import INTERVAL_S
 from matching.domain import Side
 
 

@@ -35,7 +35,7 @@ def _state(tmp: Path, chain_id: int) -> Path:
     )
     DeploymentsFile(state / "deployments.json").save(dep)
     Account.enable_unaudited_hdwallet_features()
-    from bright.settings import DEV_MNEMONIC
+    from core.settings import DEV_MNEMONIC
 
     members = []
     for m, index in zip(DEMO, (1, 5), strict=True):

@@ -4,7 +4,7 @@ import pytest
 
 from analytics.data import citylearn
 from analytics.errors import UnknownHomeError
-from bright.errors import DataError
+from core.errors import DataError
 
 
 def test_homes_keep_their_public_api():

@@ -12,7 +12,7 @@ from analytics.errors import (
     ResolutionError,
     UnknownMethodError,
 )
-from bright.errors import DataError
+from core.errors import DataError
 
 
 def hourly(n: int = 48, start: str = "2017-01-01") -> pd.DataFrame:

@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bright.errors import ConfigError
-from bright.paths import DEFAULT_STATE_DIR
+from core.errors import ConfigError
+from core.paths import DEFAULT_STATE_DIR
 
 # anvil's well-known development mnemonic: its keys are public, so it is only allowed on a
 # development chain.
