@@ -6,7 +6,7 @@ from __future__ import annotations
 from bright.demo import bring_up
 from chain.anvil import free_port
 from core.settings import ChainSettings
-from tests.support.brownie import brownie_env, run_tests, set_network
+from tests.support.brownie import brownie_env, network_name, run_tests, set_network
 
 FORK_ONLY = "0x000000000000000000000000000000000000f0f0"
 
@@ -21,10 +21,9 @@ def test_brownie_checks_deployed_state_on_a_fork(tmp_path):
                 "BRIGHT_DEPLOYMENTS_FILE": str(settings.deployments_file),
             }
         )
-        set_network(
-            "bright-fork", env, fork=running.rpc_url, port=free_port(), accounts=10, base_fee=0
-        )
-        proc = run_tests("tests/fork", "bright-fork", env, timeout=300)
+        network = network_name("bright-fork")
+        set_network(network, env, fork=running.rpc_url, port=free_port(), accounts=10, base_fee=0)
+        proc = run_tests("tests/fork", network, env, timeout=300)
         output = proc.stdout + proc.stderr
         assert proc.returncode == 0, output[-4000:]
         assert "2 passed" in output, output[-4000:]

@@ -3,8 +3,6 @@ itself is the benchmark's business, not a test's)."""
 
 from __future__ import annotations
 
-import pytest
-
 from streams.bench import bench_indexer
 
 
@@ -13,10 +11,12 @@ def test_bench_indexer_small():
     assert out["events"] >= 300  # batch events plus the deployment's own
     assert out["sqlite"]["events"] == out["events"]  # the runner projected every decoded log
     assert out["raw_s"] == min(out["raw_passes_s"]) > 0
-    # the ratio comes from unrounded times; the reported ones have 3 decimals
-    assert out["sqlite"]["ratio"] == pytest.approx(
-        out["sqlite"]["project_s"] / out["raw_s"], rel=0.1
-    )
+    # The ratio comes from unrounded times; the reported ones have 3 decimals, so on a load
+    # this small (times of a few ms) only the bounds that rounding allows can be checked.
+    project_s, raw_s = out["sqlite"]["project_s"], out["raw_s"]
+    low = max(project_s - 0.0005, 0) / (raw_s + 0.0005)
+    high = (project_s + 0.0005) / max(raw_s - 0.0005, 1e-9)
+    assert low * 0.99 <= out["sqlite"]["ratio"] <= high * 1.01
     assert out["peak_rss_mb"] > 0
     assert out["raw_cpu_s"] > 0 and out["sqlite"]["cpu_s"] > 0
 

@@ -39,6 +39,14 @@ def _brownie(*args: str, env: dict[str, str], check: bool = True, timeout: float
     return proc
 
 
+def network_name(base: str) -> str:
+    """``base`` made unique to this checkout: brownie keeps one network list per user, so two
+    checkouts testing at once would otherwise redefine each other's network."""
+    import hashlib
+
+    return f"{base}-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]}"
+
+
 def set_network(network_id: str, env: dict[str, str], **settings: str | int) -> None:
     """(Re)define development network ``network_id`` running anvil with ``settings``."""
     _brownie("networks", "delete", network_id, env=env, check=False)
@@ -74,8 +82,9 @@ def main(argv: list[str]) -> int:
         print("usage: python -m tests.support.brownie contracts", file=sys.stderr)
         return 2
     env = brownie_env()
-    set_network("bright-test", env, port=free_port(), accounts=20, base_fee=0, gas_limit=30_000_000)
-    proc = run_tests("tests/contracts", "bright-test", env)
+    network = network_name("bright-test")
+    set_network(network, env, port=free_port(), accounts=20, base_fee=0, gas_limit=30_000_000)
+    proc = run_tests("tests/contracts", network, env)
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr)
     return proc.returncode
