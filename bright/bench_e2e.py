@@ -28,8 +28,8 @@ from chain.domain import Role
 from chain.indexer import web3_rpc
 from chain.platform import Platform, connect, dev_accounts, make_sender
 from core.benchutil import peak_rss_mb, percentile
+from core.rules import Side
 from core.settings import DEV_MNEMONIC
-from matching.domain import Side
 
 PER_BLOCK = 10
 

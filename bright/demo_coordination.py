@@ -44,19 +44,16 @@ from eth_utils import keccak, to_bytes
 from pydantic import BaseModel, Field
 
 from chain.coordination import (
-    Direction,
     FlexCoordinationClient,
     RequestInfo,
     RequestStatus,
     coordination_client,
-    lower_wh,
-    required_escrow,
-    unpack_table,
-    upper_wh,
 )
 from chain.domain import Role
 from chain.platform import Platform
 from coalitions.service import ChainClock, CoalitionService, ServiceConfig, Step
+from core.codec import unpack_table
+from core.rules import Direction, lower_wh, required_escrow, upper_wh
 from core.units import INTERVAL_S, tokens_to_base
 from oracles.clients import ForecastOracleClient, MeterOracleClient
 from settlement.baselines import BaselineMethod, MeterBeforeAfterParams, baseline_hash

@@ -31,8 +31,8 @@ from web3.types import RPCEndpoint
 from analytics.data.citylearn import load_matrix
 from chain.domain import Role
 from chain.platform import Platform
+from core.rules import Side
 from core.units import INTERVAL_S, tokens_to_base
-from matching.domain import Side
 from matching.service import ClearedSession, MarketOperator, OperatorConfig
 
 if TYPE_CHECKING:

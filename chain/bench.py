@@ -95,7 +95,7 @@ def measure_market_gas() -> dict[str, int]:
     50 traders (a community's size) on two feeders trade; books of 100 and 1,000 orders are
     relayed as signed batches of 100 and cleared under the uniform-price rule.
     """
-    from matching.domain import PricingRule, Side
+    from core.rules import PricingRule, Side
     from matching.engine import clear
 
     artifacts = compile_contracts()
@@ -225,7 +225,7 @@ def bench_market(orders: int = 1000, block_time_s: float = 1.0) -> dict[str, Any
     measured in the same run, is the time for a plain transfer to be mined: the floor that the
     block time puts under any on-chain action.
     """
-    from matching.domain import PricingRule, Side
+    from core.rules import PricingRule, Side
     from matching.engine import clear
     from matching.verify import check_clearing
 

@@ -17,8 +17,9 @@ from web3.contract import Contract
 from web3.types import EventData, TxReceipt
 
 from chain.compiler import Artifact
-from chain.domain import Participant, Role, bytes32_to_text, text_to_bytes32
+from chain.domain import Participant, Role
 from chain.tx import TxSender
+from core.codec import bytes32_to_text, text_to_bytes32
 from core.errors import ChainError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"

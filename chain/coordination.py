@@ -24,8 +24,8 @@ Reputation points travel in the results of ``RequestSettled`` (there is no per-m
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -40,27 +40,36 @@ from web3.types import EventData, TxReceipt
 from chain.compiler import Artifact
 from chain.contracts import ZERO_ADDRESS, ContractClient
 from chain.deploy import DeployedContract, deploy_contract
-from chain.domain import bytes32_to_text, text_to_bytes32
 from chain.errors import ErrorDecoder
 from chain.tx import TxSender
+from core.codec import (
+    ZERO_BYTES32,
+    CoalitionRow,
+    MemberDeliveries,
+    MemberResult,
+    bytes32_to_text,
+    pack_deliveries,
+    pack_results,
+    pack_table,
+    replace_in_rows,
+    text_to_bytes32,
+    unpack_deliveries,
+    unpack_result,
+    unpack_table,
+    words_hash,
+)
 from core.errors import ChainError
+from core.rules import (
+    Direction,
+    FlexRequest,
+    interval_points,
+    member_money,
+    required_escrow,
+    upper_wh,
+)
+from core.units import INTERVAL_S
 
-INTERVAL_S = 900
-"""Length of a delivery interval, s."""
-BP = 10_000
-"""Basis points in one."""
-MAX_INTERVALS = 256
-"""Longest window the contract accepts, intervals."""
-UINT32_MAX = 2**32 - 1
 COORDINATION_CONTRACTS = ("FlexCoordination",)
-ZERO_BYTES32 = b"\x00" * 32
-
-
-class Direction(IntEnum):
-    """Values of the contract's enum (as :class:`settlement.domain.Direction`)."""
-
-    UP = 0
-    DOWN = 1
 
 
 class RequestStatus(IntEnum):
@@ -80,271 +89,23 @@ class MemberStatus(IntEnum):
     REPLACED = 3
 
 
-# ---------------------------------------------------------------------------- the rules
-
-
-def upper_wh(target_wh: int, tolerance_bp: int) -> int:
-    """Target plus tolerance, Wh (rounded down): what a member is paid for at most."""
-    return target_wh * (BP + tolerance_bp) // BP
-
-
-def lower_wh(target_wh: int, tolerance_bp: int) -> int:
-    """Target minus tolerance, Wh (rounded down)."""
-    return target_wh * (BP - tolerance_bp) // BP
-
-
-def required_escrow(quantities_wh: Sequence[int], tolerance_bp: int, price_cap_per_kwh: int) -> int:
-    """The least escrow a request needs: ``sum_t cap * upper(q_t) // 1000``, base units."""
-    return sum(price_cap_per_kwh * upper_wh(q, tolerance_bp) // 1000 for q in quantities_wh)
-
-
-def member_max_payout(targets_wh: Sequence[int], tolerance_bp: int, price_per_kwh: int) -> int:
-    """The most one member's targets can earn: ``sum_t price * upper(T_t) // 1000``."""
-    return sum(price_per_kwh * upper_wh(t, tolerance_bp) // 1000 for t in targets_wh)
-
-
-# ---------------------------------------------------------------------------- tables
-
-
-@dataclass(frozen=True)
-class CoalitionRow:
-    """One member of a coalition: its wallet, its meter id (text) and its target per
-    interval of the window, Wh. ``meter_index`` is the meter's index in the MeterOracle (what
-    the packed table carries): rows read from the chain have it; the client's methods fill it
-    in where it is None. It does not take part in comparisons (it follows from the meter id)."""
-
-    member: str
-    meter_id: str
-    targets_wh: tuple[int, ...]
-    meter_index: int | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class MemberResult:
-    """What the settler submits for one member (token base units; points may be negative)."""
-
-    payout: int
-    penalty_uncovered: int = 0
-    points: int = 0
-
-
-@dataclass(frozen=True)
-class MemberDeliveries:
-    """One member's per-interval figures, Wh; ``missing`` holds the indexes of intervals
-    without meter data (nothing may be delivered or credited there)."""
-
-    delivered_wh: tuple[int, ...]
-    credited_wh: tuple[int, ...]
-    shortfall_wh: tuple[int, ...]
-    missing: frozenset[int] = field(default_factory=frozenset)
-
-
-def _words(n: int) -> int:
-    return (n + 7) // 8
-
-
-def pack_u32(values: Sequence[int], signed: bool = False) -> list[int]:
-    """Values as 32-bit fields, eight to a word (value ``k`` at bits ``32 * (k % 8)``)."""
-    out = [0] * _words(len(values))
-    for k, v in enumerate(values):
-        v = int(v)
-        low, high = (-(2**31), 2**31 - 1) if signed else (0, UINT32_MAX)
-        if not low <= v <= high:
-            raise ChainError(f"value {v} at {k} does not fit a {'' if signed else 'u'}int32")
-        out[k // 8] |= (v & UINT32_MAX) << (32 * (k % 8))
-    return out
-
-
-def unpack_u32(words: Sequence[int], n: int, signed: bool = False) -> tuple[int, ...]:
-    """The ``n`` 32-bit fields of :func:`pack_u32`."""
-    out = []
-    for k in range(n):
-        v = (int(words[k // 8]) >> (32 * (k % 8))) & UINT32_MAX
-        if signed and v >= 2**31:
-            v -= 2**32
-        out.append(v)
-    return tuple(out)
-
-
-def row_words(intervals: int) -> int:
-    """Words per member in the targets table."""
-    return 2 + _words(intervals)
-
-
-METER_INDEX_MAX = 2**64 - 1
-
-
-def pack_table(
-    rows: Sequence[CoalitionRow],
-    intervals: int,
-    meter_indexes: Mapping[str, int] | None = None,
-) -> list[int]:
-    """The targets table as the contract takes it. Each row's meter index is its
-    ``meter_index`` or, where that is None, ``meter_indexes[meter_id]`` (the client's
-    :meth:`FlexCoordinationClient.meter_indexes` gives them); a row without one is an error."""
-    words: list[int] = []
-    for row in rows:
-        if len(row.targets_wh) != intervals:
-            raise ChainError(
-                f"{row.member}: {len(row.targets_wh)} targets for {intervals} intervals"
-            )
-        index = row.meter_index
-        if index is None and meter_indexes is not None:
-            index = meter_indexes.get(row.meter_id)
-        if index is None:
-            raise ChainError(
-                f"{row.member}: the MeterOracle index of meter {row.meter_id!r} is not known "
-                "(pass meter_indexes, or use FlexCoordinationClient.with_meter_indexes)"
-            )
-        if not 0 <= int(index) <= METER_INDEX_MAX:
-            raise ChainError(f"{row.member}: meter index {index} is out of range")
-        words.append(int(to_checksum_address(row.member), 16) << 96 | int(index))
-        words.append(int.from_bytes(text_to_bytes32(row.meter_id, "meter id"), "big"))
-        words.extend(pack_u32(row.targets_wh))
-    return words
-
-
-def unpack_table(words: Sequence[int], intervals: int) -> list[CoalitionRow]:
-    """The rows of a packed targets table (as logged by ``CoalitionProposed``)."""
-    tw = row_words(intervals)
-    if len(words) % tw:
-        raise ChainError(f"a table of {len(words)} words is not whole rows of {tw}")
-    rows = []
-    for base in range(0, len(words), tw):
-        rows.append(
-            CoalitionRow(
-                member=to_checksum_address(f"0x{int(words[base]) >> 96:040x}"),
-                meter_id=bytes32_to_text(int(words[base + 1]).to_bytes(32, "big")),
-                targets_wh=unpack_u32(words[base + 2 : base + tw], intervals),
-                meter_index=int(words[base]) & (2**96 - 1),
-            )
-        )
-    return rows
-
-
-def words_hash(words: Sequence[int]) -> bytes:
-    """``keccak256(abi.encodePacked(uint256[]))``: what the contract stores for a table."""
-    return keccak(b"".join(int(w).to_bytes(32, "big") for w in words))
-
-
-def replace_in_rows(
-    rows: Sequence[CoalitionRow],
-    member: str,
-    reserve: str,
-    reserve_meter_id: str,
-    from_interval: int,
-    reserve_meter_index: int | None = None,
-) -> list[CoalitionRow]:
-    """The table after ``reserve`` replaced ``member`` from ``from_interval`` on (as the
-    contract computes it): the member's later targets move to a new last row (whose meter
-    index is ``reserve_meter_index``)."""
-    member = to_checksum_address(member)
-    out = list(rows)
-    for i, row in enumerate(out):
-        if to_checksum_address(row.member) == member:
-            t = row.targets_wh
-            out[i] = CoalitionRow(
-                row.member,
-                row.meter_id,
-                t[:from_interval] + (0,) * (len(t) - from_interval),
-                row.meter_index,
-            )
-            moved = (0,) * from_interval + t[from_interval:]
-            out.append(
-                CoalitionRow(
-                    to_checksum_address(reserve), reserve_meter_id, moved, reserve_meter_index
-                )
-            )
-            return out
-    raise ChainError(f"{member} has no row in the coalition")
-
-
-def pack_results(results: Sequence[MemberResult]) -> list[int]:
-    """One word per member: payout, uncovered penalty, points."""
-    words = []
-    for r in results:
-        if not 0 <= r.payout < 2**96 or not 0 <= r.penalty_uncovered < 2**64:
-            raise ChainError(f"settlement figures out of range: {r}")
-        if not -(2**31) <= r.points < 2**31:
-            raise ChainError(f"points {r.points} do not fit an int32")
-        words.append(
-            (r.payout << 160) | (r.penalty_uncovered << 96) | ((r.points & UINT32_MAX) << 64)
-        )
-    return words
-
-
-def unpack_result(word: int) -> MemberResult:
-    points = (word >> 64) & UINT32_MAX
-    return MemberResult(
-        payout=word >> 160,
-        penalty_uncovered=(word >> 96) & (2**64 - 1),
-        points=points - 2**32 if points >= 2**31 else points,
-    )
-
-
-def pack_deliveries(deliveries: Sequence[MemberDeliveries], intervals: int) -> list[int]:
-    """Per member: missing-data bitmap, delivered (int32), credited, shortfall."""
-    words: list[int] = []
-    for d in deliveries:
-        if not len(d.delivered_wh) == len(d.credited_wh) == len(d.shortfall_wh) == intervals:
-            raise ChainError(f"deliveries need {intervals} values per row")
-        words.append(sum(1 << k for k in d.missing))
-        words.extend(pack_u32(d.delivered_wh, signed=True))
-        words.extend(pack_u32(d.credited_wh))
-        words.extend(pack_u32(d.shortfall_wh))
-    return words
-
-
-def unpack_deliveries(words: Sequence[int], intervals: int) -> list[MemberDeliveries]:
-    w = _words(intervals)
-    dw = 1 + 3 * w
-    out = []
-    for base in range(0, len(words), dw):
-        bitmap = int(words[base])
-        out.append(
-            MemberDeliveries(
-                delivered_wh=unpack_u32(words[base + 1 : base + 1 + w], intervals, signed=True),
-                credited_wh=unpack_u32(words[base + 1 + w : base + 1 + 2 * w], intervals),
-                shortfall_wh=unpack_u32(words[base + 1 + 2 * w : base + dw], intervals),
-                missing=frozenset(k for k in range(intervals) if bitmap >> k & 1),
-            )
-        )
-    return out
-
-
 # ---------------------------------------------------------------------------- records
 
 
 @dataclass(frozen=True)
-class RequestInfo:
-    request_id: int
-    dso: str
-    window_start_s: int
-    intervals: int
-    direction: Direction
-    status: RequestStatus
-    grid_area: str
-    price_cap_per_kwh: int
-    penalty_per_kwh: int
-    tolerance_bp: int
-    opt_in_deadline_s: int
-    escrow: int
-    baseline_hash: bytes
-    coordinator: str | None
-    price_per_kwh: int
-    baseline_method: int
-    round: int
-    rows: int
-    targets_hash: bytes
-    settlement_hash: bytes
+class RequestInfo(FlexRequest):
+    """A request as the contract stores it: its terms (a :class:`core.rules.FlexRequest`; the
+    price is the coalition's agreed price, 0 before a proposal) and where it stands."""
 
-    @property
-    def window_end_s(self) -> int:
-        """End of the last interval (exclusive), unix s."""
-        return self.window_start_s + INTERVAL_S * self.intervals
-
-    def interval_start_s(self, k: int) -> int:
-        return self.window_start_s + INTERVAL_S * k
+    opt_in_deadline_s: int = 0
+    dso: str = ZERO_ADDRESS
+    status: RequestStatus = RequestStatus.OPEN
+    baseline_hash: bytes = ZERO_BYTES32
+    coordinator: str | None = None
+    round: int = 0
+    rows: int = 0
+    targets_hash: bytes = ZERO_BYTES32
+    settlement_hash: bytes = ZERO_BYTES32
 
 
 @dataclass(frozen=True)
@@ -489,11 +250,12 @@ class FlexCoordinationClient(ContractClient):
         return self._transact("reclaimEscrow", request_id)
 
     def request(self, request_id: int) -> RequestInfo:
+        """The stored request with its quantities (two view calls)."""
         r = self._call("request", request_id)
         (
             dso,
             start,
-            intervals,
+            _intervals,
             direction,
             status,
             area,
@@ -513,21 +275,21 @@ class FlexCoordinationClient(ContractClient):
         ) = r
         return RequestInfo(
             request_id=request_id,
-            dso=to_checksum_address(dso),
             window_start_s=int(start),
-            intervals=int(intervals),
-            direction=Direction(direction),
-            status=RequestStatus(status),
-            grid_area=bytes32_to_text(area),
-            price_cap_per_kwh=int(cap),
-            penalty_per_kwh=int(penalty),
+            quantity_wh=self.quantities_wh(request_id),
             tolerance_bp=int(tol),
-            opt_in_deadline_s=int(deadline),
+            price_cap_per_kwh=int(cap),
             escrow=int(escrow),
+            direction=Direction(direction),
+            penalty_per_kwh=int(penalty),
+            baseline_method_id=int(method),
+            price_per_kwh=int(price),
+            grid_area=bytes32_to_text(area),
+            opt_in_deadline_s=int(deadline),
+            dso=to_checksum_address(dso),
+            status=RequestStatus(status),
             baseline_hash=bytes(baseline_hash),
             coordinator=None if coordinator == ZERO_ADDRESS else to_checksum_address(coordinator),
-            price_per_kwh=int(price),
-            baseline_method=int(method),
             round=int(rnd),
             rows=int(rows),
             targets_hash=bytes(targets_hash),
@@ -922,8 +684,9 @@ def measure_coordination_gas() -> dict[str, int]:
             results, deliveries = [], []
             for row in rows:
                 credited = tuple(upper_wh(t, tol) if credit else 0 for t in row.targets_wh)
-                payout = sum(price * c // 1000 for c in credited)
-                results.append(MemberResult(payout=payout, points=sum(credited) // 1000))
+                money = member_money(credited, (0,) * n, price, 0)
+                points = sum(interval_points(c, 0, 1000, 0) for c in credited)
+                results.append(MemberResult(payout=money.payout, points=points))
                 deliveries.append(MemberDeliveries(credited, credited, (0,) * n))
             refund = escrow - sum(r.payout for r in results)
             return aggregator.settle(rid, rows, results, deliveries, refund), len(rows)

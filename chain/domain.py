@@ -5,11 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from core.errors import BrightError
-
-
-class EncodingError(BrightError, ValueError):
-    """A value cannot be encoded for the chain."""
+from core.codec import EncodingError
 
 
 class Role(IntEnum):
@@ -41,21 +37,6 @@ class Role(IntEnum):
         except KeyError:
             names = ", ".join(r.name.lower().replace("_", "-") for r in cls if r)
             raise EncodingError(f"unknown role {value!r}; expected one of {names}") from None
-
-
-ZERO_BYTES32 = b"\x00" * 32
-
-
-def text_to_bytes32(text: str, what: str = "value") -> bytes:
-    """UTF-8 text, right-padded with zeros, as ``bytes32`` (grid areas, meter ids)."""
-    raw = text.encode()
-    if len(raw) > 32:
-        raise EncodingError(f"{what} {text!r} is {len(raw)} bytes; at most 32 fit on-chain")
-    return raw.ljust(32, b"\x00")
-
-
-def bytes32_to_text(raw: bytes) -> str:
-    return bytes(raw).rstrip(b"\x00").decode(errors="replace")
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from eth_utils import keccak, to_checksum_address
 from web3.types import TxReceipt
 
 from chain.contracts import ContractClient
-from chain.domain import bytes32_to_text, text_to_bytes32
+from core.codec import bytes32_to_text, text_to_bytes32
 from core.errors import MarketError
-from matching.domain import ClearingResult, Order, PricingRule, Side
+from core.rules import PricingRule, Side
+from matching.domain import ClearingResult, Order
 
 
 class Product(IntEnum):

@@ -27,9 +27,10 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from coalitions.domain import CoalitionRequest, MemberOffer
+from coalitions.domain import MemberOffer
 from coalitions.engine import FormationConfig, form_coalition, form_coalition_greedy
 from core.benchutil import peak_rss_mb, stopwatch
+from core.rules import FlexRequest
 
 __all__ = [
     "bench_coalitions",
@@ -101,11 +102,11 @@ def synthetic_offers(members: int, seed: int = 0, intervals: int = INTERVALS) ->
 
 def synthetic_request(
     offers: list[MemberOffer], share: float = 1 / 3, request_id: int = 1
-) -> CoalitionRequest:
+) -> FlexRequest:
     """Ask ``share`` of the members' total median flexibility per interval (100 Wh steps)."""
     total = np.sum([o.flex_wh for o in offers], axis=0)
     qty = tuple(int(v) for v in np.rint(total * share / 100).astype(np.int64) * 100)
-    return CoalitionRequest(
+    return FlexRequest(
         request_id=request_id,
         window_start_s=WINDOW_START_S,
         quantity_wh=qty,
@@ -114,7 +115,7 @@ def synthetic_request(
     )
 
 
-def shortfall_lower_bound_wh(request: CoalitionRequest, offers: list[MemberOffer]) -> int:
+def shortfall_lower_bound_wh(request: FlexRequest, offers: list[MemberOffer]) -> int:
     """A lower bound on any coalition's expected shortfall that meets the quantity exactly.
 
     Drop the on/off minimums and the comfort interval counts (a relaxation) and fill each

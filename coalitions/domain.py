@@ -1,4 +1,5 @@
-"""Pure types of coalition forming: the request, members' opt-ins, the coalition.
+"""Pure types of coalition forming: members' opt-ins and the coalition. The request is
+:class:`core.rules.FlexRequest`, its tolerance rules those of :mod:`core.rules`.
 
 Units: energy in Wh per 15-minute interval (ints, as on-chain; a power ``P`` kW held for an
 interval is ``250 * P`` Wh), time in unix seconds (intervals of 900 s aligned to UTC),
@@ -22,18 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from coalitions.errors import (
-    EmptyWindow,
-    ImpossibleTolerance,
-    InvalidMemberOffer,
-    InvalidRequestField,
-)
+from coalitions.errors import InvalidMemberOffer
+from core.rules import BP, MAX_WH
+from core.rules import within_tolerance as interval_within_tolerance
 from core.units import INTERVAL_S
-
-BP = 10_000
-"""Basis points in one (100 %)."""
-MAX_WH = 10**12
-"""Largest energy of one interval, Wh."""
 
 
 def kw_to_interval_wh(power_kw: float) -> int:
@@ -43,71 +36,6 @@ def kw_to_interval_wh(power_kw: float) -> int:
 
 def _is_int(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Integral)
-
-
-@dataclass(frozen=True)
-class CoalitionRequest:
-    """What the coalition must deliver (the DSO's request as fixed on-chain).
-
-    Parameters
-    ----------
-    request_id
-        On-chain id.
-    window_start_s
-        Start of the first delivery interval, unix seconds (multiple of 900).
-    quantity_wh
-        Requested flexibility per interval, Wh (0 allowed: nothing asked in that interval).
-    tolerance_bp
-        Accepted deviation of the coalition total from the quantity, basis points, 0..9999.
-    feeder
-        Grid node the members must be downstream of (``None``: anywhere).
-    opt_in_deadline_s
-        Opt-ins after this time are refused (``None``: no deadline).
-    reserve_bp
-        Reserve wanted: unchosen members able to cover this share of the quantity in every
-        interval (default 2000 = 20 %).
-    """
-
-    request_id: int
-    window_start_s: int
-    quantity_wh: tuple[int, ...]
-    tolerance_bp: int = 1000
-    feeder: str | None = None
-    opt_in_deadline_s: int | None = None
-    reserve_bp: int = 2000
-
-    def __post_init__(self) -> None:
-        rid = self.request_id
-        if not _is_int(self.window_start_s) or int(self.window_start_s) % INTERVAL_S:
-            raise InvalidRequestField(rid, "window_start_s", self.window_start_s)
-        if len(self.quantity_wh) == 0:
-            raise EmptyWindow(rid)
-        for q in self.quantity_wh:
-            if not _is_int(q) or not 0 <= int(q) <= MAX_WH:
-                raise InvalidRequestField(rid, "quantity_wh", q)
-        tol = self.tolerance_bp
-        if not _is_int(tol) or not 0 <= int(tol) < BP:
-            raise ImpossibleTolerance(tol)
-        if not _is_int(self.reserve_bp) or not 0 <= int(self.reserve_bp) <= 10 * BP:
-            raise InvalidRequestField(rid, "reserve_bp", self.reserve_bp)
-        object.__setattr__(self, "quantity_wh", tuple(int(q) for q in self.quantity_wh))
-        object.__setattr__(self, "tolerance_bp", int(tol))
-
-    @property
-    def intervals(self) -> int:
-        """Number of delivery intervals."""
-        return len(self.quantity_wh)
-
-    def interval_index(self, interval_start_s: int) -> int:
-        """Position of an interval in the window (may be out of range)."""
-        return (interval_start_s - self.window_start_s) // INTERVAL_S
-
-    def bounds_wh(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per interval, the accepted total: ``ceil(q (1 - tol))`` .. ``floor(q (1 + tol))``."""
-        q = np.asarray(self.quantity_wh, dtype=np.int64)
-        low = -((-q * (BP - self.tolerance_bp)) // BP)
-        high = q * (BP + self.tolerance_bp) // BP
-        return low, high
 
 
 @dataclass(frozen=True)
@@ -259,8 +187,8 @@ def deviation_bp(total_wh: Sequence[int], requested_wh: Sequence[int]) -> tuple[
 def within_tolerance(
     total_wh: Sequence[int], requested_wh: Sequence[int], tolerance_bp: int
 ) -> tuple[bool, ...]:
-    """``|total - requested| * 10000 <= tolerance_bp * requested`` per interval."""
+    """:func:`core.rules.within_tolerance` per interval (the contract's bounds)."""
     return tuple(
-        abs(int(s) - int(q)) * BP <= tolerance_bp * int(q)
+        interval_within_tolerance(int(s), int(q), tolerance_bp)
         for s, q in zip(total_wh, requested_wh, strict=True)
     )

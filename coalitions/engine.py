@@ -67,9 +67,7 @@ from ortools.sat.python import cp_model
 from pydantic import BaseModel, Field
 
 from coalitions.domain import (
-    BP,
     Coalition,
-    CoalitionRequest,
     MemberOffer,
     Replacement,
     deviation_bp,
@@ -83,6 +81,7 @@ from coalitions.errors import (
     SolverFailed,
     UnknownFeeder,
 )
+from core.rules import BP, FlexRequest, upper_wh
 
 __all__ = [
     "FormationConfig",
@@ -122,6 +121,13 @@ class FormationConfig(BaseModel):
     phase1_share: float = Field(
         0.5, gt=0, lt=1, description="share of the time limit for phase 1 (worst deviation)"
     )
+    reserve_bp: int = Field(
+        2000,
+        ge=0,
+        le=100_000,
+        description="reserve wanted: unchosen members able to cover this share of the quantity "
+        "in every interval, basis points (default 20 %)",
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,11 +147,13 @@ def _log(message: str, verbose: bool) -> None:
 
 
 def eligible_members(
-    request: CoalitionRequest,
+    request: FlexRequest,
     offers: Sequence[MemberOffer],
     feeder_graph: nx.DiGraph | None = None,
+    feeder: str | None = None,
 ) -> list[MemberOffer]:
-    """The offers that may join: deadline and duplicates checked, feeder filter applied."""
+    """The offers that may join: deadline and duplicates checked; with ``feeder`` (a node of
+    ``feeder_graph``), only members downstream of it."""
     seen: set[str] = set()
     for o in offers:
         if o.member in seen:
@@ -154,11 +162,11 @@ def eligible_members(
         if request.opt_in_deadline_s is not None and o.opted_in_s > request.opt_in_deadline_s:
             raise OptInAfterDeadline(o.member, o.opted_in_s, request.opt_in_deadline_s)
         o.availability_wh(request.intervals)  # checks the lengths
-    if request.feeder is None:
+    if feeder is None:
         return list(offers)
-    if feeder_graph is None or request.feeder not in feeder_graph:
-        raise UnknownFeeder(request.feeder)
-    downstream = nx.descendants(feeder_graph, request.feeder) | {request.feeder}
+    if feeder_graph is None or feeder not in feeder_graph:
+        raise UnknownFeeder(feeder)
+    downstream = nx.descendants(feeder_graph, feeder) | {feeder}
     return [o for o in offers if o.node in downstream]
 
 
@@ -185,7 +193,7 @@ def _problem(
         ),
         rel_bp=np.array([o.reliability_bp for o in offers], dtype=np.int64),
         q=quantity_wh.astype(np.int64),
-        high=quantity_wh.astype(np.int64) * (BP + tolerance_bp) // BP,
+        high=upper_wh(quantity_wh.astype(np.int64), tolerance_bp),
     )
 
 
@@ -404,18 +412,19 @@ def _reserve(p: _Problem, chosen: np.ndarray, reserve_bp: int) -> list[int]:
 
 
 def _coalition(
-    request: CoalitionRequest,
+    request: FlexRequest,
     p: _Problem,
     y: np.ndarray,
     method: str,
     status: str,
     solve_s: float,
+    reserve_bp: int,
 ) -> Coalition:
     chosen = y.sum(axis=1) > 0
     members = tuple(p.ids[i] for i in range(len(p.ids)) if chosen[i])
     targets = {p.ids[i]: tuple(int(v) for v in y[i]) for i in range(len(p.ids)) if chosen[i]}
     total = tuple(int(v) for v in y.sum(axis=0)) if len(p.ids) else (0,) * p.q.size
-    reserve = _reserve(p, chosen, request.reserve_bp)
+    reserve = _reserve(p, chosen, reserve_bp)
     reserve_wh = p.cap[reserve].sum(axis=0) if reserve else np.zeros(p.q.size, dtype=np.int64)
     shortfall = int(((BP - p.rel_bp)[:, None] * y).sum()) // BP if len(p.ids) else 0
     return Coalition(
@@ -438,42 +447,47 @@ def _coalition(
 
 
 def form_coalition_greedy(
-    request: CoalitionRequest,
+    request: FlexRequest,
     offers: Sequence[MemberOffer],
     feeder_graph: nx.DiGraph | None = None,
     config: FormationConfig | None = None,
+    feeder: str | None = None,
 ) -> Coalition:
     """The greedy baseline (first fit by reliability; see the module docstring)."""
     cfg = config or FormationConfig()
     start = time.perf_counter()
-    eligible = eligible_members(request, offers, feeder_graph)
+    eligible = eligible_members(request, offers, feeder_graph, feeder)
     p = _problem(np.asarray(request.quantity_wh, dtype=np.int64), request.tolerance_bp,
                  eligible, cfg.quantile)
     y = _greedy(p)
-    return _coalition(request, p, y, "greedy", "HEURISTIC", time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    return _coalition(request, p, y, "greedy", "HEURISTIC", elapsed, cfg.reserve_bp)
 
 
 def form_coalition(
-    request: CoalitionRequest,
+    request: FlexRequest,
     offers: Sequence[MemberOffer],
     feeder_graph: nx.DiGraph | None = None,
     config: FormationConfig | None = None,
     verbose: bool = False,
+    feeder: str | None = None,
 ) -> Coalition:
     """Choose members and integer targets with CP-SAT (see the module docstring).
 
     Parameters
     ----------
     request
-        The request: window, quantity per interval (Wh), tolerance, feeder, deadline.
+        The request: window, quantity per interval (Wh), tolerance, opt-in deadline.
     offers
         The members who opted in, with their forecast flexibility and limits.
     feeder_graph
-        Upstream -> downstream graph of grid nodes; needed when the request names a feeder.
+        Upstream -> downstream graph of grid nodes; needed with ``feeder``.
     config
-        Time limit, workers, forecast quantile, candidate pruning.
+        Time limit, workers, forecast quantile, candidate pruning, reserve share.
     verbose
         Progress to stderr.
+    feeder
+        A node of ``feeder_graph``: only members downstream of it may join (None: anyone).
 
     Returns
     -------
@@ -484,7 +498,7 @@ def form_coalition(
     """
     cfg = config or FormationConfig()
     start = time.perf_counter()
-    eligible = eligible_members(request, offers, feeder_graph)
+    eligible = eligible_members(request, offers, feeder_graph, feeder)
     q = np.asarray(request.quantity_wh, dtype=np.int64)
     p = _problem(q, request.tolerance_bp, eligible, cfg.quantile)
     greedy = _greedy(p)
@@ -499,12 +513,12 @@ def form_coalition(
         y, method = greedy, "greedy (cp-sat fallback)"
     elapsed = time.perf_counter() - start
     _log(f"{method} {status} in {elapsed:.2f} s, worst deviation {_worst_bp(y, q)} bp", verbose)
-    return _coalition(request, p, y, method, status, elapsed)
+    return _coalition(request, p, y, method, status, elapsed, cfg.reserve_bp)
 
 
 def replace_member(
     coalition: Coalition,
-    request: CoalitionRequest,
+    request: FlexRequest,
     failing: str,
     from_s: int,
     offers: Sequence[MemberOffer],

@@ -18,34 +18,6 @@ class InvalidCoalitionInput(CoalitionError, ValueError):
     """A request, a member's offer or a sharing input is malformed."""
 
 
-class EmptyWindow(InvalidCoalitionInput):
-    """A request's delivery window has no interval."""
-
-    def __init__(self, request_id: int) -> None:
-        self.request_id = request_id
-        super().__init__(f"request {request_id}: the delivery window has no interval")
-
-
-class ImpossibleTolerance(InvalidCoalitionInput):
-    """A tolerance outside 0..9,999 basis points."""
-
-    def __init__(self, tolerance_bp: object) -> None:
-        self.tolerance_bp = tolerance_bp
-        super().__init__(
-            f"tolerance must be an int in 0..9999 basis points (10 % = 1000), got {tolerance_bp!r}"
-        )
-
-
-class InvalidRequestField(InvalidCoalitionInput):
-    """A request field (quantity, window start, reserve share) is out of range or mistyped."""
-
-    def __init__(self, request_id: int, field: str, value: object) -> None:
-        self.request_id = request_id
-        self.field = field
-        self.value = value
-        super().__init__(f"request {request_id}: invalid {field} {value!r}")
-
-
 class InvalidMemberOffer(InvalidCoalitionInput):
     """A member's opt-in (forecast, limits, reliability) is malformed."""
 

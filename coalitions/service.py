@@ -66,20 +66,14 @@ from web3.types import RPCEndpoint
 
 from analytics.forecasting.flexibility import FlexConfig, flexibility_kw
 from chain.contracts import ParticipantRegistryClient
-from chain.coordination import (
-    INTERVAL_S,
-    CoalitionRow,
-    Direction,
-    FlexCoordinationClient,
-    MemberStatus,
-    RequestInfo,
-    RequestStatus,
-    unpack_deliveries,
-)
+from chain.coordination import FlexCoordinationClient, MemberStatus, RequestInfo, RequestStatus
 from chain.errors import RevertError
-from coalitions.domain import CoalitionRequest, MemberOffer, deviation_bp
+from coalitions.domain import MemberOffer, deviation_bp
 from coalitions.engine import FormationConfig, form_coalition
 from coalitions.logscan import contract_event_scan
+from core.codec import CoalitionRow, unpack_deliveries
+from core.rules import Direction, FlexRequest
+from core.units import INTERVAL_S
 from oracles.clients import ForecastOracleClient, MeterOracleClient
 from oracles.domain import unpack_forecast
 from settlement.baselines import compute_baseline
@@ -419,16 +413,19 @@ class CoalitionService:
         if not opt_ins:
             return Step("skipped", rid, {"reason": "nobody opted in: no coalition"})
         quantities = self.coordination.quantities_wh(rid)
-        request = CoalitionRequest(
+        request = FlexRequest(
             request_id=rid,
             window_start_s=info.window_start_s,
             quantity_wh=quantities,
             tolerance_bp=info.tolerance_bp,
-            reserve_bp=self.config.reserve_bp,
         )
         offers = self.offers(info, opt_ins, now)
         coalition = form_coalition(
-            request, offers, config=FormationConfig(time_limit_s=self.config.formation_time_limit_s)
+            request,
+            offers,
+            config=FormationConfig(
+                time_limit_s=self.config.formation_time_limit_s, reserve_bp=self.config.reserve_bp
+            ),
         )
         detail = {
             "members": len(coalition.members),
@@ -478,7 +475,7 @@ class CoalitionService:
                 continue
             try:
                 base = compute_baseline(
-                    info.baseline_method, params, MeterSeries.from_mapping(series_values),
+                    info.baseline_method_id, params, MeterSeries.from_mapping(series_values),
                     info.window_start_s, info.intervals, row.member,
                 )
             except (BaselineError, MissingMeterData):

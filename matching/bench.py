@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from core.benchutil import peak_rss_mb, stopwatch
-from matching.domain import Order, PricingRule, Side
+from core.rules import PricingRule, Side
+from matching.domain import Order
 from matching.engine import ClearingArrays, clear, clear_arrays
 from matching.lp import solve_welfare_lp_arrays
 from matching.verify import check_clearing

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import IntEnum
 
+from core.rules import PricingRule, Side
 from matching.errors import (
     DuplicateOrderId,
     InvalidOrderId,
@@ -33,26 +33,6 @@ MAX_PRICE_PER_KWH = 10**12
 MAX_ORDER_ID = 2**63 - 1
 #: Largest book: keeps every cumulative quantity (at most orders * MAX_QTY_WH) inside int64.
 MAX_ORDERS = (2**63 - 1) // MAX_QTY_WH
-
-
-class Side(IntEnum):
-    """Which way an order trades flexibility."""
-
-    BID = 0
-    """Buys flexibility."""
-    OFFER = 1
-    """Sells flexibility."""
-
-
-class PricingRule(IntEnum):
-    """How a session's clearing price(s) are set (CBFM-8). Values match the contract's enum."""
-
-    UNIFORM = 0
-    """Competitive uniform price, pay-as-clear: the lowest market-clearing price."""
-    PAY_AS_BID = 1
-    """Each match is paid at its bid's limit price."""
-    COOPERATIVE = 2
-    """One community price in the middle of the clearing range; same-area trades first."""
 
 
 def coerce_rule(rule: object) -> PricingRule:

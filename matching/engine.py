@@ -86,6 +86,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from core.rules import PricingRule, Side
 from matching.domain import (
     MAX_ORDER_ID,
     MAX_ORDERS,
@@ -95,8 +96,6 @@ from matching.domain import (
     Fill,
     Match,
     Order,
-    PricingRule,
-    Side,
     coerce_rule,
     validate_book,
 )

@@ -25,7 +25,8 @@ import numpy.typing as npt
 import pandas as pd
 from ortools.linear_solver.python import model_builder as mb
 
-from matching.domain import Order, Side
+from core.rules import Side
+from matching.domain import Order
 from matching.errors import MatchingError
 
 __all__ = ["LpResult", "LpSolveFailed", "solve_welfare_lp", "solve_welfare_lp_arrays"]

@@ -11,16 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from matching.domain import (
-    ClearingResult,
-    Fill,
-    Match,
-    Order,
-    PricingRule,
-    Side,
-    coerce_rule,
-    validate_book,
-)
+from core.rules import PricingRule, Side
+from matching.domain import ClearingResult, Fill, Match, Order, coerce_rule, validate_book
 
 __all__ = ["clear_reference", "merge_reference"]
 

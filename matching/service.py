@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field
 
 from chain.errors import revert_error
 from chain.market import FlexMarketClient, Product, SessionInfo
+from core.rules import PricingRule
 from core.units import INTERVAL_S
-from matching.domain import PricingRule
 from matching.engine import clear
 from matching.verify import check_clearing
 

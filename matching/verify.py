@@ -44,7 +44,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from matching.domain import ClearingResult, Order, PricingRule, Side, coerce_rule, validate_book
+from core.rules import PricingRule, Side
+from matching.domain import ClearingResult, Order, coerce_rule, validate_book
 from matching.errors import (
     ClearingAreaPriorityViolated,
     ClearingFillsNotSorted,

@@ -18,8 +18,8 @@ from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
 from chain.contracts import ContractClient
-from chain.domain import bytes32_to_text, text_to_bytes32
 from chain.errors import ErrorDecoder
+from core.codec import bytes32_to_text, text_to_bytes32
 from oracles.domain import (
     ForecastRow,
     MeterValue,

@@ -33,8 +33,9 @@ import numpy as np
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
+from core.rules import BP, div_round
 from core.units import INTERVAL_S
-from settlement.domain import BP, MeterSeries, div_round
+from settlement.domain import MeterSeries
 from settlement.errors import (
     InsufficientHistory,
     InvalidBaselineParams,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.benchutil import peak_rss_mb, stopwatch
+from core.rules import FlexRequest
 from core.units import INTERVAL_S
 from settlement.baselines import (
     BaselineMethod,
@@ -26,7 +27,7 @@ from settlement.baselines import (
     SameHourParams,
     XOfYParams,
 )
-from settlement.domain import FlexRequest, MeterSeries
+from settlement.domain import MeterSeries
 from settlement.engine import settle
 
 __all__ = ["bench_settlement_engine", "synthetic_settlement"]

@@ -43,10 +43,12 @@ def bench_settlement_latency(
     from bright.deploy import deploy_platform
     from chain.anvil import Anvil
     from chain.compiler import compile_contracts
-    from chain.coordination import INTERVAL_S, coordination_client, required_escrow
+    from chain.coordination import coordination_client
     from chain.domain import Role
     from chain.platform import Platform, connect, dev_accounts, make_sender
     from coalitions.service import CoalitionService, ServiceConfig, Step, advance_chain
+    from core.rules import required_escrow
+    from core.units import INTERVAL_S
     from oracles.clients import MeterOracleClient
     from oracles.domain import MeterValue
     from settlement.baselines import BaselineMethod, MeterBeforeAfterParams, baseline_hash

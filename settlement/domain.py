@@ -1,4 +1,5 @@
-"""Pure types of settlement: meter series, the DSO's flexibility request, the rules.
+"""Pure types of settlement: meter series, per-member and per-interval results, the rules of
+non-delivery. The request itself and the money rules are :mod:`core.rules`.
 
 Units, as on-chain: energy in Wh (ints), time in unix seconds, 15-minute intervals (900 s)
 aligned to UTC, prices in FlexToken base units per kWh, money in FlexToken base units,
@@ -21,70 +22,35 @@ one is a movement the wrong way.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 import numpy as np
 
+from core.rules import (
+    BP,
+    MAX_WH,
+    as_int,
+    check_aligned,
+)
 from core.units import INTERVAL_S
 from settlement.errors import (
-    EmptyWindow,
-    ImpossibleTolerance,
     InvalidMeterSeries,
-    InvalidQuantity,
-    MisalignedInterval,
     MissingMeterData,
-    PriceAboveCap,
     TargetForNonMember,
     TargetShapeMismatch,
 )
 
-BP = 10_000
-"""Basis points in one (100 %)."""
-MAX_WH = 10**12
-"""Largest energy value of one interval, Wh (far beyond a community's 15 minutes)."""
-MAX_PRICE_PER_KWH = 10**12
-"""Largest price, token base units per kWh."""
-
-
-class Direction(IntEnum):
-    """Which way the DSO needs flexibility. Values match the contract's enum."""
-
-    UP = 0
-    """Less load (load reduction / more export): delivered = baseline - metered."""
-    DOWN = 1
-    """More load (load increase / less export): delivered = metered - baseline."""
-
-
-def div_round(numerator: int, denominator: int) -> int:
-    """``numerator / denominator`` rounded to the nearest int, halves up (towards +inf).
-
-    The one rounding rule of every baseline, so a recomputation (in Python or Solidity:
-    ``(2 * a + b) / (2 * b)`` with floor division) gives the same int. ``denominator > 0``.
-    """
-    return (2 * numerator + denominator) // (2 * denominator)
-
-
-def as_int(what: str, value: object, low: int = 0, high: int = MAX_WH) -> int:
-    """``value`` as a Python int in ``low..high``; bools, floats and strings are refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidQuantity(what, value)
-    v = int(value)
-    if not low <= v <= high:
-        raise InvalidQuantity(what, value)
-    return v
-
-
-def check_aligned(what: str, ts_s: int) -> int:
-    """``ts_s`` as an int; raises :class:`MisalignedInterval` unless it is a multiple of 900."""
-    if isinstance(ts_s, bool) or not isinstance(ts_s, numbers.Integral):
-        raise InvalidQuantity(what, ts_s)
-    if int(ts_s) % INTERVAL_S:
-        raise MisalignedInterval(what, int(ts_s))
-    return int(ts_s)
-
+__all__ = [
+    "IntervalSettlement",
+    "MemberSettlement",
+    "MeterSeries",
+    "NonDelivery",
+    "ReputationResult",
+    "SettlementResult",
+    "SettlementRules",
+    "as_targets",
+]
 
 @dataclass(frozen=True, eq=False)
 class MeterSeries:
@@ -166,89 +132,6 @@ class MeterSeries:
             ):
                 raise MissingMeterData(member, int(starts_s[pos]), what)
         return self.energy_wh[k]
-
-
-@dataclass(frozen=True)
-class FlexRequest:
-    """A DSO's flexibility request as fixed on-chain, with its escrow.
-
-    Parameters
-    ----------
-    request_id
-        On-chain id.
-    window_start_s
-        Start of the first delivery interval, unix seconds (multiple of 900).
-    quantity_wh
-        Requested flexibility per interval, Wh; its length is the window's length.
-    tolerance_bp
-        Accepted deviation of the coalition's total from the quantity, basis points
-        (0..9999; the specification: 10 % = 1000).
-    price_cap_per_kwh
-        The most the DSO pays, token base units per kWh.
-    escrow
-        What the DSO locked, token base units.
-    direction
-        :class:`Direction` (UP = load reduction).
-    penalty_per_kwh
-        Penalty per kWh of shortfall beyond the tolerance, token base units per kWh.
-    baseline_method_id, baseline_params
-        The baseline fixed at request time (see :mod:`settlement.baselines`): method id and
-        its canonical parameter encoding.
-    price_per_kwh
-        The agreed price (<= cap); ``None`` pays the cap.
-    """
-
-    request_id: int
-    window_start_s: int
-    quantity_wh: tuple[int, ...]
-    tolerance_bp: int
-    price_cap_per_kwh: int
-    escrow: int
-    direction: Direction = Direction.UP
-    penalty_per_kwh: int = 0
-    baseline_method_id: int = 1
-    baseline_params: tuple[int, ...] = ()
-    price_per_kwh: int | None = None
-
-    def __post_init__(self) -> None:
-        check_aligned(f"request {self.request_id} window start", self.window_start_s)
-        if len(self.quantity_wh) == 0:
-            raise EmptyWindow(self.request_id)
-        qty = tuple(as_int("quantity_wh", q) for q in self.quantity_wh)
-        tol = self.tolerance_bp
-        if isinstance(tol, bool) or not isinstance(tol, numbers.Integral) or not 0 <= tol < BP:
-            raise ImpossibleTolerance(tol)
-        cap = as_int("price_cap_per_kwh", self.price_cap_per_kwh, 0, MAX_PRICE_PER_KWH)
-        price = cap if self.price_per_kwh is None else as_int(
-            "price_per_kwh", self.price_per_kwh, 0, MAX_PRICE_PER_KWH
-        )
-        if price > cap:
-            raise PriceAboveCap(price, cap)
-        object.__setattr__(self, "quantity_wh", qty)
-        object.__setattr__(self, "tolerance_bp", int(tol))
-        object.__setattr__(self, "price_per_kwh", price)
-        object.__setattr__(self, "escrow", as_int("escrow", self.escrow, 0, 2**255))
-        object.__setattr__(
-            self, "penalty_per_kwh", as_int("penalty_per_kwh", self.penalty_per_kwh, 0, 10**12)
-        )
-        object.__setattr__(self, "direction", Direction(int(self.direction)))
-        object.__setattr__(self, "baseline_params", tuple(int(v) for v in self.baseline_params))
-
-    @property
-    def intervals(self) -> int:
-        """Number of delivery intervals."""
-        return len(self.quantity_wh)
-
-    @property
-    def interval_starts_s(self) -> np.ndarray:
-        """Start of each delivery interval, unix seconds (int64)."""
-        return self.window_start_s + INTERVAL_S * np.arange(self.intervals, dtype=np.int64)
-
-    @property
-    def paid_price_per_kwh(self) -> int:
-        """The price paid per credited kWh (the agreed price, else the cap)."""
-        assert self.price_per_kwh is not None  # set in __post_init__
-        return self.price_per_kwh
 
 
 @dataclass(frozen=True)

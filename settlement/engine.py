@@ -1,6 +1,8 @@
 """Settlement of a flexibility request: delivered versus promised, rewards, penalties, refund.
 
-This docstring is the SPEC a ``Settlement`` contract (and ``bright settle verify``) re-computes.
+The money rules (credited, shortfall, reward, penalty, payout, points, escrow) are those of
+:mod:`core.rules`, the one rule set; this module applies them to a coalition's meter data. This
+docstring restates them for the reader; ``bright settle verify`` re-computes the same.
 All quantities are ints: Wh, token base units, basis points (``tol`` = tolerance_bp).
 
 Per member i and interval t, with target ``T`` (Wh), baseline ``B`` (the request's baseline
@@ -48,11 +50,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from settlement.baselines import compute_baseline, decode_params
-from settlement.domain import (
+from core.rules import (
     BP,
     Direction,
     FlexRequest,
+    interval_points,
+    lower_wh,
+    member_money,
+    upper_wh,
+    within_tolerance,
+)
+from core.rules import max_payout as rules_max_payout
+from core.units import INTERVAL_S
+from settlement.baselines import compute_baseline, decode_params
+from settlement.domain import (
     IntervalSettlement,
     MemberSettlement,
     MeterSeries,
@@ -94,20 +105,14 @@ class Deliveries:
 
 
 def _bounds(target_wh: np.ndarray, tolerance_bp: int) -> tuple[np.ndarray, np.ndarray]:
-    """(lower, upper) accepted delivery per target: floor(T(1-tol)), floor(T(1+tol))."""
-    upper = target_wh * (BP + tolerance_bp) // BP
-    lower = target_wh * (BP - tolerance_bp) // BP
-    return lower, upper
+    """(lower, upper) accepted delivery per target, elementwise :func:`core.rules.lower_wh`
+    and :func:`core.rules.upper_wh` (the same floor division on int64 arrays)."""
+    return lower_wh(target_wh, tolerance_bp), upper_wh(target_wh, tolerance_bp)
 
 
 def max_payout(request: FlexRequest, targets: Mapping[str, Sequence[int]]) -> int:
-    """The most the targets can earn: ``sum price * (T * (10000 + tol) // 10000) // 1000``."""
-    price = request.paid_price_per_kwh
-    total = 0
-    for row in targets.values():
-        for t in row:
-            total += price * (int(t) * (BP + request.tolerance_bp) // BP) // 1000
-    return total
+    """The most the targets can earn (:func:`core.rules.max_payout`)."""
+    return rules_max_payout(targets, request.tolerance_bp, request.paid_price_per_kwh)
 
 
 def compute_deliveries(
@@ -129,7 +134,7 @@ def compute_deliveries(
     params = decode_params(request.baseline_method_id, request.baseline_params)
     n_t = request.intervals
     checked = as_targets(targets, names, n_t)
-    starts = request.interval_starts_s
+    starts = request.window_start_s + INTERVAL_S * np.arange(n_t, dtype=np.int64)
     target = np.zeros((len(names), n_t), dtype=np.int64)
     for row, name in enumerate(names):
         if name in checked:
@@ -182,7 +187,7 @@ def detect_non_delivery(
         run = 0
         for k, d in enumerate(delivered_wh[member]):
             t = int(targets[k]) if k < len(targets) else 0
-            failed = t > 0 and int(d) * BP < t * r.non_delivery_bp
+            failed = t > 0 and int(d) * BP < t * r.non_delivery_bp  # below the share
             run = run + 1 if failed else 0
             if run == r.non_delivery_intervals:
                 first = k - run + 1
@@ -211,7 +216,7 @@ def _intervals(request: FlexRequest, d: Deliveries) -> tuple[IntervalSettlement,
                 requested_wh=q,
                 target_wh=int(d.target_wh[:, k].sum()),
                 delivered_wh=total,
-                within_tolerance=abs(total - q) * BP <= tol * q,
+                within_tolerance=within_tolerance(total, q, tol),
             )
         )
     return tuple(out)
@@ -262,9 +267,7 @@ def settle(
     for i, name in enumerate(d.members):
         credited = d.credited_wh[i].tolist()
         short = d.shortfall_wh[i].tolist()
-        reward = tuple(price * c // 1000 for c in credited)
-        penalty = tuple(rate * s // 1000 for s in short)
-        rewards, penalties = sum(reward), sum(penalty)
+        money = member_money(credited, short, price, rate)
         met = int(np.count_nonzero((d.target_wh[i] > 0) & (d.delivered_wh[i] >= lower[i])))
         results.append(
             MemberSettlement(
@@ -276,12 +279,12 @@ def settle(
                 deviation_wh=tuple((d.delivered_wh[i] - d.target_wh[i]).tolist()),
                 credited_wh=tuple(credited),
                 shortfall_wh=tuple(short),
-                reward=reward,
-                penalty=penalty,
-                reward_total=rewards,
-                penalty_total=penalties,
-                payout=max(0, rewards - penalties),
-                penalty_uncovered=max(0, penalties - rewards),
+                reward=money.reward,
+                penalty=money.penalty,
+                reward_total=money.reward_total,
+                penalty_total=money.penalty_total,
+                payout=money.payout,
+                penalty_uncovered=money.penalty_uncovered,
                 intervals_met=met,
                 non_delivery=by_member.get(name),
             )
@@ -317,7 +320,7 @@ def settle_reputation(
     per_interval: dict[str, tuple[int, ...]] = {}
     for i, name in enumerate(d.members):
         per_interval[name] = tuple(
-            r.points_per_kwh * c // 1000 - r.penalty_points_per_kwh * s // 1000
+            interval_points(c, s, r.points_per_kwh, r.penalty_points_per_kwh)
             for c, s in zip(d.credited_wh[i].tolist(), d.shortfall_wh[i].tolist(), strict=True)
         )
     return ReputationResult(

@@ -21,55 +21,7 @@ class InvalidSettlementInput(SettlementError, ValueError):
 
 
 # ------------------------------------------------------------------------------ request
-
-
-class EmptyWindow(InvalidSettlementInput):
-    """A request's delivery window has no interval."""
-
-    def __init__(self, request_id: int) -> None:
-        self.request_id = request_id
-        super().__init__(f"request {request_id}: the delivery window has no interval")
-
-
-class MisalignedInterval(InvalidSettlementInput):
-    """A time is not the start of a 15-minute interval aligned to UTC (a multiple of 900 s)."""
-
-    def __init__(self, what: str, interval_start_s: int) -> None:
-        self.what = what
-        self.interval_start_s = interval_start_s
-        super().__init__(
-            f"{what}: {interval_start_s} is not a 15-minute interval start (multiple of 900 s)"
-        )
-
-
-class ImpossibleTolerance(InvalidSettlementInput):
-    """A tolerance outside 0..9,999 basis points (10,000 would make zero delivery acceptable)."""
-
-    def __init__(self, tolerance_bp: object) -> None:
-        self.tolerance_bp = tolerance_bp
-        super().__init__(
-            f"tolerance must be an int in 0..9999 basis points (10 % = 1000), got {tolerance_bp!r}"
-        )
-
-
-class InvalidQuantity(InvalidSettlementInput):
-    """A requested quantity, target, price or amount is not a non-negative int (or is absurd)."""
-
-    def __init__(self, what: str, value: object) -> None:
-        self.what = what
-        self.value = value
-        super().__init__(f"{what} must be a non-negative int, got {type(value).__name__} {value!r}")
-
-
-class PriceAboveCap(InvalidSettlementInput):
-    """The agreed price is above the request's price cap."""
-
-    def __init__(self, price_per_kwh: int, price_cap_per_kwh: int) -> None:
-        self.price_per_kwh = price_per_kwh
-        self.price_cap_per_kwh = price_cap_per_kwh
-        super().__init__(
-            f"price {price_per_kwh} per kWh is above the request's cap {price_cap_per_kwh}"
-        )
+# (the request's own terms are validated by core.rules.FlexRequest: see core.errors)
 
 
 class EscrowInsufficient(InvalidSettlementInput):

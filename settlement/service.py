@@ -28,15 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from chain.coordination import (
-    CoalitionRow,
-    MemberDeliveries,
-    MemberResult,
-    RequestInfo,
-    lower_wh,
-    pack_deliveries,
-    pack_results,
-)
+from chain.coordination import RequestInfo
+from core.codec import CoalitionRow, MemberDeliveries, MemberResult, pack_deliveries, pack_results
+from core.rules import Direction, FlexRequest, interval_points, lower_wh, member_money
 from oracles.clients import CommittedValue, MeterOracleClient
 from settlement.baselines import (
     MeterBeforeAfterParams,
@@ -46,7 +40,7 @@ from settlement.baselines import (
     compute_baseline,
     decode_params,
 )
-from settlement.domain import Direction, FlexRequest, MeterSeries, SettlementRules
+from settlement.domain import MeterSeries, SettlementRules
 from settlement.engine import settle as engine_settle
 from settlement.errors import BaselineError, MissingMeterData, SettlementError
 
@@ -78,7 +72,7 @@ def resolve_baseline_params(
     info: RequestInfo, known_params: Sequence[Sequence[int]] = ()
 ) -> tuple[int, ...]:
     """The canonical parameter encoding of the request's baseline (see the module)."""
-    method = info.baseline_method
+    method = info.baseline_method_id
     defaults = decode_params(method, ()).encode()
     if bytes(info.baseline_hash) == ZERO_HASH:
         return defaults
@@ -104,7 +98,7 @@ def flex_request(
         escrow=info.escrow,
         direction=Direction(int(info.direction)),
         penalty_per_kwh=info.penalty_per_kwh,
-        baseline_method_id=info.baseline_method,
+        baseline_method_id=info.baseline_method_id,
         baseline_params=tuple(params),
         price_per_kwh=info.price_per_kwh,
     )
@@ -181,7 +175,7 @@ def settlement_hash(
     keccak(deliveries)))`` over the packed words."""
     from eth_utils import keccak
 
-    from chain.coordination import words_hash
+    from core.codec import words_hash
 
     return keccak(
         words_hash(pack_results(results)) + words_hash(pack_deliveries(deliveries, intervals))
@@ -203,7 +197,7 @@ def _history_range(method: int, params: Sequence[int], window_start_s: int) -> t
 
 def _points(credited: Sequence[int], shortfall: Sequence[int], rules: SettlementRules) -> int:
     return sum(
-        rules.points_per_kwh * c // 1000 - rules.penalty_points_per_kwh * s // 1000
+        interval_points(c, s, rules.points_per_kwh, rules.penalty_points_per_kwh)
         for c, s in zip(credited, shortfall, strict=True)
     )
 
@@ -253,7 +247,7 @@ def compute_chain_settlement(
         if values:
             try:
                 base = compute_baseline(
-                    info.baseline_method, params, MeterSeries.from_mapping(values),
+                    info.baseline_method_id, params, MeterSeries.from_mapping(values),
                     info.window_start_s, n, row.member,
                 )
             except (BaselineError, MissingMeterData):
@@ -291,14 +285,17 @@ def compute_chain_settlement(
             delivered = (0,) * n
             credited = (0,) * n
             shortfall = tuple(max(0, lower_wh(t, tol)) for t in row.targets_wh)
-            penalties = sum(info.penalty_per_kwh * s // 1000 for s in shortfall)
-            rewards = sum(price * c // 1000 for c in credited)
-            payout, uncovered = max(0, rewards - penalties), max(0, penalties - rewards)
+            money = member_money(credited, shortfall, price, info.penalty_per_kwh)
+            payout, uncovered, penalties = (
+                money.payout,
+                money.penalty_uncovered,
+                money.penalty_total,
+            )
         for k, s in enumerate(starts):
             if k not in miss and m is not None:
                 used[(row.meter_id, s)] = int(by_meter[row.meter_id][s])
         if m is not None:
-            lo, hi = _history_range(info.baseline_method, params, info.window_start_s)
+            lo, hi = _history_range(info.baseline_method_id, params, info.window_start_s)
             for key, v in by_meter.get(row.meter_id, {}).items():
                 if lo <= key < hi:
                     used.setdefault((row.meter_id, key), v)

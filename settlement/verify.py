@@ -20,13 +20,9 @@ from typing import Any
 from web3 import Web3
 
 from chain.compiler import Artifact
-from chain.coordination import (
-    FlexCoordinationClient,
-    RequestStatus,
-    unpack_deliveries,
-    unpack_result,
-)
+from chain.coordination import FlexCoordinationClient, RequestStatus
 from chain.errors import RevertError
+from core.codec import unpack_deliveries, unpack_result
 from core.errors import BrightError
 from oracles.clients import CommittedValue, MeterOracleClient
 from settlement.domain import SettlementRules
@@ -140,7 +136,7 @@ def verify_settlement(
     except SettlementError as exc:
         report.differ("recomputation", "settled", str(exc))
         return report
-    report.baseline = {"method": info.baseline_method, "params": list(expected.params)}
+    report.baseline = {"method": info.baseline_method_id, "params": list(expected.params)}
     _check_values(meters, current, expected.used, report)
     if int(a["payoutTotal"]) != expected.payout_total:
         report.differ("payout_total", int(a["payoutTotal"]), expected.payout_total)

@@ -30,10 +30,11 @@ from typing import Any
 from chain.anvil import Anvil
 from chain.compiler import load_artifacts
 from chain.deploy import deploy_core
-from chain.domain import Role, text_to_bytes32
+from chain.domain import Role
 from chain.indexer import EventDecoder, decode_logs, fetch_logs, web3_rpc
 from chain.platform import Platform, connect, dev_accounts, make_sender
 from core.benchutil import peak_rss_mb
+from core.codec import text_to_bytes32
 from core.settings import DEV_MNEMONIC
 from streams.db import open_database
 from streams.postgres import PostgresServer

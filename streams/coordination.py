@@ -58,8 +58,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from chain.coordination import (
-    INTERVAL_S,
+from chain.indexer import ChainEvent
+from core.codec import (
     CoalitionRow,
     MemberDeliveries,
     MemberResult,
@@ -67,7 +67,7 @@ from chain.coordination import (
     unpack_result,
     unpack_table,
 )
-from chain.indexer import ChainEvent
+from core.units import INTERVAL_S
 from streams.models import (
     FlexAccount,
     FlexCoalitionMember,

@@ -26,7 +26,9 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
-from chain.coordination import (
+from chain.indexer import MAX_SAFE_INT, ChainEvent
+from core.benchutil import peak_rss_mb, percentile, stopwatch
+from core.codec import (
     CoalitionRow,
     MemberDeliveries,
     MemberResult,
@@ -34,12 +36,10 @@ from chain.coordination import (
     pack_results,
     pack_table,
     replace_in_rows,
-    required_escrow,
-    upper_wh,
     words_hash,
 )
-from chain.indexer import MAX_SAFE_INT, ChainEvent
-from core.benchutil import peak_rss_mb, percentile, stopwatch
+from core.rules import max_payout as max_payout_of
+from core.rules import member_money, required_escrow
 
 CHAIN_ID = 31337
 CONTRACT = to_checksum_address("0x" + "c0" * 20)
@@ -132,7 +132,7 @@ def coordination_events(members: int, intervals: int) -> dict[str, list[ChainEve
         for i, m in enumerate(people[:members])
     ]
     table = pack_table(rows, intervals)
-    max_payout = sum(price * upper_wh(target, tol) // 1000 for _ in range(members * intervals))
+    max_payout = max_payout_of({m: (target,) * intervals for m in people[:members]}, tol, price)
     ev.add(
         "CoalitionProposed",
         {
@@ -167,7 +167,9 @@ def coordination_events(members: int, intervals: int) -> dict[str, list[ChainEve
         delivered = tuple(t - (k % 7) * 10 if t else 0 for t in row.targets_wh)
         credited = tuple(max(0, d) for d in delivered)
         results.append(
-            MemberResult(sum(price * c // 1000 for c in credited), 0, sum(credited) // 100)
+            MemberResult(
+                member_money(credited, (0,) * intervals, price, 0).payout, 0, sum(credited) // 100
+            )
         )
         deliveries.append(MemberDeliveries(delivered, credited, (0,) * intervals))
     payouts = sum(r.payout for r in results)

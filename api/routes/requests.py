@@ -37,7 +37,7 @@ from api.schemas import (
     RequestStatusName,
 )
 from api.service import Scope
-from chain.coordination import BP, lower_wh, upper_wh
+from core.rules import BP, lower_wh, upper_wh
 from streams.models import FlexOptIn, FlexRequest, FlexRequestInterval
 
 router = APIRouter(prefix="/requests", tags=["flexibility requests"])

@@ -13,15 +13,9 @@ from typing import Any
 
 import pytest
 
-from chain.coordination import (
-    CoalitionRow,
-    MemberDeliveries,
-    MemberResult,
-    coordination_client,
-    lower_wh,
-    required_escrow,
-    upper_wh,
-)
+from chain.coordination import coordination_client
+from core.codec import CoalitionRow, MemberDeliveries, MemberResult
+from core.rules import lower_wh, required_escrow, upper_wh
 from oracles.clients import MeterOracleClient
 from oracles.domain import MeterValue
 from tests.api.api_helpers import bearer, index_into, login

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from chain.contracts import ZERO_ADDRESS
-from chain.domain import EncodingError, Role, text_to_bytes32
+from chain.domain import Role
 from chain.errors import RevertError, revert_error
+from core.codec import EncodingError, text_to_bytes32
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 

@@ -15,27 +15,27 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chain.coordination import (
-    CoalitionRow,
-    Direction,
     FlexCoordinationClient,
-    MemberDeliveries,
-    MemberResult,
     MemberStatus,
     RequestStatus,
     coordination_client,
     deploy_coordination,
-    lower_wh,
-    member_max_payout,
-    pack_table,
-    required_escrow,
-    unpack_table,
-    upper_wh,
-    words_hash,
 )
-from chain.domain import Role, text_to_bytes32
+from chain.domain import Role
 from chain.errors import revert_error
 from chain.platform import make_sender
+from core.codec import (
+    CoalitionRow,
+    EncodingError,
+    MemberDeliveries,
+    MemberResult,
+    pack_table,
+    text_to_bytes32,
+    unpack_table,
+    words_hash,
+)
 from core.errors import ChainError
+from core.rules import Direction, lower_wh, member_max_payout, required_escrow, upper_wh
 from oracles.clients import MeterOracleClient
 from oracles.deploy import deploy_oracles
 from oracles.domain import MeterValue
@@ -703,7 +703,7 @@ def test_table_rows_carry_the_meter_index_checked_on_chain(env, dso):
     assert table == agg.pack_table(rows, 2)
     assert [r.meter_index for r in unpack_table(table, 2)] == [indexes[meter(5)], indexes[meter(6)]]
     assert unpack_table(table, 2) == rows  # the index does not take part in comparisons
-    with pytest.raises(ChainError, match="index of meter"):
+    with pytest.raises(EncodingError, match="index of meter"):
         pack_table(rows, 2)
     # Member 5's row with member 6's meter index.
     wrong = [table[0] - indexes[meter(5)] + indexes[meter(6)], *table[1:]]

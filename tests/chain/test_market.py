@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from chain.domain import Role
 from chain.errors import revert_error
 from chain.market import order_commitment
-from matching.domain import ClearingResult, Match, PricingRule, Side
+from core.rules import PricingRule, Side
+from matching.domain import ClearingResult, Match
 from matching.engine import clear
 from matching.verify import check_clearing
 

@@ -9,11 +9,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chain.coordination import FlexCoordinationClient, coordination_client, required_escrow
+from chain.coordination import FlexCoordinationClient, coordination_client
 from chain.deploy import Deployment
 from chain.domain import Role
 from chain.platform import Platform, make_sender
 from coalitions.service import CoalitionService, ServiceConfig, Step, advance_chain
+from core.rules import required_escrow
 from oracles.clients import ForecastOracleClient, MeterOracleClient
 from oracles.domain import MeterValue
 from settlement.baselines import BaselineMethod, MeterBeforeAfterParams, baseline_hash

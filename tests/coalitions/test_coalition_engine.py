@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coalitions.domain import BP, Coalition, CoalitionRequest, MemberOffer
+from coalitions.domain import Coalition, MemberOffer
 from coalitions.engine import (
     FormationConfig,
     eligible_members,
@@ -19,23 +19,22 @@ from coalitions.engine import (
 from coalitions.errors import (
     CoalitionError,
     DuplicateMember,
-    EmptyWindow,
-    ImpossibleTolerance,
     IntervalOutsideWindow,
     InvalidMemberOffer,
-    InvalidRequestField,
     NotAMember,
     OptInAfterDeadline,
     UnknownFeeder,
 )
+from core.errors import EmptyWindow, ImpossibleTolerance, InvalidQuantity, MisalignedInterval
+from core.rules import BP, FlexRequest
 
 W = 1_767_200_400
 Q = 900
 FAST = FormationConfig(time_limit_s=1.0, num_workers=2, candidate_cover=0)
 
 
-def req(qty: tuple[int, ...], tol: int = 1000, **kw: object) -> CoalitionRequest:
-    return CoalitionRequest(1, W, qty, tol, **kw)  # type: ignore[arg-type]
+def req(qty: tuple[int, ...], tol: int = 1000, **kw: object) -> FlexRequest:
+    return FlexRequest(1, W, qty, tol, **kw)  # type: ignore[arg-type]
 
 
 def offer(member: str, flex: tuple[int, ...], rel: float = 0.9, **kw: object) -> MemberOffer:
@@ -94,7 +93,9 @@ def test_cp_sat_prefers_reliable_members_and_keeps_the_others_in_reserve() -> No
         offer("steady", (100, 100), 0.95),
         offer("solid", (60, 60), 0.9),
     ]
-    cp = form_coalition(req((100, 100), reserve_bp=5000), offers, config=FAST)
+    cp = form_coalition(
+        req((100, 100)), offers, config=FAST.model_copy(update={"reserve_bp": 5000})
+    )
     assert cp.targets_wh == {"steady": (100, 100)}
     assert cp.expected_shortfall_wh == (BP - 9500) * 200 // BP
     # Reserve: most reliable first until 50 % of the quantity is covered.
@@ -117,8 +118,9 @@ def test_comfort_limits_and_maximum_bound_the_targets() -> None:
 
 def test_q10_quantile_is_used_when_asked() -> None:
     offers = [offer("a", (100,), 0.9, flex_q10_wh=(40,)), offer("b", (100,), 0.8)]
-    cautious = form_coalition(req((100,)), offers,
-                              config=FAST.model_copy(update={"quantile": "q10"}))
+    cautious = form_coalition(
+        req((100,)), offers, config=FAST.model_copy(update={"quantile": "q10"})
+    )
     check_invariants(cautious, offers, "q10")
     assert cautious.targets_wh["a"][0] <= 40 and cautious.worst_deviation_bp == 0
 
@@ -145,19 +147,20 @@ def test_feeder_limits_members_to_its_downstream_nodes() -> None:
         offer("down", (100,), 0.5, node="bus2"),
         offer("nowhere", (100,), 0.99, node="elsewhere"),
     ]
-    cp = form_coalition(req((100,), feeder="f2"), offers, g, config=FAST)
+    cp = form_coalition(req((100,)), offers, g, config=FAST, feeder="f2")
     assert cp.members == ("down",) and cp.reserve == ()
-    assert [o.member for o in eligible_members(req((100,), feeder="sub"), offers, g)] == [
-        "up", "down"
+    assert [o.member for o in eligible_members(req((100,)), offers, g, feeder="sub")] == [
+        "up",
+        "down",
     ]
     with pytest.raises(UnknownFeeder):
-        form_coalition(req((100,), feeder="f9"), offers, g, config=FAST)
+        form_coalition(req((100,)), offers, g, config=FAST, feeder="f9")
     with pytest.raises(UnknownFeeder):
-        form_coalition(req((100,), feeder="f1"), offers, None, config=FAST)
+        form_coalition(req((100,)), offers, None, config=FAST, feeder="f1")
 
 
 @st.composite
-def instances(draw: st.DrawFn) -> tuple[CoalitionRequest, list[MemberOffer]]:
+def instances(draw: st.DrawFn) -> tuple[FlexRequest, list[MemberOffer]]:
     n_t = draw(st.integers(1, 4))
     n = draw(st.integers(1, 7))
     offers = []
@@ -176,7 +179,7 @@ def instances(draw: st.DrawFn) -> tuple[CoalitionRequest, list[MemberOffer]]:
         )
     qty = tuple(draw(st.lists(st.integers(0, 300), min_size=n_t, max_size=n_t)))
     tol = draw(st.sampled_from([0, 500, 1000, 3000]))
-    return CoalitionRequest(1, W, qty, tol), offers
+    return FlexRequest(1, W, qty, tol), offers
 
 
 @settings(max_examples=40, deadline=None)
@@ -210,8 +213,8 @@ def test_replacement_covers_the_failing_members_remaining_targets() -> None:
         offer("r2", (30, 30, 30, 30), 0.8),
         offer("r3", (20, 20, 20, 20), 0.7, min_wh=20),
     ]
-    r = req((100, 100, 100, 100), reserve_bp=10_000)
-    c = form_coalition(r, offers, config=FAST)
+    r = req((100, 100, 100, 100))
+    c = form_coalition(r, offers, config=FAST.model_copy(update={"reserve_bp": 10_000}))
     assert set(c.members) == {"a", "b"} and set(c.reserve) == {"r1", "r2", "r3"}
     after = replace_member(c, r, "b", W + 2 * Q, offers, FAST)
     assert after.targets_wh["b"] == (50, 50, 0, 0)
@@ -233,7 +236,7 @@ def test_replacement_covers_the_failing_members_remaining_targets() -> None:
 
 def test_replacement_without_reserve_reports_the_gap() -> None:
     offers = [offer("a", (100, 100), 0.9)]
-    c = form_coalition(req((100, 100), reserve_bp=0), offers, config=FAST)
+    c = form_coalition(req((100, 100)), offers, config=FAST.model_copy(update={"reserve_bp": 0}))
     after = replace_member(c, req((100, 100)), "a", W + Q, offers, FAST)
     assert after.total_wh == (100, 0) and after.within_tolerance == (True, False)
     assert after.status == "replacement NO_RESERVE"
@@ -257,9 +260,9 @@ def test_bad_requests_and_offers_are_refused() -> None:
     for tol in (10_000, -5, 0.1, None):
         with pytest.raises(ImpossibleTolerance):
             req((100,), tol=tol)  # type: ignore[arg-type]
-    with pytest.raises(InvalidRequestField):
-        CoalitionRequest(1, W + 7, (100,))
-    with pytest.raises(InvalidRequestField):
+    with pytest.raises(MisalignedInterval):
+        FlexRequest(1, W + 7, (100,))
+    with pytest.raises(InvalidQuantity):
         req((100, -1))
     with pytest.raises(InvalidMemberOffer):
         MemberOffer("a", (10,), max_wh=10, reliability=1.5)

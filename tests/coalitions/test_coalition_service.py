@@ -187,7 +187,7 @@ def test_a_member_without_meter_data_is_settled_with_the_interval_flagged(env, s
     [step] = [s for s in service.tick() if s.request_id == rid]
     assert step.kind == "settled" and step.detail["missing"] == 1
     [ev] = env.events("RequestSettled", rid)
-    from chain.coordination import unpack_deliveries
+    from core.codec import unpack_deliveries
 
     deliveries = unpack_deliveries([int(w) for w in ev["args"]["deliveries"]], 2)
     d = deliveries[0]
@@ -222,10 +222,11 @@ def test_forming_a_coalition_in_a_thread_leaves_ctrl_c_to_the_process():
     import os
     import signal
 
-    from coalitions.domain import CoalitionRequest, MemberOffer
+    from coalitions.domain import MemberOffer
     from coalitions.engine import form_coalition
+    from core.rules import FlexRequest
 
-    request = CoalitionRequest(1, 900 * 10, (100, 100))
+    request = FlexRequest(1, 900 * 10, (100, 100))
     offers = [MemberOffer(f"m{i}", (60, 60), 60) for i in range(3)]
     caught: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda *_: caught.append(1))

@@ -35,7 +35,6 @@ def test_synthetic_members_are_seeded_and_sit_under_the_feeders() -> None:
     assert on_off and all(o.max_active_intervals == 8 for o in on_off)
     # A feeder-limited request only uses members downstream of it.
     request = synthetic_request(a, share=0.05)
-    limited = type(request)(**{**request.__dict__, "feeder": "feeder-0"})
-    coalition = form_coalition(limited, a, g, FormationConfig(time_limit_s=0.5))
+    coalition = form_coalition(request, a, g, FormationConfig(time_limit_s=0.5), feeder="feeder-0")
     nodes = {o.member: o.node for o in a}
     assert coalition.members and all(nodes[m].startswith("bus-0-") for m in coalition.members)

@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 
 from core.errors import MarketError
-from matching.domain import (
-    MAX_PRICE_PER_KWH,
-    MAX_QTY_WH,
-    Order,
-    PricingRule,
-    Side,
-    coerce_rule,
-    validate_book,
-)
+from core.rules import PricingRule, Side
+from matching.domain import MAX_PRICE_PER_KWH, MAX_QTY_WH, Order, coerce_rule, validate_book
 from matching.engine import clear, clear_arrays
 from matching.errors import (
     DuplicateOrderId,

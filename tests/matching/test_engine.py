@@ -10,16 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matching.domain import (
-    MAX_PRICE_PER_KWH,
-    MAX_QTY_WH,
-    ClearingResult,
-    Fill,
-    Match,
-    Order,
-    PricingRule,
-    Side,
-)
+from core.rules import PricingRule, Side
+from matching.domain import MAX_PRICE_PER_KWH, MAX_QTY_WH, ClearingResult, Fill, Match, Order
 from matching.engine import (
     clear,
     clear_arrays,

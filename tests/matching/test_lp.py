@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matching.domain import Order, PricingRule, Side
+from core.rules import PricingRule, Side
+from matching.domain import Order
 from matching.engine import clear, clear_arrays
 from matching.lp import solve_welfare_lp, solve_welfare_lp_arrays
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from matching.domain import ClearingResult, Fill, Match, Order, PricingRule, Side
+from core.rules import PricingRule, Side
+from matching.domain import ClearingResult, Fill, Match, Order
 from matching.engine import clear
 from matching.errors import (
     ClearingAreaPriorityViolated,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chain.domain import text_to_bytes32
 from chain.errors import revert_error
+from core.codec import text_to_bytes32
 from oracles.domain import ForecastRow, pack_forecast
 from oracles.errors import ForecastRowError
 from oracles.forecast import commit_forecasts, rows_from_records

@@ -7,9 +7,10 @@ from dataclasses import replace
 import pytest
 from eth_account import Account
 
-from chain.domain import Role, text_to_bytes32
+from chain.domain import Role
 from chain.errors import revert_error
 from chain.platform import make_sender
+from core.codec import text_to_bytes32
 from oracles.clients import MeterOracleClient
 from oracles.domain import MeterValue, leaf_hash, merkle_root, pack_reading
 from oracles.signing import batch_digest, sign_batch

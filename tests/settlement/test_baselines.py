@@ -8,6 +8,8 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import MisalignedInterval
+from core.rules import div_round
 from settlement.baselines import (
     Adjustment,
     BaselineMethod,
@@ -24,12 +26,11 @@ from settlement.baselines import (
     decode_params,
     is_weekday,
 )
-from settlement.domain import MeterSeries, div_round
+from settlement.domain import MeterSeries
 from settlement.errors import (
     InsufficientHistory,
     InvalidBaselineParams,
     InvalidMeterSeries,
-    MisalignedInterval,
     MissingMeterData,
     UnknownBaselineMethod,
 )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from coalitions.domain import CoalitionRequest, MemberOffer, kw_to_interval_wh
+from coalitions.domain import MemberOffer, kw_to_interval_wh
 from coalitions.engine import FormationConfig, form_coalition, replace_member
 from coalitions.sharing import FlexGame, share_reward
+from core.rules import FlexRequest
 from settlement.baselines import BaselineMethod, ForecastParams
-from settlement.domain import FlexRequest, MeterSeries
+from settlement.domain import MeterSeries
 from settlement.engine import compute_deliveries, detect_non_delivery, settle
 
 W = 1_767_200_400
@@ -30,8 +31,8 @@ def test_failing_member_is_replaced_and_everyone_is_settled_on_their_intervals()
         MemberOffer("dan", (200,) * N, 200, reliability=0.6),
         MemberOffer("eve", (150,) * N, 150, reliability=0.5),
     ]
-    creq = CoalitionRequest(9, W, qty, 1000, reserve_bp=5000)
-    config = FormationConfig(time_limit_s=1.0, candidate_cover=0)
+    creq = FlexRequest(9, W, qty, 1000)
+    config = FormationConfig(time_limit_s=1.0, candidate_cover=0, reserve_bp=5000)
     coalition = form_coalition(creq, offers, config=config)
     assert coalition.all_within_tolerance
     # The two most reliable cover the request; the reserve (most reliable first) covers 50 %.

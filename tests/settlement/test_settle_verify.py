@@ -9,9 +9,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from chain.coordination import MemberResult, RequestStatus
+from chain.coordination import RequestStatus
 from chain.deploy import DeploymentsFile
 from chain.tx import NonceManager
+from core.codec import MemberResult
 from settlement.cli import app as settle_app
 from settlement.service import MeterValues, compute_chain_settlement
 from settlement.verify import VerifyInputError, verify_settlement

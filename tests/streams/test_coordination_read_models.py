@@ -13,21 +13,17 @@ from typing import Any
 from sqlalchemy import select
 
 from chain.coordination import (
-    CoalitionRow,
     FlexCoordinationClient,
-    MemberDeliveries,
-    MemberResult,
     MemberStatus,
     coordination_client,
     deploy_coordination,
-    lower_wh,
-    required_escrow,
-    upper_wh,
 )
 from chain.deploy import Deployment
 from chain.domain import Role
 from chain.indexer import web3_rpc
 from chain.platform import make_sender
+from core.codec import CoalitionRow, MemberDeliveries, MemberResult
+from core.rules import lower_wh, required_escrow, upper_wh
 from oracles.clients import MeterOracleClient
 from oracles.deploy import deploy_oracles
 from oracles.domain import MeterValue
@@ -239,7 +235,7 @@ def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, a
                 info.escrow,
             )
             assert r.opt_in_deadline_s == info.opt_in_deadline_s
-            assert r.baseline_method == info.baseline_method
+            assert r.baseline_method == info.baseline_method_id
             assert r.baseline_hash == "0x" + info.baseline_hash.hex()
             assert r.quantities_wh == list(dso.quantities_wh(request_id))
             assert r.round == info.round and r.row_count == info.rows

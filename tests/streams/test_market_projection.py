@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from chain.domain import Role
 from chain.indexer import web3_rpc
-from matching.domain import PricingRule, Side
+from core.rules import PricingRule, Side
 from matching.engine import clear
 from streams.models import MarketDeposit, MarketMatch, MarketOrder, MarketSession
 from streams.runner import EmbeddedRunner

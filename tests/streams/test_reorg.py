@@ -12,10 +12,11 @@ import pytest
 
 from chain.anvil import Anvil
 from chain.deploy import deploy_core
-from chain.domain import Role, text_to_bytes32
+from chain.domain import Role
 from chain.indexer import web3_rpc
 from chain.platform import Platform, connect, dev_accounts, make_sender
 from chain.tx import NonceManager
+from core.codec import text_to_bytes32
 from core.settings import DEV_MNEMONIC
 from streams.db import open_database
 from streams.runner import EmbeddedRunner

@@ -10,9 +10,9 @@ from bright.demo import bring_up
 from bright.demo_market import DemoMarket
 from chain.anvil import free_port
 from chain.domain import Role
+from core.rules import Side
 from core.settings import ChainSettings
 from core.units import INTERVAL_S
-from matching.domain import Side
 
 
 @pytest.fixture(scope="module")
