@@ -21,9 +21,9 @@ import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from bright.deploy import deploy_platform
 from chain.anvil import Anvil
 from chain.compiler import compile_contracts
+from chain.deploy import deploy_platform
 from chain.domain import Role
 from chain.indexer import web3_rpc
 from chain.platform import Platform, connect, dev_accounts, make_sender

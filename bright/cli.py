@@ -343,9 +343,8 @@ def deploy(
 ) -> None:
     """Deploy the platform's contracts to a running chain and record them."""
     from bright.demo import admin_account
-    from bright.deploy import deploy_platform
     from chain.compiler import compile_contracts
-    from chain.deploy import DeploymentsFile
+    from chain.deploy import DeploymentsFile, deploy_platform
     from chain.platform import connect, make_sender
     from core.settings import ChainSettings
 
@@ -400,7 +399,7 @@ def bench_gas_cmd(
     report: Annotated[Path | None, typer.Option(help="Gas report to compare with.")] = None,
 ) -> None:
     """Gas of each core operation, from real receipts, compared with the committed report."""
-    from chain.bench import GAS_REPORT, bench_gas
+    from bright.bench_chain import GAS_REPORT, bench_gas
 
     try:
         result = bench_gas(report or GAS_REPORT, update_report=update_report)
@@ -436,7 +435,7 @@ def bench_market_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
 ) -> None:
     """Seconds from gate closure to the mined clearing transaction, on anvil with real blocks."""
-    from chain.bench import bench_market
+    from bright.bench_chain import bench_market
 
     _report(lambda: bench_market(orders=orders, block_time_s=block_time), json_out)
 

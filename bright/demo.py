@@ -18,10 +18,9 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from analytics.data.citylearn import HomeInfo, homes
-from bright.deploy import PLATFORM_CONTRACTS, deploy_platform
 from chain.anvil import Anvil
 from chain.compiler import compile_contracts
-from chain.deploy import DeploymentsFile, is_live
+from chain.deploy import PLATFORM_CONTRACTS, DeploymentsFile, deploy_platform, is_live
 from chain.domain import Role
 from chain.platform import Platform, connect, dev_accounts, make_sender
 from core.errors import ConfigError

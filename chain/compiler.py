@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,27 @@ class Artifact:
     bytecode: str
     deployed_bytecode: str
     source_hash: str
+    link_references: dict[str, dict[str, list[dict[str, int]]]] = field(default_factory=dict)
+    """Where the bytecode holds placeholders for linked libraries: ``{source: {library:
+    [{"start": byte offset, "length": 20}]}}`` (solc's ``linkReferences``)."""
+
+    @property
+    def libraries(self) -> list[str]:
+        """Names of the libraries this contract must be linked with before it is deployed."""
+        return sorted({lib for refs in self.link_references.values() for lib in refs})
+
+    def linked_bytecode(self, addresses: dict[str, str]) -> str:
+        """The bytecode with each library placeholder replaced by ``addresses[library]``."""
+        chars = list(self.bytecode[2:])
+        for refs in self.link_references.values():
+            for lib, places in refs.items():
+                if lib not in addresses:
+                    raise ToolchainError(f"{self.name} needs library {lib} linked first")
+                addr = addresses[lib].lower().removeprefix("0x")
+                for place in places:
+                    at = 2 * int(place["start"])
+                    chars[at : at + 40] = list(addr)
+        return "0x" + "".join(chars)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Artifact:
@@ -47,6 +68,7 @@ class Artifact:
             bytecode=data["bytecode"],
             deployed_bytecode=data["deployedBytecode"],
             source_hash=data["sourceHash"],
+            link_references=data.get("linkReferences", {}),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -57,6 +79,7 @@ class Artifact:
             "bytecode": self.bytecode,
             "deployedBytecode": self.deployed_bytecode,
             "sourceHash": self.source_hash,
+            "linkReferences": self.link_references,
             "compiler": {"solc": SOLC_VERSION, "evmVersion": EVM_VERSION, "runs": OPTIMIZER_RUNS},
         }
 
@@ -67,7 +90,14 @@ def _settings() -> dict[str, Any]:
         "evmVersion": EVM_VERSION,
         "remappings": REMAPPINGS,
         "outputSelection": {
-            "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]},
+            "*": {
+                "*": [
+                    "abi",
+                    "evm.bytecode.object",
+                    "evm.bytecode.linkReferences",
+                    "evm.deployedBytecode.object",
+                ]
+            },
         },
     }
 
@@ -167,6 +197,7 @@ def compile_contracts(
                 bytecode="0x" + data["evm"]["bytecode"]["object"],
                 deployed_bytecode="0x" + data["evm"]["deployedBytecode"]["object"],
                 source_hash=digest,
+                link_references=data["evm"]["bytecode"].get("linkReferences", {}),
             )
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, art in artifacts.items():

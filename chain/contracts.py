@@ -10,14 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import ContractLogicError
 from web3.types import EventData, TxReceipt
 
 from chain.compiler import Artifact
 from chain.domain import Participant, Role
+from chain.errors import ErrorDecoder
 from chain.tx import TxSender
 from core.codec import bytes32_to_text, text_to_bytes32
 from core.errors import ChainError
@@ -42,6 +46,50 @@ class ContractClient:
     def with_sender(self, sender: TxSender) -> ContractClient:
         """The same contract, sending as another account."""
         return type(self)(self.w3, self.address, self.artifact, sender)
+
+    def _call(self, fn_name: str, *args: Any) -> Any:
+        """A view call; a revert raises the contract's typed error."""
+        try:
+            return getattr(self.contract.functions, fn_name)(*args).call()
+        except ContractLogicError as exc:
+            data = exc.data if isinstance(exc.data, str | bytes) else None
+            decoder = self.sender.decoder if self.sender is not None else None
+            if decoder is None:
+                decoder = ErrorDecoder({self.contract_name: self.artifact.abi})
+            raise decoder.decode(data) from exc
+
+    def sign_typed(
+        self,
+        account: LocalAccount,
+        primary_type: str,
+        fields: Sequence[tuple[str, str]],
+        message: dict[str, Any],
+    ) -> tuple[bytes, bytes]:
+        """``account``'s EIP-712 signature of ``message`` (a ``primary_type`` with ``fields``,
+        ``(name, solidity type)``) in this contract's domain (``BRIGHT <contract>``, version
+        1), in EIP-2098 compact form ``(r, vs)``."""
+        typed = {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                primary_type: [{"name": n, "type": t} for n, t in fields],
+            },
+            "primaryType": primary_type,
+            "domain": {
+                "name": f"BRIGHT {self.contract_name}",
+                "version": "1",
+                "chainId": int(self.w3.eth.chain_id),
+                "verifyingContract": self.address,
+            },
+            "message": message,
+        }
+        signed = account.sign_message(encode_typed_data(full_message=typed))
+        vs = (signed.s | ((signed.v - 27) << 255)).to_bytes(32, "big")
+        return signed.r.to_bytes(32, "big"), vs
 
     def _transact(self, fn_name: str, *args: Any, gas: int | None = None) -> TxReceipt:
         if self.sender is None:

@@ -29,18 +29,14 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 from web3.types import EventData, TxReceipt
 
 from chain.compiler import Artifact
 from chain.contracts import ZERO_ADDRESS, ContractClient
-from chain.deploy import DeployedContract, deploy_contract
-from chain.errors import ErrorDecoder
 from chain.tx import TxSender
 from core.codec import (
     ZERO_BYTES32,
@@ -62,12 +58,7 @@ from core.errors import ChainError
 from core.rules import (
     Direction,
     FlexRequest,
-    interval_points,
-    member_money,
-    required_escrow,
-    upper_wh,
 )
-from core.units import INTERVAL_S
 
 COORDINATION_CONTRACTS = ("FlexCoordination",)
 
@@ -201,17 +192,6 @@ class FlexCoordinationClient(ContractClient):
         """:func:`pack_table` with the meter indexes filled in from the MeterOracle."""
         return pack_table(self.with_meter_indexes(rows), intervals)
 
-    def _call(self, fn_name: str, *args: Any) -> Any:
-        """A view call; a revert raises the contract's typed error."""
-        try:
-            return getattr(self.contract.functions, fn_name)(*args).call()
-        except ContractLogicError as exc:
-            data = exc.data if isinstance(exc.data, str | bytes) else None
-            decoder = self.sender.decoder if self.sender is not None else None
-            if decoder is None:
-                decoder = ErrorDecoder({self.contract_name: self.artifact.abi})
-            raise decoder.decode(data) from exc
-
     # ------------------------------------------------------------ requests
     def publish_request(
         self,
@@ -309,32 +289,13 @@ class FlexCoordinationClient(ContractClient):
 
     def sign_opt_in(self, member: LocalAccount, request_id: int, max_wh: int) -> SignedOptIn:
         """An opt-in signed by ``member`` (EIP-712) for an aggregator to relay."""
-        message = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "OptIn": [
-                    {"name": "requestId", "type": "uint256"},
-                    {"name": "member", "type": "address"},
-                    {"name": "maxWh", "type": "uint48"},
-                ],
-            },
-            "primaryType": "OptIn",
-            "domain": {
-                "name": "BRIGHT FlexCoordination",
-                "version": "1",
-                "chainId": int(self.w3.eth.chain_id),
-                "verifyingContract": self.address,
-            },
-            "message": {"requestId": request_id, "member": member.address, "maxWh": max_wh},
-        }
-        signed = member.sign_message(encode_typed_data(full_message=message))
-        vs = (signed.s | ((signed.v - 27) << 255)).to_bytes(32, "big")
-        return SignedOptIn(member.address, max_wh, signed.r.to_bytes(32, "big"), vs)
+        r, vs = self.sign_typed(
+            member,
+            "OptIn",
+            [("requestId", "uint256"), ("member", "address"), ("maxWh", "uint48")],
+            {"requestId": request_id, "member": member.address, "maxWh": max_wh},
+        )
+        return SignedOptIn(member.address, max_wh, r, vs)
 
     def opt_in_signed(self, request_id: int, opt_ins: Sequence[SignedOptIn]) -> TxReceipt:
         """Relay signed opt-ins in one transaction (active aggregator)."""
@@ -515,40 +476,7 @@ class FlexCoordinationClient(ContractClient):
         return self.events(receipt, event_name)
 
 
-# ---------------------------------------------------------------------------- deployment
-
-
-def deploy_coordination(
-    w3: Web3,
-    sender: TxSender,
-    artifacts: dict[str, Artifact],
-    registry_address: str,
-    token_address: str,
-    meter_oracle_address: str,
-) -> dict[str, DeployedContract]:
-    """Deploy FlexCoordination next to the registry, the token and the MeterOracle.
-
-    Returns ``{"FlexCoordination": ...}`` for the deployments file.
-    """
-    for what, address in (
-        ("ParticipantRegistry", registry_address),
-        ("FlexToken", token_address),
-        ("MeterOracle", meter_oracle_address),
-    ):
-        if len(w3.eth.get_code(Web3.to_checksum_address(address))) == 0:
-            raise ChainError(f"no {what} at {address}")
-    if "FlexCoordination" not in artifacts:
-        raise ChainError("artifacts lack FlexCoordination: recompile (`bright compile`)")
-    return {
-        "FlexCoordination": deploy_contract(
-            w3,
-            sender,
-            artifacts["FlexCoordination"],
-            Web3.to_checksum_address(registry_address),
-            Web3.to_checksum_address(token_address),
-            Web3.to_checksum_address(meter_oracle_address),
-        )
-    }
+# ---------------------------------------------------------------------------- client
 
 
 def coordination_client(
@@ -559,146 +487,3 @@ def coordination_client(
 ) -> FlexCoordinationClient:
     """A client of the FlexCoordination at ``address``."""
     return FlexCoordinationClient(w3, address, artifacts["FlexCoordination"], sender)
-
-
-# ---------------------------------------------------------------------------- gas
-
-
-GAS_MEMBERS = 100
-GAS_INTERVALS = 16
-
-
-def _gas(receipt: Any) -> int:
-    return int(receipt["gasUsed"])
-
-
-def measure_coordination_gas() -> dict[str, int]:
-    """Gas of each coordination operation on a fresh chain, from real receipts.
-
-    A DSO publishes a 4-hour request (16 intervals); one member opts in from its wallet, 100
-    more by signatures relayed in one batch; the aggregator proposes a coalition of 100
-    members x 16 intervals (two reserves), the DSO accepts, a member is replaced; the oracle
-    commits every member's meter data and the aggregator settles the 101 rows in one
-    transaction with every interval credited, so each of the 1,616 meter-intervals is checked
-    against the MeterOracle's commitments (read as bitmap words, one ``committedWords`` call for
-    the batch: ``settle_per_member_batch_100``). A second request of the same shape is settled
-    with nothing credited (no meter data is read): the settlement's structural cost
-    (``settle_per_member_batch_100_uncredited``). The members' meters are enrolled, so the
-    client fills in each row's meter index.
-    """
-    from chain.anvil import Anvil
-    from chain.compiler import compile_contracts
-    from chain.deploy import deploy_core
-    from chain.domain import Role
-    from chain.platform import Platform, connect, dev_accounts, make_sender
-    from core.settings import DEV_MNEMONIC
-    from oracles.clients import MeterOracleClient
-    from oracles.deploy import deploy_oracles
-    from oracles.domain import MeterValue
-
-    artifacts = compile_contracts()
-    admin, dso, agg, oracle, direct = dev_accounts(DEV_MNEMONIC, 5)
-    n_members = GAS_MEMBERS + 2
-    members = [Account.from_key(keccak(text=f"bright-gas-member-{i}")) for i in range(n_members)]
-    n, tol, price, target = GAS_INTERVALS, 1000, 200, 500
-    quantity = target * GAS_MEMBERS
-    ops: dict[str, int] = {}
-    with Anvil(accounts=5) as anvil:
-        w3 = connect(anvil.url)
-        deployment = deploy_core(w3, make_sender(w3, admin, artifacts), artifacts)
-        platform = Platform(w3, deployment, artifacts)
-        registry_address = deployment.address("ParticipantRegistry")
-        oracles = deploy_oracles(w3, make_sender(w3, admin, artifacts), artifacts, registry_address)
-        deployed = deploy_coordination(
-            w3,
-            make_sender(w3, admin, artifacts),
-            artifacts,
-            registry_address,
-            deployment.address("FlexToken"),
-            oracles["MeterOracle"].address,
-        )["FlexCoordination"]
-        ops["deploy_FlexCoordination"] = _gas(
-            w3.eth.get_transaction_receipt(deployed.tx_hash)  # type: ignore[arg-type]
-        )
-        address = deployed.address
-        registrations = [
-            (dso.address, Role.DSO, "feeder-1", ""),
-            (agg.address, Role.AGGREGATOR, "feeder-1", ""),
-            (oracle.address, Role.ORACLE, "feeder-1", ""),
-            (direct.address, Role.PROSUMER, "feeder-1", "meter-direct"),
-        ]
-        registrations += [
-            (m.address, Role.PROSUMER, "feeder-1", f"meter-{i}") for i, m in enumerate(members)
-        ]
-        platform.registry(admin).register_batch(registrations)
-        meters = MeterOracleClient(
-            w3, oracles["MeterOracle"].address, artifacts["MeterOracle"], platform.sender(oracle)
-        )
-        meters.enrol_meters([f"meter-{i}" for i in range(n_members)] + ["meter-direct"])
-        platform.token(admin).mint_batch([(dso.address, 10**15)])
-        platform.token(dso).approve(address, 10**15)
-        client = coordination_client(w3, address, artifacts, platform.sender(dso))
-        aggregator = coordination_client(w3, address, artifacts, platform.sender(agg))
-        nonce = 0
-
-        def run(credit: bool) -> tuple[TxReceipt, int]:
-            """One request through to settlement; the settlement's receipt and row count."""
-            nonlocal nonce
-            now = int(w3.eth.get_block("latest")["timestamp"])
-            start = (now // INTERVAL_S + 8) * INTERVAL_S
-            escrow = required_escrow([quantity] * n, tol, price)
-            receipt, rid = client.publish_request(
-                start, [quantity] * n, tol, price, start - INTERVAL_S, escrow, grid_area="feeder-1"
-            )
-            ops.setdefault("publish_request_16_intervals", _gas(receipt))
-            member_client = coordination_client(w3, address, artifacts, platform.sender(direct))
-            ops.setdefault("opt_in_direct", _gas(member_client.opt_in(rid, 2000)))
-            signed = [aggregator.sign_opt_in(m, rid, 2000) for m in members]
-            gas = _gas(aggregator.opt_in_signed(rid, signed[:GAS_MEMBERS])) // GAS_MEMBERS
-            ops.setdefault("opt_in_signed_batch_per_member", gas)
-            aggregator.opt_in_signed(rid, signed[GAS_MEMBERS:])
-            rows = [
-                CoalitionRow(m.address, f"meter-{i}", (target,) * n)
-                for i, m in enumerate(members[:GAS_MEMBERS])
-            ]
-            reserves = [members[GAS_MEMBERS].address, members[GAS_MEMBERS + 1].address]
-            gas = _gas(aggregator.propose_coalition(rid, price, rows, reserves))
-            ops.setdefault("propose_coalition_100x16", gas)
-            ops.setdefault("propose_coalition_per_member", gas // GAS_MEMBERS)
-            ops.setdefault("accept_coalition", _gas(client.accept_coalition(rid)))
-            receipt, rows = aggregator.replace_member(
-                rid, rows, members[0].address, reserves[0], f"meter-{GAS_MEMBERS}", n // 2
-            )
-            ops.setdefault("replace_member_100x16", _gas(receipt))
-            end = start + n * INTERVAL_S
-            w3.provider.make_request("evm_setNextBlockTimestamp", [end + 60])  # type: ignore[arg-type]
-            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-            if credit:  # the oracle commits every member's value of every interval
-                for k in range(n):
-                    values = [
-                        MeterValue(f"meter-{i}", start + k * INTERVAL_S, 1000, 0)
-                        for i in range(n_members)
-                    ]
-                    nonce += 1
-                    meters.commit(oracle, values, nonce=nonce)
-            results, deliveries = [], []
-            for row in rows:
-                credited = tuple(upper_wh(t, tol) if credit else 0 for t in row.targets_wh)
-                money = member_money(credited, (0,) * n, price, 0)
-                points = sum(interval_points(c, 0, 1000, 0) for c in credited)
-                results.append(MemberResult(payout=money.payout, points=points))
-                deliveries.append(MemberDeliveries(credited, credited, (0,) * n))
-            refund = escrow - sum(r.payout for r in results)
-            return aggregator.settle(rid, rows, results, deliveries, refund), len(rows)
-
-        receipt, rows = run(credit=True)
-        ops["settle_101_members_x16_total"] = _gas(receipt)
-        ops["settle_per_member_batch_100"] = _gas(receipt) // rows
-        receipt, rows = run(credit=False)
-        ops["settle_per_member_batch_100_uncredited"] = _gas(receipt) // rows
-        w3.eth.send_transaction(
-            {"from": admin.address, "to": members[1].address, "value": 10**17}  # type: ignore[typeddict-item]
-        )
-        paid = coordination_client(w3, address, artifacts, platform.sender(members[1]))
-        ops["claim_payout"] = _gas(paid.claim_payout())
-    return ops

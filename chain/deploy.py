@@ -1,4 +1,5 @@
-"""Deploying the platform's contracts and recording where they are.
+"""Deploying the platform's contracts and recording where they are: the one place that knows
+the order they go in and what each one's constructor is given.
 
 Addresses are recorded per chain id in a deployments file (JSON, default
 ``.bright/deployments.json``) together with the block, the transaction and the source hash of
@@ -18,7 +19,17 @@ from chain.compiler import Artifact
 from chain.tx import TxSender
 from core.errors import ChainError
 
-CORE_CONTRACTS = ("ParticipantRegistry", "FlexToken", "FlexMarket")
+PLATFORM_CONTRACTS = (
+    "ParticipantRegistry",
+    "FlexToken",
+    "MeterOracle",
+    "ForecastOracle",
+    "MarketBook",
+    "MarketSettlement",
+    "FlexMarket",
+    "FlexCoordination",
+)
+"""Every contract of the platform, in deployment order (libraries before their users)."""
 
 
 @dataclass(frozen=True)
@@ -95,12 +106,19 @@ class DeploymentsFile:
 
 
 def deploy_contract(
-    w3: Web3, sender: TxSender, artifact: Artifact, *args: object
+    w3: Web3,
+    sender: TxSender,
+    artifact: Artifact,
+    *args: object,
+    libraries: dict[str, str] | None = None,
 ) -> DeployedContract:
-    """Deploy one contract and wait for it to be mined."""
+    """Deploy one contract (linked with the ``libraries`` it needs) and wait for it."""
     if artifact.bytecode in ("", "0x"):
         raise ChainError(f"{artifact.name} has no bytecode (an interface or abstract contract)")
-    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    bytecode = artifact.bytecode
+    if artifact.libraries:
+        bytecode = artifact.linked_bytecode(libraries or {})
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=bytecode)
     receipt = sender.transact(factory.constructor(*args))
     address = receipt["contractAddress"]
     if address is None:
@@ -113,21 +131,35 @@ def deploy_contract(
     )
 
 
-def deploy_core(w3: Web3, sender: TxSender, artifacts: dict[str, Artifact]) -> Deployment:
-    """Deploy the core contracts with ``sender`` as admin."""
+def deploy_platform(
+    w3: Web3,
+    sender: TxSender,
+    artifacts: dict[str, Artifact],
+    treasury: str | None = None,
+) -> Deployment:
+    """Deploy every contract of the platform with ``sender`` as admin (and, unless another
+    ``treasury`` is named, as the market's treasury): the registry, the token, the two oracles,
+    the market's libraries, the market and the DSO coordination."""
+    missing = [n for n in PLATFORM_CONTRACTS if n not in artifacts]
+    if missing:
+        raise ChainError(f"artifacts lack {missing}: recompile (`bright compile`)")
     deployment = Deployment(chain_id=int(w3.eth.chain_id))
+    c = deployment.contracts
     admin = sender.address
-    deployment.contracts["ParticipantRegistry"] = deploy_contract(
-        w3, sender, artifacts["ParticipantRegistry"], admin
-    )
-    deployment.contracts["FlexToken"] = deploy_contract(w3, sender, artifacts["FlexToken"], admin)
-    deployment.contracts["FlexMarket"] = deploy_contract(
-        w3,
-        sender,
-        artifacts["FlexMarket"],
-        deployment.contracts["ParticipantRegistry"].address,
-        deployment.contracts["FlexToken"].address,
-    )
+
+    def put(name: str, *args: object) -> str:
+        libs = {lib: c[lib].address for lib in artifacts[name].libraries if lib in c}
+        c[name] = deploy_contract(w3, sender, artifacts[name], *args, libraries=libs)
+        return c[name].address
+
+    registry = put("ParticipantRegistry", admin)
+    token = put("FlexToken", admin)
+    meter_oracle = put("MeterOracle", registry)
+    put("ForecastOracle", registry)
+    put("MarketBook")
+    put("MarketSettlement")
+    put("FlexMarket", registry, token, meter_oracle, Web3.to_checksum_address(treasury or admin))
+    put("FlexCoordination", registry, token, meter_oracle)
     return deployment
 
 
@@ -135,7 +167,7 @@ def is_live(
     w3: Web3,
     deployment: Deployment,
     artifacts: dict[str, Artifact],
-    required: tuple[str, ...] = CORE_CONTRACTS,
+    required: tuple[str, ...] = PLATFORM_CONTRACTS,
 ) -> bool:
     """True when every ``required`` contract is recorded, has code on the chain and matches the
     current sources."""

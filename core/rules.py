@@ -127,6 +127,8 @@ __all__ = [
     "offer_lock",
     "pro_rata",
     "required_escrow",
+    "needed_intervals",
+    "seller_delivered_wh",
     "settle_session",
     "shortfall_wh",
     "tolerance_bounds",
@@ -559,6 +561,26 @@ class SessionSettlement:
             if s.trader.lower() == trader.lower():
                 return s
         raise KeyError(trader)
+
+
+def needed_intervals(
+    delivery_start_s: int, duration_s: int, baseline_intervals: int, gap_intervals: int
+) -> tuple[list[int], list[int]]:
+    """The interval starts a seller's delivery is measured on: the meter-before baseline's
+    ``baseline_intervals`` (ending ``gap_intervals`` before the delivery), and the delivery's."""
+    first = delivery_start_s - INTERVAL_S * (baseline_intervals + gap_intervals)
+    before = [first + INTERVAL_S * k for k in range(baseline_intervals)]
+    during = [delivery_start_s + INTERVAL_S * k for k in range(duration_s // INTERVAL_S)]
+    return before, during
+
+
+def seller_delivered_wh(
+    product: Direction | int, before_net_wh: Sequence[int], during_net_wh: Sequence[int]
+) -> int:
+    """A seller's delivery over a session: against the meter-before baseline (the mean of
+    ``before_net_wh``, :func:`meter_before_baseline`), summed over the delivery intervals."""
+    baseline = meter_before_baseline(before_net_wh)
+    return sum(delivered_wh(product, baseline, int(m)) for m in during_net_wh)
 
 
 def settle_session(

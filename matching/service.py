@@ -1,10 +1,12 @@
 """The market operator: opens a session per delivery interval, clears each session once its
-book is final, and submits the result, which the ``FlexMarket`` contract re-checks.
+book is final, and submits the result, which the ``FlexMarket`` contract re-checks; voids a
+session nobody cleared before its delivery, and (with a :class:`~settlement.market.
+MarketSettler`) settles cleared sessions on delivery.
 
-Restart-safe by construction: it keeps no state of its own. Which sessions exist and which are
-cleared is read from the chain on every round, so a restarted operator picks up where the last
+Restart-safe by construction: it keeps no state of its own. Which sessions exist and where each
+stands is read from the chain on every round, so a restarted operator picks up where the last
 one stopped and never submits a session twice (a clearing that lost a race to another operator
-is rejected on-chain with ``FlexMarketAlreadyCleared`` and counted as done).
+is rejected on-chain with ``FlexMarketWrongStatus`` and counted as done).
 """
 
 from __future__ import annotations
@@ -13,16 +15,27 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
+from chain.contracts import ParticipantRegistryClient
 from chain.errors import revert_error
-from chain.market import FlexMarketClient, Product, SessionInfo
+from chain.market import (
+    BookOrder,
+    FlexMarketClient,
+    MarketTerms,
+    Product,
+    SessionBook,
+    SessionInfo,
+    SessionStatus,
+)
 from core.rules import PricingRule
 from core.units import INTERVAL_S
+from matching.domain import Order
 from matching.engine import clear
 from matching.verify import check_clearing
+from settlement.market import MarketSettler, SettledSession
 
 
 class OperatorConfig(BaseModel):
@@ -34,6 +47,34 @@ class OperatorConfig(BaseModel):
     product: Product = Field(Product.UPWARD, description="Flexibility product of new sessions.")
     grid_area: str = Field("", description="Area of new sessions; empty admits all areas.")
     poll_s: float = Field(1.0, gt=0, description="Seconds between rounds of `run`.")
+    tolerance_bp: int = Field(
+        1000, ge=0, lt=10_000, description="A seller's shortfall is penalised below its fill "
+        "minus this share, basis points."
+    )
+    penalty_per_kwh: int = Field(
+        50_000, ge=0, lt=2**40, description="Penalty per kWh of shortfall (an offer bonds its "
+        "quantity at it), FlexToken base units."
+    )
+    order_bond: int = Field(
+        100_000, ge=0, lt=2**48, description="Locked by every order until it is cleared, "
+        "cancelled or settled (makes stuffing a session cost the stuffer), base units."
+    )
+    baseline_intervals: int = Field(
+        1, ge=1, le=4, description="Meter-before baseline: intervals averaged before delivery."
+    )
+    settle_delay_s: int = Field(
+        0, ge=0, description="Settlement opens this long after the delivery ends (meter data)."
+    )
+
+    @property
+    def terms(self) -> MarketTerms:
+        return MarketTerms(
+            tolerance_bp=self.tolerance_bp,
+            penalty_per_kwh=self.penalty_per_kwh,
+            order_bond=self.order_bond,
+            baseline_intervals=self.baseline_intervals,
+            settle_delay_s=self.settle_delay_s,
+        )
 
 
 @dataclass(frozen=True)
@@ -49,22 +90,51 @@ class ClearedSession:
     tx_hash: str
 
 
-class MarketOperator:
-    """Opens and clears sessions through an operator-signed :class:`FlexMarketClient`."""
+@dataclass
+class Round:
+    """What one round of the operator did."""
 
-    def __init__(self, market: FlexMarketClient, config: OperatorConfig | None = None) -> None:
+    opened: list[int] = field(default_factory=list)
+    cleared: list[ClearedSession] = field(default_factory=list)
+    voided: list[int] = field(default_factory=list)
+    cancelled: list[tuple[int, int]] = field(default_factory=list)
+    settled: list[SettledSession] = field(default_factory=list)
+
+
+def engine_orders(book: SessionBook) -> list[Order]:
+    """The book's active orders as the matching engine takes them."""
+
+    def order(o: BookOrder) -> Order:
+        return Order(o.order_id, o.side, o.qty_wh, o.price_per_kwh, o.trader, o.area_text or "-")
+
+    return [order(o) for o in book.active_orders]
+
+
+class MarketOperator:
+    """Opens, clears, voids and settles sessions through an operator-signed client."""
+
+    def __init__(
+        self,
+        market: FlexMarketClient,
+        config: OperatorConfig | None = None,
+        settler: MarketSettler | None = None,
+        registry: ParticipantRegistryClient | None = None,
+    ) -> None:
         self.market = market
         self.config = config or OperatorConfig()
+        self.settler = settler
+        self.registry = registry
         self._known: dict[int, SessionInfo] = {}
 
     def sessions(self) -> list[SessionInfo]:
-        """Every session on the chain (cleared ones are cached: they no longer change)."""
+        """Every session on the chain (settled and voided ones are cached: they no longer
+        change)."""
         out = []
         for sid in range(1, self.market.session_count() + 1):
             info = self._known.get(sid)
-            if info is None or not info.cleared:
+            if info is None or info.status in (SessionStatus.OPEN, SessionStatus.CLEARED):
                 info = self.market.session(sid)
-                if info.cleared:
+                if info.status in (SessionStatus.SETTLED, SessionStatus.VOIDED):
                     self._known[sid] = info
             out.append(info)
         return out
@@ -85,21 +155,40 @@ class MarketOperator:
                 product=self.config.product,
                 rule=self.config.rule,
                 grid_area=self.config.grid_area,
+                terms=self.config.terms,
             )
             opened.append(sid)
         return opened
 
+    def cancel_inactive(self, info: SessionInfo) -> list[tuple[int, int]]:
+        """Cancel the orders of traders deactivated on-chain while the gate is open (the
+        contract lets anyone do it), so they do not trade."""
+        if self.registry is None or info.status != SessionStatus.OPEN:
+            return []
+        book = self.market.book(info.session_id)
+        active: dict[str, bool] = {}
+        done = []
+        for o in book.active_orders:
+            if o.trader not in active:
+                active[o.trader] = self.registry.is_active(o.trader)
+            if not active[o.trader]:
+                self.market.cancel_order(info.session_id, o.order_id, book)
+                book = self.market.book(info.session_id)
+                done.append((info.session_id, o.order_id))
+        return done
+
     def clear_session(self, info: SessionInfo) -> ClearedSession | None:
         """Clear one session whose book is final; None if another operator already did."""
         book = self.market.book(info.session_id)
-        active = book.active_orders
+        active = engine_orders(book)
         result = clear(active, info.rule)
         check_clearing(active, info.rule, result)  # never submit what the contract would refuse
+        matches = [(m.bid_id, m.offer_id, m.qty_wh) for m in result.matches]
         try:
             receipt = self.market.clear_session(
-                info.session_id, self.market.clearing_args(book, result)
+                info.session_id, self.market.clearing_args(book, matches, result.price_per_kwh)
             )
-        except revert_error("FlexMarketAlreadyCleared"):
+        except revert_error("FlexMarketWrongStatus"):
             return None
         return ClearedSession(
             session_id=info.session_id,
@@ -112,38 +201,66 @@ class MarketOperator:
         )
 
     def clear_due(self, now_s: int) -> list[ClearedSession]:
-        """Clear every session whose book is final (gate or reveal deadline passed)."""
+        """Clear every session whose book is final (gate or reveal deadline passed) and whose
+        delivery has not started."""
         done = []
         for info in self.sessions():
-            if not info.cleared and info.closes_at_s <= now_s:
-                cleared = self.clear_session(info)
-                if cleared is not None:
-                    done.append(cleared)
+            if info.status != SessionStatus.OPEN or info.closes_at_s > now_s:
+                continue
+            if now_s >= info.delivery_start_s:
+                continue  # too late: void_due releases it
+            cleared = self.clear_session(info)
+            if cleared is not None:
+                done.append(cleared)
         return done
 
-    def run_once(self, now_s: int | None = None) -> tuple[list[int], list[ClearedSession]]:
-        """One round: clear what is due, then open what is missing (chain time by default)."""
+    def void_due(self, now_s: int) -> list[int]:
+        """Void every session nobody cleared before its delivery started (releases the locks)."""
+        done = []
+        for info in self.sessions():
+            if info.status == SessionStatus.OPEN and info.delivery_start_s <= now_s:
+                try:
+                    self.market.void_session(info.session_id)
+                except revert_error("FlexMarketWrongStatus"):
+                    continue
+                done.append(info.session_id)
+        return done
+
+    def run_once(self, now_s: int | None = None) -> Round:
+        """One round: cancel inactive traders' orders, clear what is due, void what is too late,
+        settle what has been delivered, open what is missing (chain time by default)."""
         if now_s is None:
             now_s = int(self.market.w3.eth.get_block("latest")["timestamp"])
-        cleared = self.clear_due(now_s)
-        opened = self.open_due(now_s)
-        return opened, cleared
+        r = Round()
+        for info in self.sessions():
+            if info.status == SessionStatus.OPEN and now_s < info.gate_closure_s:
+                r.cancelled += self.cancel_inactive(info)
+        r.cleared = self.clear_due(now_s)
+        r.voided = self.void_due(now_s)
+        if self.settler is not None:
+            r.settled = self.settler.settle_due(now_s, self.sessions())
+        r.opened = self.open_due(now_s)
+        return r
 
     def run(
         self,
         stop: threading.Event,
         on_cleared: Callable[[ClearedSession], None] | None = None,
+        on_settled: Callable[[SettledSession], None] | None = None,
     ) -> None:
         """Rounds every ``poll_s`` seconds until ``stop`` is set."""
         while not stop.is_set():
             try:
-                _, cleared = self.run_once()
+                r = self.run_once()
             except Exception as exc:  # keep the market running; the next round retries
                 print(f"market operator: round failed: {exc}", file=sys.stderr, flush=True)
-                cleared = []
-            for c in cleared:
+                r = Round()
+            for c in r.cleared:
                 if on_cleared:
                     on_cleared(c)
+            for s in r.settled:
+                if on_settled:
+                    on_settled(s)
             stop.wait(self.config.poll_s)
 
 
@@ -154,4 +271,16 @@ def describe(c: ClearedSession) -> str:
     return (
         f"session {c.session_id:>4}  delivery {when} UTC  orders {c.orders:>3}  "
         f"matches {c.matches:>3}  volume {c.volume_wh / 1000:8.3f} kWh  price {price}"
+    )
+
+
+def describe_settled(s: SettledSession) -> str:
+    """One line for a session settled on delivery: what the sellers earned and the buyers got
+    back."""
+    delivered = sum(int(v["credited_wh"]) for v in s.sellers.values())
+    sold = sum(int(v["filled_wh"]) for v in s.sellers.values())
+    return (
+        f"session {s.session_id:>4}  settled: sellers delivered {delivered / 1000:.3f} of "
+        f"{sold / 1000:.3f} kWh, earned {s.earned / 10**6:.6f} FLEX, penalties "
+        f"{s.penalties / 10**6:.6f}, buyers got back {s.refunds / 10**6:.6f} FLEX"
     )

@@ -32,7 +32,6 @@ from chain.platform import connect, dev_accounts, make_sender
 from core.benchutil import peak_rss_mb
 from core.settings import DEV_MNEMONIC
 from oracles.clients import MeterOracleClient
-from oracles.deploy import deploy_oracles
 from oracles.domain import INTERVAL_S, MeterValue, interval_floor
 from oracles.service import MeterOracleService
 from oracles.settings import OracleSettings
@@ -68,10 +67,9 @@ def bench_oracle(repeats: int = 3, baseline_meters: int = 100) -> dict[str, Any]
             make_sender(w3, admin, artifacts),
         )
         registry.register(oracle.address, Role.ORACLE, "feeder-1")
-        deployed = deploy_oracles(
-            w3, make_sender(w3, admin, artifacts), artifacts, registry_dep.address
-        )
-        address = deployed["MeterOracle"].address
+        address = deploy_contract(
+            w3, make_sender(w3, admin, artifacts), artifacts["MeterOracle"], registry_dep.address
+        ).address
 
         def client(account: Any) -> MeterOracleClient:
             return MeterOracleClient(

@@ -40,10 +40,10 @@ def bench_settlement_latency(
     members: int = 100, intervals: int = 16, block_time_s: float = 1.0
 ) -> dict[str, Any]:
     """Seconds from the last meter commitment mined to the settlement mined; gas per member."""
-    from bright.deploy import deploy_platform
     from chain.anvil import Anvil
     from chain.compiler import compile_contracts
     from chain.coordination import coordination_client
+    from chain.deploy import deploy_platform
     from chain.domain import Role
     from chain.platform import Platform, connect, dev_accounts, make_sender
     from coalitions.service import CoalitionService, ServiceConfig, Step, advance_chain

@@ -60,7 +60,7 @@ def test_simulated_homes_change_their_metered_energy_by_their_targets(mqtt_port)
 
 @pytest.fixture(scope="module")
 def demo(w3, artifacts, admin):
-    from bright.deploy import deploy_platform
+    from chain.deploy import deploy_platform
 
     deployment = deploy_platform(w3, make_sender(w3, admin, artifacts), artifacts)
     platform = Platform(w3, deployment, artifacts)

@@ -19,11 +19,9 @@ from chain.coordination import (
     MemberStatus,
     RequestStatus,
     coordination_client,
-    deploy_coordination,
 )
 from chain.domain import Role
 from chain.errors import revert_error
-from chain.platform import make_sender
 from core.codec import (
     CoalitionRow,
     EncodingError,
@@ -37,7 +35,6 @@ from core.codec import (
 from core.errors import ChainError
 from core.rules import Direction, lower_wh, member_max_payout, required_escrow, upper_wh
 from oracles.clients import MeterOracleClient
-from oracles.deploy import deploy_oracles
 from oracles.domain import MeterValue
 from settlement.baselines import BaselineMethod
 
@@ -89,17 +86,8 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(platform, admin, dev_accounts, w3, artifacts) -> Env:
-    registry_address = platform.deployment.address("ParticipantRegistry")
-    sender = make_sender(w3, admin, artifacts)
-    oracles = deploy_oracles(w3, sender, artifacts, registry_address)
-    deployed = deploy_coordination(
-        w3,
-        sender,
-        artifacts,
-        registry_address,
-        platform.deployment.address("FlexToken"),
-        oracles["MeterOracle"].address,
-    )
+    oracles = platform.deployment.contracts  # the platform's MeterOracle and FlexCoordination
+    deployed = platform.deployment.contracts
     rows = [
         (dev_accounts[DSO].address, Role.DSO, "feeder-1", ""),
         (dev_accounts[AGG].address, Role.AGGREGATOR, "feeder-1", ""),

@@ -130,7 +130,7 @@ class CoordEnv:
 
 
 def make_env(w3: Any, artifacts: Any, admin: Any, accounts: Sequence[Any]) -> CoordEnv:
-    from bright.deploy import deploy_platform
+    from chain.deploy import deploy_platform
 
     deployment = deploy_platform(w3, make_sender(w3, admin, artifacts), artifacts)
     platform = Platform(w3, deployment, artifacts)

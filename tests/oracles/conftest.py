@@ -10,9 +10,8 @@ import pytest
 from eth_account.signers.local import LocalAccount
 
 from chain.domain import Role
-from chain.platform import Platform, make_sender
+from chain.platform import Platform
 from oracles.clients import ForecastOracleClient, MeterOracleClient
-from oracles.deploy import deploy_oracles
 
 METERS = [f"meter-{i:03d}" for i in range(300)]
 
@@ -49,12 +48,7 @@ class Oracles:
 def oracles(platform, w3, artifacts, admin, dev_accounts) -> Oracles:
     oracle, relayer, outsider = dev_accounts[25], dev_accounts[27], dev_accounts[26]
     platform.registry(admin).register(oracle.address, Role.ORACLE, "feeder-1")
-    deployed = deploy_oracles(
-        w3,
-        make_sender(w3, admin, artifacts),
-        artifacts,
-        platform.deployment.address("ParticipantRegistry"),
-    )
+    deployed = platform.deployment.contracts  # the module's platform includes the oracles
     setup = Oracles(
         platform,
         deployed["MeterOracle"].address,

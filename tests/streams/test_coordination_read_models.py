@@ -16,16 +16,12 @@ from chain.coordination import (
     FlexCoordinationClient,
     MemberStatus,
     coordination_client,
-    deploy_coordination,
 )
-from chain.deploy import Deployment
 from chain.domain import Role
 from chain.indexer import web3_rpc
-from chain.platform import make_sender
 from core.codec import CoalitionRow, MemberDeliveries, MemberResult
 from core.rules import lower_wh, required_escrow, upper_wh
 from oracles.clients import MeterOracleClient
-from oracles.deploy import deploy_oracles
 from oracles.domain import MeterValue
 from streams.coordination import coordination
 from streams.db import migrate
@@ -114,20 +110,8 @@ def _settle_figures(
 
 def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, artifacts):
     admin = dev_accounts[0]
-    registry_address = platform.deployment.address("ParticipantRegistry")
-    sender = make_sender(w3, admin, artifacts)
-    oracles = deploy_oracles(w3, sender, artifacts, registry_address)
-    coord = deploy_coordination(
-        w3,
-        sender,
-        artifacts,
-        registry_address,
-        platform.deployment.address("FlexToken"),
-        oracles["MeterOracle"].address,
-    )
-    deployment = Deployment(
-        platform.deployment.chain_id, {**platform.deployment.contracts, **oracles, **coord}
-    )
+    oracles = coord = platform.deployment.contracts  # the platform's oracles and coordination
+    deployment = platform.deployment
     chain_id = deployment.chain_id
     registrations = [
         (dev_accounts[DSO].address, Role.DSO, "feeder-1", ""),

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from chain.anvil import Anvil
-from chain.deploy import deploy_core
+from chain.deploy import deploy_platform
 from chain.domain import Role
 from chain.indexer import BlockRef, Indexer, web3_rpc
 from chain.platform import Platform, connect, dev_accounts, make_sender
@@ -126,7 +126,7 @@ def test_kafka_path_end_to_end(backend, request, tmp_path, artifacts):
     try:
         w3 = connect(node.url)
         accounts = dev_accounts(DEV_MNEMONIC, 12)
-        deployment = deploy_core(w3, make_sender(w3, accounts[0], artifacts), artifacts)
+        deployment = deploy_platform(w3, make_sender(w3, accounts[0], artifacts), artifacts)
         platform = Platform(w3, deployment, artifacts)
         reg, tok = platform.registry(accounts[0]), platform.token(accounts[0])
         reg.register_batch(

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from chain.deploy import Deployment
 from chain.domain import Role
 from chain.indexer import web3_rpc
-from chain.platform import make_sender
 from oracles.clients import ForecastOracleClient, MeterOracleClient
-from oracles.deploy import deploy_oracles
 from oracles.domain import ForecastRow, MeterValue
 from streams.models import Forecast, MeterInterval
 from streams.runner import EmbeddedRunner
@@ -19,15 +16,8 @@ from streams.runner import EmbeddedRunner
 def test_meter_and_forecast_read_models(platform, dev_accounts, snapshot, store, w3, artifacts):
     admin, oracle = dev_accounts[0], dev_accounts[24]
     platform.registry(admin).register(oracle.address, Role.ORACLE, "feeder-1")
-    deployed = deploy_oracles(
-        w3,
-        make_sender(w3, admin, artifacts),
-        artifacts,
-        platform.deployment.address("ParticipantRegistry"),
-    )
-    deployment = Deployment(
-        platform.deployment.chain_id, {**platform.deployment.contracts, **deployed}
-    )
+    deployed = platform.deployment.contracts  # the module's platform includes the oracles
+    deployment = platform.deployment
     meters = MeterOracleClient(
         w3, deployed["MeterOracle"].address, artifacts["MeterOracle"], platform.sender(oracle)
     )

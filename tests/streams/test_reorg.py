@@ -11,7 +11,7 @@ import time
 import pytest
 
 from chain.anvil import Anvil
-from chain.deploy import deploy_core
+from chain.deploy import deploy_platform
 from chain.domain import Role
 from chain.indexer import web3_rpc
 from chain.platform import Platform, connect, dev_accounts, make_sender
@@ -32,7 +32,7 @@ def chain(artifacts):
     node.start()
     w3 = connect(node.url)
     accounts = dev_accounts(DEV_MNEMONIC, N_ACCOUNTS)
-    deployment = deploy_core(w3, make_sender(w3, accounts[0], artifacts), artifacts)
+    deployment = deploy_platform(w3, make_sender(w3, accounts[0], artifacts), artifacts)
     yield node, w3, Platform(w3, deployment, artifacts), accounts
     node.stop()
 

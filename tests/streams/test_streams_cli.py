@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chain.anvil import Anvil
-from chain.deploy import DeploymentsFile, deploy_core
+from chain.deploy import DeploymentsFile, deploy_platform
 from chain.domain import Role
 from chain.platform import Platform, connect, dev_accounts, make_sender
 from core.settings import DEV_MNEMONIC
@@ -28,7 +28,7 @@ def deployed(tmp_path, artifacts, monkeypatch):
     with Anvil(accounts=5) as node:
         w3 = connect(node.url)
         admin = dev_accounts(DEV_MNEMONIC, 5)[0]
-        deployment = deploy_core(w3, make_sender(w3, admin, artifacts), artifacts)
+        deployment = deploy_platform(w3, make_sender(w3, admin, artifacts), artifacts)
         DeploymentsFile(tmp_path / "deployments.json").save(deployment)
         monkeypatch.setenv("BRIGHT_STATE_DIR", str(tmp_path))
         monkeypatch.setenv("BRIGHT_RPC_URL", node.url)

@@ -49,10 +49,10 @@ def admin(dev_accounts):
 @pytest.fixture(scope="module")
 def platform(w3, artifacts, admin):
     """The core contracts freshly deployed by ``admin`` (once per test module)."""
-    from chain.deploy import deploy_core
+    from chain.deploy import deploy_platform
     from chain.platform import Platform, make_sender
 
-    deployment = deploy_core(w3, make_sender(w3, admin, artifacts), artifacts)
+    deployment = deploy_platform(w3, make_sender(w3, admin, artifacts), artifacts)
     return Platform(w3, deployment, artifacts)
 
 

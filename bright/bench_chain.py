@@ -1,4 +1,6 @@
-"""``bright bench gas``: gas of each core operation, read from real receipts on a fresh anvil.
+"""``bright bench gas`` and ``bright bench market``: gas of each operation, read from real
+receipts on a fresh anvil, and the market's latencies. End-to-end benchmarks: they deploy the
+whole platform and drive the engines, so they live with the application.
 
 The result is compared with the committed report ``benchmarks/gas-report.json`` in the same
 run, so a change that makes an operation dearer says so (``worse_than_report``).
@@ -12,14 +14,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
+from eth_utils import keccak
+from web3.types import TxReceipt
+
 from chain.anvil import Anvil
 from chain.compiler import compile_contracts
-from chain.deploy import deploy_core
+from chain.coordination import coordination_client
+from chain.deploy import deploy_platform
 from chain.domain import Role
 from chain.platform import Platform, connect, dev_accounts, make_sender
 from core.benchutil import peak_rss_mb, stopwatch
+from core.codec import CoalitionRow, MemberDeliveries, MemberResult
 from core.paths import BENCHMARKS_DIR
+from core.rules import interval_points, member_money, required_escrow, upper_wh
 from core.settings import DEV_MNEMONIC
+from core.units import INTERVAL_S
 
 GAS_REPORT = BENCHMARKS_DIR / "gas-report.json"
 BATCH = 50
@@ -37,7 +47,7 @@ def measure_core_gas() -> dict[str, int]:
     ops: dict[str, int] = {}
     with Anvil(accounts=10) as anvil:
         w3 = connect(anvil.url)
-        deployment = deploy_core(w3, make_sender(w3, admin, artifacts), artifacts)
+        deployment = deploy_platform(w3, make_sender(w3, admin, artifacts), artifacts)
         for name, c in deployment.contracts.items():
             ops[f"deploy_{name}"] = _gas(w3.eth.get_transaction_receipt(c.tx_hash))  # type: ignore[arg-type]
         platform = Platform(w3, deployment, artifacts)
@@ -105,7 +115,7 @@ def measure_market_gas() -> dict[str, int]:
     ops: dict[str, int] = {}
     with Anvil(accounts=2 + MARKET_TRADERS) as anvil:
         w3 = connect(anvil.url)
-        deployment = deploy_core(w3, make_sender(w3, admin, artifacts), artifacts)
+        deployment = deploy_platform(w3, make_sender(w3, admin, artifacts), artifacts)
         platform = Platform(w3, deployment, artifacts)
         rows = [(operator.address, Role.MARKET_OPERATOR, "feeder-1", "")]
         rows += [
@@ -175,8 +185,6 @@ def bench_gas(report_path: Path = GAS_REPORT, update_report: bool = False) -> di
         print("measuring market gas (books of 100 and 1,000 orders) ...", file=sys.stderr)
         ops.update(measure_market_gas())
         print("measuring DSO request, coalition and settlement gas ...", file=sys.stderr)
-        from chain.coordination import measure_coordination_gas
-
         ops.update({f"coordination_{k}": v for k, v in measure_coordination_gas().items()})
     committed: dict[str, int] = {}
     if report_path.exists():
@@ -237,7 +245,7 @@ def bench_market(orders: int = 1000, block_time_s: float = 1.0) -> dict[str, Any
     print(f"[bench market] anvil with {block_time_s:g} s blocks, {orders} orders", file=sys.stderr)
     with Anvil(accounts=2 + MARKET_TRADERS, block_time=block_time_s) as anvil:
         w3 = connect(anvil.url)
-        deployment = deploy_core(w3, make_sender(w3, admin, artifacts), artifacts)
+        deployment = deploy_platform(w3, make_sender(w3, admin, artifacts), artifacts)
         platform = Platform(w3, deployment, artifacts)
         rows = [(operator.address, Role.MARKET_OPERATOR, "feeder-1", "")]
         rows += [
@@ -321,3 +329,132 @@ def bench_market(orders: int = 1000, block_time_s: float = 1.0) -> dict[str, Any
         "meets_target": total < 3.0,
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+# ---------------------------------------------------------------------------- coordination gas
+
+
+GAS_MEMBERS = 100
+GAS_INTERVALS = 16
+
+
+def measure_coordination_gas() -> dict[str, int]:
+    """Gas of each coordination operation on a fresh chain, from real receipts.
+
+    A DSO publishes a 4-hour request (16 intervals); one member opts in from its wallet, 100
+    more by signatures relayed in one batch; the aggregator proposes a coalition of 100
+    members x 16 intervals (two reserves), the DSO accepts, a member is replaced; the oracle
+    commits every member's meter data and the aggregator settles the 101 rows in one
+    transaction with every interval credited, so each of the 1,616 meter-intervals is checked
+    against the MeterOracle's commitments (read as bitmap words, one ``committedWords`` call for
+    the batch: ``settle_per_member_batch_100``). A second request of the same shape is settled
+    with nothing credited (no meter data is read): the settlement's structural cost
+    (``settle_per_member_batch_100_uncredited``). The members' meters are enrolled, so the
+    client fills in each row's meter index.
+    """
+    from chain.anvil import Anvil
+    from chain.compiler import compile_contracts
+    from chain.deploy import deploy_platform
+    from chain.domain import Role
+    from chain.platform import Platform, connect, dev_accounts, make_sender
+    from core.settings import DEV_MNEMONIC
+    from oracles.clients import MeterOracleClient
+    from oracles.domain import MeterValue
+
+    artifacts = compile_contracts()
+    admin, dso, agg, oracle, direct = dev_accounts(DEV_MNEMONIC, 5)
+    n_members = GAS_MEMBERS + 2
+    members = [Account.from_key(keccak(text=f"bright-gas-member-{i}")) for i in range(n_members)]
+    n, tol, price, target = GAS_INTERVALS, 1000, 200, 500
+    quantity = target * GAS_MEMBERS
+    ops: dict[str, int] = {}
+    with Anvil(accounts=5) as anvil:
+        w3 = connect(anvil.url)
+        deployment = deploy_platform(w3, make_sender(w3, admin, artifacts), artifacts)
+        platform = Platform(w3, deployment, artifacts)
+        deployed = deployment.contracts["FlexCoordination"]
+        ops["deploy_FlexCoordination"] = _gas(
+            w3.eth.get_transaction_receipt(deployed.tx_hash)  # type: ignore[arg-type]
+        )
+        address = deployed.address
+        registrations = [
+            (dso.address, Role.DSO, "feeder-1", ""),
+            (agg.address, Role.AGGREGATOR, "feeder-1", ""),
+            (oracle.address, Role.ORACLE, "feeder-1", ""),
+            (direct.address, Role.PROSUMER, "feeder-1", "meter-direct"),
+        ]
+        registrations += [
+            (m.address, Role.PROSUMER, "feeder-1", f"meter-{i}") for i, m in enumerate(members)
+        ]
+        platform.registry(admin).register_batch(registrations)
+        meters = MeterOracleClient(
+            w3, deployment.address("MeterOracle"), artifacts["MeterOracle"], platform.sender(oracle)
+        )
+        meters.enrol_meters([f"meter-{i}" for i in range(n_members)] + ["meter-direct"])
+        platform.token(admin).mint_batch([(dso.address, 10**15)])
+        platform.token(dso).approve(address, 10**15)
+        client = coordination_client(w3, address, artifacts, platform.sender(dso))
+        aggregator = coordination_client(w3, address, artifacts, platform.sender(agg))
+        nonce = 0
+
+        def run(credit: bool) -> tuple[TxReceipt, int]:
+            """One request through to settlement; the settlement's receipt and row count."""
+            nonlocal nonce
+            now = int(w3.eth.get_block("latest")["timestamp"])
+            start = (now // INTERVAL_S + 8) * INTERVAL_S
+            escrow = required_escrow([quantity] * n, tol, price)
+            receipt, rid = client.publish_request(
+                start, [quantity] * n, tol, price, start - INTERVAL_S, escrow, grid_area="feeder-1"
+            )
+            ops.setdefault("publish_request_16_intervals", _gas(receipt))
+            member_client = coordination_client(w3, address, artifacts, platform.sender(direct))
+            ops.setdefault("opt_in_direct", _gas(member_client.opt_in(rid, 2000)))
+            signed = [aggregator.sign_opt_in(m, rid, 2000) for m in members]
+            gas = _gas(aggregator.opt_in_signed(rid, signed[:GAS_MEMBERS])) // GAS_MEMBERS
+            ops.setdefault("opt_in_signed_batch_per_member", gas)
+            aggregator.opt_in_signed(rid, signed[GAS_MEMBERS:])
+            rows = [
+                CoalitionRow(m.address, f"meter-{i}", (target,) * n)
+                for i, m in enumerate(members[:GAS_MEMBERS])
+            ]
+            reserves = [members[GAS_MEMBERS].address, members[GAS_MEMBERS + 1].address]
+            gas = _gas(aggregator.propose_coalition(rid, price, rows, reserves))
+            ops.setdefault("propose_coalition_100x16", gas)
+            ops.setdefault("propose_coalition_per_member", gas // GAS_MEMBERS)
+            ops.setdefault("accept_coalition", _gas(client.accept_coalition(rid)))
+            receipt, rows = aggregator.replace_member(
+                rid, rows, members[0].address, reserves[0], f"meter-{GAS_MEMBERS}", n // 2
+            )
+            ops.setdefault("replace_member_100x16", _gas(receipt))
+            end = start + n * INTERVAL_S
+            w3.provider.make_request("evm_setNextBlockTimestamp", [end + 60])  # type: ignore[arg-type]
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            if credit:  # the oracle commits every member's value of every interval
+                for k in range(n):
+                    values = [
+                        MeterValue(f"meter-{i}", start + k * INTERVAL_S, 1000, 0)
+                        for i in range(n_members)
+                    ]
+                    nonce += 1
+                    meters.commit(oracle, values, nonce=nonce)
+            results, deliveries = [], []
+            for row in rows:
+                credited = tuple(upper_wh(t, tol) if credit else 0 for t in row.targets_wh)
+                money = member_money(credited, (0,) * n, price, 0)
+                points = sum(interval_points(c, 0, 1000, 0) for c in credited)
+                results.append(MemberResult(payout=money.payout, points=points))
+                deliveries.append(MemberDeliveries(credited, credited, (0,) * n))
+            refund = escrow - sum(r.payout for r in results)
+            return aggregator.settle(rid, rows, results, deliveries, refund), len(rows)
+
+        receipt, rows = run(credit=True)
+        ops["settle_101_members_x16_total"] = _gas(receipt)
+        ops["settle_per_member_batch_100"] = _gas(receipt) // rows
+        receipt, rows = run(credit=False)
+        ops["settle_per_member_batch_100_uncredited"] = _gas(receipt) // rows
+        w3.eth.send_transaction(
+            {"from": admin.address, "to": members[1].address, "value": 10**17}  # type: ignore[typeddict-item]
+        )
+        paid = coordination_client(w3, address, artifacts, platform.sender(members[1]))
+        ops["claim_payout"] = _gas(paid.claim_payout())
+    return ops
