@@ -201,6 +201,9 @@ interface IFlexCoordination {
     error FlexCoordinationZeroQuantity(uint256 interval);
     /// @notice Thrown when the escrow does not cover the most the request can cost.
     error FlexCoordinationEscrowTooSmall(uint256 required, uint256 escrow);
+    /// @notice Thrown when the token moved `received` into the contract for an escrow of
+    /// `escrow` (a token that keeps a fee on transfer): the escrow must arrive in full.
+    error FlexCoordinationEscrowNotReceived(uint256 escrow, uint256 received);
     /// @notice Thrown when the request is not in the status the call needs.
     error FlexCoordinationWrongStatus(uint256 requestId, Status status);
     /// @notice Thrown when an opt-in comes at or after the deadline.
