@@ -13,7 +13,7 @@ import {IFlexCoordination} from "../interfaces/IFlexCoordination.sol";
 /// about 1,100 gas a member more, 8 % of a settlement row). It does so through the bit
 /// positions below, which must be those the compiler lays the struct out at (fields in
 /// declaration order from the low bits, each as wide as its type). The contract tests
-/// (tests/contracts/test_account_book.py) write through the struct and read through this
+/// (tests/contracts/test_coordination_accounts.py) write through the struct and read through this
 /// library and the other way round, so they fail when the struct in IFlexCoordination.sol is
 /// reordered or a field is resized. Everything else (`countOptIn`, `takeClaimable`, the
 /// `account` view) uses the struct's fields directly.
