@@ -100,6 +100,9 @@ interface IFlexCoordination {
     }
 
     /// @notice A member's standing: payouts to claim, reputation (not transferable), counts.
+    /// @dev One slot. AccountBook credits it with one read and one write by the fields' bit
+    /// positions; tests/contracts/test_coordination_accounts.py fails if this layout changes
+    /// without AccountBook following.
     struct Account {
         uint96 claimable;
         int64 reputation;
