@@ -3,11 +3,16 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IFlexCoordination} from "./interfaces/IFlexCoordination.sol";
 import {IMeterOracle} from "./interfaces/IMeterOracle.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {AccountBook} from "./libraries/AccountBook.sol";
+import {PackedRows} from "./libraries/PackedRows.sol";
+import {PackedWords} from "./libraries/PackedWords.sol";
 
 /// @title FlexCoordination
 /// @notice DSO flexibility requests with escrow, members' opt-ins, coalitions with per-member
@@ -20,8 +25,18 @@ import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 /// member and request one slot (`OptIn`); per member one slot (`Account`: claimable payouts,
 /// reputation, counts). The targets table, the settlement figures and the deliveries are kept
 /// as hashes; the tables themselves are in the events, and each later step resupplies them.
-contract FlexCoordination is IFlexCoordination, EIP712 {
+///
+/// Tokens: `token` is FlexToken, a plain OpenZeppelin ERC-20 with no transfer hooks (no
+/// ERC-777 or ERC-1363 callbacks) and no fee, so a token call runs no code of a member or a
+/// DSO. The contract does not rely on that alone: the four functions that move tokens
+/// (`publishRequest`, `reclaimEscrow`, `settle`, `claimPayout`) are `nonReentrant` (a
+/// transient-storage guard) and finish their state changes before they call the token, and
+/// `publishRequest` refuses an escrow that does not arrive in full (a fee-on-transfer token),
+/// so the contract's balance always covers what it records.
+contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using AccountBook for Account;
+    using PackedWords for uint256;
 
     /// @notice Delivery intervals are 15 minutes, aligned to UTC.
     uint64 public constant INTERVAL_S = 900;
@@ -37,7 +52,6 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
     uint8 private constant MEMBER = 1;
     uint8 private constant RESERVE = 2;
     uint8 private constant REPLACED = 3;
-    uint256 private constant MASK32 = 0xffffffff;
 
     IParticipantRegistry public immutable registry;
     IERC20 public immutable token;
@@ -49,22 +63,22 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
     mapping(uint256 requestId => mapping(address member => OptIn)) private _optIns;
     mapping(address member => Account) private _accounts;
 
-    /// @dev Running figures of one settlement (memory, against stack depth): the calldata
-    /// offsets of the current row (`tPtr` in the table, `dPtr` in the deliveries) and the meter
-    /// bitmap words fetched so far (`cached` of them in `cache`; `last`: the last one used).
+    /// @dev Running figures of one settlement (memory, against stack depth): the shape of a
+    /// table row (`tw` words) and a deliveries row (`dw` words, `words` per figure), where the
+    /// current row starts (`tAt` in the table, `dAt` in the deliveries: word indexes), and the
+    /// meter bitmap words fetched so far (`cached` of them in `cache`; `last`: the last used).
     struct Tally {
         uint256 n;
         uint256 tw;
         uint256 dw;
         uint256 words;
-        uint256 bpTol;
-        uint256 price;
+        uint16 upperBp;
+        uint40 price;
         uint256 payoutTotal;
         uint64 windowStart;
         uint256 window;
-        uint256 creditsAt;
-        uint256 tPtr;
-        uint256 dPtr;
+        uint256 tAt;
+        uint256 dAt;
         uint256 cached;
         CommittedWord last;
         CommittedWord[] cache;
@@ -84,7 +98,7 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         uint256 n;
         uint256 tw;
         uint256 tol;
-        uint256 price;
+        uint40 price;
         uint256 maxPayout;
         uint16 round;
         uint256[] sums;
@@ -105,9 +119,11 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
 
     /// @notice Publishes a request with one quantity per 15-minute interval (Wh) and escrows
     /// `p.escrow` FlexToken from the caller, an active DSO (approve this contract first). The
-    /// escrow must cover `sum_t priceCap * upper(q_t) / 1000`.
+    /// escrow must cover `sum_t priceCap * upper(q_t) / 1000`, and must arrive in full (a token
+    /// that keeps a fee on transfer is refused with `FlexCoordinationEscrowNotReceived`).
     function publishRequest(RequestParams calldata p, uint32[] calldata quantitiesWh)
         external
+        nonReentrant
         returns (uint256 requestId)
     {
         if (!registry.isActiveAs(msg.sender, IParticipantRegistry.Role.DSO)) {
@@ -135,6 +151,7 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         Request storage r = _requests[requestId];
         r.dso = msg.sender;
         r.windowStart = p.windowStart;
+        // Exact: `n` is at most MAX_INTERVALS (checked above).
         r.intervals = uint16(n);
         r.direction = p.direction;
         r.gridArea = p.gridArea;
@@ -146,13 +163,28 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         r.baselineHash = p.baselineHash;
         r.baselineMethod = p.baselineMethod;
         _quantities[requestId] = quantitiesWh;
-        if (p.escrow != 0) token.safeTransferFrom(msg.sender, address(this), p.escrow);
+        _pullEscrow(p.escrow);
         emit RequestPublished(requestId, msg.sender, p.gridArea, p, quantitiesWh);
+    }
+
+    /// @dev Takes `amount` from the caller; exactly `amount` must arrive (the contract's
+    /// balance before and after), so the recorded escrow is always held.
+    function _pullEscrow(uint256 amount) private {
+        if (amount == 0) return;
+        uint256 before = _balance();
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = _balance() - before;
+        if (received != amount) revert FlexCoordinationEscrowNotReceived(amount, received);
+    }
+
+    /// @dev The contract's token balance (a function: the call's code is in the bytecode once).
+    function _balance() private view returns (uint256) {
+        return token.balanceOf(address(this));
     }
 
     /// @notice The DSO takes its escrow back when the window started without an accepted
     /// coalition (nobody can deliver any more).
-    function reclaimEscrow(uint256 requestId) external {
+    function reclaimEscrow(uint256 requestId) external nonReentrant {
         Request storage r = _request(requestId);
         if (msg.sender != r.dso) revert FlexCoordinationNotRequestDSO(requestId, msg.sender);
         Status s = r.status;
@@ -212,10 +244,7 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         OptIn storage o = _optIns[requestId][member];
         if (o.maxWh != 0) revert FlexCoordinationAlreadyOptedIn(requestId, member);
         o.maxWh = maxWh;
-        // Cannot overflow in practice: one increment per opt-in of this member (2^32 requests).
-        unchecked {
-            ++_accounts[member].optIns;
-        }
+        _accounts[member].countOptIn();
         emit OptedIn(requestId, member, msg.sender, maxWh);
     }
 
@@ -238,15 +267,7 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
             revert FlexCoordinationBadTable(table.length, pr.tw);
         }
         for (uint256 base; base < table.length; base += pr.tw) {
-            address m = address(uint160(table[base] >> 96));
-            uint256 maxWh = _mark(requestId, pr.round, m, MEMBER);
-            bytes32 meterId = bytes32(table[base + 1]);
-            _checkMeter(m, meterId);
-            uint256 index = _meterIndex(m, meterId);
-            if (table[base] & type(uint96).max != index) {
-                revert FlexCoordinationWrongMeterIndex(m, meterId, table[base] & type(uint96).max, index);
-            }
-            _addTargets(pr, table, base, m, maxWh);
+            _addRow(pr, requestId, PackedRows.slice(table, base, pr.tw), table.length);
         }
         _checkTolerance(requestId, pr.sums, pr.tol);
         if (pr.maxPayout > r.escrow) revert FlexCoordinationEscrowInsufficient(pr.maxPayout, r.escrow);
@@ -255,7 +276,7 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         r.status = Status.Proposed;
         r.coordinator = msg.sender;
         r.pricePerKwh = pricePerKwh;
-        r.rows = uint16(table.length / pr.tw);
+        r.rows = SafeCast.toUint16(table.length / pr.tw);
         r.targetsHash = h;
         emit CoalitionProposed(
             requestId, msg.sender, pr.round, pricePerKwh, pr.maxPayout, h, table, reserves
@@ -349,17 +370,18 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         _checkTable(r, requestId, table);
         uint256 maxWh = _swapStatus(requestId, r.round, member, reserve);
         _checkMeter(reserve, reserveMeterId);
-        uint256 head = uint256(uint160(reserve)) << 96 | _meterIndex(reserve, reserveMeterId);
-        uint256[] memory next = _moveTargets(table, r.intervals, member, head, reserveMeterId, fromInterval);
-        _checkOffer(next, r.intervals, reserve, maxWh);
-        bytes32 h = keccak256(abi.encodePacked(next));
+        uint256[] memory row = new uint256[](_rowWords(r.intervals));
+        row[0] = uint256(uint160(reserve)) << 96 | _meterIndex(reserve, reserveMeterId);
+        row[1] = uint256(reserveMeterId);
+        bytes32 h = keccak256(abi.encodePacked(_moveTargets(table, member, row, fromInterval)));
+        _checkOffer(row, r.intervals, reserve, maxWh);
         r.targetsHash = h;
         // Cannot overflow: every row is a distinct opted-in member (a row is at least three
         // words of calldata, far fewer than 2^16 fit in a block).
         unchecked {
             r.rows += 1;
         }
-        emit MemberReplaced(requestId, member, reserve, fromInterval, h, _lastRow(next, r.intervals));
+        emit MemberReplaced(requestId, member, reserve, fromInterval, h, row);
     }
 
     /// @dev `member` must be a member and `reserve` an unused reserve; they swap roles.
@@ -377,49 +399,43 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         return fresh.maxWh;
     }
 
-    /// @dev The table with a new last row (first word `reserveHead`) for the reserve holding
-    /// `member`'s targets from interval `fromInterval` on, which `member`'s row no longer has.
+    /// @dev The table with reserve row `row` appended (its head and meter id set), which
+    /// takes `member`'s targets from interval `fromInterval` on; `member`'s row no longer has
+    /// them.
     function _moveTargets(
         uint256[] calldata table,
-        uint256 n,
         address member,
-        uint256 reserveHead,
-        bytes32 reserveMeterId,
+        uint256[] memory row,
         uint256 fromInterval
-    ) private pure returns (uint256[] memory next) {
+    )
+        private
+        pure
+        returns (uint256[] memory next)
+    {
         uint256 len = table.length;
-        uint256 tw = _rowWords(n);
+        uint256 tw = row.length;
         next = new uint256[](len + tw);
         uint256 at;
         for (uint256 i; i < len; ++i) {
             next[i] = table[i];
             if (i % tw == 0 && address(uint160(table[i] >> 96)) == member) at = i;
         }
-        // `member` (status MEMBER) has a row: the table's hash matched the stored one.
-        next[len] = reserveHead;
-        next[len + 1] = uint256(reserveMeterId);
-        for (uint256 k = fromInterval; k < n; ++k) {
-            uint256 shift = 32 * (k % 8);
-            uint256 t = (next[at + 2 + k / 8] >> shift) & MASK32;
-            next[at + 2 + k / 8] &= ~(MASK32 << shift);
-            next[len + 2 + k / 8] |= t << shift;
+        // `member` (status MEMBER) has a row: the table's hash matched the stored one. Word by
+        // word from the one holding interval `fromInterval`: the fields from there on move.
+        uint256 first = fromInterval / PackedWords.FIELDS;
+        for (uint256 j = 2 + first; j < tw; ++j) {
+            uint256 k = j == 2 + first ? fromInterval % PackedWords.FIELDS : 0;
+            (next[at + j], row[j]) = next[at + j].splitAt(k);
         }
+        for (uint256 j; j < tw; ++j) next[len + j] = row[j];
     }
 
-    /// @dev The last row's targets are at most `maxWh`.
-    function _checkOffer(uint256[] memory next, uint256 n, address reserve, uint256 maxWh) private pure {
-        uint256 base = next.length - _rowWords(n);
+    /// @dev The reserve's row `row` asks at most `maxWh` in each of the `n` intervals.
+    function _checkOffer(uint256[] memory row, uint256 n, address reserve, uint256 maxWh) private pure {
         for (uint256 k; k < n; ++k) {
-            uint256 t = (next[base + 2 + k / 8] >> (32 * (k % 8))) & MASK32;
+            uint256 t = row[2 + k / PackedWords.FIELDS].get(k % PackedWords.FIELDS);
             if (t > maxWh) revert FlexCoordinationTargetAboveOffer(reserve, k, t, maxWh);
         }
-    }
-
-    function _lastRow(uint256[] memory next, uint256 n) private pure returns (uint256[] memory row) {
-        uint256 tw = _rowWords(n);
-        row = new uint256[](tw);
-        uint256 base = next.length - tw;
-        for (uint256 j; j < tw; ++j) row[j] = next[base + j];
     }
 
     // ---------------------------------------------------------------- settlement
@@ -443,7 +459,7 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         uint256[] calldata results,
         uint256[] calldata deliveries,
         uint256 refund
-    ) external {
+    ) external nonReentrant {
         Request storage r = _request(requestId);
         Tally memory t = _startSettlement(r, requestId);
         if (results.length != table.length / t.tw) {
@@ -453,12 +469,7 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
             revert FlexCoordinationLengthMismatch(results.length * t.dw, deliveries.length);
         }
         _checkTable(r, requestId, table);
-        (t.tPtr, t.dPtr) = (_ptr(table, 0), _ptr(deliveries, 0));
-        for (uint256 i; i < results.length; ++i) {
-            (address member, uint256 maxPayout) = _checkRow(t);
-            _book(t, member, results[i], maxPayout);
-            _nextRow(t);
-        }
+        _settleRows(t, table, results, deliveries);
         if (t.payoutTotal + refund != r.escrow) {
             revert FlexCoordinationPayoutMismatch(r.escrow, t.payoutTotal, refund);
         }
@@ -478,156 +489,144 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         uint64 endS = t.windowStart + uint64(t.n) * INTERVAL_S;
         if (block.timestamp < endS) revert FlexCoordinationWindowNotEnded(requestId, endS, block.timestamp);
         t.tw = _rowWords(t.n);
-        t.words = (t.n + 7) / 8;
+        t.words = PackedWords.wordsFor(t.n);
         t.dw = 1 + 3 * t.words;
-        t.bpTol = BP + r.toleranceBp;
+        // Cannot overflow: the tolerance is below BP (checked at publication).
+        t.upperBp = uint16(BP + r.toleranceBp);
         t.price = r.pricePerKwh;
         t.window = t.n == 256 ? type(uint256).max : (1 << t.n) - 1;
-        t.creditsAt = (1 + t.words) << 5;
     }
 
-    /// @dev Checks the row at `t.tPtr` (table) and `t.dPtr` (deliveries) against its targets
-    /// and the meter data; its member and the most its targets can earn.
-    function _checkRow(Tally memory t) private view returns (address member, uint256 maxPayout) {
-        uint256 head = _cd(t.tPtr);
-        member = address(uint160(head >> 96));
-        uint256 missing = _cd(t.dPtr);
+    /// @dev Checks and books every row (`settle` checked that `results` has one entry per row
+    /// of `table` and `deliveries` one row per entry).
+    function _settleRows(
+        Tally memory t,
+        uint256[] calldata table,
+        uint256[] calldata results,
+        uint256[] calldata deliveries
+    ) private {
+        for (uint256 i; i < results.length; ++i) {
+            // Cannot overflow: row `i` starts inside the checked lengths (far below 2^64).
+            unchecked {
+                (t.tAt, t.dAt) = (i * t.tw, i * t.dw);
+            }
+            uint256 head = table[t.tAt];
+            uint256 maxPayout = _checkRow(t, table, deliveries, head);
+            _book(t, head, results[i], maxPayout);
+        }
+    }
+
+    /// @dev Checks the current row (first word `head`) of the table and of the deliveries
+    /// against the targets and the meter data; the most its targets can earn.
+    function _checkRow(Tally memory t, uint256[] calldata table, uint256[] calldata deliveries, uint256 head)
+        private
+        view
+        returns (uint256 maxPayout)
+    {
+        uint256 missing = deliveries[t.dAt];
         // Only the window's intervals can be flagged (keeps the deliveries canonical).
-        if (missing & ~t.window != 0) revert FlexCoordinationDeliveryWithoutData(member, t.n);
-        uint256 flags;
-        (maxPayout, flags) = _scanRow(t);
-        if (flags & 1 != 0) _failCredit(t);
-        if (flags & 2 == 0 && missing == 0) return (member, maxPayout);
+        if (missing & ~t.window != 0) revert FlexCoordinationDeliveryWithoutData(_member(head), t.n);
+        bool credited;
+        (maxPayout, credited) = _scanRow(t, table, deliveries, head);
+        if (!credited && missing == 0) return maxPayout;
         // Fast path: no flags, and the meter's word is the last one used and has a commitment
         // in every interval of the window.
         CommittedWord memory w = t.last;
         if (
             missing == 0 && t.cached != 0 && w.index == (head & type(uint96).max) >> 8
                 && (w.all >> (head & 255)) & 1 == 1
-        ) return (member, maxPayout);
-        _checkData(t, head, missing);
+        ) return maxPayout;
+        _checkData(t, table, deliveries, missing);
     }
 
-    /// @dev The current row (first word `head`) against the meter data: intervals flagged in
-    /// `missing` deliver and are credited nothing and have no commitment; the credited ones
-    /// have one. A meter committed in every interval of the window needs no look at the credits.
-    function _checkData(Tally memory t, uint256 head, uint256 missing) private view {
-        CommittedWord memory w = _committedWords(t, (head & type(uint96).max) >> 8);
-        uint256 bit = head & 255;
-        if (missing == 0 && (w.all >> bit) & 1 == 1) return;
-        uint256 nz = _fieldsSet(t.dPtr + t.creditsAt, type(uint256).max, t.n);
-        if (nz & missing != 0) _failRow(t, 2, _lowestBit(nz & missing));
-        uint256 delivered = _fieldsSet(t.dPtr + 0x20, missing, t.n);
-        if (delivered != 0) _failRow(t, 2, _lowestBit(delivered));
-        uint256 have = _committedRow(w, bit, t.n);
-        if (missing & have != 0) _failRow(t, 3, _lowestBit(missing & have));
-        if (nz & ~have != 0) _failRow(t, 4, _lowestBit(nz & ~have));
-    }
-
-    /// @dev Moves `t.tPtr` and `t.dPtr` to the next row (inside the checked array lengths).
-    function _nextRow(Tally memory t) private pure {
-        // Cannot overflow: offsets inside the (checked) lengths of the arrays.
+    /// @dev One pass over the current row's targets and credits (see PackedRows.scan): the
+    /// most the targets can earn and whether anything is credited; reverts for a credit above
+    /// target plus tolerance. The unused fields of the last word have zero targets (checked
+    /// at proposal), so a credit there is above target too.
+    function _scanRow(Tally memory t, uint256[] calldata table, uint256[] calldata deliveries, uint256 head)
+        private
+        pure
+        returns (uint256 maxPayout, bool credited)
+    {
+        bool above;
+        // The slices of `_targets` and `_credits`, taken inline (a call each costs about 25
+        // gas a row). Cannot overflow: the rows start inside the checked lengths (far below
+        // 2^64).
         unchecked {
-            t.tPtr += t.tw << 5;
-            t.dPtr += t.dw << 5;
+            (maxPayout, above, credited) = PackedRows.scan(
+                PackedRows.slice(table, t.tAt + 2, t.words),
+                PackedRows.slice(deliveries, t.dAt + 1 + t.words, t.words),
+                t.upperBp,
+                t.price
+            );
+        }
+        if (above) _failCredit(t, table, deliveries, head);
+    }
+
+    /// @dev Reverts for the current row's first interval credited above target plus tolerance
+    /// (`PackedRows.scan` found one; `PackedRows.firstAbove` applies the same bound).
+    function _failCredit(
+        Tally memory t,
+        uint256[] calldata table,
+        uint256[] calldata deliveries,
+        uint256 head
+    ) private pure {
+        (bool found, uint256 k, uint256 credit, uint256 bound) =
+            PackedRows.firstAbove(_targets(t, table), _credits(t, deliveries), t.upperBp);
+        assert(found);
+        revert FlexCoordinationCreditAboveTarget(_member(head), k, credit, bound);
+    }
+
+    /// @dev The current row's targets in the table.
+    function _targets(Tally memory t, uint256[] calldata table) private pure returns (uint256[] calldata) {
+        // Cannot overflow: inside the checked length of `table` (far below 2^64).
+        unchecked {
+            return PackedRows.slice(table, t.tAt + 2, t.words);
         }
     }
 
-    /// @dev Calldata word at offset `p` (inside an array whose length was checked).
-    function _cd(uint256 p) private pure returns (uint256 w) {
-        assembly ("memory-safe") {
-            w := calldataload(p)
+    /// @dev The current row's credits in the deliveries.
+    function _credits(Tally memory t, uint256[] calldata deliveries)
+        private
+        pure
+        returns (uint256[] calldata)
+    {
+        // Cannot overflow: inside the checked length of `deliveries` (far below 2^64).
+        unchecked {
+            return PackedRows.slice(deliveries, t.dAt + 1 + t.words, t.words);
         }
     }
 
-    /// @dev The calldata offset of word `i` of `a`.
-    function _ptr(uint256[] calldata a, uint256 i) private pure returns (uint256 p) {
-        assembly ("memory-safe") {
-            p := add(a.offset, shl(5, i))
-        }
+    /// @dev The member of a table row with first word `head`.
+    function _member(uint256 head) private pure returns (address) {
+        return address(uint160(head >> 96));
     }
 
-    /// @dev One pass over the current row's packed targets and credits, eight intervals a
-    /// word: the most the targets can earn (`sum_k price * upper(T_k) / 1000`); `flags` bit 0:
-    /// a credit is above target plus tolerance, bit 1: something is credited. The unused fields
-    /// of the last word have zero targets (checked at proposal), so a credit there is above
-    /// target too.
-    function _scanRow(Tally memory t) private pure returns (uint256 maxPayout, uint256 flags) {
-        uint256 tPtr = t.tPtr + 0x40;
-        uint256 cPtr = t.dPtr + t.creditsAt;
-        uint256 end = cPtr + (t.words << 5);
-        uint256 bpTol = t.bpTol;
-        uint256 price = t.price;
-        // Cannot overflow: a target is below 2^32, BP + tol below 2^15, the price below 2^40,
-        // at most 256 terms; the offsets are inside the (checked) lengths of the arrays.
-        assembly ("memory-safe") {
-            // The credit check, four fields at a time in 64-bit lanes: `c <= T * bpTol / 10000`
-            // (floor) is `c * 10000 <= T * bpTol`; both products stay below 2^47, so with a
-            // guard bit 63 set in each lane of the right side the subtraction borrows across
-            // no lane, and the guard survives exactly where the credit is within the bound.
-            let even := 0x00000000ffffffff00000000ffffffff00000000ffffffff00000000ffffffff
-            let guard := 0x8000000000000000800000000000000080000000000000008000000000000000
-            let bad := 0
-            let any := 0
-            for {} lt(cPtr, end) {} {
-                let tw := calldataload(tPtr)
-                let cw := calldataload(cPtr)
-                any := or(any, cw)
-                let lo := sub(or(mul(and(tw, even), bpTol), guard), mul(and(cw, even), 10000))
-                let hi := sub(
-                    or(mul(and(shr(32, tw), even), bpTol), guard), mul(and(shr(32, cw), even), 10000)
-                )
-                bad := or(bad, and(not(and(lo, hi)), guard))
-                if tw {
-                    // The eight fields' `price * upper(T) / 1000`, unrolled.
-                    {
-                        let u := div(mul(and(tw, 0xffffffff), bpTol), 10000)
-                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                    }
-                    {
-                        let u := div(mul(and(shr(32, tw), 0xffffffff), bpTol), 10000)
-                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                    }
-                    {
-                        let u := div(mul(and(shr(64, tw), 0xffffffff), bpTol), 10000)
-                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                    }
-                    {
-                        let u := div(mul(and(shr(96, tw), 0xffffffff), bpTol), 10000)
-                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                    }
-                    {
-                        let u := div(mul(and(shr(128, tw), 0xffffffff), bpTol), 10000)
-                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                    }
-                    {
-                        let u := div(mul(and(shr(160, tw), 0xffffffff), bpTol), 10000)
-                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                    }
-                    {
-                        let u := div(mul(and(shr(192, tw), 0xffffffff), bpTol), 10000)
-                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                    }
-                    {
-                        let u := div(mul(and(shr(224, tw), 0xffffffff), bpTol), 10000)
-                        maxPayout := add(maxPayout, div(mul(price, u), 1000))
-                    }
-                }
-                tPtr := add(tPtr, 0x20)
-                cPtr := add(cPtr, 0x20)
-            }
-            flags := or(iszero(iszero(bad)), shl(1, iszero(iszero(any))))
+    /// @dev The current row against the meter data (the slow path: the meter's word is not
+    /// at hand, or some interval is flagged or not committed): intervals flagged in `missing`
+    /// deliver and are credited nothing and have no commitment; the credited ones have one. A
+    /// meter committed in every interval of the window needs no look at the credits.
+    function _checkData(
+        Tally memory t,
+        uint256[] calldata table,
+        uint256[] calldata deliveries,
+        uint256 missing
+    ) private view {
+        uint256 head = table[t.tAt];
+        CommittedWord memory w = _committedWords(t, (head & type(uint96).max) >> 8);
+        head &= 255; // the meter's bit in the word
+        if (missing == 0 && (w.all >> head) & 1 == 1) return;
+        uint256 nz = PackedRows.nonZero(_credits(t, deliveries), type(uint256).max, t.n);
+        if (nz & missing != 0) _failRow(t, table, 2, _lowestBit(nz & missing));
+        // Cannot overflow: inside the checked length of `deliveries` (far below 2^64).
+        unchecked {
+            uint256[] calldata delivered = PackedRows.slice(deliveries, t.dAt + 1, t.words);
+            uint256 flagged = PackedRows.nonZero(delivered, missing, t.n);
+            if (flagged != 0) _failRow(t, table, 2, _lowestBit(flagged));
         }
-    }
-
-    /// @dev Bit `k` set where `mask` has it and the 32-bit field `k` of the packed words from
-    /// calldata offset `p` is not zero (`k < n`).
-    function _fieldsSet(uint256 p, uint256 mask, uint256 n) private pure returns (uint256 set) {
-        for (uint256 k; k < n; ++k) {
-            if ((mask >> k) & 1 == 1 && (_cd(p + ((k >> 3) << 5)) >> (32 * (k & 7))) & MASK32 != 0) {
-                set |= 1 << k;
-            }
-        }
+        uint256 have = _committedRow(w, head, t.n);
+        if (missing & have != 0) _failRow(t, table, 3, _lowestBit(missing & have));
+        if (nz & ~have != 0) _failRow(t, table, 4, _lowestBit(nz & ~have));
     }
 
     /// @dev Bit `k` set where meter bit `bit` of `w.bits[k]` is (its commitments in the window).
@@ -646,31 +645,17 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         while ((x >> k) & 1 == 0) ++k;
     }
 
-    /// @dev Reverts with the error of a failed check of the current row at interval `k`:
-    /// `fail` 2 a flagged interval with a delivery or a credit, 3 a flagged interval with a
-    /// commitment, 4 a credit without a commitment.
-    function _failRow(Tally memory t, uint256 fail, uint256 k) private pure {
-        address member = address(uint160(_cd(t.tPtr) >> 96));
+    /// @dev Reverts with the error of a failed check of the current row at interval `k`: `fail` 2 a
+    /// flagged interval with a delivery or a credit, 3 a flagged interval with a commitment, 4
+    /// a credit without a commitment.
+    function _failRow(Tally memory t, uint256[] calldata table, uint256 fail, uint256 k) private pure {
+        address member = _member(table[t.tAt]);
         if (fail == 2) revert FlexCoordinationDeliveryWithoutData(member, k);
-        bytes32 meterId = bytes32(_cd(t.tPtr + 0x20));
+        bytes32 meterId = bytes32(table[t.tAt + 1]);
+        // Exact: `k` is an interval of the window (below 256).
         uint64 startS = t.windowStart + uint64(k) * INTERVAL_S;
         if (fail == 3) revert FlexCoordinationMeterDataPresent(member, meterId, startS);
         revert FlexCoordinationMissingMeterData(member, meterId, startS);
-    }
-
-    /// @dev Reverts for the first interval of the current row credited above target plus
-    /// tolerance.
-    function _failCredit(Tally memory t) private pure {
-        for (uint256 k; k < t.words * 8; ++k) {
-            uint256 shift = 32 * (k & 7);
-            uint256 target = (_cd(t.tPtr + ((2 + (k >> 3)) << 5)) >> shift) & MASK32;
-            uint256 credited = (_cd(t.dPtr + ((1 + t.words + (k >> 3)) << 5)) >> shift) & MASK32;
-            if (credited > target * t.bpTol / BP) {
-                revert FlexCoordinationCreditAboveTarget(
-                    address(uint160(_cd(t.tPtr) >> 96)), k, credited, target * t.bpTol / BP
-                );
-            }
-        }
     }
 
     /// @dev Bitmap word `wordIndex` of every interval of the window, with their AND and OR
@@ -701,47 +686,18 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         (t.cache[m], t.cached, t.last) = (w, m + 1, w);
     }
 
-    /// @dev Credits one member's payout and adds its points: one read and one write of its
-    /// `Account` slot (claimable bits 0-95, reputation 96-159, opt-ins 160-191, settled 192-223).
-    function _book(Tally memory t, address member, uint256 result, uint256 maxPayout) private {
-        uint256 payout = result >> 160;
+    /// @dev Credits one member's payout and adds its points (see AccountBook.credit).
+    function _book(Tally memory t, uint256 head, uint256 result, uint256 maxPayout) private {
+        address member = _member(head);
+        // The result word's top 96 bits: exact in uint96.
+        uint96 payout = uint96(result >> 160);
         if (payout > maxPayout) revert FlexCoordinationPayoutAboveMax(member, payout, maxPayout);
-        bool overflow;
-        assembly ("memory-safe") {
-            mstore(0x00, member)
-            mstore(0x20, _accounts.slot)
-            let slot := keccak256(0x00, 0x40)
-            let a := sload(slot)
-            let claimable := add(and(a, 0xffffffffffffffffffffffff), payout)
-            let total := add(signextend(7, shr(96, a)), signextend(3, shr(64, result)))
-            // A member's unclaimed payouts add up checked; so does its reputation (int64).
-            overflow := or(
-                gt(claimable, 0xffffffffffffffffffffffff),
-                iszero(eq(signextend(7, total), total))
-            )
-            // `settled` counts requests (cannot overflow in practice; wraps as uint32).
-            let settled := and(add(shr(192, a), 1), 0xffffffff)
-            sstore(
-                slot,
-                or(
-                    or(claimable, shl(96, and(total, 0xffffffffffffffff))),
-                    or(and(a, shl(160, 0xffffffff)), shl(192, settled))
-                )
-            )
-        }
-        if (overflow) _panicOverflow();
+        // Bits 64-95 are the points, int32 in two's complement (the results' encoding): the
+        // truncation to 32 bits selects the field.
+        _accounts[member].credit(payout, int32(uint32(result >> 64)));
         // Cannot overflow: a payout is below 2^96 and a batch has fewer than 2^16 rows.
         unchecked {
             t.payoutTotal += payout;
-        }
-    }
-
-    /// @dev Reverts as checked arithmetic does on overflow (Panic(0x11)).
-    function _panicOverflow() private pure {
-        assembly ("memory-safe") {
-            mstore(0x00, 0x4e487b71)
-            mstore(0x20, 0x11)
-            revert(0x1c, 0x24)
         }
     }
 
@@ -780,11 +736,9 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
     }
 
     /// @notice The caller takes out the payouts credited to it.
-    function claimPayout() external {
-        Account storage a = _accounts[msg.sender];
-        uint256 amount = a.claimable;
+    function claimPayout() external nonReentrant {
+        uint256 amount = _accounts[msg.sender].takeClaimable();
         if (amount == 0) revert FlexCoordinationNothingToClaim(msg.sender);
-        a.claimable = 0;
         token.safeTransfer(msg.sender, amount);
         emit PayoutClaimed(msg.sender, amount);
     }
@@ -856,8 +810,9 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         }
     }
 
+    /// @dev Words of a table row: head, meter id, the targets.
     function _rowWords(uint256 n) private pure returns (uint256) {
-        return 2 + (n + 7) / 8;
+        return 2 + PackedWords.wordsFor(n);
     }
 
     function _checkMeter(address member, bytes32 meterId) private view {
@@ -877,53 +832,39 @@ contract FlexCoordination is IFlexCoordination, EIP712 {
         }
     }
 
-    /// @dev Adds a row's targets to the interval sums and what they can earn to the total;
+    /// @dev Checks a proposed row (an opted-in member, once; its registered meter with the
+    /// MeterOracle index the row carries) and adds its targets (`tableLength`: for the error).
+    function _addRow(Proposal memory pr, uint256 requestId, uint256[] calldata row, uint256 tableLength)
+        private
+    {
+        address m = address(uint160(row[0] >> 96));
+        uint256 maxWh = _mark(requestId, pr.round, m, MEMBER);
+        bytes32 meterId = bytes32(row[1]);
+        _checkMeter(m, meterId);
+        uint256 index = _meterIndex(m, meterId);
+        if (row[0] & type(uint96).max != index) {
+            revert FlexCoordinationWrongMeterIndex(m, meterId, row[0] & type(uint96).max, index);
+        }
+        _addTargets(pr, row, tableLength, m, maxWh);
+    }
+
+    /// @dev Adds row `row`'s targets to the interval sums and what they can earn to the total;
     /// each target is at most the member's offer `maxWh`, the unused fields of the last word
-    /// are zero.
+    /// are zero (`tableLength`: for the error).
     function _addTargets(
         Proposal memory pr,
-        uint256[] calldata table,
-        uint256 base,
+        uint256[] calldata row,
+        uint256 tableLength,
         address m,
         uint256 maxWh
     ) private pure {
-        uint256 k = _sumTargets(pr, _ptr(table, base + 2), maxWh);
-        uint256 n = pr.n;
-        if (k < n) {
-            uint256 t = (table[base + 2 + k / 8] >> (32 * (k % 8))) & MASK32;
-            revert FlexCoordinationTargetAboveOffer(m, k, t, maxWh);
-        }
-        uint256 used = n % 8;
-        if (used != 0 && table[base + 2 + n / 8] >> (32 * used) != 0) {
-            revert FlexCoordinationBadTable(table.length, pr.tw);
-        }
-    }
-
-    /// @dev One pass over a row's packed targets from calldata offset `p`: adds them to
-    /// `pr.sums` and what they can earn to `pr.maxPayout`; the first interval whose target is
-    /// above `maxWh` (`pr.n`: none).
-    function _sumTargets(Proposal memory pr, uint256 p, uint256 maxWh) private pure returns (uint256 k) {
-        uint256 n = pr.n;
-        uint256 bpTol = BP + pr.tol;
-        uint256 price = pr.price;
-        uint256[] memory sums = pr.sums;
-        uint256 earn;
-        // Cannot overflow: a target is below 2^32, a sum of fewer than 2^16 of them; the most
-        // one earns is below 2^72 per interval. `sums` has `n` words.
-        assembly ("memory-safe") {
-            let at := add(sums, 0x20)
-            let w := 0
-            for {} lt(k, n) { k := add(k, 1) } {
-                if iszero(and(k, 7)) { w := calldataload(add(p, shl(2, k))) }
-                let t := and(w, 0xffffffff)
-                if gt(t, maxWh) { break }
-                w := shr(32, w)
-                let slot := add(at, shl(5, k))
-                mstore(slot, add(mload(slot), t))
-                earn := add(earn, div(mul(price, div(mul(t, bpTol), 10000)), 1000))
-            }
-        }
-        pr.maxPayout += earn;
+        uint256[] calldata targets = PackedRows.slice(row, 2, row.length - 2);
+        // Cannot overflow: the tolerance is below BP (checked at publication).
+        (uint256 k, uint256 most) =
+            PackedRows.addTargets(pr.sums, targets, maxWh, uint16(BP + pr.tol), pr.price);
+        if (k < pr.n) revert FlexCoordinationTargetAboveOffer(m, k, PackedRows.at(targets, k), maxWh);
+        if (!PackedRows.zeroFrom(targets, pr.n)) revert FlexCoordinationBadTable(tableLength, pr.tw);
+        pr.maxPayout += most;
     }
 
     function _checkTolerance(uint256 requestId, uint256[] memory sums, uint256 tol) private view {

@@ -100,6 +100,9 @@ interface IFlexCoordination {
     }
 
     /// @notice A member's standing: payouts to claim, reputation (not transferable), counts.
+    /// @dev One slot. AccountBook credits it with one read and one write by the fields' bit
+    /// positions; tests/contracts/test_coordination_accounts.py fails if this layout changes
+    /// without AccountBook following.
     struct Account {
         uint96 claimable;
         int64 reputation;
@@ -201,6 +204,9 @@ interface IFlexCoordination {
     error FlexCoordinationZeroQuantity(uint256 interval);
     /// @notice Thrown when the escrow does not cover the most the request can cost.
     error FlexCoordinationEscrowTooSmall(uint256 required, uint256 escrow);
+    /// @notice Thrown when the token moved `received` into the contract for an escrow of
+    /// `escrow` (a token that keeps a fee on transfer): the escrow must arrive in full.
+    error FlexCoordinationEscrowNotReceived(uint256 escrow, uint256 received);
     /// @notice Thrown when the request is not in the status the call needs.
     error FlexCoordinationWrongStatus(uint256 requestId, Status status);
     /// @notice Thrown when an opt-in comes at or after the deadline.

@@ -277,3 +277,25 @@ def test_proposal_checks_each_target_and_the_unused_fields(coord, accounts):
     tx = coord.proposeCoalition(rid, PRICE, good, [], {"from": accounts[2]})
     most = sum(PRICE * (t * (10_000 + TOL) // 10_000) // 1000 for t in (500, 450, 500, 550))
     assert tx.events["CoalitionProposed"]["maxPayout"] == most
+
+
+def test_a_negative_delivery_in_a_flagged_interval_is_refused(coord, accounts):
+    """Deliveries are int32: -1 Wh (all 32 bits set) in an interval flagged as without meter
+    data is a delivery there and is refused; with nothing delivered the settlement books the
+    member's negative points."""
+    rid, start = publish(coord, accounts, quantities=(1000, 1000))
+    coord.optIn(rid, 1000, {"from": accounts[3]})
+    table = row(accounts[3], "m3", [1000, 1000])
+    coord.proposeCoalition(rid, PRICE, table, [], {"from": accounts[2]})
+    coord.acceptCoalition(rid, {"from": accounts[1]})
+    chain.sleep(start + 2 * 900 - chain.time())
+    chain.mine()
+    escrow = escrow_for([1000, 1000])
+    minus_one = 2**32 - 1
+    flagged = [0b10, minus_one << 32, 0, 0]  # interval 1 without data, -1 Wh delivered there
+    with reverts("FlexCoordinationDeliveryWithoutData", accounts[3].address, 1):
+        coord.settle(rid, table, [0], flagged, escrow, {"from": accounts[2]})
+    points = (-5) & (2**32 - 1)
+    coord.settle(rid, table, [points << 64], [0b10, minus_one, 0, 0], escrow, {"from": accounts[2]})
+    claimable, reputation, opt_ins, settled = coord.account(accounts[3])
+    assert (claimable, reputation, opt_ins, settled) == (0, -5, 1, 1)
