@@ -174,6 +174,16 @@ class ParticipantRegistryClient(ContractClient):
             meter_id=bytes32_to_text(meter),
         )
 
+    def meter_holder(self, meter_id: str) -> tuple[str, str] | None:
+        """``(account, grid area)`` of the participant registered with ``meter_id`` (a meter
+        backs one participant at most), or None when no participant has it."""
+        account, area = self.contract.functions.meterHolder(
+            text_to_bytes32(meter_id, "meter id")
+        ).call()
+        if account == ZERO_ADDRESS:
+            return None
+        return to_checksum_address(account), bytes32_to_text(area)
+
     def is_active(self, account: str) -> bool:
         return bool(self.contract.functions.isActive(to_checksum_address(account)).call())
 

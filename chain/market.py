@@ -258,7 +258,10 @@ def new_salt() -> bytes:
 def table_words(rows: Sequence[TableRow]) -> list[int]:
     """The settlement table as the contract takes it (its hash is the clearing's result)."""
     return [
-        int(r.trader, 16) << 96 | r.order_id << 81 | int(r.side) << 80 | r.fill_wh << 40
+        int(r.trader, 16) << 96
+        | r.order_id << 81
+        | int(r.side) << 80
+        | r.fill_wh << 40
         | r.price_per_kwh
         for r in rows
     ]
@@ -352,7 +355,9 @@ class FlexMarketClient(ContractClient):
             clearing_price_per_kwh=int(price),
             escrowed=int(escrowed),
             volume_wh=int(volume),
-            terms=MarketTerms(int(tol), int(penalty), int(bond), int(baseline), int(gap), int(delay)),
+            terms=MarketTerms(
+                int(tol), int(penalty), int(bond), int(baseline), int(gap), int(delay)
+            ),
             book_hash=bytes(book_hash),
         )
 
@@ -464,7 +469,9 @@ class FlexMarketClient(ContractClient):
         book = book or self.book(session_id)
         return self._transact("cancelOrder", session_id, order_id, book.proof(order_id))
 
-    def sign_cancel(self, trader: LocalAccount, session_id: int, order_id: int) -> tuple[bytes, bytes]:
+    def sign_cancel(
+        self, trader: LocalAccount, session_id: int, order_id: int
+    ) -> tuple[bytes, bytes]:
         """``trader``'s EIP-712 signed cancel of ``order_id``, for anyone to relay."""
         return self.sign_typed(
             trader,
@@ -483,9 +490,7 @@ class FlexMarketClient(ContractClient):
         """Relay a trader's signed cancel (:meth:`sign_cancel`)."""
         book = book or self.book(session_id)
         r, vs = signature
-        return self._transact(
-            "cancelOrderBySig", session_id, order_id, book.proof(order_id), r, vs
-        )
+        return self._transact("cancelOrderBySig", session_id, order_id, book.proof(order_id), r, vs)
 
     def is_cancelled(self, session_id: int, order_id: int) -> bool:
         return bool(self.contract.functions.isCancelled(session_id, order_id).call())

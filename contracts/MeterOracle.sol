@@ -1,20 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IMeterOracle} from "./interfaces/IMeterOracle.sol";
-import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {METER_ADMIN_ROLE} from "./interfaces/IParticipantRegistry.sol";
+import {MerkleBatch} from "./libraries/MerkleBatch.sol";
+import {SignedBatchOracle} from "./libraries/SignedBatchOracle.sol";
 
 /// @title MeterOracle
 /// @notice Signed 15-minute meter commitments (DMSFDR: what settlement measures against).
 /// Storage per batch: one bit per meter-interval (256 meters share a slot), one slot for the
 /// batch's Merkle root, one nonce bit; the values go to the event log and into the root.
 /// A correction also stores, per corrected value, the root holding the current value.
-contract MeterOracle is EIP712, IMeterOracle {
-    uint64 public constant INTERVAL_S = 900;
-
+/// Who may correct: an oracle of the grid area of the meter's holder in the registry, or an
+/// oracle with the registry's METER_ADMIN_ROLE (see `correctReadings`).
+/// Enrolment, signatures, nonces and the commitment bitmap: `SignedBatchOracle`; the batch's
+/// Merkle tree: `MerkleBatch`.
+contract MeterOracle is SignedBatchOracle, IMeterOracle {
     /// @notice EIP-712 type of a first commitment (`readings` packed as in IMeterOracle).
     bytes32 public constant METER_BATCH_TYPEHASH =
         keccak256("MeterBatch(uint64 intervalStart,uint256[] readings,uint256 nonce)");
@@ -25,68 +28,52 @@ contract MeterOracle is EIP712, IMeterOracle {
 
     uint256 private constant _VALUE_MASK = (1 << 96) - 1;
 
-    IParticipantRegistry public immutable registry;
-
-    /// @notice Enrolled meter ids by index.
-    bytes32[] private _meterIds;
-    /// @notice Index + 1 of each enrolled meter id (0: not enrolled).
-    mapping(bytes32 meterId => uint256) private _indexPlusOne;
-    /// @notice interval start => word => one bit per meter index (committed or not).
-    mapping(uint64 intervalStart => mapping(uint256 word => uint256 bits)) private _committed;
-    /// @notice Batch root => its interval start (0: unknown root).
-    mapping(bytes32 root => uint64) public rootInterval;
     /// @notice interval start => meter index => root of its latest correction (0: none).
     mapping(uint64 intervalStart => mapping(uint64 meterIndex => bytes32)) private _correctedIn;
-    /// @notice signer => word => one bit per used nonce (unordered nonces, as Permit2).
-    mapping(address signer => mapping(uint256 word => uint256 bits)) private _nonces;
 
-    constructor(address registry_) EIP712("BRIGHT MeterOracle", "1") {
+    constructor(address registry_) SignedBatchOracle("BRIGHT MeterOracle", registry_) {
         if (registry_ == address(0)) revert MeterOracleZeroAddress();
-        registry = IParticipantRegistry(registry_);
     }
 
     // -- meters ------------------------------------------------------------------------------
 
     /// @notice Gives each of `meterIds` the next compact index; the caller is an active oracle.
     function enrolMeters(bytes32[] calldata meterIds) external {
-        if (!registry.isActiveAs(msg.sender, IParticipantRegistry.Role.Oracle)) {
-            revert MeterOracleNotOracle(msg.sender);
-        }
-        uint256 next = _meterIds.length;
+        if (!_isOracle(msg.sender)) revert MeterOracleNotOracle(msg.sender);
         for (uint256 i; i < meterIds.length; ++i) {
             bytes32 id = meterIds[i];
             if (id == bytes32(0)) revert MeterOracleZeroMeterId();
-            if (_indexPlusOne[id] != 0) revert MeterOracleMeterAlreadyEnrolled(id);
-            _meterIds.push(id);
-            // Cannot overflow: bounded by the array length.
-            unchecked {
-                _indexPlusOne[id] = ++next;
-            }
-            emit MeterEnrolled(id, uint64(next - 1));
+            (uint64 index, bool added) = _enrol(id);
+            if (!added) revert MeterOracleMeterAlreadyEnrolled(id);
+            emit MeterEnrolled(id, index);
         }
     }
 
     /// @notice Number of enrolled meters.
     function meterCount() external view returns (uint256) {
-        return _meterIds.length;
+        return _ids.length;
     }
 
     /// @notice The meter id with index `meterIndex`.
     function meterIdAt(uint64 meterIndex) public view returns (bytes32) {
-        if (meterIndex >= _meterIds.length) revert MeterOracleUnknownMeter(meterIndex);
-        return _meterIds[meterIndex];
+        if (meterIndex >= _ids.length) revert MeterOracleUnknownMeter(meterIndex);
+        return _ids[meterIndex];
     }
 
     /// @notice The index of enrolled meter `meterId`.
     function meterIndexOf(bytes32 meterId) public view returns (uint64) {
-        uint256 plusOne = _indexPlusOne[meterId];
-        if (plusOne == 0) revert MeterOracleUnknownMeterId(meterId);
-        return uint64(plusOne - 1);
+        (uint64 index, bool found) = _indexOf(meterId);
+        if (!found) revert MeterOracleUnknownMeterId(meterId);
+        return index;
     }
 
     // -- commitments ---------------------------------------------------------------------------
 
     /// @inheritdoc IMeterOracle
+    /// @dev Not bound to the meters' grid areas, unlike corrections: the registry look-up per
+    /// reading (the meter's holder and its grid area) costs about 6,000 gas per value on a
+    /// correction, five times what a value's commitment costs (1,138 gas in batches of 1,000).
+    /// A wrong first value is fixed by a correction, which is bound.
     function commitReadings(
         uint64 intervalStart,
         uint256[] calldata readings,
@@ -108,7 +95,7 @@ contract MeterOracle is EIP712, IMeterOracle {
         }
         address oracle =
             _authorise(METER_BATCH_TYPEHASH, intervalStart, n, readingsHash, nonce, signature);
-        root = _merkleRoot(_markBatch(intervalStart, data + 0x40, n));
+        root = MerkleBatch.root(_markBatch(intervalStart, data + 0x40, n));
         rootInterval[root] = intervalStart;
         bytes32 topic = MeterReadingsCommitted.selector;
         // Emits MeterReadingsCommitted(root, intervalStart, oracle, readings) from the copy.
@@ -118,6 +105,9 @@ contract MeterOracle is EIP712, IMeterOracle {
     }
 
     /// @inheritdoc IMeterOracle
+    /// @dev The signer must be an active oracle (as for commitments) and, for each meter, of
+    /// the grid area of the meter's holder (`IParticipantRegistry.meterHolder`), unless it has
+    /// the registry's METER_ADMIN_ROLE; a meter no participant holds needs that role.
     function correctReadings(
         uint64 intervalStart,
         uint256[] calldata readings,
@@ -132,7 +122,7 @@ contract MeterOracle is EIP712, IMeterOracle {
             nonce,
             signature
         );
-        root = _merkleRoot(_checkCorrections(intervalStart, readings));
+        root = MerkleBatch.root(_checkCorrections(intervalStart, readings, oracle));
         rootInterval[root] = intervalStart;
         mapping(uint64 => bytes32) storage corrected = _correctedIn[intervalStart];
         for (uint256 i; i < readings.length; ++i) {
@@ -140,7 +130,7 @@ contract MeterOracle is EIP712, IMeterOracle {
             uint64 index = uint64(reading >> 192);
             corrected[index] = root;
             emit MeterReadingCorrected(
-                _meterIds[index],
+                _ids[index],
                 intervalStart,
                 root,
                 uint96((reading >> 96) & _VALUE_MASK),
@@ -150,15 +140,20 @@ contract MeterOracle is EIP712, IMeterOracle {
         emit MeterCorrectionsCommitted(root, intervalStart, oracle, readings.length);
     }
 
-    /// @dev Checks that every meter of a sorted correction batch has a commitment; its leaves.
-    function _checkCorrections(uint64 intervalStart, uint256[] calldata readings)
+    /// @dev Checks a sorted correction batch signed by `oracle`: every meter has a commitment
+    /// and is held in `oracle`'s grid area, unless `oracle` has METER_ADMIN_ROLE (asked once, at
+    /// the first meter of another area); returns the batch's leaves.
+    function _checkCorrections(uint64 intervalStart, uint256[] calldata readings, address oracle)
         private
         view
         returns (bytes32[] memory nodes)
     {
-        uint256 meters = _meterIds.length;
+        uint256 meters = _ids.length;
         nodes = new bytes32[](readings.length);
         mapping(uint256 => uint256) storage bitmap = _committed[intervalStart];
+        // Not zero: an active participant has a grid area.
+        bytes32 oracleArea = registry.activeGridArea(oracle);
+        bool anyArea;
         for (uint256 i; i < readings.length; ++i) {
             uint256 reading = readings[i];
             uint64 index = uint64(reading >> 192);
@@ -166,10 +161,22 @@ contract MeterOracle is EIP712, IMeterOracle {
                 revert MeterOracleUnsortedBatch(i, index);
             }
             if (index >= meters) revert MeterOracleUnknownMeter(index);
+            bytes32 meterId = _ids[index];
             if (bitmap[index >> 8] & (1 << (index & 255)) == 0) {
-                revert MeterOracleNotCommitted(_meterIds[index], intervalStart);
+                revert MeterOracleNotCommitted(meterId, intervalStart);
             }
-            nodes[i] = _leaf(intervalStart, reading);
+            if (!anyArea) {
+                (, bytes32 meterArea) = registry.meterHolder(meterId);
+                if (meterArea != oracleArea) {
+                    anyArea = IAccessControl(address(registry)).hasRole(METER_ADMIN_ROLE, oracle);
+                    if (!anyArea) {
+                        revert MeterOracleCorrectionOutsideGridArea(
+                            meterId, meterArea, oracle, oracleArea
+                        );
+                    }
+                }
+            }
+            nodes[i] = MerkleBatch.leaf(intervalStart, reading);
         }
     }
 
@@ -177,8 +184,7 @@ contract MeterOracle is EIP712, IMeterOracle {
 
     /// @inheritdoc IMeterOracle
     function isCommitted(bytes32 meterId, uint64 intervalStart) external view returns (bool) {
-        uint64 index = meterIndexOf(meterId);
-        return _committed[intervalStart][index >> 8] & (1 << (index & 255)) != 0;
+        return _isCommitted(intervalStart, meterIndexOf(meterId));
     }
 
     /// @inheritdoc IMeterOracle
@@ -187,13 +193,13 @@ contract MeterOracle is EIP712, IMeterOracle {
         view
         returns (uint256[] memory words)
     {
-        if (firstIntervalStart == 0 || firstIntervalStart % INTERVAL_S != 0) {
+        if (!_isAligned(firstIntervalStart)) {
             revert MeterOracleMisalignedInterval(firstIntervalStart);
         }
         if (count != 0 && count - 1 > (type(uint64).max - firstIntervalStart) / INTERVAL_S) {
             revert MeterOracleIntervalRangeTooLong(firstIntervalStart, count);
         }
-        uint256 wordCount = (_meterIds.length + 255) >> 8;
+        uint256 wordCount = (_ids.length + 255) >> 8;
         if (wordIndex >= wordCount) revert MeterOracleUnknownMeterWord(wordIndex, wordCount);
         words = new uint256[](count);
         uint64 s = firstIntervalStart;
@@ -222,16 +228,11 @@ contract MeterOracle is EIP712, IMeterOracle {
     ) external view returns (bool) {
         uint64 index = meterIndexOf(meterId);
         if (rootInterval[root] != intervalStart) return false;
-        if (_committed[intervalStart][index >> 8] & (1 << (index & 255)) == 0) return false;
+        if (!_isCommitted(intervalStart, index)) return false;
         bytes32 latest = _correctedIn[intervalStart][index];
         if (latest != bytes32(0) && latest != root) return false;
         uint256 reading = (uint256(index) << 192) | (uint256(importWh) << 96) | uint256(exportWh);
-        return MerkleProof.verifyCalldata(proof, root, _leaf(intervalStart, reading));
-    }
-
-    /// @notice True when `signer` has used `nonce`.
-    function nonceUsed(address signer, uint256 nonce) external view returns (bool) {
-        return _nonces[signer][nonce >> 8] & (1 << (nonce & 255)) != 0;
+        return MerkleProof.verifyCalldata(proof, root, MerkleBatch.leaf(intervalStart, reading));
     }
 
     /// @notice The EIP-712 digest an oracle signs for a batch (`correction`: a correction).
@@ -249,11 +250,6 @@ contract MeterOracle is EIP712, IMeterOracle {
         );
     }
 
-    /// @notice The EIP-712 domain separator.
-    function domainSeparator() external view returns (bytes32) {
-        return _domainSeparatorV4();
-    }
-
     // -- internals -----------------------------------------------------------------------------
 
     /// @dev Checks the interval, the signature and the nonce; returns the signing oracle.
@@ -265,26 +261,17 @@ contract MeterOracle is EIP712, IMeterOracle {
         uint256 nonce,
         bytes calldata signature
     ) private returns (address oracle) {
-        if (intervalStart == 0 || intervalStart % INTERVAL_S != 0) {
-            revert MeterOracleMisalignedInterval(intervalStart);
-        }
+        if (!_isAligned(intervalStart)) revert MeterOracleMisalignedInterval(intervalStart);
         if (uint256(intervalStart) + INTERVAL_S > block.timestamp) {
             revert MeterOracleFutureInterval(intervalStart, uint64(block.timestamp));
         }
         if (count == 0) revert MeterOracleEmptyBatch();
-        bytes32 digest =
-            _hashTypedDataV4(keccak256(abi.encode(typehash, intervalStart, readingsHash, nonce)));
-        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
-        if (
-            err != ECDSA.RecoverError.NoError
-                || !registry.isActiveAs(recovered, IParticipantRegistry.Role.Oracle)
-        ) revert MeterOracleBadSignature(recovered);
-        mapping(uint256 => uint256) storage used = _nonces[recovered];
-        uint256 bit = 1 << (nonce & 255);
-        uint256 current = used[nonce >> 8];
-        if (current & bit != 0) revert MeterOracleNonceUsed(recovered, nonce);
-        used[nonce >> 8] = current | bit;
-        return recovered;
+        bool isOracle;
+        (oracle, isOracle) = _recoverOracle(
+            keccak256(abi.encode(typehash, intervalStart, readingsHash, nonce)), signature
+        );
+        if (!isOracle) revert MeterOracleBadSignature(oracle);
+        if (!_useNonce(oracle, nonce)) revert MeterOracleNonceUsed(oracle, nonce);
     }
 
     /// @dev Checks a batch (ascending meter indexes, all enrolled, none committed yet for the
@@ -294,7 +281,7 @@ contract MeterOracle is EIP712, IMeterOracle {
         private
         returns (bytes32[] memory nodes)
     {
-        uint256 meters = _meterIds.length;
+        uint256 meters = _ids.length;
         nodes = new bytes32[](n);
         mapping(uint256 => uint256) storage bitmap = _committed[intervalStart];
         uint256 failCode; // 1: order, 2: unknown meter, 3: already committed
@@ -339,6 +326,7 @@ contract MeterOracle is EIP712, IMeterOracle {
                     bits := 0
                 }
                 bits := or(bits, shl(and(index, 255), 1))
+                // the leaf, as MerkleBatch.leaf (tests/oracles compare roots with Python's)
                 mstore(0x00, intervalStart)
                 mstore(0x20, reading)
                 mstore(add(add(nodes, 0x20), shl(5, i)), keccak256(0x00, 0x40))
@@ -364,58 +352,18 @@ contract MeterOracle is EIP712, IMeterOracle {
         if (code == 3) {
             uint256 bit;
             while (clash & (1 << bit) == 0) ++bit;
-            revert MeterOracleAlreadyCommitted(_meterIds[(failAt << 8) | bit], intervalStart);
+            revert MeterOracleAlreadyCommitted(_ids[(failAt << 8) | bit], intervalStart);
         }
         uint64 index = uint64(_readingAt(src, failAt) >> 192);
         if (code == 2) revert MeterOracleUnknownMeter(index);
         if (index == uint64(_readingAt(src, failAt - 1) >> 192)) {
-            revert MeterOracleAlreadyCommitted(_meterIds[index], intervalStart);
+            revert MeterOracleAlreadyCommitted(_ids[index], intervalStart);
         }
         revert MeterOracleUnsortedBatch(failAt, index);
     }
     function _readingAt(uint256 src, uint256 position) private pure returns (uint256 reading) {
         assembly ("memory-safe") {
             reading := mload(add(src, shl(5, position)))
-        }
-    }
-
-    /// @dev A leaf hashes 64 bytes whose first word is a uint64; an inner node's smaller child
-    /// would need 192 leading zero bits to pass for one, so one hash is enough.
-    function _leaf(uint64 intervalStart, uint256 reading) private pure returns (bytes32 leaf) {
-        assembly ("memory-safe") {
-            mstore(0x00, intervalStart)
-            mstore(0x20, reading)
-            leaf := keccak256(0x00, 0x40)
-        }
-    }
-
-    /// @dev Merkle root of `nodes` (overwritten): sorted-pair hashing level by level, an odd
-    /// last node carried up unchanged.
-    function _merkleRoot(bytes32[] memory nodes) private pure returns (bytes32 root) {
-        assembly ("memory-safe") {
-            let n := mload(nodes)
-            let base := add(nodes, 0x20)
-            for {} gt(n, 1) {} {
-                let half := shr(1, n)
-                for { let i := 0 } lt(i, half) { i := add(i, 1) } {
-                    let a := mload(add(base, shl(6, i)))
-                    let b := mload(add(base, add(shl(6, i), 0x20)))
-                    if gt(a, b) {
-                        let t := a
-                        a := b
-                        b := t
-                    }
-                    mstore(0x00, a)
-                    mstore(0x20, b)
-                    mstore(add(base, shl(5, i)), keccak256(0x00, 0x40))
-                }
-                if and(n, 1) {
-                    mstore(add(base, shl(5, half)), mload(add(base, shl(5, sub(n, 1)))))
-                    half := add(half, 1)
-                }
-                n := half
-            }
-            root := mload(base)
         }
     }
 }

@@ -2,13 +2,16 @@
 pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {
+    IParticipantRegistry, METER_ADMIN_ROLE as METER_ADMIN_ROLE_ID
+} from "./interfaces/IParticipantRegistry.sol";
 
 /// @title ParticipantRegistry
 /// @notice Registers prosumers, aggregators, the DSO, oracles and market operators (CBFM-1).
 /// Each registration grants the matching AccessControl role, so other contracts and off-chain
 /// services can check roles with `hasRole`; deactivation revokes it. Participant roles change
-/// only through registration and deactivation, never through `grantRole`.
+/// only through registration and deactivation, never through `grantRole`. A meter id is held
+/// by one participant at most (`meterHolder`).
 contract ParticipantRegistry is AccessControl, IParticipantRegistry {
     /// @notice May register, deactivate and reactivate participants.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
@@ -17,8 +20,13 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
     bytes32 public constant DSO_ROLE = keccak256("DSO_ROLE");
     bytes32 public constant ORACLE_ROLE = keccak256("ORACLE_ROLE");
     bytes32 public constant MARKET_OPERATOR_ROLE = keccak256("MARKET_OPERATOR_ROLE");
+    /// @notice May sign corrections of any meter's values in the MeterOracle (other oracles
+    /// only of meters in their own grid area); granted and revoked by the admin.
+    bytes32 public constant METER_ADMIN_ROLE = METER_ADMIN_ROLE_ID;
 
     mapping(address account => Participant) private _participants;
+    /// @notice The participant registered with each meter id (zero: none).
+    mapping(bytes32 meterId => address account) private _meterHolders;
 
     /// @notice Number of registered participants, active or not.
     uint256 public participantCount;
@@ -138,6 +146,16 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
         return _participants[account];
     }
 
+    /// @inheritdoc IParticipantRegistry
+    function meterHolder(bytes32 meterId)
+        external
+        view
+        returns (address account, bytes32 gridArea)
+    {
+        account = _meterHolders[meterId];
+        if (account != address(0)) gridArea = _participants[account].gridArea;
+    }
+
     /// @notice Participant roles are managed by registration; other roles as usual.
     function grantRole(bytes32 role, address account) public override {
         _refuseParticipantRole(role);
@@ -166,11 +184,20 @@ contract ParticipantRegistry is AccessControl, IParticipantRegistry {
         if (r == Role.Prosumer && meterId == bytes32(0)) {
             revert ParticipantRegistryMissingMeterId(account);
         }
+        if (meterId != bytes32(0)) {
+            address holder = _meterHolders[meterId];
+            if (holder != address(0)) {
+                revert ParticipantRegistryMeterIdTaken(account, meterId, holder);
+            }
+        }
         p.role = r;
         p.active = true;
         p.registeredAt = uint40(block.timestamp);
         p.gridArea = gridArea;
-        if (meterId != bytes32(0)) p.meterId = meterId;
+        if (meterId != bytes32(0)) {
+            p.meterId = meterId;
+            _meterHolders[meterId] = account;
+        }
         // Cannot overflow: one increment per registered account.
         unchecked {
             ++participantCount;

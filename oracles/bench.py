@@ -12,27 +12,36 @@ Runs its own anvil. Measures, on the MeterOracle:
   ``grace_s = 0`` and ``tick_s = 0.1``.
 
 Progress goes to stderr; the result is one JSON-serialisable dict.
+
+``measure_oracle_gas()`` gives the gas of each oracle operation (enrol, commit, correct,
+verify on the MeterOracle; enrol, commit, revise on the ForecastOracle; registering a member
+with a meter on the ParticipantRegistry), deterministic for a given build. ``python -m
+oracles.bench gas [--contracts DIR]`` prints it as JSON, for the sources in ``DIR`` if given
+(e.g. an earlier commit's ``contracts/``, to compare a change with what it replaces).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from chain.anvil import Anvil
-from chain.compiler import load_artifacts
+from chain.compiler import Artifact, compile_contracts, load_artifacts
 from chain.contracts import ParticipantRegistryClient
 from chain.deploy import deploy_contract
-from chain.domain import Role
+from chain.domain import Role, text_to_bytes32
 from chain.platform import connect, dev_accounts, make_sender
 from core.benchutil import peak_rss_mb
 from core.settings import DEV_MNEMONIC
-from oracles.clients import MeterOracleClient
-from oracles.domain import INTERVAL_S, MeterValue, interval_floor
+from oracles.clients import ForecastOracleClient, MeterOracleClient
+from oracles.domain import INTERVAL_S, ForecastRow, MeterValue, interval_floor
 from oracles.service import MeterOracleService
 from oracles.settings import OracleSettings
 
@@ -67,6 +76,11 @@ def bench_oracle(repeats: int = 3, baseline_meters: int = 100) -> dict[str, Any]
             make_sender(w3, admin, artifacts),
         )
         registry.register(oracle.address, Role.ORACLE, "feeder-1")
+        meters = [f"bench-{i:04d}" for i in range(1000)]
+        # the corrected meters' members, in the oracle's grid area (corrections are bound to it)
+        registry.register_batch(
+            [("0x" + f"{0xB000 + i:040x}", Role.PROSUMER, "feeder-1", meters[i]) for i in range(10)]
+        )
         address = deploy_contract(
             w3, make_sender(w3, admin, artifacts), artifacts["MeterOracle"], registry_dep.address
         ).address
@@ -77,7 +91,6 @@ def bench_oracle(repeats: int = 3, baseline_meters: int = 100) -> dict[str, Any]
             )
 
         relay = client(relayer)
-        meters = [f"bench-{i:04d}" for i in range(1000)]
         _say("enrolling 1,000 meters")
         enrol_gas = 0
         for k in range(0, 1000, 200):
@@ -165,3 +178,142 @@ def _latency(w3: Any, client: MeterOracleClient, oracle: Any, meters: list[str])
         finally:
             service.close()
     return round(elapsed, 3)
+
+
+GAS_METERS = 1000
+GAS_CORRECTED = 10
+
+
+def measure_oracle_gas(artifacts: dict[str, Artifact] | None = None) -> dict[str, int]:
+    """Gas of each oracle operation on a fresh anvil, from real receipts.
+
+    Per-value figures are a batch's gas divided by its size. Commits are steady state (the
+    signer's nonce word is already in use). Corrections are signed by an oracle of the grid
+    area of the corrected meters' holders (the rule of ``MeterOracle.correctReadings``).
+    ``meter_verify_reading_estimate`` is ``eth_estimateGas`` of ``verifyReading`` (a view)
+    for a value of a 100-value batch, intrinsic 21,000 and calldata included.
+    """
+    artifacts = artifacts or load_artifacts()
+    ops: dict[str, int] = {}
+    with Anvil(accounts=4) as node:
+        w3 = connect(node.url)
+        admin, oracle, relayer, member = dev_accounts(DEV_MNEMONIC, 4)
+        registry_dep = deploy_contract(
+            w3, make_sender(w3, admin, artifacts), artifacts["ParticipantRegistry"], admin.address
+        )
+        registry = ParticipantRegistryClient(
+            w3,
+            registry_dep.address,
+            artifacts["ParticipantRegistry"],
+            make_sender(w3, admin, artifacts),
+        )
+        registry.register(oracle.address, Role.ORACLE, "feeder-1")
+        meters = [f"bench-{i:04d}" for i in range(GAS_METERS)]
+        ops["registry_register_prosumer"] = _gas(
+            registry.register(member.address, Role.PROSUMER, "feeder-1", meters[0])
+        )
+        holders = [
+            ("0x" + f"{0xB000 + i:040x}", Role.PROSUMER, "feeder-1", m)
+            for i, m in enumerate(meters[1:51], start=1)
+        ]
+        ops["registry_register_batch_per_participant_50"] = (
+            _gas(registry.register_batch(holders)) // 50
+        )
+        deployed = {
+            name: deploy_contract(
+                w3, make_sender(w3, admin, artifacts), artifacts[name], registry_dep.address
+            )
+            for name in ("MeterOracle", "ForecastOracle")
+        }
+        for name, dep in deployed.items():
+            ops[f"deploy_{name}"] = _gas(w3.eth.get_transaction_receipt(dep.tx_hash))  # type: ignore[arg-type]
+
+        def meter(account: Any) -> MeterOracleClient:
+            return MeterOracleClient(
+                w3,
+                deployed["MeterOracle"].address,
+                artifacts["MeterOracle"],
+                make_sender(w3, account, artifacts),
+            )
+
+        def forecast(account: Any) -> ForecastOracleClient:
+            return ForecastOracleClient(
+                w3,
+                deployed["ForecastOracle"].address,
+                artifacts["ForecastOracle"],
+                make_sender(w3, account, artifacts),
+            )
+
+        enrol = [_gas(meter(oracle).enrol_meters(meters[k : k + 200])) for k in range(0, 1000, 200)]
+        ops["meter_enrol_per_meter_200"] = sum(enrol) // GAS_METERS
+        relay = meter(relayer)
+        interval = interval_floor(int(w3.eth.get_block("latest")["timestamp"])) - 50 * INTERVAL_S
+        relay.commit(oracle, _values(meters[:1], interval, 0), nonce=1)  # nonce word in use
+        interval += INTERVAL_S
+        nonce = 1
+        for size in (1, 100, 1000):
+            nonce += 1
+            batch = _values(meters[:size], interval, size)
+            ops[f"meter_commit_per_value_{size}"] = _gas(relay.commit(oracle, batch, nonce)) // size
+            if size == 100:
+                value = batch[37]
+                proof = relay.proof_for(value, batch)
+                root = relay.history()[-1].root
+                ops["meter_verify_reading_estimate"] = int(
+                    relay.contract.functions.verifyReading(
+                        text_to_bytes32(value.meter_id),
+                        value.interval_start_s,
+                        value.import_wh,
+                        value.export_wh,
+                        root,
+                        proof,
+                    ).estimate_gas()
+                )
+                corrected_interval = interval
+            interval += INTERVAL_S
+        for size in (1, GAS_CORRECTED):
+            nonce += 1
+            fixed = _values(meters[1 : 1 + size], corrected_interval, 500 + size)
+            receipt = relay.commit(oracle, fixed, nonce, correction=True)
+            ops[f"meter_correct_per_value_{size}"] = _gas(receipt) // size
+
+        participants = [f"home-{i:04d}" for i in range(200)]
+        ops["forecast_enrol_per_participant_200"] = (
+            _gas(forecast(oracle).enrol_participants(participants)) // 200
+        )
+        frelay = forecast(relayer)
+        ahead = interval_floor(int(w3.eth.get_block("latest")["timestamp"])) + 8 * INTERVAL_S
+        rows = [
+            ForecastRow(p, ahead, -100 + i, 200 + i, 500 + i, "gas-v1")
+            for i, p in enumerate(participants[:101])
+        ]
+        frelay.commit(oracle, rows[:1], nonce=nonce + 1)  # the nonce word in use
+        ops["forecast_commit_per_row_100"] = _gas(frelay.commit(oracle, rows[1:], nonce + 2)) // 100
+        revised = [replace(r, q50_wh=r.q50_wh + 1) for r in rows[1:11]]
+        ops["forecast_revise_per_row_10"] = (
+            _gas(frelay.commit(oracle, revised, nonce + 3, revision=True)) // 10
+        )
+    return ops
+
+
+def _gas(receipt: Any) -> int:
+    return int(receipt["gasUsed"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m oracles.bench")
+    parser.add_argument("what", choices=["gas"])
+    parser.add_argument(
+        "--contracts", type=Path, help="compile these sources instead of contracts/"
+    )
+    args = parser.parse_args(argv)
+    artifacts = None
+    if args.contracts is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            artifacts = compile_contracts(contracts_dir=args.contracts, out_dir=Path(tmp))
+    print(json.dumps(measure_oracle_gas(artifacts), indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -153,7 +153,9 @@ class MarketSettler:
             out.append(SellerEvidence(s, () if missing else readings, missing))
         return out
 
-    def deliveries(self, info: SessionInfo, evidence: Sequence[SellerEvidence]) -> dict[str, int | None]:
+    def deliveries(
+        self, info: SessionInfo, evidence: Sequence[SellerEvidence]
+    ) -> dict[str, int | None]:
         """Per seller the delivery the contract will compute from ``evidence`` (None: missing)."""
         k = info.terms.baseline_intervals
         out: dict[str, int | None] = {}
@@ -169,7 +171,9 @@ class MarketSettler:
     def sellers_of(self, table: Sequence[TableRow]) -> list[str]:
         return sorted({r.trader for r in table if r.side == Side.OFFER}, key=lambda a: int(a, 16))
 
-    def expected(self, session_id: int) -> tuple[SessionSettlement, list[TableRow], list[SellerEvidence]]:
+    def expected(
+        self, session_id: int
+    ) -> tuple[SessionSettlement, list[TableRow], list[SellerEvidence]]:
         """The settlement the contract will compute now, from the same chain data."""
         info = self.market.session(session_id)
         if info.status not in (SessionStatus.CLEARED, SessionStatus.SETTLED):
@@ -223,7 +227,9 @@ class MarketSettler:
 
     @staticmethod
     def _from_events(
-        ev: Mapping[str, object], sellers: Iterable[Mapping[str, object]], buyers: Iterable[Mapping[str, object]]
+        ev: Mapping[str, object],
+        sellers: Iterable[Mapping[str, object]],
+        buyers: Iterable[Mapping[str, object]],
     ) -> SettledSession:
         a = ev["args"]
         assert isinstance(a, Mapping)

@@ -84,6 +84,13 @@ interface IMeterOracle {
     /// @notice Thrown when a correction names a meter without a commitment for the interval.
     error MeterOracleNotCommitted(bytes32 meterId, uint64 intervalStart);
 
+    /// @notice Thrown when `oracle` (of grid area `oracleGridArea`) signs a correction of meter
+    /// `meterId`, held in grid area `meterGridArea` (zero: no participant holds it), without
+    /// the registry's METER_ADMIN_ROLE.
+    error MeterOracleCorrectionOutsideGridArea(
+        bytes32 meterId, bytes32 meterGridArea, address oracle, bytes32 oracleGridArea
+    );
+
     /// @notice Thrown when `count` intervals from `firstIntervalStart` run past the uint64 range.
     error MeterOracleIntervalRangeTooLong(uint64 firstIntervalStart, uint256 count);
 
@@ -96,7 +103,8 @@ interface IMeterOracle {
     /// @notice Thrown when enrolling `meterId` a second time.
     error MeterOracleMeterAlreadyEnrolled(bytes32 meterId);
 
-    /// @notice Commits first values of interval `intervalStart`, signed by an oracle.
+    /// @notice Commits first values of interval `intervalStart`, signed by an oracle (of any
+    /// grid area).
     /// @return root the batch's Merkle root
     function commitReadings(
         uint64 intervalStart,
@@ -105,7 +113,9 @@ interface IMeterOracle {
         bytes calldata signature
     ) external returns (bytes32 root);
 
-    /// @notice Replaces committed values of interval `intervalStart`, signed by an oracle.
+    /// @notice Replaces committed values of interval `intervalStart`, signed by an oracle of
+    /// the grid area of each meter's holder in the participant registry, or by an oracle with
+    /// the registry's METER_ADMIN_ROLE.
     /// @return root the correction batch's Merkle root
     function correctReadings(
         uint64 intervalStart,

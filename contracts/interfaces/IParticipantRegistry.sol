@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+// The AccessControl role, granted on the ParticipantRegistry by its admin (`grantRole`), whose
+// holders may sign corrections of any meter's values in the MeterOracle: other oracles may
+// correct only meters held in their own grid area (`meterHolder`).
+bytes32 constant METER_ADMIN_ROLE = keccak256("METER_ADMIN_ROLE");
+
 /// @title Registry of the community's participants (CBFM-1)
 /// @notice Who may act on the platform, in which role, in which grid area and behind which
 /// meter. The other contracts ask it whether an account is an active participant of a role.
+/// A meter id belongs to one participant at most: it backs one member's deliveries.
 interface IParticipantRegistry {
     /// @notice The role a participant registers with. `None` marks an unregistered account.
     enum Role {
@@ -77,6 +83,9 @@ interface IParticipantRegistry {
     /// @notice Thrown when prosumer `account` is registered without a meter id.
     error ParticipantRegistryMissingMeterId(address account);
 
+    /// @notice Thrown when `account` is registered with meter `meterId`, which `holder` holds.
+    error ParticipantRegistryMeterIdTaken(address account, bytes32 meterId, address holder);
+
     /// @notice Thrown when the arrays of a batch call differ in length.
     error ParticipantRegistryLengthMismatch(uint256 expected, uint256 actual);
 
@@ -100,4 +109,11 @@ interface IParticipantRegistry {
 
     /// @notice The record of `account` (role `None` when unregistered).
     function participant(address account) external view returns (Participant memory);
+
+    /// @notice The participant registered with meter `meterId` and its grid area (zeros when
+    /// no participant has it). A deactivated participant keeps its meter.
+    function meterHolder(bytes32 meterId)
+        external
+        view
+        returns (address account, bytes32 gridArea);
 }

@@ -1,4 +1,5 @@
-"""ParticipantRegistry: registration, roles, delegation, deactivation and every error path."""
+"""ParticipantRegistry: registration, roles, delegation, deactivation, meter holders and every
+error path."""
 
 import brownie
 import pytest
@@ -66,7 +67,11 @@ def test_each_role_maps_to_its_access_control_role(registry, admin, accounts, ro
 def test_register_batch_registers_all(registry, admin, accounts):
     people = accounts[3:8]
     tx = registry.registerBatch(
-        people, [PROSUMER] * 4 + [DSO], [AREA] * 5, [METER] * 4 + [b"\0" * 32], {"from": admin}
+        people,
+        [PROSUMER] * 4 + [DSO],
+        [AREA] * 5,
+        [b32(f"meter-{i}") for i in range(4)] + [b"\0" * 32],
+        {"from": admin},
     )
     assert registry.participantCount() == 5
     assert len(tx.events["ParticipantRegistered"]) == 5
@@ -190,3 +195,58 @@ def test_delegation_errors(registry, admin, member, aggregator, accounts):
 def test_constructor_refuses_zero_admin(ParticipantRegistry, admin):
     with reverts("ParticipantRegistryZeroAddress"):
         ParticipantRegistry.deploy(ZERO_ADDRESS, {"from": admin})
+
+
+ZERO32 = "0x" + "00" * 32
+
+
+def test_meter_holder_names_the_participant_and_its_grid_area(registry, admin, member, accounts):
+    assert registry.meterHolder(METER) == (ZERO_ADDRESS, ZERO32)
+    registry.register(member, PROSUMER, AREA, METER, {"from": admin})
+    registry.register(accounts[3], PROSUMER, b32("feeder-2"), b32("meter-2"), {"from": admin})
+    assert registry.meterHolder(METER) == (member, "0x" + AREA.hex())
+    assert registry.meterHolder(b32("meter-2")) == (accounts[3], "0x" + b32("feeder-2").hex())
+    # the zero meter id of participants without a meter is held by no one
+    registry.register(accounts[4], DSO, AREA, b"\0" * 32, {"from": admin})
+    assert registry.meterHolder(b"\0" * 32) == (ZERO_ADDRESS, ZERO32)
+    # a deactivated participant keeps its meter
+    registry.deactivate(member, {"from": admin})
+    assert registry.meterHolder(METER) == (member, "0x" + AREA.hex())
+
+
+def test_a_meter_held_by_a_participant_cannot_back_another(registry, admin, member, accounts):
+    registry.register(member, PROSUMER, AREA, METER, {"from": admin})
+    with reverts("ParticipantRegistryMeterIdTaken", accounts[3].address, METER, member.address):
+        registry.register(accounts[3], PROSUMER, b32("feeder-2"), METER, {"from": admin})
+    # whatever the role, and even once the holder is deactivated
+    registry.deactivate(member, {"from": admin})
+    with reverts("ParticipantRegistryMeterIdTaken", accounts[3].address, METER, member.address):
+        registry.register(accounts[3], AGGREGATOR, AREA, METER, {"from": admin})
+    assert registry.participantCount() == 1
+    assert not registry.isActive(accounts[3])
+
+
+def test_a_batch_may_not_name_one_meter_twice(registry, admin, accounts):
+    meter = b32("meter-9")
+    with reverts(
+        "ParticipantRegistryMeterIdTaken",
+        accounts[4].address,
+        meter,
+        accounts[3].address,
+    ):
+        registry.registerBatch(
+            accounts[3:5], [PROSUMER, PROSUMER], [AREA, AREA], [meter, meter], {"from": admin}
+        )
+    assert registry.participantCount() == 0
+    assert registry.meterHolder(meter) == (ZERO_ADDRESS, ZERO32)
+
+
+def test_meter_admin_role_is_granted_by_the_admin(registry, admin, accounts):
+    meter_admin = role_id("METER_ADMIN_ROLE")
+    assert registry.METER_ADMIN_ROLE() == "0x" + meter_admin.hex()
+    with reverts("AccessControlUnauthorizedAccount"):
+        registry.grantRole(meter_admin, accounts[5], {"from": accounts[5]})
+    registry.grantRole(meter_admin, accounts[5], {"from": admin})
+    assert registry.hasRole(meter_admin, accounts[5])
+    registry.revokeRole(meter_admin, accounts[5], {"from": admin})
+    assert not registry.hasRole(meter_admin, accounts[5])

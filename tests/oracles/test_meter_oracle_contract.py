@@ -1,4 +1,5 @@
-"""MeterOracle through its Python client: commitments, corrections, proofs and every revert."""
+"""MeterOracle through its Python client: commitments, corrections (bound to the grid area of
+the meter's holder), proofs and every revert."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from chain.domain import Role
 from chain.errors import revert_error
@@ -244,3 +246,83 @@ def test_a_second_registered_oracle_signs_too(oracles, w3, admin):
     receipt = client.commit(second, values_for(interval, METERS[:2]), nonce=1)
     assert client.events(receipt, "MeterReadingsCommitted")[0]["args"]["oracle"] == second.address
     assert isinstance(client, MeterOracleClient)
+
+
+# -- corrections bound to the grid area of the meter's holder ------------------------------------
+def registered(oracles, admin, role: Role, area: str, meter: str = "") -> LocalAccount:
+    account: LocalAccount = Account.create()
+    oracles.platform.registry(admin).register(account.address, role, area, meter)
+    return account
+
+
+def test_a_meter_backs_one_participant_and_names_its_grid_area(oracles, admin):
+    registry = oracles.platform.registry(admin)
+    assert registry.meter_holder(METERS[0]) is None
+    holder = registered(oracles, admin, Role.PROSUMER, "feeder-2", METERS[0])
+    assert registry.meter_holder(METERS[0]) == (holder.address, "feeder-2")
+    other = Account.create()
+    with pytest.raises(revert_error("ParticipantRegistryMeterIdTaken")) as info:
+        registry.register(other.address, Role.PROSUMER, "feeder-1", METERS[0])
+    assert info.value.args_by_name == {
+        "account": other.address,
+        "meterId": text_to_bytes32(METERS[0]),
+        "holder": holder.address,
+    }
+    assert not registry.participant(other.address).registered
+
+
+def test_an_oracle_of_another_grid_area_cannot_correct_a_meter(oracles, w3, admin):
+    registered(oracles, admin, Role.PROSUMER, "feeder-1", METERS[0])
+    registered(oracles, admin, Role.PROSUMER, "feeder-2", METERS[1])
+    feeder1 = registered(oracles, admin, Role.ORACLE, "feeder-1")
+    feeder2 = registered(oracles, admin, Role.ORACLE, "feeder-2")
+    client = oracles.meter()
+    interval = past_interval(w3)
+    original = values_for(interval, METERS[:2])
+    client.commit(feeder2, original, nonce=1)  # first commitments are not bound to the area
+    fixed = [MeterValue(METERS[0], interval, 9_999, 0)]
+    with pytest.raises(revert_error("MeterOracleCorrectionOutsideGridArea")) as info:
+        client.commit(feeder2, fixed, nonce=2, correction=True)
+    assert info.value.args_by_name == {
+        "meterId": text_to_bytes32(METERS[0]),
+        "meterGridArea": text_to_bytes32("feeder-1"),
+        "oracle": feeder2.address,
+        "oracleGridArea": text_to_bytes32("feeder-2"),
+    }
+    assert client.current_values()[(METERS[0], interval)].value == original[0]
+    # the oracle of the holder's grid area may
+    client.commit(feeder1, fixed, nonce=3, correction=True)
+    assert client.current_values()[(METERS[0], interval)].value == fixed[0]
+    # a batch is refused whole, naming its first meter of another area
+    both = [MeterValue(METERS[0], interval, 1, 0), MeterValue(METERS[1], interval, 2, 0)]
+    with pytest.raises(revert_error("MeterOracleCorrectionOutsideGridArea")) as info:
+        client.commit(feeder1, both, nonce=4, correction=True)
+    assert info.value.args_by_name["meterId"] == text_to_bytes32(METERS[1])
+    assert info.value.args_by_name["meterGridArea"] == text_to_bytes32("feeder-2")
+    assert client.current_values()[(METERS[0], interval)].value == fixed[0]
+
+
+def test_the_meter_admin_role_corrects_any_meter_and_needs_an_oracle(oracles, w3, admin):
+    registry = oracles.platform.registry(admin)
+    registered(oracles, admin, Role.PROSUMER, "feeder-2", METERS[1])
+    feeder1 = registered(oracles, admin, Role.ORACLE, "feeder-1")
+    client = oracles.meter()
+    interval = past_interval(w3)
+    client.commit(feeder1, values_for(interval, METERS[:2]), nonce=1)
+    fixed = [MeterValue(METERS[0], interval, 7, 0), MeterValue(METERS[1], interval, 8, 0)]
+    # METERS[0] is held by no participant: no oracle's grid area is its own
+    with pytest.raises(revert_error("MeterOracleCorrectionOutsideGridArea")) as info:
+        client.commit(feeder1, fixed, nonce=2, correction=True)
+    assert info.value.args_by_name["meterGridArea"] == b"\0" * 32
+    registry.grant_role("METER_ADMIN_ROLE", feeder1.address)
+    receipt = client.commit(feeder1, fixed, nonce=3, correction=True)
+    assert client.corrected_in(receipt) == fixed
+    # the role lifts the grid area, not the need to be an active oracle
+    meter_admin = Account.create()
+    registry.grant_role("METER_ADMIN_ROLE", meter_admin.address)
+    with pytest.raises(revert_error("MeterOracleBadSignature")) as info:
+        client.commit(meter_admin, fixed, nonce=1, correction=True)
+    assert info.value.args_by_name == {"recovered": meter_admin.address}
+    registry.deactivate(feeder1.address)
+    with pytest.raises(revert_error("MeterOracleBadSignature")):
+        client.commit(feeder1, fixed, nonce=4, correction=True)

@@ -15,7 +15,13 @@ from streams.runner import EmbeddedRunner
 
 def test_meter_and_forecast_read_models(platform, dev_accounts, snapshot, store, w3, artifacts):
     admin, oracle = dev_accounts[0], dev_accounts[24]
-    platform.registry(admin).register(oracle.address, Role.ORACLE, "feeder-1")
+    platform.registry(admin).register_batch(
+        [
+            (oracle.address, Role.ORACLE, "feeder-1", ""),
+            # home-a's member: in the oracle's grid area, so the oracle may correct its meter
+            ("0x" + f"{0xA11CE:040x}", Role.PROSUMER, "feeder-1", "home-a"),
+        ]
+    )
     deployed = platform.deployment.contracts  # the module's platform includes the oracles
     deployment = platform.deployment
     meters = MeterOracleClient(
