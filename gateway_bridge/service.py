@@ -1,7 +1,9 @@
 """The bridge service: MQTT gateway topics in, normalised readings out on the bus.
 
-:class:`Bridge` is the message handler (no network): adapter -> device -> time checks ->
-dedup -> units and plausibility -> status store, bus topic ``meter.readings``, comfort rules.
+:class:`Bridge` is the message handler (no network): size limit -> adapter (strict parsing
+and types) -> device -> time checks -> units and plausibility -> per reading: duplicates (same
+device, property and timestamp, whatever the bytes looked like) and energy counters that
+would fall -> status store, bus topic ``meter.readings``, comfort rules.
 It never raises on input: every refused message or value is counted under a
 :class:`~gateway_bridge.domain.RejectReason` and kept in a bounded quarantine (also published
 on ``gateway.quarantine``). :class:`BridgeService` wires it to a paho-mqtt client, runs the
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import ssl
 import threading
 import time
@@ -34,11 +37,14 @@ from core.errors import ConfigError
 from gateway_bridge.adapters import ADAPTERS, Adapter
 from gateway_bridge.domain import (
     CANONICAL_UNIT,
+    COUNTER_PROPERTIES,
     Advice,
     Command,
+    CounterHistory,
     Device,
     DeviceRegistry,
     Preferences,
+    Property,
     Reading,
     RejectReason,
     check_plausible,
@@ -133,7 +139,9 @@ class Bridge:
         self.stats = BridgeStats(settings.quarantine_size)
         self._clock = clock
         self._lock = threading.Lock()
-        self._seen: OrderedDict[bytes, float] = OrderedDict()
+        # digest of (device, property, time) -> (first received, value) of timestamped readings
+        self._seen: OrderedDict[bytes, tuple[float, float]] = OrderedDict()
+        self._counters: dict[tuple[str, Property], CounterHistory] = {}
         self.adapters: dict[str, Adapter | None] = {}
         for root, name in settings.adapters.items():
             cls = ADAPTERS.get(name)
@@ -155,6 +163,10 @@ class Bridge:
         """Handle one MQTT message; returns the readings it produced. Never raises."""
         received = self._clock()
         self.stats.add("messages")
+        if len(payload) > self.settings.max_payload_bytes:  # never parsed
+            detail = f"{len(payload)} bytes (max {self.settings.max_payload_bytes})"
+            self.reject(RejectReason.PAYLOAD_TOO_LARGE, detail, topic, payload, received)
+            return []
         try:
             return self._handle(topic, payload, received)
         except RejectedMessage as exc:
@@ -181,8 +193,10 @@ class Bridge:
         except Exception:
             log.exception("publishing a quarantine entry failed")
 
-    def _check_time(self, topic: str, payload: bytes, stamp: float, received: float) -> None:
+    def _check_time(self, stamp: float, received: float) -> None:
         cfg = self.settings
+        if not math.isfinite(stamp):
+            raise RejectedMessage(RejectReason.MALFORMED_PAYLOAD, f"time {stamp!r} is no time")
         if stamp - received > cfg.max_future_s:
             raise RejectedMessage(
                 RejectReason.CLOCK_SKEW_FUTURE,
@@ -193,22 +207,65 @@ class Bridge:
                 RejectReason.CLOCK_SKEW_PAST,
                 f"time {stamp:.0f} is {received - stamp:.0f} s old (max {cfg.max_past_s:g})",
             )
-        digest = hashlib.blake2b(topic.encode() + b"\0" + payload, digest_size=16).digest()
+
+    @staticmethod
+    def _reading_key(reading: Reading) -> bytes:
+        text = f"{reading.device_id}\0{reading.property.value}\0{reading.time_s!r}"
+        return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+    def _repeated(self, reading: Reading, received: float) -> tuple[RejectReason, str] | None:
+        """A timestamped reading seen before (same device, property and time: the parsed
+        reading, so reordered keys or other spellings of one message are the same reading)."""
         with self._lock:
-            first = self._seen.get(digest)
-            if first is None:
-                self._seen[digest] = received
-                while len(self._seen) > cfg.dedup_capacity:
-                    self._seen.popitem(last=False)
-                while self._seen:
-                    oldest = next(iter(self._seen.values()))
-                    if received - oldest <= cfg.max_past_s:
-                        break
-                    self._seen.popitem(last=False)
-                return
+            seen = self._seen.get(self._reading_key(reading))
+        if seen is None:
+            return None
+        first, value = seen
         age = received - first
-        reason = RejectReason.DUPLICATE if age <= cfg.duplicate_window_s else RejectReason.REPLAYED
-        raise RejectedMessage(reason, f"same message first received {age:.1f} s ago")
+        reason = RejectReason.DUPLICATE if age <= self.settings.duplicate_window_s else (
+            RejectReason.REPLAYED
+        )
+        differs = "" if value == reading.value else f" (then {value:g}, now {reading.value:g})"
+        return reason, (
+            f"{reading.device_id} {reading.property.value} at {reading.time_s:.3f} first "
+            f"received {age:.1f} s ago{differs}"
+        )
+
+    def _remember(self, reading: Reading, received: float) -> None:
+        cfg = self.settings
+        with self._lock:
+            self._seen[self._reading_key(reading)] = (received, reading.value)
+            while len(self._seen) > cfg.dedup_capacity:
+                self._seen.popitem(last=False)
+            while self._seen:
+                oldest = next(iter(self._seen.values()))[0]
+                if received - oldest <= cfg.max_past_s:
+                    break
+                self._seen.popitem(last=False)
+
+    def _counter_falls(self, reading: Reading) -> str | None:
+        """Why an energy counter reading would make the counter fall, else None."""
+        if reading.property not in COUNTER_PROPERTIES:
+            return None
+        with self._lock:
+            history = self._counters.get((reading.device_id, reading.property))
+            other = None if history is None else history.conflict(reading.time_s, reading.value)
+        if other is None:
+            return None
+        when, value = other
+        relation = "below the earlier" if when < reading.time_s else "above the later"
+        return (
+            f"{reading.device_id}: {reading.property.value} {reading.value:g} Wh at "
+            f"{reading.time_s:.0f} is {relation} {value:g} Wh at {when:.0f}: a counter only rises"
+        )
+
+    def _count(self, reading: Reading) -> None:
+        if reading.property in COUNTER_PROPERTIES:
+            with self._lock:
+                key = (reading.device_id, reading.property)
+                self._counters.setdefault(key, CounterHistory()).add(
+                    reading.time_s, reading.value
+                )
 
     def _handle(self, topic: str, payload: bytes, received: float) -> list[Reading]:
         root = topic.split("/", 1)[0]
@@ -235,8 +292,9 @@ class Bridge:
             self.stats.add("accepted")
             return []
         time_s = received
+        timestamped = decoded.time_s is not None
         if decoded.time_s is not None:
-            self._check_time(topic, payload, decoded.time_s, received)
+            self._check_time(decoded.time_s, received)
             time_s = decoded.time_s
         for reason, detail in decoded.problems:
             self.reject(reason, f"{device.device_id}: {detail}", topic, payload, received)
@@ -256,9 +314,21 @@ class Bridge:
                 )
                 self.reject(bad, detail, topic, payload, received)
                 continue
-            readings.append(
-                Reading(device.device_id, raw.property, value, CANONICAL_UNIT[raw.property], time_s)
+            reading = Reading(
+                device.device_id, raw.property, value, CANONICAL_UNIT[raw.property], time_s
             )
+            repeated = self._repeated(reading, received) if timestamped else None
+            if repeated is not None:
+                self.reject(repeated[0], repeated[1], topic, payload, received)
+                continue
+            falls = self._counter_falls(reading)
+            if falls is not None:
+                self.reject(RejectReason.COUNTER_DECREASED, falls, topic, payload, received)
+                continue
+            if timestamped:
+                self._remember(reading, received)
+            self._count(reading)
+            readings.append(reading)
         if not readings:
             if not decoded.values and not decoded.problems:
                 self.stats.add("ignored")  # e.g. openHAB NULL, a payload of other keys only
