@@ -286,7 +286,9 @@ def status(
         address = signer or str(_oracle_key(chain_settings(), settings).address)
         state = OracleState(path, chain_id=client.chain_id, contract=client.address, signer=address)
         try:
-            result = outbox_status(client, state, address, settings.scan_from_block)
+            result = outbox_status(
+                client, state, address, settings.scan_from_block, settings.scan_chunk_blocks
+            )
         finally:
             state.close()
     except (BrightError, ValueError) as exc:

@@ -20,9 +20,9 @@ Nothing is reported committed that the chain does not hold. A batch counts as mi
 receipt says so, or when the chain holds *this* batch: its Merkle root is the root of a
 commitment for its interval (``rootInterval``), or, for a correction, the current root of each
 of its values or its ``MeterCorrectionsCommitted`` event signed with this key. A used nonce
-proves nothing (another signer with the same key, or a lost state folder, uses the same
-nonces): a batch whose nonce was used by another batch is signed again with a fresh nonce
-(nonces the chain has seen used are skipped); values that another batch committed first are
+proves nothing (a restored state folder reuses its nonces, another signer with the key may
+too): a batch whose nonce was used by another batch is signed again with a fresh nonce
+(nonces the chain has seen used are skipped; a new state starts at a random nonce base); values that another batch committed first are
 ``conflicts``, and the rest of the batch is signed again. Recent mined batches are checked
 against the chain at start; one the chain lost (a reorg, a reset chain) is signed again.
 
@@ -66,7 +66,7 @@ from chain.errors import RevertError, TransactionFailed
 from oracles.aggregation import PROPERTY_MAP, Direction, MeterSamples, SampleKind
 from oracles.clients import MeterOracleClient
 from oracles.domain import INTERVAL_S, MeterValue, interval_floor, unpack_reading
-from oracles.errors import CounterDecreasedError, OracleKeyInUseError
+from oracles.errors import CounterDecreasedError, OracleKeyInUseError, OracleStateError
 from oracles.settings import OracleSettings
 from oracles.signing import SignedBatch, sign_batch
 from oracles.state import ForeignBatch, OracleState, OutboxRow
@@ -105,8 +105,13 @@ class _FileLock:
         self._file: IO[str] | None = None
 
     def acquire(self, holder: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = self.path.open("a+")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            f = self.path.open("a+")
+        except OSError as exc:
+            raise OracleStateError(
+                f"cannot lock {self.what} ({self.path}): {exc}; set BRIGHT_ORACLE_LOCK_DIR"
+            ) from exc
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -308,6 +313,7 @@ class MeterOracleService:
         self._scanned = int(scanned) if scanned is not None else self.settings.scan_from_block - 1
         self._halted: str | None = None
         self._lost: list[OutboxRow] = []
+        self._recent: list[tuple[int, OutboxRow]] = []  # (block, row) mined in the last blocks
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         try:
@@ -363,8 +369,8 @@ class MeterOracleService:
         if foreign:
             self._adopt(foreign)
         horizon = (self._cursor or 0) - self.settings.retention_s
-        for row in self.state.rows("mined"):
-            if row.interval_start_s >= horizon and not self.chain.batch_on_chain(row):
+        for row in self.state.rows("mined", since_interval_s=horizon):
+            if not self.chain.batch_on_chain(row):
                 log.warning("batch %s (%s) is not on-chain: signed again", row.nonce, row.kind)
                 self._lost.append(row)
 
@@ -413,6 +419,21 @@ class MeterOracleService:
             self._halted = self._foreign_message(found)
             log.error("meter oracle stops: %s", self._halted)
             raise OracleKeyInUseError(self._halted)
+
+    def _check_recent(self) -> None:
+        """Batches mined in the last blocks that the chain no longer holds (a reorg dropped
+        them) are signed again (:meth:`_recover`); deeper ones are taken as final."""
+        if not self._recent:
+            return
+        head = self.chain.head
+        keep = []
+        for block, row in self._recent:
+            if block > head or not self.chain.batch_on_chain(row):
+                log.warning("batch %s (%s) left the chain: signed again", row.nonce, row.kind)
+                self._lost.append(row)
+            elif head - block < REORG_OVERLAP_BLOCKS:
+                keep.append((block, row))
+        self._recent = keep
 
     @property
     def halted(self) -> str | None:
@@ -525,6 +546,7 @@ class MeterOracleService:
             if self._halted is not None:
                 raise OracleKeyInUseError(self._halted)
             self._watch_chain()
+            self._check_recent()
             self._recover(report)
             due_until = now - self.settings.grace_s - INTERVAL_S
             with self._lock:
@@ -757,6 +779,7 @@ class MeterOracleService:
                 return False
             self.state.set_tx(row.nonce, "0x" + bytes(receipt["transactionHash"]).hex())
             self._applied(row, report)
+            self._recent.append((int(receipt["blockNumber"]), row))
             report.receipts.append(
                 {
                     "nonce": row.nonce,
@@ -843,7 +866,11 @@ class MeterOracleService:
 
 # -- bright oracle status -----------------------------------------------------------------------
 def outbox_status(
-    client: MeterOracleClient, state: OracleState, signer: str, scan_from_block: int = 0
+    client: MeterOracleClient,
+    state: OracleState,
+    signer: str,
+    scan_from_block: int = 0,
+    scan_chunk_blocks: int = 50_000,
 ) -> dict[str, Any]:
     """The service's outbox against the chain: what is committed, pending and missing.
 
@@ -890,7 +917,9 @@ def outbox_status(
     first = int(scanned) + 1 if scanned is not None else scan_from_block
     known = state.known_roots()
     new_foreign = [
-        b for b in chain.signed_batches(first, chain.head, 50_000) if b.root not in known
+        b
+        for b in chain.signed_batches(first, chain.head, scan_chunk_blocks)
+        if b.root not in known
     ]
     foreign = state.foreign(adopted=False) + new_foreign
     latest = None if not foreign else {"block": foreign[-1].block, "tx": foreign[-1].tx_hash}

@@ -1,7 +1,8 @@
 """The meter oracle's restart-safe state: one SQLite file (WAL) under the state folder.
 
 - ``meta``: chain id, contract, signer (a state file is refused on another chain or
-  contract), the next nonce, the interval cursor.
+  contract), the next nonce (a new state starts at a random multiple of 256), the interval
+  cursor, the last block scanned for batches signed with the key.
 - ``samples``: every accepted reading (the bus does not replay after a crash).
 - ``outbox``: each signed batch *before* it is sent (nonce, kind, interval, words, values,
   signature); ``status`` becomes ``mined`` in the same transaction that records its values in
@@ -27,6 +28,7 @@ committed on-chain by another batch before ours.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -64,6 +66,7 @@ CREATE TABLE IF NOT EXISTS conflicts (
     PRIMARY KEY (meter_id, interval_start_s)
 );
 """
+NONCE_BASE_BITS = 40  # a random base below 2**48 leaves SQLite's INTEGER (2**63) room to spare
 # Columns added after the first release; an older state file gets them on open.
 OUTBOX_COLUMNS = {"root": "TEXT", "first_block": "INTEGER", "replaces": "INTEGER"}
 
@@ -130,6 +133,11 @@ class OracleState:
                 raise OracleStateError(
                     f"{self.path} belongs to {key} {found}, not {value}: use another state dir"
                 )
+        if self.get_meta("next_nonce") is None:
+            # A new state starts its nonces at a random multiple of 256 (the contract's nonces
+            # are unordered bits, 256 per storage word): two states of one key never race for
+            # the same nonces, and a new state needs no walk past the key's used ones.
+            self.set_meta("next_nonce", str(secrets.randbits(NONCE_BASE_BITS) << 8))
 
     def close(self) -> None:
         with self._lock:
@@ -203,7 +211,7 @@ class OracleState:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                nonce = int(self.get_meta("next_nonce") or "0")
+                nonce = int(self.get_meta("next_nonce") or "0")  # set when the state was new
                 while nonce_free is not None and not nonce_free(nonce):
                     nonce += 1
                 signature = sign(nonce)
@@ -247,17 +255,22 @@ class OracleState:
             first_block,
         )
 
-    def rows(self, status: str | None = None) -> list[OutboxRow]:
+    def rows(
+        self, status: str | None = None, since_interval_s: float | None = None
+    ) -> list[OutboxRow]:
         """Outbox rows in nonce order; ``status``: only those (``failed`` matches every
-        ``failed: <reason>``)."""
+        ``failed: <reason>``); ``since_interval_s``: only intervals starting at or after it."""
         sql = (
             "SELECT nonce, kind, interval_start_s, words, meter_values, signature, status, "
-            "root, first_block, tx_hash FROM outbox"
+            "root, first_block, tx_hash FROM outbox WHERE 1 = 1"
         )
-        args: tuple[str, ...] = ()
+        args: tuple[str | float, ...] = ()
         if status is not None:
-            sql += " WHERE status = ? OR status LIKE ?"
+            sql += " AND (status = ? OR status LIKE ?)"
             args = (status, f"{status}:%")
+        if since_interval_s is not None:
+            sql += " AND interval_start_s >= ?"
+            args = (*args, since_interval_s)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY nonce", args).fetchall()
         out = []
@@ -386,11 +399,17 @@ class OracleState:
 
     def known_roots(self) -> set[bytes]:
         """Roots of every batch this state signed, and of the foreign batches it adopted."""
-        roots = {row.root for row in self.rows()}
         with self._lock:
+            own = self._db.execute("SELECT root, interval_start_s, words FROM outbox").fetchall()
             adopted = self._db.execute(
                 "SELECT root FROM foreign_batches WHERE adopted = 1"
             ).fetchall()
+        roots = {
+            bytes.fromhex(root)
+            if root
+            else batch_root(int(s), [int(w, 16) for w in json.loads(words)])
+            for root, s, words in own
+        }
         return roots | {bytes.fromhex(r) for (r,) in adopted}
 
     # -- batches signed with this key elsewhere ----------------------------------------------

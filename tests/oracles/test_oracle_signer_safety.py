@@ -98,7 +98,7 @@ def test_two_services_started_together_the_one_that_finds_the_others_batch_stops
     for service in (first, second):
         feed_intervals(service, t0, ["race-a", "race-b", "race-c"], 0, 4)
     assert first.tick(t0 + 5 * 900 + GRACE_S).committed == 15
-    # the second would use the same nonces for its own batches: it stops, reporting nothing
+    # the second would commit its own values for the same meters: it stops, reporting nothing
     with pytest.raises(OracleKeyInUseError, match="another meter oracle signs with this key"):
         second.tick(t0 + 5 * 900 + GRACE_S)
     assert second.committed() == {}
@@ -152,10 +152,11 @@ def test_a_pending_batch_whose_nonce_another_batch_took_is_signed_again(
     )
     with pytest.raises(RuntimeError):
         first.tick(t0 + 900 + GRACE_S)
+    (pending,) = first.state.pending()
     services.close_all()
-    # meanwhile a batch of other values is signed with the same key and the same nonce (0)
+    # meanwhile a batch of other values is signed with the same key and the same nonce
     other = oracles.meter(oracles.oracle)
-    other.commit(oracles.oracle, [MeterValue("meter-001", t0, 5, 0)], nonce=0)
+    other.commit(oracles.oracle, [MeterValue("meter-001", t0, 5, 0)], nonce=pending.nonce)
     with pytest.raises(OracleKeyInUseError):
         services.make("svc")
     services.close_all()
@@ -167,7 +168,22 @@ def test_a_pending_batch_whose_nonce_another_batch_took_is_signed_again(
     assert chain[("meter-001", t0)] == (5, 0)
     assert restarted.committed() == chain
     rows = restarted.state.rows()
-    assert [(r.nonce, r.status) for r in rows] == [(0, "superseded"), (1, "mined")]
+    assert [(r.nonce - pending.nonce, r.status) for r in rows] == [(0, "superseded"), (1, "mined")]
+
+
+def test_a_batch_a_reorg_dropped_is_signed_again_while_running(services, w3):
+    t0 = past_interval(w3, 20)
+    service = services.make("svc")
+    feed_intervals(service, t0, ["reorg-a", "reorg-b"], 0, 1)
+    assert service.tick(t0 + 900 + GRACE_S).committed == 2
+    snap = w3.provider.make_request("evm_snapshot", [])["result"]
+    assert service.tick(t0 + 2 * 900 + GRACE_S).committed == 2
+    w3.provider.make_request("evm_revert", [snap])  # a reorg drops the second batch
+    NonceManager.reset_all()
+    report = service.tick(t0 + 2 * 900 + GRACE_S + 1)
+    assert (report.resigned, report.recovered, report.committed) == (1, 1, 2)
+    chain = on_chain(service)
+    assert chain == service.committed() and len(chain) == 4
 
 
 def test_values_another_oracle_committed_first_are_conflicts_and_the_rest_goes_on_chain(
