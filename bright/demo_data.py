@@ -106,6 +106,9 @@ class DemoDataIn:
             state_dir=self.state_dir / "oracle",
             clock=clock.now,
             meters=meter_ids(virtual),
+            # the demo chain's batches signed with the demo oracle key are the demo's own (an
+            # earlier run with another state folder); a concurrent signer is still refused
+            adopt_chain=True,
         ).attach(bus)
         self.bridge = BridgeService(
             BridgeSettings(mqtt_port=port, client_id=f"bright-demo-bridge-{port}"),
