@@ -22,9 +22,11 @@ commitment for its interval (``rootInterval``), or, for a correction, the curren
 of its values or its ``MeterCorrectionsCommitted`` event signed with this key. A used nonce
 proves nothing (a restored state folder reuses its nonces, another signer with the key may
 too): a batch whose nonce was used by another batch is signed again with a fresh nonce
-(nonces the chain has seen used are skipped; a new state starts at a random nonce base); values that another batch committed first are
-``conflicts``, and the rest of the batch is signed again. Recent mined batches are checked
-against the chain at start; one the chain lost (a reorg, a reset chain) is signed again.
+(nonces the chain has seen used are skipped; a new state starts at a random nonce base).
+Values that another batch committed first are ``conflicts``, and the rest of the batch is
+signed again. Mined batches are checked against the chain again at start (the retention
+window) and for 16 blocks while running; one the chain lost (a reorg, a reset chain) is
+signed again. Values of a pending batch are never put in a second batch.
 
 One signer per key: two services signing with one key race for nonces and commit diverging
 values, so the service holds a lease. On one machine it is an exclusive ``flock`` on a lock
@@ -314,6 +316,7 @@ class MeterOracleService:
         self._halted: str | None = None
         self._lost: list[OutboxRow] = []
         self._recent: list[tuple[int, OutboxRow]] = []  # (block, row) mined in the last blocks
+        self._in_flight: set[tuple[str, int]] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         try:
@@ -549,6 +552,13 @@ class MeterOracleService:
             self._check_recent()
             self._recover(report)
             due_until = now - self.settings.grace_s - INTERVAL_S
+            # values of batches still pending (a timeout, a re-signed batch not mined yet) are
+            # in flight: never signed a second time in another batch
+            self._in_flight = {
+                (v.meter_id, v.interval_start_s)
+                for row in self.state.pending()
+                for v, _ in row.values
+            }
             with self._lock:
                 if self._cursor is None:
                     firsts = [
@@ -575,7 +585,7 @@ class MeterOracleService:
         return report
 
     def _settled(self, key: tuple[str, int]) -> bool:
-        return key in self._committed or key in self._conflicts
+        return key in self._committed or key in self._conflicts or key in self._in_flight
 
     def _due_values(
         self, now: float, last_due: int
@@ -617,7 +627,7 @@ class MeterOracleService:
             first = max(interval_floor(since), cursor - int(self.settings.retention_s))
             first -= first % INTERVAL_S
             for s in range(first, last_due + 1, INTERVAL_S):
-                if (meter_id, s) in self._conflicts:
+                if (meter_id, s) in self._conflicts or (meter_id, s) in self._in_flight:
                     continue
                 r = samples.interval(s)
                 if r is None:
@@ -917,9 +927,7 @@ def outbox_status(
     first = int(scanned) + 1 if scanned is not None else scan_from_block
     known = state.known_roots()
     new_foreign = [
-        b
-        for b in chain.signed_batches(first, chain.head, scan_chunk_blocks)
-        if b.root not in known
+        b for b in chain.signed_batches(first, chain.head, scan_chunk_blocks) if b.root not in known
     ]
     foreign = state.foreign(adopted=False) + new_foreign
     latest = None if not foreign else {"block": foreign[-1].block, "tx": foreign[-1].tx_hash}

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chain.domain import Role
+from chain.errors import TransactionFailed
 from chain.tx import NonceManager
 from oracles.cli import app
 from oracles.domain import MeterValue
@@ -184,6 +185,28 @@ def test_a_batch_a_reorg_dropped_is_signed_again_while_running(services, w3):
     assert (report.resigned, report.recovered, report.committed) == (1, 1, 2)
     chain = on_chain(service)
     assert chain == service.committed() and len(chain) == 4
+
+
+def test_values_of_a_batch_in_doubt_are_not_signed_into_a_second_batch(services, w3):
+    t0 = past_interval(w3, 20)
+    service = services.make("svc")
+    feed_intervals(service, t0, ["doubt-a", "doubt-b"], 0, 0)
+    real_submit, calls = service.client.submit, []
+
+    def slow_node(batch, gas=None):
+        calls.append(batch.nonce)
+        if len(calls) <= 2:  # no receipt in time, twice
+            raise TransactionFailed("no receipt after 60 s")
+        return real_submit(batch, gas)
+
+    service.client.submit = slow_node  # type: ignore[method-assign]
+    assert service.tick(t0 + 900 + GRACE_S).batches == 0
+    assert service.tick(t0 + 900 + GRACE_S + 1).batches == 0  # retried, still in doubt
+    report = service.tick(t0 + 900 + GRACE_S + 2)
+    assert (report.batches, report.committed, report.failed) == (1, 2, 0)
+    assert len(set(calls)) == 1  # one batch, sent three times; never a second one
+    assert [r.status for r in service.state.rows()] == ["mined"]
+    assert on_chain(service) == service.committed()
 
 
 def test_values_another_oracle_committed_first_are_conflicts_and_the_rest_goes_on_chain(
