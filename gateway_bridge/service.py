@@ -19,7 +19,6 @@ Bus messages (JSON-serialisable dicts, key = device id, household id for advice)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -139,8 +138,8 @@ class Bridge:
         self.stats = BridgeStats(settings.quarantine_size)
         self._clock = clock
         self._lock = threading.Lock()
-        # digest of (device, property, time) -> (first received, value) of timestamped readings
-        self._seen: OrderedDict[bytes, tuple[float, float]] = OrderedDict()
+        # (device, property, time) -> (first received, value) of timestamped readings
+        self._seen: OrderedDict[tuple[str, Property, float], tuple[float, float]] = OrderedDict()
         self._counters: dict[tuple[str, Property], CounterHistory] = {}
         self.adapters: dict[str, Adapter | None] = {}
         for root, name in settings.adapters.items():
@@ -208,64 +207,59 @@ class Bridge:
                 f"time {stamp:.0f} is {received - stamp:.0f} s old (max {cfg.max_past_s:g})",
             )
 
-    @staticmethod
-    def _reading_key(reading: Reading) -> bytes:
-        text = f"{reading.device_id}\0{reading.property.value}\0{reading.time_s!r}"
-        return hashlib.blake2b(text.encode(), digest_size=16).digest()
+    def _admit(
+        self, reading: Reading, received: float, timestamped: bool
+    ) -> tuple[RejectReason, str] | None:
+        """Why ``reading`` is refused, else None (and it is remembered), under one lock:
 
-    def _repeated(self, reading: Reading, received: float) -> tuple[RejectReason, str] | None:
-        """A timestamped reading seen before (same device, property and time: the parsed
-        reading, so reordered keys or other spellings of one message are the same reading)."""
-        with self._lock:
-            seen = self._seen.get(self._reading_key(reading))
-        if seen is None:
-            return None
-        first, value = seen
-        age = received - first
-        reason = RejectReason.DUPLICATE if age <= self.settings.duplicate_window_s else (
-            RejectReason.REPLAYED
-        )
-        differs = "" if value == reading.value else f" (then {value:g}, now {reading.value:g})"
-        return reason, (
-            f"{reading.device_id} {reading.property.value} at {reading.time_s:.3f} first "
-            f"received {age:.1f} s ago{differs}"
-        )
-
-    def _remember(self, reading: Reading, received: float) -> None:
+        - a timestamped reading seen before (same device, property and time: the parsed
+          reading, so reordered keys or another spelling of one message are the same reading)
+          is a ``duplicate`` within ``duplicate_window_s``, later ``replayed``;
+        - an energy counter below the device's reading just before it, or above the one just
+          after it, is ``counter_decreased``.
+        """
         cfg = self.settings
+        key = (reading.device_id, reading.property, reading.time_s)
         with self._lock:
-            self._seen[self._reading_key(reading)] = (received, reading.value)
-            while len(self._seen) > cfg.dedup_capacity:
-                self._seen.popitem(last=False)
-            while self._seen:
-                oldest = next(iter(self._seen.values()))[0]
-                if received - oldest <= cfg.max_past_s:
-                    break
-                self._seen.popitem(last=False)
-
-    def _counter_falls(self, reading: Reading) -> str | None:
-        """Why an energy counter reading would make the counter fall, else None."""
-        if reading.property not in COUNTER_PROPERTIES:
-            return None
-        with self._lock:
-            history = self._counters.get((reading.device_id, reading.property))
-            other = None if history is None else history.conflict(reading.time_s, reading.value)
-        if other is None:
-            return None
-        when, value = other
-        relation = "below the earlier" if when < reading.time_s else "above the later"
-        return (
-            f"{reading.device_id}: {reading.property.value} {reading.value:g} Wh at "
-            f"{reading.time_s:.0f} is {relation} {value:g} Wh at {when:.0f}: a counter only rises"
-        )
-
-    def _count(self, reading: Reading) -> None:
-        if reading.property in COUNTER_PROPERTIES:
-            with self._lock:
-                key = (reading.device_id, reading.property)
-                self._counters.setdefault(key, CounterHistory()).add(
-                    reading.time_s, reading.value
-                )
+            seen = self._seen.get(key) if timestamped else None
+            if seen is None and reading.property in COUNTER_PROPERTIES:
+                history = self._counters.get(key[:2])
+                if history is None:
+                    history = self._counters[key[:2]] = CounterHistory()
+                other = history.conflict(reading.time_s, reading.value)
+                if other is None:
+                    history.add(reading.time_s, reading.value)
+            else:
+                other = None
+            if seen is None and other is None and timestamped:
+                self._seen[key] = (received, reading.value)
+                while len(self._seen) > cfg.dedup_capacity:
+                    self._seen.popitem(last=False)
+                while self._seen:
+                    oldest = next(iter(self._seen.values()))[0]
+                    if received - oldest <= cfg.max_past_s:
+                        break
+                    self._seen.popitem(last=False)
+        if seen is not None:
+            first, value = seen
+            age = received - first
+            reason = (
+                RejectReason.DUPLICATE if age <= cfg.duplicate_window_s else RejectReason.REPLAYED
+            )
+            differs = "" if value == reading.value else f" (then {value:g}, now {reading.value:g})"
+            return reason, (
+                f"{reading.device_id} {reading.property.value} at {reading.time_s:.3f} first "
+                f"received {age:.1f} s ago{differs}"
+            )
+        if other is not None:
+            when, value = other
+            relation = "below the earlier" if when < reading.time_s else "above the later"
+            return RejectReason.COUNTER_DECREASED, (
+                f"{reading.device_id}: {reading.property.value} {reading.value:g} Wh at "
+                f"{reading.time_s:.0f} is {relation} {value:g} Wh at {when:.0f}: a counter only "
+                "rises"
+            )
+        return None
 
     def _handle(self, topic: str, payload: bytes, received: float) -> list[Reading]:
         root = topic.split("/", 1)[0]
@@ -317,17 +311,10 @@ class Bridge:
             reading = Reading(
                 device.device_id, raw.property, value, CANONICAL_UNIT[raw.property], time_s
             )
-            repeated = self._repeated(reading, received) if timestamped else None
-            if repeated is not None:
-                self.reject(repeated[0], repeated[1], topic, payload, received)
+            refused = self._admit(reading, received, timestamped)
+            if refused is not None:
+                self.reject(refused[0], refused[1], topic, payload, received)
                 continue
-            falls = self._counter_falls(reading)
-            if falls is not None:
-                self.reject(RejectReason.COUNTER_DECREASED, falls, topic, payload, received)
-                continue
-            if timestamped:
-                self._remember(reading, received)
-            self._count(reading)
             readings.append(reading)
         if not readings:
             if not decoded.values and not decoded.problems:

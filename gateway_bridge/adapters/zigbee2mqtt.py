@@ -15,7 +15,7 @@ Time: ``last_seen`` (Zigbee2MQTT's ``advanced.last_seen``: ISO 8601 or epoch mil
 ``time_s`` (unix seconds, a BRIGHT extension the community simulator uses); neither: the time
 the bridge received it.
 
-Parsing is strict: a payload that is not JSON, nests deeper than Python's parser allows, or
+Parsing is strict: a payload that is not UTF-8 JSON, nests deeper than Python's parser allows, or
 holds ``NaN``/``Infinity`` or a number no float holds (``1e400``, a 400-digit integer) is
 ``malformed_payload``; so is a timestamp that is not a finite number or an ISO 8601 time with a
 zone. Values are typed by property (:func:`gateway_bridge.domain.strict_value`): ``"OFF"`` or
@@ -104,6 +104,11 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+_DECODER = json.JSONDecoder(
+    parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+)
+
+
 def load_json(payload: bytes) -> object:
     """``payload`` as JSON, strictly: :class:`RejectedMessage` (``malformed_payload``) for
     anything that is not RFC 8259 JSON with numbers a float holds, or nests too deep."""
@@ -113,12 +118,7 @@ def load_json(payload: bytes) -> object:
             RejectReason.MALFORMED_PAYLOAD, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
         )
     try:
-        return json.loads(
-            payload,
-            parse_constant=_no_constant,
-            parse_float=_finite_float,
-            parse_int=_bounded_int,
-        )
+        return _DECODER.decode(payload.decode("utf-8"))  # RFC 8259: JSON on the wire is UTF-8
     except RecursionError:
         raise RejectedMessage(RejectReason.MALFORMED_PAYLOAD, "JSON nested too deep") from None
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
