@@ -15,8 +15,8 @@ Time: ``last_seen`` (Zigbee2MQTT's ``advanced.last_seen``: ISO 8601 or epoch mil
 ``time_s`` (unix seconds, a BRIGHT extension the community simulator uses); neither: the time
 the bridge received it.
 
-Parsing is strict: a payload that is not UTF-8 JSON, nests deeper than Python's parser allows, or
-holds ``NaN``/``Infinity`` or a number no float holds (``1e400``, a 400-digit integer) is
+Parsing is strict: a payload that is not UTF-8 JSON, nests deeper than 32 levels, or holds
+``NaN``/``Infinity`` or a number no float holds (``1e400``, a 400-digit integer) is
 ``malformed_payload``; so is a timestamp that is not a finite number or an ISO 8601 time with a
 zone. Values are typed by property (:func:`gateway_bridge.domain.strict_value`): ``"OFF"`` or
 ``true`` for an energy counter is a ``bad_value``, not 0 or 1.
