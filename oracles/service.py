@@ -30,8 +30,9 @@ signed again. Values of a pending batch are never put in a second batch.
 
 One signer per key: two services signing with one key race for nonces and commit diverging
 values, so the service holds a lease. On one machine it is an exclusive ``flock`` on a lock
-file named after the chain (id and genesis block), the contract and the key, in a machine-wide
-folder (``lock_dir``), plus one on its state folder; the kernel releases both when the process
+file named after the chain (id, genesis block, node URL), the contract and the key, in a
+machine-wide folder (``lock_dir``), plus one on its state folder; the kernel releases both when
+the process
 dies, so a crash leaves no stale lock. Across machines the chain is the lease: every batch
 signed with the key is visible in the contract's events (the signer is an indexed topic). At
 start the service refuses to run when the chain holds a batch signed with its key that its
@@ -39,7 +40,7 @@ state does not know (another service with the key, or this folder lost or restor
 unsafe to guess between); ``adopt_chain=True`` (``bright oracle run --adopt-chain``) takes
 such batches over once the operator knows no other service runs. While running, each tick
 looks at the new blocks; a batch it did not sign means a second signer: the service stops
-(both do, if both run: a fail-stop, never two writers).
+before sending anything more (if both sent in the same moment, both stop: a fail-stop).
 
 The clock is injected (``clock``), so a simulation at accelerated time and the tests drive it.
 """
@@ -330,7 +331,10 @@ class MeterOracleService:
     def _lease(self, folder: Path) -> list[_FileLock]:
         """Lock the state folder and, machine-wide, the key on this chain and contract."""
         genesis = bytes(self.client.w3.eth.get_block(0)["hash"]).hex()[:16]
-        key = f"{self.client.chain_id}-{genesis}-{self.client.address}-{self.oracle.address}"
+        # the node's URL too: two dev chains started in the same second share a genesis hash
+        node = str(getattr(self.client.w3.provider, "endpoint_uri", "") or "")
+        parts = (self.client.chain_id, genesis, node, self.client.address, self.oracle.address)
+        key = "-".join(str(p) for p in parts)
         name = hashlib.sha256(key.lower().encode()).hexdigest()[:24]
         locks = [
             _FileLock(folder / "meter-oracle.lock", f"the oracle state folder {folder}"),
