@@ -70,6 +70,13 @@ class DemoDataIn:
         self._households: dict[str, str] = {}
 
     def start(self) -> DemoDataIn:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # what started (the broker, the bridge) stops again
+            raise
+
+    def _start(self) -> DemoDataIn:
         port = free_port()
         executable = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.broker = MosquittoBroker(
