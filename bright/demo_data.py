@@ -70,6 +70,13 @@ class DemoDataIn:
         self._households: dict[str, str] = {}
 
     def start(self) -> DemoDataIn:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # what started (the broker, the bridge) stops again
+            raise
+
+    def _start(self) -> DemoDataIn:
         port = free_port()
         executable = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.broker = MosquittoBroker(
@@ -106,6 +113,9 @@ class DemoDataIn:
             state_dir=self.state_dir / "oracle",
             clock=clock.now,
             meters=meter_ids(virtual),
+            # the demo chain's batches signed with the demo oracle key are the demo's own (an
+            # earlier run with another state folder); a concurrent signer is still refused
+            adopt_chain=True,
         ).attach(bus)
         self.bridge = BridgeService(
             BridgeSettings(mqtt_port=port, client_id=f"bright-demo-bridge-{port}"),

@@ -9,6 +9,11 @@ instead of dropping to the ``mosquitto`` user, which could not write the state f
 TLS (IHG-10): :func:`generate_tls` makes a local CA, a server certificate for
 ``localhost``/``127.0.0.1`` and client certificates; the TLS listener authenticates clients by
 certificate (the certificate's CN becomes the MQTT user name) or by password.
+
+Payloads over ``message_size_limit`` bytes (default
+:data:`gateway_bridge.domain.MAX_PAYLOAD_BYTES`, the bridge's own limit) are not accepted by
+the broker (Mosquitto's ``message_size_limit``): it completes the QoS flow but forwards
+nothing, so an oversized message never reaches a subscriber's memory.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from core.paths import DEFAULT_STATE_DIR
+from gateway_bridge.domain import MAX_PAYLOAD_BYTES
 from gateway_bridge.errors import BrokerError, BrokerNotInstalledError, BrokerStartError
 
 DEFAULT_BROKER_DIR = DEFAULT_STATE_DIR / "mosquitto"
@@ -216,6 +222,7 @@ class MosquittoBroker:
     tls_port: optional TLS listener; ``tls_auth`` ``"certificate"`` (client certificate
         signed by the generated CA required, its CN is the user name) or ``"password"``.
     users: user name -> password, for password auth (hashed into ``passwords``).
+    message_size_limit: largest publish payload it forwards, bytes (0: Mosquitto's 256 MB).
     """
 
     def __init__(
@@ -231,7 +238,11 @@ class MosquittoBroker:
         persistence: bool = True,
         executable: str = "mosquitto",
         host: str = HOST,
+        message_size_limit: int = MAX_PAYLOAD_BYTES,
     ) -> None:
+        if message_size_limit < 0:
+            raise ValueError(f"message_size_limit must be >= 0, got {message_size_limit}")
+        self.message_size_limit = message_size_limit
         self.state_dir = Path(state_dir)
         self.host, self.port, self.tls_port = host, port, tls_port
         self.plain_auth, self.tls_auth = plain_auth, tls_auth
@@ -269,6 +280,7 @@ class MosquittoBroker:
             "log_type notice",
             "connection_messages true",
             "max_queued_messages 100000",
+            f"message_size_limit {self.message_size_limit}",
         ]
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to 'mosquitto', who cannot write here

@@ -7,10 +7,16 @@ fixed vocabulary :class:`Property`), ``value`` in the property's canonical :clas
 ``saref:UnitOfMeasure`` (``saref:Power`` in W, ``saref:Energy`` in Wh, ``saref:Temperature``
 in degC, ...). Adapters translate gateway formats into it; :func:`to_canonical` converts units
 (``kWh`` -> ``Wh``, ``degF`` -> ``degC``) and refuses units that do not fit the property.
+
+Values are typed strictly (:func:`strict_value`): a boolean property (``state``, ``contact``,
+``occupancy``) takes a boolean or a state word, every other property a finite number; a word or
+a boolean is never read as a number (``{"energy": "OFF"}`` is refused, not 0 Wh). An energy
+counter only rises (:class:`CounterHistory`).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 from collections.abc import Iterable
@@ -180,19 +186,94 @@ def to_canonical(prop: Property, value: float, unit: str | None) -> float:
     return value * factor + offset
 
 
+BOOLEAN_PROPERTIES = frozenset({Property.OCCUPANCY, Property.CONTACT, Property.STATE})
+"""Properties whose value is a state (1 or 0), given as a boolean or a state word."""
+BOOLEAN_WORDS: dict[str, float] = {
+    "ON": 1.0,
+    "OFF": 0.0,
+    "TRUE": 1.0,
+    "FALSE": 0.0,
+    "OPEN": 0.0,
+    "CLOSED": 1.0,
+}
+COUNTER_PROPERTIES = frozenset({Property.ENERGY, Property.ENERGY_EXPORT})
+"""Cumulative counters: a reading below an earlier one is refused (counter_decreased)."""
+MAX_PAYLOAD_BYTES = 65_536
+"""Largest MQTT payload the bridge reads (and the generated Mosquitto config forwards); a
+gateway state message is well under 2 KB."""
+
+
+def strict_value(prop: Property, raw: object) -> float:
+    """A decoded JSON value of ``prop`` as a float, typed strictly.
+
+    A boolean property takes ``true``/``false``, a state word (:data:`BOOLEAN_WORDS`, any
+    case) or the numbers 0 and 1; every other property takes a finite JSON number only (no
+    booleans, no words, no numeric strings). ``ValueError`` otherwise.
+    """
+    if prop in BOOLEAN_PROPERTIES:
+        if isinstance(raw, bool):
+            return 1.0 if raw else 0.0
+        if isinstance(raw, str) and raw.strip().upper() in BOOLEAN_WORDS:
+            return BOOLEAN_WORDS[raw.strip().upper()]
+        if isinstance(raw, int | float) and raw in (0, 1):
+            return float(raw)
+        raise ValueError(f"{raw!r} is not a {prop.value} state (true/false, ON/OFF, OPEN/CLOSED)")
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValueError(f"{raw!r} is not a number")
+    try:
+        value = float(raw)
+    except OverflowError:
+        raise ValueError(f"{raw!r} does not fit a float") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{raw!r} is not finite")
+    return value
+
+
+class CounterHistory:
+    """The latest readings of one energy counter (at most ``keep``), to refuse one that would
+    make the counter fall: below the reading just before it, or above the one just after it
+    (a late reading). A reading older than all kept ones is checked against the oldest."""
+
+    def __init__(self, keep: int = 64) -> None:
+        self.keep = keep
+        self.times: list[float] = []
+        self.values: list[float] = []
+
+    def conflict(self, time_s: float, value: float) -> tuple[float, float] | None:
+        """``(time, value)`` of the kept reading that ``value`` at ``time_s`` contradicts."""
+        i = bisect.bisect_left(self.times, time_s)
+        if i > 0 and value < self.values[i - 1]:
+            return self.times[i - 1], self.values[i - 1]
+        j = i + 1 if i < len(self.times) and self.times[i] == time_s else i
+        if j < len(self.times) and value > self.values[j]:
+            return self.times[j], self.values[j]
+        return None
+
+    def add(self, time_s: float, value: float) -> None:
+        i = bisect.bisect_left(self.times, time_s)
+        if i < len(self.times) and self.times[i] == time_s:
+            return
+        self.times.insert(i, time_s)
+        self.values.insert(i, value)
+        if len(self.times) > self.keep:
+            del self.times[0], self.values[0]
+
+
 class RejectReason(StrEnum):
     """Why the bridge refused (part of) a message; each has its own counter."""
 
-    MALFORMED_PAYLOAD = "malformed_payload"  # not JSON / not the adapter's format
+    MALFORMED_PAYLOAD = "malformed_payload"  # cannot be parsed (JSON, number, time, nesting)
+    PAYLOAD_TOO_LARGE = "payload_too_large"  # over max_payload_bytes: not even parsed
     UNKNOWN_ADAPTER = "unknown_adapter"  # topic root configured for an adapter not installed
     UNKNOWN_DEVICE = "unknown_device"  # no registered device at this address
     UNKNOWN_PROPERTY = "unknown_property"  # openHAB item that maps to no property
     WRONG_UNIT = "wrong_unit"
-    BAD_VALUE = "bad_value"  # not a number / not a known state word
+    BAD_VALUE = "bad_value"  # wrong type: a word or boolean for a number, a number for a state
     NEGATIVE_VALUE = "negative_value"
     ABSURD_VALUE = "absurd_value"  # outside the plausible range, NaN or infinite
-    DUPLICATE = "duplicate"  # same timestamped message again within the duplicate window
-    REPLAYED = "replayed"  # same timestamped message again after the duplicate window
+    COUNTER_DECREASED = "counter_decreased"  # an energy counter below an earlier reading
+    DUPLICATE = "duplicate"  # same device, property and time again within the duplicate window
+    REPLAYED = "replayed"  # same device, property and time again after the duplicate window
     CLOCK_SKEW_FUTURE = "clock_skew_future"
     CLOCK_SKEW_PAST = "clock_skew_past"
     INTERNAL_ERROR = "internal_error"  # a bug in an adapter; the bridge keeps running

@@ -1,7 +1,9 @@
 """The bridge service: MQTT gateway topics in, normalised readings out on the bus.
 
-:class:`Bridge` is the message handler (no network): adapter -> device -> time checks ->
-dedup -> units and plausibility -> status store, bus topic ``meter.readings``, comfort rules.
+:class:`Bridge` is the message handler (no network): size limit -> adapter (strict parsing
+and types) -> device -> time checks -> units and plausibility -> per reading: duplicates (same
+device, property and timestamp, whatever the bytes looked like) and energy counters that
+would fall -> status store, bus topic ``meter.readings``, comfort rules.
 It never raises on input: every refused message or value is counted under a
 :class:`~gateway_bridge.domain.RejectReason` and kept in a bounded quarantine (also published
 on ``gateway.quarantine``). :class:`BridgeService` wires it to a paho-mqtt client, runs the
@@ -17,9 +19,9 @@ Bus messages (JSON-serialisable dicts, key = device id, household id for advice)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import math
 import ssl
 import threading
 import time
@@ -34,11 +36,14 @@ from core.errors import ConfigError
 from gateway_bridge.adapters import ADAPTERS, Adapter
 from gateway_bridge.domain import (
     CANONICAL_UNIT,
+    COUNTER_PROPERTIES,
     Advice,
     Command,
+    CounterHistory,
     Device,
     DeviceRegistry,
     Preferences,
+    Property,
     Reading,
     RejectReason,
     check_plausible,
@@ -133,7 +138,9 @@ class Bridge:
         self.stats = BridgeStats(settings.quarantine_size)
         self._clock = clock
         self._lock = threading.Lock()
-        self._seen: OrderedDict[bytes, float] = OrderedDict()
+        # (device, property, time) -> (first received, value) of timestamped readings
+        self._seen: OrderedDict[tuple[str, Property, float], tuple[float, float]] = OrderedDict()
+        self._counters: dict[tuple[str, Property], CounterHistory] = {}
         self.adapters: dict[str, Adapter | None] = {}
         for root, name in settings.adapters.items():
             cls = ADAPTERS.get(name)
@@ -155,6 +162,10 @@ class Bridge:
         """Handle one MQTT message; returns the readings it produced. Never raises."""
         received = self._clock()
         self.stats.add("messages")
+        if len(payload) > self.settings.max_payload_bytes:  # never parsed
+            detail = f"{len(payload)} bytes (max {self.settings.max_payload_bytes})"
+            self.reject(RejectReason.PAYLOAD_TOO_LARGE, detail, topic, payload, received)
+            return []
         try:
             return self._handle(topic, payload, received)
         except RejectedMessage as exc:
@@ -181,8 +192,10 @@ class Bridge:
         except Exception:
             log.exception("publishing a quarantine entry failed")
 
-    def _check_time(self, topic: str, payload: bytes, stamp: float, received: float) -> None:
+    def _check_time(self, stamp: float, received: float) -> None:
         cfg = self.settings
+        if not math.isfinite(stamp):
+            raise RejectedMessage(RejectReason.MALFORMED_PAYLOAD, f"time {stamp!r} is no time")
         if stamp - received > cfg.max_future_s:
             raise RejectedMessage(
                 RejectReason.CLOCK_SKEW_FUTURE,
@@ -193,22 +206,60 @@ class Bridge:
                 RejectReason.CLOCK_SKEW_PAST,
                 f"time {stamp:.0f} is {received - stamp:.0f} s old (max {cfg.max_past_s:g})",
             )
-        digest = hashlib.blake2b(topic.encode() + b"\0" + payload, digest_size=16).digest()
+
+    def _admit(
+        self, reading: Reading, received: float, timestamped: bool
+    ) -> tuple[RejectReason, str] | None:
+        """Why ``reading`` is refused, else None (and it is remembered), under one lock:
+
+        - a timestamped reading seen before (same device, property and time: the parsed
+          reading, so reordered keys or another spelling of one message are the same reading)
+          is a ``duplicate`` within ``duplicate_window_s``, later ``replayed``;
+        - an energy counter below the device's reading just before it, or above the one just
+          after it, is ``counter_decreased``.
+        """
+        cfg = self.settings
+        key = (reading.device_id, reading.property, reading.time_s)
         with self._lock:
-            first = self._seen.get(digest)
-            if first is None:
-                self._seen[digest] = received
+            seen = self._seen.get(key) if timestamped else None
+            if seen is None and reading.property in COUNTER_PROPERTIES:
+                history = self._counters.get(key[:2])
+                if history is None:
+                    history = self._counters[key[:2]] = CounterHistory()
+                other = history.conflict(reading.time_s, reading.value)
+                if other is None:
+                    history.add(reading.time_s, reading.value)
+            else:
+                other = None
+            if seen is None and other is None and timestamped:
+                self._seen[key] = (received, reading.value)
                 while len(self._seen) > cfg.dedup_capacity:
                     self._seen.popitem(last=False)
                 while self._seen:
-                    oldest = next(iter(self._seen.values()))
+                    oldest = next(iter(self._seen.values()))[0]
                     if received - oldest <= cfg.max_past_s:
                         break
                     self._seen.popitem(last=False)
-                return
-        age = received - first
-        reason = RejectReason.DUPLICATE if age <= cfg.duplicate_window_s else RejectReason.REPLAYED
-        raise RejectedMessage(reason, f"same message first received {age:.1f} s ago")
+        if seen is not None:
+            first, value = seen
+            age = received - first
+            reason = (
+                RejectReason.DUPLICATE if age <= cfg.duplicate_window_s else RejectReason.REPLAYED
+            )
+            differs = "" if value == reading.value else f" (then {value:g}, now {reading.value:g})"
+            return reason, (
+                f"{reading.device_id} {reading.property.value} at {reading.time_s:.3f} first "
+                f"received {age:.1f} s ago{differs}"
+            )
+        if other is not None:
+            when, value = other
+            relation = "below the earlier" if when < reading.time_s else "above the later"
+            return RejectReason.COUNTER_DECREASED, (
+                f"{reading.device_id}: {reading.property.value} {reading.value:g} Wh at "
+                f"{reading.time_s:.0f} is {relation} {value:g} Wh at {when:.0f}: a counter only "
+                "rises"
+            )
+        return None
 
     def _handle(self, topic: str, payload: bytes, received: float) -> list[Reading]:
         root = topic.split("/", 1)[0]
@@ -235,8 +286,9 @@ class Bridge:
             self.stats.add("accepted")
             return []
         time_s = received
+        timestamped = decoded.time_s is not None
         if decoded.time_s is not None:
-            self._check_time(topic, payload, decoded.time_s, received)
+            self._check_time(decoded.time_s, received)
             time_s = decoded.time_s
         for reason, detail in decoded.problems:
             self.reject(reason, f"{device.device_id}: {detail}", topic, payload, received)
@@ -256,9 +308,14 @@ class Bridge:
                 )
                 self.reject(bad, detail, topic, payload, received)
                 continue
-            readings.append(
-                Reading(device.device_id, raw.property, value, CANONICAL_UNIT[raw.property], time_s)
+            reading = Reading(
+                device.device_id, raw.property, value, CANONICAL_UNIT[raw.property], time_s
             )
+            refused = self._admit(reading, received, timestamped)
+            if refused is not None:
+                self.reject(refused[0], refused[1], topic, payload, received)
+                continue
+            readings.append(reading)
         if not readings:
             if not decoded.values and not decoded.problems:
                 self.stats.add("ignored")  # e.g. openHAB NULL, a payload of other keys only

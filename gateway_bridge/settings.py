@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.paths import DEFAULT_STATE_DIR
+from gateway_bridge.domain import MAX_PAYLOAD_BYTES
 
 
 class BridgeSettings(BaseSettings):
@@ -51,7 +52,15 @@ class BridgeSettings(BaseSettings):
         ge=0,
         description="A repeated timestamped message within this is a duplicate, later a replay, s.",
     )
-    dedup_capacity: int = Field(default=200_000, ge=1, description="Message digests remembered.")
+    dedup_capacity: int = Field(
+        default=200_000, ge=1, description="Timestamped readings remembered for duplicates."
+    )
+    max_payload_bytes: int = Field(
+        default=MAX_PAYLOAD_BYTES,
+        ge=1,
+        description="Larger MQTT payloads are refused unread (payload_too_large); the "
+        "generated Mosquitto config sets the same message_size_limit.",
+    )
     quarantine_size: int = Field(
         default=1000, ge=0, description="Rejected messages kept for review."
     )

@@ -16,6 +16,11 @@ Energy of the interval ``[s, s + 900)``:
 - power: the step function of the samples (each value holds until the next sample),
   integrated over the interval, rounded to Wh.
 
+A counter only rises: a reading below an earlier reading of the same series (or above a later
+one) is refused with :class:`~oracles.errors.CounterDecreasedError` and never used, so one
+backwards reading (a gateway sending ``0`` or a state word) cannot turn into a negative
+interval followed by the whole jump in the next one. A replaced meter is a new meter id.
+
 An interval is *known* when there is a sample at or before its start (otherwise the meter did
 not exist yet: nothing to commit) and *complete* when there is also a sample at or after its
 end. An incomplete value holds the last counter value (or stops integrating at the last power
@@ -31,6 +36,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from oracles.domain import INTERVAL_S
+from oracles.errors import CounterDecreasedError
 
 
 class Direction(StrEnum):
@@ -79,6 +85,16 @@ class Series:
     def __len__(self) -> int:
         return len(self.times)
 
+    def check_counter(self, time_s: float, value: float, meter: str = "") -> None:
+        """Raise :class:`CounterDecreasedError` unless ``value`` at ``time_s`` lies between
+        the counter readings just before and just after it."""
+        i = bisect.bisect_left(self.times, time_s)
+        if i > 0 and value < self.values[i - 1]:
+            raise CounterDecreasedError(meter, time_s, value, self.times[i - 1], self.values[i - 1])
+        j = i + 1 if i < len(self.times) and self.times[i] == time_s else i
+        if j < len(self.times) and value > self.values[j]:
+            raise CounterDecreasedError(meter, time_s, value, self.times[j], self.values[j])
+
     def neighbours(self, time_s: float) -> tuple[float | None, float | None]:
         """Times of the samples just before and just after ``time_s`` (exclusive)."""
         i = bisect.bisect_left(self.times, time_s)
@@ -114,8 +130,8 @@ class Series:
             return None
         b = self.counter_at(end_s)
         assert b is not None
-        wh = round(b[0]) - round(a[0])
-        return IntervalEnergy(max(wh, 0), b[1])
+        # never negative: the series only rises (see check_counter), and so do its roundings
+        return IntervalEnergy(round(b[0]) - round(a[0]), b[1])
 
     # -- power ------------------------------------------------------------------------------
     def power_energy(self, start_s: float, end_s: float) -> IntervalEnergy | None:
@@ -140,8 +156,19 @@ class MeterSamples:
 
     series: dict[tuple[Direction, SampleKind], Series] = field(default_factory=dict)
 
-    def add(self, direction: Direction, kind: SampleKind, time_s: float, value: float) -> bool:
-        return self.series.setdefault((direction, kind), Series()).add(time_s, value)
+    def add(
+        self, direction: Direction, kind: SampleKind, time_s: float, value: float, meter: str = ""
+    ) -> bool:
+        """Keep a sample; False for a second sample at the same time (the first stays).
+        A counter sample that would make the counter fall raises
+        :class:`CounterDecreasedError` (nothing is kept)."""
+        series = self.series.setdefault((direction, kind), Series())
+        if kind is SampleKind.COUNTER:
+            i = bisect.bisect_left(series.times, time_s)
+            if i < len(series.times) and series.times[i] == time_s:
+                return False
+            series.check_counter(time_s, value, meter)
+        return series.add(time_s, value)
 
     def _source(self, direction: Direction) -> tuple[SampleKind, Series] | None:
         for kind in (SampleKind.COUNTER, SampleKind.POWER):

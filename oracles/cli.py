@@ -1,4 +1,4 @@
-"""Command line: ``simulate`` and ``oracle run|bench``.
+"""Command line: ``simulate`` and ``oracle run|status|bench``.
 
 The platform CLI mounts :data:`app` (``bright simulate ...``, ``bright oracle run``); every
 command is also reachable here (``python -m oracles.cli --help``).
@@ -8,6 +8,11 @@ command is also reachable here (``python -m oracles.cli --help``).
   this process on the simulated clock, so the readings reach the chain.
 - ``oracle run``: the bridge plus the meter oracle on the real clock (or on a running
   simulation's clock, ``--simulation FILE``), until Ctrl-C.
+  ``--adopt-chain`` takes over batches signed with the key that the state does not know (a
+  lost or restored state folder), once no other service with the key runs.
+- ``oracle status``: the service's outbox against the chain (committed, pending, missing,
+  failed, batches signed with the key elsewhere), one JSON line; exit code 1 when something
+  the state reports is not on-chain or another signer used the key.
 - ``oracle bench``: :func:`oracles.bench.bench_oracle`, one JSON line.
 """
 
@@ -35,40 +40,66 @@ def _fail(exc: BaseException) -> None:
     raise typer.Exit(code=1)
 
 
-def _oracle_service(clock: Any, state_dir: Path | None, meters: dict[str, str] | None) -> Any:
-    """The meter oracle on the chain of the settings, signing with the oracle key."""
+def _oracle_key(chain: Any, settings: Any) -> Any:
+    """The oracle's signing account: the configured key, the demo oracle in development."""
     from eth_account import Account
 
+    from chain.platform import dev_accounts
+    from oracles.errors import OracleConfigError
+
+    if settings.oracle_key:
+        return Account.from_key(settings.oracle_key)
+    if chain.env == "development":
+        return dev_accounts(chain.mnemonic, 4)[3]  # the demo community's oracle
+    raise OracleConfigError("set BRIGHT_ORACLE_ORACLE_KEY")
+
+
+def _meter_client(meter_oracle: str | None, sender_account: Any | None) -> Any:
+    """The MeterOracle client on the chain of the settings (address: given or deployed)."""
     from chain.compiler import load_artifacts
     from chain.deploy import DeploymentsFile
-    from chain.platform import connect, dev_accounts, make_sender
+    from chain.platform import connect, make_sender
     from core.settings import chain_settings
     from oracles.clients import MeterOracleClient
     from oracles.errors import OracleConfigError
+
+    chain = chain_settings()
+    w3 = connect(chain.effective_rpc_url)
+    if meter_oracle is None:
+        deployment = DeploymentsFile(chain.deployments_file).get(int(w3.eth.chain_id))
+        if deployment is None:
+            raise OracleConfigError(
+                f"nothing is deployed on chain {w3.eth.chain_id}: run `bright up`"
+            )
+        meter_oracle = deployment.address("MeterOracle")
+    artifacts = load_artifacts()
+    sender = (
+        None
+        if sender_account is None
+        else make_sender(w3, sender_account, artifacts, chain.tx_timeout_s)
+    )
+    return MeterOracleClient(w3, meter_oracle, artifacts["MeterOracle"], sender)
+
+
+def _oracle_service(
+    clock: Any, state_dir: Path | None, meters: dict[str, str] | None, adopt_chain: bool = False
+) -> Any:
+    """The meter oracle on the chain of the settings, signing with the oracle key."""
+    from core.settings import chain_settings
     from oracles.service import MeterOracleService
     from oracles.settings import OracleSettings
 
-    chain = chain_settings()
     settings = OracleSettings()
-    w3 = connect(chain.effective_rpc_url)
-    deployment = DeploymentsFile(chain.deployments_file).get(int(w3.eth.chain_id))
-    if deployment is None:
-        raise OracleConfigError(f"nothing is deployed on chain {w3.eth.chain_id}: run `bright up`")
-    if settings.oracle_key:
-        oracle = Account.from_key(settings.oracle_key)
-    elif chain.env == "development":
-        oracle = dev_accounts(chain.mnemonic, 4)[3]  # the demo community's oracle
-    else:
-        raise OracleConfigError("set BRIGHT_ORACLE_ORACLE_KEY")
-    artifacts = load_artifacts()
-    client = MeterOracleClient(
-        w3,
-        deployment.address("MeterOracle"),
-        artifacts["MeterOracle"],
-        make_sender(w3, oracle, artifacts, chain.tx_timeout_s),
-    )
+    oracle = _oracle_key(chain_settings(), settings)
+    client = _meter_client(None, oracle)
     return MeterOracleService(
-        client, oracle, settings, state_dir=state_dir, clock=clock, meters=meters
+        client,
+        oracle,
+        settings,
+        state_dir=state_dir,
+        clock=clock,
+        meters=meters,
+        adopt_chain=adopt_chain,
     )
 
 
@@ -178,6 +209,13 @@ def run(
     ] = None,
     mqtt_port: Annotated[int | None, typer.Option(help="MQTT broker port.")] = None,
     state_dir: Annotated[Path | None, typer.Option(help="Oracle state folder.")] = None,
+    adopt_chain: Annotated[
+        bool,
+        typer.Option(
+            help="Take over batches signed with the oracle key that the state does not know "
+            "(a lost or restored state folder). Only when no other service uses the key."
+        ),
+    ] = False,
 ) -> None:
     """Run the bridge and the meter oracle until Ctrl-C."""
     from gateway_bridge.service import load_site
@@ -201,7 +239,7 @@ def run(
         else:
             raise typer.BadParameter("give --site or --simulation")
         bus = InProcessBus()
-        service = _oracle_service(clock, state_dir, meters).attach(bus)
+        service = _oracle_service(clock, state_dir, meters, adopt_chain).attach(bus)
         bridge = _bridge(devices, bus, clock, mqtt_port).start()
     except (BrightError, ValueError, OSError, KeyError) as exc:
         _fail(exc)
@@ -212,11 +250,53 @@ def run(
     try:
         while not stop.wait(10):
             typer.echo(json.dumps({"stats": dict(service.stats), "cursor_s": service.cursor_s}))
+            if service.halted is not None:
+                _fail(RuntimeError(service.halted))
     except KeyboardInterrupt:
         pass
     finally:
         service.close()
         bridge.stop()
+
+
+@oracle_app.command("status")
+def status(
+    state_dir: Annotated[Path | None, typer.Option(help="Oracle state folder.")] = None,
+    meter_oracle: Annotated[
+        str | None, typer.Option(help="MeterOracle address (default: the deployed one).")
+    ] = None,
+    signer: Annotated[
+        str | None, typer.Option(help="The oracle's address (default: of the oracle key).")
+    ] = None,
+) -> None:
+    """Compare the service's outbox with the chain: committed, pending, missing; JSON."""
+    from core.settings import chain_settings
+    from oracles.errors import OracleStateError
+    from oracles.service import outbox_status
+    from oracles.settings import OracleSettings
+    from oracles.state import OracleState
+
+    settings = OracleSettings()
+    folder = state_dir if state_dir is not None else settings.state_dir
+    path = Path(folder) / "meter-oracle.sqlite"
+    try:
+        if not path.exists():
+            raise OracleStateError(f"no meter-oracle state at {path}")
+        client = _meter_client(meter_oracle, None)
+        address = signer or str(_oracle_key(chain_settings(), settings).address)
+        state = OracleState(path, chain_id=client.chain_id, contract=client.address, signer=address)
+        try:
+            result = outbox_status(
+                client, state, address, settings.scan_from_block, settings.scan_chunk_blocks
+            )
+        finally:
+            state.close()
+    except (BrightError, ValueError) as exc:
+        _fail(exc)
+        return
+    sys.stdout.write(json.dumps(result) + "\n")
+    if not result["ok"]:
+        raise typer.Exit(code=1)
 
 
 @oracle_app.command("bench")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -44,6 +45,21 @@ class OracleSettings(BaseSettings):
     )
     state_dir: Path = Field(
         default=DEFAULT_STATE_DIR / "oracle", description="Folder of the oracle's SQLite state."
+    )
+
+    lock_dir: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "bright-locks",
+        description="Machine-wide folder of the signing-key locks: one meter oracle per key, "
+        "chain and contract on this machine, whatever its state folder.",
+    )
+    scan_from_block: int = Field(
+        default=0,
+        ge=0,
+        description="First block to look for batches signed with the oracle key when the state "
+        "is new (the MeterOracle's deployment block on a long chain).",
+    )
+    scan_chunk_blocks: int = Field(
+        default=50_000, ge=1, description="Blocks per eth_getLogs call when scanning."
     )
 
     @model_validator(mode="after")

@@ -13,6 +13,11 @@ Mapping items to devices and properties, in this order:
    is the device's address and ``<Property>`` a vocabulary word in any case without
    underscores (``h1hp_Power``, ``h1hp_EnergyExport``, ``h1air_CO2``, ``h1air_PM25``).
 
+Values are typed by property: state words (``ON``/``OFF``, ``OPEN``/``CLOSED``) only for a
+boolean property (``state``, ``contact``, ``occupancy``), numbers for the others; ``OPEN`` for
+an energy item is a ``bad_value``, not 0 Wh. A number that does not fit a float (``1e400``) is
+``malformed_payload``.
+
 Commands go to ``openhab/<item>/command`` (openHAB's event bus turns them into item commands):
 switch ``ON``/``OFF`` to the item bound to ``state`` (convention ``<address>_Switch``),
 setpoint ``21.5`` to ``setpoint`` (``<address>_Setpoint``), mode ``HEAT``/``COOL``/``OFF`` to
@@ -21,16 +26,25 @@ setpoint ``21.5`` to ``setpoint`` (``<address>_Setpoint``), mode ``HEAT``/``COOL
 
 from __future__ import annotations
 
+import math
 import re
 
 from gateway_bridge.adapters.base import Adapter, Decoded, RawValue, register_adapter
-from gateway_bridge.domain import Action, Command, Device, DeviceRegistry, Property, RejectReason
+from gateway_bridge.domain import (
+    BOOLEAN_PROPERTIES,
+    BOOLEAN_WORDS,
+    Action,
+    Command,
+    Device,
+    DeviceRegistry,
+    Property,
+    RejectReason,
+)
 from gateway_bridge.errors import RejectedMessage
 
 _WORDS: dict[str, Property] = {p.value.replace("_", ""): p for p in Property}
 _WORDS["temp"] = Property.TEMPERATURE
 _WORDS["switch"] = Property.STATE
-_STATE_WORDS = {"ON": 1.0, "OFF": 0.0, "OPEN": 0.0, "CLOSED": 1.0}
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
 _COMMAND_ITEMS = {Action.SWITCH: "state", Action.SETPOINT: "setpoint", Action.MODE: "mode"}
 _CONVENTION = {Action.SWITCH: "Switch", Action.SETPOINT: "Setpoint", Action.MODE: "Mode"}
@@ -90,14 +104,23 @@ class OpenHabAdapter(Adapter):
         out = Decoded(address=device.address, device=device)
         if text.upper() in ("NULL", "UNDEF", ""):
             return out  # openHAB has no value yet: nothing to report
-        if text.upper() in _STATE_WORDS:
-            out.values.append(RawValue(prop, _STATE_WORDS[text.upper()], None))
+        if text.upper() in BOOLEAN_WORDS:
+            if prop in BOOLEAN_PROPERTIES:
+                out.values.append(RawValue(prop, BOOLEAN_WORDS[text.upper()], None))
+            else:
+                detail = f"item {item!r}: {text[:40]!r} is no {prop.value} number"
+                out.problems.append((RejectReason.BAD_VALUE, detail))
             return out
         match = _NUMBER.match(text)
         if match is None:
             out.problems.append((RejectReason.BAD_VALUE, f"item {item!r}: {text[:40]!r}"))
             return out
-        out.values.append(RawValue(prop, float(match.group(1)), match.group(2) or unit))
+        number = float(match.group(1))
+        if not math.isfinite(number):
+            raise RejectedMessage(
+                RejectReason.MALFORMED_PAYLOAD, f"item {item!r}: {match.group(1)[:40]} overflows"
+            )
+        out.values.append(RawValue(prop, number, match.group(2) or unit))
         return out
 
     def encode(self, device: Device, command: Command) -> list[tuple[str, bytes]]:

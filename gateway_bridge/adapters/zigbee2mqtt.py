@@ -15,6 +15,12 @@ Time: ``last_seen`` (Zigbee2MQTT's ``advanced.last_seen``: ISO 8601 or epoch mil
 ``time_s`` (unix seconds, a BRIGHT extension the community simulator uses); neither: the time
 the bridge received it.
 
+Parsing is strict: a payload that is not UTF-8 JSON, nests deeper than 32 levels, or holds
+``NaN``/``Infinity`` or a number no float holds (``1e400``, a 400-digit integer) is
+``malformed_payload``; so is a timestamp that is not a finite number or an ISO 8601 time with a
+zone. Values are typed by property (:func:`gateway_bridge.domain.strict_value`): ``"OFF"`` or
+``true`` for an energy counter is a ``bad_value``, not 0 or 1.
+
 Commands go to ``<base>/<name>/set``: switch ``{"state": "ON"}``, setpoint
 ``{"current_heating_setpoint": 21.5}`` (key from the device option ``setpoint_key``), mode
 ``{"system_mode": "heat"}`` (option ``mode_key``).
@@ -23,10 +29,20 @@ Commands go to ``<base>/<name>/set``: switch ``{"state": "ON"}``, setpoint
 from __future__ import annotations
 
 import json
+import math
+import re
 from datetime import datetime
 
 from gateway_bridge.adapters.base import Adapter, Decoded, RawValue, register_adapter
-from gateway_bridge.domain import Action, Command, Device, DeviceRegistry, Property, RejectReason
+from gateway_bridge.domain import (
+    Action,
+    Command,
+    Device,
+    DeviceRegistry,
+    Property,
+    RejectReason,
+    strict_value,
+)
 from gateway_bridge.errors import RejectedMessage
 
 # payload key -> (property, the unit Zigbee2MQTT sends it in)
@@ -51,8 +67,62 @@ KEYS: dict[str, tuple[Property, str | None]] = {
     "battery": (Property.BATTERY, "%"),
     "linkquality": (Property.LINKQUALITY, "lqi"),
 }
-_BOOL_WORDS = {"ON": 1.0, "OFF": 0.0, "TRUE": 1.0, "FALSE": 0.0, "OPEN": 0.0, "CLOSED": 1.0}
 _COMMAND_SUFFIXES = ("/set", "/get")
+MAX_INT_DIGITS = 30  # no reading or timestamp needs more; a longer integer is malformed
+MAX_JSON_DEPTH = 32  # a gateway state nests 2 or 3 levels; deeper is malformed, whatever the
+# interpreter's recursion limit (which decides whether json.loads raises RecursionError)
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[{\]}]')
+
+
+def json_depth(payload: bytes) -> int:
+    """How deep arrays and objects nest in ``payload`` (brackets inside strings ignored)."""
+    depth = deepest = 0
+    for match in _TOKENS.finditer(payload):
+        c = match.group()[:1]
+        if c in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} does not fit a float")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits")
+    return int(text)
+
+
+_DECODER = json.JSONDecoder(
+    parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+)
+
+
+def load_json(payload: bytes) -> object:
+    """``payload`` as JSON, strictly: :class:`RejectedMessage` (``malformed_payload``) for
+    anything that is not RFC 8259 JSON with numbers a float holds, or nests too deep."""
+    brackets = payload.count(b"[") + payload.count(b"{")
+    if brackets > MAX_JSON_DEPTH and json_depth(payload) > MAX_JSON_DEPTH:
+        raise RejectedMessage(
+            RejectReason.MALFORMED_PAYLOAD, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+        )
+    try:
+        return _DECODER.decode(payload.decode("utf-8"))  # RFC 8259: JSON on the wire is UTF-8
+    except RecursionError:
+        raise RejectedMessage(RejectReason.MALFORMED_PAYLOAD, "JSON nested too deep") from None
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise RejectedMessage(RejectReason.MALFORMED_PAYLOAD, f"not JSON: {exc}") from None
 
 
 def parse_time(value: object) -> float:
@@ -60,8 +130,11 @@ def parse_time(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"not a timestamp: {value!r}")
     if isinstance(value, int | float):
+        seconds = float(value)
+        if not math.isfinite(seconds):
+            raise ValueError(f"not a timestamp: {value!r}")
         # Zigbee2MQTT's epoch format is milliseconds; seconds are below 1e11 until year 5138.
-        return float(value) / 1000.0 if value > 1e11 else float(value)
+        return seconds / 1000.0 if seconds > 1e11 else seconds
     if isinstance(value, str):
         stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if stamp.tzinfo is None:
@@ -70,8 +143,8 @@ def parse_time(value: object) -> float:
     raise ValueError(f"not a timestamp: {value!r}")
 
 
-def _number(key: str, raw: object) -> tuple[float, str | None]:
-    """A payload value as (number, unit given in the message or None)."""
+def _number(key: str, prop: Property, raw: object) -> tuple[float, str | None]:
+    """A payload value as (number, unit given in the message or None), typed by ``prop``."""
     unit: str | None = None
     if isinstance(raw, dict):
         if "value" not in raw:
@@ -80,13 +153,10 @@ def _number(key: str, raw: object) -> tuple[float, str | None]:
         if unit is not None and not isinstance(unit, str):
             raise ValueError(f"{key}: unit {unit!r} is not text")
         raw = raw["value"]
-    if isinstance(raw, bool):
-        return (1.0 if raw else 0.0), unit
-    if isinstance(raw, int | float):
-        return float(raw), unit
-    if isinstance(raw, str) and raw.strip().upper() in _BOOL_WORDS:
-        return _BOOL_WORDS[raw.strip().upper()], unit
-    raise ValueError(f"{key}: {raw!r} is not a number")
+    try:
+        return strict_value(prop, raw), unit
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
 
 
 @register_adapter
@@ -106,10 +176,7 @@ class Zigbee2MqttAdapter(Adapter):
                 device=registry.find(self.name, address),
                 availability=self._availability(payload),
             )
-        try:
-            data = json.loads(payload)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise RejectedMessage(RejectReason.MALFORMED_PAYLOAD, f"not JSON: {exc}") from None
+        data = load_json(payload)
         if not isinstance(data, dict):
             raise RejectedMessage(
                 RejectReason.MALFORMED_PAYLOAD, f"expected a JSON object, got {type(data).__name__}"
@@ -127,7 +194,7 @@ class Zigbee2MqttAdapter(Adapter):
                 continue
             prop, default_unit = spec
             try:
-                value, unit = _number(key, raw)
+                value, unit = _number(key, prop, raw)
             except ValueError as exc:
                 out.problems.append((RejectReason.BAD_VALUE, str(exc)))
                 continue
@@ -138,12 +205,10 @@ class Zigbee2MqttAdapter(Adapter):
     def _availability(payload: bytes) -> bool:
         text = payload.decode("utf-8", "replace").strip()
         if text.startswith("{"):
-            try:
-                text = str(json.loads(text).get("state", ""))
-            except (ValueError, AttributeError) as exc:
-                raise RejectedMessage(
-                    RejectReason.MALFORMED_PAYLOAD, f"bad availability: {exc}"
-                ) from None
+            data = load_json(payload)
+            if not isinstance(data, dict):
+                raise RejectedMessage(RejectReason.MALFORMED_PAYLOAD, "bad availability")
+            text = str(data.get("state", ""))
         if text.lower() not in ("online", "offline"):
             raise RejectedMessage(
                 RejectReason.MALFORMED_PAYLOAD, f"availability {text[:40]!r} is not online/offline"

@@ -99,12 +99,85 @@ def test_zigbee2mqtt_bad_values_are_problems_not_exceptions(registry):
 
 
 @pytest.mark.parametrize(
-    "payload", [b"{not json", b"[1, 2]", b"\xff\xfe", b'{"power": 1, "last_seen": "yesterday"}']
+    "payload",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b"\xff\xfe",
+        b'{"power": 1, "last_seen": "yesterday"}',
+        b'{"power": NaN}',
+        b'{"power": Infinity}',
+        b'{"power": 1e400}',
+        b'{"power": -1e999}',
+        b'{"power": 1' + b"0" * 400 + b"}",
+        b'{"time_s": NaN, "power": 1}',
+        b'{"time_s": 1e400, "power": 1}',
+        b'{"a": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+        b'{"a": ' + b'{"b": ' * 5_000 + b"1" + b"}" * 5_000 + b"}",
+        b'{"co2": ' + b"[" * 40 + b"]" * 40 + b"}",  # deeper than any gateway nests
+    ],
+    ids=lambda p: p[:24].decode("utf-8", "replace"),
 )
 def test_zigbee2mqtt_malformed(registry, payload):
     with pytest.raises(RejectedMessage) as info:
         Zigbee2MqttAdapter().decode("zigbee2mqtt/h1/air", payload, registry)
     assert info.value.reason == RejectReason.MALFORMED_PAYLOAD
+
+
+@pytest.mark.parametrize(
+    ("payload", "prop", "expected"),
+    [
+        ({"energy": 1.25}, Property.ENERGY, 1.25),
+        ({"energy": "OFF"}, Property.ENERGY, None),  # was 0 Wh
+        ({"energy": True}, Property.ENERGY, None),  # was 1 kWh
+        ({"energy": "1.25"}, Property.ENERGY, None),  # a numeric string is no number either
+        ({"power": "ON"}, Property.POWER, None),  # was 1 W
+        ({"power": False}, Property.POWER, None),
+        ({"power": {"value": True, "unit": "kW"}}, Property.POWER, None),
+        ({"state": "ON"}, Property.STATE, 1.0),
+        ({"state": "off"}, Property.STATE, 0.0),
+        ({"state": 1}, Property.STATE, 1.0),
+        ({"state": 7}, Property.STATE, None),
+        ({"contact": True}, Property.CONTACT, 1.0),
+        ({"occupancy": False}, Property.OCCUPANCY, 0.0),
+        ({"occupancy": 0.5}, Property.OCCUPANCY, None),
+    ],
+)
+def test_zigbee2mqtt_values_are_typed_by_property(registry, payload, prop, expected):
+    d = Zigbee2MqttAdapter().decode("zigbee2mqtt/h1/meter", json.dumps(payload).encode(), registry)
+    if expected is None:
+        assert values(d) == {} and [r for r, _ in d.problems] == [RejectReason.BAD_VALUE]
+    else:
+        assert values(d)[prop][0] == expected and not d.problems
+
+
+@pytest.mark.parametrize(
+    ("item", "text", "ok"),
+    [
+        ("h2hp_Switch", "ON", True),
+        ("h2hp_Power", "ON", False),  # was 1 W
+        ("H2_Meter_Total", "OPEN", False),  # was 0 Wh
+        ("H2_Meter_Total", "CLOSED", False),
+        ("h2hp_Switch", "1", True),
+    ],
+)
+def test_openhab_state_words_only_for_boolean_items(registry, item, text, ok):
+    d = OpenHabAdapter().decode(f"openhab/{item}/state", text.encode(), registry)
+    assert bool(d.values) is ok
+    assert [r for r, _ in d.problems] == ([] if ok else [RejectReason.BAD_VALUE])
+
+
+@pytest.mark.parametrize("text", ["1e400", "-1e400 W", "1e999 kWh"])
+def test_openhab_numbers_no_float_holds_are_malformed(registry, text):
+    with pytest.raises(RejectedMessage) as info:
+        OpenHabAdapter().decode("openhab/h2hp_Power/state", text.encode(), registry)
+    assert info.value.reason == RejectReason.MALFORMED_PAYLOAD
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(registry):
+    payload = json.dumps({"co2": 500, "note": "[" * 100 + '\\"{' * 50}).encode()
+    d = Zigbee2MqttAdapter().decode("zigbee2mqtt/h1/air", payload, registry)
+    assert values(d) == {Property.CO2: (500, "ppm")}
 
 
 def test_zigbee2mqtt_availability_commands_and_bridge_topics(registry):

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 import time
+import tracemalloc
 from collections.abc import Callable
 
 import pytest
 
 from gateway_bridge.adapters import Adapter, Decoded, register_adapter
 from gateway_bridge.broker import MosquittoBroker
-from gateway_bridge.domain import ComfortMode, Preferences, Property
+from gateway_bridge.domain import ComfortMode, DeviceRegistry, Preferences, Property
 from gateway_bridge.errors import BrokerError, DeviceNotFoundError
 from gateway_bridge.rules import FlexShift, RuleConfig
 from gateway_bridge.service import BridgeService
-from tests.gateway_bridge.conftest import Probe, Recorder
+from gateway_bridge.settings import BridgeSettings
+from tests.gateway_bridge.conftest import Probe, Recorder, site_devices
 
 
 @pytest.fixture
@@ -80,6 +82,7 @@ def test_status_online_offline(service, gw, recorder):
 
 NOW = time.time
 AIR, METER = "zigbee2mqtt/h1/air", "zigbee2mqtt/h1/meter"
+DEEP = b"[" * 9_000 + b"]" * 9_000  # parses as a list wherever the recursion limit allows it
 
 
 def bad_inputs() -> list[tuple[str, str, Callable[[], list[tuple[str, object]]]]]:
@@ -101,6 +104,33 @@ def bad_inputs() -> list[tuple[str, str, Callable[[], list[tuple[str, object]]]]
         ("clock_skew_future", "z2m", lambda: [(AIR, {"co2": 600, "time_s": ts(3600)})]),
         ("clock_skew_past", "z2m", lambda: [(AIR, {"co2": 600, "time_s": ts(-9 * 86400)})]),
         ("duplicate", "z2m", lambda: [(METER, m := {"energy": 2.0, "time_s": ts(-5)}), (METER, m)]),
+        # the parsed reading is the duplicate, not the bytes: the same keys in another order
+        ("duplicate", "reordered", lambda: [
+            (METER, {"energy": 2.0, "time_s": (t := ts(-5))}),
+            (METER, {"time_s": t, "energy": 2.0}),
+        ]),
+        # parse failures: not a JSON number, a number no float holds, nesting, a time of NaN
+        ("malformed_payload", "nan", lambda: [(AIR, b'{"temperature": NaN}')]),
+        ("malformed_payload", "infinity", lambda: [(METER, b'{"power": -Infinity}')]),
+        ("malformed_payload", "float-overflow", lambda: [(METER, b'{"power": 1e400}')]),
+        ("malformed_payload", "int-overflow", lambda: [(METER, b'{"power": 1%s}' % (b"0" * 400))]),
+        ("malformed_payload", "deep", lambda: [(AIR, b'{"co2": %s}' % DEEP)]),
+        ("malformed_payload", "time-nan", lambda: [(AIR, b'{"co2": 600, "time_s": NaN}')]),
+        ("malformed_payload", "openhab-overflow", lambda: [("openhab/h2hp_Power/state", "1e9999")]),
+        # words and booleans are no numbers
+        ("bad_value", "energy-word", lambda: [(METER, {"energy": "OFF"})]),
+        ("bad_value", "energy-bool", lambda: [(METER, {"energy": True})]),
+        ("bad_value", "power-word", lambda: [(METER, {"power": "ON"})]),
+        ("bad_value", "power-bool", lambda: [(METER, {"power": True})]),
+        ("bad_value", "openhab-energy-word", lambda: [("openhab/H2_Meter_Total/state", "OPEN")]),
+        ("bad_value", "openhab-power-word", lambda: [("openhab/h2hp_Power/state", "ON")]),
+        # an energy counter only rises, whichever reading arrives first
+        ("counter_decreased", "later-lower", lambda: [
+            (METER, {"energy": 2.0, "time_s": ts(-10)}), (METER, {"energy": 1.5, "time_s": ts(-5)}),
+        ]),
+        ("counter_decreased", "earlier-higher", lambda: [
+            (METER, {"energy": 2.0, "time_s": ts(-5)}), (METER, {"energy": 2.5, "time_s": ts(-10)}),
+        ]),
     ]  # fmt: skip
 
 
@@ -139,6 +169,42 @@ def test_replay_after_the_duplicate_window(make_service, gw, recorder):
     recorder.wait("meter.readings", lambda v: v["value"] == 4500.0)
     assert service.stats()["rejected"]["replayed"] == 1
     assert len([v for _, v in recorder.by_topic["meter.readings"] if v["value"] == 4000.0]) == 1
+
+
+def test_a_payload_over_the_bridge_limit_is_refused_unread(make_service, gw, recorder):
+    service = make_service(max_payload_bytes=1000)
+    gw.publish("zigbee2mqtt/h1/meter", {"energy": 7.0, "pad": "x" * 2000})
+    gw.publish("zigbee2mqtt/h1/air", {"temperature": 19.5})
+    recorder.wait("meter.readings", lambda v: v["value"] == 19.5)
+    stats = service.stats()
+    assert stats["rejected"]["payload_too_large"] == 1 and stats["rejected_total"] == 1
+    assert not [v for _, v in recorder.by_topic["meter.readings"] if v["value"] == 7000.0]
+
+
+def test_a_64_mb_reading_is_refused_without_being_read(bus):
+    service = BridgeService(
+        BridgeSettings(client_id="unconnected"), registry=DeviceRegistry(site_devices()), bus=bus
+    )
+    payload = b'{"energy": 7.0, "pad": "' + b"x" * (64 * 2**20) + b'"}'
+    tracemalloc.start()
+    try:
+        readings = service.bridge.handle("zigbee2mqtt/h1/meter", payload)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert readings == []
+    assert service.stats()["rejected"]["payload_too_large"] == 1
+    assert peak < 2**20  # never decoded nor copied (parsing it took the bridge to 312 MB)
+
+
+def test_the_broker_forwards_no_message_over_its_size_limit(broker, service, gw, recorder):
+    assert f"message_size_limit {broker.message_size_limit}" in broker.config_file.read_text()
+    big = {"energy": 7.0, "pad": "x" * (broker.message_size_limit + 1)}
+    gw.publish("zigbee2mqtt/h1/meter", big)  # the broker completes QoS 1, forwards nothing
+    gw.publish("zigbee2mqtt/h1/air", {"temperature": 19.25})
+    recorder.wait("meter.readings", lambda v: v["value"] == 19.25)
+    stats = service.stats()
+    assert stats["messages"] == 1 and stats["rejected_total"] == 0
 
 
 def test_a_late_reading_is_published_but_does_not_replace_newer_status(service, gw, recorder):

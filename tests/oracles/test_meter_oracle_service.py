@@ -37,15 +37,30 @@ def reading(device: str, prop: str, value: float, time_s: float) -> dict:
     }
 
 
+_open: list[MeterOracleService] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_services():
+    """Each service holds its key's lease until closed (as a process does until it exits)."""
+    yield
+    while _open:
+        _open.pop().close()
+
+
 def make_service(oracles, state_dir: Path, **overrides) -> MeterOracleService:
+    adopt = overrides.pop("adopt_chain", False)
     cfg = OracleSettings(grace_s=GRACE_S, max_wait_s=0.0, **overrides)
-    return MeterOracleService(
+    service = MeterOracleService(
         oracles.meter(oracles.oracle),
         oracles.oracle,
         cfg,
         state_dir=state_dir,
         clock=lambda: 0.0,
+        adopt_chain=adopt,
     )
+    _open.append(service)
+    return service
 
 
 # -- aggregation (pure) ---------------------------------------------------------------------
@@ -218,7 +233,8 @@ def test_restart_neither_skips_nor_double_commits(oracles, w3, tmp_path, when):
     first.client.submit = dying_submit  # type: ignore[method-assign]
     with pytest.raises(Crash):
         first.tick(t0 + 4 * 900 + GRACE_S)
-    # the process is gone; a new one starts from the same state folder (no readings re-sent)
+    first.close()  # the process is gone: the OS closes its state file and frees its locks
+    # a new one starts from the same state folder (no readings re-sent)
     second = make_service(oracles, tmp_path)
     report = second.tick(t0 + 4 * 900 + GRACE_S)
     assert report.recovered == 1
