@@ -283,7 +283,8 @@ def _start_demo_market(
     """Market sessions in a background thread; each cleared session is printed."""
     from bright.demo import RunningPlatform
     from bright.demo_market import DemoMarket
-    from matching.service import ClearedSession, describe
+    from matching.service import ClearedSession, describe, describe_settled
+    from settlement.market import SettledSession
 
     assert isinstance(running, RunningPlatform)
     demo = DemoMarket(running.platform, running.members)
@@ -301,8 +302,11 @@ def _start_demo_market(
     def failed(exc: Exception) -> None:
         print(f"market round failed: {exc}", file=sys.stderr, flush=True)
 
+    def settled(s: SettledSession) -> None:
+        print(describe_settled(s), flush=True)
+
     threading.Thread(
-        target=demo.run, args=(stop, session_seconds, cleared, failed), daemon=True
+        target=demo.run, args=(stop, session_seconds, cleared, failed, settled), daemon=True
     ).start()
 
 
@@ -435,7 +439,7 @@ def bench_market_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
 ) -> None:
     """Seconds from gate closure to the mined clearing transaction, on anvil with real blocks."""
-    from bright.bench_chain import bench_market
+    from bright.bench_market import bench_market
 
     _report(lambda: bench_market(orders=orders, block_time_s=block_time), json_out)
 

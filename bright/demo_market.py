@@ -15,6 +15,13 @@ forecasting and coalition engines replace it. Half of the orders go directly fro
 wallets, half as EIP-712 signed orders relayed by the operator (the signers pay no gas). On the
 local demo chain, time is accelerated: after the orders, the chain clock is moved to the gate
 closure and the session is cleared, so a 15-minute session takes a few seconds.
+
+A cleared trade is a promise: once a session's delivery interval is over (and its meter data
+committed, ``settle_delay_s`` later) the operator settles it on delivery from the MeterOracle's
+readings (:class:`settlement.market.MarketSettler`): the sellers are paid for what their meters
+show they delivered against the meter-before baseline, the buyers get back the rest. Without
+the data-in path (``bright up --no-data``) no meter data is committed and the sellers are
+settled as having no data.
 """
 
 from __future__ import annotations
@@ -34,11 +41,16 @@ from chain.platform import Platform
 from core.rules import Side
 from core.units import INTERVAL_S, tokens_to_base
 from matching.service import ClearedSession, MarketOperator, OperatorConfig
+from oracles.clients import MeterOracleClient
+from settlement.market import MarketSettler, SettledSession
 
 if TYPE_CHECKING:
     from bright.demo import Member
 
 MARKET_DEPOSIT = tokens_to_base(500)
+DEMO_OPERATOR = OperatorConfig(settle_delay_s=900)
+"""Settlement opens one interval after delivery: the data-in path commits each interval's
+meter data when it ends."""
 HOURS = 8760
 
 
@@ -100,7 +112,19 @@ class DemoMarket:
         self.homes = [m for m in members if m.role is Role.PROSUMER]
         self.aggregator = next(m for m in members if m.role is Role.AGGREGATOR)
         operator = next(m for m in members if m.role is Role.MARKET_OPERATOR)
-        self.operator = MarketOperator(platform.market(operator.account), config)
+        market = platform.market(operator.account)
+        meters = MeterOracleClient(
+            platform.w3,
+            platform.deployment.address("MeterOracle"),
+            platform.artifacts["MeterOracle"],
+            platform.sender(operator.account),
+        )
+        settler = MarketSettler(
+            market, meters, platform.registry(), from_block=platform.deployment.start_block
+        )
+        self.operator = MarketOperator(
+            market, config or DEMO_OPERATOR, settler=settler, registry=platform.registry()
+        )
         self.load = load_matrix("load_kwh").to_numpy()
         self.pv = load_matrix("pv_kwh").to_numpy()
 
@@ -151,8 +175,9 @@ class DemoMarket:
             )
         return len(orders)
 
-    def round(self) -> list[ClearedSession]:
-        """Open the next session, trade it, move the clock past its gate, clear it."""
+    def round(self) -> tuple[list[ClearedSession], list[SettledSession]]:
+        """Open the next session, trade it, move the clock past its gate, clear it; settle
+        every session whose delivery is over."""
         now = self._now()
         opened = self.operator.open_due(now)
         for sid in opened:
@@ -164,7 +189,12 @@ class DemoMarket:
             # interval's gate, and the session is cleared once its own gate has passed.
             lead = self.operator.config.gate_lead_s
             self._advance_to((now + lead) // INTERVAL_S * INTERVAL_S + INTERVAL_S - lead + 1)
-        return self.operator.clear_due(self._now())
+        now = self._now()
+        cleared = self.operator.clear_due(now)
+        self.operator.void_due(now)
+        settler = self.operator.settler
+        settled = settler.settle_due(now, self.operator.sessions()) if settler else []
+        return cleared, settled
 
     def run(
         self,
@@ -172,11 +202,16 @@ class DemoMarket:
         seconds_per_session: float,
         on_cleared: Callable[[ClearedSession], None],
         on_error: Callable[[Exception], None],
+        on_settled: Callable[[SettledSession], None] | None = None,
     ) -> None:
         while not stop.is_set():
             try:
-                for cleared in self.round():
-                    on_cleared(cleared)
+                cleared, settled = self.round()
+                for c in cleared:
+                    on_cleared(c)
+                for s in settled:
+                    if on_settled is not None:
+                        on_settled(s)
             except Exception as exc:  # report and keep the demo running
                 on_error(exc)
             stop.wait(seconds_per_session)

@@ -57,7 +57,7 @@ class MarketTerms:
     order_bond
         Locked by every order (and sealed commitment) until its life ends, base units.
     baseline_intervals, baseline_gap_intervals
-        The meter-before baseline: intervals averaged (1..4) and left out (0..4) before the
+        The meter-before baseline: intervals averaged (1..3) and left out (0..3) before the
         delivery.
     settle_delay_s
         Settlement opens this long after the delivery ends (time for the meter data).

@@ -53,7 +53,10 @@ contract FlexMarket is IFlexMarket, EIP712, ReentrancyGuardTransient {
     /// cancel proves its order with at most that many records.
     uint256 public constant CHECKPOINT_EVERY = MarketBook.CHECKPOINT_EVERY;
     /// @notice Most meter-before intervals a session's baseline averages, and most left out.
-    uint8 public constant MAX_BASELINE_INTERVALS = 4;
+    uint8 public constant MAX_BASELINE_INTERVALS = 3;
+    /// @notice Most meter readings one seller's settlement proves (baseline intervals plus
+    /// delivery intervals): with MAX_ORDERS_PER_SESSION, what keeps a settlement in a block.
+    uint256 public constant MAX_READINGS_PER_SELLER = 4;
 
     bytes32 public constant ORDER_TYPEHASH = keccak256(
         "Order(uint256 sessionId,uint8 side,uint48 qtyWh,uint40 pricePerKwh,address trader,uint64 nonce)"
@@ -146,6 +149,7 @@ contract FlexMarket is IFlexMarket, EIP712, ReentrancyGuardTransient {
             p.toleranceBp >= FlexRules.BP || p.baselineIntervals == 0
                 || p.baselineIntervals > MAX_BASELINE_INTERVALS
                 || p.baselineGapIntervals > MAX_BASELINE_INTERVALS
+                || p.baselineIntervals + p.durationS / INTERVAL_S > MAX_READINGS_PER_SELLER
                 || (p.sealedBids && p.orderBond == 0)
                 || p.deliveryStart
                     < uint64(p.baselineIntervals + p.baselineGapIntervals) * INTERVAL_S

@@ -60,7 +60,7 @@ class OperatorConfig(BaseModel):
         "cancelled or settled (makes stuffing a session cost the stuffer), base units."
     )
     baseline_intervals: int = Field(
-        1, ge=1, le=4, description="Meter-before baseline: intervals averaged before delivery."
+        1, ge=1, le=3, description="Meter-before baseline: intervals averaged before delivery."
     )
     settle_delay_s: int = Field(
         0, ge=0, description="Settlement opens this long after the delivery ends (meter data)."
@@ -277,8 +277,8 @@ def describe(c: ClearedSession) -> str:
 def describe_settled(s: SettledSession) -> str:
     """One line for a session settled on delivery: what the sellers earned and the buyers got
     back."""
-    delivered = sum(int(v["credited_wh"]) for v in s.sellers.values())
-    sold = sum(int(v["filled_wh"]) for v in s.sellers.values())
+    delivered = sum(v.credited_wh for v in s.sellers.values())
+    sold = sum(v.filled_wh for v in s.sellers.values())
     return (
         f"session {s.session_id:>4}  settled: sellers delivered {delivered / 1000:.3f} of "
         f"{sold / 1000:.3f} kWh, earned {s.earned / 10**6:.6f} FLEX, penalties "

@@ -36,9 +36,10 @@ from chain.anvil import Anvil
 from chain.compiler import Artifact, compile_contracts, load_artifacts
 from chain.contracts import ParticipantRegistryClient
 from chain.deploy import deploy_contract
-from chain.domain import Role, text_to_bytes32
+from chain.domain import Role
 from chain.platform import connect, dev_accounts, make_sender
 from core.benchutil import peak_rss_mb
+from core.codec import text_to_bytes32
 from core.settings import DEV_MNEMONIC
 from oracles.clients import ForecastOracleClient, MeterOracleClient
 from oracles.domain import INTERVAL_S, ForecastRow, MeterValue, interval_floor

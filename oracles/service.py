@@ -64,8 +64,8 @@ from typing import IO, Any
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 
-from chain.domain import bytes32_to_text
 from chain.errors import RevertError, TransactionFailed
+from core.codec import bytes32_to_text
 from oracles.aggregation import PROPERTY_MAP, Direction, MeterSamples, SampleKind
 from oracles.clients import MeterOracleClient
 from oracles.domain import INTERVAL_S, MeterValue, interval_floor, unpack_reading

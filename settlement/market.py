@@ -17,8 +17,9 @@ itself from the readings and their Merkle proofs, so anyone may settle; this mod
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_utils import to_checksum_address
 from web3.types import TxReceipt
@@ -48,6 +49,28 @@ from oracles.domain import MeterValue
 
 
 @dataclass(frozen=True)
+class SellerOutcome:
+    """A seller's settlement as the contract logged it (``SellerSettled``)."""
+
+    filled_wh: int
+    delivered_wh: int
+    credited_wh: int
+    shortfall_wh: int
+    earned: int
+    penalty: int
+    missing_data: bool
+
+
+@dataclass(frozen=True)
+class BuyerOutcome:
+    """A filled bid's settlement as the contract logged it (``BuyerRefunded``)."""
+
+    buyer: str
+    paid: int
+    refund: int
+
+
+@dataclass(frozen=True)
 class SettledSession:
     """What the contract logged when a session settled (token base units, Wh)."""
 
@@ -56,8 +79,9 @@ class SettledSession:
     penalties: int
     refunds: int
     dust: int
-    sellers: dict[str, dict[str, int | bool]] = field(default_factory=dict)
-    buyers: dict[int, dict[str, int | str]] = field(default_factory=dict)
+    sellers: dict[str, SellerOutcome] = field(default_factory=dict)
+    buyers: dict[int, BuyerOutcome] = field(default_factory=dict)
+    """Per filled bid (order id)."""
     tx_hash: str = ""
 
 
@@ -226,41 +250,32 @@ class MarketSettler:
         )
 
     @staticmethod
-    def _from_events(
-        ev: Mapping[str, object],
-        sellers: Iterable[Mapping[str, object]],
-        buyers: Iterable[Mapping[str, object]],
-    ) -> SettledSession:
+    def _from_events(ev: Any, sellers: Iterable[Any], buyers: Iterable[Any]) -> SettledSession:
         a = ev["args"]
-        assert isinstance(a, Mapping)
         out = SettledSession(
             session_id=int(a["sessionId"]),
             earned=int(a["earned"]),
             penalties=int(a["penalties"]),
             refunds=int(a["refunds"]),
             dust=int(a["dust"]),
-            tx_hash="0x" + bytes(ev["transactionHash"]).hex(),  # type: ignore[arg-type]
+            tx_hash="0x" + bytes(ev["transactionHash"]).hex(),
         )
         for s in sellers:
             x = s["args"]
-            assert isinstance(x, Mapping)
-            out.sellers[to_checksum_address(x["seller"])] = {
-                "filled_wh": int(x["filledWh"]),
-                "delivered_wh": int(x["deliveredWh"]),
-                "credited_wh": int(x["creditedWh"]),
-                "shortfall_wh": int(x["shortfallWh"]),
-                "earned": int(x["earned"]),
-                "penalty": int(x["penalty"]),
-                "missing_data": bool(x["missingData"]),
-            }
+            out.sellers[to_checksum_address(x["seller"])] = SellerOutcome(
+                filled_wh=int(x["filledWh"]),
+                delivered_wh=int(x["deliveredWh"]),
+                credited_wh=int(x["creditedWh"]),
+                shortfall_wh=int(x["shortfallWh"]),
+                earned=int(x["earned"]),
+                penalty=int(x["penalty"]),
+                missing_data=bool(x["missingData"]),
+            )
         for b in buyers:
             x = b["args"]
-            assert isinstance(x, Mapping)
-            out.buyers[int(x["orderId"])] = {
-                "buyer": to_checksum_address(x["buyer"]),
-                "paid": int(x["paid"]),
-                "refund": int(x["refund"]),
-            }
+            out.buyers[int(x["orderId"])] = BuyerOutcome(
+                to_checksum_address(x["buyer"]), int(x["paid"]), int(x["refund"])
+            )
         return out
 
     def verify(self, session_id: int) -> VerifyReport:
@@ -280,20 +295,20 @@ class MarketSettler:
                 )
         for s in expected.sellers:
             g = got.sellers.get(to_checksum_address(s.trader))
-            want = {
-                "filled_wh": s.filled_wh,
-                "delivered_wh": s.delivered_wh,
-                "credited_wh": s.credited_wh,
-                "shortfall_wh": s.shortfall_wh,
-                "earned": s.earned,
-                "penalty": s.penalty,
-                "missing_data": s.missing_data,
-            }
+            want = SellerOutcome(
+                s.filled_wh,
+                s.delivered_wh,
+                s.credited_wh,
+                s.shortfall_wh,
+                s.earned,
+                s.penalty,
+                s.missing_data,
+            )
             if g != want:
                 report.differences.append(f"seller {s.trader}: logged {g}, recomputed {want}")
         for b in expected.buyers:
-            g = got.buyers.get(b.order_id)
-            want = {"buyer": to_checksum_address(b.trader), "paid": b.paid, "refund": b.refund}
-            if g != want:
-                report.differences.append(f"bid {b.order_id}: logged {g}, recomputed {want}")
+            gb = got.buyers.get(b.order_id)
+            wb = BuyerOutcome(to_checksum_address(b.trader), b.paid, b.refund)
+            if gb != wb:
+                report.differences.append(f"bid {b.order_id}: logged {gb}, recomputed {wb}")
         return report

@@ -29,7 +29,7 @@ from typing import Any
 
 from chain.anvil import Anvil
 from chain.compiler import load_artifacts
-from chain.deploy import deploy_core
+from chain.deploy import deploy_platform
 from chain.domain import Role
 from chain.indexer import EventDecoder, decode_logs, fetch_logs, web3_rpc
 from chain.platform import Platform, connect, dev_accounts, make_sender
@@ -131,7 +131,7 @@ def bench_indexer(
         with _BenchAnvil(accounts=2) as node:
             w3 = connect(node.url, timeout_s=120)
             admin = dev_accounts(DEV_MNEMONIC, 1)[0]
-            deployment = deploy_core(w3, make_sender(w3, admin, artifacts), artifacts)
+            deployment = deploy_platform(w3, make_sender(w3, admin, artifacts), artifacts)
             platform = Platform(w3, deployment, artifacts)
             _load(platform, admin, events)
             rpc = web3_rpc(w3)

@@ -14,8 +14,11 @@ Tables
     reorg detection.
 ``participants``, ``token_balances``, ``token_supplies``
     Read models of ParticipantRegistry and FlexToken.
-``market_sessions``, ``market_orders``, ``market_matches``, ``market_deposits``
-    Read models of FlexMarket (deposits: each account's Deposited and Withdrawn sums).
+``market_sessions``, ``market_orders``, ``market_matches``, ``market_deposits``,
+``market_seller_settlements``
+    Read models of FlexMarket (deposits: each account's Deposited and Withdrawn sums; a
+    session's settlement on delivery: its totals, each filled bid's refund, each seller's
+    delivery and earnings).
 ``oracle_ids``, ``meter_intervals``, ``forecasts``
     Read models of MeterOracle and ForecastOracle: the enrolled ids by compact index, each
     meter's committed import/export energy per interval (corrections replace the value and
@@ -167,7 +170,8 @@ class TokenSupply(Base):
 
 
 class MarketSession(Base):
-    """A FlexMarket session (SessionOpened, then SessionCleared)."""
+    """A FlexMarket session (SessionOpened, then SessionCleared and SessionSettled, or
+    SessionVoided)."""
 
     __tablename__ = "market_sessions"
 
@@ -192,6 +196,17 @@ class MarketSession(Base):
     result_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     opened_block: Mapped[int] = mapped_column(BigInteger)
     cleared_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the session's terms (SessionOpened) and its settlement on delivery (SessionSettled)
+    tolerance_bp: Mapped[int] = mapped_column(Integer, default=0)
+    penalty_per_kwh: Mapped[int] = mapped_column(BigInteger, default=0)
+    order_bond: Mapped[int] = mapped_column(Uint256, default=0)
+    baseline_intervals: Mapped[int] = mapped_column(Integer, default=1)
+    settle_delay_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    earned: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    penalties: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    refunds: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    dust: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    settled_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class MarketOrder(Base):
@@ -213,6 +228,9 @@ class MarketOrder(Base):
     filled_wh: Mapped[int] = mapped_column(BigInteger)
     placed_block: Mapped[int] = mapped_column(BigInteger)
     tx_hash: Mapped[str] = mapped_column(String(66))
+    # a filled bid of a settled session: what it paid and what came back (BuyerRefunded)
+    paid: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    refund: Mapped[int | None] = mapped_column(Uint256, nullable=True)
 
 
 class MarketMatch(Base):
@@ -230,6 +248,27 @@ class MarketMatch(Base):
     offer_id: Mapped[int] = mapped_column(BigInteger)
     qty_wh: Mapped[int] = mapped_column(BigInteger)
     price_per_kwh: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketSellerSettlement(Base):
+    """One seller's settlement of a session on delivery (SellerSettled): all its filled
+    offers together, against its metered delivery."""
+
+    __tablename__ = "market_seller_settlements"
+    __table_args__ = (Index("ix_market_seller_settlements_seller", "chain_id", "seller"),)
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    market: Mapped[str] = mapped_column(String(42), primary_key=True)
+    session_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    seller: Mapped[str] = mapped_column(String(42), primary_key=True)
+    filled_wh: Mapped[int] = mapped_column(BigInteger)
+    delivered_wh: Mapped[int] = mapped_column(BigInteger)
+    credited_wh: Mapped[int] = mapped_column(BigInteger)
+    shortfall_wh: Mapped[int] = mapped_column(BigInteger)
+    earned: Mapped[int] = mapped_column(Uint256)
+    penalty: Mapped[int] = mapped_column(Uint256)
+    missing_data: Mapped[bool] = mapped_column(Boolean)
+    settled_block: Mapped[int] = mapped_column(BigInteger)
 
 
 class OracleId(Base):
@@ -285,6 +324,7 @@ READ_MODEL_TABLES = (
     "market_orders",
     "market_matches",
     "market_deposits",
+    "market_seller_settlements",
     "oracle_ids",
     "meter_intervals",
     "forecasts",

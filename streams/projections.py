@@ -55,6 +55,7 @@ from streams.models import (
     MarketDeposit,
     MarketMatch,
     MarketOrder,
+    MarketSellerSettlement,
     MarketSession,
     MeterInterval,
     OracleId,
@@ -487,11 +488,19 @@ def project_token_transfer(event: ChainEvent, session: Session) -> None:
 # The flexibility market (FlexMarket): sessions, orders, matches
 
 market = Projection(
-    "market", tables=("market_sessions", "market_orders", "market_matches", "market_deposits")
+    "market",
+    tables=(
+        "market_sessions",
+        "market_orders",
+        "market_matches",
+        "market_deposits",
+        "market_seller_settlements",
+    ),
 )
 _S = cast(Table, MarketSession.__table__)
 _O = cast(Table, MarketOrder.__table__)
 _M = cast(Table, MarketMatch.__table__)
+_SS = cast(Table, MarketSellerSettlement.__table__)
 
 
 def _session_where(event: ChainEvent, session_id: int) -> Any:
@@ -511,8 +520,9 @@ def _order_where(event: ChainEvent, session_id: int, order_id: int) -> Any:
 
 @market.on("FlexMarket", "SessionOpened")
 def project_session_opened(event: ChainEvent, session: Session) -> None:
-    """A new session, open, with its times, product, pricing rule and grid area."""
+    """A new session, open, with its times, product, pricing rule, grid area and terms."""
     a = event.args
+    p = a["params"]
     _upsert(
         session,
         _S,
@@ -520,14 +530,14 @@ def project_session_opened(event: ChainEvent, session: Session) -> None:
             "chain_id": event.chain_id,
             "market": event.address,
             "session_id": int(a["sessionId"]),
-            "delivery_start_s": int(a["deliveryStart"]),
-            "duration_s": int(a["durationS"]),
-            "gate_closure_s": int(a["gateClosure"]),
-            "reveal_deadline_s": int(a["revealDeadline"]),
-            "product": int(a["product"]),
-            "rule": int(a["rule"]),
-            "sealed_bids": bool(a["sealedBids"]),
-            "grid_area": _bytes32_text(a["gridArea"]),
+            "delivery_start_s": int(p["deliveryStart"]),
+            "duration_s": int(p["durationS"]),
+            "gate_closure_s": int(p["gateClosure"]),
+            "reveal_deadline_s": int(p["revealDeadline"]),
+            "product": int(p["product"]),
+            "rule": int(p["rule"]),
+            "sealed_bids": bool(p["sealedBids"]),
+            "grid_area": _bytes32_text(p["gridArea"]),
             "status": "open",
             "order_count": 0,
             "cancel_count": 0,
@@ -538,6 +548,16 @@ def project_session_opened(event: ChainEvent, session: Session) -> None:
             "result_hash": None,
             "opened_block": event.block_number,
             "cleared_block": None,
+            "tolerance_bp": int(p["toleranceBp"]),
+            "penalty_per_kwh": int(p["penaltyPerKwh"]),
+            "order_bond": int(p["orderBond"]),
+            "baseline_intervals": int(p["baselineIntervals"]),
+            "settle_delay_s": int(p["settleDelayS"]),
+            "earned": None,
+            "penalties": None,
+            "refunds": None,
+            "dust": None,
+            "settled_block": None,
         },
         ["chain_id", "market", "session_id"],
     )
@@ -573,13 +593,14 @@ def project_order_placed(event: ChainEvent, session: Session) -> None:
 
 @market.on("FlexMarket", "OrderCancelled")
 def project_order_cancelled(event: ChainEvent, session: Session) -> None:
-    """Effective only when its trader cancels it (as the contract rules)."""
+    """The order leaves the book (the contract accepts a cancel only from its trader, or
+    from anyone once the trader is inactive)."""
     a = event.args
     sid, oid = int(a["sessionId"]), int(a["orderId"])
     flush_pending(session)
     done = session.execute(
         update(_O)
-        .where(_order_where(event, sid, oid), _O.c.trader == a["by"], _O.c.cancelled.is_(False))
+        .where(_order_where(event, sid, oid), _O.c.cancelled.is_(False))
         .values(cancelled=True)
     )
     if cast(CursorResult[Any], done).rowcount:
@@ -628,6 +649,73 @@ def project_session_cleared(event: ChainEvent, session: Session) -> None:
             escrowed=int(a["escrowed"]),
             result_hash=a["resultHash"],
             cleared_block=event.block_number,
+        )
+    )
+
+
+@market.on("FlexMarket", "SessionVoided")
+def project_session_voided(event: ChainEvent, session: Session) -> None:
+    """Not cleared before its delivery: voided, every lock released."""
+    flush_pending(session)
+    session.execute(
+        update(_S)
+        .where(_session_where(event, int(event.args["sessionId"])))
+        .values(status="voided", settled_block=event.block_number)
+    )
+
+
+@market.on("FlexMarket", "SellerSettled")
+def project_seller_settled(event: ChainEvent, session: Session) -> None:
+    """One seller of a session settled on delivery: its fill against its metered delivery."""
+    a = event.args
+    flush_pending(session)
+    _upsert(
+        session,
+        _SS,
+        {
+            "chain_id": event.chain_id,
+            "market": event.address,
+            "session_id": int(a["sessionId"]),
+            "seller": a["seller"],
+            "filled_wh": int(a["filledWh"]),
+            "delivered_wh": int(a["deliveredWh"]),
+            "credited_wh": int(a["creditedWh"]),
+            "shortfall_wh": int(a["shortfallWh"]),
+            "earned": int(a["earned"]),
+            "penalty": int(a["penalty"]),
+            "missing_data": bool(a["missingData"]),
+            "settled_block": event.block_number,
+        },
+        ["chain_id", "market", "session_id", "seller"],
+    )
+
+
+@market.on("FlexMarket", "BuyerRefunded")
+def project_buyer_refunded(event: ChainEvent, session: Session) -> None:
+    """A filled bid of a settled session: what it paid and what came back."""
+    a = event.args
+    flush_pending(session)
+    session.execute(
+        update(_O)
+        .where(_order_where(event, int(a["sessionId"]), int(a["orderId"])))
+        .values(paid=int(a["paid"]), refund=int(a["refund"]))
+    )
+
+
+@market.on("FlexMarket", "SessionSettled")
+def project_session_settled(event: ChainEvent, session: Session) -> None:
+    a = event.args
+    flush_pending(session)
+    session.execute(
+        update(_S)
+        .where(_session_where(event, int(a["sessionId"])))
+        .values(
+            status="settled",
+            earned=int(a["earned"]),
+            penalties=int(a["penalties"]),
+            refunds=int(a["refunds"]),
+            dust=int(a["dust"]),
+            settled_block=event.block_number,
         )
     )
 

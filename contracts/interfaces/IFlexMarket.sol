@@ -54,8 +54,9 @@ interface IFlexMarket {
     /// @param toleranceBp a seller's shortfall is penalised below its fill minus this share
     /// @param penaltyPerKwh penalty per kWh of shortfall; an offer bonds its quantity at it
     /// @param orderBond locked by every order (and every sealed commitment) until its life ends
-    /// @param baselineIntervals meter-before baseline: intervals averaged (1..4)
-    /// @param baselineGapIntervals intervals left out between them and the delivery (0..4)
+    /// @param baselineIntervals meter-before baseline: intervals averaged (1..3; with the
+    /// delivery intervals at most 4 readings per seller)
+    /// @param baselineGapIntervals intervals left out between them and the delivery (0..3)
     /// @param settleDelayS settlement opens this long after the delivery ends (meter data time)
     struct SessionParams {
         uint64 deliveryStart;

@@ -1,5 +1,6 @@
 """The demo community trading several sessions on anvil, end to end: the matches on the chain
-are the engine's, every session is cleared once, and the money adds up to the deposits."""
+are the engine's, every session is cleared once and settled on delivery once its settlement
+opens, and the money adds up to the deposits."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from bright.demo import bring_up
 from bright.demo_market import MARKET_DEPOSIT, DemoMarket, data_hour
 from chain.anvil import free_port
 from core.settings import ChainSettings
+from chain.market import SessionStatus
 from matching.engine import clear
-from matching.service import MarketOperator
+from matching.service import MarketOperator, engine_orders
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +27,21 @@ def test_demo_community_trades_and_money_adds_up(demo):
     market = DemoMarket(demo.platform, demo.members)
     assert market.fund() == 18  # 17 homes and the aggregator
     assert market.fund() == 0  # idempotent
-    cleared = [c for _ in range(4) for c in market.round()]
-    assert [c.session_id for c in cleared] == [1, 2, 3, 4]
+    rounds = [market.round() for _ in range(6)]
+    cleared = [c for r in rounds for c in r[0]]
+    settled = [s for r in rounds for s in r[1]]
+    assert [c.session_id for c in cleared] == [1, 2, 3, 4, 5, 6]
+    # A session settles once its delivery is over and its meter data time has passed; this
+    # test commits no meter data, so every seller is settled as having none.
+    assert [s.session_id for s in settled][:2] == [1, 2]
+    assert all(x.missing_data for s in settled for x in s.sellers.values())
     client = demo.platform.market()
     traded = 0
     for c in cleared:
         info = client.session(c.session_id)
         assert info.cleared
         book = client.book(c.session_id)
-        expected = clear(book.active_orders, info.rule)
+        expected = clear(engine_orders(book), info.rule)
         on_chain = client.contract.events.OrderMatched.get_logs(
             from_block=0, argument_filters={"sessionId": c.session_id}
         )
@@ -43,11 +51,17 @@ def test_demo_community_trades_and_money_adds_up(demo):
         assert c.orders == len(book.orders) > 0
         traded += expected.volume_wh
     assert traded > 0
-    # Deposits = free + locked balances + what the cleared sessions escrowed.
+    # Deposits = free + locked balances + what the cleared, unsettled sessions escrowed + what
+    # the settlements' rounding gave the treasury.
     accounts = [m.address for m in market.homes] + [market.aggregator.address]
     balances = sum(sum(client.account(a)[:2]) for a in accounts)
-    escrowed = sum(client.session(s).escrowed for s in range(1, client.session_count() + 1))
-    assert balances + escrowed == len(accounts) * MARKET_DEPOSIT
+    escrowed = sum(
+        client.session(s).escrowed
+        for s in range(1, client.session_count() + 1)
+        if client.session(s).status == SessionStatus.CLEARED
+    )
+    treasury = client.account(client.treasury())[0]
+    assert balances + escrowed + treasury == len(accounts) * MARKET_DEPOSIT
     market_address = demo.platform.deployment.address("FlexMarket")
     assert demo.platform.token().balance_of(market_address) == len(accounts) * MARKET_DEPOSIT
 

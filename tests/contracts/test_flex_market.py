@@ -74,7 +74,9 @@ def test_session_terms_are_checked(env):
     with reverts("FlexMarketBadSessionTerms"):
         m.openSession(params(start, baseline=0), op)
     with reverts("FlexMarketBadSessionTerms"):
-        m.openSession(params(start, baseline=5), op)
+        m.openSession(params(start, baseline=4), op)
+    with reverts("FlexMarketBadSessionTerms"):  # 3 + 2 readings: more than a seller may need
+        m.openSession(params(start, baseline=3, duration=2 * Q), op)
     with reverts("FlexMarketBadSessionTerms"):  # a sealed session needs a commitment bond
         m.openSession(params(start, gate=start - 1200, sealed=True, reveal=start - 600, bond=0), op)
     with reverts("FlexMarketBadSessionTimes"):

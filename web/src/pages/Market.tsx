@@ -4,6 +4,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { Field, Loading, NeedsLogin, Panel, ProblemBox, StatusLine } from "../components/ui";
 import type { Balance, Depth, Match, Order, Page, Session } from "../lib/api";
 import { readContract, sendTx } from "../lib/chain";
+import { proofOf, readBook } from "../lib/book";
 import { loadSealed, newSalt, orderCommitment, saveSealed, type SealedOrder } from "../lib/sealed";
 import { formatPrice, formatTime, formatTokens, formatWh, parseTokens, parseWhole } from "../lib/format";
 import { useLoad } from "../lib/hooks";
@@ -325,7 +326,9 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
   };
   const cancel = (o: Order) =>
     act(`Order ${o.order_id} of session ${o.session_id} cancelled.`, async () => {
-      await sendTx(cfg, wallet!, { contract: "FlexMarket", functionName: "cancelOrder", args: [BigInt(o.session_id), BigInt(o.order_id)] }, setStatus);
+      setStatus("Reading the session's book from the chain to prove the order …");
+      const proof = proofOf(await readBook(cfg, o.session_id), o.order_id);
+      await sendTx(cfg, wallet!, { contract: "FlexMarket", functionName: "cancelOrder", args: [BigInt(o.session_id), BigInt(o.order_id), proof] }, setStatus);
     });
   const depositTokens = (e: FormEvent) => {
     e.preventDefault();
@@ -346,7 +349,7 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
           <dd>{flex ? `${formatTokens(flex.balance)} FLEX` : balances.data ? "0 FLEX" : "…"}</dd>
           <dt>Market deposit, free</dt>
           <dd>{deposit.data ? `${formatTokens(deposit.data[0])} FLEX` : "…"}</dd>
-          <dt>Market deposit, locked by bids</dt>
+          <dt>Market deposit, locked (open orders, delivery bonds)</dt>
           <dd>{deposit.data ? `${formatTokens(deposit.data[1])} FLEX` : "…"}</dd>
         </dl>
         <form onSubmit={depositTokens} className="inline">

@@ -126,7 +126,27 @@ function OpenSession() {
       const gate = start - parseWhole(gateLead, "Gate closure lead", 1, 24 * 60) * 60;
       const reveal = sealed ? gate + parseWhole(revealWindow, "Reveal window", 1, 24 * 60) * 60 : 0;
       if (sealed && reveal > start) throw new Error("The reveal window must end by the delivery start: make it at most the gate's lead");
-      const args = [BigInt(start), cfg.interval_s, BigInt(gate), 0, Number(rule), sealed, BigInt(reveal), area ? textToBytes32(area) : `0x${"00".repeat(32)}`];
+      // The settlement terms: 10 % tolerance, a penalty of 0.05 FLEX per kWh short (offers
+      // bond their quantity at it), an order bond of 0.1 FLEX, the hour's meter-before baseline
+      // of one interval, settlement one interval after the delivery (time for the meter data).
+      const args = [
+        {
+          deliveryStart: BigInt(start),
+          durationS: cfg.interval_s,
+          gateClosure: BigInt(gate),
+          revealDeadline: BigInt(reveal),
+          product: 0,
+          rule: Number(rule),
+          sealedBids: sealed,
+          gridArea: area ? textToBytes32(area) : `0x${"00".repeat(32)}`,
+          toleranceBp: 1000,
+          penaltyPerKwh: 50_000,
+          orderBond: 100_000n,
+          baselineIntervals: 1,
+          baselineGapIntervals: 0,
+          settleDelayS: cfg.interval_s,
+        },
+      ];
       const r = await sendTx(cfg, wallet!, { contract: "FlexMarket", functionName: "openSession", args }, setStatus);
       const [opened] = parseEventLogs({ abi: cfg.abis.FlexMarket, logs: r.logs, eventName: "SessionOpened" }) as unknown as { args: { sessionId: bigint } }[];
       setStatus(`Session ${opened?.args.sessionId ?? "?"} opened: delivery ${formatTime(start)}, gate closes ${formatTime(gate)}.`);
@@ -164,6 +184,11 @@ function OpenSession() {
         </label>
       </div>
       {sealed && <Field label="Reveal window after the gate (minutes)">{(id) => <input id={id} inputMode="numeric" value={revealWindow} onChange={(e) => setRevealWindow(e.target.value)} />}</Field>}
+      <p className="wide hint">
+        Trades settle on delivery: sellers are paid for what their meters show they delivered,
+        with a 10 % tolerance and a penalty of 0.05 FLEX per kWh short; every order locks a 0.1 FLEX
+        bond until it is cleared, cancelled or settled.
+      </p>
       <button type="submit" className="wide" disabled={!wallet}>
         Open session
       </button>
