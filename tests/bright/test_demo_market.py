@@ -9,8 +9,8 @@ import pytest
 from bright.demo import bring_up
 from bright.demo_market import MARKET_DEPOSIT, DemoMarket, data_hour
 from chain.anvil import free_port
-from core.settings import ChainSettings
 from chain.market import SessionStatus
+from core.settings import ChainSettings
 from matching.engine import clear
 from matching.service import MarketOperator, engine_orders
 
