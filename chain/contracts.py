@@ -23,7 +23,7 @@ from chain.compiler import Artifact
 from chain.domain import Participant, Role
 from chain.errors import ErrorDecoder
 from chain.tx import TxSender
-from core.codec import bytes32_to_text, text_to_bytes32
+from core.codec import bytes32_to_text, eip712_typed_data, text_to_bytes32
 from core.errors import ChainError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -68,25 +68,14 @@ class ContractClient:
         """``account``'s EIP-712 signature of ``message`` (a ``primary_type`` with ``fields``,
         ``(name, solidity type)``) in this contract's domain (``BRIGHT <contract>``, version
         1), in EIP-2098 compact form ``(r, vs)``."""
-        typed = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                primary_type: [{"name": n, "type": t} for n, t in fields],
-            },
-            "primaryType": primary_type,
-            "domain": {
-                "name": f"BRIGHT {self.contract_name}",
-                "version": "1",
-                "chainId": int(self.w3.eth.chain_id),
-                "verifyingContract": self.address,
-            },
-            "message": message,
-        }
+        typed = eip712_typed_data(
+            f"BRIGHT {self.contract_name}",
+            int(self.w3.eth.chain_id),
+            self.address,
+            primary_type,
+            fields,
+            message,
+        )
         signed = account.sign_message(encode_typed_data(full_message=typed))
         vs = (signed.s | ((signed.v - 27) << 255)).to_bytes(32, "big")
         return signed.r.to_bytes(32, "big"), vs

@@ -31,6 +31,38 @@ class EncodingError(BrightError, ValueError):
     """A value cannot be encoded for the chain."""
 
 
+def eip712_typed_data(
+    domain_name: str,
+    chain_id: int,
+    contract: str,
+    primary_type: str,
+    fields: Sequence[tuple[str, str]],
+    message: Mapping[str, object],
+) -> dict[str, object]:
+    """The EIP-712 message every BRIGHT contract signs over: domain ``domain_name``, version 1,
+    the chain and the verifying contract; ``fields`` are ``(name, solidity type)`` of
+    ``primary_type``."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            primary_type: [{"name": n, "type": t} for n, t in fields],
+        },
+        "domain": {
+            "name": domain_name,
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": to_checksum_address(contract),
+        },
+        "primaryType": primary_type,
+        "message": dict(message),
+    }
+
+
 def text_to_bytes32(text: str, what: str = "value") -> bytes:
     """UTF-8 text, right-padded with zeros, as ``bytes32`` (grid areas, meter ids)."""
     raw = text.encode()

@@ -14,11 +14,9 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
-from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
 from chain.contracts import ContractClient
-from chain.errors import ErrorDecoder
 from core.codec import bytes32_to_text, text_to_bytes32
 from oracles.domain import (
     ForecastRow,
@@ -71,17 +69,6 @@ class _BatchOracleClient(ContractClient):
     @property
     def chain_id(self) -> int:
         return int(self.w3.eth.chain_id)
-
-    def _call(self, fn_name: str, *args: Any) -> Any:
-        """A view call; a revert raises the contract's typed error."""
-        try:
-            return getattr(self.contract.functions, fn_name)(*args).call()
-        except ContractLogicError as exc:
-            data = exc.data if isinstance(exc.data, str | bytes) else None
-            decoder = self.sender.decoder if self.sender is not None else None
-            if decoder is None:
-                decoder = ErrorDecoder({self.contract_name: self.artifact.abi})
-            raise decoder.decode(data) from exc
 
     def enrol(self, ids: Iterable[str]) -> TxReceipt:
         """Enrol ids (text of at most 32 bytes); the sender must be an active oracle."""

@@ -14,8 +14,8 @@ from typing import Any, Literal
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
 
+from core.codec import eip712_typed_data
 from oracles.domain import check_interval_start
 
 BatchKind = Literal["MeterBatch", "MeterCorrection", "ForecastBatch", "ForecastRevision"]
@@ -51,37 +51,19 @@ def typed_data(
     model_version: bytes | None = None,
 ) -> dict[str, Any]:
     """The EIP-712 message (``types``, ``domain``, ``primaryType``, ``message``)."""
-    fields = [{"name": "intervalStart", "type": "uint64"}]
+    fields: list[tuple[str, str]] = [("intervalStart", "uint64")]
     message: dict[str, Any] = {"intervalStart": interval_start_s}
     if kind.startswith("Forecast"):
-        fields.append({"name": "modelVersion", "type": "bytes32"})
+        fields.append(("modelVersion", "bytes32"))
         message["modelVersion"] = model_version if model_version is not None else b"\0" * 32
-        fields.append({"name": "forecasts", "type": "uint256[]"})
+        fields.append(("forecasts", "uint256[]"))
         message["forecasts"] = list(words)
     else:
-        fields.append({"name": "readings", "type": "uint256[]"})
+        fields.append(("readings", "uint256[]"))
         message["readings"] = list(words)
-    fields.append({"name": "nonce", "type": "uint256"})
+    fields.append(("nonce", "uint256"))
     message["nonce"] = nonce
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            kind: fields,
-        },
-        "domain": {
-            "name": DOMAIN_NAMES[kind],
-            "version": "1",
-            "chainId": chain_id,
-            "verifyingContract": to_checksum_address(contract),
-        },
-        "primaryType": kind,
-        "message": message,
-    }
+    return eip712_typed_data(DOMAIN_NAMES[kind], chain_id, contract, kind, fields, message)
 
 
 def batch_digest(

@@ -21,3 +21,16 @@ def token(FlexToken, admin):
 @pytest.fixture(autouse=True)
 def isolation(fn_isolation):
     """Every test starts from the module's deployment (brownie snapshots and reverts)."""
+
+
+@pytest.fixture(scope="module")
+def market_env(
+    FlexMarket, MarketBook, MarketSettlement, MeterOracle, registry, token, admin, accounts
+):
+    """A funded FlexMarket with its libraries, a MeterOracle and six traders with meters
+    (tests/contracts/market_env.py)."""
+    from tests.contracts.market_env import deploy_market_env
+
+    return deploy_market_env(
+        accounts, FlexMarket, MarketBook, MarketSettlement, MeterOracle, registry, token, admin
+    )

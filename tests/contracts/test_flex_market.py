@@ -20,10 +20,8 @@ from tests.contracts.market_env import (
 
 
 @pytest.fixture(scope="module")
-def env(FlexMarket, MarketBook, MarketSettlement, MeterOracle, registry, token, admin, accounts):
-    return deploy_market_env(
-        accounts, FlexMarket, MarketBook, MarketSettlement, MeterOracle, registry, token, admin
-    )
+def env(market_env):
+    return market_env
 
 
 def goto(t):

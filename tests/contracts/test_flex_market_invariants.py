@@ -81,10 +81,8 @@ OPEN, CLEARED, SETTLED, VOIDED = 0, 1, 2, 3
 
 
 @pytest.fixture(scope="module")
-def env(FlexMarket, MarketBook, MarketSettlement, MeterOracle, registry, token, admin, accounts):
-    return deploy_market_env(
-        accounts, FlexMarket, MarketBook, MarketSettlement, MeterOracle, registry, token, admin
-    )
+def env(market_env):
+    return market_env
 
 
 def keys(n):

@@ -22,10 +22,8 @@ PENALTY, BOND, TOL = 50_000, 100_000, 1000
 
 
 @pytest.fixture(scope="module")
-def env(FlexMarket, MarketBook, MarketSettlement, MeterOracle, registry, token, admin, accounts):
-    return deploy_market_env(
-        accounts, FlexMarket, MarketBook, MarketSettlement, MeterOracle, registry, token, admin
-    )
+def env(market_env):
+    return market_env
 
 
 def goto(t):
