@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.flexibility import community_config, flexibility_kw
 from analytics.forecasting.backtest import BacktestResult, backtest, held_out_start
 from analytics.forecasting.clustered import cluster_homes, clustered_backtest
 from analytics.forecasting.domain import Horizon, Target
 from analytics.forecasting.engine import ForecastConfig
-from analytics.forecasting.flexibility import community_config, flexibility_kw
 from analytics.forecasting.metrics import wape
 from analytics.forecasting.service import (
     CommunityData,

@@ -36,7 +36,7 @@ A member's flexibility per window interval, in this order of preference:
   id = its meter id, as the forecast feed commits them, or its address) of every window
   interval: the net-energy quantiles (q10, q50, q90; Wh per 15 min, import positive; an export
   counts as no load) taken as its load, through
-  :func:`analytics.forecasting.flexibility.flexibility_kw` (no battery);
+  :func:`analytics.flexibility.flexibility_kw` (no battery);
 * **meter history** (fallback): the mean *import* of its last ``history_intervals``
   committed intervals before now, taken as the load of every window interval, through the
   same flexibility model;
@@ -64,7 +64,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from web3.types import RPCEndpoint
 
-from analytics.forecasting.flexibility import FlexConfig, flexibility_kw
+from analytics.flexibility import FlexConfig, flexibility_kw
 from chain.contracts import ParticipantRegistryClient
 from chain.coordination import FlexCoordinationClient, MemberStatus, RequestInfo, RequestStatus
 from chain.errors import RevertError

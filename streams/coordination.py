@@ -76,7 +76,7 @@ from streams.models import (
     FlexRequest,
     FlexRequestInterval,
 )
-from streams.projections import Projection, flush_pending, written_behind
+from streams.projection import Projection, flush_pending, written_behind
 
 CONTRACT = "FlexCoordination"
 REQUEST_STATUSES = ("open", "proposed", "accepted", "settled", "reclaimed")

@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
@@ -52,7 +54,8 @@ from chain.indexer import BlockRef, ChainEvent
 from streams.db import session_factory
 from streams.errors import ReadModelError, StaleEventError
 from streams.models import ChainEventRow, IndexCheckpoint, IndexedBlock
-from streams.projections import Projection, ProjectionRegistry, default_registry, flush_pending
+from streams.projection import Projection, ProjectionRegistry, flush_pending
+from streams.registry import default_registry
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +122,9 @@ def insert_events(s: Session, events: Sequence[ChainEvent]) -> None:
         raise ReadModelError(f"no bulk insert for {conn.dialect.name}")
 
 
-ATTEMPTS = 5
-"""Tries of a write transaction that met a concurrent writer (see ``_transaction``)."""
+ATTEMPTS = 8
+"""Tries of a write transaction that met a concurrent writer (see ``_transaction``); between
+tries a short random pause, so writers that collided do not collide again in lock step."""
 
 _RETRY_SQLSTATES = {"23505", "40P01", "40001"}  # unique violation, deadlock, serialization
 
@@ -280,6 +284,7 @@ class ReadModelStore:
                     log.info(
                         "%s: %s; trying again (attempt %s)", what, exc.__class__.__name__, attempt
                     )
+                    time.sleep(random.uniform(0.005, 0.02) * attempt)
                     continue
                 raise ReadModelError(f"{what} failed: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover

@@ -13,7 +13,7 @@ From hourly load and PV (kWh) and the outdoor temperature:
     Slope of daily consumption against cooling degrees (daily mean temperature above 18 °C),
     relative to the mean daily consumption, per °C.
 ``flex_down_share``
-    Mean ``flex_down_kw`` of :mod:`analytics.forecasting.flexibility` applied to the measured
+    Mean ``flex_down_kw`` of :mod:`analytics.flexibility` applied to the measured
     load with the home's battery, relative to its mean load.
 """
 
@@ -26,7 +26,7 @@ import pandas as pd
 
 from analytics.data.citylearn import LOCAL_TZ
 from analytics.data.validation import validate_frame
-from analytics.forecasting.flexibility import FlexConfig, flexibility_kw
+from analytics.flexibility import FlexConfig, flexibility_kw
 
 PROFILE_COLUMNS: tuple[str, ...] = tuple(f"p{h:02d}" for h in range(24))
 SCALAR_COLUMNS: tuple[str, ...] = (

@@ -18,6 +18,11 @@ from typing import Any, Literal
 import pandas as pd
 
 from analytics.data import citylearn
+from analytics.flexibility import (
+    FlexConfig,
+    community_config,
+    flexibility_quantiles,
+)
 from analytics.forecasting.backtest import backtest, held_out_start
 from analytics.forecasting.calibration import live_adjustments
 from analytics.forecasting.clustered import (
@@ -27,11 +32,6 @@ from analytics.forecasting.clustered import (
 )
 from analytics.forecasting.domain import COMMUNITY_ID, FORECAST_COLUMNS, Horizon, Target
 from analytics.forecasting.engine import ForecastConfig, GbmForecaster
-from analytics.forecasting.flexibility import (
-    FlexConfig,
-    community_config,
-    flexibility_quantiles,
-)
 from analytics.forecasting.store import load_model, save_model
 
 Scope = Literal["community", "homes"]
@@ -167,7 +167,7 @@ def forecast_community(
     """Community forecast of consumption, PV and flexibility from saved community models.
 
     Returns a tidy frame (:data:`FORECAST_COLUMNS`) at 900 s intervals for participant
-    ``community``. Flexibility is the model of :mod:`analytics.forecasting.flexibility` applied
+    ``community``. Flexibility is the model of :mod:`analytics.flexibility` applied
     to the community load with the community's summed battery capacity, battery power and
     connection limit.
     """

@@ -24,7 +24,7 @@ from streams.db import open_database
 from streams.errors import ReadModelError
 from streams.kafka.broker import DEFAULT_KAFKA_DIR, KafkaBroker
 from streams.kafka.publisher import KafkaPublisher, KafkaSink
-from streams.projections import ProjectionRegistry
+from streams.projection import ProjectionRegistry
 from streams.store import ReadModelStore
 
 

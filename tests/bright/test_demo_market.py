@@ -19,6 +19,7 @@ from matching.service import MarketOperator, engine_orders
 def demo(tmp_path_factory):
     settings = ChainSettings(state_dir=tmp_path_factory.mktemp("state"), chain_port=free_port())
     running = bring_up(settings, quiet=True)
+    running.state_dir = settings.state_dir  # type: ignore[attr-defined]
     yield running
     running.stop()
 
@@ -64,6 +65,33 @@ def test_demo_community_trades_and_money_adds_up(demo):
     assert balances + escrowed + treasury == len(accounts) * MARKET_DEPOSIT
     market_address = demo.platform.deployment.address("FlexMarket")
     assert demo.platform.token().balance_of(market_address) == len(accounts) * MARKET_DEPOSIT
+
+
+def test_settle_verify_recomputes_a_settled_session(demo, monkeypatch):
+    """``bright settle verify --session``: exit 0 for a session settled on delivery, 2 for one
+    not settled yet or that does not exist."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from settlement.cli import app as settle_app
+
+    market = DemoMarket(demo.platform, demo.members)
+    market.fund()
+    settled = [s for _ in range(4) for s in market.round()[1]]
+    assert settled
+    monkeypatch.setenv("BRIGHT_STATE_DIR", str(demo.state_dir))
+    url = ["--rpc-url", demo.rpc_url]
+    ok = CliRunner().invoke(
+        settle_app, ["verify", "--session", str(settled[0].session_id), "--json", *url]
+    )
+    assert ok.exit_code == 0, ok.output
+    report = json.loads(ok.output.strip().splitlines()[-1])
+    assert report["matches"] and report["earned"] == settled[0].earned
+    last = demo.platform.market().session_count()
+    for sid in (last, last + 1):  # open (not settled yet), and not there at all
+        bad = CliRunner().invoke(settle_app, ["verify", "--session", str(sid), *url])
+        assert bad.exit_code == 2, bad.output
 
 
 def test_a_restarted_operator_clears_each_session_exactly_once(demo):

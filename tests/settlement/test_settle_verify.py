@@ -158,7 +158,11 @@ def test_verify_refuses_unknown_and_unsettled_requests(env, state_dir, monkeypat
     for args, message in (
         ([str(rid + 1000)], "does not exist"),
         ([str(rid)], "is not settled (status open)"),
-        (["0"], "request ids start at 1"),
+        (["0"], "request ids are 1 .. 2**256 - 1"),
+        # The review's case: 2**256 gave a web3 traceback and exit 1.
+        ([str(2**256)], "request ids are 1 .. 2**256 - 1"),
+        (["--session", "0"], "session ids are 1 .. 2**256 - 1"),
+        ([str(rid), "--session", "1"], "not both"),
     ):
         result = cli(env, state_dir, monkeypatch, *args)
         assert result.exit_code == 2, result.output

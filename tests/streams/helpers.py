@@ -124,14 +124,22 @@ def _market_event(kind: str, a: int, b: int, value: int, orders: dict[int, int],
             "SessionOpened",
             {
                 "sessionId": sid,
-                "deliveryStart": 9000 + sid,
-                "durationS": 900,
-                "gateClosure": 8000,
-                "revealDeadline": 0,
-                "product": value % 2,
-                "rule": value % 3,
-                "sealedBids": False,
-                "gridArea": "0x" + "66" * 4 + "00" * 28,
+                "params": {
+                    "deliveryStart": 9000 + sid,
+                    "durationS": 900,
+                    "gateClosure": 8000,
+                    "revealDeadline": 0,
+                    "product": value % 2,
+                    "rule": value % 3,
+                    "sealedBids": False,
+                    "gridArea": "0x" + "66" * 4 + "00" * 28,
+                    "toleranceBp": value % 10_000,
+                    "penaltyPerKwh": value % 90_000,
+                    "orderBond": value * 7,
+                    "baselineIntervals": 1 + value % 3,
+                    "baselineGapIntervals": 0,
+                    "settleDelayS": 900,
+                },
             },
         )
     if kind in ("deposit", "withdraw"):
@@ -153,6 +161,57 @@ def _market_event(kind: str, a: int, b: int, value: int, orders: dict[int, int],
                 "pricePerKwh": value % 300 + 1,
                 "gridArea": "0x" + "66" * 4 + "00" * 28,
             },
+        )
+    if kind == "seller":
+        return (
+            MARKET,
+            "FlexMarket",
+            "SellerSettled",
+            {
+                "sessionId": sid,
+                "seller": ACCOUNTS[b],
+                "filledWh": value % 5000,
+                "deliveredWh": value % 7000 - 2000,
+                "creditedWh": value % 3000,
+                "shortfallWh": value % 900,
+                "earned": value * 11,
+                "penalty": value % 500,
+                "missingData": value % 5 == 0,
+            },
+        )
+    if kind == "refund":
+        return (
+            MARKET,
+            "FlexMarket",
+            "BuyerRefunded",
+            {
+                "sessionId": sid,
+                "orderId": value % n,
+                "buyer": ACCOUNTS[b],
+                "paid": value * 3,
+                "refund": value,
+            },
+        )
+    if kind == "settled":
+        return (
+            MARKET,
+            "FlexMarket",
+            "SessionSettled",
+            {
+                "sessionId": sid,
+                "settler": ACCOUNTS[b],
+                "earned": value * 5,
+                "penalties": value % 700,
+                "refunds": value * 2,
+                "dust": value % 3,
+            },
+        )
+    if kind == "voided":
+        return (
+            MARKET,
+            "FlexMarket",
+            "SessionVoided",
+            {"sessionId": sid, "by": ACCOUNTS[b], "released": value},
         )
     if kind == "cancel":
         return (
@@ -189,7 +248,19 @@ def _market_event(kind: str, a: int, b: int, value: int, orders: dict[int, int],
     )
 
 
-MARKET_KINDS = ("open", "place", "cancel", "match", "cleared", "deposit", "withdraw")
+MARKET_KINDS = (
+    "open",
+    "place",
+    "cancel",
+    "match",
+    "cleared",
+    "deposit",
+    "withdraw",
+    "seller",
+    "refund",
+    "settled",
+    "voided",
+)
 
 
 def _event(kind: str, a: int, b: int, value: int) -> tuple[str, str, str, dict]:

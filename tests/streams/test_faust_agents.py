@@ -27,7 +27,7 @@ from streams.db import open_database
 from streams.kafka.agents import apply_records, make_app
 from streams.kafka.broker import DEFAULT_KAFKA_DIR, KafkaBroker
 from streams.kafka.publisher import KafkaPublisher, KafkaSink, event_record
-from streams.projections import ProjectionRegistry
+from streams.projection import ProjectionRegistry
 from streams.runner import EmbeddedRunner
 from streams.store import ReadModelStore
 from tests.streams.helpers import _chain, read_models

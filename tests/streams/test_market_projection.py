@@ -1,19 +1,34 @@
-"""FlexMarket read models (sessions, orders, matches, deposits) from the shared anvil:
-the read models must say what the contract and its events say, on SQLite and PostgreSQL."""
+"""FlexMarket read models (sessions, orders, matches, deposits, settlements on delivery) from
+the shared anvil: the read models must say what the contract and its events say, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from chain.domain import Role
+from chain.errors import revert_error
 from chain.indexer import web3_rpc
+from chain.market import MarketTerms
 from core.rules import PricingRule, Side
 from matching.engine import clear
-from streams.models import MarketDeposit, MarketMatch, MarketOrder, MarketSession
+from matching.service import engine_orders
+from oracles.clients import MeterOracleClient
+from oracles.domain import MeterValue
+from settlement.market import MarketSettler
+from streams.models import (
+    MarketDeposit,
+    MarketMatch,
+    MarketOrder,
+    MarketSellerSettlement,
+    MarketSession,
+)
 from streams.runner import EmbeddedRunner
 
 DEPOSIT = 10**12
-OPERATOR, TRADERS = 1, range(2, 8)
+OPERATOR, TRADERS, ORACLE = 1, range(2, 8), 24
+TERMS = MarketTerms(tolerance_bp=1000, penalty_per_kwh=30, order_bond=10, settle_delay_s=60)
 
 
 def _now(w3) -> int:
@@ -24,7 +39,15 @@ def test_market_session_read_models(platform, dev_accounts, snapshot, store, w3,
     admin = dev_accounts[0]
     rows = [(dev_accounts[OPERATOR].address, Role.MARKET_OPERATOR, "feeder-1", "")]
     rows += [(dev_accounts[i].address, Role.PROSUMER, "feeder-1", f"meter-{i}") for i in TRADERS]
+    rows.append((dev_accounts[ORACLE].address, Role.ORACLE, "feeder-1", ""))
     platform.registry(admin).register_batch(rows)
+    meters = MeterOracleClient(
+        w3,
+        platform.deployment.address("MeterOracle"),
+        artifacts["MeterOracle"],
+        platform.sender(dev_accounts[ORACLE]),
+    )
+    meters.enrol_meters([f"meter-{i}" for i in TRADERS])
     platform.token(admin).mint_batch([(dev_accounts[i].address, 10 * DEPOSIT) for i in TRADERS])
     market_address = platform.deployment.address("FlexMarket")
     for i in TRADERS:
@@ -33,7 +56,7 @@ def test_market_session_read_models(platform, dev_accounts, snapshot, store, w3,
     op = platform.market(dev_accounts[OPERATOR])
     start = (_now(w3) // 900 + 4) * 900
     _, sid = op.open_session(
-        start, 900, start - 1800, rule=PricingRule.UNIFORM, grid_area="feeder-1"
+        start, 900, start - 1800, rule=PricingRule.UNIFORM, grid_area="feeder-1", terms=TERMS
     )
     orders = [
         (0, Side.BID, 2000, 140),
@@ -46,13 +69,24 @@ def test_market_session_read_models(platform, dev_accounts, snapshot, store, w3,
     for k, side, qty, price in orders:
         platform.market(dev_accounts[TRADERS[k]]).place_order(sid, side, qty, price)
     platform.market(dev_accounts[TRADERS[4]]).cancel_order(sid, 4)  # its own: effective
-    platform.market(dev_accounts[TRADERS[0]]).cancel_order(sid, 5)  # not its own: no effect
+    with pytest.raises(revert_error("FlexMarketNotTrader")):  # not its own: refused
+        platform.market(dev_accounts[TRADERS[0]]).cancel_order(sid, 5)
     w3.provider.make_request("evm_increaseTime", [op.session(sid).closes_at_s - _now(w3) + 1])
     w3.provider.make_request("evm_mine", [])
     book = op.book(sid)
-    result = clear(book.active_orders, PricingRule.UNIFORM)
-    op.clear_session(sid, op.clearing_args(book, result))
+    result = clear(engine_orders(book), PricingRule.UNIFORM)
+    matches_in = [(m.bid_id, m.offer_id, m.qty_wh) for m in result.matches]
+    op.clear_session(sid, op.clearing_args(book, matches_in, result.price_per_kwh))
     assert result.matches
+    # Delivery: the sellers' meters, committed; anyone settles.
+    info = op.session(sid)
+    w3.provider.make_request("evm_increaseTime", [info.settle_opens_s - _now(w3) + 1])
+    w3.provider.make_request("evm_mine", [])
+    for k, t in enumerate((info.delivery_start_s - 900, info.delivery_start_s)):
+        values = [MeterValue(f"meter-{i}", t, 1500 - 700 * k * (i % 2), 0) for i in TRADERS]
+        meters.commit(dev_accounts[ORACLE], values, nonce=k + 1)
+    settled = MarketSettler(op, meters, platform.registry()).settle(sid)
+    assert settled is not None
 
     EmbeddedRunner.build(web3_rpc(w3), platform.deployment, store, artifacts).poll_once()
 
@@ -60,7 +94,29 @@ def test_market_session_read_models(platform, dev_accounts, snapshot, store, w3,
     chain_id = platform.deployment.chain_id
     with store.sessions() as s:
         row = s.get(MarketSession, (chain_id, market_address, sid))
-        assert row is not None and row.status == "cleared"
+        assert row is not None and row.status == "settled"
+        assert (row.earned, row.penalties, row.refunds, row.dust) == (
+            settled.earned,
+            settled.penalties,
+            settled.refunds,
+            settled.dust,
+        )
+        assert (row.tolerance_bp, row.penalty_per_kwh, row.order_bond) == (1000, 30, 10)
+        sellers = {
+            r.seller: (r.filled_wh, r.delivered_wh, r.credited_wh, r.earned, r.penalty)
+            for r in s.scalars(
+                select(MarketSellerSettlement).where(MarketSellerSettlement.session_id == sid)
+            )
+        }
+        assert sellers == {
+            a: (x.filled_wh, x.delivered_wh, x.credited_wh, x.earned, x.penalty)
+            for a, x in settled.sellers.items()
+        }
+        refunds = {
+            o.order_id: (o.paid, o.refund)
+            for o in s.scalars(select(MarketOrder).where(MarketOrder.paid.is_not(None)))
+        }
+        assert refunds == {oid: (b.paid, b.refund) for oid, b in settled.buyers.items()}
         assert (row.delivery_start_s, row.duration_s, row.gate_closure_s) == (
             start,
             900,
@@ -94,7 +150,7 @@ def test_market_session_read_models(platform, dev_accounts, snapshot, store, w3,
         fills[m.offer_id] = fills.get(m.offer_id, 0) + m.qty_wh
     expected = {
         o.order_id: (
-            o.owner,
+            o.trader,
             int(o.side),
             o.qty_wh,
             o.price_per_kwh,

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from chain.indexer import BlockRef, ChainEvent
 from streams.db import open_database
 from streams.errors import StaleEventError, UnknownProjectionError
-from streams.projections import Projection, ProjectionRegistry, default_registry
+from streams.projection import Projection, ProjectionRegistry
+from streams.registry import default_registry
 from streams.store import ReadModelStore
 from tests.streams.helpers import (
     ACCOUNTS,

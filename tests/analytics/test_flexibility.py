@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics.forecasting.flexibility import FlexConfig, flexibility_kw, flexibility_quantiles
+from analytics.flexibility import FlexConfig, flexibility_kw, flexibility_quantiles
 
 loads = st.lists(st.floats(0, 15, allow_nan=False), min_size=1, max_size=50)
 
@@ -35,7 +35,7 @@ def test_quantiles_are_ordered():
 
 
 def test_community_connection_limit_is_the_sum_of_homes():
-    from analytics.forecasting.flexibility import community_config
+    from analytics.flexibility import community_config
 
     cfg = community_config(FlexConfig(max_import_kw=8.0), 17)
     assert cfg.max_import_kw == 136.0 and cfg.flexible_share == FlexConfig().flexible_share
