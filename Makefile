@@ -12,7 +12,7 @@ BUS ?=
 help:
 	@echo "make demo   run the platform with the demo community (Ctrl-C stops it)"
 	@echo "make test   run the whole test suite"
-	@echo "make lint   ruff and mypy"
+	@echo "make lint   ruff, mypy and the import layers (import-linter)"
 	@echo "make bench  all benchmarks (JSON)"
 	@echo "make setup  install everything (idempotent)"
 	@echo "make lock   re-resolve the exact Python pins"
@@ -29,6 +29,7 @@ test: setup
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench: setup
 	$(BRIGHT) bench gas --json

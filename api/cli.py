@@ -1,12 +1,12 @@
-"""``bright api ...``: serve the REST API, or measure it.
+"""``bright api ...``: serve the REST API.
 
 ``serve`` runs uvicorn in the foreground on the read models of ``BRIGHT_DATABASE_URL`` (or
-``--database-url``); ``bench`` prints ``bench_api``'s JSON on its last line.
+``--database-url``). Its benchmark is ``bright bench api`` (``bright.bench_api``): it drives the
+demo market, which lives in the application layer above this package.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -50,22 +50,6 @@ def serve(
         raise typer.Exit(code=1) from exc
     typer.echo(f"BRIGHT API on {settings.url} (docs: {settings.url}/docs)", err=True)
     uvicorn.Server(config).run()
-
-
-@app.command()
-def bench(
-    clients: Annotated[int, typer.Option(min=1, max=500, help="Concurrent clients.")] = 50,
-    seconds: Annotated[
-        float, typer.Option(min=1.0, help="Measured seconds in all, split over the routes.")
-    ] = 10.0,
-    rounds: Annotated[int, typer.Option(min=1, help="Demo market rounds to index.")] = 4,
-    as_json: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
-) -> None:
-    """Requests/s and p99 latency of the main read routes against PostgreSQL."""
-    from api.bench import bench_api
-
-    result = bench_api(clients=clients, seconds=seconds, rounds=rounds, quiet=as_json)
-    typer.echo(json.dumps(result))
 
 
 if __name__ == "__main__":

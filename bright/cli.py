@@ -502,8 +502,8 @@ def bench_settlement_cmd(
     ] = False,
 ) -> None:
     """Settlement engine: members x 16 intervals with each baseline method (--chain: on anvil)."""
+    from bright.bench_settlement import bench_settlement_latency
     from settlement.bench import bench_settlement_engine
-    from settlement.bench_chain import bench_settlement_latency
 
     run = bench_settlement_latency if chain else bench_settlement_engine
     _report(lambda: run(members=members), json_out)
@@ -520,7 +520,7 @@ def bench_coordination_read_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
 ) -> None:
     """Coordination read side: project a large request, rebuild it, serve it."""
-    from streams.coordination_bench import bench_coordination_read_side
+    from bright.bench_read_side import bench_coordination_read_side
 
     _report(
         lambda: bench_coordination_read_side(
@@ -548,7 +548,7 @@ def bench_api_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
 ) -> None:
     """Requests/s and p99 of the main read routes against PostgreSQL, /health as baseline."""
-    from api.bench import bench_api
+    from bright.bench_api import bench_api
 
     _report(lambda: bench_api(clients=clients, seconds=seconds), json_out)
 

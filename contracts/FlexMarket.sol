@@ -711,7 +711,6 @@ contract FlexMarket is IFlexMarket, EIP712, ReentrancyGuardTransient {
         }
         s.status = Status.Voided;
         uint256 released = MarketBook.release(s, _accounts, _cancelled[sessionId], orders);
-        s.status = Status.Voided;
         emit SessionVoided(sessionId, msg.sender, released);
     }
 

@@ -5,7 +5,7 @@ import {PackedWords} from "../libraries/PackedWords.sol";
 
 /// @title PackedWordsHarness
 /// @notice Test-only: exposes PackedWords to the contract tests (tests/contracts). Never
-/// deployed by the platform (chain/deploy.py and oracles/deploy.py deploy contracts by name).
+/// deployed by the platform (chain/deploy.py deploys contracts by name).
 contract PackedWordsHarness {
     function wordsFor(uint256 n) external pure returns (uint256) {
         return PackedWords.wordsFor(n);

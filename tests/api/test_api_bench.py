@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from api.bench import BASELINE, bench_api
+from bright.bench_api import BASELINE, bench_api
 
 
 def test_bench_api_measures_every_route_against_the_baseline():

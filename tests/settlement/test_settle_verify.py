@@ -179,7 +179,7 @@ def test_verify_refuses_unknown_and_unsettled_requests(env, state_dir, monkeypat
 
 
 def test_settlement_latency_bench_runs_the_service_on_a_chain_with_real_blocks():
-    from settlement.bench_chain import bench_settlement_latency
+    from bright.bench_settlement import bench_settlement_latency
 
     result = bench_settlement_latency(members=3, intervals=2)
     assert result["rows"] == 3 and result["intervals"] == 2

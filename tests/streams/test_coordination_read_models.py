@@ -418,7 +418,7 @@ def _tables_in(diff: Any) -> set[str]:
 
 def test_read_side_bench_runs_and_checks_itself():
     """The benchmark (small): every event applied, the coalition served whole, figures out."""
-    from streams.coordination_bench import bench_coordination_read_side, coordination_events
+    from bright.bench_read_side import bench_coordination_read_side, coordination_events
 
     phases = coordination_events(members=6, intervals=3)
     assert [e.event for e in phases["coalition"]] == [

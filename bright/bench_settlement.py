@@ -71,7 +71,9 @@ def bench_settlement_latency(
         ] + [(p.address, Role.PROSUMER, "feeder-1", m) for p, m in zip(people, meter, strict=True)]
         platform.registry(admin).register_batch(rows)
         meters = MeterOracleClient(
-            w3, deployment.address("MeterOracle"), artifacts["MeterOracle"],
+            w3,
+            deployment.address("MeterOracle"),
+            artifacts["MeterOracle"],
             platform.sender(oracle),
         )
         meters.enrol_meters(meter)
@@ -84,9 +86,15 @@ def bench_settlement_latency(
         start = (now // INTERVAL_S + 3) * INTERVAL_S
         quantities = [TARGET_WH * members] * intervals
         _, rid = as_dso.publish_request(
-            start, quantities, 1000, 200_000, start - INTERVAL_S,
-            required_escrow(quantities, 1000, 200_000), grid_area="feeder-1",
-            penalty_per_kwh=100_000, baseline_method=int(BaselineMethod.METER_BEFORE_AFTER),
+            start,
+            quantities,
+            1000,
+            200_000,
+            start - INTERVAL_S,
+            required_escrow(quantities, 1000, 200_000),
+            grid_area="feeder-1",
+            penalty_per_kwh=100_000,
+            baseline_method=int(BaselineMethod.METER_BEFORE_AFTER),
             baseline_hash=baseline_hash(
                 BaselineMethod.METER_BEFORE_AFTER, MeterBeforeAfterParams()
             ),
@@ -94,7 +102,9 @@ def bench_settlement_latency(
         as_agg.opt_in_signed(rid, [as_agg.sign_opt_in(p, rid, TARGET_WH) for p in people])
         steps: list[tuple[float, Step]] = []
         service = CoalitionService(
-            as_agg, meters, platform.registry(),
+            as_agg,
+            meters,
+            platform.registry(),
             ServiceConfig(poll_s=0.5, reserve_bp=200, formation_time_limit_s=5.0),
             on_step=lambda s: steps.append((time.perf_counter(), s)),
         )
@@ -117,8 +127,7 @@ def bench_settlement_latency(
         for k in range(intervals):
             s = start + k * INTERVAL_S
             values = [
-                MeterValue(m, s, LOAD_WH - (targets[m][k] if m in targets else 0), 0)
-                for m in meter
+                MeterValue(m, s, LOAD_WH - (targets[m][k] if m in targets else 0), 0) for m in meter
             ]
             receipt = meters.commit(oracle, values, next(nonce))
             committed_at = time.perf_counter()

@@ -3,11 +3,11 @@ pragma solidity ^0.8.24;
 
 import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
-import {MerkleBatch} from "./MerkleBatch.sol";
+import {MerkleBatch} from "../libraries/MerkleBatch.sol";
 
 /// @title MerkleBatchHarness
 /// @notice Test-only: exposes `MerkleBatch` to tests/contracts/test_oracle_merkle_batch.py. The
-/// platform never deploys it (bright.deploy and oracles.deploy deploy contracts by name).
+/// platform never deploys it (chain/deploy.py deploys contracts by name).
 contract MerkleBatchHarness {
     /// @notice `MerkleBatch.leaf`.
     function leaf(uint64 intervalStart, uint256 word) external pure returns (bytes32) {
