@@ -51,9 +51,4 @@ def login(body: LoginRequest, service: ServiceDep, db: DbDep) -> TokenPublic:
 
 @router.get("/me", response_model=MePublic, summary="Who the access token speaks for")
 def me(claims: ClaimsDep) -> MePublic:
-    return MePublic(
-        address=claims.address,
-        roles=list(claims.roles),
-        chain_id=claims.chain_id,
-        expires_at=claims.expires_at,
-    )
+    return MePublic.model_validate(claims)

@@ -30,18 +30,7 @@ def _balances(
     if token is not None:
         where.append(TokenBalance.token == token)
     count, rows = page_of(db, TokenBalance, where, [TokenBalance.token], Page(limit, offset))
-    return BalancesPublic(
-        data=[
-            BalancePublic(
-                token=b.token,
-                account=b.account,
-                balance=str(b.balance),
-                updated_block=b.updated_block,
-            )
-            for b in rows
-        ],
-        count=count,
-    )
+    return BalancesPublic(data=[BalancePublic.model_validate(b) for b in rows], count=count)
 
 
 @router.get("", response_model=BalancesPublic, summary="Your token balances")

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from api.access import event_args_for
 from api.deps import DbDep, MemberDep, ScopeDep, ServiceDep, StreamClaimsDep
 from api.errors import BadRequestError, ForbiddenError
-from api.schemas import EventPublic, EventsPublic
+from api.schemas import EventPublic, EventsPublic, RowWith
 from api.security import Claims
 from api.service import ApiService
 from streams.models import ChainEventRow
@@ -67,17 +67,8 @@ def _after(cursor: tuple[int, int] | None) -> list[Any]:
 
 def event_public(row: ChainEventRow, claims: Claims) -> EventPublic:
     args = event_args_for(claims, row.contract, row.event, dict(row.args))
-    return EventPublic(
-        id=f"{row.block_number}:{row.log_index}",
-        chain_id=row.chain_id,
-        block_number=row.block_number,
-        block_hash=row.block_hash,
-        log_index=row.log_index,
-        tx_hash=row.tx_hash,
-        contract=row.contract,
-        event=row.event,
-        args=args,
-        redacted=args is None,
+    return EventPublic.model_validate(
+        RowWith(row, id=f"{row.block_number}:{row.log_index}", args=args, redacted=args is None)
     )
 
 

@@ -69,18 +69,7 @@ def meter_intervals(
         db, MeterInterval, where, [MeterInterval.interval_start_s.desc()], page
     )
     return MeterIntervalsPublic(
-        data=[
-            MeterIntervalPublic(
-                meter_id=r.meter_id,
-                interval_start_s=r.interval_start_s,
-                import_wh=r.import_wh,
-                export_wh=r.export_wh,
-                corrected=r.corrected,
-                block_number=r.block_number,
-            )
-            for r in rows
-        ],
-        count=count,
+        data=[MeterIntervalPublic.model_validate(r) for r in rows], count=count
     )
 
 
@@ -106,18 +95,4 @@ def forecasts(
     if when.until_s is not None:
         where.append(Forecast.interval_start_s < when.until_s)
     count, rows = page_of(db, Forecast, where, [Forecast.interval_start_s], page)
-    return ForecastsPublic(
-        data=[
-            ForecastPublic(
-                participant_id=r.participant_id,
-                interval_start_s=r.interval_start_s,
-                q10_wh=r.q10_wh,
-                q50_wh=r.q50_wh,
-                q90_wh=r.q90_wh,
-                model_version=r.model_version,
-                revised=r.revised,
-            )
-            for r in rows
-        ],
-        count=count,
-    )
+    return ForecastsPublic(data=[ForecastPublic.model_validate(r) for r in rows], count=count)

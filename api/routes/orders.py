@@ -20,7 +20,7 @@ from api.deps import (
 )
 from api.errors import NotFoundError
 from api.routes._filters import SIDE_NUMBERS, delivery_between, in_scope
-from api.routes.sessions import SideQuery, order_public
+from api.routes.sessions import SideQuery
 from api.schemas import OrderPublic, OrdersPublic
 from streams.models import MarketOrder, MarketSession
 
@@ -72,7 +72,7 @@ def list_orders(
         .limit(page.limit)
         .offset(page.offset)
     )
-    return OrdersPublic(data=[order_public(o) for o in rows], count=count)
+    return OrdersPublic(data=[OrderPublic.model_validate(o) for o in rows], count=count)
 
 
 @router.get(
@@ -99,4 +99,4 @@ def get_order(
     if row is None:
         raise NotFoundError(f"order {order_id} of session {session_id}")
     require_personal(db, scope, claims, row.trader, "orders", operator_ok=True)
-    return order_public(row)
+    return OrderPublic.model_validate(row)

@@ -19,7 +19,7 @@ from api.deps import (
 )
 from api.errors import ForbiddenError, NotFoundError
 from api.routes._filters import page_of
-from api.schemas import ParticipantPublic, ParticipantsPublic
+from api.schemas import ParticipantPublic, ParticipantsPublic, RowWith
 from api.security import Claims
 from streams.models import Participant
 
@@ -29,14 +29,8 @@ RoleName = Literal["prosumer", "aggregator", "dso", "oracle", "market-operator"]
 
 
 def _public(p: Participant, details: bool) -> ParticipantPublic:
-    return ParticipantPublic(
-        account=p.account,
-        role=p.role_name,
-        grid_area=p.grid_area,
-        active=p.active,
-        meter_id=p.meter_id if details else None,
-        aggregator=p.aggregator if details else None,
-        registered_block=p.registered_block,
+    return ParticipantPublic.model_validate(
+        p if details else RowWith(p, meter_id=None, aggregator=None)
     )
 
 
