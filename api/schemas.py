@@ -263,7 +263,9 @@ class EventPublic(FromRow):
     contract: str
     event: str
     args: dict[str, Any] | None = Field(
-        None, description="Decoded arguments; null when they are another member's data."
+        None,
+        description="Decoded arguments; null when they are another member's data. In the "
+        "arguments shown, a member address you may not see is null.",
     )
     redacted: bool = False
 
@@ -375,8 +377,15 @@ class CoalitionRowPublic(FromRow):
     meter_id: str
     row_index: int = Field(description="Position in the on-chain targets table.")
     status: Literal["member", "replaced"]
-    replaces: str | None = Field(None, description="The member this reserve replaced.")
-    replaced_by: str | None = Field(None, description="The reserve that replaced this member.")
+    replaces: str | None = Field(
+        None,
+        description="The member this reserve replaced (null, too, for a member you may not see).",
+    )
+    replaced_by: str | None = Field(
+        None,
+        description="The reserve that replaced this member (null, too, for a member you may "
+        "not see).",
+    )
     replaced_from: int | None = Field(None, description="First interval of the replacement.")
     targets_wh: list[int]
     delivered_wh: list[int] | None = Field(None, description="Per interval (settled).")

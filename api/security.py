@@ -132,7 +132,7 @@ def verify_login(
         raise LoginError(f"the message is not valid before {msg.not_before}")
     signer = recover_signer(text, signature)
     if signer != msg.address:
-        raise LoginError(f"the signature is by {signer}, not by {msg.address}")
+        raise LoginError(f"the signature is by {signer}, not by the address the message names")
     nonces.consume(msg.nonce)
     return msg
 

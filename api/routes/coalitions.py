@@ -20,7 +20,13 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from api.access import own_and_delegated, require_personal, sees_whole_request
+from api.access import (
+    hidden_members,
+    masked,
+    own_and_delegated,
+    require_personal,
+    sees_whole_request,
+)
 from api.deps import ADDRESS_PATTERN, Address, ClaimsDep, DbDep, MemberDep, PageDep, ScopeDep
 from api.routes.requests import (
     PageNumber,
@@ -159,8 +165,18 @@ def get_coalition(
         )
     )
     cells = _cells(db, scope, [request_id], [m.member for m in members])
+    # A member seeing its own row sees who replaced it (or whom it replaced) only if it may
+    # see that member's address.
+    hidden = frozenset() if everything else hidden_members(db, scope, claims)
     rows = [
-        CoalitionRowPublic.model_validate(RowWith(m, **cells[(request_id, m.member)].columns()))
+        CoalitionRowPublic.model_validate(
+            RowWith(
+                m,
+                replaces=masked(m.replaces, hidden),
+                replaced_by=masked(m.replaced_by, hidden),
+                **cells[(request_id, m.member)].columns(),
+            )
+        )
         for m in members
     ]
     totals = [IntervalTotalPublic.model_validate(t) for t in interval_rows(db, scope, request_id)]

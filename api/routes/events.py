@@ -1,5 +1,6 @@
 """Chain events from the event store (``chain_events``): a page, or a live feed (server-sent
-events). Arguments that are another member's data are redacted (see :mod:`api.access`).
+events). Arguments that are another member's data are redacted, and in those shown a member
+address the caller may not see is null (see :mod:`api.access`).
 
 The live feed follows the event store by position (block number, log index). A reorg makes the
 read side delete the orphaned blocks' events and store the new branch's: before each poll the
@@ -22,12 +23,12 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from api.access import event_args_for
+from api.access import event_args_for, hidden_members
 from api.deps import DbDep, MemberDep, ScopeDep, ServiceDep, StreamClaimsDep
 from api.errors import BadRequestError, ForbiddenError
 from api.schemas import EventPublic, EventsPublic, RowWith
 from api.security import Claims
-from api.service import ApiService
+from api.service import ApiService, Scope
 from streams.models import ChainEventRow
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -65,8 +66,10 @@ def _after(cursor: tuple[int, int] | None) -> list[Any]:
     ]
 
 
-def event_public(row: ChainEventRow, claims: Claims) -> EventPublic:
-    args = event_args_for(claims, row.contract, row.event, dict(row.args))
+def event_public(row: ChainEventRow, claims: Claims, hidden: frozenset[str]) -> EventPublic:
+    """``row`` as ``claims`` may see it; ``hidden``: the members whose addresses it may not
+    see (:func:`api.access.hidden_members`)."""
+    args = event_args_for(claims, row.contract, row.event, dict(row.args), hidden)
     return EventPublic.model_validate(
         RowWith(row, id=f"{row.block_number}:{row.log_index}", args=args, redacted=args is None)
     )
@@ -102,7 +105,8 @@ def list_events(
         .order_by(ChainEventRow.block_number, ChainEventRow.log_index)
         .limit(limit)
     )
-    return EventsPublic(data=[event_public(r, claims) for r in rows], count=count)
+    hidden = hidden_members(db, scope, claims)
+    return EventsPublic(data=[event_public(r, claims, hidden) for r in rows], count=count)
 
 
 def _fetch(
@@ -112,13 +116,20 @@ def _fetch(
     with service.sessions() as db:
         if cursor is None:
             return []
-        rows = db.scalars(
-            select(ChainEventRow)
-            .where(ChainEventRow.chain_id == chain_id, *_after(cursor))
-            .order_by(ChainEventRow.block_number, ChainEventRow.log_index)
-            .limit(500)
+        rows = list(
+            db.scalars(
+                select(ChainEventRow)
+                .where(ChainEventRow.chain_id == chain_id, *_after(cursor))
+                .order_by(ChainEventRow.block_number, ChainEventRow.log_index)
+                .limit(500)
+            )
         )
-        return [event_public(r, claims) for r in rows]
+        if not rows:
+            return []
+        # Whom the caller may see is read again for each batch: it follows delegations and
+        # opt-ins made while the feed runs.
+        hidden = hidden_members(db, Scope(chain_id, None), claims)
+        return [event_public(r, claims, hidden) for r in rows]
 
 
 def _tail(service: ApiService, chain_id: int) -> tuple[int, int]:

@@ -40,7 +40,7 @@ def meter_of(db: DbDep, scope: Scope, member: str) -> str:
         )
     )
     if not meter:
-        raise NotFoundError(f"a meter of {member}")
+        raise NotFoundError("a registered meter of the member")
     return str(meter)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy import select
 
-from api.access import sees_participant_details
+from api.access import listed_participant, sees_participant_details
 from api.deps import (
     ADDRESS_PATTERN,
     Address,
@@ -34,7 +35,12 @@ def _public(p: Participant, details: bool) -> ParticipantPublic:
     )
 
 
-@router.get("", response_model=ParticipantsPublic, summary="Participants (members only)")
+@router.get(
+    "",
+    response_model=ParticipantsPublic,
+    summary="Participants: the organisations, and the prosumers you may see (members only; the "
+    "DSO and the operator: all)",
+)
 def list_participants(
     claims: MemberDep,
     db: DbDep,
@@ -45,6 +51,9 @@ def list_participants(
     active: Annotated[bool | None, Query(description="Only (in)active participants.")] = None,
 ) -> ParticipantsPublic:
     where = [Participant.chain_id == scope.chain_id]
+    visible = listed_participant(scope, claims)
+    if visible is not None:
+        where.append(visible)
     if area is not None:
         where.append(Participant.grid_area == area)
     if role is not None:
@@ -63,7 +72,8 @@ def list_participants(
 @router.get(
     "/{address}",
     response_model=ParticipantPublic,
-    summary="One participant (itself: always; others: members)",
+    summary="One participant (itself: always; others: members, for a participant they may "
+    "see; any other is not found)",
 )
 def get_participant(
     address: Annotated[Address, Path(pattern=ADDRESS_PATTERN)],
@@ -71,11 +81,15 @@ def get_participant(
     db: DbDep,
     scope: ScopeDep,
 ) -> ParticipantPublic:
+    where = [Participant.chain_id == scope.chain_id, Participant.account == address]
     if address != claims.address:
         _require_member(claims)
-    p = db.get(Participant, (scope.chain_id, address))
-    if p is None:
-        raise NotFoundError(f"participant {address}")
+        visible = listed_participant(scope, claims)
+        if visible is not None:
+            where.append(visible)
+    p = db.scalars(select(Participant).where(*where)).first()
+    if p is None:  # a prosumer the caller may not see answers as an unregistered address
+        raise NotFoundError("participant")
     return _public(p, sees_participant_details(db, scope, claims, address))
 
 
