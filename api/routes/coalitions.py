@@ -181,9 +181,7 @@ def get_coalition(
     ]
     totals = [IntervalTotalPublic.model_validate(t) for t in interval_rows(db, scope, request_id)]
     return CoalitionPublic.model_validate(
-        RowWith(
-            req, visible="all" if everything else "own", rows=rows, count=count, totals=totals
-        )
+        RowWith(req, visible="all" if everything else "own", rows=rows, count=count, totals=totals)
     )
 
 

@@ -65,9 +65,7 @@ def meter_intervals(
         where.append(MeterInterval.interval_start_s >= when.since_s)
     if when.until_s is not None:
         where.append(MeterInterval.interval_start_s < when.until_s)
-    count, rows = page_of(
-        db, MeterInterval, where, [MeterInterval.interval_start_s.desc()], page
-    )
+    count, rows = page_of(db, MeterInterval, where, [MeterInterval.interval_start_s.desc()], page)
     return MeterIntervalsPublic(
         data=[MeterIntervalPublic.model_validate(r) for r in rows], count=count
     )

@@ -107,9 +107,7 @@ def list_requests(
     if when.until_s is not None:
         where.append(FlexRequest.window_start_s < when.until_s)
     count, rows = page_of(db, FlexRequest, where, [FlexRequest.request_id.desc()], page)
-    return FlexRequestsPublic(
-        data=[FlexRequestPublic.model_validate(r) for r in rows], count=count
-    )
+    return FlexRequestsPublic(data=[FlexRequestPublic.model_validate(r) for r in rows], count=count)
 
 
 @router.get(

@@ -84,9 +84,10 @@ class World:
         engine = open_database(url)
         try:
             with engine.connect() as db:
-                self.orders = [tuple(r) for r in db.execute(
-                    select(MarketOrder.session_id, MarketOrder.order_id)
-                )]
+                self.orders = [
+                    tuple(r)
+                    for r in db.execute(select(MarketOrder.session_id, MarketOrder.order_id))
+                ]
                 self.sessions = sorted(set(db.scalars(select(MarketSession.session_id))))
                 self.requests = sorted(set(db.scalars(select(FlexRequest.request_id))))
                 self.accounts = sorted(set(db.scalars(select(Participant.account))))
@@ -109,7 +110,11 @@ def world(api_demo, scenario, tmp_path_factory) -> Iterator[tuple[str, World]]:
 def served(world, api_demo) -> Iterator[Any]:
     url, _ = world
     settings = settings_for(
-        url, api_demo.chain_id, api_demo.market, port=0, stream_poll_s=0.1,
+        url,
+        api_demo.chain_id,
+        api_demo.market,
+        port=0,
+        stream_poll_s=0.1,
         stream_heartbeat_s=0.3,
     )
     service = ApiService.open(settings)
@@ -127,9 +132,7 @@ def callers(tokens, client, api_demo) -> dict[str, tuple[str, Any]]:
 
     out = {}
     for name in CALLERS:
-        account = (
-            dev_accounts(DEV_MNEMONIC, 1)[0] if name == "admin" else api_demo.account(name)
-        )
+        account = dev_accounts(DEV_MNEMONIC, 1)[0] if name == "admin" else api_demo.account(name)
         token = tokens.get(name) or login(client, account)
         out[name] = (token, account)
     return out
@@ -194,8 +197,11 @@ def _stream(handle: Any, token: str, timeout_s: float = 30.0) -> tuple[int, str]
     """Everything the live feed sends from the first event until it goes quiet."""
     lines: list[str] = []
     with httpx.stream(
-        "GET", f"{handle.url}/events/stream", params={"after": "0:0"},
-        headers=bearer(token), timeout=timeout_s,
+        "GET",
+        f"{handle.url}/events/stream",
+        params={"after": "0:0"},
+        headers=bearer(token),
+        timeout=timeout_s,
     ) as r:
         if r.status_code != 200:
             r.read()
@@ -210,9 +216,7 @@ def _stream(handle: Any, token: str, timeout_s: float = 30.0) -> tuple[int, str]
 
 
 @pytest.mark.parametrize("caller", list(CALLERS))
-def test_no_route_shows_an_address_the_caller_may_not_see(
-    caller, served, world, callers, api_demo
-):
+def test_no_route_shows_an_address_the_caller_may_not_see(caller, served, world, callers, api_demo):
     _, w = world
     token, account = callers[caller]
     me = account.address

@@ -13,9 +13,7 @@ def _status(client, path, token, **params) -> int:
     return client.get(path, headers=bearer(token), params=params).status_code
 
 
-def test_a_member_asking_for_another_members_data_gets_403_naming_no_one(
-    client, tokens, api_demo
-):
+def test_a_member_asking_for_another_members_data_gets_403_naming_no_one(client, tokens, api_demo):
     other = api_demo.member("home-03").address
     nobody = "0x" + "5a" * 20  # not a member: the same answer
     t = tokens["home-01"]
@@ -44,8 +42,13 @@ def test_one_order_is_visible_to_its_trader_and_the_operator_only(client, tokens
     assert client.get(path, headers=bearer(tokens["market-operator"])).json() == mine
 
     def missing(s: int, o: int) -> dict:
-        return {"error": {"code": "not_found", "message": f"order {o} of session {s} not found",
-                          "details": None}}
+        return {
+            "error": {
+                "code": "not_found",
+                "message": f"order {o} of session {s} not found",
+                "details": None,
+            }
+        }
 
     # Another member's order answers exactly as a missing one: an order id (public in the
     # OrderMatched events) does not tell who placed it.
@@ -109,8 +112,9 @@ def test_meter_ids_are_shown_to_the_participant_dso_and_operator_only(client, to
     home2 = api_demo.member("home-02")
     got = client.get(f"/participants/{home2.address}", headers=bearer(tokens["aggregator"]))
     assert got.json()["meter_id"] == home2.meter_id
-    dso = client.get(f"/participants/{api_demo.member('dso').address}", headers=bearer(
-        tokens["home-01"]))
+    dso = client.get(
+        f"/participants/{api_demo.member('dso').address}", headers=bearer(tokens["home-01"])
+    )
     assert dso.status_code == 200 and dso.json()["meter_id"] is None
 
 
@@ -121,8 +125,13 @@ def test_a_prosumer_sees_no_other_prosumer_in_the_participants(client, tokens, a
     t = tokens["home-01"]
     unknown = client.get(f"/participants/{'0x' + '5a' * 20}", headers=bearer(t))
     hidden = client.get(f"/participants/{home3.address}", headers=bearer(t))
-    assert (hidden.status_code, hidden.json()) == (404, unknown.json()) == (
-        404, {"error": {"code": "not_found", "message": "participant not found", "details": None}}
+    assert (
+        (hidden.status_code, hidden.json())
+        == (404, unknown.json())
+        == (
+            404,
+            {"error": {"code": "not_found", "message": "participant not found", "details": None}},
+        )
     )
     listing = client.get("/participants", headers=bearer(t), params={"limit": 500}).json()
     shown = {p["account"]: p for p in listing["data"]}
