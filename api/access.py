@@ -32,15 +32,34 @@ reads the chain itself (README, "Using the API").
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from api.errors import ForbiddenError
+from api.errors import DeactivatedError, ForbiddenError
 from api.security import AGGREGATOR, DSO, MARKET_OPERATOR, PROSUMER, Claims
 from api.service import Scope
 from streams.models import FlexOptIn, FlexRequest, Participant
+
+
+def on_chain_claims(db: Session, claims: Claims) -> Claims:
+    """``claims`` with the role the participants read model holds for the caller now (the
+    registry's events, projected), not the one in its token: a role change takes effect on
+    the next request. An address the registry does not know has no role (it sees only its own
+    data); a deactivated one is refused at once (:class:`DeactivatedError`, 403)."""
+    row = db.execute(
+        select(Participant.role_name, Participant.active, Participant.updated_block).where(
+            Participant.chain_id == claims.chain_id, Participant.account == claims.address
+        )
+    ).first()
+    if row is None:
+        return replace(claims, roles=())
+    role, active, block = row
+    if not active:
+        raise DeactivatedError(claims.address, int(block))
+    return replace(claims, roles=(str(role),))
 
 
 def aggregator_of(db: Session, scope: Scope, member: str) -> str | None:

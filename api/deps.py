@@ -3,7 +3,8 @@ verified claims, pagination, filters.
 
 The cheap ones are ``async def``: FastAPI runs a plain ``def`` dependency in the thread pool,
 and a hop per dependency per request cost more than the work itself (bench_api). Nothing here
-blocks, except resolving the scope the first time, which goes to a thread."""
+blocks: resolving the scope the first time and reading the caller's role in the read models
+(once per authenticated request) go to a thread."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 from sqlalchemy.orm import Session
 
+from api.access import on_chain_claims
 from api.errors import AuthenticationError, BadRequestError, ForbiddenError
 from api.security import Claims
 from api.service import ApiService, Scope
@@ -62,6 +64,8 @@ _bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth
 
 
 async def _claims_from(service: ApiService, token: str | None) -> Claims:
+    """The caller of a valid token, with its role as the chain says now (not as the token
+    says): the token proves who calls; the participants read model, what it may do."""
     if not token:
         raise AuthenticationError(
             "log in first: send 'Authorization: Bearer <token>' (POST /auth/login)"
@@ -72,7 +76,13 @@ async def _claims_from(service: ApiService, token: str | None) -> Claims:
             f"the access token is for chain {claims.chain_id}, not this API's",
             code="invalid_token",
         )
-    return claims
+    return await anyio.to_thread.run_sync(current_claims, service, claims)
+
+
+def current_claims(service: ApiService, claims: Claims) -> Claims:
+    """:func:`api.access.on_chain_claims` in a session of its own (a thread's)."""
+    with service.session() as db:
+        return on_chain_claims(db, claims)
 
 
 async def get_claims(

@@ -50,9 +50,7 @@ Amount = Annotated[str, BeforeValidator(_decimal_text)]
 OptionalAmount = Annotated[str | None, BeforeValidator(_decimal_text)]
 
 _SIDE_NAMES = {0: "bid", 1: "offer"}
-SideName = Annotated[
-    Literal["bid", "offer"], BeforeValidator(lambda v: _SIDE_NAMES.get(v, v))
-]
+SideName = Annotated[Literal["bid", "offer"], BeforeValidator(lambda v: _SIDE_NAMES.get(v, v))]
 """An order's side; the column holds the contract's number (0: bid, 1: offer)."""
 
 
@@ -100,12 +98,15 @@ class TokenPublic(BaseModel):
     token_type: Literal["bearer"] = "bearer"
     expires_at: int = Field(description="Unix seconds when the token expires.")
     address: str
-    roles: list[str] = Field(description="On-chain roles of the address (read models).")
+    roles: list[str] = Field(
+        description="On-chain roles of the address at login (read models); each request "
+        "reads them again, so a role change or a deactivation takes effect at once."
+    )
 
 
 class MePublic(FromRow):
     address: str
-    roles: list[str]
+    roles: list[str] = Field(description="On-chain roles of the address now (read models).")
     chain_id: int
     expires_at: int
 

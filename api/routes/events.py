@@ -7,7 +7,10 @@ read side delete the orphaned blocks' events and store the new branch's: before 
 feed checks that the last event it sent is still stored with the same block hash; if not, it
 sends ``event: rollback`` with ``data: {"after": <id of the newest sent event still valid, or
 null>}`` and continues from there, so the client drops what came after and receives the new
-branch."""
+branch.
+
+The feed reads the listener's role again before each batch: once its account is deactivated
+on-chain it sends ``event: access-revoked`` (data: the error body) and ends."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from api.access import event_args_for, hidden_members
+from api.access import event_args_for, hidden_members, on_chain_claims
 from api.deps import DbDep, MemberDep, ScopeDep, ServiceDep, StreamClaimsDep
 from api.errors import BadRequestError, ForbiddenError
 from api.schemas import EventPublic, EventsPublic, RowWith
@@ -112,8 +115,13 @@ def list_events(
 def _fetch(
     service: ApiService, chain_id: int, cursor: tuple[int, int] | None, claims: Claims
 ) -> list[EventPublic]:
+    """The events after ``cursor`` as ``claims`` may see them now: its role is read again for
+    each batch (ForbiddenError once it is deactivated or no longer a member)."""
     db: Session
     with service.sessions() as db:
+        claims = on_chain_claims(db, claims)
+        if not claims.is_member:
+            raise ForbiddenError(f"{claims.address} is no longer a registered participant")
         if cursor is None:
             return []
         rows = list(
@@ -235,7 +243,11 @@ async def stream_events(
                     cursor = (first[0], first[1] - 1)
                     after = None
                 yield f"event: rollback\ndata: {json.dumps({'after': after})}\n\n"
-            events = await anyio.to_thread.run_sync(_fetch, service, chain_id, cursor, claims)
+            try:
+                events = await anyio.to_thread.run_sync(_fetch, service, chain_id, cursor, claims)
+            except ForbiddenError as exc:  # deactivated on-chain while listening
+                yield f"event: access-revoked\ndata: {json.dumps(exc.body()['error'])}\n\n"
+                return
             for e in events:
                 yield sse(e)
                 cursor = (e.block_number, e.log_index)
