@@ -19,6 +19,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, computed_fie
 
 from chain.coordination import BP, lower_wh, upper_wh
 
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+HASH_PATTERN = r"^0x[0-9a-fA-F]{64}$"
+AddressStr = Annotated[
+    str, Field(pattern=ADDRESS_PATTERN, description="An account address (EIP-55 checksummed).")
+]
+HashStr = Annotated[str, Field(pattern=HASH_PATTERN, description="32 bytes, 0x and 64 hex digits.")]
+
 
 class FromRow(BaseModel):
     """A response model read from a row's attributes (or built by field name)."""
@@ -97,7 +104,7 @@ class TokenPublic(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_at: int = Field(description="Unix seconds when the token expires.")
-    address: str
+    address: AddressStr
     roles: list[str] = Field(
         description="On-chain roles of the address at login (read models); each request "
         "reads them again, so a role change or a deactivation takes effect at once."
@@ -105,7 +112,7 @@ class TokenPublic(BaseModel):
 
 
 class MePublic(FromRow):
-    address: str
+    address: AddressStr
     roles: list[str] = Field(description="On-chain roles of the address now (read models).")
     chain_id: int
     expires_at: int
@@ -115,14 +122,16 @@ class MePublic(FromRow):
 
 
 class ParticipantPublic(FromRow):
-    account: str
+    account: AddressStr
     role: str = Field(validation_alias="role_name", description="The on-chain role.")
     grid_area: str
     active: bool
     meter_id: str | None = Field(
         None, description="Only for the participant itself, its aggregator, the DSO, operator."
     )
-    aggregator: str | None = Field(None, description="Delegated aggregator (same visibility).")
+    aggregator: AddressStr | None = Field(
+        None, description="Delegated aggregator (same visibility)."
+    )
     registered_block: int
 
 
@@ -181,7 +190,7 @@ class DepthPublic(BaseModel):
 class OrderPublic(FromRow):
     session_id: int
     order_id: int
-    trader: str
+    trader: AddressStr
     side: SideName
     qty_wh: int
     price_per_kwh: int
@@ -189,7 +198,7 @@ class OrderPublic(FromRow):
     cancelled: bool
     filled_wh: int
     placed_block: int
-    tx_hash: str
+    tx_hash: HashStr
 
 
 class OrdersPublic(BaseModel):
@@ -240,8 +249,8 @@ class SessionMatchesListPublic(BaseModel):
 
 
 class BalancePublic(FromRow):
-    token: str
-    account: str
+    token: AddressStr
+    account: AddressStr
     balance: Amount = Field(description="Base units (FlexToken: 6 decimals), decimal string.")
     updated_block: int
 
@@ -255,12 +264,18 @@ class BalancesPublic(BaseModel):
 
 
 class EventPublic(FromRow):
-    id: str = Field(description="Cursor: '<block>:<log index>'; pass it as `after`.")
+    id: str = Field(
+        pattern=r"^[0-9]{1,18}:[0-9]{1,9}$",
+        description="Cursor: '<block>:<log index>'; pass it as `after`.",
+    )
     chain_id: int
     block_number: int
-    block_hash: str
+    block_hash: HashStr
     log_index: int
-    tx_hash: str
+    tx_hash: HashStr = Field(
+        description="The transaction that emitted it (public on the chain, with its sender, "
+        "also when the arguments are redacted)."
+    )
     contract: str
     event: str
     args: dict[str, Any] | None = Field(
@@ -316,7 +331,7 @@ class FlexRequestPublic(FromRow):
     """A DSO's flexibility request: its terms (public to members) and where it stands."""
 
     request_id: int
-    dso: str
+    dso: AddressStr
     grid_area: str = Field(description="Empty: any grid area.")
     status: RequestStatusName
     direction: Literal["up", "down"] = Field(description="up: less load; down: more load.")
@@ -329,23 +344,23 @@ class FlexRequestPublic(FromRow):
     price_cap_per_kwh: int
     penalty_per_kwh: int
     baseline_method: int = Field(description="Baseline method id (settlement.baselines).")
-    baseline_hash: str = Field(description="Hash of the baseline method's parameters.")
+    baseline_hash: HashStr = Field(description="Hash of the baseline method's parameters.")
     escrow: Amount = Field(description="Escrowed FlexToken base units, decimal string.")
     round: int = Field(description="Coalition round (one more after each rejection).")
     opt_in_count: int
-    coordinator: str | None = Field(None, description="Who proposed the (last) coalition.")
+    coordinator: AddressStr | None = Field(None, description="Who proposed the (last) coalition.")
     price_per_kwh: int | None = Field(None, description="The coalition's price.")
     member_count: int = Field(
         validation_alias="row_count",
         description="Rows of the targets table (replacements add one).",
     )
     max_payout: OptionalAmount = Field(None, description="The most the targets can earn.")
-    targets_hash: str | None = None
+    targets_hash: HashStr | None = None
     payout_total: OptionalAmount = Field(None, description="Paid to members (settled).")
     refund: OptionalAmount = Field(None, description="Back to the DSO (settled or reclaimed).")
-    settlement_hash: str | None = None
+    settlement_hash: HashStr | None = None
     published_block: int
-    published_tx: str
+    published_tx: HashStr
     updated_block: int
 
 
@@ -356,13 +371,13 @@ class FlexRequestsPublic(BaseModel):
 
 class OptInPublic(FromRow):
     request_id: int
-    member: str
+    member: AddressStr
     max_wh: int = Field(description="The most the member offers per interval, Wh.")
-    relayer: str = Field(description="Who sent the opt-in (the member or its aggregator).")
+    relayer: AddressStr = Field(description="Who sent the opt-in (the member or its aggregator).")
     status: OptInStatusName = Field(description="Standing in the request's current round.")
     round: int
     opted_block: int
-    tx_hash: str
+    tx_hash: HashStr
 
 
 class OptInsPublic(BaseModel):
@@ -374,15 +389,15 @@ class OptInsPublic(BaseModel):
 class CoalitionRowPublic(FromRow):
     """One member's row of the coalition: targets and, once settled, what it delivered."""
 
-    member: str
+    member: AddressStr
     meter_id: str
     row_index: int = Field(description="Position in the on-chain targets table.")
     status: Literal["member", "replaced"]
-    replaces: str | None = Field(
+    replaces: AddressStr | None = Field(
         None,
         description="The member this reserve replaced (null, too, for a member you may not see).",
     )
-    replaced_by: str | None = Field(
+    replaced_by: AddressStr | None = Field(
         None,
         description="The reserve that replaced this member (null, too, for a member you may "
         "not see).",
@@ -417,7 +432,7 @@ class CoalitionPublic(FromRow):
     request_id: int
     status: RequestStatusName
     round: int
-    coordinator: str | None
+    coordinator: AddressStr | None
     price_per_kwh: int | None
     member_count: int = Field(validation_alias="row_count")
     visible: Visibility = Field(description="all: every row; own: yours (and delegators').")
@@ -528,7 +543,7 @@ class AccountRequestPublic(FromRow):
 class AccountCoordinationPublic(FromRow):
     """A member's standing in the coordination contract and its requests (one page)."""
 
-    account: str
+    account: AddressStr
     claimable: Amount = Field(description="Credited payouts not yet claimed, base units.")
     earned_total: Amount = Field(description="All payouts credited so far, base units.")
     claimed_total: Amount

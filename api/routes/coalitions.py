@@ -27,13 +27,11 @@ from api.access import (
     require_personal,
     sees_whole_request,
 )
-from api.deps import ADDRESS_PATTERN, Address, ClaimsDep, DbDep, MemberDep, PageDep, ScopeDep
+from api.deps import Address, ClaimsDep, DbDep, MemberDep, PageDep, ScopeDep
 from api.routes.requests import (
-    PageNumber,
     RequestId,
     interval_rows,
     load_request,
-    paged,
 )
 from api.schemas import (
     AccountCoordinationPublic,
@@ -149,9 +147,7 @@ def get_coalition(
     db: DbDep,
     scope: ScopeDep,
     page: PageDep,
-    page_number: PageNumber = None,
 ) -> CoalitionPublic:
-    page = paged(page, page_number)
     req = load_request(db, scope, request_id)
     cm = FlexCoalitionMember
     where: list[Any] = [cm.chain_id == scope.chain_id, cm.request_id == request_id]
@@ -192,7 +188,7 @@ def get_coalition(
     "(itself, its delegated aggregator, the operator; others: 403)",
 )
 def account_coordination(
-    address: Annotated[Address, Path(pattern=ADDRESS_PATTERN)],
+    address: Annotated[Address, Path(description="Account address (0x and 40 hex digits).")],
     claims: ClaimsDep,
     db: DbDep,
     scope: ScopeDep,
@@ -200,9 +196,7 @@ def account_coordination(
     status: Annotated[
         RequestStatusName | None, Query(description="Only requests with this status.")
     ] = None,
-    page_number: PageNumber = None,
 ) -> AccountCoordinationPublic:
-    page = paged(page, page_number)
     require_personal(db, scope, claims, address, "coordination figures", operator_ok=True)
     acct = db.get(FlexAccount, (scope.chain_id, address))
     oi, r, cm = FlexOptIn, FlexRequest, FlexCoalitionMember

@@ -27,7 +27,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.access import event_args_for, hidden_members, on_chain_claims
-from api.deps import DbDep, MemberDep, ScopeDep, ServiceDep, StreamClaimsDep
+from api.deps import TEXT_PATTERN, DbDep, MemberDep, ScopeDep, ServiceDep, StreamClaimsDep
 from api.errors import BadRequestError, ForbiddenError
 from api.schemas import EventPublic, EventsPublic, RowWith
 from api.security import Claims
@@ -36,7 +36,7 @@ from streams.models import ChainEventRow
 
 router = APIRouter(prefix="/events", tags=["events"])
 
-CURSOR_PATTERN = r"^\d{1,18}:\d{1,9}$"
+CURSOR_PATTERN = r"^[0-9]{1,18}:[0-9]{1,9}$"
 CursorQuery = Annotated[
     str | None,
     Query(
@@ -44,8 +44,21 @@ CursorQuery = Annotated[
         description="Only events after this cursor ('<block>:<log index>', an event's id).",
     ),
 ]
-NameQuery = Annotated[str | None, Query(min_length=1, max_length=100)]
-BlockQuery = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
+NameQuery = Annotated[
+    str | None,
+    Query(min_length=1, max_length=100, pattern=TEXT_PATTERN, description="Exactly this name."),
+]
+FromBlockQuery = Annotated[
+    int | None, Query(ge=0, le=2**63 - 1, description="Only events in this block or later.")
+]
+ToBlockQuery = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=2**63 - 1,
+        description="Only events in this block or earlier (before `from_block`: none).",
+    ),
+]
 
 
 def parse_cursor(value: str | None) -> tuple[int, int] | None:
@@ -86,12 +99,10 @@ def list_events(
     after: CursorQuery = None,
     contract: NameQuery = None,
     event: NameQuery = None,
-    from_block: BlockQuery = None,
-    to_block: BlockQuery = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    from_block: FromBlockQuery = None,
+    to_block: ToBlockQuery = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Events per page, 1 to 500.")] = 100,
 ) -> EventsPublic:
-    if from_block is not None and to_block is not None and from_block > to_block:
-        raise BadRequestError("from_block must not be after to_block")
     where = [ChainEventRow.chain_id == scope.chain_id, *_after(parse_cursor(after))]
     if contract is not None:
         where.append(ChainEventRow.contract == contract)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from api.access import require_personal
-from api.deps import ADDRESS_PATTERN, Address, ClaimsDep, DbDep, PageDep, ScopeDep, TimeRangeDep
+from api.deps import Address, ClaimsDep, DbDep, PageDep, ScopeDep, TimeRangeDep
 from api.errors import NotFoundError
 from api.routes._filters import page_of
 from api.schemas import (
@@ -29,7 +29,7 @@ router = APIRouter(tags=["meter data"])
 
 MemberQuery = Annotated[
     Address | None,
-    Query(pattern=ADDRESS_PATTERN, description="The member (default: you)."),
+    Query(description="The member (default: you)."),
 ]
 
 

@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from api.access import listed_participant, sees_participant_details
 from api.deps import (
-    ADDRESS_PATTERN,
     Address,
     AreaQuery,
     ClaimsDep,
@@ -76,7 +75,7 @@ def list_participants(
     "see; any other is not found)",
 )
 def get_participant(
-    address: Annotated[Address, Path(pattern=ADDRESS_PATTERN)],
+    address: Annotated[Address, Path(description="Account address (0x and 40 hex digits).")],
     claims: ClaimsDep,
     db: DbDep,
     scope: ScopeDep,

@@ -15,16 +15,15 @@ from sqlalchemy.orm import Session
 
 from api.access import own_and_delegated, sees_whole_request
 from api.deps import (
-    ADDRESS_PATTERN,
     Address,
+    AreaQuery,
     DbDep,
     MemberDep,
-    Page,
     PageDep,
     ScopeDep,
     TimeRangeDep,
 )
-from api.errors import BadRequestError, NotFoundError
+from api.errors import NotFoundError
 from api.routes._filters import page_of
 from api.schemas import (
     FlexRequestPublic,
@@ -43,27 +42,6 @@ from streams.models import FlexOptIn, FlexRequest, FlexRequestInterval
 router = APIRouter(prefix="/requests", tags=["flexibility requests"])
 
 RequestId = Annotated[int, Path(ge=0, le=2**63 - 1, description="Request id.")]
-PageNumber = Annotated[
-    int | None,
-    Query(
-        alias="page",
-        ge=1,
-        le=100_000,
-        description="Page number from 1 (items per page: `limit`); instead of `offset`.",
-    ),
-]
-
-
-def paged(page: Page, number: int | None) -> Page:
-    """``page`` with ``offset`` from a 1-based page number, when one is given."""
-    if number is None:
-        return page
-    if page.offset:
-        raise BadRequestError(
-            "give either 'page' or 'offset', not both",
-            details={"page": number, "offset": page.offset},
-        )
-    return Page(page.limit, (number - 1) * page.limit)
 
 
 def load_request(db: Session, scope: Scope, request_id: int) -> FlexRequest:
@@ -85,16 +63,12 @@ def list_requests(
     page: PageDep,
     when: TimeRangeDep,
     status: Annotated[RequestStatusName | None, Query(description="Only this status.")] = None,
-    grid_area: Annotated[
-        str | None, Query(min_length=1, max_length=32, description="Grid area, e.g. feeder-1.")
-    ] = None,
+    grid_area: AreaQuery = None,
     dso: Annotated[
         Address | None,
-        Query(pattern=ADDRESS_PATTERN, description="Only this DSO's requests."),
+        Query(description="Only this DSO's requests."),
     ] = None,
-    page_number: PageNumber = None,
 ) -> FlexRequestsPublic:
-    page = paged(page, page_number)
     where: list[Any] = [FlexRequest.chain_id == scope.chain_id]
     if status is not None:
         where.append(FlexRequest.status == status)
@@ -133,9 +107,7 @@ def list_opt_ins(
     scope: ScopeDep,
     page: PageDep,
     status: Annotated[OptInStatusName | None, Query(description="Only this standing.")] = None,
-    page_number: PageNumber = None,
 ) -> OptInsPublic:
-    page = paged(page, page_number)
     req = load_request(db, scope, request_id)
     where: list[Any] = [FlexOptIn.chain_id == scope.chain_id, FlexOptIn.request_id == request_id]
     everything = sees_whole_request(claims, req.dso, req.coordinator, req.status)
