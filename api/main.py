@@ -34,8 +34,11 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """Read API of the BRIGHT flexibility marketplace. Log in with your wallet:
 `GET /auth/nonce`, sign an EIP-4361 message with that nonce, `POST /auth/login`, then send
-`Authorization: Bearer <access_token>`. You see your own orders, matches and balances; public
-market data (sessions, clearing prices and volumes, anonymised depth) is open to members."""
+`Authorization: Bearer <access_token>`. Your on-chain role is read on every request (a
+deactivated account is refused at once). You see your own orders, matches and balances; public
+market data (sessions, clearing prices and volumes, anonymised depth) is open to members.
+This is the API's access rule, not secrecy: the chain itself (its RPC URL is in `/config`) is
+public, and a redacted event keeps its transaction hash, so its sender can be read there."""
 
 _ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

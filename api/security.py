@@ -5,7 +5,9 @@
 * :func:`verify_login`: checks an EIP-4361 message and its EIP-191 signature against what this
   API expects (domain, URI, chain id, an outstanding nonce, issued-at and expiration times) and
   returns the signer's address.
-* :class:`TokenService`: short-lived HS256 JWTs (pyjwt) carrying the address and its roles.
+* :class:`TokenService`: short-lived HS256 JWTs (pyjwt) carrying the address and its roles at
+  login; the API trusts only the address and reads the roles again on each request
+  (:func:`api.access.on_chain_claims`).
 """
 
 from __future__ import annotations
