@@ -20,6 +20,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def main() -> None:
+    """The REST API (a group of commands even with one, so `bright api serve` stays the name)."""
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface; default BRIGHT_API_HOST.")] = None,

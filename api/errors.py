@@ -63,6 +63,19 @@ class ForbiddenError(ApiError):
     code = "forbidden"
 
 
+class DeactivatedError(ForbiddenError):
+    """The caller's account is deactivated in the ParticipantRegistry: no access at all."""
+
+    code = "account_deactivated"
+
+    def __init__(self, address: str, since_block: int) -> None:
+        super().__init__(
+            f"the account {address} is deactivated in the ParticipantRegistry (since block "
+            f"{since_block}): the API refuses it until it is reactivated on-chain",
+            details={"since_block": since_block},
+        )
+
+
 class NotFoundError(ApiError):
     """The thing asked for does not exist in the read models."""
 

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.deps import known_query_only
 from api.errors import ApiError
 from api.routes import GATEWAY_ROUTERS, ROUTERS
 from api.schemas import ErrorBody
@@ -33,8 +34,11 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """Read API of the BRIGHT flexibility marketplace. Log in with your wallet:
 `GET /auth/nonce`, sign an EIP-4361 message with that nonce, `POST /auth/login`, then send
-`Authorization: Bearer <access_token>`. You see your own orders, matches and balances; public
-market data (sessions, clearing prices and volumes, anonymised depth) is open to members."""
+`Authorization: Bearer <access_token>`. Your on-chain role is read on every request (a
+deactivated account is refused at once). You see your own orders, matches and balances; public
+market data (sessions, clearing prices and volumes, anonymised depth) is open to members.
+This is the API's access rule, not secrecy: the chain itself (its RPC URL is in `/config`) is
+public, and a redacted event keeps its transaction hash, so its sender can be read there."""
 
 _ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -43,6 +47,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Not in the read models."},
     503: {"model": ErrorBody, "description": "The read models cannot answer now."},
 }
+ANSWERS_WHO = {"/auth/login"}
+"""Operations without a bearer token that still refuse a caller (a login: 401, or 403 for an
+account deactivated on-chain)."""
 _CODES = {
     400: "bad_request",
     401: "not_authenticated",
@@ -125,8 +132,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal_error", "the API failed unexpectedly; it is logged")
 
 
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without FastAPI's ``{"type": "null"}`` branch of an optional one:
+    a query string cannot carry a null, an optional parameter is simply left out."""
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list) or {"type": "null"} not in branches:
+        return schema
+    rest = [b for b in branches if b != {"type": "null"}]
+    out = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**rest[0], **out} if len(rest) == 1 else {**out, "anyOf": rest}
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The schema, with every 422 answer documented as the API's error body."""
+    """The schema, with every 422 answer documented as the API's error body and parameters
+    typed as strictly as the server reads them."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(
@@ -135,14 +154,20 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
-    for path in schema.get("paths", {}).values():
+    for name, path in schema.get("paths", {}).items():
         for op in path.values():
-            responses = op.get("responses", {})
-            if "422" in responses:
-                responses["422"] = {
-                    "description": "Malformed query (each invalid field in details).",
-                    "content": _ERROR_CONTENT,
-                }
+            for param in op.get("parameters", []):
+                param["schema"] = _without_null(param["schema"])
+            responses = op.setdefault("responses", {})
+            # Any operation refuses a query parameter it does not take (api.deps).
+            responses["422"] = {
+                "description": "Malformed request: an invalid, unknown or repeated parameter "
+                "(each in details).",
+                "content": _ERROR_CONTENT,
+            }
+            if "security" not in op and name not in ANSWERS_WHO:
+                responses.pop("401", None)  # no token read, so none refused
+                responses.pop("403", None)
     app.openapi_schema = schema
     return schema
 
@@ -189,6 +214,7 @@ def create_app(settings: ApiSettings | None = None, service: ApiService | None =
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        dependencies=[Depends(known_query_only)],
     )
     app.state.service = service
     app.state.settings = settings

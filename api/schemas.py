@@ -3,13 +3,62 @@
 
 Units as on-chain: energy in Wh, prices in FlexToken base units per kWh, times in unix
 seconds. Token amounts (uint256) are decimal strings, exact in any JSON reader.
+
+The response models are built from the read models' rows (``from_attributes``):
+``SessionPublic.model_validate(row)``. A field whose JSON differs from its column says so in
+its type (``Amount``: an integer column as a decimal string; ``SideName``: 0/1 as bid/offer) or
+its ``validation_alias`` (the column it reads); a value computed next to the row comes in with
+:class:`RowWith`; a value derived from the other fields is a ``computed_field``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, computed_field
+
+from core.rules import BP, lower_wh, upper_wh, within_tolerance
+
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+HASH_PATTERN = r"^0x[0-9a-fA-F]{64}$"
+AddressStr = Annotated[
+    str, Field(pattern=ADDRESS_PATTERN, description="An account address (EIP-55 checksummed).")
+]
+HashStr = Annotated[str, Field(pattern=HASH_PATTERN, description="32 bytes, 0x and 64 hex digits.")]
+
+
+class FromRow(BaseModel):
+    """A response model read from a row's attributes (or built by field name)."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+
+class RowWith:
+    """``row``'s attributes, with ``extra`` added (or replacing the row's): what
+    ``model_validate`` reads when a response joins a row with values computed beside it."""
+
+    def __init__(self, row: Any, **extra: Any) -> None:
+        self._row = row
+        self._extra = extra
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._extra[name]
+        except KeyError:
+            return getattr(self._row, name)
+
+
+def _decimal_text(value: Any) -> Any:
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+Amount = Annotated[str, BeforeValidator(_decimal_text)]
+"""A uint256 amount (base units) as a decimal string; the column holds an integer."""
+OptionalAmount = Annotated[str | None, BeforeValidator(_decimal_text)]
+
+_SIDE_NAMES = {0: "bid", 1: "offer"}
+SideName = Annotated[Literal["bid", "offer"], BeforeValidator(lambda v: _SIDE_NAMES.get(v, v))]
+"""An order's side; the column holds the contract's number (0: bid, 1: offer)."""
 
 
 class ErrorDetail(BaseModel):
@@ -55,13 +104,16 @@ class TokenPublic(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_at: int = Field(description="Unix seconds when the token expires.")
-    address: str
-    roles: list[str] = Field(description="On-chain roles of the address (read models).")
+    address: AddressStr
+    roles: list[str] = Field(
+        description="On-chain roles of the address at login (read models); each request "
+        "reads them again, so a role change or a deactivation takes effect at once."
+    )
 
 
-class MePublic(BaseModel):
-    address: str
-    roles: list[str]
+class MePublic(FromRow):
+    address: AddressStr
+    roles: list[str] = Field(description="On-chain roles of the address now (read models).")
     chain_id: int
     expires_at: int
 
@@ -69,15 +121,17 @@ class MePublic(BaseModel):
 # ---- participants ------------------------------------------------------------------------------
 
 
-class ParticipantPublic(BaseModel):
-    account: str
-    role: str
+class ParticipantPublic(FromRow):
+    account: AddressStr
+    role: str = Field(validation_alias="role_name", description="The on-chain role.")
     grid_area: str
     active: bool
     meter_id: str | None = Field(
         None, description="Only for the participant itself, its aggregator, the DSO, operator."
     )
-    aggregator: str | None = Field(None, description="Delegated aggregator (same visibility).")
+    aggregator: AddressStr | None = Field(
+        None, description="Delegated aggregator (same visibility)."
+    )
     registered_block: int
 
 
@@ -89,7 +143,7 @@ class ParticipantsPublic(BaseModel):
 # ---- sessions ----------------------------------------------------------------------------------
 
 
-class SessionPublic(BaseModel):
+class SessionPublic(FromRow):
     session_id: int
     market: str
     grid_area: str
@@ -106,7 +160,7 @@ class SessionPublic(BaseModel):
     price_per_kwh: int | None = Field(None, description="Clearing price (cleared sessions).")
     volume_wh: int | None = Field(None, description="Matched volume (cleared sessions).")
     match_count: int | None = None
-    escrowed: str | None = Field(None, description="Escrowed FlexToken base units.")
+    escrowed: OptionalAmount = Field(None, description="Escrowed FlexToken base units.")
     opened_block: int
     cleared_block: int | None = None
 
@@ -133,18 +187,18 @@ class DepthPublic(BaseModel):
 # ---- orders ------------------------------------------------------------------------------------
 
 
-class OrderPublic(BaseModel):
+class OrderPublic(FromRow):
     session_id: int
     order_id: int
-    trader: str
-    side: Literal["bid", "offer"]
+    trader: AddressStr
+    side: SideName
     qty_wh: int
     price_per_kwh: int
     grid_area: str
     cancelled: bool
     filled_wh: int
     placed_block: int
-    tx_hash: str
+    tx_hash: HashStr
 
 
 class OrdersPublic(BaseModel):
@@ -155,7 +209,7 @@ class OrdersPublic(BaseModel):
 # ---- matches -----------------------------------------------------------------------------------
 
 
-class MatchPublic(BaseModel):
+class MatchPublic(FromRow):
     session_id: int
     bid_id: int
     offer_id: int
@@ -173,7 +227,7 @@ class MatchesPublic(BaseModel):
     count: int
 
 
-class SessionMatchesPublic(BaseModel):
+class SessionMatchesPublic(FromRow):
     """Public aggregate of one session's matches (no order ids, no traders)."""
 
     session_id: int
@@ -194,10 +248,10 @@ class SessionMatchesListPublic(BaseModel):
 # ---- balances ----------------------------------------------------------------------------------
 
 
-class BalancePublic(BaseModel):
-    token: str
-    account: str
-    balance: str = Field(description="Base units (FlexToken: 6 decimals), decimal string.")
+class BalancePublic(FromRow):
+    token: AddressStr
+    account: AddressStr
+    balance: Amount = Field(description="Base units (FlexToken: 6 decimals), decimal string.")
     updated_block: int
 
 
@@ -209,17 +263,25 @@ class BalancesPublic(BaseModel):
 # ---- events ------------------------------------------------------------------------------------
 
 
-class EventPublic(BaseModel):
-    id: str = Field(description="Cursor: '<block>:<log index>'; pass it as `after`.")
+class EventPublic(FromRow):
+    id: str = Field(
+        pattern=r"^[0-9]{1,18}:[0-9]{1,9}$",
+        description="Cursor: '<block>:<log index>'; pass it as `after`.",
+    )
     chain_id: int
     block_number: int
-    block_hash: str
+    block_hash: HashStr
     log_index: int
-    tx_hash: str
+    tx_hash: HashStr = Field(
+        description="The transaction that emitted it (public on the chain, with its sender, "
+        "also when the arguments are redacted)."
+    )
     contract: str
     event: str
     args: dict[str, Any] | None = Field(
-        None, description="Decoded arguments; null when they are another member's data."
+        None,
+        description="Decoded arguments; null when they are another member's data. In the "
+        "arguments shown, a member address you may not see is null.",
     )
     redacted: bool = False
 
@@ -229,7 +291,7 @@ class EventsPublic(BaseModel):
     count: int
 
 
-class MeterIntervalPublic(BaseModel):
+class MeterIntervalPublic(FromRow):
     meter_id: str
     interval_start_s: int = Field(description="Start of the 15-minute interval, unix seconds.")
     import_wh: int
@@ -243,7 +305,7 @@ class MeterIntervalsPublic(BaseModel):
     count: int
 
 
-class ForecastPublic(BaseModel):
+class ForecastPublic(FromRow):
     participant_id: str
     interval_start_s: int
     q10_wh: int = Field(description="10 % quantile of net energy (import positive), Wh.")
@@ -265,11 +327,11 @@ OptInStatusName = Literal["opted", "member", "reserve", "replaced"]
 Visibility = Literal["all", "own"]
 
 
-class FlexRequestPublic(BaseModel):
+class FlexRequestPublic(FromRow):
     """A DSO's flexibility request: its terms (public to members) and where it stands."""
 
     request_id: int
-    dso: str
+    dso: AddressStr
     grid_area: str = Field(description="Empty: any grid area.")
     status: RequestStatusName
     direction: Literal["up", "down"] = Field(description="up: less load; down: more load.")
@@ -282,20 +344,23 @@ class FlexRequestPublic(BaseModel):
     price_cap_per_kwh: int
     penalty_per_kwh: int
     baseline_method: int = Field(description="Baseline method id (settlement.baselines).")
-    baseline_hash: str = Field(description="Hash of the baseline method's parameters.")
-    escrow: str = Field(description="Escrowed FlexToken base units, decimal string.")
+    baseline_hash: HashStr = Field(description="Hash of the baseline method's parameters.")
+    escrow: Amount = Field(description="Escrowed FlexToken base units, decimal string.")
     round: int = Field(description="Coalition round (one more after each rejection).")
     opt_in_count: int
-    coordinator: str | None = Field(None, description="Who proposed the (last) coalition.")
+    coordinator: AddressStr | None = Field(None, description="Who proposed the (last) coalition.")
     price_per_kwh: int | None = Field(None, description="The coalition's price.")
-    member_count: int = Field(description="Rows of the targets table (replacements add one).")
-    max_payout: str | None = Field(None, description="The most the targets can earn.")
-    targets_hash: str | None = None
-    payout_total: str | None = Field(None, description="Paid to members (settled).")
-    refund: str | None = Field(None, description="Back to the DSO (settled or reclaimed).")
-    settlement_hash: str | None = None
+    member_count: int = Field(
+        validation_alias="row_count",
+        description="Rows of the targets table (replacements add one).",
+    )
+    max_payout: OptionalAmount = Field(None, description="The most the targets can earn.")
+    targets_hash: HashStr | None = None
+    payout_total: OptionalAmount = Field(None, description="Paid to members (settled).")
+    refund: OptionalAmount = Field(None, description="Back to the DSO (settled or reclaimed).")
+    settlement_hash: HashStr | None = None
     published_block: int
-    published_tx: str
+    published_tx: HashStr
     updated_block: int
 
 
@@ -304,15 +369,15 @@ class FlexRequestsPublic(BaseModel):
     count: int
 
 
-class OptInPublic(BaseModel):
+class OptInPublic(FromRow):
     request_id: int
-    member: str
+    member: AddressStr
     max_wh: int = Field(description="The most the member offers per interval, Wh.")
-    relayer: str = Field(description="Who sent the opt-in (the member or its aggregator).")
+    relayer: AddressStr = Field(description="Who sent the opt-in (the member or its aggregator).")
     status: OptInStatusName = Field(description="Standing in the request's current round.")
     round: int
     opted_block: int
-    tx_hash: str
+    tx_hash: HashStr
 
 
 class OptInsPublic(BaseModel):
@@ -321,15 +386,22 @@ class OptInsPublic(BaseModel):
     visible: Visibility = Field(description="all: every opt-in; own: yours (and delegators').")
 
 
-class CoalitionRowPublic(BaseModel):
+class CoalitionRowPublic(FromRow):
     """One member's row of the coalition: targets and, once settled, what it delivered."""
 
-    member: str
+    member: AddressStr
     meter_id: str
     row_index: int = Field(description="Position in the on-chain targets table.")
     status: Literal["member", "replaced"]
-    replaces: str | None = Field(None, description="The member this reserve replaced.")
-    replaced_by: str | None = Field(None, description="The reserve that replaced this member.")
+    replaces: AddressStr | None = Field(
+        None,
+        description="The member this reserve replaced (null, too, for a member you may not see).",
+    )
+    replaced_by: AddressStr | None = Field(
+        None,
+        description="The reserve that replaced this member (null, too, for a member you may "
+        "not see).",
+    )
     replaced_from: int | None = Field(None, description="First interval of the replacement.")
     targets_wh: list[int]
     delivered_wh: list[int] | None = Field(None, description="Per interval (settled).")
@@ -341,14 +413,14 @@ class CoalitionRowPublic(BaseModel):
     target_total_wh: int
     delivered_total_wh: int | None = None
     credited_total_wh: int | None = None
-    payout: str | None = Field(None, description="FlexToken base units (settled).")
-    penalty_uncovered: str | None = Field(
+    payout: OptionalAmount = Field(None, description="FlexToken base units (settled).")
+    penalty_uncovered: OptionalAmount = Field(
         None, description="Penalty beyond the member's rewards, not collected (settled)."
     )
     points: int | None = Field(None, description="Reputation points (settled).")
 
 
-class IntervalTotalPublic(BaseModel):
+class IntervalTotalPublic(FromRow):
     interval_index: int
     interval_start_s: int
     target_wh: int = Field(description="The coalition's summed targets, Wh.")
@@ -356,43 +428,87 @@ class IntervalTotalPublic(BaseModel):
     credited_wh: int | None = None
 
 
-class CoalitionPublic(BaseModel):
+class CoalitionPublic(FromRow):
     request_id: int
     status: RequestStatusName
     round: int
-    coordinator: str | None
+    coordinator: AddressStr | None
     price_per_kwh: int | None
-    member_count: int
+    member_count: int = Field(validation_alias="row_count")
     visible: Visibility = Field(description="all: every row; own: yours (and delegators').")
     rows: list[CoalitionRowPublic]
     count: int = Field(description="Rows visible to you in all (rows is one page of them).")
     totals: list[IntervalTotalPublic] = Field(description="Per interval, the whole coalition.")
 
 
-class RequestIntervalPublic(BaseModel):
-    """One interval of a request: asked, promised and delivered, and the tolerance verdict."""
+class RequestIntervalPublic(FromRow):
+    """One interval of a request: asked, promised and delivered, and the tolerance verdict
+    (built from a ``FlexRequestInterval`` row with the request's ``tolerance_bp`` and
+    ``has_coalition``, see :class:`RowWith`)."""
 
     interval_index: int
     interval_start_s: int
     requested_wh: int
-    lower_wh: int = Field(description="Requested minus tolerance (rounded down).")
-    upper_wh: int = Field(description="Requested plus tolerance (rounded down).")
     target_wh: int = Field(description="The coalition's summed targets (0 without one).")
-    targets_within_tolerance: bool | None = Field(
-        None, description="lower <= targets <= upper (None: no coalition)."
-    )
     delivered_wh: int | None = Field(None, description="Summed deliveries (settled).")
     credited_wh: int | None = None
     shortfall_wh: int | None = None
     members_without_data: int | None = Field(None, description="Members missing meter data.")
-    deviation_wh: int | None = Field(None, description="delivered - requested (settled).")
-    deviation_bp: int | None = Field(None, description="The deviation in basis points.")
-    within_tolerance: bool | None = Field(
-        None, description="|delivered - requested| * 10000 <= tolerance * requested (settled)."
+    tolerance_bp: int = Field(exclude=True, description="The request's tolerance.")
+    has_coalition: bool = Field(exclude=True, description="The request has a coalition.")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Requested minus tolerance (rounded down)."
     )
+    @property
+    def lower_wh(self) -> int:
+        return lower_wh(self.requested_wh, self.tolerance_bp)
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Requested plus tolerance (rounded down)."
+    )
+    @property
+    def upper_wh(self) -> int:
+        return upper_wh(self.requested_wh, self.tolerance_bp)
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="lower <= targets <= upper (None: no coalition)."
+    )
+    @property
+    def targets_within_tolerance(self) -> bool | None:
+        if not self.has_coalition:
+            return None
+        return within_tolerance(self.target_wh, self.requested_wh, self.tolerance_bp)
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="delivered - requested (settled)."
+    )
+    @property
+    def deviation_wh(self) -> int | None:
+        return None if self.delivered_wh is None else self.delivered_wh - self.requested_wh
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The deviation in basis points, rounded toward zero."
+    )
+    @property
+    def deviation_bp(self) -> int | None:
+        deviation = self.deviation_wh
+        if deviation is None:
+            return None
+        magnitude = abs(deviation) * BP // self.requested_wh
+        return magnitude if deviation >= 0 else -magnitude
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="lower <= delivered <= upper (settled)."
+    )
+    @property
+    def within_tolerance(self) -> bool | None:
+        if self.delivered_wh is None:
+            return None
+        return within_tolerance(self.delivered_wh, self.requested_wh, self.tolerance_bp)
 
 
-class RequestIntervalsPublic(BaseModel):
+class RequestIntervalsPublic(FromRow):
     request_id: int
     status: RequestStatusName
     tolerance_bp: int
@@ -400,7 +516,7 @@ class RequestIntervalsPublic(BaseModel):
     count: int
 
 
-class AccountRequestPublic(BaseModel):
+class AccountRequestPublic(FromRow):
     """A member's part in one request: its opt-in, targets, deliveries and result."""
 
     request_id: int
@@ -418,19 +534,19 @@ class AccountRequestPublic(BaseModel):
     target_total_wh: int | None = None
     delivered_total_wh: int | None = None
     credited_total_wh: int | None = None
-    payout: str | None = None
-    penalty_uncovered: str | None = None
+    payout: OptionalAmount = None
+    penalty_uncovered: OptionalAmount = None
     points: int | None = None
 
 
-class AccountCoordinationPublic(BaseModel):
+class AccountCoordinationPublic(FromRow):
     """A member's standing in the coordination contract and its requests (one page)."""
 
-    account: str
-    claimable: str = Field(description="Credited payouts not yet claimed, base units.")
-    earned_total: str = Field(description="All payouts credited so far, base units.")
-    claimed_total: str
-    penalty_uncovered_total: str
+    account: AddressStr
+    claimable: Amount = Field(description="Credited payouts not yet claimed, base units.")
+    earned_total: Amount = Field(description="All payouts credited so far, base units.")
+    claimed_total: Amount
+    penalty_uncovered_total: Amount
     reputation: int = Field(description="Sum of the points of its settlements.")
     settled_count: int
     opt_in_count: int

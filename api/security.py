@@ -5,7 +5,9 @@
 * :func:`verify_login`: checks an EIP-4361 message and its EIP-191 signature against what this
   API expects (domain, URI, chain id, an outstanding nonce, issued-at and expiration times) and
   returns the signer's address.
-* :class:`TokenService`: short-lived HS256 JWTs (pyjwt) carrying the address and its roles.
+* :class:`TokenService`: short-lived HS256 JWTs (pyjwt) carrying the address and its roles at
+  login; the API trusts only the address and reads the roles again on each request
+  (:func:`api.access.on_chain_claims`).
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def verify_login(
         raise LoginError(f"the message is not valid before {msg.not_before}")
     signer = recover_signer(text, signature)
     if signer != msg.address:
-        raise LoginError(f"the signature is by {signer}, not by {msg.address}")
+        raise LoginError(f"the signature is by {signer}, not by the address the message names")
     nonces.consume(msg.nonce)
     return msg
 

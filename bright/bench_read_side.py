@@ -26,6 +26,7 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
+from chain.domain import Role
 from chain.indexer import MAX_SAFE_INT, ChainEvent
 from core.benchutil import peak_rss_mb, percentile, stopwatch
 from core.codec import (
@@ -56,6 +57,26 @@ def _addr(tag: str, i: int) -> str:
 
 def _hex32(b: bytes) -> str:
     return "0x" + b.rjust(32, b"\x00").hex()
+
+
+def _registered(block: int, log_index: int, account: str, role: Role) -> ChainEvent:
+    """A ParticipantRegistered record, as the indexer stores one."""
+    return ChainEvent(
+        chain_id=CHAIN_ID,
+        block_number=block,
+        block_hash=f"0x{block:064x}",
+        tx_hash=f"0x{block:064x}",
+        log_index=log_index,
+        address=to_checksum_address("0x" + "ee" * 20),
+        contract="ParticipantRegistry",
+        event="ParticipantRegistered",
+        args={
+            "account": account,
+            "role": int(role),
+            "gridArea": "0x" + b"feeder-1".ljust(32, b"\x00").hex(),
+            "meterId": "0x" + b"".ljust(32, b"\x00").hex(),
+        },
+    )
 
 
 class _Events:
@@ -273,6 +294,15 @@ def bench_coordination_read_side(
             store.replay_projection("coordination", CHAIN_ID)
         out["rebuild_s"] = round(t[0], 3)
 
+        # The API reads each caller's role in the participants read model: register the two
+        # callers as the ParticipantRegistry's events would, after the request's blocks.
+        after = 1 + max(e.block_number for evs in phases.values() for e in evs)
+        store.apply_events(
+            [
+                _registered(after, 0, _addr("dso", 0), Role.DSO),
+                _registered(after, 1, _addr("member", 3), Role.PROSUMER),
+            ]
+        )
         settings = ApiSettings(
             env="test",
             jwt_secret="bench-coordination-secret-0123456789-abcdef",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
+from api.access import on_chain_claims
 from api.deps import ClaimsDep, DbDep, ServiceDep
 from api.schemas import LoginRequest, MePublic, NoncePublic, TokenPublic
-from api.security import verify_login
-from streams.models import Participant
+from api.security import Claims, verify_login
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -34,26 +33,20 @@ def nonce(service: ServiceDep) -> NoncePublic:
 def login(body: LoginRequest, service: ServiceDep, db: DbDep) -> TokenPublic:
     expected = service.expected()
     msg = verify_login(body.message, body.signature, expected, service.nonces)
-    roles = tuple(
-        db.scalars(
-            select(Participant.role_name).where(
-                Participant.chain_id == expected.chain_id,
-                Participant.account == msg.address,
-                Participant.active.is_(True),
-            )
-        )
-    )
+    # The roles in the token say what the address was at login; every request reads them
+    # again from the read models (api.deps), and a deactivated account gets no token.
+    signer = Claims(msg.address, (), expected.chain_id, 0)
+    roles = on_chain_claims(db, signer).roles
     token, claims = service.tokens.issue(msg.address, roles, expected.chain_id)
     return TokenPublic(
         access_token=token, expires_at=claims.expires_at, address=msg.address, roles=list(roles)
     )
 
 
-@router.get("/me", response_model=MePublic, summary="Who the access token speaks for")
+@router.get(
+    "/me",
+    response_model=MePublic,
+    summary="Who the access token speaks for, with its on-chain roles now",
+)
 def me(claims: ClaimsDep) -> MePublic:
-    return MePublic(
-        address=claims.address,
-        roles=list(claims.roles),
-        chain_id=claims.chain_id,
-        expires_at=claims.expires_at,
-    )
+    return MePublic.model_validate(claims)

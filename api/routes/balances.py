@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from api.access import require_personal
-from api.deps import ADDRESS_PATTERN, Address, ClaimsDep, DbDep, Page, PageDep, ScopeDep
+from api.deps import Address, ClaimsDep, DbDep, Page, PageDep, ScopeDep
 from api.routes._filters import page_of
 from api.schemas import BalancePublic, BalancesPublic
 from api.security import Claims
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/balances", tags=["balances"])
 
 TokenQuery = Annotated[
     Address | None,
-    Query(pattern=ADDRESS_PATTERN, description="Only this token contract."),
+    Query(description="Only this token contract."),
 ]
 
 
@@ -30,18 +30,7 @@ def _balances(
     if token is not None:
         where.append(TokenBalance.token == token)
     count, rows = page_of(db, TokenBalance, where, [TokenBalance.token], Page(limit, offset))
-    return BalancesPublic(
-        data=[
-            BalancePublic(
-                token=b.token,
-                account=b.account,
-                balance=str(b.balance),
-                updated_block=b.updated_block,
-            )
-            for b in rows
-        ],
-        count=count,
-    )
+    return BalancesPublic(data=[BalancePublic.model_validate(b) for b in rows], count=count)
 
 
 @router.get("", response_model=BalancesPublic, summary="Your token balances")
@@ -57,7 +46,7 @@ def my_balances(
     summary="A member's token balances (itself or its delegated aggregator; others: 403)",
 )
 def balances_of(
-    address: Annotated[Address, Path(pattern=ADDRESS_PATTERN)],
+    address: Annotated[Address, Path(description="Account address (0x and 40 hex digits).")],
     claims: ClaimsDep,
     db: DbDep,
     scope: ScopeDep,

@@ -13,21 +13,25 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from api.access import own_and_delegated, require_personal, sees_whole_request
-from api.deps import ADDRESS_PATTERN, Address, ClaimsDep, DbDep, MemberDep, PageDep, ScopeDep
+from api.access import (
+    hidden_members,
+    masked,
+    own_and_delegated,
+    require_personal,
+    sees_whole_request,
+)
+from api.deps import Address, ClaimsDep, DbDep, MemberDep, PageDep, ScopeDep
 from api.routes.requests import (
-    PageNumber,
     RequestId,
-    amount,
     interval_rows,
     load_request,
-    paged,
 )
 from api.schemas import (
     AccountCoordinationPublic,
@@ -36,6 +40,7 @@ from api.schemas import (
     CoalitionRowPublic,
     IntervalTotalPublic,
     RequestStatusName,
+    RowWith,
 )
 from api.service import Scope
 from streams.models import (
@@ -47,6 +52,17 @@ from streams.models import (
 )
 
 router = APIRouter(tags=["coalitions"])
+
+_NO_ACCOUNT = SimpleNamespace(
+    claimable=0,
+    earned_total=0,
+    claimed_total=0,
+    penalty_uncovered_total=0,
+    reputation=0,
+    settled_count=0,
+    opt_in_count=0,
+)
+"""The standing of an address the coordination contract never credited (never stored)."""
 
 
 @dataclass
@@ -69,6 +85,16 @@ class _Cells:
         if not self.missing or None in self.missing:
             return None
         return [k for k, m in enumerate(self.missing) if m]
+
+    def columns(self) -> dict[str, Any]:
+        """The per-interval fields of a coalition row."""
+        return {
+            "targets_wh": self.targets,
+            "delivered_wh": self.settled(self.delivered),
+            "credited_wh": self.settled(self.credited),
+            "shortfall_wh": self.settled(self.shortfall),
+            "missing_intervals": self.missing_intervals(),
+        }
 
 
 def _cells(
@@ -109,29 +135,6 @@ def _cells(
     return out
 
 
-def _row_public(m: FlexCoalitionMember, c: _Cells) -> CoalitionRowPublic:
-    return CoalitionRowPublic(
-        member=m.member,
-        meter_id=m.meter_id,
-        row_index=m.row_index,
-        status=m.status,
-        replaces=m.replaces,
-        replaced_by=m.replaced_by,
-        replaced_from=m.replaced_from,
-        targets_wh=c.targets,
-        delivered_wh=c.settled(c.delivered),
-        credited_wh=c.settled(c.credited),
-        shortfall_wh=c.settled(c.shortfall),
-        missing_intervals=c.missing_intervals(),
-        target_total_wh=m.target_total_wh,
-        delivered_total_wh=m.delivered_total_wh,
-        credited_total_wh=m.credited_total_wh,
-        payout=amount(m.payout),
-        penalty_uncovered=amount(m.penalty_uncovered),
-        points=m.points,
-    )
-
-
 @router.get(
     "/requests/{request_id}/coalition",
     response_model=CoalitionPublic,
@@ -144,9 +147,7 @@ def get_coalition(
     db: DbDep,
     scope: ScopeDep,
     page: PageDep,
-    page_number: PageNumber = None,
 ) -> CoalitionPublic:
-    page = paged(page, page_number)
     req = load_request(db, scope, request_id)
     cm = FlexCoalitionMember
     where: list[Any] = [cm.chain_id == scope.chain_id, cm.request_id == request_id]
@@ -160,27 +161,23 @@ def get_coalition(
         )
     )
     cells = _cells(db, scope, [request_id], [m.member for m in members])
-    totals = [
-        IntervalTotalPublic(
-            interval_index=t.interval_index,
-            interval_start_s=t.interval_start_s,
-            target_wh=t.target_wh,
-            delivered_wh=t.delivered_wh,
-            credited_wh=t.credited_wh,
+    # A member seeing its own row sees who replaced it (or whom it replaced) only if it may
+    # see that member's address.
+    hidden = frozenset() if everything else hidden_members(db, scope, claims)
+    rows = [
+        CoalitionRowPublic.model_validate(
+            RowWith(
+                m,
+                replaces=masked(m.replaces, hidden),
+                replaced_by=masked(m.replaced_by, hidden),
+                **cells[(request_id, m.member)].columns(),
+            )
         )
-        for t in interval_rows(db, scope, request_id)
+        for m in members
     ]
-    return CoalitionPublic(
-        request_id=req.request_id,
-        status=req.status,
-        round=req.round,
-        coordinator=req.coordinator,
-        price_per_kwh=req.price_per_kwh,
-        member_count=req.row_count,
-        visible="all" if everything else "own",
-        rows=[_row_public(m, cells[(request_id, m.member)]) for m in members],
-        count=count,
-        totals=totals,
+    totals = [IntervalTotalPublic.model_validate(t) for t in interval_rows(db, scope, request_id)]
+    return CoalitionPublic.model_validate(
+        RowWith(req, visible="all" if everything else "own", rows=rows, count=count, totals=totals)
     )
 
 
@@ -191,7 +188,7 @@ def get_coalition(
     "(itself, its delegated aggregator, the operator; others: 403)",
 )
 def account_coordination(
-    address: Annotated[Address, Path(pattern=ADDRESS_PATTERN)],
+    address: Annotated[Address, Path(description="Account address (0x and 40 hex digits).")],
     claims: ClaimsDep,
     db: DbDep,
     scope: ScopeDep,
@@ -199,9 +196,7 @@ def account_coordination(
     status: Annotated[
         RequestStatusName | None, Query(description="Only requests with this status.")
     ] = None,
-    page_number: PageNumber = None,
 ) -> AccountCoordinationPublic:
-    page = paged(page, page_number)
     require_personal(db, scope, claims, address, "coordination figures", operator_ok=True)
     acct = db.get(FlexAccount, (scope.chain_id, address))
     oi, r, cm = FlexOptIn, FlexRequest, FlexCoalitionMember
@@ -227,37 +222,26 @@ def account_coordination(
     requests = []
     for o, req, m in found:
         mine = cells.get((o.request_id, address), _Cells())
+        # The coalition row's fields (meter, totals, payout, points) read from ``m``; not in
+        # the coalition (m is None): they are missing, so null.
         requests.append(
-            AccountRequestPublic(
-                request_id=o.request_id,
-                request_status=req.status,
-                grid_area=req.grid_area,
-                window_start_s=req.window_start_s,
-                intervals=req.intervals,
-                opt_in_status=o.status,
-                max_wh=o.max_wh,
-                in_coalition=m is not None,
-                meter_id=None if m is None else m.meter_id,
-                targets_wh=mine.targets if m is not None else None,
-                delivered_wh=mine.settled(mine.delivered),
-                credited_wh=mine.settled(mine.credited),
-                target_total_wh=None if m is None else m.target_total_wh,
-                delivered_total_wh=None if m is None else m.delivered_total_wh,
-                credited_total_wh=None if m is None else m.credited_total_wh,
-                payout=None if m is None else amount(m.payout),
-                penalty_uncovered=None if m is None else amount(m.penalty_uncovered),
-                points=None if m is None else m.points,
+            AccountRequestPublic.model_validate(
+                RowWith(
+                    m,
+                    request_id=o.request_id,
+                    request_status=req.status,
+                    grid_area=req.grid_area,
+                    window_start_s=req.window_start_s,
+                    intervals=req.intervals,
+                    opt_in_status=o.status,
+                    max_wh=o.max_wh,
+                    in_coalition=m is not None,
+                    targets_wh=mine.targets if m is not None else None,
+                    delivered_wh=mine.settled(mine.delivered),
+                    credited_wh=mine.settled(mine.credited),
+                )
             )
         )
-    return AccountCoordinationPublic(
-        account=address,
-        claimable=str(acct.claimable if acct else 0),
-        earned_total=str(acct.earned_total if acct else 0),
-        claimed_total=str(acct.claimed_total if acct else 0),
-        penalty_uncovered_total=str(acct.penalty_uncovered_total if acct else 0),
-        reputation=acct.reputation if acct else 0,
-        settled_count=acct.settled_count if acct else 0,
-        opt_in_count=acct.opt_in_count if acct else 0,
-        requests=requests,
-        count=count,
+    return AccountCoordinationPublic.model_validate(
+        RowWith(acct or _NO_ACCOUNT, account=address, requests=requests, count=count)
     )

@@ -19,6 +19,8 @@ from api.service import GatewayView
 
 router = APIRouter(tags=["home devices"])
 
+NO_HOUSEHOLD = "a household (home gateway) with the member's meter"
+
 
 class DevicesPublic(BaseModel):
     data: list[dict[str, Any]] = Field(
@@ -67,7 +69,7 @@ def devices(
     require_personal(db, scope, claims, member, "home devices")
     found = _gateway(service).devices_of(meter_of(db, scope, member))
     if found is None:
-        raise NotFoundError(f"a household with the meter of {member}")
+        raise NotFoundError(NO_HOUSEHOLD)
     return DevicesPublic(data=found, count=len(found))
 
 
@@ -83,7 +85,7 @@ def get_preferences(
     require_personal(db, scope, claims, member, "comfort preferences")
     prefs = _gateway(service).preferences_of(meter_of(db, scope, member))
     if prefs is None:
-        raise NotFoundError(f"a household with the meter of {member}")
+        raise NotFoundError(NO_HOUSEHOLD)
     return PreferencesPublic(preferences=prefs)
 
 
@@ -104,7 +106,7 @@ def put_preferences(
     meter = meter_of(db, scope, claims.address)
     current = gateway.preferences_of(meter)
     if current is None:
-        raise NotFoundError(f"a household with the meter of {claims.address}")
+        raise NotFoundError(NO_HOUSEHOLD)
     changes = body.model_dump(exclude_none=True)
     try:
         commands = gateway.set_preferences_of(meter, {**current, **changes})

@@ -1,12 +1,16 @@
 """Chain events from the event store (``chain_events``): a page, or a live feed (server-sent
-events). Arguments that are another member's data are redacted (see :mod:`api.access`).
+events). Arguments that are another member's data are redacted, and in those shown a member
+address the caller may not see is null (see :mod:`api.access`).
 
 The live feed follows the event store by position (block number, log index). A reorg makes the
 read side delete the orphaned blocks' events and store the new branch's: before each poll the
 feed checks that the last event it sent is still stored with the same block hash; if not, it
 sends ``event: rollback`` with ``data: {"after": <id of the newest sent event still valid, or
 null>}`` and continues from there, so the client drops what came after and receives the new
-branch."""
+branch.
+
+The feed reads the listener's role again before each batch: once its account is deactivated
+on-chain it sends ``event: access-revoked`` (data: the error body) and ends."""
 
 from __future__ import annotations
 
@@ -22,17 +26,17 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from api.access import event_args_for
-from api.deps import DbDep, MemberDep, ScopeDep, ServiceDep, StreamClaimsDep
+from api.access import event_args_for, hidden_members, on_chain_claims
+from api.deps import TEXT_PATTERN, DbDep, MemberDep, ScopeDep, ServiceDep, StreamClaimsDep
 from api.errors import BadRequestError, ForbiddenError
-from api.schemas import EventPublic, EventsPublic
+from api.schemas import EventPublic, EventsPublic, RowWith
 from api.security import Claims
-from api.service import ApiService
+from api.service import ApiService, Scope
 from streams.models import ChainEventRow
 
 router = APIRouter(prefix="/events", tags=["events"])
 
-CURSOR_PATTERN = r"^\d{1,18}:\d{1,9}$"
+CURSOR_PATTERN = r"^[0-9]{1,18}:[0-9]{1,9}$"
 CursorQuery = Annotated[
     str | None,
     Query(
@@ -40,8 +44,21 @@ CursorQuery = Annotated[
         description="Only events after this cursor ('<block>:<log index>', an event's id).",
     ),
 ]
-NameQuery = Annotated[str | None, Query(min_length=1, max_length=100)]
-BlockQuery = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
+NameQuery = Annotated[
+    str | None,
+    Query(min_length=1, max_length=100, pattern=TEXT_PATTERN, description="Exactly this name."),
+]
+FromBlockQuery = Annotated[
+    int | None, Query(ge=0, le=2**63 - 1, description="Only events in this block or later.")
+]
+ToBlockQuery = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=2**63 - 1,
+        description="Only events in this block or earlier (before `from_block`: none).",
+    ),
+]
 
 
 def parse_cursor(value: str | None) -> tuple[int, int] | None:
@@ -65,19 +82,12 @@ def _after(cursor: tuple[int, int] | None) -> list[Any]:
     ]
 
 
-def event_public(row: ChainEventRow, claims: Claims) -> EventPublic:
-    args = event_args_for(claims, row.contract, row.event, dict(row.args))
-    return EventPublic(
-        id=f"{row.block_number}:{row.log_index}",
-        chain_id=row.chain_id,
-        block_number=row.block_number,
-        block_hash=row.block_hash,
-        log_index=row.log_index,
-        tx_hash=row.tx_hash,
-        contract=row.contract,
-        event=row.event,
-        args=args,
-        redacted=args is None,
+def event_public(row: ChainEventRow, claims: Claims, hidden: frozenset[str]) -> EventPublic:
+    """``row`` as ``claims`` may see it; ``hidden``: the members whose addresses it may not
+    see (:func:`api.access.hidden_members`)."""
+    args = event_args_for(claims, row.contract, row.event, dict(row.args), hidden)
+    return EventPublic.model_validate(
+        RowWith(row, id=f"{row.block_number}:{row.log_index}", args=args, redacted=args is None)
     )
 
 
@@ -89,12 +99,10 @@ def list_events(
     after: CursorQuery = None,
     contract: NameQuery = None,
     event: NameQuery = None,
-    from_block: BlockQuery = None,
-    to_block: BlockQuery = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    from_block: FromBlockQuery = None,
+    to_block: ToBlockQuery = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Events per page, 1 to 500.")] = 100,
 ) -> EventsPublic:
-    if from_block is not None and to_block is not None and from_block > to_block:
-        raise BadRequestError("from_block must not be after to_block")
     where = [ChainEventRow.chain_id == scope.chain_id, *_after(parse_cursor(after))]
     if contract is not None:
         where.append(ChainEventRow.contract == contract)
@@ -111,23 +119,36 @@ def list_events(
         .order_by(ChainEventRow.block_number, ChainEventRow.log_index)
         .limit(limit)
     )
-    return EventsPublic(data=[event_public(r, claims) for r in rows], count=count)
+    hidden = hidden_members(db, scope, claims)
+    return EventsPublic(data=[event_public(r, claims, hidden) for r in rows], count=count)
 
 
 def _fetch(
     service: ApiService, chain_id: int, cursor: tuple[int, int] | None, claims: Claims
 ) -> list[EventPublic]:
+    """The events after ``cursor`` as ``claims`` may see them now: its role is read again for
+    each batch (ForbiddenError once it is deactivated or no longer a member)."""
     db: Session
     with service.sessions() as db:
+        claims = on_chain_claims(db, claims)
+        if not claims.is_member:
+            raise ForbiddenError(f"{claims.address} is no longer a registered participant")
         if cursor is None:
             return []
-        rows = db.scalars(
-            select(ChainEventRow)
-            .where(ChainEventRow.chain_id == chain_id, *_after(cursor))
-            .order_by(ChainEventRow.block_number, ChainEventRow.log_index)
-            .limit(500)
+        rows = list(
+            db.scalars(
+                select(ChainEventRow)
+                .where(ChainEventRow.chain_id == chain_id, *_after(cursor))
+                .order_by(ChainEventRow.block_number, ChainEventRow.log_index)
+                .limit(500)
+            )
         )
-        return [event_public(r, claims) for r in rows]
+        if not rows:
+            return []
+        # Whom the caller may see is read again for each batch: it follows delegations and
+        # opt-ins made while the feed runs.
+        hidden = hidden_members(db, Scope(chain_id, None), claims)
+        return [event_public(r, claims, hidden) for r in rows]
 
 
 def _tail(service: ApiService, chain_id: int) -> tuple[int, int]:
@@ -233,7 +254,11 @@ async def stream_events(
                     cursor = (first[0], first[1] - 1)
                     after = None
                 yield f"event: rollback\ndata: {json.dumps({'after': after})}\n\n"
-            events = await anyio.to_thread.run_sync(_fetch, service, chain_id, cursor, claims)
+            try:
+                events = await anyio.to_thread.run_sync(_fetch, service, chain_id, cursor, claims)
+            except ForbiddenError as exc:  # deactivated on-chain while listening
+                yield f"event: access-revoked\ndata: {json.dumps(exc.body()['error'])}\n\n"
+                return
             for e in events:
                 yield sse(e)
                 cursor = (e.block_number, e.log_index)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Float, and_, cast, func, or_, select
 
 from api.access import require_personal
 from api.deps import (
@@ -23,6 +23,7 @@ from api.routes._filters import delivery_between, in_scope
 from api.schemas import (
     MatchesPublic,
     MatchPublic,
+    RowWith,
     SessionMatchesListPublic,
     SessionMatchesPublic,
 )
@@ -86,15 +87,8 @@ def list_matches(
         .offset(page.offset)
     ).all()
     data = [
-        MatchPublic(
-            session_id=m.session_id,
-            bid_id=m.bid_id,
-            offer_id=m.offer_id,
-            qty_wh=m.qty_wh,
-            price_per_kwh=m.price_per_kwh,
-            block_number=m.block_number,
-            log_index=m.log_index,
-            my_side="both" if b and o else ("bid" if b else "offer"),
+        MatchPublic.model_validate(
+            RowWith(m, my_side="both" if b and o else ("bid" if b else "offer"))
         )
         for m, b, o in rows
     ]
@@ -126,16 +120,22 @@ def match_summary(
         MarketMatch.session_id == MarketSession.session_id,
     )
     count = db.scalar(select(func.count()).select_from(MarketSession).where(*where)) or 0
+    volume = func.sum(MarketMatch.qty_wh)
     rows = db.execute(
         select(
             MarketSession.session_id,
             MarketSession.grid_area,
             MarketSession.delivery_start_s,
-            func.count(MarketMatch.log_index),
-            func.coalesce(func.sum(MarketMatch.qty_wh), 0),
-            func.min(MarketMatch.price_per_kwh),
-            func.max(MarketMatch.price_per_kwh),
-            func.sum(MarketMatch.qty_wh * MarketMatch.price_per_kwh),
+            func.count(MarketMatch.log_index).label("match_count"),
+            func.coalesce(volume, 0).label("volume_wh"),
+            func.min(MarketMatch.price_per_kwh).label("min_price_per_kwh"),
+            func.max(MarketMatch.price_per_kwh).label("max_price_per_kwh"),
+            # Volume-weighted mean: both sums as doubles (exact below 2**53), NULL without
+            # volume.
+            (
+                cast(func.sum(MarketMatch.qty_wh * MarketMatch.price_per_kwh), Float)
+                / func.nullif(cast(volume, Float), 0)
+            ).label("avg_price_per_kwh"),
         )
         .select_from(MarketSession)
         .outerjoin(MarketMatch, joined)
@@ -145,17 +145,6 @@ def match_summary(
         .limit(page.limit)
         .offset(page.offset)
     ).all()
-    data = [
-        SessionMatchesPublic(
-            session_id=sid,
-            grid_area=area_,
-            delivery_start_s=start,
-            match_count=int(n),
-            volume_wh=int(vol),
-            min_price_per_kwh=lo,
-            max_price_per_kwh=hi,
-            avg_price_per_kwh=None if not vol else float(value) / float(vol),
-        )
-        for sid, area_, start, n, vol, lo, hi, value in rows
-    ]
-    return SessionMatchesListPublic(data=data, count=count)
+    return SessionMatchesListPublic(
+        data=[SessionMatchesPublic.model_validate(r) for r in rows], count=count
+    )

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from api.access import require_personal
-from api.deps import ADDRESS_PATTERN, Address, ClaimsDep, DbDep, PageDep, ScopeDep, TimeRangeDep
+from api.deps import Address, ClaimsDep, DbDep, PageDep, ScopeDep, TimeRangeDep
 from api.errors import NotFoundError
 from api.routes._filters import page_of
 from api.schemas import (
@@ -29,7 +29,7 @@ router = APIRouter(tags=["meter data"])
 
 MemberQuery = Annotated[
     Address | None,
-    Query(pattern=ADDRESS_PATTERN, description="The member (default: you)."),
+    Query(description="The member (default: you)."),
 ]
 
 
@@ -40,7 +40,7 @@ def meter_of(db: DbDep, scope: Scope, member: str) -> str:
         )
     )
     if not meter:
-        raise NotFoundError(f"a meter of {member}")
+        raise NotFoundError("a registered meter of the member")
     return str(meter)
 
 
@@ -65,22 +65,9 @@ def meter_intervals(
         where.append(MeterInterval.interval_start_s >= when.since_s)
     if when.until_s is not None:
         where.append(MeterInterval.interval_start_s < when.until_s)
-    count, rows = page_of(
-        db, MeterInterval, where, [MeterInterval.interval_start_s.desc()], page
-    )
+    count, rows = page_of(db, MeterInterval, where, [MeterInterval.interval_start_s.desc()], page)
     return MeterIntervalsPublic(
-        data=[
-            MeterIntervalPublic(
-                meter_id=r.meter_id,
-                interval_start_s=r.interval_start_s,
-                import_wh=r.import_wh,
-                export_wh=r.export_wh,
-                corrected=r.corrected,
-                block_number=r.block_number,
-            )
-            for r in rows
-        ],
-        count=count,
+        data=[MeterIntervalPublic.model_validate(r) for r in rows], count=count
     )
 
 
@@ -106,18 +93,4 @@ def forecasts(
     if when.until_s is not None:
         where.append(Forecast.interval_start_s < when.until_s)
     count, rows = page_of(db, Forecast, where, [Forecast.interval_start_s], page)
-    return ForecastsPublic(
-        data=[
-            ForecastPublic(
-                participant_id=r.participant_id,
-                interval_start_s=r.interval_start_s,
-                q10_wh=r.q10_wh,
-                q50_wh=r.q50_wh,
-                q90_wh=r.q90_wh,
-                model_version=r.model_version,
-                revised=r.revised,
-            )
-            for r in rows
-        ],
-        count=count,
-    )
+    return ForecastsPublic(data=[ForecastPublic.model_validate(r) for r in rows], count=count)

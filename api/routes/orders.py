@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
 
-from api.access import require_personal
+from api.access import own_and_delegated, require_personal
 from api.deps import (
     AreaQuery,
     ClaimsDep,
@@ -20,8 +20,9 @@ from api.deps import (
 )
 from api.errors import NotFoundError
 from api.routes._filters import SIDE_NUMBERS, delivery_between, in_scope
-from api.routes.sessions import SideQuery, order_public
+from api.routes.sessions import SideQuery
 from api.schemas import OrderPublic, OrdersPublic
+from api.security import MARKET_OPERATOR
 from streams.models import MarketOrder, MarketSession
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -72,13 +73,14 @@ def list_orders(
         .limit(page.limit)
         .offset(page.offset)
     )
-    return OrdersPublic(data=[order_public(o) for o in rows], count=count)
+    return OrdersPublic(data=[OrderPublic.model_validate(o) for o in rows], count=count)
 
 
 @router.get(
     "/{session_id}/{order_id}",
     response_model=OrderPublic,
-    summary="One order (its trader, the trader's aggregator, the operator)",
+    summary="One order (its trader, the trader's aggregator, the operator; to anyone else it "
+    "is not found, as a missing order)",
 )
 def get_order(
     session_id: Annotated[int, Path(ge=0, le=2**63 - 1)],
@@ -87,16 +89,16 @@ def get_order(
     db: DbDep,
     scope: ScopeDep,
 ) -> OrderPublic:
-    row = db.scalars(
-        select(MarketOrder)
-        .where(
-            *in_scope(MarketOrder, scope),
-            MarketOrder.session_id == session_id,
-            MarketOrder.order_id == order_id,
-        )
-        .limit(1)
-    ).first()
+    where = [
+        *in_scope(MarketOrder, scope),
+        MarketOrder.session_id == session_id,
+        MarketOrder.order_id == order_id,
+    ]
+    # Access is part of the query: another member's order is not found, exactly as a missing
+    # one, so an order id (public in OrderMatched events) does not tell whose order it is.
+    if not claims.has(MARKET_OPERATOR):
+        where.append(MarketOrder.trader.in_(sorted(own_and_delegated(db, scope, claims))))
+    row = db.scalars(select(MarketOrder).where(*where).limit(1)).first()
     if row is None:
         raise NotFoundError(f"order {order_id} of session {session_id}")
-    require_personal(db, scope, claims, row.trader, "orders", operator_ok=True)
-    return order_public(row)
+    return OrderPublic.model_validate(row)

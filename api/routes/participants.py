@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy import select
 
-from api.access import sees_participant_details
+from api.access import listed_participant, sees_participant_details
 from api.deps import (
-    ADDRESS_PATTERN,
     Address,
     AreaQuery,
     ClaimsDep,
@@ -19,7 +19,7 @@ from api.deps import (
 )
 from api.errors import ForbiddenError, NotFoundError
 from api.routes._filters import page_of
-from api.schemas import ParticipantPublic, ParticipantsPublic
+from api.schemas import ParticipantPublic, ParticipantsPublic, RowWith
 from api.security import Claims
 from streams.models import Participant
 
@@ -29,18 +29,17 @@ RoleName = Literal["prosumer", "aggregator", "dso", "oracle", "market-operator"]
 
 
 def _public(p: Participant, details: bool) -> ParticipantPublic:
-    return ParticipantPublic(
-        account=p.account,
-        role=p.role_name,
-        grid_area=p.grid_area,
-        active=p.active,
-        meter_id=p.meter_id if details else None,
-        aggregator=p.aggregator if details else None,
-        registered_block=p.registered_block,
+    return ParticipantPublic.model_validate(
+        p if details else RowWith(p, meter_id=None, aggregator=None)
     )
 
 
-@router.get("", response_model=ParticipantsPublic, summary="Participants (members only)")
+@router.get(
+    "",
+    response_model=ParticipantsPublic,
+    summary="Participants: the organisations, and the prosumers you may see (members only; the "
+    "DSO and the operator: all)",
+)
 def list_participants(
     claims: MemberDep,
     db: DbDep,
@@ -51,6 +50,9 @@ def list_participants(
     active: Annotated[bool | None, Query(description="Only (in)active participants.")] = None,
 ) -> ParticipantsPublic:
     where = [Participant.chain_id == scope.chain_id]
+    visible = listed_participant(scope, claims)
+    if visible is not None:
+        where.append(visible)
     if area is not None:
         where.append(Participant.grid_area == area)
     if role is not None:
@@ -69,19 +71,24 @@ def list_participants(
 @router.get(
     "/{address}",
     response_model=ParticipantPublic,
-    summary="One participant (itself: always; others: members)",
+    summary="One participant (itself: always; others: members, for a participant they may "
+    "see; any other is not found)",
 )
 def get_participant(
-    address: Annotated[Address, Path(pattern=ADDRESS_PATTERN)],
+    address: Annotated[Address, Path(description="Account address (0x and 40 hex digits).")],
     claims: ClaimsDep,
     db: DbDep,
     scope: ScopeDep,
 ) -> ParticipantPublic:
+    where = [Participant.chain_id == scope.chain_id, Participant.account == address]
     if address != claims.address:
         _require_member(claims)
-    p = db.get(Participant, (scope.chain_id, address))
-    if p is None:
-        raise NotFoundError(f"participant {address}")
+        visible = listed_participant(scope, claims)
+        if visible is not None:
+            where.append(visible)
+    p = db.scalars(select(Participant).where(*where)).first()
+    if p is None:  # a prosumer the caller may not see answers as an unregistered address
+        raise NotFoundError("participant")
     return _public(p, sees_participant_details(db, scope, claims, address))
 
 

@@ -15,16 +15,15 @@ from sqlalchemy.orm import Session
 
 from api.access import own_and_delegated, sees_whole_request
 from api.deps import (
-    ADDRESS_PATTERN,
     Address,
+    AreaQuery,
     DbDep,
     MemberDep,
-    Page,
     PageDep,
     ScopeDep,
     TimeRangeDep,
 )
-from api.errors import BadRequestError, NotFoundError
+from api.errors import NotFoundError
 from api.routes._filters import page_of
 from api.schemas import (
     FlexRequestPublic,
@@ -35,73 +34,14 @@ from api.schemas import (
     RequestIntervalPublic,
     RequestIntervalsPublic,
     RequestStatusName,
+    RowWith,
 )
 from api.service import Scope
-from core.rules import BP, lower_wh, upper_wh
 from streams.models import FlexOptIn, FlexRequest, FlexRequestInterval
 
 router = APIRouter(prefix="/requests", tags=["flexibility requests"])
 
 RequestId = Annotated[int, Path(ge=0, le=2**63 - 1, description="Request id.")]
-PageNumber = Annotated[
-    int | None,
-    Query(
-        alias="page",
-        ge=1,
-        le=100_000,
-        description="Page number from 1 (items per page: `limit`); instead of `offset`.",
-    ),
-]
-
-
-def paged(page: Page, number: int | None) -> Page:
-    """``page`` with ``offset`` from a 1-based page number, when one is given."""
-    if number is None:
-        return page
-    if page.offset:
-        raise BadRequestError(
-            "give either 'page' or 'offset', not both",
-            details={"page": number, "offset": page.offset},
-        )
-    return Page(page.limit, (number - 1) * page.limit)
-
-
-def amount(value: int | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def request_public(r: FlexRequest) -> FlexRequestPublic:
-    return FlexRequestPublic(
-        request_id=r.request_id,
-        dso=r.dso,
-        grid_area=r.grid_area,
-        status=r.status,
-        direction=r.direction,
-        window_start_s=r.window_start_s,
-        window_end_s=r.window_end_s,
-        intervals=r.intervals,
-        opt_in_deadline_s=r.opt_in_deadline_s,
-        quantities_wh=list(r.quantities_wh),
-        tolerance_bp=r.tolerance_bp,
-        price_cap_per_kwh=r.price_cap_per_kwh,
-        penalty_per_kwh=r.penalty_per_kwh,
-        baseline_method=r.baseline_method,
-        baseline_hash=r.baseline_hash,
-        escrow=str(r.escrow),
-        round=r.round,
-        opt_in_count=r.opt_in_count,
-        coordinator=r.coordinator,
-        price_per_kwh=r.price_per_kwh,
-        member_count=r.row_count,
-        max_payout=amount(r.max_payout),
-        targets_hash=r.targets_hash,
-        payout_total=amount(r.payout_total),
-        refund=amount(r.refund),
-        settlement_hash=r.settlement_hash,
-        published_block=r.published_block,
-        published_tx=r.published_tx,
-        updated_block=r.updated_block,
-    )
 
 
 def load_request(db: Session, scope: Scope, request_id: int) -> FlexRequest:
@@ -123,16 +63,12 @@ def list_requests(
     page: PageDep,
     when: TimeRangeDep,
     status: Annotated[RequestStatusName | None, Query(description="Only this status.")] = None,
-    grid_area: Annotated[
-        str | None, Query(min_length=1, max_length=32, description="Grid area, e.g. feeder-1.")
-    ] = None,
+    grid_area: AreaQuery = None,
     dso: Annotated[
         Address | None,
-        Query(pattern=ADDRESS_PATTERN, description="Only this DSO's requests."),
+        Query(description="Only this DSO's requests."),
     ] = None,
-    page_number: PageNumber = None,
 ) -> FlexRequestsPublic:
-    page = paged(page, page_number)
     where: list[Any] = [FlexRequest.chain_id == scope.chain_id]
     if status is not None:
         where.append(FlexRequest.status == status)
@@ -145,7 +81,7 @@ def list_requests(
     if when.until_s is not None:
         where.append(FlexRequest.window_start_s < when.until_s)
     count, rows = page_of(db, FlexRequest, where, [FlexRequest.request_id.desc()], page)
-    return FlexRequestsPublic(data=[request_public(r) for r in rows], count=count)
+    return FlexRequestsPublic(data=[FlexRequestPublic.model_validate(r) for r in rows], count=count)
 
 
 @router.get(
@@ -156,7 +92,7 @@ def list_requests(
 def get_request(
     request_id: RequestId, claims: MemberDep, db: DbDep, scope: ScopeDep
 ) -> FlexRequestPublic:
-    return request_public(load_request(db, scope, request_id))
+    return FlexRequestPublic.model_validate(load_request(db, scope, request_id))
 
 
 @router.get(
@@ -171,9 +107,7 @@ def list_opt_ins(
     scope: ScopeDep,
     page: PageDep,
     status: Annotated[OptInStatusName | None, Query(description="Only this standing.")] = None,
-    page_number: PageNumber = None,
 ) -> OptInsPublic:
-    page = paged(page, page_number)
     req = load_request(db, scope, request_id)
     where: list[Any] = [FlexOptIn.chain_id == scope.chain_id, FlexOptIn.request_id == request_id]
     everything = sees_whole_request(claims, req.dso, req.coordinator, req.status)
@@ -183,19 +117,7 @@ def list_opt_ins(
         where.append(FlexOptIn.status == status)
     count, rows = page_of(db, FlexOptIn, where, [FlexOptIn.opted_block, FlexOptIn.member], page)
     return OptInsPublic(
-        data=[
-            OptInPublic(
-                request_id=o.request_id,
-                member=o.member,
-                max_wh=o.max_wh,
-                relayer=o.relayer,
-                status=o.status,
-                round=o.round,
-                opted_block=o.opted_block,
-                tx_hash=o.tx_hash,
-            )
-            for o in rows
-        ],
+        data=[OptInPublic.model_validate(o) for o in rows],
         count=count,
         visible="all" if everything else "own",
     )
@@ -214,12 +136,6 @@ def interval_rows(db: Session, scope: Scope, request_id: int) -> list[FlexReques
     )
 
 
-def _bp(deviation_wh: int, requested_wh: int) -> int:
-    """The deviation in basis points of the request, rounded toward zero."""
-    magnitude = abs(deviation_wh) * BP // requested_wh
-    return magnitude if deviation_wh >= 0 else -magnitude
-
-
 @router.get(
     "/{request_id}/intervals",
     response_model=RequestIntervalsPublic,
@@ -229,35 +145,10 @@ def request_intervals(
     request_id: RequestId, claims: MemberDep, db: DbDep, scope: ScopeDep
 ) -> RequestIntervalsPublic:
     req = load_request(db, scope, request_id)
-    tol = req.tolerance_bp
-    data = []
-    for row in interval_rows(db, scope, request_id):
-        q = row.requested_wh
-        delivered = row.delivered_wh
-        deviation = None if delivered is None else delivered - q
-        lo, hi = lower_wh(q, tol), upper_wh(q, tol)
-        data.append(
-            RequestIntervalPublic(
-                interval_index=row.interval_index,
-                interval_start_s=row.interval_start_s,
-                requested_wh=q,
-                lower_wh=lo,
-                upper_wh=hi,
-                target_wh=row.target_wh,
-                targets_within_tolerance=(lo <= row.target_wh <= hi) if req.row_count else None,
-                delivered_wh=delivered,
-                credited_wh=row.credited_wh,
-                shortfall_wh=row.shortfall_wh,
-                members_without_data=row.members_without_data,
-                deviation_wh=deviation,
-                deviation_bp=None if deviation is None else _bp(deviation, q),
-                within_tolerance=None if deviation is None else abs(deviation) * BP <= tol * q,
-            )
+    data = [
+        RequestIntervalPublic.model_validate(
+            RowWith(row, tolerance_bp=req.tolerance_bp, has_coalition=req.row_count > 0)
         )
-    return RequestIntervalsPublic(
-        request_id=req.request_id,
-        status=req.status,
-        tolerance_bp=tol,
-        data=data,
-        count=len(data),
-    )
+        for row in interval_rows(db, scope, request_id)
+    ]
+    return RequestIntervalsPublic.model_validate(RowWith(req, data=data, count=len(data)))

@@ -30,46 +30,6 @@ SessionId = Annotated[int, Path(ge=0, le=2**63 - 1, description="Session id.")]
 SideQuery = Annotated[Literal["bid", "offer"] | None, Query(description="Only this side.")]
 
 
-def session_public(s: MarketSession) -> SessionPublic:
-    return SessionPublic(
-        session_id=s.session_id,
-        market=s.market,
-        grid_area=s.grid_area,
-        status=s.status,
-        delivery_start_s=s.delivery_start_s,
-        duration_s=s.duration_s,
-        gate_closure_s=s.gate_closure_s,
-        reveal_deadline_s=s.reveal_deadline_s,
-        product=s.product,
-        rule=s.rule,
-        sealed_bids=s.sealed_bids,
-        order_count=s.order_count,
-        cancel_count=s.cancel_count,
-        price_per_kwh=s.price_per_kwh,
-        volume_wh=s.volume_wh,
-        match_count=s.match_count,
-        escrowed=None if s.escrowed is None else str(s.escrowed),
-        opened_block=s.opened_block,
-        cleared_block=s.cleared_block,
-    )
-
-
-def order_public(o: MarketOrder) -> OrderPublic:
-    return OrderPublic(
-        session_id=o.session_id,
-        order_id=o.order_id,
-        trader=o.trader,
-        side="bid" if o.side == 0 else "offer",
-        qty_wh=o.qty_wh,
-        price_per_kwh=o.price_per_kwh,
-        grid_area=o.grid_area,
-        cancelled=o.cancelled,
-        filled_wh=o.filled_wh,
-        placed_block=o.placed_block,
-        tx_hash=o.tx_hash,
-    )
-
-
 def load_session(db: Session, scope: Scope, session_id: int) -> MarketSession:
     row = db.scalars(
         select(MarketSession)
@@ -105,7 +65,7 @@ def list_sessions(
     count, rows = page_of(
         db, MarketSession, where, [key.desc() if order == "desc" else key.asc()], page
     )
-    return SessionsPublic(data=[session_public(s) for s in rows], count=count)
+    return SessionsPublic(data=[SessionPublic.model_validate(s) for s in rows], count=count)
 
 
 @router.get(
@@ -116,7 +76,7 @@ def list_sessions(
 def get_session(
     session_id: SessionId, _claims: MemberDep, db: DbDep, scope: ScopeDep
 ) -> SessionPublic:
-    return session_public(load_session(db, scope, session_id))
+    return SessionPublic.model_validate(load_session(db, scope, session_id))
 
 
 @router.get(
@@ -175,7 +135,7 @@ def get_session_orders(
     if side is not None:
         where.append(MarketOrder.side == SIDE_NUMBERS[side])
     count, rows = page_of(db, MarketOrder, where, [MarketOrder.order_id], page)
-    return OrdersPublic(data=[order_public(o) for o in rows], count=count)
+    return OrdersPublic(data=[OrderPublic.model_validate(o) for o in rows], count=count)
 
 
-__all__ = ["SIDES", "load_session", "order_public", "router", "session_public"]
+__all__ = ["SIDES", "load_session", "router"]

@@ -60,8 +60,10 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def index_into(demo: Any, url: str) -> None:
-    """Project the demo chain's events into ``url`` with the real indexer and runner."""
+def index_into(demo: Any, url: str, up_to_block: int | None = None) -> None:
+    """Project the demo chain's events into ``url`` with the real indexer and runner (only the
+    blocks up to ``up_to_block``, when given: the indexer waits for the later ones as if they
+    needed confirmations)."""
     from chain.indexer import web3_rpc
     from streams.db import open_database
     from streams.runner import EmbeddedRunner
@@ -70,8 +72,13 @@ def index_into(demo: Any, url: str) -> None:
     engine = open_database(url)
     try:
         platform = demo.running.platform
+        head = int(platform.w3.eth.block_number)
         EmbeddedRunner.build(
-            web3_rpc(platform.w3), platform.deployment, ReadModelStore(engine), platform.artifacts
+            web3_rpc(platform.w3),
+            platform.deployment,
+            ReadModelStore(engine),
+            platform.artifacts,
+            confirmations=0 if up_to_block is None else head - up_to_block,
         ).poll_once()
     finally:
         engine.dispose()

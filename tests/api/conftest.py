@@ -102,6 +102,15 @@ def any_client(request, api_demo) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def scenario(api_demo) -> Any:
+    """The coordination scenario on the demo chain (a settled request and an open one), made
+    once per test session (:mod:`tests.api.coordination_scenario`)."""
+    from tests.api.coordination_scenario import build_scenario
+
+    return build_scenario(api_demo)
+
+
+@pytest.fixture(scope="session")
 def tokens(client, api_demo) -> dict[str, str]:
     """Access tokens by member name (real logins), plus 'admin' (account 0: no role)."""
     from chain.platform import dev_accounts

@@ -59,7 +59,7 @@ def test_own_orders_are_exactly_the_members_orders_on_chain(any_client, tokens, 
             (sid, o.order_id, int(o.side), o.qty_wh, o.price_per_kwh)
             for sid in range(1, ROUNDS + 1)
             for o in market.book(sid).orders
-            if o.owner == address
+            if o.trader == address
         )
         got = _get(any_client, "/orders", tokens[name], limit=500)
         assert got["count"] == len(want) > 0
@@ -84,7 +84,7 @@ def test_own_matches_and_public_aggregates_match_the_logs(any_client, tokens, ap
     market = platform.market()
     logs = market.contract.events.OrderMatched.get_logs(from_block=0)
     owners = {
-        (sid, o.order_id): o.owner for sid in range(1, ROUNDS + 1) for o in market.book(sid).orders
+        (sid, o.order_id): o.trader for sid in range(1, ROUNDS + 1) for o in market.book(sid).orders
     }
     agg = api_demo.member("aggregator").address
     mine = sorted(
@@ -182,6 +182,9 @@ def test_filters_by_session_area_time_and_role(any_client, tokens, api_demo):
         ("/orders", {"session_id": "one"}, "session_id"),
         ("/sessions/-1", {}, "session_id"),
         ("/events", {"after": "12"}, "after"),
+        ("/events", {"after": "١٢:٣"}, "after"),  # digits, but not ASCII ones
+        ("/sessions", {"area": "feeder\x00-1"}, "area"),  # PostgreSQL stores no NUL
+        ("/events", {"contract": "Flex\nMarket"}, "contract"),
     ],
 )
 def test_malformed_queries_are_422_naming_the_field(any_client, tokens, path, params, field):
@@ -193,12 +196,100 @@ def test_malformed_queries_are_422_naming_the_field(any_client, tokens, path, pa
     assert any(d["loc"][-1] == field for d in err["details"])
 
 
-def test_a_time_range_that_ends_before_it_starts_is_422(any_client, tokens):
-    r = any_client.get(
-        "/sessions", headers=bearer(tokens["home-01"]), params={"since": 2000, "until": 1000}
-    )
+def test_a_time_range_that_ends_before_it_starts_holds_nothing(any_client, tokens, api_demo):
+    # Schema-valid (the schema cannot relate two parameters), so not refused: an empty page.
+    start = api_demo.running.platform.market().session(2).delivery_start_s
+    t = tokens["home-01"]
+    for path in ("/sessions", "/orders", "/matches", "/matches/summary", "/requests"):
+        got = _get(any_client, path, t, since=start + 1, until=start)
+        assert got == {"data": [], "count": 0}, path
+    assert _get(any_client, "/events", t, from_block=20, to_block=10) == {"data": [], "count": 0}
+    assert _get(any_client, "/sessions", t, since=start, until=start + 1)["count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "unix_s"),
+    [
+        ("1700000000", 1_700_000_000),
+        ("1700000000.0", 1_700_000_000),  # JSON Schema's integer 1700000000, written so
+        ("2023-11-14T22:13:20Z", 1_700_000_000),
+        ("2023-11-14t22:13:20z", 1_700_000_000),
+        ("2023-11-15T00:13:20+02:00", 1_700_000_000),
+        ("2023-11-14T22:13:19.25Z", 1_700_000_000),  # a fraction counts from the next second
+        ("2016-12-31T23:59:60Z", 1_483_228_800),  # a leap second: the next minute's first
+        ("1969-12-31T23:59:59Z", -1),
+        ("0000-01-01T00:00:00Z", -62_167_219_200),
+    ],
+)
+def test_times_are_rfc3339_date_times_or_unix_seconds(value, unix_s):
+    from api.deps import parse_instant
+
+    assert parse_instant(value) == unix_s
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0.5",
+        "-5",
+        "1e3",
+        "2023-11-14",
+        "2023-11-14T22:13:20",
+        "2023-11-14 22:13:20Z",
+        "2023-02-29T00:00:00Z",
+        "2023-11-14T24:00:00Z",
+        "2023-11-14T22:13:20+24:00",
+        "yesterday",
+        "１７００",
+        "253402300800",
+    ],
+)
+def test_what_the_schema_calls_no_time_is_refused(client, tokens, value):
+    """The server refuses exactly what the schema's date-time-or-integer refuses."""
+    r = client.get("/sessions", headers=bearer(tokens["home-01"]), params={"until": value})
+    assert r.status_code == 422, (value, r.text)
+    assert "until" in r.json()["error"]["message"]
+
+
+def test_unknown_or_repeated_query_parameters_are_refused(client, tokens):
+    t = bearer(tokens["home-01"])
+    r = client.get("/sessions", headers=t, params={"limt": 5})
     assert r.status_code == 422
-    assert "ends before it starts" in r.json()["error"]["message"]
+    err = r.json()["error"]
+    assert "unknown query parameter 'limt'" in err["message"] and "limit" in err["message"]
+    assert err["details"]["unknown"] == ["limt"] and "offset" in err["details"]["allowed"]
+    r = client.get("/sessions?area=feeder-1&area=feeder-2", headers=t)
+    assert r.status_code == 422 and "'area' given more than once" in r.text
+    assert client.get("/health", params={"x": 1}).status_code == 422
+    assert client.get("/sessions", headers=t, params={"limit": 5}).status_code == 200
+
+
+def test_the_schema_types_addresses_times_and_pages(client):
+    schema = client.get("/openapi.json").json()
+    params = {
+        (path, p["name"]): p["schema"]
+        for path, ops in schema["paths"].items()
+        for op in ops.values()
+        for p in op.get("parameters", [])
+    }
+    address = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
+    for key in [
+        ("/orders", "participant"),
+        ("/requests", "dso"),
+        ("/balances", "token"),
+        ("/balances/{address}", "address"),
+        ("/participants/{address}", "address"),
+        ("/accounts/{address}/coordination", "address"),
+    ]:
+        assert address.items() <= params[key].items(), key
+    since = params[("/sessions", "since")]["anyOf"]
+    assert since[0] == {"type": "string", "format": "date-time"}
+    assert since[1]["type"] == "integer" and since[1]["minimum"] == 0 and len(since) == 2
+    assert params[("/orders", "session_id")]["type"] == "integer"  # no null: it is left out
+    assert not [k for k in params if k[1] == "page"]  # one way to page: limit and offset
+    order = schema["components"]["schemas"]["OrderPublic"]["properties"]
+    assert order["trader"]["pattern"] == address["pattern"]
+    assert order["tx_hash"]["pattern"] == "^0x[0-9a-fA-F]{64}$"
 
 
 def test_unknown_things_are_404_in_the_error_shape(any_client, tokens):

@@ -1,5 +1,8 @@
 """The API served by uvicorn in a thread (as ``bright up`` runs it): docs, and the live feed of
-server-sent events delivering the chain events the indexer projects while a client listens."""
+server-sent events delivering the chain events the indexer projects while a client listens.
+
+The API knows a member once the read side has projected its registration (roles follow the
+chain): the feeds start on read models indexed up to the community's registration."""
 
 from __future__ import annotations
 
@@ -38,6 +41,14 @@ def _read_events(response, want: int, timeout_s: float = 20.0) -> list[dict]:
     raise AssertionError(f"only {len(events)} of {want} events arrived in {timeout_s} s")
 
 
+def registration_block(demo) -> int:
+    """The block that registered the demo community."""
+    logs = demo.running.platform.registry().contract.events.ParticipantRegistered.get_logs(
+        from_block=0
+    )
+    return max(int(log.blockNumber) for log in logs)
+
+
 @pytest.fixture()
 def served(api_demo, tmp_path):
     url = f"sqlite:///{tmp_path / 'live.sqlite'}"
@@ -62,11 +73,14 @@ def test_docs_and_schema_are_served(served):
 def test_the_live_feed_delivers_new_events_in_chain_order_and_resumes(served, tokens, api_demo):
     handle, url = served
     stream_url = f"{handle.url}/events/stream"
+    registered = registration_block(api_demo)
+    index_into(api_demo, url, up_to_block=registered)
     with httpx.stream("GET", stream_url, headers=bearer(tokens["home-01"]), timeout=30) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
-        index_into(api_demo, url)  # the indexer projects the demo chain while we listen
+        index_into(api_demo, url)  # the indexer projects the rest of the chain while we listen
         first = _read_events(r, 40)
+    assert first[0]["block_number"] > registered  # new events only
     positions = [(e["block_number"], e["log_index"]) for e in first]
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
     assert all(e["sse_event"] == f"{e['contract']}.{e['event']}" for e in first)
@@ -85,10 +99,17 @@ def test_the_live_feed_delivers_new_events_in_chain_order_and_resumes(served, to
     assert [e["id"] for e in again] == [e["id"] for e in first[10:15]]
 
 
-def test_the_live_feed_needs_a_members_token(served, tokens):
-    handle, _ = served
+def test_the_live_feed_needs_a_members_token(served, tokens, api_demo):
+    handle, url = served
     r = httpx.get(f"{handle.url}/events/stream", params={"access_token": "not-a-token"})
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_token"
+    # A member's token, but these read models have not seen its registration yet.
+    with httpx.stream(
+        "GET", f"{handle.url}/events/stream", headers=bearer(tokens["home-01"]), timeout=10
+    ) as r:  # (a feed that started would never end: look at the status only)
+        assert r.status_code == 403
+        assert "not a registered participant" in r.read().decode()
+    index_into(api_demo, url, up_to_block=registration_block(api_demo))
     r = httpx.get(f"{handle.url}/events/stream", headers=bearer(tokens["admin"]))
     assert r.status_code == 403
 
@@ -126,6 +147,8 @@ def test_a_reorg_rollback_is_announced_and_the_new_branch_follows(served, tokens
 
     handle, url = served
     w3 = api_demo.running.platform.w3
+    registered = registration_block(api_demo)
+    index_into(api_demo, url, up_to_block=registered)
     with httpx.stream(
         "GET", f"{handle.url}/events/stream", headers=bearer(tokens["home-01"]), timeout=30
     ) as r:
@@ -134,6 +157,7 @@ def test_a_reorg_rollback_is_announced_and_the_new_branch_follows(served, tokens
         sent = [next(frames) for _ in range(60)]
         assert all(f["sse_event"] != "rollback" for f in sent)
         ancestor = sent[30]["block_number"] - 1
+        assert ancestor >= registered  # the listener stays a member
         engine = open_database(url)
         try:  # what the read side does on a reorg: drop the blocks above the ancestor
             ReadModelStore(engine).rollback(
