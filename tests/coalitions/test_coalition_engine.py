@@ -210,7 +210,7 @@ def test_the_time_limit_covers_model_building_on_5000_members(
     assert solver_calls, c.status
     for called_at, given_s in solver_calls:
         assert called_at + given_s <= start + limit
-    assert elapsed < limit + 1.0  # generous: measured under 0.15 s over (module docstring)
+    assert elapsed < limit + 1.0  # generous: at most 0.18 s over measured (module docstring)
     assert c.all_within_tolerance
     check_invariants(c, offers)
 
