@@ -140,7 +140,8 @@ class Coalition:
     """A coalition for a request and each member's target per interval.
 
     Invariants: ``total_wh[t] == sum(targets_wh[m][t] for m in members)``; ``within_tolerance[t]``
-    says whether ``|total - requested| * 10000 <= tolerance_bp * requested``;
+    says whether ``lower_wh(requested) <= total <= upper_wh(requested)``
+    (:func:`core.rules.within_tolerance`, the contract's bounds, rounded down);
     ``deviation_bp[t] = ceil(|total - requested| * 10000 / requested)`` (0 when requested = 0).
     """
 

@@ -5,10 +5,22 @@
 ``bright index rebuild`` does before indexing from the start. SQLite gets WAL journaling and
 ``synchronous=NORMAL`` (a crash loses at most the last transactions, never consistency), and
 a busy timeout so a reader (``bright index status``) can run beside the runner.
+
+Migrations are atomic: a whole ``upgrade`` (every revision it applies, and the revision stamp)
+or ``downgrade`` is one transaction (:func:`migration_connection`), so a process killed at any
+moment leaves the schema as it was before the command. PostgreSQL has transactional DDL; the
+sqlite3 driver by default runs each ``CREATE TABLE`` outside any transaction (it only opens
+one before ``INSERT``/``UPDATE``/``DELETE``), so for SQLite the migration's connection is put
+in the driver's autocommit mode and wrapped in an explicit ``BEGIN IMMEDIATE ... COMMIT``.
+A database that an older, non-atomic version left half-built (read-model tables but no
+revision) is refused by :func:`migrate` with a pointer to ``bright index rebuild``, and
+:func:`drop_read_models` removes what is left of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +28,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from streams.errors import DatabaseUrlError, ReadModelError
+from streams.models import Base
 
 ALEMBIC_INI = Path(__file__).resolve().parent / "alembic.ini"
 
@@ -61,11 +74,57 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
+@contextmanager
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection in one transaction, committed when the block ends, rolled back if it
+    raises (or never committed if the process dies): DDL included, on SQLite too.
+
+    SQLite: the driver connection's ``isolation_level`` is set to ``None`` (the driver then
+    never begins or commits by itself) for the block, and ``BEGIN IMMEDIATE`` takes the write
+    lock at once, so two processes migrating one file wait for each other (busy timeout)
+    instead of interleaving. Alembic sees a connection already in a transaction and leaves
+    beginning and committing to this block.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name != "sqlite":
+            with conn.begin():
+                yield conn
+            return
+        raw: Any = conn.connection.driver_connection  # sqlite3.Connection
+        previous = raw.isolation_level
+        raw.isolation_level = None
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        finally:
+            raw.isolation_level = previous
+
+
+def _half_built(conn: Connection) -> list[str]:
+    """Read-model tables present while no revision is recorded (an interrupted non-atomic
+    first migration of an older version)."""
+    if MigrationContext.configure(conn).get_current_revision() is not None:
+        return []
+    return sorted(set(inspect(conn).get_table_names()) & set(Base.metadata.tables))
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (default: the newest)."""
+    """Bring the schema to ``revision`` (default: the newest), in one transaction."""
     cfg = alembic_config(engine)
     try:
-        with engine.begin() as conn:
+        with migration_connection(engine) as conn:
+            leftovers = _half_built(conn)
+            if leftovers:
+                raise ReadModelError(
+                    f"{engine.url!r} holds read-model tables ({', '.join(leftovers)}) but no "
+                    "schema revision: an older version's first migration was interrupted; "
+                    "run `bright index rebuild` to drop them and index from the start"
+                )
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except SQLAlchemyError as exc:
@@ -73,12 +132,14 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 def drop_read_models(engine: Engine) -> None:
-    """Remove every read-model table (``alembic downgrade base``)."""
+    """Remove every read-model table (``alembic downgrade base``, in one transaction), and
+    what a half-built database holds of them."""
     cfg = alembic_config(engine)
     try:
-        with engine.begin() as conn:
+        with migration_connection(engine) as conn:
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "base")
+            Base.metadata.drop_all(conn, checkfirst=True)
     except SQLAlchemyError as exc:
         raise ReadModelError(f"dropping the read models of {engine.url!r} failed: {exc}") from exc
 

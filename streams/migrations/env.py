@@ -1,13 +1,15 @@
 """Alembic environment of the read models.
 
-The connection comes from ``config.attributes["connection"]`` (streams.db.migrate) or from
-``-x url=...`` / ``BRIGHT_DATABASE_URL`` when alembic runs from the command line.
+The connection comes from ``config.attributes["connection"]`` (streams.db.migrate, which runs
+the whole command in one transaction) or from ``-x url=...`` / ``BRIGHT_DATABASE_URL`` when
+alembic runs from the command line, where :func:`streams.db.migration_connection` makes the
+command one transaction too (SQLite's driver would otherwise commit each CREATE TABLE alone).
 """
 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection
 
 from streams.models import Base
 
@@ -35,8 +37,10 @@ def run_migrations_online() -> None:
         from streams.settings import streams_settings
 
         url = streams_settings().database_url
-    engine = create_engine(url)
-    with engine.connect() as conn:
+    from streams.db import make_engine, migration_connection
+
+    engine = make_engine(url)
+    with migration_connection(engine) as conn:
         _run(conn)
     engine.dispose()
 

@@ -15,6 +15,11 @@ def test_bench_compares_cp_sat_with_greedy_on_the_same_members() -> None:
     json.dumps(report)
     assert report["members"] == 80 and report["intervals"] == 16
     assert report["cp_sat_s"] > 0 and report["greedy_s"] > 0 and report["peak_rss_mb"] > 0
+    # The limit is the whole call's; the report says by how much the call ran past it and
+    # which path produced the targets (80 members: CP-SAT over all of them, no fallback).
+    assert report["time_limit_s"] == 1.0
+    assert report["cp_sat_overrun_s"] == round(report["cp_sat_s"] - 1.0, 4)
+    assert report["cp_sat_method"] == "cp-sat" and report["cp_sat_found_targets"] is True
     assert report["cp_sat_worst_deviation_pct"] <= report["greedy_worst_deviation_pct"]
     assert report["cp_sat_members"] > 0 and report["greedy_members"] > 0
     # The relaxation's bound is below what a coalition meeting the quantity exactly achieves.
