@@ -147,7 +147,8 @@ class SessionPublic(FromRow):
     session_id: int
     market: str
     grid_area: str
-    status: str = Field(description="open or cleared.")
+    status: str = Field(description="open, cleared, voided (not cleared before delivery: every "
+                        "lock released) or settled (on delivery, from the meter data).")
     delivery_start_s: int
     duration_s: int
     gate_closure_s: int
@@ -163,6 +164,17 @@ class SessionPublic(FromRow):
     escrowed: OptionalAmount = Field(None, description="Escrowed FlexToken base units.")
     opened_block: int
     cleared_block: int | None = None
+    tolerance_bp: int = Field(description="A seller's shortfall is counted below its fill minus "
+                              "this share, basis points.")
+    penalty_per_kwh: int = Field(description="Penalty per kWh of shortfall, base units.")
+    order_bond: Amount = Field(description="Locked by every order until cleared or cancelled.")
+    baseline_intervals: int = Field(description="Meter-before baseline: intervals averaged.")
+    settle_delay_s: int = Field(description="Settlement opens this long after the delivery.")
+    earned: OptionalAmount = Field(None, description="Settled: what the sellers earned in all.")
+    penalties: OptionalAmount = Field(None, description="Settled: the sellers' penalties in all.")
+    refunds: OptionalAmount = Field(None, description="Settled: what went back to the buyers.")
+    dust: OptionalAmount = Field(None, description="Settled: rounding dust to the treasury.")
+    settled_block: int | None = Field(None, description="Block of the settlement or the void.")
 
 
 class SessionsPublic(BaseModel):
@@ -199,10 +211,37 @@ class OrderPublic(FromRow):
     filled_wh: int
     placed_block: int
     tx_hash: HashStr
+    paid: OptionalAmount = Field(None, description="A filled bid, settled: what it paid in.")
+    refund: OptionalAmount = Field(None, description="A filled bid, settled: what came back.")
 
 
 class OrdersPublic(BaseModel):
     data: list[OrderPublic]
+    count: int
+
+
+class TradeSettlementPublic(FromRow):
+    """One settled session of a member: as a seller (its delivery against its fill, what it
+    earned and its penalty) or as a buyer (what its filled bids paid and got back)."""
+
+    session_id: int
+    delivery_start_s: int
+    settled_block: int
+    trader: AddressStr
+    side: Literal["seller", "buyer"]
+    filled_wh: int = Field(description="Its fills in the session, summed.")
+    delivered_wh: int | None = Field(None, description="Seller: metered against the baseline.")
+    credited_wh: int | None = Field(None, description="Seller: delivery paid for (<= fill).")
+    shortfall_wh: int | None = Field(None, description="Seller: penalised shortfall.")
+    missing_data: bool | None = Field(None, description="Seller: its meter sent no data.")
+    earned: OptionalAmount = Field(None, description="Seller: its share of the escrow.")
+    penalty: OptionalAmount = Field(None, description="Seller: paid out of its bond.")
+    paid: OptionalAmount = Field(None, description="Buyer: what its filled bids paid in.")
+    refund: OptionalAmount = Field(None, description="Buyer: what came back to it.")
+
+
+class TradeSettlementsPublic(BaseModel):
+    data: list[TradeSettlementPublic]
     count: int
 
 

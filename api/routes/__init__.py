@@ -15,6 +15,7 @@ from api.routes import (
     participants,
     requests,
     sessions,
+    settlements,
 )
 
 ROUTERS = (
@@ -23,6 +24,7 @@ ROUTERS = (
     participants.router,
     sessions.router,
     orders.router,
+    settlements.router,
     matches.router,
     balances.router,
     meters.router,

@@ -11,7 +11,7 @@ from eth_account.signers.local import LocalAccount
 from api.security import Expected, expected_message
 from api.settings import ApiSettings
 
-ROUNDS = 3
+ROUNDS = 5
 """Market sessions the demo community trades before the API tests."""
 TEST_SECRET = "api-tests-secret-0123456789-abcdefghijklmnop"
 DOMAIN = "bright.test:8000"

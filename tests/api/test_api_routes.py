@@ -25,13 +25,76 @@ def test_sessions_and_clearing_results_match_the_chain(any_client, tokens, api_d
     assert [s["session_id"] for s in page["data"]] == list(range(ROUNDS, 0, -1))
     for s in page["data"]:
         info = market.session(s["session_id"])
-        assert s["status"] == ("cleared" if info.cleared else "open") == "cleared"
+        assert s["status"] == info.status.name.lower() in ("cleared", "settled")
         assert s["price_per_kwh"] == info.clearing_price_per_kwh
         assert s["order_count"] == info.order_count > 0
         assert s["delivery_start_s"] == info.delivery_start_s
         assert s["escrowed"] == str(info.escrowed)
         one = _get(any_client, f"/sessions/{s['session_id']}", tokens["dso"])
         assert one == s
+
+
+def test_settled_sessions_show_their_terms_and_totals(any_client, tokens, api_demo):
+    contract = api_demo.running.platform.market().contract
+    logs = contract.events.SessionSettled.get_logs(from_block=0)
+    assert logs, "the demo rounds settle their first sessions"
+    for e in logs:
+        s = _get(any_client, f"/sessions/{e.args.sessionId}", tokens["home-03"])
+        assert s["status"] == "settled" and s["settled_block"] == e.blockNumber
+        assert [s["earned"], s["penalties"], s["refunds"], s["dust"]] == [
+            str(e.args.earned),
+            str(e.args.penalties),
+            str(e.args.refunds),
+            str(e.args.dust),
+        ]
+        assert s["penalty_per_kwh"] > 0 and int(s["order_bond"]) > 0
+
+
+def test_trade_settlements_are_the_members_own_from_the_settlement_events(
+    any_client, tokens, api_demo
+):
+    contract = api_demo.running.platform.market().contract
+    sold = contract.events.SellerSettled.get_logs(from_block=0)
+    refunded = contract.events.BuyerRefunded.get_logs(from_block=0)
+    seen_sides = set()
+    for name in ("home-01", "home-02", "home-03", "aggregator"):
+        address = api_demo.member(name).address
+        want = {
+            (e.args.sessionId, "seller"): (e.args.filledWh, str(e.args.earned), str(e.args.penalty))
+            for e in sold
+            if e.args.seller == address
+        }
+        bought: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        for e in refunded:
+            if e.args.buyer == address:
+                bought[e.args.sessionId][0] += e.args.paid
+                bought[e.args.sessionId][1] += e.args.refund
+        got = _get(any_client, "/trade-settlements", tokens[name], limit=500)
+        assert got["count"] == len(want) + len(bought)
+        for row in got["data"]:
+            assert row["trader"] == address
+            seen_sides.add(row["side"])
+            key = (row["session_id"], row["side"])
+            if row["side"] == "seller":
+                assert (row["filled_wh"], row["earned"], row["penalty"]) == want[key]
+                assert row["paid"] is None
+            else:
+                assert [int(row["paid"]), int(row["refund"])] == bought[row["session_id"]]
+                assert row["earned"] is None
+        keys = [(r["session_id"], r["side"]) for r in got["data"]]
+        assert keys == sorted(keys, key=lambda k: (-k[0], k[1] != "seller"))
+        one = _get(any_client, "/trade-settlements", tokens[name], limit=1, offset=1)
+        assert [(r["session_id"], r["side"]) for r in one["data"]] == keys[1:2]
+    assert seen_sides == {"seller", "buyer"}
+    other = api_demo.member("home-03").address
+    r = any_client.get(
+        "/trade-settlements", headers=bearer(tokens["home-01"]), params={"participant": other}
+    )
+    assert r.status_code == 403 and other not in r.text
+    everyone = _get(any_client, "/trade-settlements", tokens["market-operator"], participant=other)
+    assert everyone["count"] == len([e for e in sold if e.args.seller == other]) + len(
+        {e.args.sessionId for e in refunded if e.args.buyer == other}
+    )
 
 
 def test_depth_is_the_books_price_levels_without_traders(any_client, tokens, api_demo):

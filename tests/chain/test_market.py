@@ -497,3 +497,37 @@ def test_a_session_nobody_cleared_is_voided_and_releases_every_lock(env, op, dev
     assert operator.void_due(now_s(op.w3)) == [sid]
     assert op.session(sid).status == SessionStatus.VOIDED
     assert [env.market().account(x.sender.address)[:2] for x in (a, b)] == before
+
+
+@pytest.mark.parametrize("rule", [PricingRule.UNIFORM, PricingRule.COOPERATIVE])
+def test_a_full_session_of_orders_from_as_many_grid_areas_clears(
+    env, op, admin, dev_accounts, rule
+):
+    """The old contract could not clear a book of more than 128 grid areas yet took such
+    orders; now a full session (MAX_ORDERS_PER_SESSION orders), every offer from its own
+    area, clears, and under the cooperative rule with its area priority checked."""
+    from eth_account import Account
+
+    cap = env.market().contract.functions.MAX_ORDERS_PER_SESSION().call()
+    sellers = [Account.create(f"area-seller-{i}") for i in range(cap - 1)]
+    registry = env.registry(admin)
+    for chunk in range(0, len(sellers), 100):
+        registry.register_batch(
+            [
+                (s.address, Role.PROSUMER, f"area-{i}", f"area-meter-{i}")
+                for i, s in enumerate(sellers[chunk : chunk + 100], start=chunk)
+            ]
+        )
+    free = replace(TERMS, penalty_per_kwh=0, order_bond=0)  # offers then lock nothing
+    sid = open_session(op, rule, terms=free)
+    buyer = trader(env, dev_accounts, 0)
+    buyer.place_order(sid, Side.BID, 10 * (cap - 1), 1000)
+    signed = [op.sign_order(s, sid, Side.OFFER, 10, 100 + i) for i, s in enumerate(sellers)]
+    for chunk in range(0, len(signed), 64):
+        op.place_signed_orders(sid, signed[chunk : chunk + 64])
+    assert op.session(sid).order_count == cap
+    close_gate(op, sid)
+    book, result = clear_with_engine(op, sid, rule)
+    assert len({o.area for o in book.orders}) == cap > 128
+    info = op.session(sid)
+    assert info.cleared and info.volume_wh == result.volume_wh == 10 * (cap - 1)
