@@ -61,8 +61,9 @@ DROP_CHECK_S = 1.0
 """While waiting for a receipt, how often to ask whether the node still knows the transaction."""
 MAX_RESENDS = 3
 """Times one wait sends a dropped call again before it gives up (TransactionDropped)."""
-POLL_S = (0.02, 0.2)
-"""Receipt polling: first and longest interval, seconds (also how soon a stop is seen)."""
+POLL_S = (0.02, 0.1)
+"""Receipt polling interval, seconds: during the first second, then (also how soon a stop is
+seen)."""
 _KEEP_SENT = 256  # nonces (and unsigned transactions) remembered per account / sender
 
 
@@ -363,7 +364,7 @@ class TxSender:
         current = bytes(tx_hash)
         resends = 0
         now = time.monotonic()
-        deadline, check_at, poll = now + self.timeout_s, now + self.drop_check_s, POLL_S[0]
+        deadline, check_at, fast_until = now + self.timeout_s, now + self.drop_check_s, now + 1
         while True:
             receipt = self._receipt(current)
             if receipt is not None:
@@ -386,12 +387,12 @@ class TxSender:
                         )
                     current = self._resend(current, tx)
                     resends += 1
-                    deadline, poll = time.monotonic() + self.timeout_s, POLL_S[0]
+                    now = time.monotonic()
+                    deadline, fast_until = now + self.timeout_s, now + 1
                 elif state == "queued":
                     self._fill_gap()
                 check_at = time.monotonic() + self.drop_check_s
-            time.sleep(poll)
-            poll = min(poll * 1.5, POLL_S[1])
+            time.sleep(POLL_S[0] if time.monotonic() < fast_until else POLL_S[1])
         with self._unsigned_lock:
             self._unsigned.pop(current, None)
         for watcher in self.watchers:

@@ -208,8 +208,10 @@ def test_chain_watch_tells_when_a_block_relied_on_left_the_chain(platform, w3, a
     reorg_from(w3, receipt["blockNumber"])
     assert watch.reorged()
     assert not watch.reorged()
-    # A marked head that leaves.
-    rpc(w3, "evm_mine")
+    # A marked head that leaves (a block with a transaction: an empty block mined again on
+    # the same parent in the same second would be the very same block).
+    h = w3.eth.send_transaction({"from": w3.eth.accounts[1], "to": w3.eth.accounts[2], "value": 1})
+    w3.eth.wait_for_transaction_receipt(h)
     watch.mark()
     rpc(w3, "anvil_reorg", 1, [])
     assert watch.reorged()
