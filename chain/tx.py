@@ -175,8 +175,9 @@ class NonceManager:
         with self._lock:
             self._unsent.discard(nonce)
             self._sent[nonce] = tx_hash
-            for old in [n for n in self._sent if n < nonce - _KEEP_SENT]:
-                del self._sent[old]
+            if len(self._sent) > 2 * _KEEP_SENT:
+                for old in [n for n in self._sent if n < nonce - _KEEP_SENT]:
+                    del self._sent[old]
 
     def unsent(self, nonce: int) -> None:
         """Sending ``nonce`` failed: the next ``take`` reads the chain's pending nonce."""

@@ -6,7 +6,9 @@ MarketSettler`) settles cleared sessions on delivery.
 Restart-safe by construction: it keeps no state of its own. Which sessions exist and where each
 stands is read from the chain on every round, so a restarted operator picks up where the last
 one stopped and never submits a session twice (a clearing that lost a race to another operator
-is rejected on-chain with ``FlexMarketWrongStatus`` and counted as done).
+is rejected on-chain with ``FlexMarketWrongStatus`` and counted as done). Reorg-safe the same
+way: a transaction a reorg drops frees its nonce (:mod:`chain.tx`) and the next round finds
+its step undone on the chain and does it again.
 """
 
 from __future__ import annotations
