@@ -38,6 +38,7 @@ from web3.types import RPCEndpoint
 from analytics.data.citylearn import load_matrix
 from chain.domain import Role
 from chain.platform import Platform
+from chain.tx import TransactionInterrupted, stoppable
 from core.rules import Side
 from core.units import INTERVAL_S, tokens_to_base
 from matching.service import ClearedSession, MarketOperator, OperatorConfig
@@ -176,9 +177,11 @@ class DemoMarket:
         return len(orders)
 
     def round(self) -> tuple[list[ClearedSession], list[SettledSession]]:
-        """Open the next session, trade it, move the clock past its gate, clear it; settle
-        every session whose delivery is over."""
+        """Clear what is due already (a clearing a reorg dropped), open the next session,
+        trade it, move the clock past its gate, clear it; settle every session whose delivery
+        is over."""
         now = self._now()
+        cleared = self.operator.clear_due(now)
         opened = self.operator.open_due(now)
         for sid in opened:
             self.trade(sid)
@@ -190,7 +193,7 @@ class DemoMarket:
             lead = self.operator.config.gate_lead_s
             self._advance_to((now + lead) // INTERVAL_S * INTERVAL_S + INTERVAL_S - lead + 1)
         now = self._now()
-        cleared = self.operator.clear_due(now)
+        cleared += self.operator.clear_due(now)
         self.operator.void_due(now)
         settler = self.operator.settler
         settled = settler.settle_due(now, self.operator.sessions()) if settler else []
@@ -204,14 +207,17 @@ class DemoMarket:
         on_error: Callable[[Exception], None],
         on_settled: Callable[[SettledSession], None] | None = None,
     ) -> None:
-        while not stop.is_set():
-            try:
-                cleared, settled = self.round()
-                for c in cleared:
-                    on_cleared(c)
-                for s in settled:
-                    if on_settled is not None:
-                        on_settled(s)
-            except Exception as exc:  # report and keep the demo running
-                on_error(exc)
-            stop.wait(seconds_per_session)
+        with stoppable(stop):  # a wait for a receipt ends when the demo stops
+            while not stop.is_set():
+                try:
+                    cleared, settled = self.round()
+                    for c in cleared:
+                        on_cleared(c)
+                    for s in settled:
+                        if on_settled is not None:
+                            on_settled(s)
+                except TransactionInterrupted:
+                    break
+                except Exception as exc:  # report and keep the demo running
+                    on_error(exc)
+                stop.wait(seconds_per_session)

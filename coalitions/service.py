@@ -68,6 +68,7 @@ from analytics.flexibility import FlexConfig, flexibility_kw
 from chain.contracts import ParticipantRegistryClient
 from chain.coordination import FlexCoordinationClient, MemberStatus, RequestInfo, RequestStatus
 from chain.errors import RevertError
+from chain.tx import ChainWatch, TransactionInterrupted, stoppable
 from coalitions.domain import MemberOffer, deviation_bp
 from coalitions.engine import FormationConfig, form_coalition
 from coalitions.logscan import contract_event_scan
@@ -244,26 +245,42 @@ class CoalitionService:
             events.RequestSettled, coordination.w3, scan.from_block, scan.log_chunk_blocks,
             scan.reorg_depth)
         self._stop = threading.Event()
+        self._chain = ChainWatch(coordination.w3).follow(coordination.sender)
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None,
             on_error: Callable[[Exception], None] | None = None) -> None:
         """Tick every ``poll_s`` until ``stop`` (or :meth:`stop`) is set."""
         stop = stop or self._stop
-        while not stop.is_set() and not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception as exc:  # keep running: the next tick starts from the chain
-                log.exception("coordination tick failed")
-                if on_error is not None:
-                    on_error(exc)
-            stop.wait(self.config.poll_s)
+        with stoppable(stop, self._stop):  # a wait for a receipt ends when stopped
+            while not stop.is_set() and not self._stop.is_set():
+                try:
+                    self.tick()
+                except TransactionInterrupted:
+                    break
+                except Exception as exc:  # keep running: the next tick starts from the chain
+                    log.exception("coordination tick failed")
+                    if on_error is not None:
+                        on_error(exc)
+                stop.wait(self.config.poll_s)
 
     def stop(self) -> None:
         self._stop.set()
 
     def tick(self, now_s: float | None = None) -> list[Step]:
         """Do what is due on every request (see the module docstring)."""
+        if self._chain.reorged():
+            # A reorg took blocks this service relied on (its own steps among them): what it
+            # remembers doing may be undone, so it decides again from the chain.
+            self._tried.clear()
+            self._final.clear()
+            self._settled_seen.clear()
+        try:
+            return self._tick(now_s)
+        finally:
+            self._chain.mark()
+
+    def _tick(self, now_s: float | None) -> list[Step]:
         now = self.clock() if now_s is None else now_s
         steps: list[Step] = []
         for rid in range(1, self.coordination.request_count() + 1):

@@ -6,7 +6,9 @@ MarketSettler`) settles cleared sessions on delivery.
 Restart-safe by construction: it keeps no state of its own. Which sessions exist and where each
 stands is read from the chain on every round, so a restarted operator picks up where the last
 one stopped and never submits a session twice (a clearing that lost a race to another operator
-is rejected on-chain with ``FlexMarketWrongStatus`` and counted as done).
+is rejected on-chain with ``FlexMarketWrongStatus`` and counted as done). Reorg-safe the same
+way: a transaction a reorg drops frees its nonce (:mod:`chain.tx`) and the next round finds
+its step undone on the chain and does it again.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from chain.market import (
     SessionInfo,
     SessionStatus,
 )
+from chain.tx import ChainWatch, TransactionInterrupted, stoppable
 from core.rules import PricingRule
 from core.units import INTERVAL_S
 from matching.domain import Order
@@ -125,18 +128,26 @@ class MarketOperator:
         self.settler = settler
         self.registry = registry
         self._known: dict[int, SessionInfo] = {}
+        self._chain = ChainWatch(market.w3).follow(market.sender)
 
     def sessions(self) -> list[SessionInfo]:
         """Every session on the chain (settled and voided ones are cached: they no longer
-        change)."""
+        change, unless a reorg takes the block that settled or voided one: the cache is then
+        read again)."""
+        if self._known and self._chain.reorged():
+            self._known.clear()
         out = []
+        cached = False
         for sid in range(1, self.market.session_count() + 1):
             info = self._known.get(sid)
             if info is None or info.status in (SessionStatus.OPEN, SessionStatus.CLEARED):
                 info = self.market.session(sid)
                 if info.status in (SessionStatus.SETTLED, SessionStatus.VOIDED):
                     self._known[sid] = info
+                    cached = True
             out.append(info)
+        if cached:
+            self._chain.mark()
         return out
 
     def open_due(self, now_s: int) -> list[int]:
@@ -248,20 +259,24 @@ class MarketOperator:
         on_cleared: Callable[[ClearedSession], None] | None = None,
         on_settled: Callable[[SettledSession], None] | None = None,
     ) -> None:
-        """Rounds every ``poll_s`` seconds until ``stop`` is set."""
-        while not stop.is_set():
-            try:
-                r = self.run_once()
-            except Exception as exc:  # keep the market running; the next round retries
-                print(f"market operator: round failed: {exc}", file=sys.stderr, flush=True)
-                r = Round()
-            for c in r.cleared:
-                if on_cleared:
-                    on_cleared(c)
-            for s in r.settled:
-                if on_settled:
-                    on_settled(s)
-            stop.wait(self.config.poll_s)
+        """Rounds every ``poll_s`` seconds until ``stop`` is set (a wait for a receipt ends
+        then too)."""
+        with stoppable(stop):
+            while not stop.is_set():
+                try:
+                    r = self.run_once()
+                except TransactionInterrupted:
+                    break
+                except Exception as exc:  # keep the market running; the next round retries
+                    print(f"market operator: round failed: {exc}", file=sys.stderr, flush=True)
+                    r = Round()
+                for c in r.cleared:
+                    if on_cleared:
+                        on_cleared(c)
+                for s in r.settled:
+                    if on_settled:
+                        on_settled(s)
+                stop.wait(self.config.poll_s)
 
 
 def describe(c: ClearedSession) -> str:

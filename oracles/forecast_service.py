@@ -26,6 +26,13 @@ Restart safety: nothing is kept locally but the models (in the model store, trai
 use). Which member-intervals are already on-chain is read from the contract, rows already
 committed are left alone, nonces are random, and a started interval is skipped, so a restart
 (or two feeds) never commits twice.
+
+Reorgs: a commit that a reorg drops while the feed waits for its receipt is sent again by the
+sender (:mod:`chain.tx`; refused if its rows were committed meanwhile: the next tick finds them
+on-chain); one dropped after its receipt is found missing by the next tick and committed
+again, for the intervals that have not started. The participants' enrolment indexes the
+client caches are read again after a reorg (an enrolment may have left the chain with it).
+A wait for a receipt ends as soon as the feed is stopped.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from analytics.forecasting.domain import Horizon, Target
 from analytics.forecasting.engine import ForecastConfig, GbmForecaster
 from analytics.forecasting.service import CommunityData, load_community_data, model_name
 from analytics.forecasting.store import SavedModel, load_model, save_model
+from chain.tx import ChainWatch, TransactionInterrupted, stoppable
 from oracles.clients import ForecastOracleClient
 from oracles.domain import INTERVAL_S, ForecastRow
 from oracles.forecast import ForecastCommitReport, commit_forecasts
@@ -127,6 +135,7 @@ class ForecastFeed:
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self._models: dict[Target, SavedModel] = {}
         self.reports: list[ForecastCommitReport] = []
+        self._chain: ChainWatch | None = None
 
     # -- data and models ---------------------------------------------------------------
     @property
@@ -227,23 +236,42 @@ class ForecastFeed:
                 ))
         return out
 
+    def _check_reorg(self) -> ChainWatch:
+        """The watch over the blocks this feed relied on; after a reorg the client is made
+        anew, so that it reads the enrolments again."""
+        if self._chain is None:
+            self._chain = ChainWatch(self.client.w3).follow(self.client.sender)
+        elif self._chain.reorged():
+            c = self.client
+            self.client = ForecastOracleClient(c.w3, c.address, c.artifact, c.sender)
+            self.log("forecast feed: a reorg took blocks it relied on; reading the chain again")
+        return self._chain
+
     def tick(self) -> ForecastCommitReport:
         """Forecast the coming intervals and commit what is not on-chain yet."""
-        now = self.clock()
-        rows = self.forecast_rows(now)
-        report = commit_forecasts(self.client, self.oracle, rows, now_s=self.clock())
+        chain = self._check_reorg()
+        try:
+            now = self.clock()
+            rows = self.forecast_rows(now)
+            report = commit_forecasts(self.client, self.oracle, rows, now_s=self.clock())
+        finally:
+            chain.mark()
         self.reports.append(report)
         return report
 
     def run(self, stop: threading.Event, on_error: Callable[[Exception], None] | None = None
             ) -> None:
-        """Tick every ``period_s`` until ``stop`` is set; an error is reported, not fatal."""
-        while not stop.is_set():
-            try:
-                report = self.tick()
-                if report.committed:
-                    self.log(f"forecast feed: {report.committed} forecasts committed in "
-                             f"{report.batches} batches")
-            except Exception as exc:  # keep feeding: the next tick retries
-                (on_error or (lambda e: self.log(f"forecast feed error: {e!r}")))(exc)
-            stop.wait(self.config.period_s)
+        """Tick every ``period_s`` until ``stop`` is set (a wait for a receipt ends then too);
+        an error is reported, not fatal."""
+        with stoppable(stop):
+            while not stop.is_set():
+                try:
+                    report = self.tick()
+                    if report.committed:
+                        self.log(f"forecast feed: {report.committed} forecasts committed in "
+                                 f"{report.batches} batches")
+                except TransactionInterrupted:
+                    break
+                except Exception as exc:  # keep feeding: the next tick retries
+                    (on_error or (lambda e: self.log(f"forecast feed error: {e!r}")))(exc)
+                stop.wait(self.config.period_s)
