@@ -51,6 +51,7 @@ from chain.coordination import (
 )
 from chain.domain import Role
 from chain.platform import Platform
+from chain.tx import stoppable
 from coalitions.service import ChainClock, CoalitionService, ServiceConfig, Step
 from core.codec import unpack_table
 from core.rules import Direction, lower_wh, required_escrow, upper_wh
@@ -314,7 +315,9 @@ class DemoOptIns:
             for k, h in enumerate(todo):
                 if k % 2 == 0:
                     coordination_client(
-                        self.platform.w3, self.address, self.platform.artifacts,
+                        self.platform.w3,
+                        self.address,
+                        self.platform.artifacts,
                         self.platform.sender(h.account),
                     ).opt_in(rid, offer)
                 else:
@@ -389,29 +392,42 @@ class DemoCoordination:
         aggregator = by_role[Role.AGGREGATOR]
         self.service = CoalitionService(
             coordination_client(
-                w3, dep.address("FlexCoordination"), artifacts,
+                w3,
+                dep.address("FlexCoordination"),
+                artifacts,
                 self.platform.sender(aggregator.account),
             ),
             meters,
             self.platform.registry(),
             self.service_config.model_copy(
-                update={"from_block": dep.contracts["FlexCoordination"].block}),
+                update={"from_block": dep.contracts["FlexCoordination"].block}
+            ),
             forecasts=ForecastOracleClient(
                 w3, dep.address("ForecastOracle"), artifacts["ForecastOracle"], None
             ),
             clock=self.clock.now,
             on_step=self._step,
         )
-        record = PublishedRecord(
-            self.state_file, dep.chain_id, dep.address("FlexCoordination")
-        )
+        record = PublishedRecord(self.state_file, dep.chain_id, dep.address("FlexCoordination"))
         self.dso = DemoDso(
-            self.platform, by_role[Role.DSO], self.homes, self.config, self.values,
-            self.clock.now, self.say, record,
+            self.platform,
+            by_role[Role.DSO],
+            self.homes,
+            self.config,
+            self.values,
+            self.clock.now,
+            self.say,
+            record,
         )
         self.opt_ins = DemoOptIns(
-            self.platform, self.homes, aggregator, self.config, self.values, self.clock.now,
-            self.say, only=record.__contains__,
+            self.platform,
+            self.homes,
+            aggregator,
+            self.config,
+            self.values,
+            self.clock.now,
+            self.say,
+            only=record.__contains__,
         )
         self.delivery = HomesDelivery(
             coordination_client(w3, dep.address("FlexCoordination"), artifacts),
@@ -434,6 +450,10 @@ class DemoCoordination:
     def run(
         self, stop: threading.Event, on_error: Callable[[Exception], None] | None = None
     ) -> None:
+        with stoppable(stop):  # a stop ends a wait for a receipt at once
+            self._loop(stop, on_error)
+
+    def _loop(self, stop: threading.Event, on_error: Callable[[Exception], None] | None) -> None:
         while not stop.is_set():
             try:
                 self.round()

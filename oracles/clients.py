@@ -51,6 +51,8 @@ class _IndexedIds:
         self.by_id: dict[str, int] = {}
         self.by_index: dict[int, str] = {}
         self.scanned_to = -1
+        self.scanned_hash = b""
+        """Hash of block ``scanned_to``: when it changes, a reorg may have dropped enrolments."""
 
 
 class _BatchOracleClient(ContractClient):
@@ -74,8 +76,17 @@ class _BatchOracleClient(ContractClient):
         """Enrol ids (text of at most 32 bytes); the sender must be an active oracle."""
         return self._transact(self.enrol_fn, [text_to_bytes32(i, "id") for i in ids])
 
+    def forget_ids(self) -> None:
+        """Drop the enrolment cache (after a reorg): the next lookup reads the events again."""
+        self._ids = _IndexedIds()
+
     def _refresh_ids(self) -> None:
         head = int(self.w3.eth.block_number)
+        if self._ids.scanned_to >= 0 and (
+            head < self._ids.scanned_to
+            or bytes(self.w3.eth.get_block(self._ids.scanned_to)["hash"]) != self._ids.scanned_hash
+        ):
+            self.forget_ids()  # the blocks the cache was read from left the chain
         if head <= self._ids.scanned_to:
             return
         event = getattr(self.contract.events, self.enrol_event)()
@@ -85,6 +96,7 @@ class _BatchOracleClient(ContractClient):
             self._ids.by_id[text] = index
             self._ids.by_index[index] = text
         self._ids.scanned_to = head
+        self._ids.scanned_hash = bytes(self.w3.eth.get_block(head)["hash"])
 
     def index_of(self, ident: str) -> int | None:
         """The enrolment index of ``ident``, or None."""

@@ -65,6 +65,7 @@ from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 
 from chain.errors import RevertError, TransactionFailed
+from chain.tx import stoppable
 from core.codec import bytes32_to_text
 from oracles.aggregation import PROPERTY_MAP, Direction, MeterSamples, SampleKind
 from oracles.clients import MeterOracleClient
@@ -438,6 +439,7 @@ class MeterOracleService:
             if block > head or not self.chain.batch_on_chain(row):
                 log.warning("batch %s (%s) left the chain: signed again", row.nonce, row.kind)
                 self._lost.append(row)
+                self.chain.client.forget_ids()  # its enrolments may have left with it
             elif head - block < REORG_OVERLAP_BLOCKS:
                 keep.append((block, row))
         self._recent = keep
@@ -535,6 +537,10 @@ class MeterOracleService:
         self._release()
 
     def _run(self) -> None:
+        with stoppable(self._stop):  # a stop ends a wait for a receipt at once
+            self._loop()
+
+    def _loop(self) -> None:
         while not self._stop.wait(self.settings.tick_s):
             try:
                 self.tick()

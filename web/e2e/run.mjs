@@ -171,7 +171,7 @@ try {
         const alert = pg.locator('[data-testid="order-form"] [role="alert"][data-error-name="FlexMarketInsufficientDeposit"]');
         await alert.waitFor({ timeout: 30_000 });
         const text = await alert.textContent();
-        if (!/more free deposit/.test(text) || !/needed = 900000000000/.test(text)) throw new Error(`unexpected error text: ${text}`);
+        if (!/more free deposit/.test(text) || !/needed = 900000100000/.test(text)) throw new Error(`unexpected error text: ${text}`);
         await shot(member, "market-rejected-transaction");
       });
       await step("a second member offers in the same session", async () => {
@@ -188,7 +188,15 @@ try {
         const pg = member.page;
         await pg.locator(`[data-testid="my-matches"] tr[data-match^="${sessionId}-"]`).first().waitFor({ timeout: 150_000 });
         await pg.getByRole("button", { name: `#${sessionId}`, exact: true }).click();
-        await pg.getByTestId("session-status").filter({ hasText: "cleared" }).waitFor();
+        await pg.getByTestId("session-status").filter({ hasText: /cleared|settled/ }).waitFor();
+      });
+      await step("after the delivery the seller sees the session settled from its meter data", async () => {
+        const pg = seller.page;
+        const row = pg.locator(`[data-testid="my-settlements"] tr[data-settlement="${sessionId}-seller"]`);
+        await row.waitFor({ timeout: 150_000 });
+        const text = await row.textContent();
+        if (!/500 Wh/.test(text) || !/FLEX/.test(text)) throw new Error(`unexpected settlement row: ${text}`);
+        await shot(seller, "market-settled-trades");
       });
     }
     await visit(member, "market", "member-market", () => member.page.locator('[data-testid="market"][data-ready="true"]').waitFor());

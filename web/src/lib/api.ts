@@ -122,6 +122,31 @@ export interface Session {
   volume_wh: number | null;
   match_count: number | null;
   escrowed: string | null;
+  tolerance_bp?: number;
+  penalty_per_kwh?: number;
+  order_bond?: string;
+  earned?: string | null;
+  penalties?: string | null;
+  refunds?: string | null;
+  settled_block?: number | null;
+}
+/** One settled session of the member: as a seller (delivery, earning, penalty) or as a buyer
+ *  (what its filled bids paid and got back). GET /trade-settlements. */
+export interface TradeSettlement {
+  session_id: number;
+  delivery_start_s: number;
+  settled_block: number;
+  trader: string;
+  side: "seller" | "buyer";
+  filled_wh: number;
+  delivered_wh: number | null;
+  credited_wh: number | null;
+  shortfall_wh: number | null;
+  missing_data: boolean | null;
+  earned: string | null;
+  penalty: string | null;
+  paid: string | null;
+  refund: string | null;
 }
 export interface DepthLevel {
   price_per_kwh: number;
@@ -145,6 +170,8 @@ export interface Order {
   filled_wh: number;
   placed_block: number;
   tx_hash: string;
+  paid?: string | null;
+  refund?: string | null;
 }
 export interface Match {
   session_id: number;

@@ -1,7 +1,7 @@
 import { fireEvent, screen, waitFor, within } from "@testing-library/react";
 import type { Depth, Session } from "../lib/api";
 import { FAKE_WALLET, ME, renderIn, routesApi, testConfig } from "../test-utils";
-import { DepthView, MarketPage, gateOpen, phaseOf, pickSession } from "./Market";
+import { DepthView, MarketPage, SettledTrades, gateOpen, phaseOf, pickSession } from "./Market";
 
 function session(id: number, status: string, gate: number): Session {
   return {
@@ -19,6 +19,7 @@ const routes = {
   "/orders": { data: [], count: 0 },
   "/matches": { data: [], count: 0 },
   "/balances": { data: [], count: 0 },
+  "/trade-settlements": { data: [], count: 0 },
 };
 
 describe("which session takes orders", () => {
@@ -96,4 +97,31 @@ describe("sealed sessions", () => {
     expect(screen.getByTestId("place-order")).toBeEnabled();
     expect(screen.getByText(/is sealed: commit your order now/)).toBeInTheDocument();
   });
+});
+
+it("shows a seller's earning and penalty and a buyer's payment and refund per settled session", () => {
+  const common = { delivery_start_s: 1_800, settled_block: 40, trader: "0x1", delivered_wh: null, credited_wh: null,
+    shortfall_wh: null, missing_data: null, earned: null, penalty: null, paid: null, refund: null };
+  renderIn(
+    <SettledTrades
+      rows={[
+        { ...common, session_id: 7, side: "seller", filled_wh: 500, delivered_wh: 400, credited_wh: 400, shortfall_wh: 50,
+          missing_data: false, earned: "32000", penalty: "2500" },
+        { ...common, session_id: 7, side: "buyer", filled_wh: 200, paid: "16000", refund: "1000" },
+        { ...common, session_id: 6, side: "seller", filled_wh: 100, delivered_wh: 0, credited_wh: 0, shortfall_wh: 90,
+          missing_data: true, earned: "0", penalty: "4500" },
+      ]}
+    />,
+    {},
+  );
+  const table = screen.getByTestId("my-settlements");
+  const rows = within(table).getAllByRole("row").slice(1).map((r) => r.textContent);
+  expect(rows[0]).toContain("seller500 Wh400 Wh (50 Wh short)+0.032 FLEX−0.0025 FLEX");
+  expect(rows[1]).toContain("buyer200 Wh–0.016 FLEX+0.001 FLEX");
+  expect(rows[2]).toContain("no meter data");
+});
+
+it("says when nothing is settled yet", () => {
+  renderIn(<SettledTrades rows={[]} />, {});
+  expect(screen.getByText(/No settled trade yet/)).toBeInTheDocument();
 });

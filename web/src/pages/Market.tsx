@@ -2,7 +2,7 @@
 // and offers signed in the wallet; own orders, matches and balances.
 import { useEffect, useState, type FormEvent } from "react";
 import { Field, Loading, NeedsLogin, Panel, ProblemBox, StatusLine } from "../components/ui";
-import type { Balance, Depth, Match, Order, Page, Session } from "../lib/api";
+import type { Balance, Depth, Match, Order, Page, Session, TradeSettlement } from "../lib/api";
 import { readContract, sendTx } from "../lib/chain";
 import { proofOf, readBook } from "../lib/book";
 import { loadSealed, newSalt, orderCommitment, saveSealed, type SealedOrder } from "../lib/sealed";
@@ -270,7 +270,11 @@ function OrderForm({ session, phase }: { session: Session | undefined; phase: Ph
       <Field label="Quantity (Wh)" hint="Energy in the 15-minute interval.">
         {(id, hint) => <input id={id} aria-describedby={hint} inputMode="numeric" value={qty} onChange={(e) => setQty(e.target.value)} required />}
       </Field>
-      <Field label="Price (FLEX per kWh)" hint="A bid locks quantity × price of your market deposit until clearing.">
+      <Field label="Price (FLEX per kWh)" hint={
+          session?.penalty_per_kwh !== undefined && session.order_bond !== undefined
+            ? `A bid locks quantity × price, an offer quantity × ${formatPrice(session.penalty_per_kwh)} (its delivery bond), each plus the order bond of ${formatTokens(session.order_bond)} FLEX, until clearing; a filled offer's bond stays until the delivery is settled.`
+            : "A bid locks quantity × price of your market deposit until clearing."
+        }>
         {(id, hint) => <input id={id} aria-describedby={hint} inputMode="decimal" value={price} onChange={(e) => setPrice(e.target.value)} required />}
       </Field>
       <button type="submit" disabled={!enabled} data-testid="place-order">
@@ -305,6 +309,7 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
   const orders = useLoad(() => api.get<Page<Order>>("/orders", { limit: 50 }), [api, tick]);
   const matches = useLoad(() => api.get<Page<Match>>("/matches", { limit: 50 }), [api, tick]);
   const balances = useLoad(() => api.get<Page<Balance>>("/balances"), [api, tick]);
+  const settled = useLoad(() => api.get<Page<TradeSettlement>>("/trade-settlements", { limit: 50 }), [api, tick]);
   const deposit = useLoad(
     () => readContract<readonly [bigint, bigint, bigint]>(cfg, "FlexMarket", "account", [me!.address]),
     [cfg, me, tick],
@@ -402,8 +407,8 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
                           <button type="button" onClick={() => cancel(o)} aria-label={`Cancel order ${o.order_id} of session ${o.session_id}`}>
                             Cancel
                           </button>
-                        ) : s?.status === "cleared" ? (
-                          "cleared"
+                        ) : s && s.status !== "open" ? (
+                          s.status
                         ) : (
                           "active"
                         )}
@@ -415,6 +420,10 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
             </table>
           </div>
         )}
+      </Panel>
+      <Panel title="My settled trades">
+        <ProblemBox error={settled.error} />
+        {!settled.data ? <Loading what="your settled trades" /> : <SettledTrades rows={settled.data.data} />}
       </Panel>
       <Panel title="My matches">
         <ProblemBox error={matches.error} />
@@ -453,5 +462,48 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
         )}
       </Panel>
     </>
+  );
+}
+
+/** A member's settled sessions: what it delivered and earned as a seller, what it paid and
+ *  got back as a buyer (the settlement on delivery, from the committed meter data). */
+export function SettledTrades({ rows }: { rows: TradeSettlement[] }) {
+  if (rows.length === 0) return <p>No settled trade yet: a session settles after its delivery, from the meter data.</p>;
+  return (
+    <div className="scroll" tabIndex={0} role="region" aria-label="My settled trades (table)">
+      <table data-testid="my-settlements">
+        <caption className="sr-only">My settled trades, newest session first</caption>
+        <thead>
+          <tr>
+            <th scope="col">Session</th>
+            <th scope="col">Delivery</th>
+            <th scope="col">As</th>
+            <th scope="col">Filled</th>
+            <th scope="col">Delivered</th>
+            <th scope="col">Earned / paid</th>
+            <th scope="col">Penalty / back</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr key={`${r.session_id}-${r.side}`} data-settlement={`${r.session_id}-${r.side}`}>
+              <td>#{r.session_id}</td>
+              <td>{formatTime(r.delivery_start_s)}</td>
+              <td>{r.side}</td>
+              <td>{formatWh(r.filled_wh)}</td>
+              <td>
+                {r.side === "buyer"
+                  ? "–"
+                  : r.missing_data
+                    ? "no meter data"
+                    : `${formatWh(r.delivered_wh ?? 0)}${r.shortfall_wh ? ` (${formatWh(r.shortfall_wh)} short)` : ""}`}
+              </td>
+              <td>{r.side === "seller" ? `+${formatTokens(r.earned ?? "0")} FLEX` : `${formatTokens(r.paid ?? "0")} FLEX`}</td>
+              <td>{r.side === "seller" ? `−${formatTokens(r.penalty ?? "0")} FLEX` : `+${formatTokens(r.refund ?? "0")} FLEX`}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
