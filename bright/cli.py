@@ -434,11 +434,17 @@ def bench_matching_cmd(
 
 @bench_app.command("market")
 def bench_market_cmd(
-    orders: Annotated[int, typer.Option(min=2, help="Orders in the session's book.")] = 1000,
+    orders: Annotated[
+        int,
+        typer.Option(
+            min=2, max=256, help="Orders in the session's book (at most a full session: 256)."
+        ),
+    ] = 256,
     block_time: Annotated[float, typer.Option(min=0.1, help="Seconds between blocks.")] = 1.0,
     json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
 ) -> None:
-    """Seconds from gate closure to the mined clearing transaction, on anvil with real blocks."""
+    """Seconds from gate closure to the mined clearing, and from the delivery's meter
+    commitment to the mined settlement, on anvil with real blocks."""
     from bright.bench_market import bench_market
 
     _report(lambda: bench_market(orders=orders, block_time_s=block_time), json_out)
