@@ -144,10 +144,10 @@ def measure_coordination_gas() -> dict[str, int]:
     from chain.compiler import compile_contracts
     from chain.deploy import deploy_platform
     from chain.domain import Role
+    from chain.oracles import MeterOracleClient
     from chain.platform import Platform, connect, dev_accounts, make_sender
+    from core.oracle_codec import MeterValue
     from core.settings import DEV_MNEMONIC
-    from oracles.clients import MeterOracleClient
-    from oracles.domain import MeterValue
 
     artifacts = compile_contracts()
     admin, dso, agg, oracle, direct = dev_accounts(DEV_MNEMONIC, 5)

@@ -26,14 +26,14 @@ from chain.compiler import Artifact, compile_contracts
 from chain.deploy import deploy_platform
 from chain.domain import Role
 from chain.market import FlexMarketClient, MarketTerms, SignedOrder
+from chain.oracles import MeterOracleClient
 from chain.platform import Platform, connect, dev_accounts, make_sender
 from core.benchutil import peak_rss_mb
+from core.oracle_codec import MeterValue
 from core.rules import PricingRule, Side, needed_intervals
 from core.settings import DEV_MNEMONIC
 from core.units import INTERVAL_S
 from matching.service import engine_orders
-from oracles.clients import MeterOracleClient
-from oracles.domain import MeterValue
 from settlement.market import MarketSettler
 
 BATCH = 100

@@ -45,12 +45,12 @@ def bench_settlement_latency(
     from chain.coordination import coordination_client
     from chain.deploy import deploy_platform
     from chain.domain import Role
+    from chain.oracles import MeterOracleClient
     from chain.platform import Platform, connect, dev_accounts, make_sender
     from coalitions.service import CoalitionService, ServiceConfig, Step, advance_chain
+    from core.oracle_codec import MeterValue
     from core.rules import required_escrow
     from core.units import INTERVAL_S
-    from oracles.clients import MeterOracleClient
-    from oracles.domain import MeterValue
     from settlement.baselines import BaselineMethod, MeterBeforeAfterParams, baseline_hash
 
     if not 1 <= members <= 1000 or not 1 <= intervals <= 16:

@@ -50,13 +50,13 @@ from chain.coordination import (
     coordination_client,
 )
 from chain.domain import Role
+from chain.oracles import ForecastOracleClient, MeterOracleClient
 from chain.platform import Platform
 from chain.tx import stoppable
 from coalitions.service import ChainClock, CoalitionService, ServiceConfig, Step
 from core.codec import unpack_table
 from core.rules import Direction, lower_wh, required_escrow, upper_wh
 from core.units import INTERVAL_S, tokens_to_base
-from oracles.clients import ForecastOracleClient, MeterOracleClient
 from settlement.baselines import BaselineMethod, MeterBeforeAfterParams, baseline_hash
 from settlement.service import MeterValues
 

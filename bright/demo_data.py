@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chain.domain import Role
+from chain.oracles import MeterOracleClient
 from chain.platform import Platform
 from core.errors import ToolchainError
+from core.units import interval_start
 from gateway_bridge.broker import MosquittoBroker, free_port
 from gateway_bridge.domain import DeviceRegistry, Preferences
 from gateway_bridge.service import BridgeService
 from gateway_bridge.settings import BridgeSettings
-from oracles.clients import MeterOracleClient
-from oracles.domain import interval_floor
 from oracles.service import MeterOracleService
 from oracles.settings import OracleSettings
 from oracles.simulator import SimClock, make_homes, meter_ids, simulate, site_devices
@@ -84,10 +84,10 @@ class DemoDataIn:
         ).start()
         clock = self.clock
         if clock is None:
-            start_s = interval_floor(time.time() - 3600)
+            start_s = interval_start(time.time() - 3600)
             clock = SimClock(float(start_s), self.speed)
         else:
-            start_s = interval_floor(clock.now() - 3600)
+            start_s = interval_start(clock.now() - 3600)
         virtual = make_homes(self.homes, seed=0)
         meters = meter_ids(virtual)
         device_of = {meter: device for device, meter in meters.items()}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chain.domain import Role
-from oracles.clients import ForecastOracleClient
+from chain.oracles import ForecastOracleClient
 from oracles.forecast_service import FeedConfig, ForecastFeed
 
 if TYPE_CHECKING:

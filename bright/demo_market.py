@@ -37,12 +37,12 @@ from web3.types import RPCEndpoint
 
 from analytics.data.citylearn import load_matrix
 from chain.domain import Role
+from chain.oracles import MeterOracleClient
 from chain.platform import Platform
 from chain.tx import TransactionInterrupted, stoppable
 from core.rules import Side
 from core.units import INTERVAL_S, tokens_to_base
 from matching.service import ClearedSession, MarketOperator, OperatorConfig
-from oracles.clients import MeterOracleClient
 from settlement.market import MarketSettler, SettledSession
 
 if TYPE_CHECKING:

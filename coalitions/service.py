@@ -68,15 +68,15 @@ from analytics.flexibility import FlexConfig, flexibility_kw
 from chain.contracts import ParticipantRegistryClient
 from chain.coordination import FlexCoordinationClient, MemberStatus, RequestInfo, RequestStatus
 from chain.errors import RevertError
+from chain.oracles import ForecastOracleClient, MeterOracleClient
 from chain.tx import ChainWatch, TransactionInterrupted, stoppable
 from coalitions.domain import MemberOffer, deviation_bp
 from coalitions.engine import FormationConfig, form_coalition
 from coalitions.logscan import contract_event_scan
 from core.codec import CoalitionRow, unpack_deliveries
+from core.oracle_codec import unpack_forecast
 from core.rules import Direction, FlexRequest
 from core.units import INTERVAL_S
-from oracles.clients import ForecastOracleClient, MeterOracleClient
-from oracles.domain import unpack_forecast
 from settlement.baselines import compute_baseline
 from settlement.domain import MeterSeries, SettlementRules
 from settlement.engine import detect_non_delivery

@@ -31,9 +31,9 @@ def base_to_tokens(base_units: int) -> Decimal:
     return Decimal(base_units) / TOKEN_UNIT
 
 
-def interval_start(ts_s: int) -> int:
-    """Start of the 15-minute interval (UTC) containing unix time ``ts_s``."""
-    return ts_s - ts_s % INTERVAL_S
+def interval_start(ts_s: float) -> int:
+    """Start of the 15-minute interval (UTC) ``[s, s + 900)`` containing unix time ``ts_s``."""
+    return int(ts_s // INTERVAL_S) * INTERVAL_S
 
 
 def kwh_to_wh(kwh: float) -> int:

@@ -35,7 +35,7 @@ import bisect
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from oracles.domain import INTERVAL_S
+from core.units import INTERVAL_S
 from oracles.errors import CounterDecreasedError
 
 

@@ -37,12 +37,13 @@ from chain.compiler import Artifact, compile_contracts, load_artifacts
 from chain.contracts import ParticipantRegistryClient
 from chain.deploy import deploy_contract
 from chain.domain import Role
+from chain.oracles import ForecastOracleClient, MeterOracleClient
 from chain.platform import connect, dev_accounts, make_sender
 from core.benchutil import peak_rss_mb
 from core.codec import text_to_bytes32
+from core.oracle_codec import ForecastRow, MeterValue
 from core.settings import DEV_MNEMONIC
-from oracles.clients import ForecastOracleClient, MeterOracleClient
-from oracles.domain import INTERVAL_S, ForecastRow, MeterValue, interval_floor
+from core.units import INTERVAL_S, interval_start
 from oracles.service import MeterOracleService
 from oracles.settings import OracleSettings
 
@@ -97,7 +98,7 @@ def bench_oracle(repeats: int = 3, baseline_meters: int = 100) -> dict[str, Any]
         for k in range(0, 1000, 200):
             enrol_gas += int(client(oracle).enrol_meters(meters[k : k + 200])["gasUsed"])
         now = int(w3.eth.get_block("latest")["timestamp"])
-        interval = interval_floor(now) - 200 * INTERVAL_S
+        interval = interval_start(now) - 200 * INTERVAL_S
         nonce = 0
 
         def commit(values: list[MeterValue], correction: bool = False) -> int:
@@ -150,7 +151,7 @@ def _latency(w3: Any, client: MeterOracleClient, oracle: Any, meters: list[str])
     """Wall seconds from an interval's end on the service clock to the mined commitment."""
     _say(f"latency through the service, {len(meters)} meters")
     head = int(w3.eth.get_block("latest")["timestamp"])
-    interval = interval_floor(head) - (20 + len(meters) // 100) * INTERVAL_S  # one per run
+    interval = interval_start(head) - (20 + len(meters) // 100) * INTERVAL_S  # one per run
     end = interval + INTERVAL_S
     # the service's clock reaches `end` 1.0 s from now; the chain's clock is hours ahead
     offset = time.time() + 1.0 - end
@@ -249,7 +250,7 @@ def measure_oracle_gas(artifacts: dict[str, Artifact] | None = None) -> dict[str
         enrol = [_gas(meter(oracle).enrol_meters(meters[k : k + 200])) for k in range(0, 1000, 200)]
         ops["meter_enrol_per_meter_200"] = sum(enrol) // GAS_METERS
         relay = meter(relayer)
-        interval = interval_floor(int(w3.eth.get_block("latest")["timestamp"])) - 50 * INTERVAL_S
+        interval = interval_start(int(w3.eth.get_block("latest")["timestamp"])) - 50 * INTERVAL_S
         relay.commit(oracle, _values(meters[:1], interval, 0), nonce=1)  # nonce word in use
         interval += INTERVAL_S
         nonce = 1
@@ -284,7 +285,7 @@ def measure_oracle_gas(artifacts: dict[str, Artifact] | None = None) -> dict[str
             _gas(forecast(oracle).enrol_participants(participants)) // 200
         )
         frelay = forecast(relayer)
-        ahead = interval_floor(int(w3.eth.get_block("latest")["timestamp"])) + 8 * INTERVAL_S
+        ahead = interval_start(int(w3.eth.get_block("latest")["timestamp"])) + 8 * INTERVAL_S
         rows = [
             ForecastRow(p, ahead, -100 + i, 200 + i, 500 + i, "gas-v1")
             for i, p in enumerate(participants[:101])

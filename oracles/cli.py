@@ -58,9 +58,9 @@ def _meter_client(meter_oracle: str | None, sender_account: Any | None) -> Any:
     """The MeterOracle client on the chain of the settings (address: given or deployed)."""
     from chain.compiler import load_artifacts
     from chain.deploy import DeploymentsFile
+    from chain.oracles import MeterOracleClient
     from chain.platform import connect, make_sender
     from core.settings import chain_settings
-    from oracles.clients import MeterOracleClient
     from oracles.errors import OracleConfigError
 
     chain = chain_settings()
@@ -141,14 +141,14 @@ def simulate(
     ] = None,
 ) -> None:
     """Replay the CityLearn homes as Zigbee2MQTT gateways at accelerated time."""
-    from oracles.domain import INTERVAL_S, interval_floor
+    from core.units import INTERVAL_S, interval_start
     from oracles.simulator import SimClock, make_homes, meter_ids, site_devices
     from oracles.simulator import simulate as run_simulation
     from streams.bus import InProcessBus
 
     logging.basicConfig(level=logging.WARNING)
     duration_s = -(-duration_s // INTERVAL_S) * INTERVAL_S
-    start = start_s if start_s is not None else interval_floor(time.time() - duration_s - 3600)
+    start = start_s if start_s is not None else interval_start(time.time() - duration_s - 3600)
     clock = SimClock(float(start), speed)
     if simulation_file is not None:
         simulation_file.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,6 @@
-"""Errors of the oracles; the area base is :class:`OracleError` (a :class:`BrightError`).
+"""Errors of the oracle services; the area base is :class:`core.errors.OracleError` (a
+:class:`BrightError`), where the errors of the oracles' data also live (a value out of its
+field, a misaligned interval, an unknown meter, a malformed forecast row).
 
 Errors about what the caller passed also inherit :class:`ValueError`. Contract reverts stay
 :class:`chain.errors.RevertError` subclasses named after the Solidity error.
@@ -6,39 +8,7 @@ Errors about what the caller passed also inherit :class:`ValueError`. Contract r
 
 from __future__ import annotations
 
-from core.errors import BrightError, ConfigError
-
-
-class OracleError(BrightError):
-    """The meter or forecast oracle failed or refused something."""
-
-
-class ValueOutOfRangeError(OracleError, ValueError):
-    """A value does not fit its on-chain field (``uint96`` Wh, ``int64`` Wh, ``uint64`` index)."""
-
-    def __init__(self, what: str, value: int, low: int, high: int) -> None:
-        super().__init__(f"{what} = {value} is outside [{low}, {high}]")
-        self.what, self.value, self.low, self.high = what, value, low, high
-
-
-class MisalignedIntervalError(OracleError, ValueError):
-    """An interval start is not a multiple of 900 s."""
-
-    def __init__(self, interval_start_s: int) -> None:
-        super().__init__(f"interval start {interval_start_s} is not a multiple of 900 s")
-        self.interval_start_s = interval_start_s
-
-
-class UnknownMeterError(OracleError, KeyError):
-    """A meter id is not enrolled in the MeterOracle contract."""
-
-    def __init__(self, meter_id: str) -> None:
-        super().__init__(f"meter {meter_id!r} is not enrolled in the MeterOracle")
-        self.meter_id = meter_id
-
-
-class ForecastRowError(OracleError, ValueError):
-    """A forecast row is malformed (quantiles out of order, missing field, ...)."""
+from core.errors import ConfigError, OracleError
 
 
 class OracleStateError(OracleError):

@@ -20,9 +20,9 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from oracles.clients import ForecastOracleClient
-from oracles.domain import ForecastRow, check_interval_start
-from oracles.errors import ForecastRowError
+from chain.oracles import ForecastOracleClient
+from core.errors import ForecastRowError
+from core.oracle_codec import ForecastRow, check_interval_start
 
 ENROL_CHUNK = 200
 

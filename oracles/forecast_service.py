@@ -54,9 +54,10 @@ from analytics.forecasting.domain import Horizon, Target
 from analytics.forecasting.engine import ForecastConfig, GbmForecaster
 from analytics.forecasting.service import CommunityData, load_community_data, model_name
 from analytics.forecasting.store import SavedModel, load_model, save_model
+from chain.oracles import ForecastOracleClient
 from chain.tx import ChainWatch, TransactionInterrupted, stoppable
-from oracles.clients import ForecastOracleClient
-from oracles.domain import INTERVAL_S, ForecastRow
+from core.oracle_codec import ForecastRow
+from core.units import INTERVAL_S
 from oracles.forecast import ForecastCommitReport, commit_forecasts
 
 YEAR_H = 8760

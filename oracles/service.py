@@ -65,14 +65,15 @@ from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 
 from chain.errors import RevertError, TransactionFailed
+from chain.oracle_signing import SignedBatch, sign_batch
+from chain.oracles import MeterOracleClient
 from chain.tx import stoppable
 from core.codec import bytes32_to_text
+from core.oracle_codec import MeterValue, unpack_reading
+from core.units import INTERVAL_S, interval_start
 from oracles.aggregation import PROPERTY_MAP, Direction, MeterSamples, SampleKind
-from oracles.clients import MeterOracleClient
-from oracles.domain import INTERVAL_S, MeterValue, interval_floor, unpack_reading
 from oracles.errors import CounterDecreasedError, OracleKeyInUseError, OracleStateError
 from oracles.settings import OracleSettings
-from oracles.signing import SignedBatch, sign_batch
 from oracles.state import ForeignBatch, OracleState, OutboxRow
 from streams.bus import Bus
 
@@ -576,9 +577,9 @@ class MeterOracleService:
                     ]
                     if not firsts:
                         return report
-                    self._cursor = interval_floor(min(firsts))
+                    self._cursor = interval_start(min(firsts))
                     self.state.set_meta("cursor_s", str(self._cursor))
-                last_due = interval_floor(due_until)
+                last_due = interval_start(due_until)
                 originals, new_cursor = self._due_values(now, last_due)
                 corrections, late = self._dirty_values(last_due)
                 self._processed_end = max(self._processed_end, last_due + INTERVAL_S)
@@ -634,7 +635,7 @@ class MeterOracleService:
             samples = self._samples.get(meter_id)
             if samples is None:
                 continue
-            first = max(interval_floor(since), cursor - int(self.settings.retention_s))
+            first = max(interval_start(since), cursor - int(self.settings.retention_s))
             first -= first % INTERVAL_S
             for s in range(first, last_due + 1, INTERVAL_S):
                 if (meter_id, s) in self._conflicts or (meter_id, s) in self._in_flight:

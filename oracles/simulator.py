@@ -47,9 +47,9 @@ import paho.mqtt.client as mqtt
 
 from analytics.data.citylearn import homes as citylearn_homes
 from analytics.data.citylearn import load_home
+from core.units import INTERVAL_S, interval_start
 from gateway_bridge.domain import Device, DeviceRole
 from gateway_bridge.errors import BrokerError
-from oracles.domain import INTERVAL_S, interval_floor
 
 HOMES_PER_CLIENT = 250
 YEAR_H = 8760
@@ -234,7 +234,7 @@ def simulate(
         raise ValueError(f"speed must be > 0, got {speed}")
     duration_s = math.ceil(duration_s / INTERVAL_S) * INTERVAL_S
     if start_s is None:
-        start_s = interval_floor(time.time() - duration_s - 3600)
+        start_s = interval_start(time.time() - duration_s - 3600)
     if start_s % INTERVAL_S:
         raise ValueError(f"start_s must be a multiple of 900, got {start_s}")
     clock = clock or SimClock(float(start_s), speed)
@@ -269,8 +269,8 @@ def simulate(
                 break
             if t <= end_s:
                 at_boundary = t % INTERVAL_S == 0
-                if delivery is not None and interval_floor(t) != delivery_s:
-                    delivery_s = interval_floor(t)
+                if delivery is not None and interval_start(t) != delivery_s:
+                    delivery_s = interval_start(t)
                     offsets_w = _delivery_w(delivery, delivery_s)
                 for i, m in enumerate(meters):
                     imp, exp = m.registers()

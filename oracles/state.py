@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from oracles.domain import MeterValue, leaf_hash, merkle_root
+from core.oracle_codec import MeterValue, leaf_hash, merkle_root
 from oracles.errors import OracleStateError
 
 SCHEMA = """

@@ -110,9 +110,9 @@ def verify(
 def _verify_session(session_id: int, rpc_url: str | None, json_out: bool) -> None:
     from chain.compiler import load_artifacts
     from chain.deploy import DeploymentsFile
+    from chain.oracles import MeterOracleClient
     from chain.platform import Platform, connect
     from core.settings import ChainSettings
-    from oracles.clients import MeterOracleClient
     from settlement.market import MarketSettler
 
     try:

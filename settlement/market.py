@@ -33,7 +33,9 @@ from chain.market import (
     SessionInfo,
     SessionStatus,
 )
+from chain.oracles import CommittedValue, MeterOracleClient
 from core.errors import MarketError
+from core.oracle_codec import MeterValue
 from core.rules import (
     Direction,
     SessionSettlement,
@@ -44,8 +46,6 @@ from core.rules import (
     seller_delivered_wh,
     settle_session,
 )
-from oracles.clients import CommittedValue, MeterOracleClient
-from oracles.domain import MeterValue
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chain.coordination import RequestInfo
+from chain.oracles import CommittedValue, MeterOracleClient
 from core.codec import CoalitionRow, MemberDeliveries, MemberResult, pack_deliveries, pack_results
 from core.rules import Direction, FlexRequest, interval_points, lower_wh, member_money
-from oracles.clients import CommittedValue, MeterOracleClient
 from settlement.baselines import (
     MeterBeforeAfterParams,
     SameHourParams,

@@ -22,9 +22,9 @@ from web3 import Web3
 from chain.compiler import Artifact
 from chain.coordination import FlexCoordinationClient, RequestStatus
 from chain.errors import RevertError
+from chain.oracles import CommittedValue, MeterOracleClient
 from core.codec import unpack_deliveries, unpack_result
 from core.errors import BrightError
-from oracles.clients import CommittedValue, MeterOracleClient
 from settlement.domain import SettlementRules
 from settlement.errors import SettlementError
 from settlement.service import (

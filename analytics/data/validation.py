@@ -35,13 +35,12 @@ from analytics.errors import (
     ResolutionError,
     UnknownMethodError,
 )
+from core.units import INTERVAL_S
 
 FillMethod = Literal["linear", "ffill", "same_hour_previous_day"]
 FILL_METHODS: tuple[str, ...] = ("linear", "ffill", "same_hour_previous_day")
 ResampleMethod = Literal["uniform", "linear"]
 RESAMPLE_METHODS: tuple[str, ...] = ("uniform", "linear")
-INTERVAL_S = 900
-"""The platform's settlement interval, seconds."""
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from enum import StrEnum
 
 import pandas as pd
 
-INTERVAL_S = 900
-"""The platform's interval, seconds."""
+from core.units import INTERVAL_S
+
 COMMUNITY_ID = "community"
 """Participant id of community-aggregate forecasts."""
 

@@ -5,7 +5,7 @@ pragma solidity ^0.8.24;
 /// @notice The Merkle tree of one signed oracle batch (MeterOracle, ForecastOracle): a leaf is
 /// `keccak256(abi.encode(intervalStart, word))`, a pair of nodes is hashed sorted (as
 /// OpenZeppelin `MerkleProof` verifies it, `Hashes.commutativeKeccak256`), and an odd last
-/// node of a level is carried up unchanged. Its Python twin is `oracles.domain.merkle_root`.
+/// node of a level is carried up unchanged. Its Python twin is `core.oracle_codec.merkle_root`.
 /// @dev Assembly, isolated here and tested on its own (tests/contracts/test_oracle_merkle_batch.py
 /// through `MerkleBatchHarness`): the tree is built in place in the leaves' array and each pair
 /// is hashed in scratch space, with no new array per level and no bounds checks. Measured

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.coordination import coordination_client
+from chain.oracles import MeterOracleClient
 from core.codec import CoalitionRow, MemberDeliveries, MemberResult
+from core.oracle_codec import MeterValue
 from core.rules import lower_wh, required_escrow, upper_wh
-from oracles.clients import MeterOracleClient
-from oracles.domain import MeterValue
 
 N, Q, TOL, CAP, PRICE, PENALTY = 4, 1000, 1000, 250, 200, 100
 TARGETS = {"home-06": 400, "home-05": 300, "home-07": 300}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import secrets
 
-from oracles.clients import ForecastOracleClient, MeterOracleClient
-from oracles.domain import ForecastRow, MeterValue
+from chain.oracles import ForecastOracleClient, MeterOracleClient
+from core.oracle_codec import ForecastRow, MeterValue
 from tests.api.api_helpers import bearer, index_into
 
 

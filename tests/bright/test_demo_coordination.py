@@ -12,10 +12,11 @@ from bright.demo import demo_community, register_community
 from bright.demo_coordination import CoordinationConfig, DemoCoordination, demo_settings
 from chain.coordination import MemberStatus, RequestStatus
 from chain.domain import Role
+from chain.oracles import MeterOracleClient
 from chain.platform import Platform, make_sender
 from coalitions.service import advance_chain
-from oracles.clients import MeterOracleClient
-from oracles.domain import INTERVAL_S, MeterValue
+from core.oracle_codec import MeterValue
+from core.units import INTERVAL_S
 from oracles.simulator import simulate
 from settlement.verify import verify_settlement
 

@@ -124,7 +124,7 @@ def test_demo_meter_data_flows_from_simulated_homes_to_the_chain(demo, tmp_path)
     import time
 
     from bright.demo_data import DemoDataIn
-    from oracles.clients import MeterOracleClient
+    from chain.oracles import MeterOracleClient
 
     data_in = DemoDataIn(demo.platform, demo.members, tmp_path, speed=900).start()
     try:

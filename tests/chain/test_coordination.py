@@ -22,6 +22,7 @@ from chain.coordination import (
 )
 from chain.domain import Role
 from chain.errors import revert_error
+from chain.oracles import MeterOracleClient
 from core.codec import (
     CoalitionRow,
     EncodingError,
@@ -33,9 +34,8 @@ from core.codec import (
     words_hash,
 )
 from core.errors import ChainError
+from core.oracle_codec import MeterValue
 from core.rules import Direction, lower_wh, member_max_payout, required_escrow, upper_wh
-from oracles.clients import MeterOracleClient
-from oracles.domain import MeterValue
 from settlement.baselines import BaselineMethod
 
 DSO, AGG, OPERATOR, ORACLE = 1, 2, 3, 4

@@ -63,7 +63,7 @@ def env(platform, admin, dev_accounts):
 
 
 def meters(platform, dev_accounts):
-    from oracles.clients import MeterOracleClient
+    from chain.oracles import MeterOracleClient
 
     return MeterOracleClient(
         platform.w3,
@@ -442,7 +442,7 @@ def test_a_session_is_settled_on_delivery_from_the_committed_meter_data(env, op,
     """Sellers are paid for what their meters show they delivered; a seller whose meter
     sent nothing is credited nothing; the buyers get back the rest; the settlement is
     recomputed from chain data by ``verify``; the market keeps exactly what it owes."""
-    from oracles.domain import MeterValue
+    from core.oracle_codec import MeterValue
     from settlement.market import MarketSettler
 
     sid = open_session(op)

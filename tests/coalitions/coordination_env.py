@@ -12,11 +12,11 @@ from typing import Any
 from chain.coordination import FlexCoordinationClient, coordination_client
 from chain.deploy import Deployment
 from chain.domain import Role
+from chain.oracles import ForecastOracleClient, MeterOracleClient
 from chain.platform import Platform, make_sender
 from coalitions.service import CoalitionService, ServiceConfig, Step, advance_chain
+from core.oracle_codec import MeterValue
 from core.rules import required_escrow
-from oracles.clients import ForecastOracleClient, MeterOracleClient
-from oracles.domain import MeterValue
 from settlement.baselines import BaselineMethod, MeterBeforeAfterParams, baseline_hash
 
 DSO, AGG, OPERATOR, ORACLE = 1, 2, 3, 4

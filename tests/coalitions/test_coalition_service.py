@@ -135,7 +135,7 @@ def test_only_the_coalition_coordinator_acts_on_an_accepted_request(env, snapsho
 
 
 def test_offers_come_from_committed_forecasts_else_from_the_meter_history(env, snapshot):
-    from oracles.domain import ForecastRow
+    from core.oracle_codec import ForecastRow
     from oracles.forecast import commit_forecasts
     from tests.coalitions.coordination_env import ORACLE, meter
 

@@ -10,10 +10,10 @@ from brownie import chain, web3
 from eth_abi import encode as abi_encode
 from eth_account import Account
 
+from core.oracle_codec import leaf_hash, merkle_proof, pack_reading
 from core.rules import PricingRule, Side, TableRow
 from matching.domain import Order
 from matching.reference import clear_reference
-from oracles.domain import leaf_hash, merkle_proof, pack_reading
 from tests.contracts.helpers import MARKET_OPERATOR, ORACLE, PROSUMER, b32
 
 Q = 900

@@ -1,6 +1,6 @@
 """MerkleBatch (the assembly of the oracles' batch trees) through MerkleBatchHarness: the root
 equals the plain-Solidity reference built with OpenZeppelin's Hashes and the Python twin
-(oracles.domain), every leaf's proof verifies with OpenZeppelin's MerkleProof, and the library
+(core.oracle_codec), every leaf's proof verifies with OpenZeppelin's MerkleProof, and the library
 writes no memory outside the leaves' array."""
 
 import random
@@ -9,7 +9,7 @@ import pytest
 from eth_abi import encode
 from eth_utils import keccak
 
-from oracles.domain import leaf_hash, merkle_proof, merkle_root
+from core.oracle_codec import leaf_hash, merkle_proof, merkle_root
 
 START = 1_700_000_100  # a multiple of 900
 

@@ -10,8 +10,8 @@ import pytest
 from eth_account.signers.local import LocalAccount
 
 from chain.domain import Role
+from chain.oracles import ForecastOracleClient, MeterOracleClient
 from chain.platform import Platform
-from oracles.clients import ForecastOracleClient, MeterOracleClient
 
 METERS = [f"meter-{i:03d}" for i in range(300)]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from chain.errors import revert_error
+from chain.oracle_signing import sign_batch
 from core.codec import text_to_bytes32
-from oracles.domain import ForecastRow, pack_forecast
-from oracles.errors import ForecastRowError
+from core.errors import ForecastRowError
+from core.oracle_codec import ForecastRow, pack_forecast
 from oracles.forecast import commit_forecasts, rows_from_records
-from oracles.signing import sign_batch
 from tests.oracles.conftest import future_interval, past_interval
 
 pytestmark = pytest.mark.usefixtures("snapshot")

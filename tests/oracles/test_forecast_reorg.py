@@ -20,7 +20,8 @@ import pytest
 from web3.types import RPCEndpoint
 
 from core.codec import text_to_bytes32
-from oracles.domain import INTERVAL_S, ForecastRow, unpack_forecast
+from core.oracle_codec import ForecastRow, unpack_forecast
+from core.units import INTERVAL_S
 from oracles.forecast_service import FeedConfig, ForecastFeed
 
 pytestmark = pytest.mark.usefixtures("snapshot")

@@ -11,11 +11,11 @@ from eth_account.signers.local import LocalAccount
 
 from chain.domain import Role
 from chain.errors import revert_error
+from chain.oracle_signing import batch_digest, sign_batch
+from chain.oracles import MeterOracleClient
 from chain.platform import make_sender
 from core.codec import text_to_bytes32
-from oracles.clients import MeterOracleClient
-from oracles.domain import MeterValue, leaf_hash, merkle_root, pack_reading
-from oracles.signing import batch_digest, sign_batch
+from core.oracle_codec import MeterValue, leaf_hash, merkle_root, pack_reading
 from tests.oracles.conftest import METERS, past_interval
 
 pytestmark = pytest.mark.usefixtures("snapshot")

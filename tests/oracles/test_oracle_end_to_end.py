@@ -11,10 +11,10 @@ from collections import Counter
 
 import pytest
 
+from core.units import INTERVAL_S
 from gateway_bridge.domain import DeviceRegistry
 from gateway_bridge.service import BridgeService
 from gateway_bridge.settings import BridgeSettings
-from oracles.domain import INTERVAL_S
 from oracles.service import MeterOracleService
 from oracles.settings import OracleSettings
 from oracles.simulator import SimClock, make_homes, simulate, site_devices

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from chain.domain import Role
 from chain.errors import TransactionFailed
 from chain.tx import NonceManager
+from core.oracle_codec import MeterValue
 from oracles.cli import app
-from oracles.domain import MeterValue
 from oracles.errors import OracleKeyInUseError
 from oracles.service import MeterOracleService
 from oracles.settings import OracleSettings

@@ -11,7 +11,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from oracles.domain import INTERVAL_S
+from core.units import INTERVAL_S
 from oracles.simulator import SimClock, make_homes, simulate, site_devices
 
 

@@ -137,7 +137,7 @@ def test_a_meter_correction_after_settlement_is_found_out(env):
     assert [s.kind for s in service.tick() if s.request_id == rid] == ["settled"]
     assert verify(env, rid).matches
     row = env.client().coalition_rows(rid)[1]
-    from oracles.domain import MeterValue
+    from core.oracle_codec import MeterValue
     from tests.coalitions.coordination_env import NONCES, ORACLE
 
     env.meters().commit(

@@ -19,10 +19,10 @@ from chain.coordination import (
 )
 from chain.domain import Role
 from chain.indexer import web3_rpc
+from chain.oracles import MeterOracleClient
 from core.codec import CoalitionRow, MemberDeliveries, MemberResult
+from core.oracle_codec import MeterValue
 from core.rules import lower_wh, required_escrow, upper_wh
-from oracles.clients import MeterOracleClient
-from oracles.domain import MeterValue
 from streams.coordination import coordination
 from streams.db import migrate
 from streams.models import (

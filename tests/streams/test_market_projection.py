@@ -11,11 +11,11 @@ from chain.domain import Role
 from chain.errors import revert_error
 from chain.indexer import web3_rpc
 from chain.market import MarketTerms
+from chain.oracles import MeterOracleClient
+from core.oracle_codec import MeterValue
 from core.rules import PricingRule, Side
 from matching.engine import clear
 from matching.service import engine_orders
-from oracles.clients import MeterOracleClient
-from oracles.domain import MeterValue
 from settlement.market import MarketSettler
 from streams.models import (
     MarketDeposit,

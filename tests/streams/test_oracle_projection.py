@@ -7,8 +7,8 @@ from dataclasses import replace
 
 from chain.domain import Role
 from chain.indexer import web3_rpc
-from oracles.clients import ForecastOracleClient, MeterOracleClient
-from oracles.domain import ForecastRow, MeterValue
+from chain.oracles import ForecastOracleClient, MeterOracleClient
+from core.oracle_codec import ForecastRow, MeterValue
 from streams.models import Forecast, MeterInterval
 from streams.runner import EmbeddedRunner
 

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 
 from eth_utils import keccak
 
-from oracles.errors import ForecastRowError, MisalignedIntervalError, ValueOutOfRangeError
+from core.errors import ForecastRowError, MisalignedIntervalError, ValueOutOfRangeError
+from core.units import INTERVAL_S
 
-INTERVAL_S = 900
-"""Length of a settlement interval, s (15 minutes, aligned to UTC)."""
 UINT96_MAX = 2**96 - 1
 UINT64_MAX = 2**64 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -34,11 +33,6 @@ def check_interval_start(interval_start_s: int) -> int:
     if interval_start_s <= 0 or interval_start_s % INTERVAL_S:
         raise MisalignedIntervalError(interval_start_s)
     return interval_start_s
-
-
-def interval_floor(time_s: float) -> int:
-    """Start of the interval ``[s, s + 900)`` that contains ``time_s``."""
-    return int(time_s // INTERVAL_S) * INTERVAL_S
 
 
 def _check(what: str, value: int, low: int, high: int) -> int:

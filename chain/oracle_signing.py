@@ -16,7 +16,7 @@ from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_account.signers.local import LocalAccount
 
 from core.codec import eip712_typed_data
-from oracles.domain import check_interval_start
+from core.oracle_codec import check_interval_start
 
 BatchKind = Literal["MeterBatch", "MeterCorrection", "ForecastBatch", "ForecastRevision"]
 

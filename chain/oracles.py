@@ -1,7 +1,7 @@
 """Typed clients of the MeterOracle and ForecastOracle contracts.
 
 Writes send through the client's :class:`~chain.tx.TxSender` (the relayer: any account);
-batches are signed separately by an oracle key (:func:`oracles.signing.sign_batch`), so the
+batches are signed separately by an oracle key (:func:`chain.oracle_signing.sign_batch`), so the
 key that signs and the account that pays need not be the same. Reverts raise the contract's
 custom errors (``revert_error("MeterOracleAlreadyCommitted")``).
 """
@@ -17,8 +17,10 @@ from eth_utils import to_checksum_address
 from web3.types import TxReceipt
 
 from chain.contracts import ContractClient
+from chain.oracle_signing import BatchKind, SignedBatch, sign_batch
 from core.codec import bytes32_to_text, text_to_bytes32
-from oracles.domain import (
+from core.errors import OracleError, UnknownMeterError
+from core.oracle_codec import (
     ForecastRow,
     MeterValue,
     check_interval_start,
@@ -29,8 +31,6 @@ from oracles.domain import (
     unpack_forecast,
     unpack_reading,
 )
-from oracles.errors import OracleError, UnknownMeterError
-from oracles.signing import BatchKind, SignedBatch, sign_batch
 
 
 @dataclass(frozen=True, slots=True)
