@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import keccak, to_bytes
 from pydantic import BaseModel, Field
 
+from chain.clock import ChainClock
 from chain.coordination import (
     FlexCoordinationClient,
     RequestInfo,
@@ -53,7 +54,7 @@ from chain.domain import Role
 from chain.oracles import ForecastOracleClient, MeterOracleClient
 from chain.platform import Platform
 from chain.tx import stoppable
-from coalitions.service import ChainClock, CoalitionService, ServiceConfig, Step
+from coalitions.service import CoalitionService, ServiceConfig, Step
 from core.codec import unpack_table
 from core.rules import Direction, lower_wh, required_escrow, upper_wh
 from core.units import INTERVAL_S, tokens_to_base

@@ -50,7 +50,7 @@ class DemoDataIn:
     ) -> None:
         """``clock`` (``now()``, ``wall_until()``; default: simulated time at ``speed`` from an
         hour ago) is shared by the simulator, the bridge and the oracle: the coordination demo
-        passes :class:`coalitions.service.ChainClock` so the homes meter the chain's intervals.
+        passes :class:`chain.clock.ChainClock` so the homes meter the chain's intervals.
         ``delivery(interval_start_s) -> {meter id: Wh}`` is the homes' response to their
         flexibility targets (see :func:`oracles.simulator.simulate`)."""
         if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
