@@ -247,7 +247,9 @@ def test_money_is_conserved_and_no_balance_goes_negative(case: tuple) -> None:
         total = sum(m.delivered_wh[k] for m in res.members)
         q = req.quantity_wh[k]
         assert interval.delivered_wh == total
-        assert interval.within_tolerance == (abs(total - q) * 10_000 <= tol * q)
+        # the contract's bounds, rounded down (core.rules): q - tol, q + tol, both included
+        lo, hi = q * (10_000 - tol) // 10_000, q * (10_000 + tol) // 10_000
+        assert interval.within_tolerance == (lo <= total <= hi)
     # One base unit less escrow than the worst case is refused, never paid short.
     if res.max_payout > 0:
         with pytest.raises(EscrowInsufficient):

@@ -36,7 +36,7 @@ def test_operator_session_on_the_demo_grid_is_cleared_and_time_goes_on(demo) -> 
     _, sid = demo.platform.market(operator.account).open_session(start, INTERVAL_S, start - lead)
     demo.platform.market(buyer.account).place_order(sid, Side.BID, 500, 150_000)
     demo.platform.market(seller.account).place_order(sid, Side.OFFER, 500, 100_000)
-    cleared = [c for _ in range(4) for c in market.round()]
+    cleared = [c for _ in range(4) for c in market.round()[0]]
     assert sid in [c.session_id for c in cleared]
     assert market._now() > start  # the clock moved past the operator's session
     info = demo.platform.market().session(sid)
