@@ -20,7 +20,8 @@ import {PackedWords} from "./PackedWords.sol";
 /// flag. The flags are checked against the MeterOracle's commitments (one `committedWords`
 /// call per 256 meter indexes gives every interval of the window): flagged exactly where the
 /// row's meter has no commitment. Everything else is computed here with the one rule set
-/// (core/rules.py, FlexRules): per interval `C = clamp(D, 0, upperWh(T))`,
+/// (core/rules.py, FlexRules; PackedRows.tally, eight intervals at a time): per interval
+/// `C = clamp(D, 0, upperWh(T))`,
 /// `S = max(0, lowerWh(T) - D)`; per member `payout = max(0, sum energyCost(C, price) -
 /// sum energyCost(S, penaltyPerKwh))`, the uncovered rest of the penalty, and the points
 /// `sum energyCost(C, POINTS_PER_KWH) - energyCost(S, PENALTY_POINTS_PER_KWH)`. A dispute
@@ -54,10 +55,7 @@ library CoordinationSettlement {
         uint256 tw;
         uint256 dw;
         uint256 window;
-        uint256 upperBp;
-        uint256 lowerBp;
-        uint256 price;
-        uint256 rate;
+        PackedRows.Rates rates;
         uint64 windowStart;
         uint256 requestId;
         uint256 row;
@@ -159,7 +157,7 @@ library CoordinationSettlement {
         returns (uint256 result, uint256 payout)
     {
         uint256[4] memory acc;
-        for (uint256 j; j < m.words; ++j) _tally(m, acc, targets[j], delivered[j]);
+        for (uint256 j; j < m.words; ++j) PackedRows.tally(acc, targets[j], delivered[j], m.rates);
         return _result(acc);
     }
 
@@ -172,15 +170,31 @@ library CoordinationSettlement {
         if (missing & ~m.window != 0) {
             revert IFlexCoordination.FlexCoordinationDeliveryWithoutData(_member(head), m.n);
         }
-        if (missing != 0) {
+        if (missing != 0 && _deliveredWhereFlagged(delivered, missing)) {
             uint256 flagged = PackedRows.nonZero(delivered, missing, m.n);
-            if (flagged != 0) {
-                revert IFlexCoordination.FlexCoordinationDeliveryWithoutData(_member(head), _lowestBit(flagged));
-            }
+            revert IFlexCoordination.FlexCoordinationDeliveryWithoutData(_member(head), _lowestBit(flagged));
         }
         if (!PackedRows.zeroFrom(delivered, m.n)) {
             revert IFlexCoordination.FlexCoordinationDeliveryWithoutData(_member(head), m.n);
         }
+    }
+
+    /// @dev Whether some interval flagged in `missing` has a delivery other than zero: word
+    /// by word, a zero word (what a flagged row mostly has) costs one read.
+    function _deliveredWhereFlagged(uint256[] calldata delivered, uint256 missing)
+        private
+        pure
+        returns (bool)
+    {
+        for (uint256 j; j < delivered.length; ++j) {
+            uint256 bits = (missing >> (8 * j)) & 0xff;
+            uint256 w = delivered[j];
+            if (bits == 0 || w == 0) continue;
+            for (uint256 f; f < 8; ++f) {
+                if ((bits >> f) & 1 == 1 && (w >> (32 * f)) & MASK32 != 0) return true;
+            }
+        }
+        return false;
     }
 
     /// @dev The row at `tAt` is flagged (`missing`) exactly where its meter has no commitment
@@ -309,7 +323,7 @@ library CoordinationSettlement {
     {
         uint256[4] memory acc;
         uint256[] calldata targets = PackedRows.slice(table, m.row * m.tw + 2, m.words);
-        for (uint256 j; j < m.words; ++j) _tally(m, acc, targets[j], row[j + 1]);
+        for (uint256 j; j < m.words; ++j) PackedRows.tally(acc, targets[j], row[j + 1], m.rates);
         (result,) = _result(acc);
     }
 
@@ -506,59 +520,15 @@ library CoordinationSettlement {
         m.tw = 2 + m.words;
         m.dw = 1 + m.words;
         m.window = m.n == 256 ? type(uint256).max : (1 << m.n) - 1;
-        m.upperBp = BP + r.toleranceBp;
-        m.lowerBp = BP - r.toleranceBp;
-        m.price = r.pricePerKwh;
-        m.rate = r.penaltyPerKwh;
+        m.rates = PackedRows.Rates(
+            BP + r.toleranceBp,
+            BP - r.toleranceBp,
+            r.pricePerKwh,
+            r.penaltyPerKwh,
+            POINTS_PER_KWH,
+            PENALTY_POINTS_PER_KWH
+        );
         m.windowStart = r.windowStart;
-    }
-
-    /// @dev Adds one word of targets `tw` and deliveries `dw` (eight intervals) to `acc`:
-    /// rewards, penalties, points for credits and points taken for shortfalls. Per interval,
-    /// with target `T` and delivered `D` (int32): `C = clamp(D, 0, T * upperBp / 10000)`,
-    /// `S = max(0, T * lowerBp / 10000 - D)`, `energyCost(C, price)`, `energyCost(S, rate)`,
-    /// `energyCost(C, POINTS_PER_KWH)`, `energyCost(S, PENALTY_POINTS_PER_KWH)` (FlexRules'
-    /// creditedWh, shortfallWh, energyCost). Unused fields have a zero target and delivery
-    /// (checked by the callers) and add nothing.
-    function _tally(Terms memory m, uint256[4] memory acc, uint256 tw, uint256 dw) private pure {
-        uint256 upperBp = m.upperBp;
-        uint256 lowerBp = m.lowerBp;
-        uint256 price = m.price;
-        uint256 rate = m.rate;
-        // Assembly, eight fields unrolled in a loop over the lanes: the same in checked
-        // Solidity (FlexRules' functions per interval) costs about 2,500 gas a row of 16
-        // intervals more. Cannot overflow: a target is below 2^32 and `upperBp` below 2^15, so
-        // a bound is below 2^47; `D` is an int32, so `C` is below 2^47 and `S` below 2^48;
-        // the price and the rate are below 2^40, so a term is below 2^88, and a row has at
-        // most 256 intervals (the sums stay below 2^96).
-        assembly ("memory-safe") {
-            let reward := mload(acc)
-            let penalty := mload(add(acc, 0x20))
-            let plus := mload(add(acc, 0x40))
-            let minus := mload(add(acc, 0x60))
-            for { let f := 0 } lt(f, 8) { f := add(f, 1) } {
-                let sh := shl(5, f)
-                let t := and(shr(sh, tw), MASK32)
-                let d := signextend(3, and(shr(sh, dw), MASK32))
-                let c := 0
-                if sgt(d, 0) {
-                    c := d
-                    let up := div(mul(t, upperBp), 10000)
-                    if gt(c, up) { c := up }
-                }
-                let lo := div(mul(t, lowerBp), 10000)
-                let s := 0
-                if slt(d, lo) { s := sub(lo, d) }
-                reward := add(reward, div(mul(c, price), 1000))
-                penalty := add(penalty, div(mul(s, rate), 1000))
-                plus := add(plus, div(mul(c, POINTS_PER_KWH), 1000))
-                minus := add(minus, div(mul(s, PENALTY_POINTS_PER_KWH), 1000))
-            }
-            mstore(acc, reward)
-            mstore(add(acc, 0x20), penalty)
-            mstore(add(acc, 0x40), plus)
-            mstore(add(acc, 0x60), minus)
-        }
     }
 
     /// @dev A row's result word from its sums: `payout = max(0, reward - penalty)`, the
@@ -572,7 +542,7 @@ library CoordinationSettlement {
             else uncovered = penalty - reward;
         }
         if (uncovered > type(uint64).max) uncovered = type(uint64).max;
-        // Exact: both sums are below 2^96 (see `_tally`).
+        // Exact: both sums are below 2^96 (see PackedRows.tally).
         int256 points = int256(plus) - int256(minus);
         if (points > type(int32).max) points = type(int32).max;
         if (points < type(int32).min) points = type(int32).min;

@@ -19,34 +19,13 @@ contract PackedRowsHarness {
         return PackedRows.at(words, k);
     }
 
-    function scan(uint256[] calldata targets, uint256[] calldata credits, uint16 upperBp, uint40 pricePerKwh)
+    /// @notice `tally` from zero sums: rewards, penalties, points for credits, points taken.
+    function tally(uint256 targetsWord, uint256 deliveredWord, PackedRows.Rates memory rates)
         external
         pure
-        returns (uint256 most, bool creditAbove, bool credited)
+        returns (uint256[4] memory acc)
     {
-        return PackedRows.scan(targets, credits, upperBp, pricePerKwh);
-    }
-
-    /// @notice `scan` of words `start` to `start + count` of both arrays (slices that do not
-    /// start at the arrays' first word).
-    function scanSlices(
-        uint256[] calldata targets,
-        uint256[] calldata credits,
-        uint256 start,
-        uint256 count,
-        uint16 upperBp
-    ) external pure returns (uint256 most, bool creditAbove, bool credited) {
-        return PackedRows.scan(
-            PackedRows.slice(targets, start, count), PackedRows.slice(credits, start, count), upperBp, 1
-        );
-    }
-
-    function firstAbove(uint256[] calldata targets, uint256[] calldata credits, uint16 upperBp)
-        external
-        pure
-        returns (bool found, uint256 k, uint256 credit, uint256 bound)
-    {
-        return PackedRows.firstAbove(targets, credits, upperBp);
+        PackedRows.tally(acc, targetsWord, deliveredWord, rates);
     }
 
     function nonZero(uint256[] calldata words, uint256 mask, uint256 n) external pure returns (uint256) {
