@@ -175,7 +175,9 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
         r.baselineGapIntervals = p.baselineGapIntervals;
         _quantities[requestId] = quantitiesWh;
         _pull(p.escrow, false);
-        emit RequestPublished(requestId, msg.sender, p.gridArea, p, quantitiesWh);
+        RequestParams memory logged = p;
+        logged.baselineHash = baselineHash; // as stored (a zero hash given is filled in)
+        emit RequestPublished(requestId, msg.sender, p.gridArea, logged, quantitiesWh);
     }
 
     /// @dev The request's baseline is the meter-before baseline with valid parameters, and

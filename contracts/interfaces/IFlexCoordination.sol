@@ -162,7 +162,8 @@ interface IFlexCoordination {
         MeterEvidence.Reading[] readings;
     }
 
-    /// @notice Emitted when the DSO publishes request `requestId` (escrowing `params.escrow`).
+    /// @notice Emitted when the DSO publishes request `requestId` (escrowing `params.escrow`);
+    /// `params.baselineHash` is the stored one (filled in when the DSO gave zero).
     event RequestPublished(
         uint256 indexed requestId,
         address indexed dso,
