@@ -514,8 +514,8 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
     /// challenge window (anyone): `table` is the targets table, `d` the proposal's results
     /// and deliveries as logged (and corrected by earlier disputes) with the row's meter
     /// evidence (see `Dispute`). The row is recomputed and corrected; the first successful
-    /// disputer gets the bond. A dispute that finds the row correct reverts with
-    /// `FlexCoordinationRowCorrect`.
+    /// disputer gets the bond (the DSO does when the proposer corrects its own proposal). A
+    /// dispute that finds the row correct reverts with `FlexCoordinationRowCorrect`.
     function disputeSettlement(uint256 requestId, uint256[] calldata table, Dispute calldata d)
         external
         nonReentrant
@@ -526,7 +526,9 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
         }
         _checkTable(r, requestId, table);
         uint256 paid = CoordinationSettlement.dispute(r, _env(requestId, r.challengeEnds), table, d);
-        if (paid != 0) token.safeTransfer(msg.sender, paid);
+        // A wrong proposal always costs its bond: corrected by its own proposer (who could
+        // front-run another disputer), the bond goes to the DSO.
+        if (paid != 0) token.safeTransfer(msg.sender == r.proposer ? r.dso : msg.sender, paid);
     }
 
     /// @notice Finalizes the settlement of `requestId` once its challenge window has ended

@@ -33,7 +33,8 @@ What each event does:
   proposed, credited and shortfall by :mod:`core.rules` from its targets), not yet ``settled``.
 * ``SettlementDisputed``: the corrected row's figures replace the proposed ones (the member's
   ``disputed_by``), the request counts the dispute, its proposal's payouts are the event's,
-  ``bond_paid_to`` is the disputer when it took the bond.
+  ``bond_paid_to`` is who got the bond: the disputer, or the DSO when the proposer disputed
+  its own proposal.
 * ``SettlementFinalized``: ``settled`` (``settlement_state`` ``finalized``, ``settler`` the
   finalizer, ``payout_total`` and ``refund``); each row's final result word, ``settled``; each
   member's account gets the payout as claimable and the points as reputation. The points come
@@ -873,7 +874,12 @@ def project_settlement_disputed(event: ChainEvent, session: Session) -> None:
         settled=False,
         disputed_by=a["disputer"],
     )
-    paid = _int(a["bondPaid"])
+    paid_to: dict[str, Any] = {}
+    if _int(a["bondPaid"]):  # the DSO's when the proposer corrected its own proposal
+        proposer, dso = session.execute(
+            select(_R.c.settlement_proposer, _R.c.dso).where(_request_where(event, rid))
+        ).one()
+        paid_to["bond_paid_to"] = dso if a["disputer"] == proposer else a["disputer"]
     _set_request(
         event,
         session,
@@ -881,7 +887,7 @@ def project_settlement_disputed(event: ChainEvent, session: Session) -> None:
         dispute_count=_R.c.dispute_count + 1,
         proposed_payout_total=_int(a["payoutTotal"]),
         settlement_hash=str(a["settlementHash"]),
-        **({"bond_paid_to": a["disputer"]} if paid else {}),
+        **paid_to,
     )
 
 

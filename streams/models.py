@@ -394,7 +394,8 @@ class FlexRequest(Base):
     """The proposal's payouts as they stand (after disputes)."""
     dispute_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     bond_paid_to: Mapped[str | None] = mapped_column(String(42), nullable=True)
-    """The disputer that took the proposer's bond (the first successful one)."""
+    """Who got the proposer's bond: the first successful disputer, or the DSO when the
+    proposer corrected its own proposal."""
 
 
 class FlexOptIn(Base):

@@ -20,7 +20,8 @@ import {MeterEvidence} from "../libraries/MeterEvidence.sol";
 /// DISPUTE one member's row with that member's committed meter readings and their Merkle
 /// proofs (or proofs of missing data): the contract recomputes the row's deliveries with the
 /// request's meter-before baseline, corrects the proposal (payouts, refund and points stay
-/// conserved) and pays the bond to the first successful disputer; a dispute that finds the
+/// conserved) and pays the bond to the first successful disputer (to the DSO when the proposer
+/// corrects its own proposal: a wrong proposal always costs its bond); a dispute that finds the
 /// row correct reverts. After the window anyone FINALIZES: payouts are credited (members
 /// claim them), points added, the refund paid to the DSO and an untouched bond returned.
 ///
@@ -223,7 +224,8 @@ interface IFlexCoordination {
 
     /// @notice Emitted when `disputer` corrects row `row` (member `member`) of a proposed
     /// settlement from its committed meter readings: the row's new result and deliveries
-    /// words, the new totals and hash, and the bond paid to the disputer (0 once paid out).
+    /// words, the new totals and hash, and the bond paid out (0 once paid out before): to the
+    /// disputer, or to the DSO when the disputer is the proposer.
     event SettlementDisputed(
         uint256 indexed requestId,
         address indexed disputer,

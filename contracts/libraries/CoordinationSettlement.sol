@@ -21,15 +21,13 @@ import {PackedWords} from "./PackedWords.sol";
 /// call per 256 meter indexes gives every interval of the window): flagged exactly where the
 /// row's meter has no commitment. Everything else is computed here with the one rule set
 /// (core/rules.py, FlexRules; PackedRows.tally, eight intervals at a time): per interval
-/// `C = clamp(D, 0, upperWh(T))`,
-/// `S = max(0, lowerWh(T) - D)`; per member `payout = max(0, sum energyCost(C, price) -
+/// `C = clamp(D, 0, upperWh(T))`, `S = max(0, lowerWh(T) - D)`; per member `payout = max(0, sum energyCost(C, price) -
 /// sum energyCost(S, penaltyPerKwh))`, the uncovered rest of the penalty, and the points
 /// `sum energyCost(C, POINTS_PER_KWH) - energyCost(S, PENALTY_POINTS_PER_KWH)`. A dispute
 /// recomputes one row's deliveries from its meter readings (MeterEvidence) and the request's
 /// meter-before baseline, and the same figures from them.
 library CoordinationSettlement {
     using AccountBook for IFlexCoordination.Account;
-    using PackedWords for uint256;
 
     /// @notice Reputation points per credited kWh (settlement.domain.SettlementRules default).
     uint256 internal constant POINTS_PER_KWH = 1000;

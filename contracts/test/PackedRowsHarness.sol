@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {FlexRules} from "../libraries/FlexRules.sol";
 import {PackedRows} from "../libraries/PackedRows.sol";
 
 /// @title PackedRowsHarness
@@ -26,6 +27,34 @@ contract PackedRowsHarness {
         returns (uint256[4] memory acc)
     {
         PackedRows.tally(acc, targetsWord, deliveredWord, rates);
+    }
+
+    /// @notice `tally` of `words` words (the same pair each time), and the same in plain
+    /// Solidity with FlexRules' functions per field (`plain`): what the assembly is
+    /// measured against (the results must agree).
+    function tallyRow(
+        uint256 targetsWord,
+        uint256 deliveredWord,
+        PackedRows.Rates memory rates,
+        uint256 words,
+        bool plain
+    ) external pure returns (uint256[4] memory acc) {
+        for (uint256 j; j < words; ++j) {
+            if (!plain) {
+                PackedRows.tally(acc, targetsWord, deliveredWord, rates);
+                continue;
+            }
+            for (uint256 f; f < 8; ++f) {
+                uint256 t = (targetsWord >> (32 * f)) & type(uint32).max;
+                int256 d = int32(uint32(deliveredWord >> (32 * f)));
+                uint256 c = FlexRules.creditedWh(d, t * rates.upperBp / 10_000);
+                uint256 s = FlexRules.shortfallWh(d, t * rates.lowerBp / 10_000);
+                acc[0] += FlexRules.energyCost(c, rates.price);
+                acc[1] += FlexRules.energyCost(s, rates.penalty);
+                acc[2] += FlexRules.energyCost(c, rates.points);
+                acc[3] += FlexRules.energyCost(s, rates.penaltyPoints);
+            }
+        }
     }
 
     function nonZero(uint256[] calldata words, uint256 mask, uint256 n) external pure returns (uint256) {

@@ -913,6 +913,22 @@ def test_a_vanished_coordinator_cannot_lock_the_escrow(env, dso, w3):
     assert env.balance(DSO) == dso_before + escrow - truth.payout_total
 
 
+def test_a_proposer_correcting_itself_still_loses_its_bond(env, dso, w3):
+    """The proposer could front-run a dispute of its own wrong proposal: the correction
+    stands, but the bond goes to the DSO, not back to the proposer."""
+    rid, _, _, rows, truth = settled_window(env, w3)
+    agg = env.client(AGG)
+    agg.propose_settlement(rid, rows, tampered(truth.deliveries, 3, 1, 40, rows))
+    agg_before, dso_before = env.balance(AGG), env.balance(DSO)
+    receipt = dispute(env, rid, rows, 3, who=AGG)
+    [ev] = agg.events(receipt, "SettlementDisputed")
+    assert ev["args"]["bondPaid"] == COORDINATION_BOND
+    assert env.balance(AGG) == agg_before
+    assert env.balance(DSO) == dso_before + COORDINATION_BOND
+    finalize(env, rid, rows)
+    assert env.balance(AGG) == agg_before  # no bond back at finalization either
+
+
 def test_the_dispute_window_closes(env, dso, w3):
     rid, _, _, rows, truth = settled_window(env, w3)
     env.client(AGG).propose_settlement(rid, rows, tampered(truth.deliveries, 0, 0, 1, rows))

@@ -38,7 +38,9 @@ def deploy_coordination(FlexCoordination, CoordinationSettlement, registry, toke
 
 @pytest.fixture(scope="module")
 def coord(FlexCoordination, CoordinationSettlement, meters, registry, token, admin, accounts):
-    c = deploy_coordination(FlexCoordination, CoordinationSettlement, registry, token, meters, admin)
+    c = deploy_coordination(
+        FlexCoordination, CoordinationSettlement, registry, token, meters, admin
+    )
     registry.register(accounts[1], DSO, b32("feeder-1"), b"\0" * 32, {"from": admin})
     registry.register(accounts[2], AGGREGATOR, b32("feeder-1"), b"\0" * 32, {"from": admin})
     for i in (3, 4, 5, 7):
@@ -68,7 +70,9 @@ def params(start, escrow, tol=TOL, deadline=None, price=PRICE, method=4, k=4, ga
     # (gridArea, windowStart, optInDeadline, direction, toleranceBp, priceCap, penalty,
     #  baselineMethod, baselineHash, escrow, baselineIntervals, baselineGapIntervals)
     deadline = start - 900 if deadline is None else deadline
-    return (b32("feeder-1"), start, deadline, 0, tol, price, 100, method, b"\0" * 32, escrow, k, gap)
+    return (
+        b32("feeder-1"), start, deadline, 0, tol, price, 100, method, b"\0" * 32, escrow, k, gap
+    )
 
 
 def window_start():
@@ -140,7 +144,9 @@ def test_publish_reverts(coord, token, accounts):
     # Only the meter-before baseline can be recomputed on-chain when a row is disputed.
     for method in (1, 2, 3):
         with reverts("FlexCoordinationBaselineNotOnChain", method):
-            coord.publishRequest(params(start, needed, method=method), [1000], {"from": accounts[1]})
+            coord.publishRequest(
+                params(start, needed, method=method), [1000], {"from": accounts[1]}
+            )
     with reverts("FlexCoordinationBadBaselineParams", 0, 0):
         coord.publishRequest(params(start, needed, k=0), [1000], {"from": accounts[1]})
     before = token.balanceOf(accounts[1])
@@ -251,7 +257,9 @@ def test_one_meter_cannot_back_two_members(
         c.replaceMember(rid, table, accounts[5], accounts[4], b32("m3"), 0, {"from": accounts[2]})
 
 
-def test_settlement_is_proposed_disputed_and_finalized(coord, meters, oracle_meters, token, accounts):
+def test_settlement_is_proposed_disputed_and_finalized(
+    coord, meters, oracle_meters, token, accounts
+):
     """Two members, one bitmap word, member 4's meter silent in interval 1. The proposal must
     flag exactly the silent interval; a wrong delivery is disputed with the readings and
     their Merkle proofs and corrected; the bond goes to the disputer; finalization credits the
@@ -300,7 +308,8 @@ def test_settlement_is_proposed_disputed_and_finalized(coord, meters, oracle_met
     tx = coord.disputeSettlement(rid, table, dispute, {"from": accounts[9]})
     d = tx.events["SettlementDisputed"]
     assert (d["row"], d["member"], d["bondPaid"]) == (0, accounts[3].address, BOND)
-    assert list(d["deliveries"]) == delivery_row([500, 550]) and d["result"] == result_word(210, 0, 1050)
+    assert list(d["deliveries"]) == delivery_row([500, 550])
+    assert d["result"] == result_word(210, 0, 1050)
     assert token.balanceOf(accounts[9]) == before + BOND
     corrected = [result_word(210, 0, 1050), results[1]]
     with reverts("FlexCoordinationChallengeOpen"):
@@ -346,7 +355,7 @@ def test_results_at_the_extremes_of_the_fields(coord, oracle_meters, accounts):
     goto(start + 3 * 900)
     for k in range(-4, 3):
         oracle_meters.commit(start + 900 * k, {"m3": (1, 0), "m4": (1, 0)})
-    beyond = [0, packed([1, 1, 1])[0] | 5 << 96] + delivery_row([0, 0, 0])
+    beyond = [0, packed([1, 1, 1])[0] | 5 << 96, *delivery_row([0, 0, 0])]
     with reverts("FlexCoordinationDeliveryWithoutData", accounts[3].address, 3):
         coord.proposeSettlement(rid, table, beyond, {"from": accounts[2]})
     deliveries = delivery_row([-(2**31)] * 3) + delivery_row([t] * 3)

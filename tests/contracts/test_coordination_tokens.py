@@ -44,7 +44,9 @@ def meters(MeterOracle, registry, admin, accounts):
 def coordination_with(
     FlexCoordination, CoordinationSettlement, registry, meters, token, admin, accounts
 ):
-    c = deploy_coordination(FlexCoordination, CoordinationSettlement, registry, token, meters, admin)
+    c = deploy_coordination(
+        FlexCoordination, CoordinationSettlement, registry, token, meters, admin
+    )
     for who in (accounts[1], accounts[2], accounts[9]):  # the DSO, the aggregator, a disputer
         token.mint(who, FUNDS, {"from": admin})
         token.approve(c, FUNDS, {"from": who})

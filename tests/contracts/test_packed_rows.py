@@ -95,6 +95,20 @@ def test_tally_follows_the_rule(rows, data, tol_bp, rates):
     assert list(got) == tally_rule(targets, delivered, tol_bp, *rates)
 
 
+@given(
+    data=st.lists(st.tuples(value32, int32), min_size=8, max_size=8),
+    tol_bp=st.sampled_from([0, 1000, 9_999]),
+)
+def test_tally_agrees_with_the_plain_solidity_reference(rows, data, tol_bp):
+    """The assembly and the same loop in checked Solidity with FlexRules' functions (what it
+    is measured against) give the same sums over a row of two words."""
+    targets, delivered = pack([t for t, _ in data])[0], pack([d for _, d in data])[0]
+    rates = (10_000 + tol_bp, 10_000 - tol_bp, 200, 100, 1000, 1000)
+    assert list(rows.tallyRow(targets, delivered, rates, 2, False)) == list(
+        rows.tallyRow(targets, delivered, rates, 2, True)
+    )
+
+
 def test_tally_edges_of_each_field(rows):
     """A delivery at the bound is credited whole, one above is capped; a negative delivery is
     credited nothing and short by the whole lower bound plus itself; unused fields (zero
