@@ -74,7 +74,8 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
     /// operator may propose the settlement; after them anyone may.
     uint64 public immutable proposalGraceS;
     /// @notice FlexToken a settlement's proposer posts: paid to the first successful
-    /// disputer, returned at finalization otherwise.
+    /// disputer (the DSO when the proposer corrects itself), returned at finalization
+    /// otherwise.
     uint96 public immutable settlementBond;
 
     uint256 public requestCount;
@@ -703,7 +704,6 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
             }
             i = (i + 1) & mask;
         }
-        return false;
     }
 
     /// @dev Adds row `row`'s targets to the interval sums and what they can earn to the total;
