@@ -25,9 +25,9 @@ from chain.deploy import deploy_platform
 from chain.domain import Role
 from chain.platform import Platform, connect, dev_accounts, make_sender
 from core.benchutil import peak_rss_mb, stopwatch
-from core.codec import CoalitionRow, MemberDeliveries, MemberResult
+from core.codec import CoalitionRow, MemberDeliveries
 from core.paths import BENCHMARKS_DIR
-from core.rules import interval_points, member_money, required_escrow, upper_wh
+from core.rules import required_escrow, upper_wh
 from core.settings import DEV_MNEMONIC
 from core.units import INTERVAL_S
 
@@ -129,16 +129,21 @@ GAS_INTERVALS = 16
 def measure_coordination_gas() -> dict[str, int]:
     """Gas of each coordination operation on a fresh chain, from real receipts.
 
-    A DSO publishes a 4-hour request (16 intervals); one member opts in from its wallet, 100
-    more by signatures relayed in one batch; the aggregator proposes a coalition of 100
-    members x 16 intervals (two reserves), the DSO accepts, a member is replaced; the oracle
-    commits every member's meter data and the aggregator settles the 101 rows in one
-    transaction with every interval credited, so each of the 1,616 meter-intervals is checked
-    against the MeterOracle's commitments (read as bitmap words, one ``committedWords`` call for
-    the batch: ``settle_per_member_batch_100``). A second request of the same shape is settled
-    with nothing credited (no meter data is read): the settlement's structural cost
-    (``settle_per_member_batch_100_uncredited``). The members' meters are enrolled, so the
-    client fills in each row's meter index.
+    A DSO publishes a 4-hour request (16 intervals, meter-before baseline over the hour before);
+    one member opts in from its wallet, 100 more by signatures relayed in one batch; the
+    aggregator proposes a coalition of 100 members x 16 intervals (two reserves), the DSO
+    accepts, a member is replaced; the oracle commits every member's meter data (the baseline
+    hour and the window, every member delivering 550 Wh an interval) and the aggregator
+    proposes the settlement of the 101 rows in one transaction: the contract checks every
+    row's flags against the MeterOracle's commitments (read as bitmap words, one
+    ``committedWords`` call for the batch) and computes each member's payout, uncovered
+    penalty and points (``propose_settlement_per_member_batch_100``). One row is proposed 1 Wh
+    wrong and disputed with its 20 readings and their Merkle proofs
+    (``dispute_one_member_100x16``); after the challenge window the settlement is finalized
+    (``finalize_per_member_batch_100``: payouts and points credited, refund and bond paid).
+    A second request of the same shape is proposed with no meter data at all, every interval
+    flagged (``propose_settlement_per_member_batch_100_unmetered``). The members' meters are
+    enrolled, so the client fills in each row's meter index.
     """
     from chain.anvil import Anvil
     from chain.compiler import compile_contracts
@@ -148,23 +153,27 @@ def measure_coordination_gas() -> dict[str, int]:
     from chain.platform import Platform, connect, dev_accounts, make_sender
     from core.oracle_codec import MeterValue
     from core.settings import DEV_MNEMONIC
+    from settlement.disputes import row_evidence
+    from settlement.service import MeterValues
 
     artifacts = compile_contracts()
     admin, dso, agg, oracle, direct = dev_accounts(DEV_MNEMONIC, 5)
     n_members = GAS_MEMBERS + 2
     members = [Account.from_key(keccak(text=f"bright-gas-member-{i}")) for i in range(n_members)]
     n, tol, price, target = GAS_INTERVALS, 1000, 200, 500
+    load, delivered = 1000, upper_wh(target, tol)
     quantity = target * GAS_MEMBERS
     ops: dict[str, int] = {}
     with Anvil(accounts=5) as anvil:
         w3 = connect(anvil.url)
         deployment = deploy_platform(w3, make_sender(w3, admin, artifacts), artifacts)
         platform = Platform(w3, deployment, artifacts)
-        deployed = deployment.contracts["FlexCoordination"]
-        ops["deploy_FlexCoordination"] = _gas(
-            w3.eth.get_transaction_receipt(deployed.tx_hash)  # type: ignore[arg-type]
-        )
-        address = deployed.address
+        for name in ("FlexCoordination", "CoordinationSettlement"):
+            deployed = deployment.contracts[name]
+            ops[f"deploy_{name}"] = _gas(
+                w3.eth.get_transaction_receipt(deployed.tx_hash)  # type: ignore[arg-type]
+            )
+        address = deployment.contracts["FlexCoordination"].address
         registrations = [
             (dso.address, Role.DSO, "feeder-1", ""),
             (agg.address, Role.AGGREGATOR, "feeder-1", ""),
@@ -179,15 +188,22 @@ def measure_coordination_gas() -> dict[str, int]:
             w3, deployment.address("MeterOracle"), artifacts["MeterOracle"], platform.sender(oracle)
         )
         meters.enrol_meters([f"meter-{i}" for i in range(n_members)] + ["meter-direct"])
-        platform.token(admin).mint_batch([(dso.address, 10**15)])
+        platform.token(admin).mint_batch([(dso.address, 10**15), (agg.address, 10**15)])
         platform.token(dso).approve(address, 10**15)
         client = coordination_client(w3, address, artifacts, platform.sender(dso))
         aggregator = coordination_client(w3, address, artifacts, platform.sender(agg))
+        aggregator.ensure_bond_allowance()
         nonce = 0
 
-        def run(credit: bool) -> tuple[TxReceipt, int]:
-            """One request through to settlement; the settlement's receipt and row count."""
+        def commit(start_s: int, wh: int) -> None:
             nonlocal nonce
+            values = [MeterValue(f"meter-{i}", start_s, wh, 0) for i in range(n_members)]
+            nonce += 1
+            meters.commit(oracle, values, nonce=nonce)
+
+        def run(metered: bool) -> tuple[int, list[CoalitionRow], TxReceipt, int]:
+            """One request through to its settlement's proposal; the request id, its rows,
+            the proposal's receipt and the window start."""
             now = int(w3.eth.get_block("latest")["timestamp"])
             start = (now // INTERVAL_S + 8) * INTERVAL_S
             escrow = required_escrow([quantity] * n, tol, price)
@@ -217,29 +233,45 @@ def measure_coordination_gas() -> dict[str, int]:
             end = start + n * INTERVAL_S
             w3.provider.make_request("evm_setNextBlockTimestamp", [end + 60])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-            if credit:  # the oracle commits every member's value of every interval
-                for k in range(n):
-                    values = [
-                        MeterValue(f"meter-{i}", start + k * INTERVAL_S, 1000, 0)
-                        for i in range(n_members)
-                    ]
-                    nonce += 1
-                    meters.commit(oracle, values, nonce=nonce)
-            results, deliveries = [], []
-            for row in rows:
-                credited = tuple(upper_wh(t, tol) if credit else 0 for t in row.targets_wh)
-                money = member_money(credited, (0,) * n, price, 0)
-                points = sum(interval_points(c, 0, 1000, 0) for c in credited)
-                results.append(MemberResult(payout=money.payout, points=points))
-                deliveries.append(MemberDeliveries(credited, credited, (0,) * n))
-            refund = escrow - sum(r.payout for r in results)
-            return aggregator.settle(rid, rows, results, deliveries, refund), len(rows)
+            if metered:  # the baseline hour, then every member delivering in every interval
+                for k in range(-4, n):
+                    commit(start + k * INTERVAL_S, load if k < 0 else load - delivered)
+            figures = [
+                MemberDeliveries(
+                    (delivered if metered else 0,) * n,
+                    (0,) * n,
+                    (0,) * n,
+                    frozenset() if metered else frozenset(range(n)),
+                )
+                for _ in rows
+            ]
+            if metered:  # row 1 proposed 1 Wh wrong in its first interval: disputed below
+                figures[1] = MemberDeliveries((delivered + 1,) + (delivered,) * (n - 1), (0,) * n,
+                                              (0,) * n)
+            return rid, rows, aggregator.propose_settlement(rid, rows, figures), start
 
-        receipt, rows = run(credit=True)
-        ops["settle_101_members_x16_total"] = _gas(receipt)
-        ops["settle_per_member_batch_100"] = _gas(receipt) // rows
-        receipt, rows = run(credit=False)
-        ops["settle_per_member_batch_100_uncredited"] = _gas(receipt) // rows
+        rid, rows, receipt, _ = run(metered=True)
+        ops["propose_settlement_101_members_x16_total"] = _gas(receipt)
+        ops["propose_settlement_per_member_batch_100"] = _gas(receipt) // len(rows)
+        values = MeterValues(meters)
+        values.refresh()
+        proposal = aggregator.settlement_proposal(rid)
+        assert proposal is not None
+        readings = row_evidence(aggregator.request(rid), rows[1], values)
+        disputer = coordination_client(w3, address, artifacts, platform.sender(direct))
+        ops["dispute_one_member_100x16"] = _gas(
+            disputer.dispute_settlement(rid, rows, proposal, 1, readings)
+        )
+        info = aggregator.request(rid)
+        w3.provider.make_request("evm_setNextBlockTimestamp", [info.challenge_ends_s])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        proposal = aggregator.settlement_proposal(rid)
+        assert proposal is not None
+        receipt = aggregator.finalize_settlement(rid, rows, proposal)
+        ops["finalize_101_members_total"] = _gas(receipt)
+        ops["finalize_per_member_batch_100"] = _gas(receipt) // len(rows)
+        _, rows, receipt, _ = run(metered=False)
+        ops["propose_settlement_per_member_batch_100_unmetered"] = _gas(receipt) // len(rows)
         w3.eth.send_transaction(
             {"from": admin.address, "to": members[1].address, "value": 10**17}  # type: ignore[typeddict-item]
         )

@@ -515,6 +515,24 @@ def bench_settlement_cmd(
     _report(lambda: run(members=members), json_out)
 
 
+@bench_app.command("disputes")
+def bench_disputes_cmd(
+    members: Annotated[int, typer.Option(min=1, max=500, help="Members of the coalition.")] = 100,
+    intervals: Annotated[int, typer.Option(min=1, max=16, help="Intervals of its window.")] = 16,
+    block_time: Annotated[float, typer.Option(min=0.1, help="Seconds between blocks.")] = 1.0,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Seconds from a wrong settlement proposal mined to the watcher's dispute of it mined."""
+    from bright.bench_disputes import bench_dispute_latency
+
+    _report(
+        lambda: bench_dispute_latency(
+            members=members, intervals=intervals, block_time_s=block_time
+        ),
+        json_out,
+    )
+
+
 @bench_app.command("coordination-read")
 def bench_coordination_read_cmd(
     members: Annotated[int, typer.Option(min=2, help="Members of the one request.")] = 1000,

@@ -1,6 +1,6 @@
 """The demo community's flexibility coordination in ``bright up`` (issue 6's services).
 
-Three actors, each deriving what to do from the chain (a restarted demo continues):
+Four actors, each deriving what to do from the chain (a restarted demo continues):
 
 * the **demo DSO** (:class:`DemoDso`): every ``every_intervals`` intervals of chain time it
   publishes a request on one feeder (alternating), escrowing FlexToken: ``window_intervals``
@@ -18,7 +18,12 @@ Three actors, each deriving what to do from the chain (a restarted demo continue
   the aggregator relays; the homes in ``manual_homes`` (home-01 on feeder-1, home-10 on
   feeder-2) never opt in by themselves, for a person to use them (web UI);
 * the **aggregator** (:class:`coalitions.service.CoalitionService`): coalitions, replacements,
-  settlement, for every request.
+  settlement proposals (with the contract's bond) and their finalization after the challenge
+  window, for every request;
+* the **DSO's dispute watcher** (:class:`settlement.disputes.DisputeWatcher`, the DSO's key):
+  every settlement proposal is recomputed from the committed meter data while it is open to
+  disputes, and a wrong row is disputed on-chain with its readings and their Merkle proofs
+  (the contract corrects it and pays the proposer's bond to the DSO).
 
 The homes deliver (:class:`HomesDelivery`, the simulator's ``delivery``): in each interval of
 an accepted request's window, each member of its targets table changes its net import by its
@@ -59,6 +64,7 @@ from core.codec import unpack_table
 from core.rules import Direction, lower_wh, required_escrow, upper_wh
 from core.units import INTERVAL_S, tokens_to_base
 from settlement.baselines import BaselineMethod, MeterBeforeAfterParams, baseline_hash
+from settlement.disputes import DisputeStep, DisputeWatcher
 from settlement.service import MeterValues
 
 if TYPE_CHECKING:
@@ -244,6 +250,8 @@ class DemoDso:
             baseline_hash=baseline_hash(
                 BaselineMethod.METER_BEFORE_AFTER, MeterBeforeAfterParams()
             ),
+            baseline_intervals=MeterBeforeAfterParams().before_intervals,
+            baseline_gap_intervals=MeterBeforeAfterParams().gap_intervals,
         )
         self.record.add(rid)
         window = time.strftime("%H:%M", time.gmtime(start))
@@ -372,7 +380,7 @@ class HomesDelivery:
 
 @dataclass
 class DemoCoordination:
-    """The three actors in one background thread (see the module docstring)."""
+    """The four actors in one background thread (see the module docstring)."""
 
     platform: Platform
     members: list[Member]
@@ -434,8 +442,18 @@ class DemoCoordination:
             coordination_client(w3, dep.address("FlexCoordination"), artifacts),
             self.config.fail_share,
         )
+        self.watcher = DisputeWatcher(
+            coordination_client(
+                w3, dep.address("FlexCoordination"), artifacts,
+                self.platform.sender(by_role[Role.DSO].account),
+            ),
+            meters,
+            from_block=dep.contracts["FlexCoordination"].block,
+            clock=self.clock.now,
+            on_step=self._step,
+        )
 
-    def _step(self, step: Step) -> None:
+    def _step(self, step: Step | DisputeStep) -> None:
         self.say(step.describe())
 
     def data_in_args(self) -> dict[str, Any]:
@@ -443,10 +461,12 @@ class DemoCoordination:
         return {"clock": ChainClock(self.platform.w3), "delivery": self.delivery}
 
     def round(self) -> None:
-        """One round of each actor: the DSO, the homes' opt-ins, the aggregator."""
+        """One round of each actor: the DSO, the homes' opt-ins, the aggregator, the DSO's
+        dispute watcher."""
         self.dso.tick()
         self.opt_ins.tick()
         self.service.tick()
+        self.watcher.tick()
 
     def run(
         self, stop: threading.Event, on_error: Callable[[Exception], None] | None = None

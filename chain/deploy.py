@@ -27,9 +27,19 @@ PLATFORM_CONTRACTS = (
     "MarketBook",
     "MarketSettlement",
     "FlexMarket",
+    "CoordinationSettlement",
     "FlexCoordination",
 )
 """Every contract of the platform, in deployment order (libraries before their users)."""
+
+COORDINATION_CHALLENGE_S = 900
+"""Seconds a proposed settlement of a DSO request stays open to disputes (one interval: short,
+for the demo's accelerated clock; a production deployment gives its own)."""
+COORDINATION_GRACE_S = 3600
+"""Seconds after a request's window during which only its coordinator (or a market operator)
+may propose the settlement; after them anyone may."""
+COORDINATION_BOND = 10_000_000
+"""FlexToken base units (10 tokens) a settlement's proposer posts."""
 
 
 @dataclass(frozen=True)
@@ -136,10 +146,14 @@ def deploy_platform(
     sender: TxSender,
     artifacts: dict[str, Artifact],
     treasury: str | None = None,
+    challenge_window_s: int = COORDINATION_CHALLENGE_S,
+    proposal_grace_s: int = COORDINATION_GRACE_S,
+    settlement_bond: int = COORDINATION_BOND,
 ) -> Deployment:
     """Deploy every contract of the platform with ``sender`` as admin (and, unless another
     ``treasury`` is named, as the market's treasury): the registry, the token, the two oracles,
-    the market's libraries, the market and the DSO coordination."""
+    the market's libraries, the market, the coordination's settlement library and the DSO
+    coordination (with its challenge window, proposal grace and settlement bond)."""
     missing = [n for n in PLATFORM_CONTRACTS if n not in artifacts]
     if missing:
         raise ChainError(f"artifacts lack {missing}: recompile (`bright compile`)")
@@ -159,7 +173,16 @@ def deploy_platform(
     put("MarketBook")
     put("MarketSettlement")
     put("FlexMarket", registry, token, meter_oracle, Web3.to_checksum_address(treasury or admin))
-    put("FlexCoordination", registry, token, meter_oracle)
+    put("CoordinationSettlement")
+    put(
+        "FlexCoordination",
+        registry,
+        token,
+        meter_oracle,
+        challenge_window_s,
+        proposal_grace_s,
+        settlement_bond,
+    )
     return deployment
 
 

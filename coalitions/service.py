@@ -1,5 +1,6 @@
 """The aggregator's coordination service: coalitions for DSO requests, replacement of members
-who do not deliver, settlement (CGDFS, DMSFDR; the chain side is ``FlexCoordination``).
+who do not deliver, settlement proposals and their finalization (CGDFS, DMSFDR; the chain
+side is ``FlexCoordination``).
 
 Every :meth:`CoalitionService.tick` reads the chain and does what is due, for **every**
 request on the contract (whoever published it):
@@ -15,18 +16,25 @@ request on the contract (whoever published it):
    to one reserve) from the first interval that starts more than ``replace_margin_s`` from
    now. The reserve chosen: a reserve of the request whose offer covers the largest remaining
    target, most reliable first, then the largest offer.
-3. **Settle** (status Accepted, window ended): once every row's window intervals are
-   committed (or ``settle_wait_s`` after the window's end, with the intervals still missing
-   flagged), :func:`settlement.service.compute_chain_settlement` and ``settle``.
+3. **Propose the settlement** (status Accepted, window ended; for a request it coordinates,
+   or for any request once the contract's proposal grace after the window has passed, so a
+   coalition whose coordinator vanished is settled too): once every row's window intervals
+   and baseline intervals are committed (or ``settle_wait_s`` after the window's end, with the
+   intervals still missing flagged), :func:`settlement.service.compute_chain_settlement`
+   gives each row's deliveries and ``proposeSettlement`` posts them with the bond (the
+   contract computes the money and checks the flags against the meter commitments).
+4. **Finalize** (status Settling, challenge window over): ``finalizeSettlement`` with the
+   proposal as it stands after any disputes (:mod:`settlement.disputes` checks proposals;
+   the service does not dispute its own).
 
 Restart safety: there is no local state. What to do is derived from the request's status and
 each opt-in's status on-chain; every step changes that status in the same transaction
-(``Proposed``, ``Replaced``, ``Settled``), and the contract refuses a repeated step
-(``WrongStatus``, ``NotMember``, ``AlreadySettled``), so a restarted service continues where
-the chain is and nothing is sent twice (a refusal of a step another instance already did is
-taken as done). ``OptedIn`` and ``RequestSettled`` events are read incrementally from
-``from_block`` (:mod:`coalitions.logscan`: bounded ``eth_getLogs`` ranges, the last
-``reorg_depth`` blocks read again), not from block 0 on every use.
+(``Proposed``, ``Replaced``, ``Settling``, ``Settled``), and the contract refuses a repeated
+step (``WrongStatus``, ``NotMember``), so a restarted service continues where the chain is and
+nothing is sent twice (a refusal of a step another instance already did is taken as done).
+``OptedIn`` and ``SettlementFinalized`` events are read incrementally from ``from_block``
+(:mod:`coalitions.logscan`: bounded ``eth_getLogs`` ranges, the last ``reorg_depth`` blocks
+read again), not from block 0 on every use.
 
 Offers
 ------
@@ -45,8 +53,8 @@ A member's flexibility per window interval, in this order of preference:
 The model's ``flex_down`` is the offer for an upward request (less load), ``flex_up`` for a
 downward one; ``flex_share`` (the model's flexible share) is configurable. Every offer is
 capped by the opt-in's ``maxWh``. **Reliability**: the share of a member's past target
-intervals (target > 0) settled without shortfall and with meter data (``RequestSettled``
-events); 1.0 for a member with none. Grid areas are enforced on-chain at opt-in, so the engine
+intervals (target > 0) settled without shortfall and with meter data (finalized settlements);
+1.0 for a member with none. Grid areas are enforced on-chain at opt-in, so the engine
 gets no feeder graph.
 """
 
@@ -72,9 +80,9 @@ from chain.tx import ChainWatch, TransactionInterrupted, stoppable
 from coalitions.domain import MemberOffer, deviation_bp
 from coalitions.engine import FormationConfig, form_coalition
 from coalitions.logscan import contract_event_scan
-from core.codec import CoalitionRow, unpack_deliveries
+from core.codec import CoalitionRow
 from core.oracle_codec import unpack_forecast
-from core.rules import Direction, FlexRequest
+from core.rules import Direction, FlexRequest, needed_intervals
 from core.units import INTERVAL_S
 from settlement.baselines import compute_baseline
 from settlement.domain import MeterSeries, SettlementRules
@@ -138,7 +146,7 @@ class ServiceConfig(BaseModel):
 class Step:
     """What a tick did (or decided not to do), for the log and the demo's output."""
 
-    kind: str  # proposed | replaced | settled | skipped
+    kind: str  # proposed | replaced | settlement_proposed | finalized | skipped
     request_id: int
     detail: dict[str, Any] = field(default_factory=dict)
     gas_used: int = 0
@@ -159,11 +167,17 @@ class Step:
                 f"interval {d['from_interval']} (delivered {d['delivered_wh']} of "
                 f"{d['target_wh']} Wh), gas {self.gas_used}"
             )
-        if self.kind == "settled":
+        if self.kind == "settlement_proposed":
             return (
-                f"{rid} settled: {d['rows']} members, payouts {d['payout_total']}, penalties "
-                f"{d['penalty_total']}, refund {d['refund']} (base units), gas "
+                f"settlement of {rid} proposed: {d['rows']} members, payouts "
+                f"{d['payout_total']}, penalties {d['penalty_total']}, refund {d['refund']} "
+                f"(base units), open to disputes until {d['challenge_ends_s']}, gas "
                 f"{self.gas_used} ({self.gas_used // max(1, d['rows'])} per member)"
+            )
+        if self.kind == "finalized":
+            return (
+                f"{rid} settled: payouts {d['payout_total']}, refund {d['refund']} (base "
+                f"units) after {d['disputes']} disputes, gas {self.gas_used}"
             )
         return f"{rid}: {d.get('reason', self.kind)}"
 
@@ -206,8 +220,9 @@ class CoalitionService:
             events.OptedIn, coordination.w3, scan.from_block, scan.log_chunk_blocks,
             scan.reorg_depth)
         self._settled_scan = contract_event_scan(
-            events.RequestSettled, coordination.w3, scan.from_block, scan.log_chunk_blocks,
+            events.SettlementFinalized, coordination.w3, scan.from_block, scan.log_chunk_blocks,
             scan.reorg_depth)
+        self._grace_s: int | None = None
         self._stop = threading.Event()
         self._chain = ChainWatch(coordination.w3).follow(coordination.sender)
 
@@ -257,11 +272,14 @@ class CoalitionService:
             step: Step | None = None
             if info.status is RequestStatus.OPEN:
                 step = self._maybe_propose(info, now)
-            elif info.status is RequestStatus.ACCEPTED and self._may_act(info):
-                if now < info.window_end_s:
+            elif info.status is RequestStatus.ACCEPTED and now < info.window_end_s:
+                if self._may_act(info):
                     steps += self._maybe_replace(info, now)
-                else:
+            elif info.status is RequestStatus.ACCEPTED:
+                if self._may_act(info) or now >= info.window_end_s + self.grace_s():
                     step = self._maybe_settle(info, now)
+            elif info.status is RequestStatus.SETTLING and now >= info.challenge_ends_s:
+                step = self._maybe_finalize(info)
             if step is not None:
                 steps.append(step)
         for s in steps:
@@ -272,6 +290,12 @@ class CoalitionService:
 
     def _may_act(self, info: RequestInfo) -> bool:
         return info.coordinator == self.address
+
+    def grace_s(self) -> int:
+        """The contract's proposal grace: after it anyone may propose a settlement."""
+        if self._grace_s is None:
+            self._grace_s = self.coordination.settlement_terms()[1]
+        return self._grace_s
 
     # -- helpers --------------------------------------------------------------------------
     def meter_of(self, member: str) -> str:
@@ -294,9 +318,11 @@ class CoalitionService:
             if rid in self._settled_seen:
                 continue
             info = self.coordination.request(rid)
-            rows = self.coordination.coalition_rows(rid)
-            words = [int(w) for w in e["args"]["deliveries"]]
-            deliveries = unpack_deliveries(words, info.intervals)
+            rows = self.coordination.coalition_rows(rid, self.config.from_block)
+            proposal = self.coordination.settlement_proposal(rid, self.config.from_block)
+            if proposal is None:
+                continue
+            deliveries = proposal.deliveries(rows, info.tolerance_bp)
             per: dict[str, tuple[int, int]] = {}
             for row, d in zip(rows, deliveries, strict=True):
                 active = [k for k, t in enumerate(row.targets_wh) if t > 0]
@@ -542,16 +568,16 @@ class CoalitionService:
             candidates.append((-reliability.get(member, 1.0), -max_wh, member))
         return min(candidates)[2] if candidates else None
 
-    # -- 3. settle ------------------------------------------------------------------------
+    # -- 3. propose the settlement ---------------------------------------------------------
     def _maybe_settle(self, info: RequestInfo, now: float) -> Step | None:
         rid = info.request_id
-        rows = self.coordination.coalition_rows(rid)
+        rows = self.coordination.coalition_rows(rid, self.config.from_block)
         values = self.values.refresh()
-        complete = all(
-            (row.meter_id, info.interval_start_s(k)) in values
-            for row in rows
-            for k in range(info.intervals)
-        )
+        starts = [info.interval_start_s(k) for k in range(info.intervals)]
+        if info.baseline_params:  # the meter-before baseline's intervals too
+            before, _ = needed_intervals(info.window_start_s, 0, *info.baseline_params[:2])
+            starts += before
+        complete = all((row.meter_id, s) in values for row in rows for s in starts)
         if not complete and now < info.window_end_s + self.config.settle_wait_s:
             return None
         try:
@@ -569,16 +595,13 @@ class CoalitionService:
                 return Step("skipped", rid, {"reason": f"cannot settle: {exc}"})
             return None
         try:
-            receipt = self.coordination.settle(
-                rid, rows, result.results, result.deliveries, result.refund
-            )
+            receipt = self.coordination.propose_settlement(rid, rows, result.deliveries)
         except RevertError as exc:
-            if exc.error_name in ("FlexCoordinationAlreadySettled", "FlexCoordinationWrongStatus"):
-                self._final.add(rid)
-                return None
+            if exc.error_name in ("FlexCoordinationWrongStatus", "FlexCoordinationNotCoordinator"):
+                return None  # proposed by someone else (or not ours yet): the chain says
             raise
-        self._final.add(rid)
         gas, tx = _tx(receipt)
+        [ev] = self.coordination.events(receipt, "SettlementProposed")
         worst = max(
             deviation_bp(
                 [sum(m.deliveries.delivered_wh[k] for m in result.members)
@@ -587,15 +610,46 @@ class CoalitionService:
             )
         )
         return Step(
-            "settled",
+            "settlement_proposed",
             rid,
             {
                 "rows": len(rows),
-                "payout_total": result.payout_total,
+                "payout_total": int(ev["args"]["payoutTotal"]),
                 "penalty_total": result.penalty_total,
-                "refund": result.refund,
+                "refund": int(ev["args"]["refund"]),
                 "missing": sum(len(m.deliveries.missing) for m in result.members),
                 "worst_delivered_deviation_bp": worst,
+                "challenge_ends_s": int(ev["args"]["challengeEnds"]),
+            },
+            gas,
+            tx,
+        )
+
+    # -- 4. finalize ----------------------------------------------------------------------
+    def _maybe_finalize(self, info: RequestInfo) -> Step | None:
+        rid = info.request_id
+        rows = self.coordination.coalition_rows(rid, self.config.from_block)
+        proposal = self.coordination.settlement_proposal(rid, self.config.from_block)
+        if proposal is None:
+            return None
+        try:
+            receipt = self.coordination.finalize_settlement(rid, rows, proposal)
+        except RevertError as exc:
+            if exc.error_name in ("FlexCoordinationWrongStatus", "FlexCoordinationChallengeOpen"):
+                return None  # finalized by someone else, or the chain's clock is behind ours
+            raise
+        self._final.add(rid)
+        gas, tx = _tx(receipt)
+        settled = self.coordination.settlement_in(receipt)
+        return Step(
+            "finalized",
+            rid,
+            {
+                "rows": len(rows),
+                "payout_total": settled.payout_total,
+                "refund": settled.refund,
+                "bond_returned": settled.bond_returned,
+                "disputes": len(proposal.disputed_rows),
             },
             gas,
             tx,

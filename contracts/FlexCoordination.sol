@@ -11,6 +11,7 @@ import {IFlexCoordination} from "./interfaces/IFlexCoordination.sol";
 import {IMeterOracle} from "./interfaces/IMeterOracle.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 import {AccountBook} from "./libraries/AccountBook.sol";
+import {CoordinationSettlement} from "./libraries/CoordinationSettlement.sol";
 import {PackedRows} from "./libraries/PackedRows.sol";
 import {PackedWords} from "./libraries/PackedWords.sol";
 
@@ -21,18 +22,23 @@ import {PackedWords} from "./libraries/PackedWords.sol";
 /// settlement share one record and one escrow, so no phase calls another contract to learn
 /// the request's state (and nothing is stored twice).
 ///
-/// Storage per request: seven slots (see `Request`) plus the quantities, eight per slot; per
+/// Settlement is proposed, open to disputes for `challengeWindowS`, then finalized (see
+/// IFlexCoordination); the figures are computed and corrected by the linked library
+/// CoordinationSettlement from the deliveries and the MeterOracle's commitments and readings.
+///
+/// Storage per request: eight slots (see `Request`) plus the quantities, eight per slot; per
 /// member and request one slot (`OptIn`); per member one slot (`Account`: claimable payouts,
 /// reputation, counts). The targets table, the settlement figures and the deliveries are kept
 /// as hashes; the tables themselves are in the events, and each later step resupplies them.
 ///
 /// Tokens: `token` is FlexToken, a plain OpenZeppelin ERC-20 with no transfer hooks (no
 /// ERC-777 or ERC-1363 callbacks) and no fee, so a token call runs no code of a member or a
-/// DSO. The contract does not rely on that alone: the four functions that move tokens
-/// (`publishRequest`, `reclaimEscrow`, `settle`, `claimPayout`) are `nonReentrant` (a
-/// transient-storage guard) and finish their state changes before they call the token, and
-/// `publishRequest` refuses an escrow that does not arrive in full (a fee-on-transfer token),
-/// so the contract's balance always covers what it records.
+/// DSO. The contract does not rely on that alone: the functions that move tokens
+/// (`publishRequest`, `reclaimEscrow`, `proposeSettlement`, `disputeSettlement`,
+/// `finalizeSettlement`, `claimPayout`) are `nonReentrant` (a transient-storage guard) and
+/// finish their state changes before they call the token, and an escrow or a bond that does
+/// not arrive in full (a fee-on-transfer token) is refused, so the contract's balance always
+/// covers what it records.
 contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using AccountBook for Account;
@@ -44,6 +50,12 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
     uint256 public constant BP = 10_000;
     /// @notice Longest window: 256 intervals (the missing-data bitmap is one word per member).
     uint256 public constant MAX_INTERVALS = 256;
+    /// @notice The one baseline the contract recomputes from meter readings (settlement/
+    /// baselines.py METER_BEFORE_AFTER).
+    uint8 public constant METER_BEFORE_AFTER = 4;
+    /// @notice Most intervals the meter-before baseline averages, and leaves out before the
+    /// window (as settlement/baselines.py MeterBeforeAfterParams).
+    uint8 public constant MAX_BASELINE_INTERVALS = 96;
 
     bytes32 public constant OPT_IN_TYPEHASH =
         keccak256("OptIn(uint256 requestId,address member,uint48 maxWh)");
@@ -56,42 +68,21 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
     IParticipantRegistry public immutable registry;
     IERC20 public immutable token;
     IMeterOracle public immutable meterOracle;
+    /// @notice Seconds a proposed settlement stays open to disputes.
+    uint64 public immutable challengeWindowS;
+    /// @notice Seconds after the window during which only the coordinator or a market
+    /// operator may propose the settlement; after them anyone may.
+    uint64 public immutable proposalGraceS;
+    /// @notice FlexToken a settlement's proposer posts: paid to the first successful
+    /// disputer (the DSO when the proposer corrects itself), returned at finalization
+    /// otherwise.
+    uint96 public immutable settlementBond;
 
     uint256 public requestCount;
     mapping(uint256 requestId => Request) private _requests;
     mapping(uint256 requestId => uint32[]) private _quantities;
     mapping(uint256 requestId => mapping(address member => OptIn)) private _optIns;
     mapping(address member => Account) private _accounts;
-
-    /// @dev Running figures of one settlement (memory, against stack depth): the shape of a
-    /// table row (`tw` words) and a deliveries row (`dw` words, `words` per figure), where the
-    /// current row starts (`tAt` in the table, `dAt` in the deliveries: word indexes), and the
-    /// meter bitmap words fetched so far (`cached` of them in `cache`; `last`: the last used).
-    struct Tally {
-        uint256 n;
-        uint256 tw;
-        uint256 dw;
-        uint256 words;
-        uint16 upperBp;
-        uint40 price;
-        uint256 payoutTotal;
-        uint64 windowStart;
-        uint256 window;
-        uint256 tAt;
-        uint256 dAt;
-        uint256 cached;
-        CommittedWord last;
-        CommittedWord[] cache;
-    }
-
-    /// @dev One bitmap word of the meter commitments per interval of a window (bit `b`: the
-    /// meter of index `256 * index + b`), with their AND (committed in every interval) and OR.
-    struct CommittedWord {
-        uint256 index;
-        uint256 all;
-        uint256 any;
-        uint256[] bits;
-    }
 
     /// @dev Running figures of one proposal (memory, against stack depth).
     struct Proposal {
@@ -102,17 +93,30 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
         uint256 maxPayout;
         uint16 round;
         uint256[] sums;
+        uint256[] meters;
     }
 
-    constructor(address registry_, address token_, address meterOracle_)
-        EIP712("BRIGHT FlexCoordination", "1")
-    {
+    /// @param challengeWindowS_ seconds a proposed settlement is open to disputes
+    /// @param proposalGraceS_ seconds after a window during which only its coordinator (or a
+    /// market operator) may propose the settlement
+    /// @param settlementBond_ FlexToken base units a settlement's proposer posts
+    constructor(
+        address registry_,
+        address token_,
+        address meterOracle_,
+        uint64 challengeWindowS_,
+        uint64 proposalGraceS_,
+        uint96 settlementBond_
+    ) EIP712("BRIGHT FlexCoordination", "1") {
         if (registry_ == address(0) || token_ == address(0) || meterOracle_ == address(0)) {
             revert FlexCoordinationZeroAddress();
         }
         registry = IParticipantRegistry(registry_);
         token = IERC20(token_);
         meterOracle = IMeterOracle(meterOracle_);
+        challengeWindowS = challengeWindowS_;
+        proposalGraceS = proposalGraceS_;
+        settlementBond = settlementBond_;
     }
 
     // ---------------------------------------------------------------- requests
@@ -121,6 +125,12 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
     /// `p.escrow` FlexToken from the caller, an active DSO (approve this contract first). The
     /// escrow must cover `sum_t priceCap * upper(q_t) / 1000`, and must arrive in full (a token
     /// that keeps a fee on transfer is refused with `FlexCoordinationEscrowNotReceived`).
+    /// The baseline must be one the contract can recompute when a settlement is disputed: the
+    /// meter-before baseline (method 4) with `p.baselineIntervals` (1..96) and
+    /// `p.baselineGapIntervals` (0..96); X-of-Y, same-hour and forecast baselines (methods 1 to
+    /// 3) are refused with `FlexCoordinationBaselineNotOnChain`. `p.baselineHash` is zero or
+    /// `keccak256(abi.encode(uint8(4), int256[](K, G)))` (settlement/baselines.py
+    /// `baseline_hash`); the stored hash is always the latter.
     function publishRequest(RequestParams calldata p, uint32[] calldata quantitiesWh)
         external
         nonReentrant
@@ -139,7 +149,7 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
             revert FlexCoordinationBadOptInDeadline(p.optInDeadline, p.windowStart, block.timestamp);
         }
         if (p.toleranceBp >= BP) revert FlexCoordinationImpossibleTolerance(p.toleranceBp);
-        if (p.baselineMethod == 0) revert FlexCoordinationUnknownBaselineMethod(p.baselineMethod);
+        bytes32 baselineHash = _baselineHash(p);
         uint256 required;
         for (uint256 k; k < n; ++k) {
             uint256 q = quantitiesWh[k];
@@ -160,21 +170,47 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
         r.toleranceBp = p.toleranceBp;
         r.optInDeadline = p.optInDeadline;
         r.escrow = p.escrow;
-        r.baselineHash = p.baselineHash;
+        r.baselineHash = baselineHash;
         r.baselineMethod = p.baselineMethod;
+        r.baselineIntervals = p.baselineIntervals;
+        r.baselineGapIntervals = p.baselineGapIntervals;
         _quantities[requestId] = quantitiesWh;
-        _pullEscrow(p.escrow);
-        emit RequestPublished(requestId, msg.sender, p.gridArea, p, quantitiesWh);
+        _pull(p.escrow, false);
+        RequestParams memory logged = p;
+        logged.baselineHash = baselineHash; // as stored (a zero hash given is filled in)
+        emit RequestPublished(requestId, msg.sender, p.gridArea, logged, quantitiesWh);
+    }
+
+    /// @dev The request's baseline is the meter-before baseline with valid parameters, and
+    /// its hash (the given one zero or the same).
+    function _baselineHash(RequestParams calldata p) private pure returns (bytes32 h) {
+        uint8 method = p.baselineMethod;
+        if (method == 0 || method > METER_BEFORE_AFTER) revert FlexCoordinationUnknownBaselineMethod(method);
+        if (method != METER_BEFORE_AFTER) revert FlexCoordinationBaselineNotOnChain(method);
+        (uint8 k, uint8 gap) = (p.baselineIntervals, p.baselineGapIntervals);
+        if (
+            k == 0 || k > MAX_BASELINE_INTERVALS || gap > MAX_BASELINE_INTERVALS
+                || p.windowStart < (uint64(k) + gap) * INTERVAL_S
+        ) revert FlexCoordinationBadBaselineParams(k, gap);
+        int256[] memory params = new int256[](2);
+        (params[0], params[1]) = (int256(uint256(k)), int256(uint256(gap)));
+        h = keccak256(abi.encode(method, params));
+        if (p.baselineHash != bytes32(0) && p.baselineHash != h) {
+            revert FlexCoordinationBaselineHashMismatch(h, p.baselineHash);
+        }
     }
 
     /// @dev Takes `amount` from the caller; exactly `amount` must arrive (the contract's
-    /// balance before and after), so the recorded escrow is always held.
-    function _pullEscrow(uint256 amount) private {
+    /// balance before and after), so the recorded escrow (or bond: `bond`) is always held.
+    function _pull(uint256 amount, bool bond) private {
         if (amount == 0) return;
         uint256 before = _balance();
         token.safeTransferFrom(msg.sender, address(this), amount);
         uint256 received = _balance() - before;
-        if (received != amount) revert FlexCoordinationEscrowNotReceived(amount, received);
+        if (received != amount) {
+            if (bond) revert FlexCoordinationBondNotReceived(amount, received);
+            revert FlexCoordinationEscrowNotReceived(amount, received);
+        }
     }
 
     /// @dev The contract's token balance (a function: the call's code is in the bytecode once).
@@ -254,7 +290,7 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
     /// before the window starts): the targets table (see the interface) and the reserves, all
     /// of whom opted in, at `pricePerKwh` (at most the cap). In every interval the targets add
     /// up to within the tolerance of the quantity; each target is at most the member's offer;
-    /// the most the targets can earn is covered by the escrow.
+    /// no two rows name one meter; the most the targets can earn is covered by the escrow.
     function proposeCoalition(
         uint256 requestId,
         uint40 pricePerKwh,
@@ -266,6 +302,7 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
         if (table.length == 0 || table.length % pr.tw != 0) {
             revert FlexCoordinationBadTable(table.length, pr.tw);
         }
+        pr.meters = new uint256[](_setSize(table.length / pr.tw));
         for (uint256 base; base < table.length; base += pr.tw) {
             _addRow(pr, requestId, PackedRows.slice(table, base, pr.tw), table.length);
         }
@@ -350,10 +387,11 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
         }
     }
 
-    /// @notice Replaces `member` by reserve `reserve` (meter `reserveMeterId`) from interval
-    /// `fromInterval` on, which must not have started: the member keeps its earlier targets,
-    /// the reserve takes the later ones (as a new row at the table's end). By the coalition's
-    /// coordinator or an active market operator; `table` is the current targets table.
+    /// @notice Replaces `member` by reserve `reserve` (meter `reserveMeterId`, which no row of
+    /// the table uses) from interval `fromInterval` on, which must not have started: the member
+    /// keeps its earlier targets, the reserve takes the later ones (as a new row at the table's
+    /// end). By the coalition's coordinator or an active market operator; `table` is the
+    /// current targets table.
     function replaceMember(
         uint256 requestId,
         uint256[] calldata table,
@@ -401,7 +439,7 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
 
     /// @dev The table with reserve row `row` appended (its head and meter id set), which
     /// takes `member`'s targets from interval `fromInterval` on; `member`'s row no longer has
-    /// them.
+    /// them. No row of the table may use the reserve's meter.
     function _moveTargets(
         uint256[] calldata table,
         address member,
@@ -416,9 +454,16 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
         uint256 tw = row.length;
         next = new uint256[](len + tw);
         uint256 at;
+        uint256 index = row[0] & type(uint96).max;
         for (uint256 i; i < len; ++i) {
-            next[i] = table[i];
-            if (i % tw == 0 && address(uint160(table[i] >> 96)) == member) at = i;
+            uint256 word = table[i];
+            next[i] = word;
+            if (i % tw == 0) {
+                if (address(uint160(word >> 96)) == member) at = i;
+                if (word & type(uint96).max == index) {
+                    revert FlexCoordinationDuplicateMeter(address(uint160(row[0] >> 96)), index);
+                }
+            }
         }
         // `member` (status MEMBER) has a row: the table's hash matched the stored one. Word by
         // word from the one holding interval `fromInterval`: the fields from there on move.
@@ -440,299 +485,87 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
 
     // ---------------------------------------------------------------- settlement
 
-    /// @notice Settles `requestId` after its window (the coordinator or an active market
-    /// operator): `table` is the current targets table, `results` one word per row (payout,
-    /// uncovered penalty, reputation points), `deliveries` the per-interval figures (see the
-    /// interface). Checks that payouts plus `refund` are the escrow, that no payout is above
-    /// the member's most, that no credit is above target plus tolerance, and that every
-    /// credited meter-interval has a meter commitment (and every one flagged as without data
-    /// has none and is credited nothing). Credits the payouts (see `claimPayout`), pays the
-    /// refund to the DSO, adds the points to the members' reputation (`RequestSettled` logs
-    /// them with the results).
-    ///
-    /// The meter data is read as whole bitmap words: one `MeterOracle.committedWords` call per
-    /// 256 meter indexes in the table gives every interval of the window, and each row's own
-    /// bit is checked in memory (the row carries its meter index, checked at proposal).
-    function settle(
-        uint256 requestId,
-        uint256[] calldata table,
-        uint256[] calldata results,
-        uint256[] calldata deliveries,
-        uint256 refund
-    ) external nonReentrant {
+    /// @notice Proposes the settlement of `requestId` after its window: `table` is the current
+    /// targets table, `deliveries` per row the intervals without meter data and the delivered
+    /// Wh (see the interface). The flags must be exactly the intervals where the row's meter
+    /// has no commitment in the MeterOracle, and a flagged interval delivers nothing; the
+    /// contract computes each row's payout, uncovered penalty and points (CoordinationSettlement)
+    /// and takes `settlementBond` from the caller (approve it first). Until `proposalGraceS`
+    /// after the window only the coalition's coordinator (while active) or an active market
+    /// operator may propose; after it anyone may, so a coalition whose coordinator vanished is
+    /// still settled. Opens the challenge window (`challengeWindowS`).
+    function proposeSettlement(uint256 requestId, uint256[] calldata table, uint256[] calldata deliveries)
+        external
+        nonReentrant
+    {
         Request storage r = _request(requestId);
-        Tally memory t = _startSettlement(r, requestId);
-        if (results.length != table.length / t.tw) {
-            revert FlexCoordinationLengthMismatch(table.length / t.tw, results.length);
-        }
-        if (deliveries.length != results.length * t.dw) {
-            revert FlexCoordinationLengthMismatch(results.length * t.dw, deliveries.length);
+        if (r.status != Status.Accepted) revert FlexCoordinationWrongStatus(requestId, r.status);
+        uint64 endS = r.windowStart + uint64(r.intervals) * INTERVAL_S;
+        if (block.timestamp < endS) revert FlexCoordinationWindowNotEnded(requestId, endS, block.timestamp);
+        if (block.timestamp < endS + proposalGraceS) _requireCoordinator(r, requestId);
+        _checkTable(r, requestId, table);
+        // Exact: a block's timestamp fits a uint64 for billions of years.
+        CoordinationSettlement.propose(
+            r, _env(requestId, uint64(block.timestamp) + challengeWindowS), table, deliveries
+        );
+        _pull(settlementBond, true);
+    }
+
+    /// @notice Disputes row `d.row` of the settlement proposed for `requestId`, during its
+    /// challenge window (anyone): `table` is the targets table, `d` the proposal's results
+    /// and deliveries as logged (and corrected by earlier disputes) with the row's meter
+    /// evidence (see `Dispute`). The row is recomputed and corrected; the first successful
+    /// disputer gets the bond (the DSO does when the proposer corrects its own proposal). A
+    /// dispute that finds the row correct reverts with `FlexCoordinationRowCorrect`.
+    function disputeSettlement(uint256 requestId, uint256[] calldata table, Dispute calldata d)
+        external
+        nonReentrant
+    {
+        Request storage r = _settling(requestId);
+        if (block.timestamp >= r.challengeEnds) {
+            revert FlexCoordinationChallengeClosed(requestId, r.challengeEnds, block.timestamp);
         }
         _checkTable(r, requestId, table);
-        _settleRows(t, table, results, deliveries);
-        if (t.payoutTotal + refund != r.escrow) {
-            revert FlexCoordinationPayoutMismatch(r.escrow, t.payoutTotal, refund);
-        }
-        r.status = Status.Settled;
-        r.settlementHash = _emitSettled(requestId, t.payoutTotal, refund, results, deliveries);
-        if (refund != 0) token.safeTransfer(r.dso, refund);
+        uint256 paid = CoordinationSettlement.dispute(r, _env(requestId, r.challengeEnds), table, d);
+        // A wrong proposal always costs its bond: corrected by its own proposer (who could
+        // front-run another disputer), the bond goes to the DSO.
+        if (paid != 0) token.safeTransfer(msg.sender == r.proposer ? r.dso : msg.sender, paid);
     }
 
-    /// @dev The request can be settled now by the caller; the figures the checks need.
-    function _startSettlement(Request storage r, uint256 requestId) private view returns (Tally memory t) {
-        Status status = r.status;
-        if (status == Status.Settled) revert FlexCoordinationAlreadySettled(requestId);
-        if (status != Status.Accepted) revert FlexCoordinationWrongStatus(requestId, status);
-        _requireCoordinator(r, requestId);
-        t.n = r.intervals;
-        t.windowStart = r.windowStart;
-        uint64 endS = t.windowStart + uint64(t.n) * INTERVAL_S;
-        if (block.timestamp < endS) revert FlexCoordinationWindowNotEnded(requestId, endS, block.timestamp);
-        t.tw = _rowWords(t.n);
-        t.words = PackedWords.wordsFor(t.n);
-        t.dw = 1 + 3 * t.words;
-        // Cannot overflow: the tolerance is below BP (checked at publication).
-        t.upperBp = uint16(BP + r.toleranceBp);
-        t.price = r.pricePerKwh;
-        t.window = t.n == 256 ? type(uint256).max : (1 << t.n) - 1;
-    }
-
-    /// @dev Checks and books every row (`settle` checked that `results` has one entry per row
-    /// of `table` and `deliveries` one row per entry).
-    function _settleRows(
-        Tally memory t,
-        uint256[] calldata table,
-        uint256[] calldata results,
-        uint256[] calldata deliveries
-    ) private {
-        for (uint256 i; i < results.length; ++i) {
-            // Cannot overflow: row `i` starts inside the checked lengths (far below 2^64).
-            unchecked {
-                (t.tAt, t.dAt) = (i * t.tw, i * t.dw);
-            }
-            uint256 head = table[t.tAt];
-            uint256 maxPayout = _checkRow(t, table, deliveries, head);
-            _book(t, head, results[i], maxPayout);
-        }
-    }
-
-    /// @dev Checks the current row (first word `head`) of the table and of the deliveries
-    /// against the targets and the meter data; the most its targets can earn.
-    function _checkRow(Tally memory t, uint256[] calldata table, uint256[] calldata deliveries, uint256 head)
-        private
-        view
-        returns (uint256 maxPayout)
-    {
-        uint256 missing = deliveries[t.dAt];
-        // Only the window's intervals can be flagged (keeps the deliveries canonical).
-        if (missing & ~t.window != 0) revert FlexCoordinationDeliveryWithoutData(_member(head), t.n);
-        bool credited;
-        (maxPayout, credited) = _scanRow(t, table, deliveries, head);
-        if (!credited && missing == 0) return maxPayout;
-        // Fast path: no flags, and the meter's word is the last one used and has a commitment
-        // in every interval of the window.
-        CommittedWord memory w = t.last;
-        if (
-            missing == 0 && t.cached != 0 && w.index == (head & type(uint96).max) >> 8
-                && (w.all >> (head & 255)) & 1 == 1
-        ) return maxPayout;
-        _checkData(t, table, deliveries, missing);
-    }
-
-    /// @dev One pass over the current row's targets and credits (see PackedRows.scan): the
-    /// most the targets can earn and whether anything is credited; reverts for a credit above
-    /// target plus tolerance. The unused fields of the last word have zero targets (checked
-    /// at proposal), so a credit there is above target too.
-    function _scanRow(Tally memory t, uint256[] calldata table, uint256[] calldata deliveries, uint256 head)
-        private
-        pure
-        returns (uint256 maxPayout, bool credited)
-    {
-        bool above;
-        // The slices of `_targets` and `_credits`, taken inline (a call each costs about 25
-        // gas a row). Cannot overflow: the rows start inside the checked lengths (far below
-        // 2^64).
-        unchecked {
-            (maxPayout, above, credited) = PackedRows.scan(
-                PackedRows.slice(table, t.tAt + 2, t.words),
-                PackedRows.slice(deliveries, t.dAt + 1 + t.words, t.words),
-                t.upperBp,
-                t.price
-            );
-        }
-        if (above) _failCredit(t, table, deliveries, head);
-    }
-
-    /// @dev Reverts for the current row's first interval credited above target plus tolerance
-    /// (`PackedRows.scan` found one; `PackedRows.firstAbove` applies the same bound).
-    function _failCredit(
-        Tally memory t,
-        uint256[] calldata table,
-        uint256[] calldata deliveries,
-        uint256 head
-    ) private pure {
-        (bool found, uint256 k, uint256 credit, uint256 bound) =
-            PackedRows.firstAbove(_targets(t, table), _credits(t, deliveries), t.upperBp);
-        assert(found);
-        revert FlexCoordinationCreditAboveTarget(_member(head), k, credit, bound);
-    }
-
-    /// @dev The current row's targets in the table.
-    function _targets(Tally memory t, uint256[] calldata table) private pure returns (uint256[] calldata) {
-        // Cannot overflow: inside the checked length of `table` (far below 2^64).
-        unchecked {
-            return PackedRows.slice(table, t.tAt + 2, t.words);
-        }
-    }
-
-    /// @dev The current row's credits in the deliveries.
-    function _credits(Tally memory t, uint256[] calldata deliveries)
-        private
-        pure
-        returns (uint256[] calldata)
-    {
-        // Cannot overflow: inside the checked length of `deliveries` (far below 2^64).
-        unchecked {
-            return PackedRows.slice(deliveries, t.dAt + 1 + t.words, t.words);
-        }
-    }
-
-    /// @dev The member of a table row with first word `head`.
-    function _member(uint256 head) private pure returns (address) {
-        return address(uint160(head >> 96));
-    }
-
-    /// @dev The current row against the meter data (the slow path: the meter's word is not
-    /// at hand, or some interval is flagged or not committed): intervals flagged in `missing`
-    /// deliver and are credited nothing and have no commitment; the credited ones have one. A
-    /// meter committed in every interval of the window needs no look at the credits.
-    function _checkData(
-        Tally memory t,
-        uint256[] calldata table,
-        uint256[] calldata deliveries,
-        uint256 missing
-    ) private view {
-        uint256 head = table[t.tAt];
-        CommittedWord memory w = _committedWords(t, (head & type(uint96).max) >> 8);
-        head &= 255; // the meter's bit in the word
-        if (missing == 0 && (w.all >> head) & 1 == 1) return;
-        uint256 nz = PackedRows.nonZero(_credits(t, deliveries), type(uint256).max, t.n);
-        if (nz & missing != 0) _failRow(t, table, 2, _lowestBit(nz & missing));
-        // Cannot overflow: inside the checked length of `deliveries` (far below 2^64).
-        unchecked {
-            uint256[] calldata delivered = PackedRows.slice(deliveries, t.dAt + 1, t.words);
-            uint256 flagged = PackedRows.nonZero(delivered, missing, t.n);
-            if (flagged != 0) _failRow(t, table, 2, _lowestBit(flagged));
-        }
-        uint256 have = _committedRow(w, head, t.n);
-        if (missing & have != 0) _failRow(t, table, 3, _lowestBit(missing & have));
-        if (nz & ~have != 0) _failRow(t, table, 4, _lowestBit(nz & ~have));
-    }
-
-    /// @dev Bit `k` set where meter bit `bit` of `w.bits[k]` is (its commitments in the window).
-    function _committedRow(CommittedWord memory w, uint256 bit, uint256 n)
-        private
-        pure
-        returns (uint256 have)
-    {
-        if ((w.any >> bit) & 1 == 0) return 0;
-        if ((w.all >> bit) & 1 == 1) return n == 256 ? type(uint256).max : (1 << n) - 1;
-        uint256[] memory words = w.bits;
-        for (uint256 k; k < n; ++k) have |= ((words[k] >> bit) & 1) << k;
-    }
-
-    function _lowestBit(uint256 x) private pure returns (uint256 k) {
-        while ((x >> k) & 1 == 0) ++k;
-    }
-
-    /// @dev Reverts with the error of a failed check of the current row at interval `k`: `fail` 2 a
-    /// flagged interval with a delivery or a credit, 3 a flagged interval with a commitment, 4
-    /// a credit without a commitment.
-    function _failRow(Tally memory t, uint256[] calldata table, uint256 fail, uint256 k) private pure {
-        address member = _member(table[t.tAt]);
-        if (fail == 2) revert FlexCoordinationDeliveryWithoutData(member, k);
-        bytes32 meterId = bytes32(table[t.tAt + 1]);
-        // Exact: `k` is an interval of the window (below 256).
-        uint64 startS = t.windowStart + uint64(k) * INTERVAL_S;
-        if (fail == 3) revert FlexCoordinationMeterDataPresent(member, meterId, startS);
-        revert FlexCoordinationMissingMeterData(member, meterId, startS);
-    }
-
-    /// @dev Bitmap word `wordIndex` of every interval of the window, with their AND and OR
-    /// (one oracle call per word index and settlement; the last one used is kept at hand).
-    function _committedWords(Tally memory t, uint256 wordIndex)
-        private
-        view
-        returns (CommittedWord memory w)
-    {
-        w = t.last;
-        if (t.cached != 0 && w.index == wordIndex) return w;
-        uint256 m = t.cached;
-        for (uint256 j; j < m; ++j) {
-            if (t.cache[j].index == wordIndex) {
-                t.last = t.cache[j];
-                return t.last;
-            }
-        }
-        // The oracle returns one word per interval (`t.n` of them).
-        uint256[] memory bits = meterOracle.committedWords(t.windowStart, t.n, wordIndex);
-        w = CommittedWord(wordIndex, type(uint256).max, 0, bits);
-        for (uint256 k; k < bits.length; ++k) (w.all, w.any) = (w.all & bits[k], w.any | bits[k]);
-        if (m == t.cache.length) {
-            CommittedWord[] memory grown = new CommittedWord[](m == 0 ? 4 : 2 * m);
-            for (uint256 j; j < m; ++j) grown[j] = t.cache[j];
-            t.cache = grown;
-        }
-        (t.cache[m], t.cached, t.last) = (w, m + 1, w);
-    }
-
-    /// @dev Credits one member's payout and adds its points (see AccountBook.credit).
-    function _book(Tally memory t, uint256 head, uint256 result, uint256 maxPayout) private {
-        address member = _member(head);
-        // The result word's top 96 bits: exact in uint96.
-        uint96 payout = uint96(result >> 160);
-        if (payout > maxPayout) revert FlexCoordinationPayoutAboveMax(member, payout, maxPayout);
-        // Bits 64-95 are the points, int32 in two's complement (the results' encoding): the
-        // truncation to 32 bits selects the field.
-        _accounts[member].credit(payout, int32(uint32(result >> 64)));
-        // Cannot overflow: a payout is below 2^96 and a batch has fewer than 2^16 rows.
-        unchecked {
-            t.payoutTotal += payout;
-        }
-    }
-
-    /// @dev Emits `RequestSettled` from one memory copy of the results and deliveries (laid
-    /// out as the event's data) and returns the settlement hash
-    /// `keccak256(abi.encode(keccak256(results), keccak256(deliveries)))`.
-    function _emitSettled(
+    /// @notice Finalizes the settlement of `requestId` once its challenge window has ended
+    /// (anyone): `results` as proposed and corrected, `deliveriesHash` the keccak256 of the
+    /// deliveries likewise. Credits the payouts (see `claimPayout`) and the points, pays the
+    /// refund to the DSO and an untouched bond back to the proposer.
+    function finalizeSettlement(
         uint256 requestId,
-        uint256 payoutTotal,
-        uint256 refund,
+        uint256[] calldata table,
         uint256[] calldata results,
-        uint256[] calldata deliveries
-    ) private returns (bytes32 h) {
-        bytes32 topic = RequestSettled.selector;
-        assembly ("memory-safe") {
-            let p := mload(0x40)
-            let nr := results.length
-            let nd := deliveries.length
-            let rBytes := shl(5, nr)
-            let dBytes := shl(5, nd)
-            mstore(p, payoutTotal)
-            mstore(add(p, 0x20), refund)
-            mstore(add(p, 0x60), 0xa0)
-            mstore(add(p, 0x80), add(0xc0, rBytes))
-            mstore(add(p, 0xa0), nr)
-            calldatacopy(add(p, 0xc0), results.offset, rBytes)
-            let dAt := add(add(p, 0xc0), rBytes)
-            mstore(dAt, nd)
-            calldatacopy(add(dAt, 0x20), deliveries.offset, dBytes)
-            mstore(0x00, keccak256(add(p, 0xc0), rBytes))
-            mstore(0x20, keccak256(add(dAt, 0x20), dBytes))
-            h := keccak256(0x00, 0x40)
-            mstore(add(p, 0x40), h)
-            log3(p, add(0xe0, add(rBytes, dBytes)), topic, requestId, caller())
+        bytes32 deliveriesHash
+    ) external nonReentrant {
+        Request storage r = _settling(requestId);
+        if (block.timestamp < r.challengeEnds) {
+            revert FlexCoordinationChallengeOpen(requestId, r.challengeEnds, block.timestamp);
         }
+        _checkTable(r, requestId, table);
+        (uint256 payoutTotal, uint256 bond) = CoordinationSettlement.finalize(
+            r, _accounts, _env(requestId, r.challengeEnds), table, results, deliveriesHash
+        );
+        uint256 refund = r.escrow - payoutTotal;
+        if (refund != 0) token.safeTransfer(r.dso, refund);
+        if (bond != 0) token.safeTransfer(r.proposer, bond);
+    }
+
+    function _settling(uint256 requestId) private view returns (Request storage r) {
+        r = _request(requestId);
+        if (r.status != Status.Settling) revert FlexCoordinationWrongStatus(requestId, r.status);
+    }
+
+    function _env(uint256 requestId, uint64 challengeEnds)
+        private
+        view
+        returns (CoordinationSettlement.Env memory)
+    {
+        return CoordinationSettlement.Env(meterOracle, requestId, settlementBond, challengeEnds);
     }
 
     /// @notice The caller takes out the payouts credited to it.
@@ -801,7 +634,7 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
     }
 
     /// @dev `keccak256(abi.encodePacked(a))` hashed in scratch memory past the free memory
-    /// pointer (nothing is allocated: the settlement's event data later reuses the space).
+    /// pointer (nothing is allocated).
     function _hashWords(uint256[] calldata a) private pure returns (bytes32 h) {
         assembly ("memory-safe") {
             let p := mload(0x40)
@@ -845,7 +678,32 @@ contract FlexCoordination is IFlexCoordination, EIP712, ReentrancyGuardTransient
         if (row[0] & type(uint96).max != index) {
             revert FlexCoordinationWrongMeterIndex(m, meterId, row[0] & type(uint96).max, index);
         }
+        if (!_claimMeter(pr.meters, index)) revert FlexCoordinationDuplicateMeter(m, index);
         _addTargets(pr, row, tableLength, m, maxWh);
+    }
+
+    /// @dev Slots of the meter set of a table of `rows` rows: a power of two, at least twice
+    /// the rows (open addressing stays short).
+    function _setSize(uint256 rows) private pure returns (uint256 size) {
+        size = 4;
+        while (size < 2 * rows) size <<= 1;
+    }
+
+    /// @dev Adds meter index `index` to the set `set` (open addressing, `index + 1` stored so
+    /// that 0 is an empty slot); false when it is there already.
+    function _claimMeter(uint256[] memory set, uint256 index) private pure returns (bool) {
+        uint256 mask = set.length - 1;
+        uint256 key = index + 1;
+        uint256 i = index & mask;
+        while (true) {
+            uint256 v = set[i];
+            if (v == key) return false;
+            if (v == 0) {
+                set[i] = key;
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
     }
 
     /// @dev Adds row `row`'s targets to the interval sums and what they can earn to the total;

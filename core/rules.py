@@ -342,7 +342,8 @@ class FlexRequest:
         Penalty per kWh of shortfall beyond the tolerance, token base units per kWh.
     baseline_method_id, baseline_params
         The baseline fixed at request time (see :mod:`settlement.baselines`): method id and
-        its canonical parameter encoding.
+        its canonical parameter encoding. Default: the meter-before baseline (4), the one
+        FlexCoordination can recompute on-chain and so the only one it accepts.
     price_per_kwh
         The agreed price (<= cap); ``None`` pays the cap.
     grid_area
@@ -359,7 +360,7 @@ class FlexRequest:
     escrow: int = 0
     direction: Direction = Direction.UP
     penalty_per_kwh: int = 0
-    baseline_method_id: int = 1
+    baseline_method_id: int = 4
     baseline_params: tuple[int, ...] = ()
     price_per_kwh: int | None = None
     grid_area: str = ""

@@ -1,9 +1,11 @@
 """``bright settle ...``: check settlements against the chain and the committed meter data.
 
-``verify <request id>`` (a DSO request on FlexCoordination) or ``verify --session <id>`` (a
-market session settled on delivery) exits 0 when the recomputed settlement matches the chain,
-1 when it does not (each differing field is printed), 2 on bad input (an id out of range,
-unknown, not settled yet, no deployment, unreachable node).
+``verify <request id>`` (a DSO request on FlexCoordination: its settlement proposed or
+finalized) or ``verify --session <id>`` (a market session settled on delivery) exits 0 when
+the recomputed settlement matches the chain, 1 when it does not (each differing field is
+printed), 2 on bad input (an id out of range, unknown, not settled yet, no deployment,
+unreachable node). A request's disputes are printed, and so are meter corrections committed
+after its settlement was finalized (flagged: they do not change paid money).
 """
 
 from __future__ import annotations
@@ -97,13 +99,32 @@ def verify(
         sys.stdout.write(json.dumps(data, default=str) + "\n")
     else:
         verdict = "matches" if report.matches else "DOES NOT MATCH"
+        state = "proposed, open to disputes" if report.state == "proposed" else "finalized"
         print(
-            f"request {request_id}: the settlement {verdict} the recomputation "
+            f"request {request_id}: the settlement ({state}) {verdict} the recomputation "
             f"({report.rows} members x {report.intervals} intervals, "
             f"{report.values_checked} meter values checked against their commitments)"
         )
         for d in report.differences:
             print(f"  {d['field']}: on-chain {d['on_chain']}, recomputed {d['recomputed']}")
+        for x in report.disputes:
+            print(
+                f"  disputed: row {x['row']} ({x['member']}) corrected by {x['disputer']} in "
+                f"block {x['block']}, payout now {x['payout_after']}, bond paid {x['bond_paid']}"
+            )
+        for f in report.flagged:
+            if "would_change" in f:
+                for c in f["would_change"]:
+                    print(
+                        f"  flagged: with the corrected data {c['field']} would be "
+                        f"{c['recomputed']} (paid: {c['on_chain']})"
+                    )
+            else:
+                print(
+                    f"  flagged: meter {f['meter']} @ {f['interval_start_s']} corrected after "
+                    f"the settlement (block {f['corrected_in_block']}): {f['was_wh']} -> "
+                    f"{f['now_wh']} Wh; paid money unchanged"
+                )
     raise typer.Exit(code=0 if report.matches else 1)
 
 

@@ -1,22 +1,28 @@
 """A FlexCoordination request settled from chain data alone (used by the coalition service to
-``settle`` and by ``bright settle verify`` to recompute): the request's terms, the targets table
-(events), the committed meter values (MeterOracle events, corrections included).
+propose a settlement, by the dispute watcher (:mod:`settlement.disputes`) to check one, and by
+``bright settle verify`` to recompute): the request's terms, the targets table (events), the
+committed meter values (MeterOracle events, corrections included).
 
-The rules are :mod:`settlement.engine`'s, with three conventions for what the engine leaves
-to the caller:
+The rules are :mod:`settlement.engine`'s, with these conventions for what the engine leaves
+to the caller, all of them the contract's too (a dispute recomputes a row on-chain the same
+way, ``CoordinationSettlement``):
 
-* **Baseline parameters**: the request fixes a method id and ``baseline_hash``. A zero hash
-  means the method's default parameters; otherwise the parameters are the defaults or one of
-  the encodings the caller knows (``known_params``) whose :func:`~settlement.baselines.
-  baseline_hash` is the stored hash; if none matches, :class:`UnknownBaselineParams`.
+* **Baseline parameters**: the contract takes only the meter-before baseline (method 4) and
+  stores its parameters (``baseline_intervals``, ``baseline_gap_intervals``), which are used
+  (the stored hash must be theirs). For any other method id the request fixes a
+  ``baseline_hash``: a zero hash means the method's default parameters; otherwise the
+  parameters are the defaults or one of the encodings the caller knows (``known_params``) whose
+  :func:`~settlement.baselines.baseline_hash` is the stored hash; if none matches,
+  :class:`UnknownBaselineParams`.
 * **Missing meter data**: a window interval of a member without a committed value is flagged
   as missing (the contract checks that it has no commitment): nothing delivered, nothing
   credited, the shortfall is ``T * (10000 - tol) // 10000`` (the engine's result with metered
   = baseline). A member whose baseline cannot be computed (not enough committed history)
   delivered 0 in every interval.
-* **Reputation points** (both schemes): ``points_per_kwh * C // 1000 -
-  penalty_points_per_kwh * S // 1000`` per interval (:func:`settlement.engine.
-  settle_reputation`'s rule), summed over the window.
+* **Reputation points**: ``POINTS_PER_KWH * C // 1000 - PENALTY_POINTS_PER_KWH * S // 1000``
+  per interval (:func:`settlement.engine.settle_reputation`'s rule with the contract's
+  constants, 1,000 each), summed over the window and capped to the int32 range of the results
+  word; the uncovered penalty is capped at ``2**64 - 1`` likewise (the contract does the same).
 
 Meter values are net import, ``import_wh - export_wh`` (:mod:`settlement.domain`).
 """
@@ -28,9 +34,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from chain.coordination import RequestInfo
+from chain.coordination import (
+    METER_BEFORE_AFTER,
+    PENALTY_POINTS_PER_KWH,
+    POINTS_PER_KWH,
+    RequestInfo,
+    pack_proposal_deliveries,
+)
 from chain.oracles import CommittedValue, MeterOracleClient
-from core.codec import CoalitionRow, MemberDeliveries, MemberResult, pack_deliveries, pack_results
+from core.codec import CoalitionRow, MemberDeliveries, MemberResult, pack_results
+from core.oracle_codec import MeterValue
 from core.rules import Direction, FlexRequest, interval_points, lower_wh, member_money
 from settlement.baselines import (
     MeterBeforeAfterParams,
@@ -73,8 +86,18 @@ def resolve_baseline_params(
 ) -> tuple[int, ...]:
     """The canonical parameter encoding of the request's baseline (see the module)."""
     method = info.baseline_method_id
+    stored = bytes(info.baseline_hash)
+    if method == METER_BEFORE_AFTER and info.baseline_params:
+        params = tuple(int(v) for v in info.baseline_params)
+        try:
+            matches = stored == ZERO_HASH or baseline_hash(method, params) == stored
+        except BaselineError:
+            matches = False
+        if not matches:
+            raise UnknownBaselineParams(info.request_id, method, stored)
+        return params
     defaults = decode_params(method, ()).encode()
-    if bytes(info.baseline_hash) == ZERO_HASH:
+    if stored == ZERO_HASH:
         return defaults
     for candidate in (defaults, *(tuple(int(v) for v in p) for p in known_params)):
         try:
@@ -106,22 +129,30 @@ def flex_request(
 
 class MeterValues:
     """The MeterOracle's current value of each (meter, interval), read incrementally from its
-    events (a correction replaces the value it corrects)."""
+    events (a correction replaces the value it corrects), and every batch's values by root
+    (what a Merkle proof of one of them needs)."""
 
     def __init__(self, client: MeterOracleClient, from_block: int = 0) -> None:
         self.client = client
         self._next_block = from_block
         self.values: dict[tuple[str, int], CommittedValue] = {}
+        self.batches: dict[bytes, list[MeterValue]] = {}
 
     def refresh(self) -> dict[tuple[str, int], CommittedValue]:
         head = int(self.client.w3.eth.block_number)
         if head >= self._next_block:
-            for key, value in self.client.current_values(self._next_block).items():
+            for c in self.client.history(self._next_block):
+                self.batches.setdefault(c.root, []).append(c.value)
+                key = (c.value.meter_id, c.value.interval_start_s)
                 old = self.values.get(key)
-                if old is None or (value.block, value.log_index) > (old.block, old.log_index):
-                    self.values[key] = value
+                if old is None or (c.block, c.log_index) > (old.block, old.log_index):
+                    self.values[key] = c
             self._next_block = head + 1
         return self.values
+
+    def proof(self, committed: CommittedValue) -> list[bytes]:
+        """The Merkle proof of a current value in its batch."""
+        return self.client.proof_for(committed.value, self.batches[committed.root])
 
     def net_wh(self) -> dict[tuple[str, int], int]:
         """(meter id, interval start) -> net import, Wh."""
@@ -172,13 +203,26 @@ def settlement_hash(
     results: Sequence[MemberResult], deliveries: Sequence[MemberDeliveries], intervals: int
 ) -> bytes:
     """The contract's ``settlementHash``: ``keccak256(abi.encode(keccak(results),
-    keccak(deliveries)))`` over the packed words."""
+    keccak(deliveries)))`` over the packed words (the deliveries as a proposal gives them)."""
     from eth_utils import keccak
 
     from core.codec import words_hash
 
     return keccak(
-        words_hash(pack_results(results)) + words_hash(pack_deliveries(deliveries, intervals))
+        words_hash(pack_results(results))
+        + words_hash(pack_proposal_deliveries(deliveries, intervals))
+    )
+
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+UINT64_MAX = 2**64 - 1
+
+
+def chain_result(payout: int, penalty_uncovered: int, points: int) -> MemberResult:
+    """A member's result as the contract's results word holds it: the uncovered penalty capped
+    at ``2**64 - 1``, the points capped to the int32 range."""
+    return MemberResult(
+        payout, min(penalty_uncovered, UINT64_MAX), min(max(points, INT32_MIN), INT32_MAX)
     )
 
 
@@ -195,9 +239,9 @@ def _history_range(method: int, params: Sequence[int], window_start_s: int) -> t
     return window_start_s, window_start_s
 
 
-def _points(credited: Sequence[int], shortfall: Sequence[int], rules: SettlementRules) -> int:
+def _points(credited: Sequence[int], shortfall: Sequence[int]) -> int:
     return sum(
-        interval_points(c, s, rules.points_per_kwh, rules.penalty_points_per_kwh)
+        interval_points(c, s, POINTS_PER_KWH, PENALTY_POINTS_PER_KWH)
         for c, s in zip(credited, shortfall, strict=True)
     )
 
@@ -221,7 +265,8 @@ def compute_chain_settlement(
     net_wh
         Committed net import per (meter id, interval start), Wh.
     rules
-        Reputation point rates (the money rules are the engine's and the request's).
+        The engine's non-delivery rule (the money rules are the request's, the reputation
+        point rates the contract's).
     known_params
         Baseline parameter encodings to try besides the defaults (see the module).
     """
@@ -306,7 +351,7 @@ def compute_chain_settlement(
                 target_wh=tuple(row.targets_wh),
                 baseline_wh=baselines[row.member],
                 metered_wh=metered[row.member],
-                result=MemberResult(payout, uncovered, _points(credited, shortfall, r)),
+                result=chain_result(payout, uncovered, _points(credited, shortfall)),
                 deliveries=MemberDeliveries(delivered, credited, shortfall, miss),
                 penalty_total=penalties,
             )

@@ -25,11 +25,23 @@ What each event does:
   the table is dropped and every opt-in is ``opted``.
 * ``MemberReplaced``: the member is ``replaced`` from ``fromInterval`` (its later targets are
   zero), the reserve's row (from the event) is appended and it becomes a ``member``.
-* ``RequestSettled``: ``settled``; each table row (in table order) gets its result word
-  (:func:`~chain.coordination.unpack_result`: payout, uncovered penalty, points) and its
-  per-interval deliveries (:func:`~chain.coordination.unpack_deliveries`); each member's
-  account gets the payout as claimable and the points as reputation. The points come from the
-  results words, not from ``ReputationAwarded`` (which this projection does not read).
+* ``SettlementProposed``: the request's ``settlement_state`` is ``proposed`` (proposer, end of
+  the challenge window, bond, the proposal's payouts; ``status`` stays ``accepted`` until it is
+  final); each table row (in table order) gets its result word (:func:`core.codec.
+  unpack_result`: payout, uncovered penalty, points) and its per-interval deliveries
+  (:func:`chain.coordination.unpack_proposal_deliveries`: delivered and missing data as
+  proposed, credited and shortfall by :mod:`core.rules` from its targets), not yet ``settled``.
+* ``SettlementDisputed``: the corrected row's figures replace the proposed ones (the member's
+  ``disputed_by``), the request counts the dispute, its proposal's payouts are the event's,
+  ``bond_paid_to`` is who got the bond: the disputer, or the DSO when the proposer disputed
+  its own proposal.
+* ``SettlementFinalized``: ``settled`` (``settlement_state`` ``finalized``, ``settler`` the
+  finalizer, ``payout_total`` and ``refund``); each row's final result word, ``settled``; each
+  member's account gets the payout as claimable and the points as reputation. The points come
+  from the results words, not from ``ReputationAwarded`` (which this projection does not read).
+* ``RequestSettled``: the one-step settlement of the contract before proposals and disputes
+  (results and deliveries with credited and shortfall in one event): ``settled`` at once, as
+  above. Kept for chains and benchmarks that carry it.
 * ``PayoutClaimed``: the claimed amount leaves the member's claimable.
 * ``EscrowReclaimed``: ``reclaimed``; the amount is the request's refund.
 
@@ -48,6 +60,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -58,6 +71,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from chain.coordination import proposal_row_words, unpack_proposal_deliveries
 from chain.indexer import ChainEvent
 from core.codec import (
     CoalitionRow,
@@ -127,11 +141,12 @@ class _Req:
     intervals: int
     window_start_s: int
     row_count: int
+    tolerance_bp: int = 0
 
 
 def _request(event: ChainEvent, session: Session, request_id: int) -> _Req:
     row = session.execute(
-        select(_R.c.intervals, _R.c.window_start_s, _R.c.row_count).where(
+        select(_R.c.intervals, _R.c.window_start_s, _R.c.row_count, _R.c.tolerance_bp).where(
             _R.c.chain_id == event.chain_id, _R.c.request_id == request_id
         )
     ).first()
@@ -140,7 +155,13 @@ def _request(event: ChainEvent, session: Session, request_id: int) -> _Req:
             f"{event.contract}.{event.event}: request {request_id} was never published "
             f"(block {event.block_number})"
         )
-    return _Req(request_id, int(row.intervals), int(row.window_start_s), int(row.row_count))
+    return _Req(
+        request_id,
+        int(row.intervals),
+        int(row.window_start_s),
+        int(row.row_count),
+        int(row.tolerance_bp),
+    )
 
 
 def _request_where(event: ChainEvent, request_id: int) -> Any:
@@ -176,7 +197,7 @@ def _bump_accounts(
 
     Additions commute, so the figures come out the same in any order of application: on the
     Kafka bus a member's ``PayoutClaimed`` (keyed by the member) may be applied before the
-    ``RequestSettled`` that credited it (keyed by the request), and the claimable is negative
+    ``SettlementFinalized`` that credited it (keyed by the request), and the claimable is negative
     only until that one arrives. PostgreSQL adds in SQL (``ON CONFLICT DO UPDATE SET x = x +
     excluded.x``), so Kafka workers adding to one account at once lose nothing; SQLite adds
     the counts in SQL and the amounts in Python (they are decimal text there: its integers stop
@@ -267,6 +288,10 @@ def project_request_published(event: ChainEvent, session: Session) -> None:
             penalty_per_kwh=_int(p["penaltyPerKwh"]),
             baseline_method=_int(p["baselineMethod"]),
             baseline_hash=str(p["baselineHash"]),
+            baseline_intervals=_int(p["baselineIntervals"]) if "baselineIntervals" in p else None,
+            baseline_gap_intervals=(
+                _int(p["baselineGapIntervals"]) if "baselineGapIntervals" in p else None
+            ),
             escrow=_int(p["escrow"]),
             quantities_wh=quantities,
             status="open",
@@ -281,6 +306,13 @@ def project_request_published(event: ChainEvent, session: Session) -> None:
             refund=None,
             settler=None,
             settlement_hash=None,
+            settlement_state=None,
+            settlement_proposer=None,
+            challenge_ends_s=None,
+            settlement_bond=None,
+            proposed_payout_total=None,
+            dispute_count=0,
+            bond_paid_to=None,
             published_block=event.block_number,
             published_tx=event.tx_hash,
             updated_block=event.block_number,
@@ -435,6 +467,7 @@ def _insert_rows(
                 "penalty_uncovered": None,
                 "points": None,
                 "updated_block": event.block_number,
+                "disputed_by": None,
             }
             for i, row in enumerate(rows)
         ],
@@ -602,20 +635,16 @@ def decode_settlement(
     args: Mapping[str, Any], intervals: int
 ) -> tuple[list[MemberResult], list[MemberDeliveries] | None]:
     """The results (one per table row) and deliveries (None when the event carries none) of a
-    ``RequestSettled`` event's arguments, through :mod:`chain.coordination`'s helpers."""
+    ``RequestSettled`` event's arguments (the one-step settlement's format, :mod:`core.codec`)."""
     results = [unpack_result(w) for w in _words(args["results"])]
     raw = args.get("deliveries")
     deliveries = None if raw is None else unpack_deliveries(_words(raw), intervals)
     return results, deliveries
 
 
-@coordination.on(CONTRACT, "RequestSettled")
-def project_request_settled(event: ChainEvent, session: Session) -> None:
-    flush_pending(session)  # written-behind opt-ins first
-    a = event.args
-    rid = _int(a["requestId"])
-    req = _request(event, session, rid)
-    members = [
+def _members(event: ChainEvent, session: Session, rid: int) -> list[str]:
+    """The request's table rows' members, in table order."""
+    return [
         str(m)
         for m in session.execute(
             select(_CM.c.member)
@@ -623,25 +652,51 @@ def project_request_settled(event: ChainEvent, session: Session) -> None:
             .order_by(_CM.c.row_index)
         ).scalars()
     ]
-    results, deliveries = decode_settlement(a, req.intervals)
-    if len(results) != len(members) or (deliveries is not None and len(deliveries) != len(members)):
-        raise CoordinationStreamError(
-            f"RequestSettled of request {rid}: {len(results)} results for a table of "
-            f"{len(members)} rows (block {event.block_number})"
+
+
+def _table_rows(event: ChainEvent, session: Session, req: _Req) -> list[CoalitionRow]:
+    """The request's targets table as the read model holds it (rows in table order)."""
+    targets: dict[str, list[int]] = {}
+    for member, k, t in session.execute(
+        select(_MI.c.member, _MI.c.interval_index, _MI.c.target_wh).where(
+            _MI.c.chain_id == event.chain_id, _MI.c.request_id == req.request_id
         )
+    ):
+        row = targets.setdefault(str(member), [0] * req.intervals)
+        row[int(k)] = int(t)
+    return [
+        CoalitionRow(m, "", tuple(targets.get(m, [0] * req.intervals)))
+        for m in _members(event, session, req.request_id)
+    ]
+
+
+def _write_rows(
+    event: ChainEvent,
+    session: Session,
+    req: _Req,
+    figures: Sequence[tuple[str, MemberResult, MemberDeliveries | None]],
+    settled: bool,
+    **member_values: Any,
+) -> None:
+    """Each (member, result, deliveries) into its member row and its interval rows."""
+    rid = req.request_id
     member_rows, interval_rows = [], []
-    deltas: dict[str, dict[str, int]] = {}
-    for i, (member, result) in enumerate(zip(members, results, strict=True)):
-        d = deliveries[i] if deliveries is not None else None
+    for member, result, d in figures:
         member_rows.append(
             {
                 "b_member": member,
                 "b_payout": result.payout,
                 "b_penalty": result.penalty_uncovered,
                 "b_points": result.points,
-                "b_delivered": None if d is None else sum(d.delivered_wh),
-                "b_credited": None if d is None else sum(d.credited_wh),
-                "b_shortfall": None if d is None else sum(d.shortfall_wh),
+                **(
+                    {}
+                    if d is None
+                    else {
+                        "b_delivered": sum(d.delivered_wh),
+                        "b_credited": sum(d.credited_wh),
+                        "b_shortfall": sum(d.shortfall_wh),
+                    }
+                ),
             }
         )
         if d is not None:
@@ -656,13 +711,8 @@ def project_request_settled(event: ChainEvent, session: Session) -> None:
                 }
                 for k in range(req.intervals)
             ]
-        acc = deltas.setdefault(member, dict.fromkeys(_ACCOUNT_FIELDS, 0))
-        acc["claimable"] += result.payout
-        acc["earned_total"] += result.payout
-        acc["penalty_uncovered_total"] += result.penalty_uncovered
-        acc["reputation"] += result.points
-        acc["settled_count"] += 1
     if member_rows:
+        with_deliveries = "b_delivered" in member_rows[0]
         session.execute(
             update(_CM)
             .where(
@@ -671,14 +721,21 @@ def project_request_settled(event: ChainEvent, session: Session) -> None:
                 _CM.c.member == bindparam("b_member"),
             )
             .values(
-                settled=True,
+                settled=settled,
                 payout=bindparam("b_payout", type_=_CM.c.payout.type),
                 penalty_uncovered=bindparam("b_penalty", type_=_CM.c.penalty_uncovered.type),
                 points=bindparam("b_points"),
-                delivered_total_wh=bindparam("b_delivered"),
-                credited_total_wh=bindparam("b_credited"),
-                shortfall_total_wh=bindparam("b_shortfall"),
+                **(
+                    {
+                        "delivered_total_wh": bindparam("b_delivered"),
+                        "credited_total_wh": bindparam("b_credited"),
+                        "shortfall_total_wh": bindparam("b_shortfall"),
+                    }
+                    if with_deliveries
+                    else {}
+                ),
                 updated_block=event.block_number,
+                **member_values,
             ),
             member_rows,
         )
@@ -699,21 +756,190 @@ def project_request_settled(event: ChainEvent, session: Session) -> None:
             ),
             interval_rows,
         )
-    if deliveries is not None:
-        _set_interval_totals(
-            event,
-            session,
-            rid,
-            [
-                {
-                    "delivered_wh": sum(d.delivered_wh[k] for d in deliveries),
-                    "credited_wh": sum(d.credited_wh[k] for d in deliveries),
-                    "shortfall_wh": sum(d.shortfall_wh[k] for d in deliveries),
-                    "members_without_data": sum(1 for d in deliveries if k in d.missing),
-                }
-                for k in range(req.intervals)
-            ],
+        _refresh_interval_totals(event, session, req)
+
+
+def _refresh_interval_totals(event: ChainEvent, session: Session, req: _Req) -> None:
+    """The request's per-interval sums of its members' figures."""
+    sums = {
+        int(k): (int(d), int(c), int(sh), int(m))
+        for k, d, c, sh, m in session.execute(
+            select(
+                _MI.c.interval_index,
+                func.coalesce(func.sum(_MI.c.delivered_wh), 0),
+                func.coalesce(func.sum(_MI.c.credited_wh), 0),
+                func.coalesce(func.sum(_MI.c.shortfall_wh), 0),
+                func.coalesce(func.sum(case((_MI.c.missing_data.is_(True), 1), else_=0)), 0),
+            )
+            .where(_MI.c.chain_id == event.chain_id, _MI.c.request_id == req.request_id)
+            .group_by(_MI.c.interval_index)
         )
+    }
+    _set_interval_totals(
+        event,
+        session,
+        req.request_id,
+        [
+            dict(
+                zip(
+                    ("delivered_wh", "credited_wh", "shortfall_wh", "members_without_data"),
+                    sums.get(k, (0, 0, 0, 0)),
+                    strict=True,
+                )
+            )
+            for k in range(req.intervals)
+        ],
+    )
+
+
+def _credit_accounts(event: ChainEvent, session: Session, members: Sequence[str],
+                     results: Sequence[MemberResult]) -> None:
+    """Each member's account: the payout claimable, the points added, one more settled."""
+    deltas: dict[str, dict[str, int]] = {}
+    for member, result in zip(members, results, strict=True):
+        acc = deltas.setdefault(member, dict.fromkeys(_ACCOUNT_FIELDS, 0))
+        acc["claimable"] += result.payout
+        acc["earned_total"] += result.payout
+        acc["penalty_uncovered_total"] += result.penalty_uncovered
+        acc["reputation"] += result.points
+        acc["settled_count"] += 1
+    _bump_accounts(event.chain_id, event.block_number, session, deltas)
+
+
+def _check_rows(event: ChainEvent, rid: int, members: Sequence[str], count: int) -> None:
+    if count != len(members):
+        raise CoordinationStreamError(
+            f"{event.event} of request {rid}: {count} results for a table of "
+            f"{len(members)} rows (block {event.block_number})"
+        )
+
+
+@coordination.on(CONTRACT, "SettlementProposed")
+def project_settlement_proposed(event: ChainEvent, session: Session) -> None:
+    """The proposal's figures per row (not settled yet) and the request's settlement state."""
+    flush_pending(session)  # written-behind opt-ins first
+    a = event.args
+    rid = _int(a["requestId"])
+    req = _request(event, session, rid)
+    rows = _table_rows(event, session, req)
+    results = [unpack_result(w) for w in _words(a["results"])]
+    _check_rows(event, rid, [r.member for r in rows], len(results))
+    deliveries = unpack_proposal_deliveries(_words(a["deliveries"]), rows, req.tolerance_bp)
+    _write_rows(
+        event,
+        session,
+        req,
+        [(r.member, res, d) for r, res, d in zip(rows, results, deliveries, strict=True)],
+        settled=False,
+        disputed_by=None,
+    )
+    _set_request(
+        event,
+        session,
+        rid,
+        settlement_state="proposed",
+        settlement_proposer=a["proposer"],
+        challenge_ends_s=_int(a["challengeEnds"]),
+        settlement_bond=_int(a["bond"]),
+        proposed_payout_total=_int(a["payoutTotal"]),
+        dispute_count=0,
+        bond_paid_to=None,
+        settlement_hash=str(a["settlementHash"]),
+    )
+
+
+@coordination.on(CONTRACT, "SettlementDisputed")
+def project_settlement_disputed(event: ChainEvent, session: Session) -> None:
+    """The corrected row replaces the proposed one; the request counts the dispute."""
+    flush_pending(session)  # written-behind opt-ins first
+    a = event.args
+    rid = _int(a["requestId"])
+    req = _request(event, session, rid)
+    rows = _table_rows(event, session, req)
+    i = _int(a["row"])
+    words = _words(a["deliveries"])
+    if i >= len(rows) or rows[i].member != a["member"] or (
+        len(words) != proposal_row_words(req.intervals)
+    ):
+        raise CoordinationStreamError(
+            f"SettlementDisputed of request {rid}: row {i} is not {a['member']}'s "
+            f"(block {event.block_number})"
+        )
+    [d] = unpack_proposal_deliveries(words, rows[i : i + 1], req.tolerance_bp)
+    _write_rows(
+        event,
+        session,
+        req,
+        [(rows[i].member, unpack_result(_int(a["result"])), d)],
+        settled=False,
+        disputed_by=a["disputer"],
+    )
+    paid_to: dict[str, Any] = {}
+    if _int(a["bondPaid"]):  # the DSO's when the proposer corrected its own proposal
+        proposer, dso = session.execute(
+            select(_R.c.settlement_proposer, _R.c.dso).where(_request_where(event, rid))
+        ).one()
+        paid_to["bond_paid_to"] = dso if a["disputer"] == proposer else a["disputer"]
+    _set_request(
+        event,
+        session,
+        rid,
+        dispute_count=_R.c.dispute_count + 1,
+        proposed_payout_total=_int(a["payoutTotal"]),
+        settlement_hash=str(a["settlementHash"]),
+        **paid_to,
+    )
+
+
+@coordination.on(CONTRACT, "SettlementFinalized")
+def project_settlement_finalized(event: ChainEvent, session: Session) -> None:
+    """Settled: the final results per row, the members' accounts credited."""
+    flush_pending(session)  # written-behind opt-ins first
+    a = event.args
+    rid = _int(a["requestId"])
+    req = _request(event, session, rid)
+    members = _members(event, session, rid)
+    results = [unpack_result(w) for w in _words(a["results"])]
+    _check_rows(event, rid, members, len(results))
+    _write_rows(
+        event, session, req, [(m, r, None) for m, r in zip(members, results, strict=True)], True
+    )
+    _set_request(
+        event,
+        session,
+        rid,
+        status="settled",
+        settlement_state="finalized",
+        settler=a["finalizer"],
+        payout_total=_int(a["payoutTotal"]),
+        refund=_int(a["refund"]),
+        settlement_hash=str(a["settlementHash"]),
+    )
+    _credit_accounts(event, session, members, results)
+
+
+@coordination.on(CONTRACT, "RequestSettled")
+def project_request_settled(event: ChainEvent, session: Session) -> None:
+    """The one-step settlement (see the module): figures, settled, accounts credited."""
+    flush_pending(session)  # written-behind opt-ins first
+    a = event.args
+    rid = _int(a["requestId"])
+    req = _request(event, session, rid)
+    members = _members(event, session, rid)
+    results, deliveries = decode_settlement(a, req.intervals)
+    _check_rows(event, rid, members, len(results))
+    if deliveries is not None:
+        _check_rows(event, rid, members, len(deliveries))
+    _write_rows(
+        event,
+        session,
+        req,
+        [
+            (m, r, None if deliveries is None else deliveries[i])
+            for i, (m, r) in enumerate(zip(members, results, strict=True))
+        ],
+        True,
+    )
     _set_request(
         event,
         session,
@@ -724,7 +950,7 @@ def project_request_settled(event: ChainEvent, session: Session) -> None:
         refund=_int(a["refund"]),
         settlement_hash=str(a["settlementHash"]),
     )
-    _bump_accounts(event.chain_id, event.block_number, session, deltas)
+    _credit_accounts(event, session, members, results)
 
 
 @coordination.on(CONTRACT, "PayoutClaimed")

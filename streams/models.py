@@ -380,6 +380,22 @@ class FlexRequest(Base):
     published_block: Mapped[int] = mapped_column(BigInteger)
     published_tx: Mapped[str] = mapped_column(String(66))
     updated_block: Mapped[int] = mapped_column(BigInteger)
+    # The meter-before baseline's parameters (RequestPublished; migration 0008).
+    baseline_intervals: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    baseline_gap_intervals: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The settlement's state (migration 0008): ``proposed`` (SettlementProposed: open to
+    # disputes until ``challenge_ends_s``; ``status`` stays ``accepted``) or ``finalized``
+    # (SettlementFinalized: ``status`` ``settled``, ``payout_total`` and ``refund`` set).
+    settlement_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    settlement_proposer: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    challenge_ends_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    settlement_bond: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    proposed_payout_total: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    """The proposal's payouts as they stand (after disputes)."""
+    dispute_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    bond_paid_to: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    """Who got the proposer's bond: the first successful disputer, or the DSO when the
+    proposer corrected its own proposal."""
 
 
 class FlexOptIn(Base):
@@ -402,7 +418,8 @@ class FlexOptIn(Base):
 
 class FlexCoalitionMember(Base):
     """One row of a request's targets table (CoalitionProposed, MemberReplaced) with the
-    member's settlement result (RequestSettled): payout, uncovered penalty, points."""
+    member's settlement result: payout, uncovered penalty, points (as proposed and corrected by
+    disputes; ``settled`` once finalized)."""
 
     __tablename__ = "flex_coalition_members"
     __table_args__ = (Index("ix_flex_coalition_members_member", "chain_id", "member"),)
@@ -425,6 +442,8 @@ class FlexCoalitionMember(Base):
     penalty_uncovered: Mapped[int | None] = mapped_column(Uint256, nullable=True)
     points: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     updated_block: Mapped[int] = mapped_column(BigInteger)
+    disputed_by: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    """Who last corrected this row's settlement figures by a dispute (migration 0008)."""
 
 
 class FlexMemberInterval(Base):

@@ -7,6 +7,7 @@ import {IMeterOracle} from "../interfaces/IMeterOracle.sol";
 import {IParticipantRegistry} from "../interfaces/IParticipantRegistry.sol";
 import {FlexRules} from "./FlexRules.sol";
 import {MarketStorage} from "./MarketStorage.sol";
+import {MeterEvidence} from "./MeterEvidence.sol";
 
 /// @title MarketSettlement
 /// @notice Settlement on delivery of a cleared FlexMarket session (core/rules.py
@@ -17,7 +18,9 @@ import {MarketStorage} from "./MarketStorage.sol";
 /// Per seller (all its filled offers of the session, filled `F`): delivered `D` is the
 /// meter-before baseline minus the metered net import over the delivery intervals (upward;
 /// the other way round downward), each reading proven against the MeterOracle's commitment;
-/// credited `C = clamp(D, 0, F)`, shortfall `S = max(0, lowerWh(F, tol) - D)`; it earns
+/// credited `C = clamp(D, 0, F)`, shortfall `S = max(0, lowerWh(F, tol) - D)` (the readings'
+/// verification and the meter-before baseline are MeterEvidence's, shared with the disputes of
+/// FlexCoordination's settlements); it earns
 /// `proRata(escrow, C, volume)` and pays `min(energyCost(S, penalty), bond)` out of its
 /// delivery bond. A seller whose meter has no committed reading of a needed interval (checked
 /// on-chain) is credited nothing. The buyers share the rest pro rata to what they paid; the
@@ -148,8 +151,8 @@ library MarketSettlement {
     struct Needed {
         bytes32 meterId;
         uint256 baseline; // readings before the delivery
+        uint256 gap; // intervals between them and the delivery
         uint256 count; // all readings
-        uint64 first; // the first baseline interval
         uint64 start; // the delivery's start
         uint8 product;
     }
@@ -164,16 +167,16 @@ library MarketSettlement {
         Needed memory n;
         n.meterId = env.registry.participant(e.trader).meterId;
         n.baseline = s.baselineIntervals;
+        n.gap = s.baselineGapIntervals;
         n.count = n.baseline + uint256(s.durationS) / INTERVAL_S;
         n.start = uint64(s.deliveryStart);
-        n.first = n.start - uint64(n.baseline + s.baselineGapIntervals) * INTERVAL_S;
         n.product = uint8(s.product);
         if (e.missing != 0) {
             if (e.readings.length != 0 || e.missing > n.count) {
                 revert IFlexMarket.FlexMarketReadingCount(e.trader, 0, e.readings.length);
             }
             uint64 at = _intervalOf(n, e.missing - 1);
-            if (_isCommitted(env.oracle, n.meterId, at)) {
+            if (MeterEvidence.isCommitted(env.oracle, n.meterId, at)) {
                 revert IFlexMarket.FlexMarketReadingPresent(e.trader, at);
             }
             return (0, true);
@@ -185,7 +188,7 @@ library MarketSettlement {
         for (uint256 j; j < n.baseline; ++j) {
             sum += _verified(env.oracle, n.meterId, e.trader, _intervalOf(n, j), e.readings[j]);
         }
-        int256 baseline = FlexRules.divRound(sum, SafeCast.toInt256(n.baseline));
+        int256 baseline = MeterEvidence.meterBefore(sum, n.baseline);
         for (uint256 j = n.baseline; j < n.count; ++j) {
             int256 metered = _verified(env.oracle, n.meterId, e.trader, _intervalOf(n, j), e.readings[j]);
             delivered += FlexRules.deliveredWh(n.product, baseline, metered);
@@ -194,9 +197,7 @@ library MarketSettlement {
 
     /// @dev The start of needed interval `j`: the baseline intervals, then the delivery's.
     function _intervalOf(Needed memory n, uint256 j) private pure returns (uint64) {
-        return j < n.baseline
-            ? n.first + uint64(j) * INTERVAL_S
-            : n.start + uint64(j - n.baseline) * INTERVAL_S;
+        return MeterEvidence.intervalAt(n.start, n.baseline, n.gap, j);
     }
 
     /// @dev The net import of a reading the MeterOracle holds for `meterId` at `at`.
@@ -206,26 +207,10 @@ library MarketSettlement {
         address seller,
         uint64 at,
         IFlexMarket.Reading calldata r
-    ) private view returns (int256) {
+    ) private view returns (int256 netWh) {
         bool ok;
-        if (meterId != bytes32(0)) {
-            try oracle.verifyReading(meterId, at, r.importWh, r.exportWh, r.root, r.proof) returns (bool v) {
-                ok = v;
-            } catch {}
-        }
+        (ok, netWh) = MeterEvidence.verified(oracle, meterId, at, r.importWh, r.exportWh, r.root, r.proof);
         if (!ok) revert IFlexMarket.FlexMarketBadReading(seller, at);
-        return int256(uint256(r.importWh)) - int256(uint256(r.exportWh));
-    }
-
-    /// @dev Whether the MeterOracle has a reading of `meterId` for `at` (a participant
-    /// without a meter, or a meter never enrolled, has none).
-    function _isCommitted(IMeterOracle oracle, bytes32 meterId, uint64 at) private view returns (bool) {
-        if (meterId == bytes32(0)) return false;
-        try oracle.isCommitted(meterId, at) returns (bool c) {
-            return c;
-        } catch {
-            return false;
-        }
     }
 
     /// @dev Each filled bid gets its share of what the sellers did not earn plus their

@@ -7,17 +7,14 @@ import {PackedWords} from "./PackedWords.sol";
 /// @title PackedRows
 /// @notice Sequences of 32-bit values packed eight to a word (see PackedWords) in calldata:
 /// value `k` of `words` is field `k % 8` of `words[k / 8]`. A FlexCoordination table row's
-/// targets and a deliveries row's delivered, credited and shortfall figures are such
-/// sequences; the functions here are the scans that proposal and settlement make over them.
-/// A sequence shorter than a caller says panics (0x32, as an index out of bounds) instead of
-/// reading a neighbour's words: `slice` checks its range once, and the loops of `scan` and
-/// `addTo` read only inside the lengths they check first.
+/// targets and a deliveries row's delivered figures are such sequences; the functions here
+/// are the scans that a coalition's proposal and a settlement make over them (`tally`: a
+/// settlement row's money and points, eight intervals at a time). A sequence shorter than a
+/// caller says panics (0x32, as an index out of bounds) instead of reading a neighbour's
+/// words: `slice` checks its range once, and the loop of `addTargets` reads only inside the
+/// lengths it checks first.
 library PackedRows {
     using PackedWords for uint256;
-
-    /// @dev As PackedWords' lane constants: the low 32 bits and bit 63 of each 64-bit lane.
-    uint256 private constant EVEN = 0x00000000ffffffff00000000ffffffff00000000ffffffff00000000ffffffff;
-    uint256 private constant GUARD = 0x8000000000000000800000000000000080000000000000008000000000000000;
 
     /// @notice Words `start` to `start + count` of `a` (panics 0x32 past its end). What
     /// `a[start:start + count]` gives, at a fraction of its gas (the range checks of a calldata
@@ -49,87 +46,65 @@ library PackedRows {
         return words[k / PackedWords.FIELDS].get(k % PackedWords.FIELDS);
     }
 
-    /// @notice One pass over a settlement row, eight intervals a word:
-    /// - `most`: what the targets can earn at `pricePerKwh` (token base units per kWh),
-    ///   `sum_k price * (T_k * upperBp / 10000) / 1000`, each term rounded down;
-    /// - `creditAbove`: some credit is above its target plus tolerance,
-    ///   `c_k * 10000 > T_k * upperBp` (that is `c_k > T_k * upperBp / 10000`, floor; see
-    ///   PackedWords.above);
-    /// - `credited`: some credit is not zero.
-    /// Reads `credits.length` words of each array; `targets` must have at least as many.
-    /// @param upperBp 10000 plus the tolerance in basis points
-    function scan(uint256[] calldata targets, uint256[] calldata credits, uint16 upperBp, uint40 pricePerKwh)
-        internal
-        pure
-        returns (uint256 most, bool creditAbove, bool credited)
-    {
-        if (targets.length < credits.length) Panic.panic(Panic.ARRAY_OUT_OF_BOUNDS);
-        // Assembly, eight fields unrolled: the same loop in Solidity (a call per word to
-        // word-level functions) cost about 400 gas a settlement row more (16 intervals, 3 %).
-        // The credit check takes four fields at a time in 64-bit lanes: both products stay
-        // below 2^48 in their lane (a field is below 2^32, `upperBp` below 2^16, 10000 below
-        // 2^14), so with guard bit 63 set in each lane of the left side the subtraction
-        // borrows across no lane, and the guard survives exactly where the credit is within
-        // its bound. Cannot overflow: one term of `most` is below 2^75 (`T * upperBp / 10000`
-        // below 2^35, the price below 2^40), a word's eight below 2^78, and a calldata array
-        // has far fewer than 2^64 words; `credits.length` words are read from each array,
-        // inside the lengths checked above.
-        assembly ("memory-safe") {
-            let bad := 0
-            let any := 0
-            let gap := sub(targets.offset, credits.offset)
-            for {
-                let cp := credits.offset
-                let end := add(cp, shl(5, credits.length))
-            } lt(cp, end) { cp := add(cp, 0x20) } {
-                let tw := calldataload(add(cp, gap))
-                let cw := calldataload(cp)
-                any := or(any, cw)
-                let lo := sub(or(mul(and(tw, EVEN), upperBp), GUARD), mul(and(cw, EVEN), 10000))
-                let hi := sub(
-                    or(mul(and(shr(32, tw), EVEN), upperBp), GUARD), mul(and(shr(32, cw), EVEN), 10000)
-                )
-                bad := or(bad, and(not(and(lo, hi)), GUARD))
-                if tw {
-                    most := add(most, div(mul(pricePerKwh,
-                        div(mul(and(tw, 0xffffffff), upperBp), 10000)), 1000))
-                    most := add(most, div(mul(pricePerKwh,
-                        div(mul(and(shr(32, tw), 0xffffffff), upperBp), 10000)), 1000))
-                    most := add(most, div(mul(pricePerKwh,
-                        div(mul(and(shr(64, tw), 0xffffffff), upperBp), 10000)), 1000))
-                    most := add(most, div(mul(pricePerKwh,
-                        div(mul(and(shr(96, tw), 0xffffffff), upperBp), 10000)), 1000))
-                    most := add(most, div(mul(pricePerKwh,
-                        div(mul(and(shr(128, tw), 0xffffffff), upperBp), 10000)), 1000))
-                    most := add(most, div(mul(pricePerKwh,
-                        div(mul(and(shr(160, tw), 0xffffffff), upperBp), 10000)), 1000))
-                    most := add(most, div(mul(pricePerKwh,
-                        div(mul(and(shr(192, tw), 0xffffffff), upperBp), 10000)), 1000))
-                    most := add(most, div(mul(pricePerKwh,
-                        div(mul(shr(224, tw), upperBp), 10000)), 1000))
-                }
-            }
-            creditAbove := iszero(iszero(bad))
-            credited := iszero(iszero(any))
-        }
+    /// @notice The money and points terms of a settlement row (see `tally`).
+    struct Rates {
+        uint256 upperBp; // 10000 plus the tolerance, basis points
+        uint256 lowerBp; // 10000 minus the tolerance
+        uint256 price; // token base units per credited kWh (below 2^40)
+        uint256 penalty; // token base units per kWh of shortfall (below 2^40)
+        uint256 points; // reputation points per credited kWh (below 2^40)
+        uint256 penaltyPoints; // reputation points taken per kWh of shortfall (below 2^40)
     }
 
-    /// @notice The first value `k` whose credit is above its target plus tolerance, with the
-    /// credit and the bound (`found` false when none is).
-    function firstAbove(uint256[] calldata targets, uint256[] calldata credits, uint16 upperBp)
+    /// @notice Adds one word of targets `targetsWord` (uint32 fields) and one of deliveries
+    /// `deliveredWord` (int32 fields, two's complement) to a settlement row's sums `acc`:
+    /// `acc[0]` rewards, `acc[1]` penalties, `acc[2]` points for credits, `acc[3]` points
+    /// taken for shortfalls. Per field, with target `T` and delivered `D` (core/rules.py,
+    /// FlexRules): credited `C = clamp(D, 0, T * upperBp / 10000)`, shortfall
+    /// `S = max(0, T * lowerBp / 10000 - D)`, then `energyCost(C, price)`,
+    /// `energyCost(S, penalty)`, `energyCost(C, points)`, `energyCost(S, penaltyPoints)`, each
+    /// rounded down. A field with a zero target and a zero delivery adds nothing.
+    function tally(uint256[4] memory acc, uint256 targetsWord, uint256 deliveredWord, Rates memory r)
         internal
         pure
-        returns (bool found, uint256 k, uint256 credit, uint256 bound)
     {
-        uint256 n = credits.length * PackedWords.FIELDS;
-        for (; k < n; ++k) {
-            uint256 t = at(targets, k);
-            credit = at(credits, k);
-            if (PackedWords.above(t, credit, upperBp)) {
-                return (true, k, credit, PackedWords.upper(t, upperBp));
+        (uint256 upperBp, uint256 lowerBp) = (r.upperBp, r.lowerBp);
+        (uint256 price, uint256 penalty, uint256 points, uint256 penaltyPoints) =
+            (r.price, r.penalty, r.points, r.penaltyPoints);
+        // Assembly, a loop over the eight fields: measured with PackedRowsHarness.tallyRow
+        // (eth_estimateGas), a row of 16 intervals costs 4,831 gas here and 32,951 in checked
+        // Solidity with FlexRules' creditedWh, shortfallWh and energyCost per field (the
+        // contract tests check that both give the same sums). Cannot overflow: a target is below 2^32
+        // and `upperBp` below 2^15, so a bound is below 2^47; `D` is an int32, so `C` is below
+        // 2^47 and `S` below 2^48; a rate is below 2^40, so a term is below 2^88, and the sums
+        // of a row of up to 256 intervals stay below 2^96.
+        assembly ("memory-safe") {
+            let reward := mload(acc)
+            let taken := mload(add(acc, 0x20))
+            let plus := mload(add(acc, 0x40))
+            let minus := mload(add(acc, 0x60))
+            for { let sh := 0 } lt(sh, 256) { sh := add(sh, 32) } {
+                let t := and(shr(sh, targetsWord), 0xffffffff)
+                let d := signextend(3, and(shr(sh, deliveredWord), 0xffffffff))
+                let c := 0
+                if sgt(d, 0) {
+                    c := d
+                    let up := div(mul(t, upperBp), 10000)
+                    if gt(c, up) { c := up }
+                }
+                let lo := div(mul(t, lowerBp), 10000)
+                let s := 0
+                if slt(d, lo) { s := sub(lo, d) }
+                reward := add(reward, div(mul(c, price), 1000))
+                taken := add(taken, div(mul(s, penalty), 1000))
+                plus := add(plus, div(mul(c, points), 1000))
+                minus := add(minus, div(mul(s, penaltyPoints), 1000))
             }
+            mstore(acc, reward)
+            mstore(add(acc, 0x20), taken)
+            mstore(add(acc, 0x40), plus)
+            mstore(add(acc, 0x60), minus)
         }
-        return (false, 0, 0, 0);
     }
 
     /// @notice Bit `k` set where bit `k` of `mask` is set and value `k` is not zero, for
@@ -157,7 +132,7 @@ library PackedRows {
     /// `words` to `sums[k]` for each `k` below `sums.length`, up to the first value above
     /// `maxValue`, whose index it returns (`sums.length`: none was; the sums before it are
     /// added, the rest are not); and `most`, what the added targets can earn at `pricePerKwh`
-    /// (`scan`'s figure). Panics (0x11) when a sum is 2^255 or more before an addition (a sum
+    /// (`sum_k price * (T_k * upperBp / 10000) / 1000`, each term rounded down). Panics (0x11) when a sum is 2^255 or more before an addition (a sum
     /// wraps only from 2^256 - 2^32, so none ever does).
     function addTargets(
         uint256[] memory sums,
@@ -175,7 +150,8 @@ library PackedRows {
         // `sums[k] += v`, a call per word for the earnings) cost about 2,000 gas a row of 16
         // intervals more, 7 % of a proposal. `sums` has `sums.length` words in memory, `words`
         // at least `ceil(sums.length / 8)` in calldata (checked above). `most` cannot overflow:
-        // a term is below 2^75 (see `scan`), and there are at most 2^64 of them; the sums are
+        // a term is below 2^75 (a bound below 2^35, the price below 2^40), and there are at
+        // most 2^64 of them; the sums are
         // guarded by the top bit of `high` (every sum before its addition) instead of a check
         // of each addition.
         assembly ("memory-safe") {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {FlexRules} from "../libraries/FlexRules.sol";
 import {PackedRows} from "../libraries/PackedRows.sol";
 
 /// @title PackedRowsHarness
@@ -19,34 +20,41 @@ contract PackedRowsHarness {
         return PackedRows.at(words, k);
     }
 
-    function scan(uint256[] calldata targets, uint256[] calldata credits, uint16 upperBp, uint40 pricePerKwh)
+    /// @notice `tally` from zero sums: rewards, penalties, points for credits, points taken.
+    function tally(uint256 targetsWord, uint256 deliveredWord, PackedRows.Rates memory rates)
         external
         pure
-        returns (uint256 most, bool creditAbove, bool credited)
+        returns (uint256[4] memory acc)
     {
-        return PackedRows.scan(targets, credits, upperBp, pricePerKwh);
+        PackedRows.tally(acc, targetsWord, deliveredWord, rates);
     }
 
-    /// @notice `scan` of words `start` to `start + count` of both arrays (slices that do not
-    /// start at the arrays' first word).
-    function scanSlices(
-        uint256[] calldata targets,
-        uint256[] calldata credits,
-        uint256 start,
-        uint256 count,
-        uint16 upperBp
-    ) external pure returns (uint256 most, bool creditAbove, bool credited) {
-        return PackedRows.scan(
-            PackedRows.slice(targets, start, count), PackedRows.slice(credits, start, count), upperBp, 1
-        );
-    }
-
-    function firstAbove(uint256[] calldata targets, uint256[] calldata credits, uint16 upperBp)
-        external
-        pure
-        returns (bool found, uint256 k, uint256 credit, uint256 bound)
-    {
-        return PackedRows.firstAbove(targets, credits, upperBp);
+    /// @notice `tally` of `words` words (the same pair each time), and the same in plain
+    /// Solidity with FlexRules' functions per field (`plain`): what the assembly is
+    /// measured against (the results must agree).
+    function tallyRow(
+        uint256 targetsWord,
+        uint256 deliveredWord,
+        PackedRows.Rates memory rates,
+        uint256 words,
+        bool plain
+    ) external pure returns (uint256[4] memory acc) {
+        for (uint256 j; j < words; ++j) {
+            if (!plain) {
+                PackedRows.tally(acc, targetsWord, deliveredWord, rates);
+                continue;
+            }
+            for (uint256 f; f < 8; ++f) {
+                uint256 t = (targetsWord >> (32 * f)) & type(uint32).max;
+                int256 d = int32(uint32(deliveredWord >> (32 * f)));
+                uint256 c = FlexRules.creditedWh(d, t * rates.upperBp / 10_000);
+                uint256 s = FlexRules.shortfallWh(d, t * rates.lowerBp / 10_000);
+                acc[0] += FlexRules.energyCost(c, rates.price);
+                acc[1] += FlexRules.energyCost(s, rates.penalty);
+                acc[2] += FlexRules.energyCost(c, rates.points);
+                acc[3] += FlexRules.energyCost(s, rates.penaltyPoints);
+            }
+        }
     }
 
     function nonZero(uint256[] calldata words, uint256 mask, uint256 n) external pure returns (uint256) {

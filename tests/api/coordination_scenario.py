@@ -8,11 +8,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from chain.coordination import coordination_client
+from chain.coordination import coordination_client, member_deliveries
 from chain.oracles import MeterOracleClient
 from core.codec import CoalitionRow, MemberDeliveries, MemberResult
 from core.oracle_codec import MeterValue
-from core.rules import lower_wh, required_escrow, upper_wh
+from core.rules import required_escrow
 
 N, Q, TOL, CAP, PRICE, PENALTY = 4, 1000, 1000, 250, 200, 100
 TARGETS = {"home-06": 400, "home-05": 300, "home-07": 300}
@@ -64,8 +64,6 @@ def build_scenario(api_demo: Any) -> Scenario:
         escrow,
         grid_area="feeder-1",
         penalty_per_kwh=PENALTY,
-        baseline_method=1,
-        baseline_hash=b"\x33" * 32,
     )
     for name in ("home-06", "home-07", RESERVE):
         client(name).opt_in(rid, 600)
@@ -97,26 +95,21 @@ def build_scenario(api_demo: Any) -> Scenario:
             MeterValue(meter[n], start + 900 * k, 500, 0)
             for n in names
             if k not in MISSING.get(n, ())
-            and (n != REPLACED or k < FROM)
-            and (n != RESERVE or k >= FROM)
         ]
         meters.commit(oracle, values, nonce=secrets.randbits(63))
-    results, deliveries = [], []
-    for n, row in zip(names, rows, strict=True):
-        d = DELIVERED[n]
-        credited = tuple(min(x, upper_wh(t, TOL)) for x, t in zip(d, row.targets_wh, strict=True))
-        short = tuple(max(0, lower_wh(t, TOL) - x) for x, t in zip(d, row.targets_wh, strict=True))
-        reward = sum(PRICE * c // 1000 for c in credited)
-        penalty = sum(PENALTY * s // 1000 for s in short)
-        results.append(
-            MemberResult(
-                max(0, reward - penalty),
-                max(0, penalty - reward),
-                sum(credited) // 10 - sum(short) // 10,
-            )
-        )
-        deliveries.append(MemberDeliveries(d, credited, short, frozenset(MISSING.get(n, ()))))
-    agg.settle(rid, rows, results, deliveries, escrow - sum(r.payout for r in results))
+    # The aggregator proposes the deliveries (flagged where the oracle committed nothing), the
+    # contract computes the money; after the challenge window anyone finalizes.
+    proposed = [
+        member_deliveries(DELIVERED[n], frozenset(MISSING.get(n, ())), row.targets_wh, TOL)
+        for n, row in zip(names, rows, strict=True)
+    ]
+    agg.propose_settlement(rid, rows, proposed)
+    w3.provider.make_request("evm_setNextBlockTimestamp", [agg.request(rid).challenge_ends_s])
+    w3.provider.make_request("evm_mine", [])
+    proposal = agg.settlement_proposal(rid)
+    assert proposal is not None
+    agg.finalize_settlement(rid, rows, proposal)
+    results, deliveries = proposal.results, proposal.deliveries(rows, TOL)
     client("home-06").claim_payout()
 
     # A second request stays open, with two opt-ins.

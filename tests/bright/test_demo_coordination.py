@@ -1,6 +1,7 @@
 """The coordination demo of ``bright up``: the simulated homes deliver their targets (real
 Mosquitto), and the demo DSO, the homes' opt-ins and the aggregator run a request to its
-settlement on anvil, a failing member replaced on the way; ``settle verify`` agrees."""
+settlement on anvil, a failing member replaced on the way, the settlement proposed, checked by
+the DSO's dispute watcher and finalized; ``settle verify`` agrees."""
 
 from __future__ import annotations
 
@@ -149,14 +150,29 @@ def test_demo_dso_homes_and_aggregator_take_a_request_to_a_verified_settlement(d
     commit(start + INTERVAL_S, coord.delivery(start + INTERVAL_S))
     commit(start + 2 * INTERVAL_S, coord.delivery(start + 2 * INTERVAL_S))
     coord.round()
+    proposed = next(line for line in lines if "settlement of request #1 proposed" in line)
+    assert "penalties" in proposed and "gas" in proposed and "open to disputes" in proposed
+    info = coord.dso.client.request(rid)
+    assert info.status is RequestStatus.SETTLING
+
+    def verify():
+        return verify_settlement(
+            w3, platform.deployment.address("FlexCoordination"),
+            platform.deployment.address("MeterOracle"), platform.artifacts, rid,
+        )
+
+    report = verify()
+    assert report.matches and report.state == "proposed", report.differences
+    # The DSO's watcher checked the proposal and found nothing to dispute.
+    coord.round()
+    assert not [line for line in lines if "disputed" in line]
+    advance_chain(w3, info.challenge_ends_s)
+    coord.round()
     settled = next(line for line in lines if "request #1 settled" in line)
-    assert "penalties" in settled and "gas" in settled
+    assert "after 0 disputes" in settled
     assert coord.dso.client.request(rid).status is RequestStatus.SETTLED
-    report = verify_settlement(
-        w3, platform.deployment.address("FlexCoordination"),
-        platform.deployment.address("MeterOracle"), platform.artifacts, rid,
-    )
-    assert report.matches, report.differences
+    report = verify()
+    assert report.matches and report.state == "finalized", report.differences
 
 
 def test_a_request_made_by_hand_gets_a_coalition_from_the_opt_ins_made_by_hand(

@@ -145,7 +145,8 @@ def make_env(w3: Any, artifacts: Any, admin: Any, accounts: Sequence[Any]) -> Co
     env = CoordEnv(platform, deployment, accounts)
     env.meters().enrol_meters([meter(i) for i in MEMBERS])
     address = deployment.address("FlexCoordination")
-    platform.token(admin).mint_batch([(accounts[DSO].address, FUNDS)])
+    # The DSO escrows; the aggregator and the operator post settlement bonds.
+    platform.token(admin).mint_batch([(accounts[i].address, FUNDS) for i in (DSO, AGG, OPERATOR)])
     platform.token(accounts[DSO]).approve(address, FUNDS)
     return env
 
@@ -194,3 +195,8 @@ def finish_window(env: CoordEnv, rid: int, start: int, failing: str) -> None:
 
 def kinds(steps: Sequence[Step]) -> list[str]:
     return [s.kind for s in steps]
+
+
+def past_challenge(env: CoordEnv, rid: int) -> None:
+    """Mine a block at the end of the request's challenge window."""
+    env.advance(env.client().request(rid).challenge_ends_s)

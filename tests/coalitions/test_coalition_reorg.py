@@ -96,23 +96,23 @@ def test_a_proposal_a_reorg_dropped_is_proposed_again_by_the_running_service(env
     assert [sum(r.targets_wh[k] for r in rows) for k in range(2)] == [400, 400]
 
 
-def test_a_settlement_a_reorg_dropped_is_sent_again(env, snapshot):
+def test_a_settlement_proposal_a_reorg_dropped_is_sent_again(env, snapshot):
     service = service_for(env)
     flow = run_to_replacement(env, service)
     rid, start, failing = flow["rid"], flow["start"], flow["failing"]
     assert kinds(flow["steps"]) == ["replaced"]
     finish_window(env, rid, start, failing)
-    [settled] = [s for s in service.tick() if s.request_id == rid]
-    assert settled.kind == "settled"
-    drop(env.w3, settled.tx_hash)
+    [proposed] = [s for s in service.tick() if s.request_id == rid]
+    assert proposed.kind == "settlement_proposed"
+    drop(env.w3, proposed.tx_hash)
     assert env.client().request(rid).status is RequestStatus.ACCEPTED
     [again] = [s for s in service.tick() if s.request_id == rid]
-    assert again.kind == "settled"
+    assert again.kind == "settlement_proposed"
     assert (again.detail["payout_total"], again.detail["penalty_total"]) == (
-        settled.detail["payout_total"], settled.detail["penalty_total"]
+        proposed.detail["payout_total"], proposed.detail["penalty_total"]
     )
-    assert env.client().request(rid).status is RequestStatus.SETTLED
-    assert len(env.events("RequestSettled", rid)) == 1
+    assert env.client().request(rid).status is RequestStatus.SETTLING
+    assert len(env.events("SettlementProposed", rid)) == 1
     assert [s for s in service.tick() if s.request_id == rid] == []
 
 

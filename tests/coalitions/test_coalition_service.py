@@ -14,10 +14,12 @@ from tests.coalitions.coordination_env import (
     AGG,
     DSO,
     MEMBERS,
+    TOL,
     CoordEnv,
     finish_window,
     kinds,
     make_env,
+    past_challenge,
     run_to_replacement,
 )
 
@@ -89,7 +91,8 @@ def test_a_restarted_service_continues_and_sends_nothing_twice(env, snapshot):
     assert env.client().opt_in_of(rid, failing)[1] is MemberStatus.REPLACED
 
     # The rest of the window is metered while no service runs; a third instance in a thread
-    # settles, is stopped, and a fourth finds nothing left to do.
+    # proposes the settlement, finalizes it once the challenge window is over, is stopped,
+    # and a fourth finds nothing left to do.
     finish_window(env, rid, start, failing)
     seen: list[str] = []
     third = env.service(on_step=lambda s: seen.append(s.kind), poll_s=0.2)
@@ -97,17 +100,22 @@ def test_a_restarted_service_continues_and_sends_nothing_twice(env, snapshot):
     thread = threading.Thread(target=third.run, args=(stop,), daemon=True)
     thread.start()
     deadline = time.time() + 60
+    while env.client().request(rid).status is not RequestStatus.SETTLING:
+        assert time.time() < deadline, "the service did not propose the settlement"
+        time.sleep(0.2)
+    past_challenge(env, rid)
     while env.client().request(rid).status is not RequestStatus.SETTLED:
-        assert time.time() < deadline, "the service did not settle"
+        assert time.time() < deadline, "the service did not finalize"
         time.sleep(0.2)
     stop.set()
     thread.join(10)
     assert not thread.is_alive()
-    assert "settled" in seen
+    assert seen.count("settlement_proposed") == 1 and seen.count("finalized") == 1
     after = sent_by_aggregator(env)
     assert [s for s in env.service().tick() if s.request_id == rid] == []
     assert sent_by_aggregator(env) == after
-    for name in ("CoalitionProposed", "MemberReplaced", "RequestSettled"):
+    for name in ("CoalitionProposed", "MemberReplaced", "SettlementProposed",
+                 "SettlementFinalized"):
         assert len(env.events(name, rid)) == 1, name
     # The replaced member keeps a record: reliability below 1 from now on.
     assert env.service().reliability()[failing] < 1.0
@@ -163,6 +171,7 @@ def test_offers_come_from_committed_forecasts_else_from_the_meter_history(env, s
 def test_a_member_without_meter_data_is_settled_with_the_interval_flagged(env, snapshot):
     """After settle_wait_s the missing intervals are flagged (the contract checks there is no
     commitment): nothing delivered or credited there, the shortfall penalised."""
+    from chain.coordination import unpack_proposal_deliveries
     from settlement.verify import verify_settlement
     from tests.coalitions.coordination_env import metered
 
@@ -185,11 +194,9 @@ def test_a_member_without_meter_data_is_settled_with_the_interval_flagged(env, s
     assert [s for s in service.tick() if s.request_id == rid] == []  # waits for the data
     env.advance(start + 2 * 900 + 600)
     [step] = [s for s in service.tick() if s.request_id == rid]
-    assert step.kind == "settled" and step.detail["missing"] == 1
-    [ev] = env.events("RequestSettled", rid)
-    from core.codec import unpack_deliveries
-
-    deliveries = unpack_deliveries([int(w) for w in ev["args"]["deliveries"]], 2)
+    assert step.kind == "settlement_proposed" and step.detail["missing"] == 1
+    [ev] = env.events("SettlementProposed", rid)
+    deliveries = unpack_proposal_deliveries([int(w) for w in ev["args"]["deliveries"]], rows, TOL)
     d = deliveries[0]
     assert d.missing == frozenset({1}) and d.credited_wh[1] == 0 and d.delivered_wh[1] == 0
     assert d.shortfall_wh[1] == silent.targets_wh[1] * 9 // 10
@@ -198,6 +205,45 @@ def test_a_member_without_meter_data_is_settled_with_the_interval_flagged(env, s
         env.deployment.address("MeterOracle"), env.platform.artifacts, rid,
     )
     assert report.matches, report.differences
+    assert report.state == "proposed"
+    # After the challenge window the service finalizes; nothing is left to do.
+    past_challenge(env, rid)
+    [step] = [s for s in service.tick() if s.request_id == rid]
+    assert step.kind == "finalized" and step.detail["disputes"] == 0
+    assert env.client().request(rid).status is RequestStatus.SETTLED
+
+
+def test_anyone_settles_a_request_whose_coordinator_vanished(env, snapshot):
+    """The coordinator proposed the coalition and disappeared: during the grace period after
+    the window another aggregator's service leaves the request alone; after it, that service
+    proposes the settlement (with its bond) and finalizes it."""
+    from coalitions.service import CoalitionService, ServiceConfig
+    from tests.coalitions.coordination_env import OPERATOR, metered
+
+    rid, start = env.publish(n=2, q=400)
+    env.opt_in(rid, MEMBERS[:3])
+    env.advance(start - 1800 + 5)
+    env.commit_flat([start - 3600, start - 2700])
+    assert kinds([s for s in env.service().tick() if s.request_id == rid]) == ["proposed"]
+    env.client(DSO).accept_coalition(rid)
+    rows = env.client().coalition_rows(rid)
+    env.advance(start + 2 * 900 + 30)
+    env.commit_flat([start - 1800, start - 900])
+    for k in range(2):
+        env.commit(start + 900 * k, metered(env, rows, k))
+    other = CoalitionService(
+        env.client(OPERATOR), env.meters(), env.platform.registry(), ServiceConfig()
+    )
+    # The operator may propose at once (a market operator is a coordinator everywhere), but
+    # this service only steps in for requests it does not coordinate after the grace period.
+    assert [s for s in other.tick() if s.request_id == rid] == []
+    _, grace, _ = env.client().settlement_terms()
+    env.advance(start + 2 * 900 + grace)
+    [step] = [s for s in other.tick() if s.request_id == rid]
+    assert step.kind == "settlement_proposed"
+    assert env.client().request(rid).proposer == env.addr(OPERATOR)
+    past_challenge(env, rid)
+    assert kinds([s for s in other.tick() if s.request_id == rid]) == ["finalized"]
 
 
 def test_two_instances_racing_send_one_proposal(env, snapshot):

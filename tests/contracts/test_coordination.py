@@ -1,14 +1,18 @@
 """FlexCoordination under brownie: the main revert paths of requests, opt-ins, coalitions and
-settlement, and a settlement that refunds the whole escrow (nothing credited)."""
+settlement (proposal, dispute, finalization), one meter per member, the meter check of every
+row, the results at the extremes of the fields."""
 
 import pytest
 from brownie import chain
 from eth_account import Account
 
 from tests.contracts.helpers import AGGREGATOR, DSO, ORACLE, PROSUMER, b32, reverts
+from tests.contracts.market_env import ORACLE_KEY, Meters
 
 PRICE, TOL = 200, 1000
 FUNDS = 10**12
+CHALLENGE_S, GRACE_S, BOND = 900, 3600, 10**6
+MISSING = (0, 0, b"\0" * 32, [])
 
 
 # MeterOracle indexes of the members' meters (enrolled in this order by the fixture).
@@ -19,20 +23,38 @@ METER_INDEX = {"m3": 0, "m4": 1, "m5": 2}
 def meters(MeterOracle, registry, admin, accounts):
     m = MeterOracle.deploy(registry, {"from": admin})
     registry.register(accounts[6], ORACLE, b32("feeder-1"), b"\0" * 32, {"from": admin})
+    oracle = Account.from_key(ORACLE_KEY)
+    registry.register(oracle.address, ORACLE, b32("feeder-1"), b"\0" * 32, {"from": admin})
     m.enrolMeters([b32(k) for k in METER_INDEX], {"from": accounts[6]})
     return m
 
 
+def deploy_coordination(FlexCoordination, CoordinationSettlement, registry, token, meters, admin):
+    CoordinationSettlement.deploy({"from": admin})
+    return FlexCoordination.deploy(
+        registry, token, meters, CHALLENGE_S, GRACE_S, BOND, {"from": admin}
+    )
+
+
 @pytest.fixture(scope="module")
-def coord(FlexCoordination, meters, registry, token, admin, accounts):
-    c = FlexCoordination.deploy(registry, token, meters, {"from": admin})
+def coord(FlexCoordination, CoordinationSettlement, meters, registry, token, admin, accounts):
+    c = deploy_coordination(
+        FlexCoordination, CoordinationSettlement, registry, token, meters, admin
+    )
     registry.register(accounts[1], DSO, b32("feeder-1"), b"\0" * 32, {"from": admin})
     registry.register(accounts[2], AGGREGATOR, b32("feeder-1"), b"\0" * 32, {"from": admin})
     for i in (3, 4, 5, 7):
         registry.register(accounts[i], PROSUMER, b32("feeder-1"), b32(f"m{i}"), {"from": admin})
-    token.mint(accounts[1], FUNDS, {"from": admin})
-    token.approve(c, FUNDS, {"from": accounts[1]})
+    for who in (1, 2, 8):
+        token.mint(accounts[who], FUNDS, {"from": admin})
+        token.approve(c, FUNDS, {"from": accounts[who]})
     return c
+
+
+@pytest.fixture(scope="module")
+def oracle_meters(meters):
+    """Commitments and their Merkle proofs, as an off-chain client keeps them."""
+    return Meters(meters, list(METER_INDEX))
 
 
 def words(meters, start, count, word):
@@ -44,11 +66,13 @@ def escrow_for(quantities, tol=TOL, price=PRICE):
     return sum(price * (q * (10_000 + tol) // 10_000) // 1000 for q in quantities)
 
 
-def params(start, escrow, tol=TOL, deadline=None, price=PRICE):
+def params(start, escrow, tol=TOL, deadline=None, price=PRICE, method=4, k=4, gap=0):
     # (gridArea, windowStart, optInDeadline, direction, toleranceBp, priceCap, penalty,
-    #  baselineMethod, baselineHash, escrow)
+    #  baselineMethod, baselineHash, escrow, baselineIntervals, baselineGapIntervals)
     deadline = start - 900 if deadline is None else deadline
-    return (b32("feeder-1"), start, deadline, 0, tol, price, 100, 1, b"\x11" * 32, escrow)
+    return (
+        b32("feeder-1"), start, deadline, 0, tol, price, 100, method, b"\0" * 32, escrow, k, gap
+    )
 
 
 def window_start():
@@ -64,12 +88,46 @@ def row(account, meter, targets, index=None):
     return words + packed
 
 
+def packed(values):
+    """int32 values packed eight to a word."""
+    out = [0] * ((len(values) + 7) // 8)
+    for k, v in enumerate(values):
+        out[k // 8] |= (v & 0xFFFFFFFF) << (32 * (k % 8))
+    return out
+
+
+def delivery_row(delivered, missing=()):
+    return [sum(1 << k for k in missing), *packed(delivered)]
+
+
+def result_word(payout, uncovered=0, points=0):
+    return payout << 160 | uncovered << 96 | (points & 0xFFFFFFFF) << 64
+
+
 def publish(coord, accounts, quantities=(1000, 1000)):
     start = window_start()
     tx = coord.publishRequest(
         params(start, escrow_for(quantities)), list(quantities), {"from": accounts[1]}
     )
     return tx.events["RequestPublished"]["requestId"], start
+
+
+def goto(t):
+    chain.sleep(max(0, t - chain.time()))
+    chain.mine()
+
+
+def accepted(coord, accounts, targets, quantities):
+    """A request of ``quantities`` with an accepted coalition (``targets``: account index ->
+    per-interval targets, meters m3, m4, ...); its table and window start."""
+    rid, start = publish(coord, accounts, quantities)
+    table = []
+    for i, t in targets.items():
+        coord.optIn(rid, max(t), {"from": accounts[i]})
+        table += row(accounts[i], f"m{i}", t)
+    coord.proposeCoalition(rid, PRICE, table, [], {"from": accounts[2]})
+    coord.acceptCoalition(rid, {"from": accounts[1]})
+    return rid, start, table
 
 
 def test_publish_reverts(coord, token, accounts):
@@ -83,6 +141,14 @@ def test_publish_reverts(coord, token, accounts):
         coord.publishRequest(params(start, needed - 1), [1000, 500], {"from": accounts[1]})
     with reverts("FlexCoordinationNotDSO", accounts[2].address):
         coord.publishRequest(params(start, needed), [1000, 500], {"from": accounts[2]})
+    # Only the meter-before baseline can be recomputed on-chain when a row is disputed.
+    for method in (1, 2, 3):
+        with reverts("FlexCoordinationBaselineNotOnChain", method):
+            coord.publishRequest(
+                params(start, needed, method=method), [1000], {"from": accounts[1]}
+            )
+    with reverts("FlexCoordinationBadBaselineParams", 0, 0):
+        coord.publishRequest(params(start, needed, k=0), [1000], {"from": accounts[1]})
     before = token.balanceOf(accounts[1])
     coord.publishRequest(params(start, needed), [1000, 500], {"from": accounts[1]})
     assert token.balanceOf(accounts[1]) == before - needed
@@ -121,32 +187,6 @@ def test_coalition_reverts(coord, accounts):
     assert coord.request(rid)[4] == 2  # Accepted
 
 
-def test_settlement_only_after_the_window_and_only_once(coord, token, accounts):
-    rid, start = publish(coord, accounts, quantities=(1000,))
-    coord.optIn(rid, 1000, {"from": accounts[3]})
-    table = row(accounts[3], "m3", [1000])
-    coord.proposeCoalition(rid, PRICE, table, [], {"from": accounts[2]})
-    coord.acceptCoalition(rid, {"from": accounts[1]})
-    escrow = escrow_for([1000])
-    results = [0]
-    deliveries = [0, 0, 0, 0]  # nothing delivered, nothing credited, no shortfall
-    with reverts("FlexCoordinationWindowNotEnded"):
-        coord.settle(rid, table, results, deliveries, escrow, {"from": accounts[2]})
-    chain.sleep(start + 900 - chain.time())
-    chain.mine()
-    with reverts("FlexCoordinationPayoutMismatch", escrow, 0, escrow - 1):
-        coord.settle(rid, table, results, deliveries, escrow - 1, {"from": accounts[2]})
-    over = [(escrow + 1) << 160]
-    with reverts("FlexCoordinationPayoutAboveMax"):
-        coord.settle(rid, table, over, deliveries, 0, {"from": accounts[2]})
-    before = token.balanceOf(accounts[1])
-    coord.settle(rid, table, results, deliveries, escrow, {"from": accounts[2]})
-    assert token.balanceOf(accounts[1]) == before + escrow
-    assert token.balanceOf(coord) == 0
-    with reverts("FlexCoordinationAlreadySettled", rid):
-        coord.settle(rid, table, results, deliveries, escrow, {"from": accounts[2]})
-
-
 def test_coalition_rows_carry_the_checked_meter_index(coord, accounts):
     rid, _ = publish(coord, accounts)
     for i in (3, 4, 7):
@@ -169,100 +209,6 @@ def test_coalition_rows_carry_the_checked_meter_index(coord, accounts):
         )
 
 
-def test_settlement_checks_each_members_own_meter_bit(coord, meters, registry, admin, accounts):
-    """Two members, one bitmap word: a credit where only the other member's meter has data
-    is refused; the settlement logs results and deliveries, and no per-member event."""
-    oracle = Account.from_key("0x" + "42" * 32)
-    registry.register(oracle.address, ORACLE, b32("feeder-1"), b"\0" * 32, {"from": admin})
-    rid, start = publish(coord, accounts, quantities=(1000,))
-    coord.optIn(rid, 1000, {"from": accounts[3]})
-    coord.optIn(rid, 1000, {"from": accounts[4]})
-    table = row(accounts[3], "m3", [500]) + row(accounts[4], "m4", [500])
-    coord.proposeCoalition(rid, PRICE, table, [], {"from": accounts[2]})
-    coord.acceptCoalition(rid, {"from": accounts[1]})
-    chain.sleep(start + 900 - chain.time())
-    chain.mine()
-    # Only meter m3 (index 0) gets a commitment for the interval.
-    reading = (METER_INDEX["m3"] << 192) | (500 << 96)
-    digest = meters.batchDigest(start, [reading], 1, False)
-    signature = Account.unsafe_sign_hash(digest, oracle.key).signature
-    meters.commitReadings(start, [reading], 1, signature, {"from": accounts[0]})
-    assert words(meters, start, 1, 0) == [1 << METER_INDEX["m3"]]
-    credited = 550
-    pay = PRICE * credited // 1000
-    results = [pay << 160 | 7 << 64, pay << 160]
-    both = [0, credited, credited, 0] * 2
-    escrow = escrow_for([1000])
-    with reverts("FlexCoordinationMissingMeterData"):
-        coord.settle(rid, table, results, both, escrow - 2 * pay, {"from": accounts[2]})
-    # Member 4 flagged as without data: credited nothing, no commitment: accepted.
-    deliveries = [0, credited, credited, 0, 1, 0, 0, 450]
-    results = [pay << 160 | 7 << 64, 0]
-    tx = coord.settle(rid, table, results, deliveries, escrow - pay, {"from": accounts[2]})
-    ev = tx.events["RequestSettled"]
-    assert list(ev["results"]) == results and list(ev["deliveries"]) == deliveries
-    assert "ReputationAwarded" not in tx.events
-    assert coord.account(accounts[3])[1] == 7 and coord.account(accounts[3])[0] == pay
-
-
-def test_a_credit_in_an_unused_field_is_above_its_zero_target(coord, accounts):
-    """One interval: fields 1..7 of the packed words are outside the window; a credit there
-    is refused as a credit above target (interval 1, target 0)."""
-    rid, start = publish(coord, accounts, quantities=(1000,))
-    coord.optIn(rid, 1000, {"from": accounts[3]})
-    table = row(accounts[3], "m3", [1000])
-    coord.proposeCoalition(rid, PRICE, table, [], {"from": accounts[2]})
-    coord.acceptCoalition(rid, {"from": accounts[1]})
-    chain.sleep(start + 900 - chain.time())
-    chain.mine()
-    escrow = escrow_for([1000])
-    beyond = [0, 0, 5 << 32, 0]  # nothing in interval 0, 5 Wh credited in field 1
-    with reverts("FlexCoordinationCreditAboveTarget", accounts[3].address, 1, 5, 0):
-        coord.settle(rid, table, [0], beyond, escrow, {"from": accounts[2]})
-    coord.settle(rid, table, [0], [0, 0, 0, 0], escrow, {"from": accounts[2]})
-
-
-def test_credit_bound_at_the_extremes_of_the_fields(coord, meters, registry, admin, accounts):
-    """Targets and credits at the top of uint32, no tolerance: the credit check (done four
-    fields at a time) accepts a credit equal to the target and refuses one 1 Wh above it, in
-    an even and in an odd field."""
-    oracle = Account.from_key("0x" + "44" * 32)
-    registry.register(oracle.address, ORACLE, b32("feeder-1"), b"\0" * 32, {"from": admin})
-    top = 2**32 - 2
-    start = window_start()
-    quantities = [top] * 3
-    escrow = escrow_for(quantities, tol=0, price=1)
-    tx = coord.publishRequest(
-        params(start, escrow, tol=0, price=1), quantities, {"from": accounts[1]}
-    )
-    rid = tx.events["RequestPublished"]["requestId"]
-    coord.optIn(rid, top, {"from": accounts[3]})
-    table = row(accounts[3], "m3", quantities)
-    coord.proposeCoalition(rid, 1, table, [], {"from": accounts[2]})
-    coord.acceptCoalition(rid, {"from": accounts[1]})
-    chain.sleep(start + 3 * 900 - chain.time())
-    chain.mine()
-    reading = (METER_INDEX["m3"] << 192) | (1 << 96)
-    for k in range(3):
-        digest = meters.batchDigest(start + 900 * k, [reading], 10 + k, False)
-        signature = Account.unsafe_sign_hash(digest, oracle.key).signature
-        meters.commitReadings(start + 900 * k, [reading], 10 + k, signature)
-
-    def deliveries(credited):
-        packed = sum(c << (32 * k) for k, c in enumerate(credited))
-        return [0, packed, packed, 0]
-
-    pay = 3 * (top // 1000)
-    for k in (1, 2):
-        over = [top] * 3
-        over[k] = top + 1
-        with reverts("FlexCoordinationCreditAboveTarget", accounts[3].address, k, top + 1, top):
-            coord.settle(rid, table, [0], deliveries(over), escrow, {"from": accounts[2]})
-    exact = deliveries([top] * 3)
-    coord.settle(rid, table, [pay << 160], exact, escrow - pay, {"from": accounts[2]})
-    assert coord.account(accounts[3])[0] == pay
-
-
 def test_proposal_checks_each_target_and_the_unused_fields(coord, accounts):
     rid, _ = publish(coord, accounts)  # two intervals of 1,000 Wh
     coord.optIn(rid, 600, {"from": accounts[3]})
@@ -279,23 +225,143 @@ def test_proposal_checks_each_target_and_the_unused_fields(coord, accounts):
     assert tx.events["CoalitionProposed"]["maxPayout"] == most
 
 
-def test_a_negative_delivery_in_a_flagged_interval_is_refused(coord, accounts):
-    """Deliveries are int32: -1 Wh (all 32 bits set) in an interval flagged as without meter
-    data is a delivery there and is refused; with nothing delivered the settlement books the
-    member's negative points."""
-    rid, start = publish(coord, accounts, quantities=(1000, 1000))
-    coord.optIn(rid, 1000, {"from": accounts[3]})
-    table = row(accounts[3], "m3", [1000, 1000])
-    coord.proposeCoalition(rid, PRICE, table, [], {"from": accounts[2]})
-    coord.acceptCoalition(rid, {"from": accounts[1]})
-    chain.sleep(start + 2 * 900 - chain.time())
-    chain.mine()
+def test_one_meter_cannot_back_two_members(
+    FlexCoordination, CoordinationSettlement, SharedMeterRegistry, registry, token, meters, admin,
+    accounts,
+):
+    """A registry that lets member 4 report member 3's meter (ParticipantRegistry would not):
+    the coalition refuses a second row on the same meter index, and so does a replacement."""
+    shared = SharedMeterRegistry.deploy(registry, {"from": admin})
+    c = deploy_coordination(FlexCoordination, CoordinationSettlement, shared, token, meters, admin)
+    for i in (1, 2, 3, 4, 5):
+        if not registry.isActive(accounts[i]):
+            role = {1: DSO, 2: AGGREGATOR}.get(i, PROSUMER)
+            meter = b32(f"m{i}") if role == PROSUMER else b"\0" * 32
+            registry.register(accounts[i], role, b32("feeder-1"), meter, {"from": admin})
+    token.mint(accounts[1], FUNDS, {"from": admin})
+    token.approve(c, FUNDS, {"from": accounts[1]})
+    shared.shareMeter(accounts[4], b32("m3"), {"from": admin})
+    start = window_start()
+    tx = c.publishRequest(params(start, escrow_for([1000])), [1000], {"from": accounts[1]})
+    rid = tx.events["RequestPublished"]["requestId"]
+    for i in (3, 4, 5):
+        c.optIn(rid, 1000, {"from": accounts[i]})
+    twice = row(accounts[3], "m3", [500]) + row(accounts[4], "m3", [500])
+    with reverts("FlexCoordinationDuplicateMeter", accounts[4].address, METER_INDEX["m3"]):
+        c.proposeCoalition(rid, PRICE, twice, [], {"from": accounts[2]})
+    # Member 5 reports member 3's meter too: as a reserve it cannot replace member 4.
+    table = row(accounts[3], "m3", [500]) + row(accounts[5], "m5", [500])
+    c.proposeCoalition(rid, PRICE, table, [accounts[4]], {"from": accounts[2]})
+    c.acceptCoalition(rid, {"from": accounts[1]})
+    with reverts("FlexCoordinationDuplicateMeter", accounts[4].address, METER_INDEX["m3"]):
+        c.replaceMember(rid, table, accounts[5], accounts[4], b32("m3"), 0, {"from": accounts[2]})
+
+
+def test_settlement_is_proposed_disputed_and_finalized(
+    coord, meters, oracle_meters, token, accounts
+):
+    """Two members, one bitmap word, member 4's meter silent in interval 1. The proposal must
+    flag exactly the silent interval; a wrong delivery is disputed with the readings and
+    their Merkle proofs and corrected; the bond goes to the disputer; finalization credits the
+    payouts and pays the refund."""
+    rid, start, table = accepted(coord, accounts, {3: [500, 500], 4: [500, 500]}, (1000, 1000))
     escrow = escrow_for([1000, 1000])
-    minus_one = 2**32 - 1
-    flagged = [0b10, minus_one << 32, 0, 0]  # interval 1 without data, -1 Wh delivered there
-    with reverts("FlexCoordinationDeliveryWithoutData", accounts[3].address, 1):
-        coord.settle(rid, table, [0], flagged, escrow, {"from": accounts[2]})
-    points = (-5) & (2**32 - 1)
-    coord.settle(rid, table, [points << 64], [0b10, minus_one, 0, 0], escrow, {"from": accounts[2]})
-    claimable, reputation, opt_ins, settled = coord.account(accounts[3])
-    assert (claimable, reputation, opt_ins, settled) == (0, -5, 1, 1)
+    with reverts("FlexCoordinationWindowNotEnded"):
+        coord.proposeSettlement(rid, table, delivery_row([0, 0]) * 2, {"from": accounts[2]})
+    goto(start + 2 * 900)
+    for k in range(-4, 0):
+        oracle_meters.commit(start + 900 * k, {"m3": (1000, 0), "m4": (1000, 0)})
+    oracle_meters.commit(start, {"m3": (500, 0), "m4": (600, 0)})
+    oracle_meters.commit(start + 900, {"m3": (450, 0)})
+    assert words(meters, start, 2, 0) == [0b11, 0b01]
+    truth = delivery_row([500, 550]) + delivery_row([400, 0], missing=[1])
+    unflagged = delivery_row([500, 550]) + delivery_row([400, 0])
+    with reverts("FlexCoordinationMissingMeterData"):
+        coord.proposeSettlement(rid, table, unflagged, {"from": accounts[2]})
+    claimed = delivery_row([500, 550]) + delivery_row([400, 3], missing=[1])
+    with reverts("FlexCoordinationDeliveryWithoutData", accounts[4].address, 1):
+        coord.proposeSettlement(rid, table, claimed, {"from": accounts[2]})
+    with reverts("FlexCoordinationNotCoordinator"):
+        coord.proposeSettlement(rid, table, truth, {"from": accounts[8]})
+    # The aggregator claims member 3 delivered 50 Wh more in interval 0 (credited 550).
+    lie = delivery_row([550, 550]) + delivery_row([400, 0], missing=[1])
+    agg_before = token.balanceOf(accounts[2])
+    tx = coord.proposeSettlement(rid, table, lie, {"from": accounts[2]})
+    assert token.balanceOf(accounts[2]) == agg_before - BOND
+    ev = tx.events["SettlementProposed"]
+    # Member 3: 550 + 550 credited at 200 per kWh; member 4: 400 credited, 50 Wh short in
+    # interval 0 (lower 450), 450 short in interval 1 (no data), at 100 per kWh.
+    results = [result_word(220, 0, 1100), result_word(80 - 5 - 45, 0, 400 - 50 - 450)]
+    assert list(ev["results"]) == results and list(ev["deliveries"]) == lie
+    assert ev["payoutTotal"] == 250 and ev["refund"] == escrow - 250
+    assert coord.account(accounts[3])[0] == 0  # nothing credited before finalization
+    readings = [oracle_meters.reading("m3", start + 900 * k) for k in range(-4, 2)]
+    dispute = (0, results, lie, readings)
+    with reverts("FlexCoordinationRowCorrect", rid, 1):
+        readings4 = [oracle_meters.reading("m4", start + 900 * k) for k in range(-4, 1)]
+        coord.disputeSettlement(rid, table, (1, results, lie, [*readings4, MISSING]),
+                                {"from": accounts[9]})
+    with reverts("FlexCoordinationReadingPresent"):
+        coord.disputeSettlement(rid, table, (0, results, lie, [*readings[:-1], MISSING]),
+                                {"from": accounts[9]})
+    before = token.balanceOf(accounts[9])
+    tx = coord.disputeSettlement(rid, table, dispute, {"from": accounts[9]})
+    d = tx.events["SettlementDisputed"]
+    assert (d["row"], d["member"], d["bondPaid"]) == (0, accounts[3].address, BOND)
+    assert list(d["deliveries"]) == delivery_row([500, 550])
+    assert d["result"] == result_word(210, 0, 1050)
+    assert token.balanceOf(accounts[9]) == before + BOND
+    corrected = [result_word(210, 0, 1050), results[1]]
+    with reverts("FlexCoordinationChallengeOpen"):
+        coord.finalizeSettlement(rid, table, corrected, chain_hash(truth), {"from": accounts[9]})
+    goto(chain.time() + CHALLENGE_S)
+    with reverts("FlexCoordinationSettlementMismatch"):
+        coord.finalizeSettlement(rid, table, results, chain_hash(truth), {"from": accounts[9]})
+    dso_before = token.balanceOf(accounts[1])
+    tx = coord.finalizeSettlement(rid, table, corrected, chain_hash(truth), {"from": accounts[9]})
+    f = tx.events["SettlementFinalized"]
+    assert (f["payoutTotal"], f["refund"], f["bondReturned"]) == (240, escrow - 240, 0)
+    assert token.balanceOf(accounts[1]) == dso_before + escrow - 240
+    assert tuple(coord.account(accounts[3]))[:2] == (210, 1050)
+    assert tuple(coord.account(accounts[4]))[:2] == (30, -100)
+    assert token.balanceOf(coord) == 240
+    assert coord.request(rid)[4] == 3  # Settled
+
+
+def chain_hash(words):
+    from brownie import web3
+
+    return web3.keccak(b"".join(int(w).to_bytes(32, "big") for w in words))
+
+
+def test_results_at_the_extremes_of_the_fields(coord, oracle_meters, accounts):
+    """Targets of 2^31 - 1 Wh, no tolerance, deliveries at the ends of int32: the contract
+    computes whole credits and shortfalls, the payout and the uncovered penalty exactly, and
+    caps the points to the results word's int32 field (up and down); a delivery in an unused
+    field of the last word is refused."""
+    t = 2**31 - 1
+    start = window_start()
+    quantities = [2 * t] * 3
+    escrow = escrow_for(quantities, tol=0, price=1)
+    tx = coord.publishRequest(
+        params(start, escrow, tol=0, price=1), quantities, {"from": accounts[1]}
+    )
+    rid = tx.events["RequestPublished"]["requestId"]
+    coord.optIn(rid, t, {"from": accounts[3]})
+    coord.optIn(rid, t, {"from": accounts[4]})
+    table = row(accounts[3], "m3", [t] * 3) + row(accounts[4], "m4", [t] * 3)
+    coord.proposeCoalition(rid, 1, table, [], {"from": accounts[2]})
+    coord.acceptCoalition(rid, {"from": accounts[1]})
+    goto(start + 3 * 900)
+    for k in range(-4, 3):
+        oracle_meters.commit(start + 900 * k, {"m3": (1, 0), "m4": (1, 0)})
+    beyond = [0, packed([1, 1, 1])[0] | 5 << 96, *delivery_row([0, 0, 0])]
+    with reverts("FlexCoordinationDeliveryWithoutData", accounts[3].address, 3):
+        coord.proposeSettlement(rid, table, beyond, {"from": accounts[2]})
+    deliveries = delivery_row([-(2**31)] * 3) + delivery_row([t] * 3)
+    tx = coord.proposeSettlement(rid, table, deliveries, {"from": accounts[2]})
+    short, full = tx.events["SettlementProposed"]["results"]
+    # Member 3: nothing credited, 2^32 - 1 Wh short per interval at 100 per kWh.
+    assert short == result_word(0, 3 * ((2**32 - 1) * 100 // 1000), -(2**31))
+    # Member 4: its targets whole at 1 per kWh; 3 * (2^31 - 1) points, capped.
+    assert full == result_word(3 * (t // 1000), 0, 2**31 - 1)

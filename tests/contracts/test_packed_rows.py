@@ -1,12 +1,14 @@
-"""PackedRows under brownie: slices of calldata rows, the settlement's one-pass scan (the
-credit check in 64-bit lanes, the most the targets can earn) against a plain Python rule, and
-the proposal's and the meter checks' scans, with edge values: zero, the top of uint32 in every
-field, the unused fields of the last word, signed (negative) deliveries."""
+"""PackedRows under brownie: slices of calldata rows, a settlement row's money and points eight
+intervals at a time (``tally``) against the one rule set (core.rules), and the proposal's and
+the meter checks' scans, with edge values: zero, the top of uint32 in every field, the ends of
+int32 in deliveries, the unused fields of the last word."""
 
 import brownie
 import pytest
 from brownie.test import given
 from hypothesis import strategies as st
+
+from core.rules import credited_wh, energy_cost, lower_wh, shortfall_wh, upper_wh
 
 MAX32 = 2**32 - 1
 
@@ -29,7 +31,8 @@ def unpack(words):
 
 
 def scan_rule(targets, credits, upper_bp, price):
-    """The rule scan implements (settlement/engine.py's upper and money rules)."""
+    """The most targets can earn (settlement/engine.py's upper and money rules), whether a
+    credit is above its bound, whether anything is credited."""
     ts, cs = unpack(targets[: len(credits)]), unpack(credits)
     most = sum(price * (t * upper_bp // 10_000) // 1000 for t in ts)
     above = any(c > t * upper_bp // 10_000 for t, c in zip(ts, cs, strict=False))
@@ -56,74 +59,67 @@ def test_at_reads_across_words_and_refuses_past_the_end(rows):
 
 
 value32 = st.one_of(st.sampled_from([0, 1, MAX32 - 1, MAX32]), st.integers(0, MAX32))
+int32 = st.one_of(
+    st.sampled_from([0, 1, -1, 2**31 - 1, -(2**31)]), st.integers(-(2**31), 2**31 - 1)
+)
+rate = st.sampled_from([0, 1, 100, 1000, 2**40 - 1])
+
+
+def tally_rule(targets, delivered, tol_bp, price, penalty, points, penalty_points):
+    """What ``tally`` adds for one word (core.rules: the one rule set)."""
+    acc = [0, 0, 0, 0]
+    for t, d in zip(targets, delivered, strict=True):
+        c = credited_wh(d, upper_wh(t, tol_bp))
+        s = shortfall_wh(d, lower_wh(t, tol_bp))
+        acc[0] += energy_cost(c, price)
+        acc[1] += energy_cost(s, penalty)
+        acc[2] += energy_cost(c, points)
+        acc[3] += energy_cost(s, penalty_points)
+    return acc
 
 
 @given(
-    data=st.lists(st.tuples(value32, value32), min_size=1, max_size=20),
-    upper_bp=st.sampled_from([10_000, 10_001, 11_000, 19_999]),
-    price=st.sampled_from([0, 1, 200, 2**40 - 1]),
+    data=st.lists(st.tuples(value32, int32), min_size=8, max_size=8),
+    tol_bp=st.sampled_from([0, 1, 1000, 9_999]),
+    rates=st.tuples(rate, rate, rate, rate),
 )
-def test_scan_follows_the_rule(rows, data, upper_bp, price):
-    targets = pack([t for t, _ in data])
-    credits = pack([c for _, c in data])
-    assert tuple(rows.scan(targets, credits, upper_bp, price)) == scan_rule(
-        targets, credits, upper_bp, price
+def test_tally_follows_the_rule(rows, data, tol_bp, rates):
+    """Credited, shortfall, rewards, penalties and points of eight intervals at once, for any
+    targets (top of uint32 included) and any int32 deliveries (negative ones included), as
+    core.rules computes them."""
+    targets = [t for t, _ in data]
+    delivered = [d for _, d in data]
+    got = rows.tally(
+        pack(targets)[0], pack(delivered)[0], (10_000 + tol_bp, 10_000 - tol_bp, *rates)
+    )
+    assert list(got) == tally_rule(targets, delivered, tol_bp, *rates)
+
+
+@given(
+    data=st.lists(st.tuples(value32, int32), min_size=8, max_size=8),
+    tol_bp=st.sampled_from([0, 1000, 9_999]),
+)
+def test_tally_agrees_with_the_plain_solidity_reference(rows, data, tol_bp):
+    """The assembly and the same loop in checked Solidity with FlexRules' functions (what it
+    is measured against) give the same sums over a row of two words."""
+    targets, delivered = pack([t for t, _ in data])[0], pack([d for _, d in data])[0]
+    rates = (10_000 + tol_bp, 10_000 - tol_bp, 200, 100, 1000, 1000)
+    assert list(rows.tallyRow(targets, delivered, rates, 2, False)) == list(
+        rows.tallyRow(targets, delivered, rates, 2, True)
     )
 
 
-def test_scan_credit_bound_in_every_lane(rows):
-    """A credit equal to the bound passes in each of the eight fields (even and odd lanes);
-    one more in any single field is above, and nothing leaks into the neighbouring field."""
-    upper_bp = 11_000
-    targets = pack([MAX32, 1, 9_999, MAX32 - 1, 0, 10_000, MAX32, 3])
-    bounds = [t * upper_bp // 10_000 for t in unpack(targets)]
-    assert bounds[0] > MAX32  # the bound of a top target is above uint32: every credit passes
-    credits = [min(b, MAX32) for b in bounds]
-    most, above, credited = rows.scan(targets, pack(credits), upper_bp, 1)
-    assert not above and credited
-    assert most == sum(b // 1000 for b in bounds)
-    for k in range(8):
-        over = list(credits)
-        over[k] += 1
-        if over[k] > MAX32:
-            continue  # cannot be above: the bound is above uint32
-        assert rows.scan(targets, pack(over), upper_bp, 1)[1] is True, k
-    # Top of uint32 everywhere, no tolerance: equal passes, and the top credit against a
-    # target one below is above.
-    top = pack([MAX32] * 8)
-    assert tuple(rows.scan(top, top, 10_000, 2**40 - 1)) == scan_rule(top, top, 10_000, 2**40 - 1)
-    assert rows.scan(pack([MAX32 - 1] * 8), top, 10_000, 1)[1] is True
-
-
-def test_scan_unused_fields_and_lengths(rows):
-    # One interval: fields 1..7 of the word are unused, their targets zero; a credit there
-    # is above its zero target.
-    targets = pack([1000])
-    assert rows.scan(targets, [5 << 32], 11_000, 200)[1:] == (True, True)
-    assert tuple(rows.scan(targets, [0], 11_000, 200)) == (200 * 1100 // 1000, False, False)
-    # No words: nothing earned, nothing credited.
-    assert tuple(rows.scan([], [], 11_000, 200)) == (0, False, False)
-    # Fewer targets than credits: out of range, not a read of the next argument.
-    with brownie.reverts("Index out of range"):
-        rows.scan([], [1], 11_000, 200)
-
-
-def test_scan_of_slices_inside_longer_arrays(rows):
-    targets = pack([500] * 8) + pack([400] * 8) + pack([MAX32] * 8)
-    credits = [pack([MAX32] * 8)[0], pack([440] * 8)[0], 0]
-    # The middle word only: 440 <= 400 * 1.1, the neighbours (above, and a huge target) unseen.
-    most, above, credited = rows.scanSlices(targets, credits, 1, 1, 11_000)
-    assert (most, above, credited) == (8 * (440 // 1000), False, True)
-    assert rows.scanSlices(targets, credits, 0, 1, 11_000)[1] is True
-
-
-def test_first_above_names_the_first_interval_and_its_bound(rows):
-    targets = pack([100, 200, 300, 400, 500, 600, 700, 800, 900])
-    credits = pack([110, 220, 330, 440, 550, 661, 780, 0, 991])
-    assert tuple(rows.firstAbove(targets, credits, 11_000)) == (True, 5, 661, 660)
-    assert tuple(rows.firstAbove(targets, pack([0] * 9), 11_000)) == (False, 0, 0, 0)
-    # An unused field of the last word has target zero.
-    assert tuple(rows.firstAbove(pack([100]), [7 << 32], 11_000)) == (True, 1, 7, 0)
+def test_tally_edges_of_each_field(rows):
+    """A delivery at the bound is credited whole, one above is capped; a negative delivery is
+    credited nothing and short by the whole lower bound plus itself; unused fields (zero
+    target, zero delivery) add nothing; no field leaks into its neighbour."""
+    targets = [1000, 1000, 1000, 0, MAX32, 0, 0, 0]
+    delivered = [1100, 1101, -5, 0, 2**31 - 1, 0, 0, 0]
+    acc = rows.tally(pack(targets)[0], pack(delivered)[0], (11_000, 9_000, 1000, 1000, 1000, 1000))
+    credited = 1100 + 1100 + 0 + 0 + (2**31 - 1)
+    shortfall = 0 + 0 + 905 + 0 + (MAX32 * 9_000 // 10_000 - (2**31 - 1))
+    assert list(acc) == [credited, shortfall, credited, shortfall]
+    assert list(rows.tally(0, 0, (11_000, 9_000, 1, 1, 1, 1))) == [0, 0, 0, 0]
 
 
 def test_non_zero_sees_negative_deliveries_and_respects_mask_and_length(rows):

@@ -1,6 +1,8 @@
 """The coordination scenario on anvil with the real service, then ``bright settle verify``:
-request -> coalition -> delivery with a failing member -> replacement -> settlement -> verify
-agrees; a settlement with tampered figures is found out; bad input exits 2."""
+request -> coalition -> delivery with a failing member -> replacement -> settlement proposed ->
+verify agrees -> finalized -> verify agrees; a tampered settlement that nobody disputed is found
+out; a meter correction after finalization is flagged without changing paid money; bad input
+exits 2."""
 
 from __future__ import annotations
 
@@ -9,19 +11,20 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from chain.coordination import RequestStatus
+from chain.coordination import RequestStatus, member_deliveries
 from chain.deploy import DeploymentsFile
 from chain.tx import NonceManager
-from core.codec import MemberResult
 from settlement.cli import app as settle_app
 from settlement.service import MeterValues, compute_chain_settlement
 from settlement.verify import VerifyInputError, verify_settlement
 from tests.coalitions.coordination_env import (
     AGG,
     DSO,
+    TOL,
     CoordEnv,
     finish_window,
     make_env,
+    past_challenge,
     run_to_replacement,
 )
 
@@ -77,7 +80,8 @@ def test_request_coalition_failing_member_replacement_settlement_verified(
     assert table[0].targets_wh[2:] == (0, 0) and table[-1].member == replaced.detail["reserve"]
 
     finish_window(env, rid, start, failing)
-    # Tampered: the settler pays a member one unit less than the rules give.
+    # Tampered: the aggregator proposes 5 Wh less for a member than its meter shows, nobody
+    # disputes in the challenge window, the settlement is finalized: verify finds it out.
     snap = env.w3.provider.make_request("evm_snapshot", [])["result"]
     try:
         values = MeterValues(env.meters())
@@ -86,17 +90,28 @@ def test_request_coalition_failing_member_replacement_settlement_verified(
         honest = compute_chain_settlement(
             info, env.client().quantities_wh(rid), table, values.net_wh()
         )
-        results = list(honest.results)
-        k = next(i for i, r in enumerate(results) if r.payout > 0)
-        results[k] = MemberResult(results[k].payout - 1, 0, results[k].points)
-        env.client(AGG).settle(rid, table, results, honest.deliveries, honest.refund + 1)
+        lie = list(honest.deliveries)
+        k = next(i for i, d in enumerate(lie) if d.credited_wh[0] >= 5 and not d.missing)
+        d = lie[k]
+        lie[k] = member_deliveries(
+            (d.delivered_wh[0] - 5, *d.delivered_wh[1:]), d.missing, table[k].targets_wh, TOL
+        )
+        env.client(AGG).propose_settlement(rid, table, lie)
+        past_challenge(env, rid)
+        proposal = env.client().settlement_proposal(rid)
+        assert proposal is not None
+        env.client(DSO).finalize_settlement(rid, table, proposal)
         report = verify(env, rid)
-        assert not report.matches
-        assert {d["field"] for d in report.differences} == {
+        assert not report.matches and report.state == "finalized"
+        fields = {d["field"] for d in report.differences}
+        assert {
+            f"row {k} ({table[k].member}).delivered_wh[0]",
+            f"row {k} ({table[k].member}).credited_wh[0]",
             f"row {k} ({table[k].member}).payout",
+            f"row {k} ({table[k].member}).points",
             "payout_total",
             "refund",
-        }
+        } <= fields
         result = cli(env, state_dir, monkeypatch, str(rid))
         assert result.exit_code == 1, result.output
         assert "DOES NOT MATCH" in result.output and ".payout" in result.output
@@ -104,23 +119,32 @@ def test_request_coalition_failing_member_replacement_settlement_verified(
         env.w3.provider.make_request("evm_revert", [snap])
         NonceManager.reset_all()
 
-    # A restarted service settles it honestly.
+    # A restarted service proposes honestly: verify agrees while the proposal is open to
+    # disputes, and after the service finalized it.
     steps = env.service().tick()
-    [settled] = [s for s in steps if s.request_id == rid]
-    assert settled.kind == "settled" and settled.detail["rows"] == len(rows) + 1
+    [proposed_settlement] = [s for s in steps if s.request_id == rid]
+    assert proposed_settlement.kind == "settlement_proposed"
+    assert proposed_settlement.detail["rows"] == len(rows) + 1
+    assert env.client().request(rid).status is RequestStatus.SETTLING
+    report = verify(env, rid)
+    assert report.matches and report.state == "proposed", report.differences
+    past_challenge(env, rid)
+    [finalized] = [s for s in env.service().tick() if s.request_id == rid]
+    assert finalized.kind == "finalized"
     info = env.client().request(rid)
     assert info.status is RequestStatus.SETTLED
-    [ev] = env.events("RequestSettled", rid)
+    [ev] = env.events("SettlementFinalized", rid)
     words = ev["args"]["results"]
     payouts = {row.member: int(w) >> 160 for row, w in zip(table, words, strict=True)}
     # The failing member was short in intervals 0 and 1: its penalties exceed its rewards.
     assert payouts[failing] == 0
     assert payouts[replaced.detail["reserve"]] > 0
     assert int(ev["args"]["payoutTotal"]) + int(ev["args"]["refund"]) == info.escrow
-    assert settled.detail["penalty_total"] > 0
+    assert proposed_settlement.detail["penalty_total"] > 0
 
     report = verify(env, rid)
     assert report.matches, report.differences
+    assert report.state == "finalized" and report.disputes == [] and report.flagged == []
     # every row's window and baseline hour (4 intervals each)
     assert report.rows == len(table) and report.values_checked == len(table) * (4 + 4)
     result = cli(env, state_dir, monkeypatch, str(rid), "--json")
@@ -128,15 +152,22 @@ def test_request_coalition_failing_member_replacement_settlement_verified(
     assert json.loads(result.output.strip().splitlines()[-1])["matches"] is True
 
 
-def test_a_meter_correction_after_settlement_is_found_out(env):
-    """The chain's meter data changed after the settlement: verify names the figures."""
+def test_a_meter_correction_after_settlement_is_flagged_and_changes_no_money(
+    env, state_dir, monkeypatch
+):
+    """The chain's meter data changed after the settlement was finalized: verify still says
+    the paid money matches the data it was settled on, and flags the correction with the
+    figures it would have changed."""
     service = env.service()
     flow = run_to_replacement(env, service)
     rid, start, failing = flow["rid"], flow["start"], flow["failing"]
     finish_window(env, rid, start, failing)
-    assert [s.kind for s in service.tick() if s.request_id == rid] == ["settled"]
+    assert [s.kind for s in service.tick() if s.request_id == rid] == ["settlement_proposed"]
+    past_challenge(env, rid)
+    assert [s.kind for s in service.tick() if s.request_id == rid] == ["finalized"]
     assert verify(env, rid).matches
     row = env.client().coalition_rows(rid)[1]
+    paid = env.client().account(row.member).claimable
     from core.oracle_codec import MeterValue
     from tests.coalitions.coordination_env import NONCES, ORACLE
 
@@ -144,9 +175,18 @@ def test_a_meter_correction_after_settlement_is_found_out(env):
         env.accounts[ORACLE], [MeterValue(row.meter_id, start + 900, 10, 0)], next(NONCES), True
     )
     report = verify(env, rid)
-    assert not report.matches
-    fields = {d["field"] for d in report.differences}
-    assert f"row 1 ({row.member}).delivered_wh[1]" in fields
+    assert report.matches, report.differences
+    [correction, changes] = report.flagged
+    assert (correction["meter"], correction["interval_start_s"], correction["now_wh"]) == (
+        row.meter_id,
+        start + 900,
+        10,
+    )
+    assert f"row 1 ({row.member}).delivered_wh[1]" in {c["field"] for c in changes["would_change"]}
+    assert env.client().account(row.member).claimable == paid  # nothing moved
+    result = cli(env, state_dir, monkeypatch, str(rid))
+    assert result.exit_code == 0, result.output
+    assert "flagged" in result.output and "paid money unchanged" in result.output
 
 
 def test_verify_refuses_unknown_and_unsettled_requests(env, state_dir, monkeypatch):

@@ -1,13 +1,13 @@
 """FlexCoordination read models from real chain events on the shared anvil, on SQLite and
 PostgreSQL: a request through opt-ins (wallet and relayed signatures), a rejected and an
-accepted coalition, a replacement, settlement and a claim, plus a reclaimed request. The read
-models must say what the contract says, equal a rebuild from block 0, and not change when the
-events are delivered again."""
+accepted coalition, a replacement, a settlement proposed with a wrong row, disputed and
+finalized, and a claim, plus a reclaimed request. The read models must say what the contract
+says (the proposal's state while it is open, the corrected row, the final figures), equal a
+rebuild from block 0, and not change when the events are delivered again."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -16,13 +16,16 @@ from chain.coordination import (
     FlexCoordinationClient,
     MemberStatus,
     coordination_client,
+    member_deliveries,
 )
 from chain.domain import Role
 from chain.indexer import web3_rpc
 from chain.oracles import MeterOracleClient
-from core.codec import CoalitionRow, MemberDeliveries, MemberResult
+from core.codec import CoalitionRow
 from core.oracle_codec import MeterValue
-from core.rules import lower_wh, required_escrow, upper_wh
+from core.rules import required_escrow
+from settlement.disputes import row_evidence
+from settlement.service import MeterValues, compute_chain_settlement
 from streams.coordination import coordination
 from streams.db import migrate
 from streams.models import (
@@ -61,8 +64,26 @@ def _meter(i: int) -> str:
     return f"meter-{i}"
 
 
-def coordination_rows(store: ReadModelStore, chain_id: int) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the coordination read models of ``chain_id`` as comparable plain data."""
+COLUMNS_0008 = {
+    "baseline_intervals",
+    "baseline_gap_intervals",
+    "settlement_state",
+    "settlement_proposer",
+    "challenge_ends_s",
+    "settlement_bond",
+    "proposed_payout_total",
+    "dispute_count",
+    "bond_paid_to",
+    "disputed_by",
+}
+"""The columns migration 0008 adds (empty after an upgrade until the projection runs again)."""
+
+
+def coordination_rows(
+    store: ReadModelStore, chain_id: int, skip: set[str] = frozenset()  # type: ignore[assignment]
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the coordination read models of ``chain_id`` as comparable plain data
+    (without the columns in ``skip``)."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     with store.sessions() as s:
         for model in (
@@ -73,39 +94,12 @@ def coordination_rows(store: ReadModelStore, chain_id: int) -> dict[str, list[tu
             FlexAccount,
             FlexRequestInterval,
         ):
-            cols = [c.name for c in model.__table__.columns]
+            cols = [c.name for c in model.__table__.columns if c.name not in skip]
             rows = s.scalars(select(model).where(model.chain_id == chain_id))
             out[model.__tablename__] = sorted(
                 tuple(repr(getattr(r, c)) for c in cols) for r in rows
             )
     return out
-
-
-def _settle_figures(
-    rows: list[CoalitionRow],
-    delivered: Mapping[str, tuple[int, ...]],
-    missing: Mapping[str, set[int]],
-    price: int,
-) -> tuple[list[MemberResult], list[MemberDeliveries]]:
-    """Results and deliveries as the settlement engine's rules give them (see
-    tests/chain/test_coordination.py)."""
-    results, deliveries = [], []
-    for row in rows:
-        d = delivered[row.member]
-        credited = tuple(
-            max(0, min(x, upper_wh(t, TOL))) for x, t in zip(d, row.targets_wh, strict=True)
-        )
-        shortfall = tuple(
-            max(0, lower_wh(t, TOL) - x) for x, t in zip(d, row.targets_wh, strict=True)
-        )
-        reward = sum(price * c // 1000 for c in credited)
-        penalty = sum(PENALTY * x // 1000 for x in shortfall)
-        points = sum(credited) // 10 - sum(shortfall) // 10  # may be negative
-        results.append(MemberResult(max(0, reward - penalty), max(0, penalty - reward), points))
-        deliveries.append(
-            MemberDeliveries(d, credited, shortfall, frozenset(missing.get(row.member, ())))
-        )
-    return results, deliveries
 
 
 def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, artifacts):
@@ -130,7 +124,9 @@ def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, a
     )
     meters.enrol_meters([_meter(i) for i in MEMBERS])
     address = coord["FlexCoordination"].address
-    platform.token(admin).mint_batch([(dev_accounts[DSO].address, 10**12)])
+    platform.token(admin).mint_batch(
+        [(dev_accounts[DSO].address, 10**12), (dev_accounts[AGG].address, 10**12)]
+    )
     platform.token(dev_accounts[DSO]).approve(address, 10**12)
 
     def client(i: int) -> FlexCoordinationClient:
@@ -151,8 +147,8 @@ def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, a
         escrow,
         grid_area="feeder-1",
         penalty_per_kwh=PENALTY,
-        baseline_method=2,
-        baseline_hash=b"\x22" * 32,
+        baseline_intervals=2,
+        baseline_gap_intervals=1,
     )
     _, reclaimed = dso.publish_request(
         start, [500, 700], TOL, PRICE, start - 900, required_escrow([500, 700], TOL, PRICE)
@@ -173,15 +169,10 @@ def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, a
     dso.accept_coalition(rid)
     _, rows = agg.replace_member(rid, rows, addr(6), addr(9), _meter(9), 2)
 
-    # After the window: meter data (member 8's meter silent in interval 3), settlement.
+    # After the window: meter data (the baseline: two intervals ending one before the window;
+    # member 8's meter silent in interval 3), a settlement proposed with member 7's row wrong,
+    # the read side projected while it is open, a dispute, the finalization.
     _advance_to(w3, start + 900 * N + 60)
-    for k in range(N):
-        values = [
-            MeterValue(_meter(i), start + 900 * k, 500, 0)
-            for i in (5, 6, 7, 8, 9)
-            if (i, k) != (8, 3)
-        ]
-        meters.commit(dev_accounts[ORACLE], values, nonce=next(NONCES))
     delivered = {
         addr(5): (330, 300, 400, 290),
         addr(6): (300, 100, 0, 0),
@@ -189,10 +180,48 @@ def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, a
         addr(8): (150, 150, 150, 0),
         addr(9): (0, 0, 300, 300),
     }
-    results, deliveries = _settle_figures(rows, delivered, {addr(8): {3}}, PRICE - 10)
+    ids = {row.member: row.meter_id for row in rows}
+    for k in (-3, -2):
+        values = [MeterValue(m, start + 900 * k, 1000, 0) for m in ids.values()]
+        meters.commit(dev_accounts[ORACLE], values, nonce=next(NONCES))
+    for k in range(N):
+        values = [
+            MeterValue(m, start + 900 * k, 1000 - delivered[who][k], 0)
+            for who, m in ids.items()
+            if (who, k) != (addr(8), 3)
+        ]
+        meters.commit(dev_accounts[ORACLE], values, nonce=next(NONCES))
+    current = MeterValues(meters)
+    current.refresh()
+    honest = compute_chain_settlement(dso.request(rid), [Q] * N, rows, current.net_wh())
+    results, deliveries = honest.results, honest.deliveries
+    assert [d.delivered_wh for d in deliveries] == list(delivered.values())
     assert any(r.points < 0 for r in results) and any(r.penalty_uncovered for r in results)
+    lie = list(deliveries)
+    lie[2] = member_deliveries((250, 250, 250, 250), frozenset(), rows[2].targets_wh, TOL)
+    agg.propose_settlement(rid, rows, lie)
+    proposed = EmbeddedRunner.build(web3_rpc(w3), deployment, store, artifacts)
+    proposed.poll_once()
+    with store.sessions() as s:
+        r = s.get(FlexRequest, (chain_id, rid))
+        assert r is not None and r.status == "accepted" and r.settlement_state == "proposed"
+        assert (r.settlement_proposer, r.dispute_count, r.payout_total) == (addr(AGG), 0, None)
+        assert r.challenge_ends_s == dso.request(rid).challenge_ends_s and r.settlement_bond
+        seven = s.get(FlexCoalitionMember, (chain_id, rid, addr(7)))
+        assert seven is not None and not seven.settled and seven.delivered_total_wh == 1000
+        assert seven.payout > results[2].payout
+    proposal = agg.settlement_proposal(rid)
+    assert proposal is not None
+    client(DSO).dispute_settlement(
+        rid, rows, proposal, 2, row_evidence(dso.request(rid), rows[2], current)
+    )
+    escrow_before = platform.token().balance_of(addr(DSO))
+    _advance_to(w3, dso.request(rid).challenge_ends_s)
+    proposal = agg.settlement_proposal(rid)
+    assert proposal is not None and proposal.results == results
+    agg.finalize_settlement(rid, rows, proposal)
     refund = escrow - sum(r.payout for r in results)
-    agg.settle(rid, rows, results, deliveries, refund)
+    assert platform.token().balance_of(addr(DSO)) == escrow_before + refund
     client(5).claim_payout()
     dso.reclaim_escrow(reclaimed)
 
@@ -233,6 +262,13 @@ def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, a
                     assert o is not None and (o.max_wh, o.status) == (max_wh, OPT_IN_STATUS[status])
         r = s.get(FlexRequest, (chain_id, rid))
         assert r is not None and r.status == "settled" and r.round == 1
+        assert (r.settlement_state, r.dispute_count, r.bond_paid_to) == (
+            "finalized",
+            1,
+            addr(DSO),
+        )
+        assert (r.baseline_intervals, r.baseline_gap_intervals) == (2, 1)
+        assert r.proposed_payout_total == sum(x.payout for x in results)
         assert (r.coordinator, r.price_per_kwh, r.payout_total, r.refund) == (
             addr(AGG),
             PRICE - 10,
@@ -263,6 +299,7 @@ def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, a
         assert [m.status for m in members] == ["member", "replaced", "member", "member", "member"]
         assert (members[1].replaced_by, members[1].replaced_from) == (addr(9), 2)
         assert members[4].replaces == addr(6)
+        assert [m.disputed_by for m in members] == [None, None, addr(DSO), None, None]
         for m, row, res, d in zip(members, onchain_rows, results, deliveries, strict=True):
             assert m.target_total_wh == sum(row.targets_wh)
             assert (m.payout, m.penalty_uncovered, m.points, m.settled) == (
@@ -339,9 +376,14 @@ def test_coordination_read_models(platform, dev_accounts, snapshot, store, w3, a
     EmbeddedRunner.build(web3_rpc(w3), deployment, store, artifacts).poll_once()
     assert coordination_rows(store, chain_id) == before
 
-    # A database projected before 0005 gets the per-interval totals from the upgrade.
+    # A database projected before 0005 gets the per-interval totals from the upgrade; 0008's
+    # columns come back empty, and the projection replayed fills them.
+    before_0008 = coordination_rows(store, chain_id, COLUMNS_0008)
     _downgrade(store.engine, "0004_coordination")
     migrate(store.engine)
+    assert coordination_rows(store, chain_id, COLUMNS_0008) == before_0008
+    assert coordination_rows(store, chain_id) != before
+    assert store.replay_projection("coordination", chain_id) > 0
     assert coordination_rows(store, chain_id) == before
 
     # On the Kafka bus a claim (keyed by the member) may overtake the settlement that credited

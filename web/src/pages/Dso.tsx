@@ -107,9 +107,13 @@ function CreateRequest() {
         toleranceBp: tolBp,
         priceCapPerKwh: capBase,
         penaltyPerKwh: penaltyBase,
-        baselineMethod: 1,
+        // Meter before / after over the hour before the window: the one baseline the contract
+        // recomputes when a settlement is disputed (a zero hash: the contract fills it in).
+        baselineMethod: 4,
         baselineHash: `0x${"00".repeat(32)}`,
         escrow,
+        baselineIntervals: 4,
+        baselineGapIntervals: 0,
       };
       const r = await sendTx(cfg, wallet!, { contract: "FlexCoordination", functionName: "publishRequest", args: [params, quantities] }, setStatus);
       const [pub] = parseEventLogs({ abi: cfg.abis.FlexCoordination, logs: r.logs, eventName: "RequestPublished" }) as unknown as { args: { requestId: bigint } }[];
