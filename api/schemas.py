@@ -398,6 +398,16 @@ class FlexRequestPublic(FromRow):
     payout_total: OptionalAmount = Field(None, description="Paid to members (settled).")
     refund: OptionalAmount = Field(None, description="Back to the DSO (settled or reclaimed).")
     settlement_hash: HashStr | None = None
+    settlement_state: Literal["proposed", "finalized"] | None = Field(
+        None,
+        description="proposed: open to disputes until challenge_ends_s (nothing is paid yet); "
+        "finalized: paid out.",
+    )
+    challenge_ends_s: int | None = Field(None, description="End of the proposal's dispute window.")
+    proposed_payout_total: OptionalAmount = Field(
+        None, description="The proposal's payouts as they stand after its disputes."
+    )
+    dispute_count: int = Field(0, description="Successful disputes of the proposal.")
     published_block: int
     published_tx: HashStr
     updated_block: int

@@ -20,6 +20,14 @@ export function RequestDetail({ request }: { request: FlexRequest }) {
         Escrow {formatTokens(request.escrow)} FLEX · tolerance {request.tolerance_bp / 100} % · cap {formatPrice(request.price_cap_per_kwh)} · penalty{" "}
         {formatPrice(request.penalty_per_kwh)}
         {request.price_per_kwh !== null && <> · coalition price {formatPrice(request.price_per_kwh)}</>}
+        {request.settlement_state === "proposed" && (
+          <>
+            {" "}
+            · settlement proposed: {formatTokens(request.proposed_payout_total ?? "0")} FLEX to members, open to disputes until{" "}
+            {formatTime(request.challenge_ends_s)}
+            {request.dispute_count ? ` (${request.dispute_count} corrected by disputes)` : ""}
+          </>
+        )}
         {request.payout_total !== null && <> · paid {formatTokens(request.payout_total)} FLEX</>}
         {request.refund !== null && <> · refunded {formatTokens(request.refund)} FLEX</>}
       </p>

@@ -24,6 +24,10 @@ export interface FlexRequest {
   max_payout: string | null;
   payout_total: string | null;
   refund: string | null;
+  settlement_state?: "proposed" | "finalized" | null;
+  challenge_ends_s?: number | null;
+  proposed_payout_total?: string | null;
+  dispute_count?: number;
 }
 
 export interface RequestInterval {
