@@ -86,22 +86,33 @@ def test_feed_commits_forecasts_the_oracle_accepts_and_a_restart_adds_nothing(
 
 def test_forecast_medians_follow_the_replayed_homes(demo, models_dir):
     """The median net forecast tracks the replayed data's net energy better than the seasonal
-    naive forecast (the same hour the day before) does: the two are aligned in time."""
+    naive forecast (the same hour the day before) does: the two are aligned in time.
+
+    Judged over 28 forecast origins spread over two weeks of the data the models were trained
+    on (every 11 h, so every hour of the day is met), not at the wall clock's moment: one
+    1.5-hour window is too small a sample to rank two forecasters, and which hour of the day
+    the test ran at decided the result."""
     import numpy as np
 
     feed = _feed(demo, models_dir).feed
-    now = feed.clock()
-    rows = feed.forecast_rows(now)
+    first = feed.data.weather.index[0].timestamp()
+    start = first + 3600 * (8760 - 24 * 20)  # inside the last train_days of the year
+    errors, naive, intervals = [], [], 0
     load, pv = feed.data.load_kwh, feed.data.pv_kwh
-    errors, naive = [], []
-    for r in rows:
-        row = feed.data_row(r.interval_start_s)
-        home = feed.members[r.participant_id]
-        net = (load[home] - pv[home]).to_numpy() * 250
-        errors.append(abs(r.q50_wh - net[row]))
-        naive.append(abs(net[row - 24] - net[row]))
-    assert len(rows) == 17 * len({r.interval_start_s for r in rows})
-    assert np.sum(errors) < 0.9 * np.sum(naive)
+    for k in range(28):
+        now = start + k * 11 * 3600 + 300
+        rows = feed.forecast_rows(now)
+        starts = {r.interval_start_s for r in rows}
+        assert rows and len(rows) == 17 * len(starts)
+        intervals += len(starts)
+        for r in rows:
+            row = feed.data_row(r.interval_start_s)
+            home = feed.members[r.participant_id]
+            net = (load[home] - pv[home]).to_numpy() * 250
+            errors.append(abs(r.q50_wh - net[row]))
+            naive.append(abs(net[row - 24] - net[row]))
+    assert intervals >= 28 * 4
+    assert np.sum(errors) < 0.9 * np.sum(naive), (np.sum(errors), np.sum(naive))
 
 
 def test_demo_forecasts_reach_the_read_model_and_the_api(demo, models_dir, tmp_path):
