@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.benchutil import peak_rss_mb, stopwatch
-from core.rules import FlexRequest
+from core.rules import FlexRequest, energy_cost
 from core.units import INTERVAL_S
 from settlement.baselines import (
     BaselineMethod,
@@ -72,7 +72,7 @@ def synthetic_settlement(
         quantity_wh=qty,
         tolerance_bp=1000,
         price_cap_per_kwh=250_000,
-        escrow=250_000 * sum(qty) * 2 // 1000,
+        escrow=2 * energy_cost(sum(qty), 250_000),  # twice what the request can cost
         penalty_per_kwh=100_000,
         baseline_method_id=BaselineMethod.X_OF_Y,
         baseline_params=XOfYParams().encode(),
