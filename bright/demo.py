@@ -172,8 +172,9 @@ def bring_up(settings: ChainSettings, fresh: bool = False, quiet: bool = False) 
     anvil: Anvil | None = None
     if settings.rpc_url is None:
         state = settings.chain_state_file
-        if fresh and state.exists():
-            state.unlink()
+        if fresh:  # the saved chain (and anvil's own file of earlier versions) goes
+            for path in (state, state.with_name("state.json")):
+                path.unlink(missing_ok=True)
         anvil = Anvil(
             port=settings.chain_port,
             host=settings.chain_host,

@@ -86,7 +86,7 @@ class ChainSettings(BaseSettings):
 
     @property
     def chain_state_file(self) -> Path:
-        return self.state_dir / "chain" / "state.json"
+        return self.state_dir / "chain" / "state.json.gz"
 
 
 @lru_cache(maxsize=1)

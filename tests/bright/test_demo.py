@@ -112,7 +112,7 @@ def test_bright_up_runs_until_interrupted_and_restarts_with_its_state(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "chain state saved" in err
-    assert (tmp_path / "chain" / "state.json").exists()
+    assert (tmp_path / "chain" / "state.json.gz").exists()
 
     again = subprocess.run(
         [sys.executable, "-m", "bright.cli", "up", "--once", "--json"],
@@ -159,7 +159,7 @@ def test_an_external_json_rpc_node_is_a_setting(tmp_path):
         try:
             assert running.anvil is None and running.rpc_url == external.url
             assert running.deployed_now and running.registered_now == 21
-            assert not (tmp_path / "chain" / "state.json").exists()
+            assert not (tmp_path / "chain" / "state.json.gz").exists()
         finally:
             running.stop()
         assert external.running  # bright did not stop a node it did not start
