@@ -607,6 +607,36 @@ def bench_ui_cmd(
     _report(lambda: bench_ui(url=url, loads=loads), json_out)
 
 
+@bench_app.command("demo")
+def bench_demo_cmd(
+    hours: Annotated[float, typer.Option(min=0.01, help="Accelerated hours to run.")] = 24.0,
+    checkpoint: Annotated[
+        list[float] | None,
+        typer.Option(help="Accelerated hours at which to stop, measure and restart "
+                     "(repeat; default 1, 6 and the last hour)."),
+    ] = None,
+    kills: Annotated[int, typer.Option(min=0, help="SIGKILLs at random moments.")] = 3,
+    session_seconds: Annotated[
+        float, typer.Option(min=0.5, help="Wall seconds per 15-minute session (as bright up).")
+    ] = 5.0,
+    forecasts: Annotated[bool, typer.Option(help="Run the forecast feed too.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the kill moments.")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """The demo soaked for many accelerated hours, killed and restarted: state size, restart
+    time and the process tree's memory at each checkpoint."""
+    from bright.bench_demo import bench_demo
+
+    points = tuple(checkpoint) if checkpoint else tuple(
+        sorted({h for h in (1.0, 6.0) if h < hours} | {hours})
+    )
+    _report(
+        lambda: bench_demo(hours=hours, checkpoints=points, kills=kills,
+                           session_seconds=session_seconds, forecasts=forecasts, seed=seed),
+        json_out,
+    )
+
+
 @bench_app.command("gateway")
 def bench_gateway_cmd(
     messages: Annotated[int, typer.Option(min=100, help="Messages in the burst.")] = 20_000,
