@@ -245,14 +245,15 @@ def bench_demo(
             run = _Run(env, log, rpc_url, args)
             run.wait_ready(1)
             restored, _ = run.head()
-            lost = max(0, last_seen - restored)
+            before, last_seen = last_seen, restored  # later losses count from the restored chain
+            lost = max(0, before - restored)
             max_lost_blocks = max(max_lost_blocks, lost)
             if any("deploying contracts" in line for line in run.lines):
                 redeployed += 1
             record = {
                 "event": event,
                 "accelerated_h": round(done_h, 2),
-                "blocks": last_seen,
+                "blocks": before,
                 "state_bytes": size,
                 "stop_s": None if stop_s is None else round(stop_s, 2),
                 "restart_chain_s": round(run.chain_ready_s or 0, 2),
