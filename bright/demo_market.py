@@ -19,7 +19,8 @@ closure and the session is cleared, so a 15-minute session takes a few seconds. 
 opens the next interval's session when the chain's clock (:class:`chain.clock.ChainClock`,
 the wall clock on a chain that was never accelerated) reaches it, the community trades in it
 at once, and it is cleared by the first round after its real gate closure (``gate_lead_s``
-before delivery), so a person has about ten minutes to trade in each session.
+before delivery): a session opens 20 minutes before its delivery, so a person has 15 minutes
+to trade in it.
 
 A cleared trade is a promise: once a session's delivery interval is over (and its meter data
 committed, ``settle_delay_s`` later) the operator settles it on delivery from the MeterOracle's
