@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -85,6 +86,12 @@ def test_real_time_runs_the_demo_at_the_wall_clocks_pace():
     assert "--real-time" in _run("up", "--help").stdout
 
 
-def test_fail_share_is_a_checked_setting():
+def test_fail_share_is_a_checked_setting_from_the_option_or_the_environment():
     proc = _run("up", "--fail-share", "1.5")
+    assert proc.returncode == 2 and "fail-share" in proc.stderr
+    env = {**os.environ, "BRIGHT_DEMO_FAIL_SHARE": "-0.1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bright.cli", "up"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
     assert proc.returncode == 2 and "fail-share" in proc.stderr
