@@ -82,9 +82,11 @@ def request_public(
 
 def _with_reasons(db: Session, scope: Scope, rows: list[FlexRequest]) -> list[FlexRequestPublic]:
     """Requests' responses; the opt-ins are read only for those that ended without a
-    coalition. "Now" is the wall clock: a chain's clock is never behind it, so a request is
-    never said to have ended early (on an accelerated demo chain an unreclaimed one is said to
-    have ended only once the wall clock reaches its window; the demo DSO reclaims at once)."""
+    coalition. "Now" is the wall clock (the API does not ask the node): a node's clock runs
+    ahead of it (an accelerated demo chain) or behind it by at most a block, so an open request
+    is said to have ended at the earliest a block before its window starts, and on an
+    accelerated demo chain only once the wall clock reaches its window; a reclaimed one has
+    ended whatever the clock (the demo DSO reclaims as soon as the window starts)."""
     now = time.time()
     ended = [r.request_id for r in rows if ended_without_coalition(r.status, r.window_start_s, now)]
     totals = opt_in_totals(db, scope, ended)
