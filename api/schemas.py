@@ -408,6 +408,14 @@ class FlexRequestPublic(FromRow):
         None, description="The proposal's payouts as they stand after its disputes."
     )
     dispute_count: int = Field(0, description="Successful disputes of the proposal.")
+    outcome_reason: str | None = Field(
+        None,
+        description="Why a request that ended without a coalition (escrow reclaimed, or still "
+        "open or proposed once its window started) has none, in one sentence: no opt-in, the "
+        "opt-ins' summed offers below the least the tolerance admits in an interval, a "
+        "coalition not accepted or rejected, or none proposed (api.explanations). Null for "
+        "any other request.",
+    )
     published_block: int
     published_tx: HashStr
     updated_block: int
@@ -467,6 +475,14 @@ class CoalitionRowPublic(FromRow):
         None, description="Penalty beyond the member's rewards, not collected (settled)."
     )
     points: int | None = Field(None, description="Reputation points (settled).")
+    explanation: str | None = Field(
+        None,
+        description="Once settled (or proposed), where the row fell short: each interval below "
+        "its tolerance bound with the request's meter-before baseline, the metered net import, "
+        "the delivery counted (baseline minus metered for up, the reverse for down), the least "
+        "needed and the shortfall, or why nothing was counted (no meter data, no baseline); "
+        "null when nothing fell short. Only this row's figures (api.explanations).",
+    )
 
 
 class IntervalTotalPublic(FromRow):

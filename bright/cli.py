@@ -7,12 +7,14 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from core.errors import BrightError
+from core.units import INTERVAL_S
 
 if TYPE_CHECKING:
     from api.server import ServerHandle
@@ -79,8 +81,29 @@ def up(
         bool, typer.Option(help="Run market sessions with the demo community trading.")
     ] = True,
     session_seconds: Annotated[
-        float, typer.Option(min=0.1, help="Wall-clock seconds per 15-minute market session.")
-    ] = 5.0,
+        float | None,
+        typer.Option(
+            min=0.1, help="Wall-clock seconds per 15-minute market session (default 5)."
+        ),
+    ] = None,
+    real_time: Annotated[
+        bool,
+        typer.Option(
+            "--real-time",
+            help="Run at the real pace: 15-minute sessions in wall time, meter data at speed "
+            "1, the chain clock never moved.",
+        ),
+    ] = False,
+    fail_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            envvar="BRIGHT_DEMO_FAIL_SHARE",
+            help="Share of each coalition of the demo DSO's requests whose homes fail to deliver "
+            "(rounded up, never a one-member coalition; requests made by hand: none).",
+        ),
+    ] = 0.25,
     rounds: Annotated[
         int | None, typer.Option(min=1, help="Stop after this many market sessions.")
     ] = None,
@@ -113,6 +136,10 @@ def up(
     if bus not in ("embedded", "kafka"):
         _fail(ValueError(f"--bus must be embedded or kafka, got {bus!r}"))
         return
+    if real_time and session_seconds is not None:
+        _fail(ValueError("--real-time runs 15-minute sessions in wall time: no --session-seconds"))
+        return
+    pace = demo_pace(market=market, real_time=real_time, session_seconds=session_seconds)
     overrides: dict[str, object] = {}
     if port is not None:
         overrides["chain_port"] = port
@@ -143,21 +170,26 @@ def up(
     feed = None
     try:
         read_side, database_url = _start_read_side(running, settings, bus)
-        coord = _coordination(running, settings, market, data) if coordination else None
+        if real_time:
+            _warn_if_clock_ahead(running)
+        coord = (
+            _coordination(running, settings, pace.accelerated, data, fail_share)
+            if coordination
+            else None
+        )
         if data:
             from bright.demo_data import DemoDataIn
 
             # One simulated 15-minute interval of meter data per market session.
-            speed = 900 / session_seconds if market else 1.0
             data_in = DemoDataIn(
-                running.platform, running.members, settings.state_dir, speed,
+                running.platform, running.members, settings.state_dir, pace.data_speed,
                 **(coord.data_in_args() if coord else {}),
             ).start()
             print(f"data-in: {data_in.homes} simulated homes publishing on MQTT", flush=True)
         if api:
             api_server = _start_api(running, database_url, data_in)
         if market:
-            _start_demo_market(running, stop, session_seconds, rounds)
+            _start_demo_market(running, stop, pace, rounds)
         if coord is not None:
             coord.start(stop)
         if forecasts:
@@ -186,19 +218,71 @@ def up(
         print("stopped; chain state saved", file=sys.stderr, flush=True)
 
 
+@dataclass(frozen=True)
+class DemoPace:
+    """How fast ``bright up`` runs the demo (:func:`demo_pace`)."""
+
+    accelerated: bool
+    """The market moves the chain clock one interval per round (the coordination's cadence
+    follows: :func:`bright.demo_coordination.demo_settings`)."""
+    round_s: float
+    """Wall seconds between market rounds: a session's length when accelerated, else how often
+    the market looks at the clock."""
+    data_speed: float
+    """Simulated seconds of meter data per wall second."""
+
+
+REAL_TIME_POLL_S = 5.0
+"""In real time the market looks at the clock this often (a session clears within it after
+its gate)."""
+
+
+def demo_pace(market: bool, real_time: bool, session_seconds: float | None) -> DemoPace:
+    """The pace of ``bright up``: with the market and not ``real_time``, one 15-minute session
+    every ``session_seconds`` (5 by default) of wall time, the chain clock and the meter data
+    accelerated to match (``900 / session_seconds``); in real time (``--real-time``, or no
+    market) the wall clock's pace: speed 1, the clock never moved."""
+    if market and not real_time:
+        seconds = 5.0 if session_seconds is None else session_seconds
+        return DemoPace(accelerated=True, round_s=seconds, data_speed=INTERVAL_S / seconds)
+    return DemoPace(accelerated=False, round_s=REAL_TIME_POLL_S, data_speed=1.0)
+
+
+def _warn_if_clock_ahead(running: RunningPlatform) -> None:
+    """Real time on a chain an accelerated run moved ahead: say so (the clock does not go
+    back; ``--fresh`` starts at the wall clock)."""
+    import time
+
+    ahead = int(running.platform.w3.eth.get_block("latest")["timestamp"]) - time.time()
+    if ahead > INTERVAL_S:
+        print(
+            f"real time: the saved chain's clock is {ahead / 3600:.1f} h ahead of the wall clock "
+            "(an accelerated run); it runs at real pace from there (bright up --fresh "
+            "--real-time starts at the wall clock)",
+            flush=True,
+        )
+
+
 def _coordination(
-    running: RunningPlatform, settings: ChainSettings, market: bool, data: bool
+    running: RunningPlatform,
+    settings: ChainSettings,
+    accelerated: bool,
+    data: bool,
+    fail_share: float,
 ) -> DemoCoordination:
     """The coordination demo (bright/demo_coordination.py): its cadence follows the chain
-    clock, which the market accelerates; the homes deliver through the data-in path."""
+    clock, which the market accelerates unless in real time; the homes deliver through the
+    data-in path."""
     from bright.demo_coordination import DemoCoordination, demo_settings
 
-    config, service = demo_settings(accelerated=market)
+    config, service = demo_settings(accelerated=accelerated, fail_share=fail_share)
     if not data:
         print("coordination: without --data no meter data is committed: nothing settles")
     print(
         f"coordination: a request every {config.every_intervals} intervals, windows of "
-        f"{config.window_intervals} intervals; home-01 and home-10 opt in only by hand",
+        f"{config.window_intervals} intervals; home-01 and home-10 opt in only by hand; "
+        f"{config.fail_share:.0%} of each coalition of the demo DSO's requests fail "
+        "(--fail-share), none of a request made by hand",
         flush=True,
     )
     return DemoCoordination(
@@ -278,16 +362,16 @@ def _start_read_side(
 
 
 def _start_demo_market(
-    running: object, stop: threading.Event, session_seconds: float, rounds: int | None
+    running: object, stop: threading.Event, pace: DemoPace, rounds: int | None
 ) -> None:
-    """Market sessions in a background thread; each cleared session is printed."""
+    """Market sessions in a background thread at ``pace``; each cleared session is printed."""
     from bright.demo import RunningPlatform
     from bright.demo_market import DemoMarket
     from matching.service import ClearedSession, describe, describe_settled
     from settlement.market import SettledSession
 
     assert isinstance(running, RunningPlatform)
-    demo = DemoMarket(running.platform, running.members)
+    demo = DemoMarket(running.platform, running.members, real_time=not pace.accelerated)
     funded = demo.fund()
     if funded:
         print(f"market: {funded} members deposited FlexToken into the market", flush=True)
@@ -306,7 +390,7 @@ def _start_demo_market(
         print(describe_settled(s), flush=True)
 
     threading.Thread(
-        target=demo.run, args=(stop, session_seconds, cleared, failed, settled), daemon=True
+        target=demo.run, args=(stop, pace.round_s, cleared, failed, settled), daemon=True
     ).start()
 
 

@@ -27,9 +27,14 @@ Four actors, each deriving what to do from the chain (a restarted demo continues
 
 The homes deliver (:class:`HomesDelivery`, the simulator's ``delivery``): in each interval of
 an accepted request's window, each member of its targets table changes its net import by its
-target (less for an upward request, more for a downward one), except the failing share: of
-each proposed coalition, the ``ceil(fail_share * members)`` members with the smallest
-``keccak(request id, member)`` deliver nothing (a reserve that replaces one delivers).
+target (less for an upward request, more for a downward one), except the failing share of the
+demo DSO's own requests: of each coalition proposed for one of them, the
+:func:`failing_count` members (``ceil(fail_share * members)``, at most all but one, so never
+the member of a one-member coalition) with the smallest ``keccak(request id, member)`` deliver
+nothing (a reserve that replaces one delivers). A request made by hand (not in the
+:class:`PublishedRecord`) has no forced failures: its members deliver their targets, and
+whether that is within the tolerance is up to their metered load against the baseline.
+``fail_share`` is ``bright up --fail-share`` (``BRIGHT_DEMO_FAIL_SHARE``), 0.25 by default.
 """
 
 from __future__ import annotations
@@ -70,7 +75,15 @@ from settlement.service import MeterValues
 if TYPE_CHECKING:
     from bright.demo import Member
 
-__all__ = ["CoordinationConfig", "DemoCoordination", "DemoDso", "DemoOptIns", "HomesDelivery"]
+__all__ = [
+    "CoordinationConfig",
+    "DemoCoordination",
+    "DemoDso",
+    "DemoOptIns",
+    "HomesDelivery",
+    "demo_settings",
+    "failing_count",
+]
 
 
 class CoordinationConfig(BaseModel):
@@ -86,7 +99,13 @@ class CoordinationConfig(BaseModel):
     tolerance_bp: int = Field(1000, ge=0, lt=10_000, description="Tolerance, bp.")
     price_cap_per_kwh: int = Field(int(tokens_to_base("0.20")), ge=0)
     penalty_per_kwh: int = Field(int(tokens_to_base("0.10")), ge=0)
-    fail_share: float = Field(0.25, ge=0, le=1, description="Share of members who fail.")
+    fail_share: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Share of the members of a demo DSO's request who fail (rounded up, at most "
+        "all but one); requests made by hand: none.",
+    )
     manual_homes: tuple[str, ...] = Field(("home-01", "home-10"), description="Never auto opt in.")
     poll_s: float = Field(1.0, gt=0, description="Seconds between the actors' rounds.")
 
@@ -341,17 +360,35 @@ class DemoOptIns:
             self._done.add(rid)
 
 
-class HomesDelivery:
-    """The homes' response to their targets, from the chain (the simulator's ``delivery``)."""
+def failing_count(fail_share: float, members: int) -> int:
+    """How many of a coalition's ``members`` the demo makes fail: ``ceil(fail_share *
+    members)``, at most ``members - 1`` (a one-member coalition never fails by force)."""
+    return max(0, min(math.ceil(fail_share * members), members - 1))
 
-    def __init__(self, client: FlexCoordinationClient, fail_share: float) -> None:
+
+class HomesDelivery:
+    """The homes' response to their targets, from the chain (the simulator's ``delivery``).
+
+    ``forced(request_id)`` says whether a request gets the failing share (the demo DSO's own
+    requests, :class:`PublishedRecord`); ``None``: every request does."""
+
+    def __init__(
+        self,
+        client: FlexCoordinationClient,
+        fail_share: float,
+        forced: Callable[[int], bool] | None = None,
+    ) -> None:
         self.client = client
         self.fail_share = fail_share
+        self.forced = forced
         self.requests = _Requests(client)
         self._failing: dict[int, set[str]] = {}
 
     def failing(self, request_id: int) -> set[str]:
-        """The proposed coalition's members who will not deliver (see the module)."""
+        """The proposed coalition's members who will not deliver (see the module): none for a
+        request made by hand."""
+        if self.forced is not None and not self.forced(request_id):
+            return set()
         if request_id not in self._failing:
             info = self.client.request(request_id)
             logs = self.client.contract.events.CoalitionProposed.get_logs(
@@ -359,7 +396,7 @@ class HomesDelivery:
             )
             last = max(logs, key=lambda e: (e["blockNumber"], e["logIndex"]))
             members = [r.member for r in unpack_table(last["args"]["table"], info.intervals)]
-            count = math.ceil(self.fail_share * len(members))
+            count = failing_count(self.fail_share, len(members))
             rank = sorted(members, key=lambda m: keccak(to_bytes(request_id) + to_bytes(hexstr=m)))
             self._failing[request_id] = set(rank[:count])
         return self._failing[request_id]
@@ -441,6 +478,7 @@ class DemoCoordination:
         self.delivery = HomesDelivery(
             coordination_client(w3, dep.address("FlexCoordination"), artifacts),
             self.config.fail_share,
+            forced=record.__contains__,
         )
         self.watcher = DisputeWatcher(
             coordination_client(
@@ -491,13 +529,22 @@ class DemoCoordination:
         return thread
 
 
-def demo_settings(accelerated: bool) -> tuple[CoordinationConfig, ServiceConfig]:
+def demo_settings(
+    accelerated: bool, fail_share: float = 0.25
+) -> tuple[CoordinationConfig, ServiceConfig]:
     """The demo's cadence: with the market's accelerated chain clock (a 15-minute session every
-    few seconds) windows start three intervals ahead, else (real time) ten minutes ahead."""
+    few seconds) windows start three intervals ahead, else (real time: ``bright up
+    --real-time`` or ``--no-market``) ten minutes ahead. ``fail_share``: of each coalition of
+    the demo DSO's requests, the share that fails (:func:`failing_count`)."""
     service = ServiceConfig(flex_share=0.6, non_delivery_intervals=1, poll_s=1.0, reserve_bp=4000)
     if accelerated:
         return (
-            CoordinationConfig(every_intervals=6, lead_s=3 * INTERVAL_S, deadline_before_s=1800),
+            CoordinationConfig(
+                every_intervals=6,
+                lead_s=3 * INTERVAL_S,
+                deadline_before_s=1800,
+                fail_share=fail_share,
+            ),
             service,
         )
-    return CoordinationConfig(), service
+    return CoordinationConfig(fail_share=fail_share), service

@@ -14,7 +14,13 @@ This is a stand-in strategy to exercise the market with realistic volumes and sh
 forecasting and coalition engines replace it. Half of the orders go directly from the homes'
 wallets, half as EIP-712 signed orders relayed by the operator (the signers pay no gas). On the
 local demo chain, time is accelerated: after the orders, the chain clock is moved to the gate
-closure and the session is cleared, so a 15-minute session takes a few seconds.
+closure and the session is cleared, so a 15-minute session takes a few seconds. In real time
+(``real_time=True``, ``bright up --real-time``) the chain clock is never moved: each round
+opens the next interval's session when the chain's clock (:class:`chain.clock.ChainClock`,
+the wall clock on a chain that was never accelerated) reaches it, the community trades in it
+at once, and it is cleared by the first round after its real gate closure (``gate_lead_s``
+before delivery): a session opens 20 minutes before its delivery, so a person has 15 minutes
+to trade in it.
 
 A cleared trade is a promise: once a session's delivery interval is over (and its meter data
 committed, ``settle_delay_s`` later) the operator settles it on delivery from the MeterOracle's
@@ -36,6 +42,7 @@ import numpy as np
 from web3.types import RPCEndpoint
 
 from analytics.data.citylearn import load_matrix
+from chain.clock import ChainClock
 from chain.domain import Role
 from chain.oracles import MeterOracleClient
 from chain.platform import Platform
@@ -108,8 +115,11 @@ class DemoMarket:
         platform: Platform,
         members: list[Member],
         config: OperatorConfig | None = None,
+        real_time: bool = False,
     ) -> None:
         self.platform = platform
+        self.real_time = real_time
+        self.clock = ChainClock(platform.w3, cache_s=0.0)
         self.homes = [m for m in members if m.role is Role.PROSUMER]
         self.aggregator = next(m for m in members if m.role is Role.AGGREGATOR)
         operator = next(m for m in members if m.role is Role.MARKET_OPERATOR)
@@ -179,7 +189,9 @@ class DemoMarket:
     def round(self) -> tuple[list[ClearedSession], list[SettledSession]]:
         """Clear what is due already (a clearing a reorg dropped), open the next session,
         trade it, move the clock past its gate, clear it; settle every session whose delivery
-        is over."""
+        is over. In real time the clock is not moved (:meth:`real_time_round`)."""
+        if self.real_time:
+            return self.real_time_round()
         now = self._now()
         cleared = self.operator.clear_due(now)
         opened = self.operator.open_due(now)
@@ -199,6 +211,19 @@ class DemoMarket:
         settled = settler.settle_due(now, self.operator.sessions()) if settler else []
         return cleared, settled
 
+    def real_time_round(self) -> tuple[list[ClearedSession], list[SettledSession]]:
+        """One round at the chain's own pace: clear every session whose gate has passed, void
+        what was not cleared in time, open (and trade) the next interval's session once the
+        clock is there, settle what has been delivered. Nothing here moves the clock."""
+        now = int(self.clock.now())
+        cleared = self.operator.clear_due(now)
+        self.operator.void_due(now)
+        for sid in self.operator.open_due(now):
+            self.trade(sid)
+        settler = self.operator.settler
+        settled = settler.settle_due(now, self.operator.sessions()) if settler else []
+        return cleared, settled
+
     def run(
         self,
         stop: threading.Event,
@@ -207,6 +232,8 @@ class DemoMarket:
         on_error: Callable[[Exception], None],
         on_settled: Callable[[SettledSession], None] | None = None,
     ) -> None:
+        """Rounds until ``stop``, ``seconds_per_session`` of wall time apart (in real time:
+        how often the clock is looked at, not a session's length)."""
         with stoppable(stop):  # a wait for a receipt ends when the demo stops
             while not stop.is_set():
                 try:

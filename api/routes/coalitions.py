@@ -1,9 +1,11 @@
 """Coalitions and members' coordination accounts (FlexCoordination read models).
 
 * ``GET /requests/{id}/coalition``: each member's targets per interval and, once settled, its
-  deliveries, credits, payout, penalty and points. The request's DSO, its coordinator and the
-  market operator see every row; a member sees its own row (an aggregator its delegators'),
-  and everyone the per-interval totals.
+  deliveries, credits, payout, penalty and points, and where it fell short an ``explanation``
+  (the intervals, the baseline, metered and delivered Wh: :mod:`api.explanations`, from that
+  row's own meter data, the evidence its settlement rests on). The request's DSO, its
+  coordinator and the market operator see every row; a member sees its own row (an aggregator
+  its delegators'), and everyone the per-interval totals.
 * ``GET /accounts/{address}/coordination``: claimable payouts, reputation, settled count and
   the member's requests with its targets against its deliveries; personal (the member, its
   delegated aggregator, the market operator).
@@ -28,6 +30,7 @@ from api.access import (
     sees_whole_request,
 )
 from api.deps import Address, ClaimsDep, DbDep, MemberDep, PageDep, ScopeDep
+from api.explanations import BaselineTerms, baseline_starts, row_explanation
 from api.routes.requests import (
     RequestId,
     interval_rows,
@@ -49,6 +52,7 @@ from streams.models import (
     FlexMemberInterval,
     FlexOptIn,
     FlexRequest,
+    MeterInterval,
 )
 
 router = APIRouter(tags=["coalitions"])
@@ -135,6 +139,56 @@ def _cells(
     return out
 
 
+def _explanations(
+    db: Session,
+    scope: Scope,
+    req: FlexRequest,
+    members: list[FlexCoalitionMember],
+    cells: dict[tuple[int, str], _Cells],
+) -> dict[str, str]:
+    """The explanation of each of these rows (the caller may see them all) that fell short
+    (:func:`api.explanations.row_explanation`), from its own meter's intervals: the baseline's
+    and the window's."""
+    short = [
+        m for m in members if any(s for s in cells[(req.request_id, m.member)].shortfall if s)
+    ]
+    if not short:
+        return {}
+    terms = BaselineTerms(
+        req.window_start_s,
+        req.direction,
+        req.tolerance_bp,
+        req.baseline_intervals,
+        req.baseline_gap_intervals,
+    )
+    mi = MeterInterval
+    net: dict[str, dict[int, int]] = defaultdict(dict)
+    found = db.execute(
+        select(mi.meter_id, mi.interval_start_s, mi.import_wh, mi.export_wh).where(
+            mi.chain_id == scope.chain_id,
+            mi.meter_id.in_(sorted({m.meter_id for m in short})),
+            mi.interval_start_s >= baseline_starts(terms)[0],
+            mi.interval_start_s < req.window_end_s,
+        )
+    )
+    for meter, start, imported, exported in found:
+        net[meter][int(start)] = int(imported) - int(exported)
+    out = {}
+    for m in short:
+        c = cells[(req.request_id, m.member)]
+        text = row_explanation(
+            terms,
+            c.targets,
+            c.settled(c.delivered),
+            c.settled(c.shortfall),
+            c.missing_intervals(),
+            net.get(m.meter_id, {}),
+        )
+        if text is not None:
+            out[m.member] = text
+    return out
+
+
 @router.get(
     "/requests/{request_id}/coalition",
     response_model=CoalitionPublic,
@@ -161,6 +215,7 @@ def get_coalition(
         )
     )
     cells = _cells(db, scope, [request_id], [m.member for m in members])
+    explanations = _explanations(db, scope, req, members, cells)
     # A member seeing its own row sees who replaced it (or whom it replaced) only if it may
     # see that member's address.
     hidden = frozenset() if everything else hidden_members(db, scope, claims)
@@ -170,6 +225,7 @@ def get_coalition(
                 m,
                 replaces=masked(m.replaces, hidden),
                 replaced_by=masked(m.replaced_by, hidden),
+                explanation=explanations.get(m.member),
                 **cells[(request_id, m.member)].columns(),
             )
         )

@@ -1,16 +1,20 @@
 """DSO flexibility requests (FlexCoordination read models): terms and status, opt-ins, and
 per-interval aggregates of what was asked, promised and delivered.
 
-Terms, status and per-interval aggregates are public to members; opt-ins are for the request's
-DSO, its coordinator and the market operator (a member sees its own, see :mod:`api.access`).
+Terms, status and per-interval aggregates are public to members, and so is a request's
+``outcome_reason`` (why it ended without a coalition: from the request's terms and the opt-ins'
+count and summed offers, no member's own figures; :mod:`api.explanations`); opt-ins are for
+the request's DSO, its coordinator and the market operator (a member sees its own, see
+:mod:`api.access`).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.access import own_and_delegated, sees_whole_request
@@ -24,6 +28,7 @@ from api.deps import (
     TimeRangeDep,
 )
 from api.errors import NotFoundError
+from api.explanations import OptInTotals, ended_without_coalition, request_outcome_reason
 from api.routes._filters import page_of
 from api.schemas import (
     FlexRequestPublic,
@@ -42,6 +47,50 @@ from streams.models import FlexOptIn, FlexRequest, FlexRequestInterval
 router = APIRouter(prefix="/requests", tags=["flexibility requests"])
 
 RequestId = Annotated[int, Path(ge=0, le=2**63 - 1, description="Request id.")]
+
+
+def opt_in_totals(db: Session, scope: Scope, request_ids: list[int]) -> dict[int, OptInTotals]:
+    """Per request: its opt-ins counted and their offers summed (Wh per interval)."""
+    if not request_ids:
+        return {}
+    oi = FlexOptIn
+    rows = db.execute(
+        select(oi.request_id, func.count(), func.coalesce(func.sum(oi.max_wh), 0))
+        .where(oi.chain_id == scope.chain_id, oi.request_id.in_(sorted(set(request_ids))))
+        .group_by(oi.request_id)
+    )
+    return {int(rid): OptInTotals(int(n), int(total)) for rid, n, total in rows}
+
+
+def request_public(
+    req: FlexRequest, totals: dict[int, OptInTotals], now_s: float
+) -> FlexRequestPublic:
+    """A request's response with its ``outcome_reason`` (:mod:`api.explanations`)."""
+    reason = request_outcome_reason(
+        status=req.status,
+        window_start_s=req.window_start_s,
+        opt_in_deadline_s=req.opt_in_deadline_s,
+        quantities_wh=req.quantities_wh,
+        tolerance_bp=req.tolerance_bp,
+        round_=req.round,
+        row_count=req.row_count,
+        opt_ins=totals.get(req.request_id, OptInTotals(0, 0)),
+        now_s=now_s,
+    )
+    return FlexRequestPublic.model_validate(RowWith(req, outcome_reason=reason))
+
+
+def _with_reasons(db: Session, scope: Scope, rows: list[FlexRequest]) -> list[FlexRequestPublic]:
+    """Requests' responses; the opt-ins are read only for those that ended without a
+    coalition. "Now" is the wall clock (the API does not ask the node): a node's clock runs
+    ahead of it (an accelerated demo chain) or behind it by at most a block, so an open request
+    is said to have ended at the earliest a block before its window starts, and on an
+    accelerated demo chain only once the wall clock reaches its window; a reclaimed one has
+    ended whatever the clock (the demo DSO reclaims as soon as the window starts)."""
+    now = time.time()
+    ended = [r.request_id for r in rows if ended_without_coalition(r.status, r.window_start_s, now)]
+    totals = opt_in_totals(db, scope, ended)
+    return [request_public(r, totals, now) for r in rows]
 
 
 def load_request(db: Session, scope: Scope, request_id: int) -> FlexRequest:
@@ -81,18 +130,20 @@ def list_requests(
     if when.until_s is not None:
         where.append(FlexRequest.window_start_s < when.until_s)
     count, rows = page_of(db, FlexRequest, where, [FlexRequest.request_id.desc()], page)
-    return FlexRequestsPublic(data=[FlexRequestPublic.model_validate(r) for r in rows], count=count)
+    return FlexRequestsPublic(data=_with_reasons(db, scope, list(rows)), count=count)
 
 
 @router.get(
     "/{request_id}",
     response_model=FlexRequestPublic,
-    summary="One flexibility request: terms, status, coalition price, escrow (members)",
+    summary="One flexibility request: terms, status, coalition price, escrow and, if it ended "
+    "without a coalition, why (members)",
 )
 def get_request(
     request_id: RequestId, claims: MemberDep, db: DbDep, scope: ScopeDep
 ) -> FlexRequestPublic:
-    return FlexRequestPublic.model_validate(load_request(db, scope, request_id))
+    [out] = _with_reasons(db, scope, [load_request(db, scope, request_id)])
+    return out
 
 
 @router.get(

@@ -1,6 +1,13 @@
 """The coordination scenario the API tests share: a DSO request of the demo community driven on
 the real chain (opt-ins from a wallet and relayed, a coalition, acceptance, a replacement,
-meter data, settlement, a claim), and a second request left open with two opt-ins."""
+meter data, settlement, a claim), a second request left open with two opt-ins, and one made
+before them that ended without a coalition (one opt-in offering far less than asked; the DSO
+reclaimed the escrow once its window started).
+
+The meter data are the settlement's: a steady ``BASELINE_WH`` of net import in the hour
+before the window (the request's meter-before baseline) and in the window
+``BASELINE_WH - delivered`` where the member's meter sent data, so each delivery is the
+baseline minus the metered value, as a dispute would recompute it."""
 
 from __future__ import annotations
 
@@ -24,12 +31,17 @@ DELIVERED = {  # per table row, Wh
     "home-08": (0, 0, 300, 0),  # its meter sent nothing in interval 3
 }
 MISSING = {"home-08": {3}}
+BASELINE_WH = 500
+ENDED_Q, ENDED_OFFER, ENDED_BY = 2000, 300, "home-04"
+"""The request that ended without a coalition: 2 x 2000 Wh asked, one opt-in of 300 Wh."""
 
 
 @dataclass
 class Scenario:
     settled: int
     open_: int
+    ended: int
+    ended_start: int
     start: int
     escrow: int
     names: list[str]  # table rows in order
@@ -53,6 +65,18 @@ def build_scenario(api_demo: Any) -> Scenario:
 
     dso, agg = client("dso"), client("aggregator")
     platform.token(api_demo.account("dso")).approve(coord, 10**15)
+    # Published first (the lowest id): a request no coalition can serve.
+    ended_start = (_now(w3) // 900 + 4) * 900
+    _, ended = dso.publish_request(
+        ended_start,
+        [ENDED_Q] * 2,
+        TOL,
+        CAP,
+        ended_start - 900,
+        required_escrow([ENDED_Q] * 2, TOL, CAP),
+        grid_area="feeder-1",
+    )
+    client(ENDED_BY).opt_in(ended, ENDED_OFFER)
     start = (_now(w3) // 900 + 8) * 900
     escrow = required_escrow([Q] * N, TOL, CAP)
     _, rid = dso.publish_request(
@@ -90,9 +114,12 @@ def build_scenario(api_demo: Any) -> Scenario:
     # After the window: the oracle commits what was metered, the aggregator settles.
     w3.provider.make_request("evm_setNextBlockTimestamp", [start + 900 * N + 60])
     w3.provider.make_request("evm_mine", [])
-    for k in range(N):
+    dso.reclaim_escrow(ended)  # its window has started without a coalition
+    for k in range(-4, N):  # the baseline hour, then the window
         values = [
-            MeterValue(meter[n], start + 900 * k, 500, 0)
+            MeterValue(
+                meter[n], start + 900 * k, BASELINE_WH - (DELIVERED[n][k] if k >= 0 else 0), 0
+            )
             for n in names
             if k not in MISSING.get(n, ())
         ]
@@ -125,4 +152,6 @@ def build_scenario(api_demo: Any) -> Scenario:
     )
     client("home-09").opt_in(open_, 500)
     client("home-02").opt_in(open_, 300)  # home-02 delegated to the aggregator
-    return Scenario(rid, open_, start, escrow, names, results, deliveries, address)
+    return Scenario(
+        rid, open_, ended, ended_start, start, escrow, names, results, deliveries, address
+    )

@@ -14,7 +14,18 @@ import pytest
 
 from chain.coordination import coordination_client
 from tests.api.api_helpers import bearer, index_into, login
-from tests.api.coordination_scenario import CAP, FROM, PENALTY, PRICE, TOL, N, Q
+from tests.api.coordination_scenario import (
+    CAP,
+    ENDED_BY,
+    ENDED_OFFER,
+    ENDED_Q,
+    FROM,
+    PENALTY,
+    PRICE,
+    TOL,
+    N,
+    Q,
+)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -41,7 +52,7 @@ def api(request, scenario, api_demo) -> Iterator[Any]:
 def who(tokens, client, api_demo) -> dict[str, dict[str, str]]:
     """Bearer headers by name (the shared tokens plus the scenario's homes)."""
     out = {name: bearer(t) for name, t in tokens.items()}
-    for name in ("home-05", "home-06", "home-07", "home-08", "home-09"):
+    for name in ("home-04", "home-05", "home-06", "home-07", "home-08", "home-09"):
         out[name] = bearer(login(client, api_demo.account(name)))
     return out
 
@@ -109,6 +120,65 @@ def test_requests_list_and_detail(api, who, scenario, api_demo):
     }
     assert api.get("/requests").status_code == 401
     assert api.get("/requests", headers=who["admin"]).status_code == 403  # no on-chain role
+
+
+def _hhmm(ts_s: int) -> str:
+    import time
+
+    return time.strftime("%H:%M UTC", time.gmtime(ts_s))
+
+
+def test_a_request_that_ended_without_a_coalition_says_which_constraint_failed(
+    api, who, scenario
+):
+    """One opt-in of 300 Wh for 2 x 2000 Wh at 10 %: the offers cannot reach the 1800 Wh the
+    tolerance admits at least. Every member reads why (no one is named); a settled or open
+    request has no outcome reason."""
+    want = (
+        f"the opt-ins (1 member) offer at most {ENDED_OFFER} Wh in interval 0 "
+        f"({_hhmm(scenario.ended_start)}) where at least {ENDED_Q * 9 // 10} Wh are needed "
+        f"({ENDED_Q} Wh requested, tolerance 10 %)"
+    )
+    for name in ("home-09", "dso", ENDED_BY):
+        got = _get(api, f"/requests/{scenario.ended}", who[name])
+        assert (got["status"], got["member_count"], got["outcome_reason"]) == (
+            "reclaimed", 0, want
+        )
+    listed = {r["request_id"]: r for r in _get(api, "/requests", who["home-06"])["data"]}
+    assert listed[scenario.ended]["outcome_reason"] == want
+    assert listed[scenario.settled]["outcome_reason"] is None
+    assert listed[scenario.open_]["outcome_reason"] is None
+    assert scenario.address[ENDED_BY].lower() not in want.lower()
+
+
+def test_a_penalised_row_explains_its_intervals_baseline_and_metered_energy(api, who, scenario):
+    """home-05 delivered 200 of 300 Wh in interval 2 (baseline 500 Wh, metered 300 Wh); the
+    reserve home-08's meter sent nothing in interval 3. Their rows say so with the figures the
+    settlement used; the rows that fell short nowhere have no explanation. A member reads its
+    own row's explanation, never another's."""
+    rid, a, start = scenario.settled, scenario.address, scenario.start
+    head = (
+        "1 interval below the tolerance (10 % under the target; baseline: the mean net import "
+        f"of the 4 intervals from {_hhmm(start - 3600)}): "
+    )
+    want = {
+        "home-05": head + f"interval 2 ({_hhmm(start + 1800)}): baseline 500 Wh, metered 300 Wh, "
+        "delivered 200 Wh, at least 270 Wh needed: shortfall 70 Wh",
+        "home-08": head + f"interval 3 ({_hhmm(start + 2700)}): no meter data, counted as "
+        "delivering 0 Wh, at least 270 Wh needed: shortfall 270 Wh",
+        "home-06": None,
+        "home-07": None,
+    }
+    for viewer in ("dso", "aggregator", "market-operator"):
+        rows = _get(api, f"/requests/{rid}/coalition", who[viewer])["rows"]
+        assert {r["member"]: r["explanation"] for r in rows} == {a[n]: t for n, t in want.items()}
+        by_name = {n: r for n in want for r in rows if r["member"] == a[n]}
+        assert by_name["home-05"]["shortfall_wh"][2] == 70
+        assert by_name["home-08"]["shortfall_wh"][3] == 270
+    for name in ("home-05", "home-08", "home-06"):
+        [own] = _get(api, f"/requests/{rid}/coalition", who[name])["rows"]
+        assert (own["member"], own["explanation"]) == (a[name], want[name])
+    assert _get(api, f"/requests/{rid}/coalition", who["home-09"])["rows"] == []
 
 
 def test_opt_ins_are_seen_whole_by_the_dso_coordinator_and_operator_only(api, who, scenario):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -62,3 +63,35 @@ def test_bad_flag_is_a_clear_error():
     proc = _run("up", "--block-time", "soon")
     assert proc.returncode == 2
     assert "block-time" in proc.stderr
+
+
+def test_real_time_runs_the_demo_at_the_wall_clocks_pace():
+    from bright.cli import REAL_TIME_POLL_S, demo_pace
+
+    accelerated = demo_pace(market=True, real_time=False, session_seconds=None)
+    assert (accelerated.accelerated, accelerated.round_s, accelerated.data_speed) == (
+        True, 5.0, 180.0
+    )
+    assert demo_pace(market=True, real_time=False, session_seconds=9.0).data_speed == 100.0
+    for pace in (
+        demo_pace(market=True, real_time=True, session_seconds=None),
+        demo_pace(market=False, real_time=False, session_seconds=None),
+    ):
+        assert (pace.accelerated, pace.round_s, pace.data_speed) == (False, REAL_TIME_POLL_S, 1.0)
+    proc = _run("up", "--real-time", "--session-seconds", "3")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "error: --real-time runs 15-minute sessions in wall time: no --session-seconds"
+    )
+    assert "--real-time" in _run("up", "--help").stdout
+
+
+def test_fail_share_is_a_checked_setting_from_the_option_or_the_environment():
+    proc = _run("up", "--fail-share", "1.5")
+    assert proc.returncode == 2 and "fail-share" in proc.stderr
+    env = {**os.environ, "BRIGHT_DEMO_FAIL_SHARE": "-0.1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bright.cli", "up"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2 and "fail-share" in proc.stderr

@@ -10,7 +10,12 @@ import math
 import pytest
 
 from bright.demo import demo_community, register_community
-from bright.demo_coordination import CoordinationConfig, DemoCoordination, demo_settings
+from bright.demo_coordination import (
+    CoordinationConfig,
+    DemoCoordination,
+    demo_settings,
+    failing_count,
+)
 from chain.coordination import MemberStatus, RequestStatus
 from chain.domain import Role
 from chain.oracles import MeterOracleClient
@@ -223,3 +228,83 @@ def test_a_request_made_by_hand_gets_a_coalition_from_the_opt_ins_made_by_hand(
     again = DemoCoordination(platform, members, config, demo_settings(False)[1],
                              say=lines.append, state_file=state)
     assert rid + 1000 in again.dso.record and rid not in again.dso.record
+
+
+def test_the_failing_share_never_fails_a_one_member_coalition():
+    assert [failing_count(0.25, n) for n in (1, 2, 3, 4, 5, 8, 9)] == [0, 1, 1, 1, 2, 2, 3]
+    assert [failing_count(1.0, n) for n in (1, 2, 5)] == [0, 1, 4]  # at most all but one
+    assert [failing_count(0.0, n) for n in (1, 5)] == [0, 0]
+    assert demo_settings(True, fail_share=0.5)[0].fail_share == 0.5
+    assert demo_settings(False)[0].fail_share == 0.25
+
+
+def test_a_one_member_request_made_by_hand_is_delivered_and_settles_without_penalty(demo, w3):
+    """The README's recipe: the DSO publishes 2 x 100 Wh by hand (meter-before baseline, the
+    hour before the window), home-01 opts in. Even with every demo request's members failing
+    (fail share 1), a request made by hand has no forced failure: home-01 delivers its
+    targets, its metered load falls by them against a steady baseline, and the settlement
+    credits all of it with no shortfall and no penalty."""
+    platform, members, meters, oracle, homes = demo
+    lines: list[str] = []
+    config = CoordinationConfig(every_intervals=10_000, fail_share=1.0)
+    coord = DemoCoordination(platform, members, config, demo_settings(False)[1],
+                             say=lines.append)
+    dso = next(m for m in members if m.role is Role.DSO)
+    home01 = next(h for h in homes if h.name == "home-01")
+    by_hand = coord.dso.client
+    start = (now_s(w3) // INTERVAL_S + 6) * INTERVAL_S
+    platform.token(dso.account).approve(platform.deployment.address("FlexCoordination"), 10**9)
+    _, rid = by_hand.publish_request(
+        start, [100, 100], 1000, 200_000, start - 1800, 10**8, grid_area="feeder-1",
+        baseline_method=4,
+    )
+    assert rid not in coord.dso.record
+    nonce = iter(range(900_000, 910_000))
+
+    def commit(s: int, change: dict[str, int] | None = None) -> None:
+        change = change or {}
+        values = [MeterValue(h.meter_id, s, 400 + change.get(h.meter_id, 0), 0) for h in homes]
+        meters.commit(oracle.account, values, nonce=next(nonce))
+
+    from chain.coordination import coordination_client
+
+    coordination_client(
+        w3, platform.deployment.address("FlexCoordination"), platform.artifacts,
+        platform.sender(home01.account),
+    ).opt_in(rid, 500)
+    # A steady 400 Wh per interval up to the deadline (the aggregator sizes offers on it).
+    advance_chain(w3, start - 1800 + 1)
+    for s in range(start - 8 * INTERVAL_S, start - 1800 - INTERVAL_S + 1, INTERVAL_S):
+        commit(s)
+    coord.round()
+    coord.round()
+    assert by_hand.request(rid).status is RequestStatus.ACCEPTED
+    [row] = by_hand.coalition_rows(rid)
+    assert row.member == home01.address and row.targets_wh == (100, 100)
+    assert coord.delivery.failing(rid) == set()
+
+    # The baseline hour stays at 400 Wh; in the window home-01's load falls by its targets.
+    advance_chain(w3, start + INTERVAL_S + 30)
+    for s in range(start - 1800, start, INTERVAL_S):
+        commit(s)
+    change0 = coord.delivery(start)
+    assert change0 == {home01.meter_id: -100}
+    commit(start, change0)
+    coord.round()
+    assert not [x for x in lines if f"member replaced in request #{rid}" in x]
+    advance_chain(w3, start + 2 * INTERVAL_S + 30)
+    commit(start + INTERVAL_S, coord.delivery(start + INTERVAL_S))
+    coord.round()
+    info = by_hand.request(rid)
+    assert info.status is RequestStatus.SETTLING
+    proposal = by_hand.settlement_proposal(rid)
+    assert proposal is not None
+    [d] = proposal.deliveries(by_hand.coalition_rows(rid), info.tolerance_bp)
+    assert list(d.delivered_wh) == [100, 100] and list(d.shortfall_wh) == [0, 0]
+    [result] = proposal.results
+    assert result.penalty_uncovered == 0 and result.payout > 0 and result.points > 0
+    assert any(f"settlement of request #{rid} proposed" in x and "penalties 0" in x for x in lines)
+    advance_chain(w3, info.challenge_ends_s)
+    coord.round()
+    assert by_hand.request(rid).status is RequestStatus.SETTLED
+    assert coord.dso.client.account(home01.address).claimable >= result.payout

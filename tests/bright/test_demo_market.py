@@ -214,3 +214,47 @@ def test_devices_and_comfort_preferences_through_the_api(demo, tmp_path):
             assert unknown.status_code == 422
     finally:
         data_in.stop()
+
+
+def test_real_time_rounds_never_move_the_clock_and_clear_at_the_real_gate(tmp_path):
+    """``bright up --real-time``: a round opens the next interval's session and trades it, but
+    leaves the chain clock alone, so the session stays open for people to trade until its real
+    gate closure; the first round after the gate clears it (here the clock is moved to the gate
+    in place of waiting ten minutes of wall time) and opens the next interval's session."""
+    import time
+
+    from coalitions.service import advance_chain
+
+    settings = ChainSettings(state_dir=tmp_path, chain_port=free_port())
+    running = bring_up(settings, quiet=True)
+    try:
+        market = DemoMarket(running.platform, running.members, real_time=True)
+        market.fund()
+        w3 = running.platform.w3
+        assert abs(market._now() - time.time()) < 60  # a fresh chain's clock is the wall clock
+        # A minute into an interval (moved there so the gate is not seconds away).
+        boundary = (market._now() // 900 + 1) * 900
+        advance_chain(w3, boundary + 60)
+        assert market.round() == ([], [])
+        [info] = market.operator.sessions()
+        assert info.status == SessionStatus.OPEN
+        now = market._now()
+        assert now - (boundary + 60) < 60  # the round did not move the clock
+        assert info.delivery_start_s == boundary + 900  # the next interval's session
+        assert now < info.closes_at_s == info.delivery_start_s - 300
+        orders = market.operator.market.session(info.session_id).order_count
+        assert orders > 0
+        # More rounds before the gate change nothing: same session, still open, same clock.
+        assert market.round() == ([], [])
+        assert [s.session_id for s in market.operator.sessions()] == [info.session_id]
+        assert market._now() - now < 60
+        advance_chain(w3, info.closes_at_s + 1)
+        cleared, _ = market.round()
+        assert [c.session_id for c in cleared] == [info.session_id]
+        sessions = market.operator.sessions()
+        assert [s.delivery_start_s for s in sessions] == [
+            info.delivery_start_s, info.delivery_start_s + 900
+        ]
+        assert market._now() < info.delivery_start_s  # cleared before delivery, clock untouched
+    finally:
+        running.stop()
