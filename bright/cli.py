@@ -236,8 +236,6 @@ def _start_read_side(
 ) -> tuple[EmbeddedRunner | KafkaReadSide, str]:
     """The read side into SQL read models: the embedded runner (indexer, in-process bus,
     projections) or the Kafka path (broker, publishing indexer, faust workers)."""
-    import os
-
     from chain.indexer import web3_rpc
     from streams.db import open_database
     from streams.kafka.pipeline import KafkaReadSide
@@ -245,10 +243,8 @@ def _start_read_side(
     from streams.settings import StreamsSettings
     from streams.store import ReadModelStore
 
-    streams = StreamsSettings()
+    streams = StreamsSettings()  # default: read_models.sqlite in the state folder
     url = streams.database_url
-    if "BRIGHT_DATABASE_URL" not in os.environ:  # follow the state folder
-        url = f"sqlite:///{settings.state_dir / 'read_models.sqlite'}"
     if bus == "kafka":
         print("read side: starting Kafka and two faust workers ...", flush=True)
         kafka = KafkaReadSide(

@@ -19,9 +19,7 @@ app = typer.Typer(
 
 
 def _broker(port: int | None = None) -> KafkaBroker:
-    from core.settings import ChainSettings
-
-    return KafkaBroker(ChainSettings().state_dir / "kafka", port=port)
+    return KafkaBroker(port=port)  # kafka/ in the state folder
 
 
 @app.command()
