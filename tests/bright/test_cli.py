@@ -62,3 +62,102 @@ def test_bad_flag_is_a_clear_error():
     proc = _run("up", "--block-time", "soon")
     assert proc.returncode == 2
     assert "block-time" in proc.stderr
+
+
+# ---- errors: one line, what to do, exit 2 (input, options, settings) or 1 (runtime) ---------
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """The error line of a failed command; asserts it is the only line and no traceback."""
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+def test_a_missing_file_is_one_line_naming_it(tmp_path):
+    proc = _run("gateway", "run", "--site", str(tmp_path / "site.json"))
+    line = _one_line_error(proc)
+    assert proc.returncode == 2
+    assert str(tmp_path / "site.json") in line and "check the path" in line
+
+
+def test_a_bad_option_value_is_one_line_pointing_at_the_help():
+    proc = _run("up", "--chain-port", "eighty")
+    line = _one_line_error(proc)
+    assert proc.returncode == 2
+    assert "--chain-port" in line and "bright.cli up --help" in line
+    proc = _run("up", "--bus", "rabbit")
+    assert proc.returncode == 2 and "--bus" in _one_line_error(proc)
+
+
+def test_a_malformed_rpc_url_is_input_and_an_unreachable_one_a_runtime_failure():
+    proc = _run("deploy", "--rpc-url", "node.example")
+    line = _one_line_error(proc)
+    assert proc.returncode == 2
+    assert "rpc_url must start with http" in line and "pydantic" not in line
+    from chain.anvil import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = _run("deploy", "--rpc-url", url)
+    line = _one_line_error(proc)
+    assert proc.returncode == 1
+    assert f"no EVM node answers at {url}" in line and "BRIGHT_RPC_URL" in line
+
+
+def test_a_busy_api_port_is_one_line_before_anything_starts(tmp_path):
+    import os
+    import socket
+
+    from chain.anvil import free_port
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "bright.cli", "up", "--api-port", str(port)],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "BRIGHT_STATE_DIR": str(tmp_path),
+                "BRIGHT_CHAIN_PORT": str(free_port()),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    line = _one_line_error(proc)
+    assert proc.returncode == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in line and "--api-port" in line
+    assert not (tmp_path / "chain").exists()  # the chain was never started
+
+
+def test_debug_shows_the_traceback_and_still_ends_with_the_line():
+    proc = _run("--debug", "deploy", "--rpc-url", "node.example")
+    assert proc.returncode == 2
+    assert "Traceback" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: rpc_url must start")
+
+
+def test_index_status_refuses_a_sqlite_file_that_does_not_exist(tmp_path):
+    typo = tmp_path / "typo.sqlite"
+    proc = _run("index", "status", "--database-url", f"sqlite:///{typo}")
+    line = _one_line_error(proc)
+    assert proc.returncode == 2
+    assert str(typo) in line and "bright index run" in line
+    assert not typo.exists()  # nothing created
+
+
+def test_errors_become_one_line_through_the_test_runner_too():
+    from typer.testing import CliRunner
+
+    from bright.cli import app
+
+    result = CliRunner().invoke(app, ["oracle", "status", "--state-dir", "/nonexistent/oracle"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: no meter-oracle state at /nonexistent/oracle/meter-oracle.sqlite; check "
+        "--state-dir or BRIGHT_ORACLE_STATE_DIR"
+    )

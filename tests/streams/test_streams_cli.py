@@ -59,11 +59,13 @@ def test_cli_run_status_rebuild(deployed, tmp_path):
 
 
 def test_cli_run_without_deployment_fails_clearly(tmp_path, monkeypatch):
+    from bright.cli import app as bright_app  # errors become one line at the entry point
+
     with Anvil(accounts=2) as node:
         monkeypatch.setenv("BRIGHT_STATE_DIR", str(tmp_path))
         monkeypatch.setenv("BRIGHT_RPC_URL", node.url)
         out = CliRunner().invoke(
-            app, ["run", "--once", "--database-url", f"sqlite:///{tmp_path}/x.db"]
+            bright_app, ["index", "run", "--once", "--database-url", f"sqlite:///{tmp_path}/x.db"]
         )
     assert out.exit_code == 1
     assert "nothing is deployed on chain 31337" in out.output
