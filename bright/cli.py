@@ -309,6 +309,9 @@ def up(
     read_side = None
     api_server = None
     feed = None
+    # threads that send transactions: joined before the chain stops, so none is cut off
+    # mid-call by a node that has gone away
+    senders: list[threading.Thread] = []
     try:
         read_side, database_url = _start_read_side(running, settings, bus)
         coord = _coordination(running, settings, market, data) if coordination else None
@@ -325,9 +328,9 @@ def up(
         if api:
             api_server = _start_api(running, database_url, data_in, api_config.port)
         if market:
-            _start_demo_market(running, stop, session_seconds, rounds)
+            senders.append(_start_demo_market(running, stop, session_seconds, rounds))
         if coord is not None:
-            coord.start(stop)
+            senders.append(coord.start(stop))
         if forecasts:
             from bright.demo_forecasts import DemoForecasts
 
@@ -342,6 +345,8 @@ def up(
     finally:
         print("stopping ...", file=sys.stderr, flush=True)
         stop.set()
+        for thread in senders:  # a stop ends their waits for receipts at once
+            thread.join(timeout=15)
         if feed is not None:
             feed.stop()
         if api_server is not None:
@@ -444,8 +449,8 @@ def _start_read_side(
 
 def _start_demo_market(
     running: object, stop: threading.Event, session_seconds: float, rounds: int | None
-) -> None:
-    """Market sessions in a background thread; each cleared session is printed."""
+) -> threading.Thread:
+    """Market sessions in a background thread (returned); each cleared session is printed."""
     from bright.demo import RunningPlatform
     from bright.demo_market import DemoMarket
     from matching.service import ClearedSession, describe, describe_settled
@@ -470,9 +475,14 @@ def _start_demo_market(
     def settled(s: SettledSession) -> None:
         print(describe_settled(s), flush=True)
 
-    threading.Thread(
-        target=demo.run, args=(stop, session_seconds, cleared, failed, settled), daemon=True
-    ).start()
+    thread = threading.Thread(
+        target=demo.run,
+        args=(stop, session_seconds, cleared, failed, settled),
+        name="demo-market",
+        daemon=True,
+    )
+    thread.start()
+    return thread
 
 
 def _print_summary(summary: dict[str, object], show_keys: bool) -> None:

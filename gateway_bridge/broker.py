@@ -345,7 +345,9 @@ class MosquittoBroker:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=detach,
+                # its own session also when attached: a Ctrl-C in the terminal reaches only
+                # the owner, which stops the broker after the services that use it
+                start_new_session=True,
             )
         finally:
             out.close()

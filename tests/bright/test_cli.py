@@ -161,3 +161,79 @@ def test_errors_become_one_line_through_the_test_runner_too():
         "error: no meter-oracle state at /nonexistent/oracle/meter-oracle.sqlite; check "
         "--state-dir or BRIGHT_ORACLE_STATE_DIR"
     )
+
+
+# ---- bright up: one state folder, clean Ctrl-C ------------------------------------------------
+
+
+def _listing(folder):
+    """Every file under ``folder`` with its size and mtime (Kafka's jars are an install cache)."""
+    if not folder.exists():
+        return {}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file() and "kafka/libs" not in str(p)
+    }
+
+
+def test_ctrl_c_stops_bright_up_cleanly_and_the_run_wrote_only_its_state_folder(tmp_path):
+    """SIGINT to the whole process group, as Ctrl-C in a terminal sends it: no traceback,
+    exit 0 after "stopped; chain state saved"; the clusters, read models, oracle, broker and
+    chain went to BRIGHT_STATE_DIR and nothing in the project's own .bright/ changed."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from chain.anvil import free_port
+    from core.paths import DEFAULT_STATE_DIR
+
+    project_before = _listing(DEFAULT_STATE_DIR)
+    state = tmp_path / "state"
+    env = {**os.environ, "BRIGHT_STATE_DIR": str(state)}
+    for var in ("BRIGHT_DATABASE_URL", "BRIGHT_ANALYTICS_CLUSTERS_DIR", "BRIGHT_DEBUG"):
+        env.pop(var, None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bright.cli",
+            "up",
+            "--no-market",
+            "--chain-port",
+            str(free_port()),
+            "--api-port",
+            str(free_port()),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, signalled as a terminal would
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 240
+        while not any(line.startswith("clusters: ") for line in lines):  # the forecast feed's
+            assert proc.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.2)
+        assert any("platform running" in line for line in lines)
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    reader.join(timeout=10)
+    output = "".join(lines)
+    assert "Traceback" not in output, output
+    assert code == 0, output
+    assert "stopped; chain state saved" in output, output
+    for written in ("clusters", "read_models.sqlite", "oracle", "mosquitto", "chain"):
+        assert (state / written).exists(), written
+    assert _listing(DEFAULT_STATE_DIR) == project_before
