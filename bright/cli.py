@@ -288,8 +288,9 @@ def up(
             settings.chain_port,
             "`bright up --chain-port N` or BRIGHT_CHAIN_PORT",
         )
-    api_config = api_settings(**({} if api_port is None else {"port": api_port}))
+    api_config = None
     if api and not once:
+        api_config = api_settings(**({} if api_port is None else {"port": api_port}))
         check_port_free(api_config.host, api_config.port)
     running = bring_up(settings, fresh=fresh)
     show_keys = settings.mnemonic == DEV_MNEMONIC
@@ -325,7 +326,7 @@ def up(
                 **(coord.data_in_args() if coord else {}),
             ).start()
             print(f"data-in: {data_in.homes} simulated homes publishing on MQTT", flush=True)
-        if api:
+        if api_config is not None:
             api_server = _start_api(running, database_url, data_in, api_config.port)
         if market:
             senders.append(_start_demo_market(running, stop, session_seconds, rounds))
