@@ -134,6 +134,27 @@ def test_a_busy_api_port_is_one_line_before_anything_starts(tmp_path):
     assert not (tmp_path / "chain").exists()  # the chain was never started
 
 
+def test_api_serve_refuses_a_busy_port_in_one_line():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = _run("api", "serve", "--port", str(port), "--database-url", "sqlite://")
+    line = _one_line_error(proc)
+    assert proc.returncode == 2 and f"port {port} on 127.0.0.1" in line
+
+
+def test_up_names_its_two_ports_and_keeps_port_as_a_hidden_alias():
+    help_text = _run("up", "--help").stdout
+    assert "--chain-port" in help_text and "--api-port" in help_text
+    assert "--port " not in help_text.replace("--chain-port", "").replace("--api-port", "")
+    proc = _run("up", "--port", "8545", "--chain-port", "8546")
+    assert proc.returncode == 2
+    assert "--port is the deprecated name of --chain-port" in _one_line_error(proc)
+
+
 def test_debug_shows_the_traceback_and_still_ends_with_the_line():
     proc = _run("--debug", "deploy", "--rpc-url", "node.example")
     assert proc.returncode == 2
