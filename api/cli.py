@@ -33,9 +33,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the API until Ctrl-C (docs at /docs)."""
-    import uvicorn
-
-    from api.server import check_port_free, uvicorn_config
+    from api.server import ClosingServer, check_port_free, uvicorn_config
     from api.settings import api_settings
 
     overrides: dict[str, object] = {}
@@ -49,7 +47,7 @@ def serve(
     check_port_free(settings.host, settings.port)
     config = uvicorn_config(settings, log_level)
     typer.echo(f"BRIGHT API on {settings.url} (docs: {settings.url}/docs)", err=True)
-    uvicorn.Server(config).run()
+    ClosingServer(config).run()
 
 
 if __name__ == "__main__":

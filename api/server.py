@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from types import FrameType
 
 import uvicorn
 
@@ -67,16 +68,32 @@ def uvicorn_config(
     )
 
 
+class ClosingServer(uvicorn.Server):
+    """uvicorn's server that ends the API's live feeds when asked to exit (Ctrl-C in the
+    foreground, :meth:`ServerHandle.stop` in a thread): an open feed would otherwise hold the
+    shutdown until uvicorn cancels it, which it logs as an "Exception in ASGI application"."""
+
+    def close_feeds(self) -> None:
+        service = getattr(getattr(self.config.app, "state", None), "service", None)
+        if isinstance(service, ApiService):
+            service.closing.set()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.close_feeds()
+        super().handle_exit(sig, frame)
+
+
 @dataclass
 class ServerHandle:
     """A uvicorn server running in a daemon thread."""
 
-    server: uvicorn.Server
+    server: ClosingServer
     thread: threading.Thread
     url: str
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Ask the server to shut down (closing live feeds) and wait for its thread."""
+        """Ask the server to shut down (ending live feeds first) and wait for its thread."""
+        self.server.close_feeds()
         self.server.should_exit = True
         self.thread.join(timeout_s)
         if self.thread.is_alive():
@@ -98,7 +115,7 @@ def start_in_thread(
     :class:`ServerStartError` (:class:`ApiPortInUseError` when the port is taken).
     ``settings.port == 0`` picks a free port."""
     check_port_free(settings.host, settings.port)
-    server = uvicorn.Server(uvicorn_config(settings, log_level, service))
+    server = ClosingServer(uvicorn_config(settings, log_level, service))
     failure: list[BaseException] = []
 
     def run() -> None:
