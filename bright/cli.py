@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from streams.runner import EmbeddedRunner
 
 
-
 def exit_code_for(exc: BaseException) -> int:
     """2 when the user has something to change (bad input, option or setting, a missing file,
     a taken port), 1 for a runtime failure."""
