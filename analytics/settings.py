@@ -9,28 +9,30 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
-from core.paths import DEFAULT_STATE_DIR, ROOT
+from core.settings import state_dir
 
 
 class AnalyticsSettings(BaseSettings):
-    """Where the analytics engines keep models and reports."""
+    """Where the analytics engines keep models and reports: by default under the state folder
+    (``BRIGHT_STATE_DIR``), read when the settings are constructed."""
 
     model_config = SettingsConfigDict(
         env_prefix="BRIGHT_ANALYTICS_", env_file=".env", extra="ignore"
     )
 
     models_dir: Path = Field(
-        DEFAULT_STATE_DIR / "models",
+        default_factory=lambda: state_dir() / "models",
         description="Folder of saved forecasting models, their versions and backtest scores "
         "(git-ignored).",
     )
     clusters_dir: Path = Field(
-        DEFAULT_STATE_DIR / "clusters",
+        default_factory=lambda: state_dir() / "clusters",
         description="Folder of the latest clustering result served by the API (GET /clusters): "
         "a summary without personal data and its report (git-ignored).",
     )
     reports_dir: Path = Field(
-        ROOT / "reports", description="Folder of generated clustering reports (git-ignored)."
+        default_factory=lambda: state_dir() / "reports",
+        description="Folder of generated clustering reports (under the state folder).",
     )
     pseudonym_salt: str = Field(
         "bright-dev-salt",

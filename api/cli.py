@@ -11,8 +11,6 @@ from typing import Annotated
 
 import typer
 
-from core.errors import BrightError
-
 app = typer.Typer(
     help="The REST API (FastAPI): wallet login, market data, your own orders and balances.",
     no_args_is_help=True,
@@ -35,9 +33,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the API until Ctrl-C (docs at /docs)."""
-    import uvicorn
-
-    from api.server import uvicorn_config
+    from api.server import ClosingServer, check_port_free, uvicorn_config
     from api.settings import api_settings
 
     overrides: dict[str, object] = {}
@@ -47,14 +43,11 @@ def serve(
         overrides["port"] = port
     if database_url is not None:
         overrides["database_url"] = database_url
-    try:
-        settings = api_settings(**overrides)
-        config = uvicorn_config(settings, log_level)
-    except BrightError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=1) from exc
+    settings = api_settings(**overrides)  # errors: one line from the `bright` entry point
+    check_port_free(settings.host, settings.port)
+    config = uvicorn_config(settings, log_level)
     typer.echo(f"BRIGHT API on {settings.url} (docs: {settings.url}/docs)", err=True)
-    uvicorn.Server(config).run()
+    ClosingServer(config).run()
 
 
 if __name__ == "__main__":

@@ -3,19 +3,53 @@ another process (``bright up``): ``handle = start_in_thread(settings); ...; hand
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 import time
 from dataclasses import dataclass
+from types import FrameType
 
 import uvicorn
 
 from api.errors import ApiError
 from api.service import ApiService
 from api.settings import ApiSettings
+from core.errors import PortInUseError
 
 
 class ServerStartError(ApiError):
     """uvicorn did not start listening (port taken, bad settings)."""
+
+
+class ApiPortInUseError(ServerStartError, PortInUseError):
+    """The API's port is taken by another process."""
+
+    def __init__(self, host: str, port: int) -> None:
+        PortInUseError.__init__(
+            self,
+            "the API",
+            host,
+            port,
+            "`bright up --api-port N`, `bright api serve --port N` or BRIGHT_API_PORT",
+        )
+        self.message, self.details = str(self), None
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise :class:`ApiPortInUseError` when ``host:port`` cannot be bound (port 0: any free
+    port, never taken). Checked before uvicorn starts, whose own bind failure is a log line
+    and a ``SystemExit``."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ApiPortInUseError(host, port) from exc
+            raise
 
 
 def uvicorn_config(
@@ -34,16 +68,32 @@ def uvicorn_config(
     )
 
 
+class ClosingServer(uvicorn.Server):
+    """uvicorn's server that ends the API's live feeds when asked to exit (Ctrl-C in the
+    foreground, :meth:`ServerHandle.stop` in a thread): an open feed would otherwise hold the
+    shutdown until uvicorn cancels it, which it logs as an "Exception in ASGI application"."""
+
+    def close_feeds(self) -> None:
+        service = getattr(getattr(self.config.app, "state", None), "service", None)
+        if isinstance(service, ApiService):
+            service.closing.set()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.close_feeds()
+        super().handle_exit(sig, frame)
+
+
 @dataclass
 class ServerHandle:
     """A uvicorn server running in a daemon thread."""
 
-    server: uvicorn.Server
+    server: ClosingServer
     thread: threading.Thread
     url: str
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Ask the server to shut down (closing live feeds) and wait for its thread."""
+        """Ask the server to shut down (ending live feeds first) and wait for its thread."""
+        self.server.close_feeds()
         self.server.should_exit = True
         self.thread.join(timeout_s)
         if self.thread.is_alive():
@@ -62,8 +112,10 @@ def start_in_thread(
     service: ApiService | None = None,
 ) -> ServerHandle:
     """Start the API in a thread; returns once it accepts connections (``.url``), or raises
-    :class:`ServerStartError`. ``settings.port == 0`` picks a free port."""
-    server = uvicorn.Server(uvicorn_config(settings, log_level, service))
+    :class:`ServerStartError` (:class:`ApiPortInUseError` when the port is taken).
+    ``settings.port == 0`` picks a free port."""
+    check_port_free(settings.host, settings.port)
+    server = ClosingServer(uvicorn_config(settings, log_level, service))
     failure: list[BaseException] = []
 
     def run() -> None:

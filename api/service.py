@@ -63,6 +63,9 @@ class ApiService:
         self.tokens = TokenService(settings.jwt_secret.get_secret_value(), settings.jwt_ttl_s)
         self._scope: Scope | None = None
         self._lock = threading.Lock()
+        self.closing = threading.Event()
+        """Set when the server shuts down: live feeds end at their next look, so the shutdown
+        does not have to cancel them (uvicorn logs a cancelled response as a traceback)."""
 
     @classmethod
     def open(cls, settings: ApiSettings) -> ApiService:

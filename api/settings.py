@@ -19,12 +19,12 @@ DEV_JWT_SECRET = "bright-development-jwt-secret-do-not-use-in-production"
 
 
 def _default_database_url() -> str:
-    from streams.settings import DEFAULT_DATABASE_URL, StreamsSettings
+    from streams.settings import StreamsSettings, default_database_url
 
     try:
         return StreamsSettings().database_url
     except ValueError:
-        return DEFAULT_DATABASE_URL
+        return default_database_url()
 
 
 def _default_rpc_url() -> str:

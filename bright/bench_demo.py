@@ -202,7 +202,7 @@ def bench_demo(
     env = {**os.environ, "BRIGHT_STATE_DIR": str(state), "BRIGHT_API_PORT": str(api_port)}
     for name in ("BRIGHT_RPC_URL", "BRIGHT_DATABASE_URL", "BRIGHT_BUS"):
         env.pop(name, None)
-    args = ["--port", str(chain_port), "--session-seconds", f"{session_seconds:g}"]
+    args = ["--chain-port", str(chain_port), "--session-seconds", f"{session_seconds:g}"]
     if not forecasts:
         args.append("--no-forecasts")
     log = state / "bench-demo.log"

@@ -75,14 +75,14 @@ def bench_ui(url: str | None = None, loads: int = 5) -> dict[str, Any]:
             state = Path(tmp.name)
             api_port = free_port()
             url = f"http://127.0.0.1:{api_port}/"
-            env = {**os.environ, "BRIGHT_STATE_DIR": str(state), "BRIGHT_API_PORT": str(api_port)}
+            env = {**os.environ, "BRIGHT_STATE_DIR": str(state)}
             env.pop("BRIGHT_RPC_URL", None)
             env.pop("BRIGHT_DATABASE_URL", None)
             log = state / "bright-up.log"
             with log.open("wb") as out:
                 proc = subprocess.Popen(
-                    [str(ROOT / ".venv" / "bin" / "bright"), "up", "--fresh", "--port",
-                     str(free_port())],
+                    [str(ROOT / ".venv" / "bin" / "bright"), "up", "--fresh",
+                     "--chain-port", str(free_port()), "--api-port", str(api_port)],
                     cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )

@@ -1,19 +1,33 @@
-"""The ``bright`` command line."""
+"""The ``bright`` command line.
+
+Errors are one line on stderr, ``error: <what went wrong>; <what to do>``, never a traceback:
+the root group (:class:`OneLineErrors`) turns every exception a command raises into that line
+and the exit code, 2 for bad input, a bad option or setting, a missing file or a taken port
+(something the user changes), 1 for a runtime failure (a node that does not answer, a crash).
+``bright --debug ...`` (or ``BRIGHT_DEBUG=1``) prints the traceback first.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from core.errors import BrightError
+# typer (0.29) vendors click; its exceptions are public only through these names
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
+
+from core.errors import BrightError, ChainError, ConfigError, PortInUseError, one_line
 from core.units import INTERVAL_S
 
 if TYPE_CHECKING:
@@ -25,11 +39,130 @@ if TYPE_CHECKING:
     from streams.kafka.pipeline import KafkaReadSide
     from streams.runner import EmbeddedRunner
 
+
+def exit_code_for(exc: BaseException) -> int:
+    """2 when the user has something to change (bad input, option or setting, a missing file,
+    a taken port), 1 for a runtime failure."""
+    if isinstance(exc, UsageError | ValueError):  # ConfigError, DataError, pydantic
+        return 2
+    if isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError):
+        return 2
+    if isinstance(exc, PermissionError):
+        return 2
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return 2
+    return 1
+
+
+# phrases of a message that already says what to do
+_ADVICE_MARKERS = (
+    "run `", "set bright_", "choose another", "check ", "start one", "stop what", "give ",
+    "use --",
+)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return chain
+
+
+def _advice(exc: BaseException, message: str) -> str | None:
+    """What to do, unless the message already says it."""
+    if any(marker in message.lower() for marker in _ADVICE_MARKERS):
+        return None
+    file_errors = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+    if any(isinstance(c, file_errors) for c in _causes(exc)):
+        return "check the path"
+    if isinstance(exc, PermissionError):
+        return "check the file's permissions or choose another path"
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return "stop what listens there or choose another port"
+    if isinstance(exc, ChainError):
+        return "check that the node runs and --rpc-url or BRIGHT_RPC_URL"
+    if isinstance(exc, ConfigError) or type(exc).__name__ == "ValidationError":
+        return "check the option or the BRIGHT_* setting named above"
+    if isinstance(exc, ValueError):
+        return "check the input named above"
+    if isinstance(exc, BrightError):
+        return None
+    return f"unexpected {type(exc).__name__}: rerun with --debug and report the traceback"
+
+
+def error_line(exc: BaseException) -> str:
+    """``error: <what went wrong>; <what to do>`` for ``exc``, on one line."""
+    if isinstance(exc, UsageError):
+        message = one_line(ClickException(exc.format_message())).rstrip(".")
+        where = exc.ctx.command_path if exc.ctx is not None else "bright"
+        return f"error: {message}; see `{where} --help`"
+    message = one_line(exc).rstrip(".")
+    advice = _advice(exc, message)
+    return f"error: {message}; {advice}" if advice else f"error: {message}"
+
+
+_debug = {"on": False}
+
+
+class OneLineErrors(TyperGroup):
+    """The root group: in standalone mode (the console script, CliRunner) an exception becomes
+    :func:`error_line` on stderr and :func:`exit_code_for`; ``--debug`` adds the traceback."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(
+                args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra
+            )
+        _debug["on"] = os.environ.get("BRIGHT_DEBUG", "").lower() in ("1", "true", "yes")
+        try:
+            code = super().main(
+                args, prog_name, complete_var, False, windows_expand_args, **extra
+            )
+        except NoArgsIsHelpError as exc:
+            exc.show()  # the help, as before
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.secho("error: aborted", fg=typer.colors.RED, err=True)
+            sys.exit(1)
+        except Exception as exc:  # every error ends here, as one line
+            if _debug["on"] and not isinstance(exc, UsageError):
+                traceback.print_exc()
+            typer.secho(error_line(exc), fg=typer.colors.RED, err=True)
+            sys.exit(exit_code_for(exc))
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     help="BRIGHT flexibility platform: chain, market, read side, data in, analytics.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="BRIGHT_DEBUG",
+            help="On an error, print the traceback before the one-line message.",
+        ),
+    ] = False,
+) -> None:
+    _debug["on"] = _debug["on"] or debug
+
 bench_app = typer.Typer(help="Benchmarks; each prints one JSON object on its last line.")
 app.add_typer(bench_app, name="bench")
 
@@ -56,11 +189,6 @@ def _mount_subcommands() -> None:
     app.add_typer(settle_app, name="settle", help="Settlements: verify one against the chain.")
 
 
-def _fail(exc: BaseException) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
-
-
 def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, default=str) + "\n")
     sys.stdout.flush()
@@ -68,7 +196,25 @@ def _print_json(data: object) -> None:
 
 @app.command()
 def up(
-    port: Annotated[int | None, typer.Option(help="Port of the local anvil.")] = None,
+    chain_port: Annotated[
+        int | None,
+        typer.Option(
+            "--chain-port", min=1, max=65535, help="Port of the local anvil (BRIGHT_CHAIN_PORT)."
+        ),
+    ] = None,
+    api_port: Annotated[
+        int | None,
+        typer.Option(
+            "--api-port", min=0, max=65535, help="Port of the REST API and web UI "
+            "(BRIGHT_API_PORT, default 8000; 0: any free port)."
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", min=1, max=65535, hidden=True, help="Deprecated: --chain-port."
+        ),
+    ] = None,
     block_time: Annotated[
         float | None, typer.Option(help="Seconds between blocks; 0 mines on every transaction.")
     ] = None,
@@ -112,7 +258,7 @@ def up(
         typer.Option(help="Run the simulated homes -> MQTT -> bridge -> meter oracle path."),
     ] = True,
     api: Annotated[
-        bool, typer.Option(help="Serve the REST API (BRIGHT_API_PORT, default 8000).")
+        bool, typer.Option(help="Serve the REST API and the web UI (on --api-port).")
     ] = True,
     coordination: Annotated[
         bool, typer.Option(help="DSO requests, coalitions, delivery, replacement, settlement.")
@@ -130,27 +276,51 @@ def up(
     ] = "embedded",
 ) -> None:
     """Run the platform on this machine with the demo community, until Ctrl-C."""
+    from api.server import check_port_free
+    from api.settings import api_settings
     from bright.demo import bring_up
+    from chain.anvil import port_in_use
     from core.settings import DEV_MNEMONIC, ChainSettings
 
     if bus not in ("embedded", "kafka"):
-        _fail(ValueError(f"--bus must be embedded or kafka, got {bus!r}"))
-        return
+        raise typer.BadParameter(f"must be embedded or kafka, got {bus!r}", param_hint="--bus")
+    if port is not None and chain_port is not None and port != chain_port:
+        raise typer.BadParameter(
+            f"--port is the deprecated name of --chain-port; give one (got {port} and "
+            f"{chain_port})",
+            param_hint="--port",
+        )
     if real_time and session_seconds is not None:
-        _fail(ValueError("--real-time runs 15-minute sessions in wall time: no --session-seconds"))
-        return
+        raise typer.BadParameter(
+            "runs 15-minute sessions in wall time: give no --session-seconds",
+            param_hint="--real-time",
+        )
     pace = demo_pace(market=market, real_time=real_time, session_seconds=session_seconds)
-    overrides: dict[str, object] = {}
     if port is not None:
-        overrides["chain_port"] = port
+        typer.secho("note: --port is deprecated; use --chain-port", err=True)
+        chain_port = port
+    overrides: dict[str, object] = {}
+    if chain_port is not None:
+        overrides["chain_port"] = chain_port
     if block_time is not None:
         overrides["block_time"] = block_time
     try:
         settings = ChainSettings(**overrides)  # type: ignore[arg-type]
-        running = bring_up(settings, fresh=fresh)
-    except (BrightError, ValueError) as exc:
-        _fail(exc)
-        return
+    except ValueError as exc:
+        raise ConfigError(f"invalid BRIGHT_* chain settings: {exc}") from exc
+    # Ports checked before anything starts: a taken port is one line, with nothing to undo.
+    if settings.rpc_url is None and port_in_use(settings.chain_host, settings.chain_port):
+        raise PortInUseError(
+            "the local chain",
+            settings.chain_host,
+            settings.chain_port,
+            "`bright up --chain-port N` or BRIGHT_CHAIN_PORT",
+        )
+    api_config = None
+    if api and not once:
+        api_config = api_settings(**({} if api_port is None else {"port": api_port}))
+        check_port_free(api_config.host, api_config.port)
+    running = bring_up(settings, fresh=fresh)
     show_keys = settings.mnemonic == DEV_MNEMONIC
     summary = running.summary(show_keys=show_keys)
     if json_out:
@@ -168,6 +338,9 @@ def up(
     read_side = None
     api_server = None
     feed = None
+    # threads that send transactions: joined before the chain stops, so none is cut off
+    # mid-call by a node that has gone away
+    senders: list[threading.Thread] = []
     try:
         read_side, database_url = _start_read_side(running, settings, bus)
         if real_time:
@@ -186,12 +359,12 @@ def up(
                 **(coord.data_in_args() if coord else {}),
             ).start()
             print(f"data-in: {data_in.homes} simulated homes publishing on MQTT", flush=True)
-        if api:
-            api_server = _start_api(running, database_url, data_in)
+        if api_config is not None:
+            api_server = _start_api(running, database_url, data_in, api_config.port)
         if market:
-            _start_demo_market(running, stop, pace, rounds)
+            senders.append(_start_demo_market(running, stop, pace, rounds))
         if coord is not None:
-            coord.start(stop)
+            senders.append(coord.start(stop))
         if forecasts:
             from bright.demo_forecasts import DemoForecasts
 
@@ -206,6 +379,8 @@ def up(
     finally:
         print("stopping ...", file=sys.stderr, flush=True)
         stop.set()
+        for thread in senders:  # a stop ends their waits for receipts at once
+            thread.join(timeout=15)
         if feed is not None:
             feed.stop()
         if api_server is not None:
@@ -292,7 +467,7 @@ def _coordination(
 
 
 def _start_api(
-    running: RunningPlatform, database_url: str, gateway: DemoDataIn | None
+    running: RunningPlatform, database_url: str, gateway: DemoDataIn | None, port: int
 ) -> ServerHandle:
     """The REST API over the read models, in a thread of this process; it serves device status
     and comfort preferences from the gateway bridge of this process when there is one."""
@@ -302,6 +477,7 @@ def _start_api(
 
     deployment = running.platform.deployment
     settings = ApiSettings(
+        port=port,
         database_url=database_url,
         rpc_url=running.rpc_url,
         chain_id=deployment.chain_id,
@@ -320,8 +496,6 @@ def _start_read_side(
 ) -> tuple[EmbeddedRunner | KafkaReadSide, str]:
     """The read side into SQL read models: the embedded runner (indexer, in-process bus,
     projections) or the Kafka path (broker, publishing indexer, faust workers)."""
-    import os
-
     from chain.indexer import web3_rpc
     from streams.db import open_database
     from streams.kafka.pipeline import KafkaReadSide
@@ -329,10 +503,8 @@ def _start_read_side(
     from streams.settings import StreamsSettings
     from streams.store import ReadModelStore
 
-    streams = StreamsSettings()
+    streams = StreamsSettings()  # default: read_models.sqlite in the state folder
     url = streams.database_url
-    if "BRIGHT_DATABASE_URL" not in os.environ:  # follow the state folder
-        url = f"sqlite:///{settings.state_dir / 'read_models.sqlite'}"
     if bus == "kafka":
         print("read side: starting Kafka and two faust workers ...", flush=True)
         kafka = KafkaReadSide(
@@ -363,8 +535,9 @@ def _start_read_side(
 
 def _start_demo_market(
     running: object, stop: threading.Event, pace: DemoPace, rounds: int | None
-) -> None:
-    """Market sessions in a background thread at ``pace``; each cleared session is printed."""
+) -> threading.Thread:
+    """Market sessions in a background thread (returned) at ``pace``; each cleared session is
+    printed."""
     from bright.demo import RunningPlatform
     from bright.demo_market import DemoMarket
     from matching.service import ClearedSession, describe, describe_settled
@@ -389,9 +562,14 @@ def _start_demo_market(
     def settled(s: SettledSession) -> None:
         print(describe_settled(s), flush=True)
 
-    threading.Thread(
-        target=demo.run, args=(stop, pace.round_s, cleared, failed, settled), daemon=True
-    ).start()
+    thread = threading.Thread(
+        target=demo.run,
+        args=(stop, pace.round_s, cleared, failed, settled),
+        name="demo-market",
+        daemon=True,
+    )
+    thread.start()
+    return thread
 
 
 def _print_summary(summary: dict[str, object], show_keys: bool) -> None:
@@ -413,11 +591,7 @@ def compile_cmd(
     """Compile the contracts (cached in build/artifacts)."""
     from chain.compiler import compile_contracts
 
-    try:
-        artifacts = compile_contracts(force=force)
-    except BrightError as exc:
-        _fail(exc)
-        return
+    artifacts = compile_contracts(force=force)
     for name, art in sorted(artifacts.items()):
         size = (len(art.deployed_bytecode) - 2) // 2
         print(f"{name:<24} {size:>6} bytes  {art.source}")
@@ -436,16 +610,12 @@ def deploy(
     from chain.platform import connect, make_sender
     from core.settings import ChainSettings
 
-    try:
-        settings = ChainSettings() if rpc_url is None else ChainSettings(rpc_url=rpc_url)
-        artifacts = compile_contracts()
-        w3 = connect(settings.effective_rpc_url)
-        sender = make_sender(w3, admin_account(settings), artifacts, settings.tx_timeout_s)
-        deployment = deploy_platform(w3, sender, artifacts)
-        DeploymentsFile(settings.deployments_file).save(deployment)
-    except (BrightError, ValueError) as exc:
-        _fail(exc)
-        return
+    settings = ChainSettings() if rpc_url is None else ChainSettings(rpc_url=rpc_url)
+    artifacts = compile_contracts()
+    w3 = connect(settings.effective_rpc_url)
+    sender = make_sender(w3, admin_account(settings), artifacts, settings.tx_timeout_s)
+    deployment = deploy_platform(w3, sender, artifacts)
+    DeploymentsFile(settings.deployments_file).save(deployment)
     for name, c in deployment.contracts.items():
         print(f"{name:<24} {c.address}  block {c.block}")
 
@@ -468,11 +638,7 @@ def doctor(
 
 def _report(run: Callable[[], dict[str, Any]], json_out: bool) -> None:
     """Run a benchmark; print it readably unless ``--json``, then its JSON as the last line."""
-    try:
-        result = run()
-    except BrightError as exc:
-        _fail(exc)
-        return
+    result = run()
     if not json_out:
         print(json.dumps(result, indent=2, default=str))
     _print_json(result)
@@ -489,11 +655,7 @@ def bench_gas_cmd(
     """Gas of each core operation, from real receipts, compared with the committed report."""
     from bright.bench_chain import GAS_REPORT, bench_gas
 
-    try:
-        result = bench_gas(report or GAS_REPORT, update_report=update_report)
-    except BrightError as exc:
-        _fail(exc)
-        return
+    result = bench_gas(report or GAS_REPORT, update_report=update_report)
     if not json_out:
         for op, gas in result["operations"].items():
             print(f"{op:<34} {gas:>9}")
@@ -736,7 +898,7 @@ _mount_subcommands()
 
 
 def main() -> None:  # pragma: no cover - console entry
-    app()
+    app()  # the root group (OneLineErrors) prints errors as one line
 
 
 if __name__ == "__main__":  # pragma: no cover

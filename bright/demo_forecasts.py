@@ -82,6 +82,8 @@ class DemoForecasts:
             merged.set()
 
         threading.Thread(target=watch, name="demo-forecasts-stop", daemon=True).start()
+        if self._stop.is_set() or self._own_stop.is_set():  # stopped before it began
+            return
         try:
             self._ensure_clusters()
         except Exception as exc:  # the forecasts do not depend on it

@@ -10,9 +10,9 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.paths import ANVIL_BIN, NODE_MODULES, ROOT, SOLC_WRAPPER
+from core.paths import ANVIL_BIN, KAFKA_LIBS_DIR, NODE_MODULES, ROOT, SOLC_WRAPPER
 
-KAFKA_LIBS = ROOT / ".bright" / "kafka" / "libs"
+KAFKA_LIBS = KAFKA_LIBS_DIR
 
 
 @dataclass(frozen=True)

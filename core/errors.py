@@ -17,6 +17,17 @@ class ConfigError(BrightError, ValueError):
     """A setting is missing, malformed or not allowed in this environment."""
 
 
+class PortInUseError(ConfigError):
+    """A service's TCP port is taken by another process: a setting to change, not a crash."""
+
+    def __init__(self, what: str, host: str, port: int, choose: str) -> None:
+        self.what, self.host, self.port = what, host, port
+        super().__init__(
+            f"{what}'s port {port} on {host} is already in use; stop what listens there or choose "
+            f"another port ({choose})"
+        )
+
+
 class ToolchainError(BrightError):
     """A required external tool (node, anvil, solc-js, ...) is missing or failed."""
 
@@ -127,3 +138,37 @@ class UnknownMeterError(OracleError, KeyError):
 
 class ForecastRowError(OracleError, ValueError):
     """A forecast row is malformed (quantiles out of order, missing field, ...)."""
+
+
+# ---- errors as one line (the command line) ------------------------------------------------
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line, for ``error: ...`` on a terminal.
+
+    A pydantic validation error anywhere in the message (a settings class refusing a value,
+    also when wrapped in a :class:`ConfigError`) is shortened to ``field: reason`` per error,
+    without pydantic's input echo and documentation link; other line breaks become ``; ``.
+    """
+    text = str(exc) or type(exc).__name__
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        errors = getattr(cause, "errors", None)
+        if callable(errors) and type(cause).__name__ == "ValidationError":
+            short = "; ".join(_validation_item(e) for e in errors())
+            text = text.replace(str(cause), short) if str(cause) in text else short
+            break
+        cause = cause.__cause__ or cause.__context__
+    parts = [line.strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(parts)
+
+
+def _validation_item(error: dict[str, object]) -> str:
+    where = ".".join(str(p) for p in error.get("loc", ()))  # type: ignore[attr-defined]
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    if where and where not in message:
+        return f"{where}: {message}"
+    return message

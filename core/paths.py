@@ -1,7 +1,8 @@
 """Where the project keeps its tools, build outputs and runtime state.
 
 Everything is relative to the repository root so that a fresh clone works without
-configuration; the state folder can be moved with ``BRIGHT_STATE_DIR``.
+configuration. ``DEFAULT_STATE_DIR`` is only the default of the state folder: code that writes
+run state asks :func:`core.settings.state_dir`, which ``BRIGHT_STATE_DIR`` moves.
 """
 
 from __future__ import annotations
@@ -18,4 +19,6 @@ SOLC_WRAPPER = TOOLS_DIR / "solc"
 ANVIL_BIN = NODE_MODULES / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 CACHE_DIR = ROOT / ".cache"
 DEFAULT_STATE_DIR = ROOT / ".bright"
+# Kafka's jars: an install cache that `make setup` fills, shared by every state folder.
+KAFKA_LIBS_DIR = DEFAULT_STATE_DIR / "kafka" / "libs"
 BENCHMARKS_DIR = ROOT / "benchmarks"

@@ -22,6 +22,30 @@ from core.paths import DEFAULT_STATE_DIR
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 
 
+class _StateDirSetting(BaseSettings):
+    """Only ``BRIGHT_STATE_DIR``: the one folder every run writes into."""
+
+    model_config = SettingsConfigDict(env_prefix="BRIGHT_", env_file=".env", extra="ignore")
+
+    state_dir: Path = Field(
+        DEFAULT_STATE_DIR,
+        description="Folder for everything a run writes: chain state, deployments, models, "
+        "clusters, reports, the oracle's state, read models, the broker's data, logs.",
+    )
+
+
+def state_dir() -> Path:
+    """The state folder, ``BRIGHT_STATE_DIR`` (environment or ``.env``), default ``.bright/``
+    in the project.
+
+    Read on every call, never cached: each settings class derives its default folders from it
+    when it is constructed (``default_factory``), so a process or test that sets the variable
+    sees it. A setting of its own (``BRIGHT_ANALYTICS_MODELS_DIR``, ``BRIGHT_DATABASE_URL``,
+    ...) still wins over the derived default.
+    """
+    return _StateDirSetting().state_dir
+
+
 class ChainSettings(BaseSettings):
     """How the platform reaches the chain and where it keeps chain state."""
 
@@ -49,7 +73,8 @@ class ChainSettings(BaseSettings):
         "development: the first account of the mnemonic.",
     )
     state_dir: Path = Field(
-        DEFAULT_STATE_DIR, description="Folder for chain state, deployments and service state."
+        default_factory=state_dir,
+        description="Folder for everything a run writes (see :func:`state_dir`).",
     )
     confirmations: int = Field(0, ge=0, description="Blocks to wait before a log is final.")
     tx_timeout_s: float = Field(60, gt=0, description="Seconds to wait for a receipt.")

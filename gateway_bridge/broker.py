@@ -39,11 +39,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from core.paths import DEFAULT_STATE_DIR
+from core.settings import state_dir as platform_state_dir
 from gateway_bridge.domain import MAX_PAYLOAD_BYTES
 from gateway_bridge.errors import BrokerError, BrokerNotInstalledError, BrokerStartError
 
-DEFAULT_BROKER_DIR = DEFAULT_STATE_DIR / "mosquitto"
+
+def default_broker_dir() -> Path:
+    """``mosquitto/`` in the state folder (``BRIGHT_STATE_DIR``), read when called."""
+    return platform_state_dir() / "mosquitto"
+
+
 HOST = "127.0.0.1"
 
 
@@ -217,7 +222,8 @@ class MosquittoBroker:
 
     Parameters
     ----------
-    state_dir: folder for ``mosquitto.conf``, ``broker.json``, ``data/``, ``log/``, ``tls/``.
+    state_dir: folder for ``mosquitto.conf``, ``broker.json``, ``data/``, ``log/``, ``tls/``
+        (default ``mosquitto/`` in the state folder).
     port: plain MQTT listener; ``plain_auth`` ``"anonymous"`` or ``"password"``.
     tls_port: optional TLS listener; ``tls_auth`` ``"certificate"`` (client certificate
         signed by the generated CA required, its CN is the user name) or ``"password"``.
@@ -227,7 +233,7 @@ class MosquittoBroker:
 
     def __init__(
         self,
-        state_dir: Path = DEFAULT_BROKER_DIR,
+        state_dir: Path | None = None,
         *,
         port: int = 1883,
         tls_port: int | None = None,
@@ -243,7 +249,7 @@ class MosquittoBroker:
         if message_size_limit < 0:
             raise ValueError(f"message_size_limit must be >= 0, got {message_size_limit}")
         self.message_size_limit = message_size_limit
-        self.state_dir = Path(state_dir)
+        self.state_dir = Path(state_dir) if state_dir is not None else default_broker_dir()
         self.host, self.port, self.tls_port = host, port, tls_port
         self.plain_auth, self.tls_auth = plain_auth, tls_auth
         self.users = dict(users or {})
@@ -339,7 +345,9 @@ class MosquittoBroker:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=detach,
+                # its own session also when attached: a Ctrl-C in the terminal reaches only
+                # the owner, which stops the broker after the services that use it
+                start_new_session=True,
             )
         finally:
             out.close()

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.paths import DEFAULT_STATE_DIR
+from core.settings import state_dir
 from gateway_bridge.domain import MAX_PAYLOAD_BYTES
 
 
@@ -65,7 +65,9 @@ class BridgeSettings(BaseSettings):
         default=1000, ge=0, description="Rejected messages kept for review."
     )
     rule_interval_s: float = Field(default=30.0, gt=0, le=60, description="Comfort rules timer, s.")
-    state_dir: Path = Field(default=DEFAULT_STATE_DIR, description="State folder (broker files).")
+    state_dir: Path = Field(
+        default_factory=state_dir, description="State folder (broker files); BRIGHT_STATE_DIR."
+    )
 
     @model_validator(mode="after")
     def _production_needs_tls(self) -> BridgeSettings:

@@ -28,16 +28,11 @@ from typing import Annotated, Any
 
 import typer
 
-from core.errors import BrightError
+from core.errors import DataError
 
 app = typer.Typer(help="Community simulator and the meter/forecast oracles.", no_args_is_help=True)
 oracle_app = typer.Typer(help="The meter oracle service and its benchmark.", no_args_is_help=True)
 app.add_typer(oracle_app, name="oracle")
-
-
-def _fail(exc: BaseException) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
 
 
 def _oracle_key(chain: Any, settings: Any) -> Any:
@@ -155,46 +150,42 @@ def simulate(
         simulation_file.write_text(
             json.dumps({**clock.to_dict(), "homes": homes, "seed": seed, "mqtt_port": mqtt_port})
         )
+    bridge = service = None
+    if oracle:
+        virtual = make_homes(homes, seed)
+        bus = InProcessBus()
+        service = _oracle_service(clock.now, state_dir, meter_ids(virtual)).attach(bus)
+        bridge = _bridge(site_devices(virtual), bus, clock.now, mqtt_port).start()
+        service.start()
     try:
-        bridge = service = None
-        if oracle:
-            virtual = make_homes(homes, seed)
-            bus = InProcessBus()
-            service = _oracle_service(clock.now, state_dir, meter_ids(virtual)).attach(bus)
-            bridge = _bridge(site_devices(virtual), bus, clock.now, mqtt_port).start()
-            service.start()
-        try:
-            result = run_simulation(
-                homes=homes,
-                speed=speed,
-                duration_s=duration_s,
-                start_s=start,
-                mqtt_host=mqtt_host,
-                mqtt_port=mqtt_port,
-                publish_period_s=period_s,
-                gap_rate=gap_rate,
-                late_rate=late_rate,
-                seed=seed,
-                clock=clock,
+        result = run_simulation(
+            homes=homes,
+            speed=speed,
+            duration_s=duration_s,
+            start_s=start,
+            mqtt_host=mqtt_host,
+            mqtt_port=mqtt_port,
+            publish_period_s=period_s,
+            gap_rate=gap_rate,
+            late_rate=late_rate,
+            seed=seed,
+            clock=clock,
+        )
+        summary: dict[str, Any] = result.summary()
+        if service is not None:
+            settle = service.settings.grace_s + service.settings.max_wait_s + 2 * INTERVAL_S
+            time.sleep(max(0.0, clock.wall_until(result.end_s + settle)))
+            committed = service.committed()
+            summary["committed_exactly"] = sum(
+                committed.get((service.meter_for(m) or m, s)) == v
+                for (m, s), v in result.truth.items()
             )
-            summary: dict[str, Any] = result.summary()
-            if service is not None:
-                settle = service.settings.grace_s + service.settings.max_wait_s + 2 * INTERVAL_S
-                time.sleep(max(0.0, clock.wall_until(result.end_s + settle)))
-                committed = service.committed()
-                summary["committed_exactly"] = sum(
-                    committed.get((service.meter_for(m) or m, s)) == v
-                    for (m, s), v in result.truth.items()
-                )
-                summary["meter_intervals"] = len(result.truth)
-        finally:
-            if service is not None:
-                service.close()
-            if bridge is not None:
-                bridge.stop()
-    except (BrightError, ValueError) as exc:
-        _fail(exc)
-        return
+            summary["meter_intervals"] = len(result.truth)
+    finally:
+        if service is not None:
+            service.close()
+        if bridge is not None:
+            bridge.stop()
     sys.stdout.write(json.dumps(summary) + "\n")
 
 
@@ -219,31 +210,35 @@ def run(
 ) -> None:
     """Run the bridge and the meter oracle until Ctrl-C."""
     from gateway_bridge.service import load_site
+    from oracles.errors import OracleHaltedError
     from oracles.simulator import SimClock, make_homes, meter_ids, site_devices
     from streams.bus import InProcessBus
 
     logging.basicConfig(level=logging.INFO)
     clock: Any = time.time
     meters: dict[str, str] | None = None
-    try:
-        if simulation is not None:
+    if simulation is not None:
+        try:
             spec = json.loads(simulation.read_text())
             sim_clock = SimClock(spec["start_s"], spec["speed"], spec["wall_epoch_s"])
-            clock = sim_clock.now
-            virtual = make_homes(int(spec["homes"]), int(spec["seed"]))
-            devices = site_devices(virtual)
-            meters = meter_ids(virtual)
-            mqtt_port = mqtt_port or int(spec["mqtt_port"])
-        elif site is not None:
-            devices, _ = load_site(site)
-        else:
-            raise typer.BadParameter("give --site or --simulation")
-        bus = InProcessBus()
-        service = _oracle_service(clock, state_dir, meters, adopt_chain).attach(bus)
-        bridge = _bridge(devices, bus, clock, mqtt_port).start()
-    except (BrightError, ValueError, OSError, KeyError) as exc:
-        _fail(exc)
-        return
+            homes, seed, spec_port = int(spec["homes"]), int(spec["seed"]), int(spec["mqtt_port"])
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise DataError(
+                f"{simulation} is not a simulation file ({exc!r}); write one with "
+                "`bright simulate --simulation-file`"
+            ) from exc
+        clock = sim_clock.now
+        virtual = make_homes(homes, seed)
+        devices = site_devices(virtual)
+        meters = meter_ids(virtual)
+        mqtt_port = mqtt_port or spec_port
+    elif site is not None:
+        devices, _ = load_site(site)
+    else:
+        raise typer.BadParameter("give --site or --simulation")
+    bus = InProcessBus()
+    service = _oracle_service(clock, state_dir, meters, adopt_chain).attach(bus)
+    bridge = _bridge(devices, bus, clock, mqtt_port).start()
     service.start()
     typer.echo(json.dumps({"meter_oracle": service.client.address, "devices": len(devices)}))
     stop = threading.Event()
@@ -251,7 +246,7 @@ def run(
         while not stop.wait(10):
             typer.echo(json.dumps({"stats": dict(service.stats), "cursor_s": service.cursor_s}))
             if service.halted is not None:
-                _fail(RuntimeError(service.halted))
+                raise OracleHaltedError(service.halted)
     except KeyboardInterrupt:
         pass
     finally:
@@ -279,21 +274,19 @@ def status(
     settings = OracleSettings()
     folder = state_dir if state_dir is not None else settings.state_dir
     path = Path(folder) / "meter-oracle.sqlite"
+    if not path.exists():
+        raise OracleStateError(
+            f"no meter-oracle state at {path}; check --state-dir or BRIGHT_ORACLE_STATE_DIR"
+        )
+    client = _meter_client(meter_oracle, None)
+    address = signer or str(_oracle_key(chain_settings(), settings).address)
+    state = OracleState(path, chain_id=client.chain_id, contract=client.address, signer=address)
     try:
-        if not path.exists():
-            raise OracleStateError(f"no meter-oracle state at {path}")
-        client = _meter_client(meter_oracle, None)
-        address = signer or str(_oracle_key(chain_settings(), settings).address)
-        state = OracleState(path, chain_id=client.chain_id, contract=client.address, signer=address)
-        try:
-            result = outbox_status(
-                client, state, address, settings.scan_from_block, settings.scan_chunk_blocks
-            )
-        finally:
-            state.close()
-    except (BrightError, ValueError) as exc:
-        _fail(exc)
-        return
+        result = outbox_status(
+            client, state, address, settings.scan_from_block, settings.scan_chunk_blocks
+        )
+    finally:
+        state.close()
     sys.stdout.write(json.dumps(result) + "\n")
     if not result["ok"]:
         raise typer.Exit(code=1)
@@ -306,11 +299,7 @@ def bench(
     """Gas per committed meter value (batches of 100 and 1,000) and commit latency; JSON."""
     from oracles.bench import bench_oracle
 
-    try:
-        result = bench_oracle(repeats=repeats)
-    except BrightError as exc:
-        _fail(exc)
-        return
+    result = bench_oracle(repeats=repeats)
     sys.stdout.write(json.dumps(result) + "\n")
 
 

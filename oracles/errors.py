@@ -19,6 +19,10 @@ class OracleConfigError(ConfigError):
     """An oracle setting is missing or malformed."""
 
 
+class OracleHaltedError(OracleError):
+    """The running meter oracle stopped itself (its reason is the message)."""
+
+
 class OracleKeyInUseError(OracleError):
     """Another meter-oracle service signs with the same key (on this machine: it holds the
     key's lock; on any machine: the chain holds batches signed with the key that this

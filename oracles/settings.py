@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.paths import DEFAULT_STATE_DIR
+from core.settings import state_dir
 
 
 class OracleSettings(BaseSettings):
@@ -44,7 +44,8 @@ class OracleSettings(BaseSettings):
         default=1000, ge=1, le=5000, description="Meter values per transaction at most."
     )
     state_dir: Path = Field(
-        default=DEFAULT_STATE_DIR / "oracle", description="Folder of the oracle's SQLite state."
+        default_factory=lambda: state_dir() / "oracle",
+        description="Folder of the oracle's SQLite state; default oracle/ in BRIGHT_STATE_DIR.",
     )
 
     lock_dir: Path = Field(

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from core.errors import BrightError
+from core.errors import BrightError, one_line
 
 app = typer.Typer(
     help="Settlements: recompute one from the chain and the committed meter data.",
@@ -89,10 +89,10 @@ def verify(
             request_id,
         )
     except VerifyInputError as exc:
-        _bad_input(str(exc))
+        _bad_input(one_line(exc))
         return
     except (BrightError, ValueError, OSError) as exc:
-        _bad_input(str(exc))
+        _bad_input(one_line(exc))
         return
     data = report.to_dict()
     if json_out:
@@ -158,7 +158,7 @@ def _verify_session(session_id: int, rpc_url: str | None, json_out: bool) -> Non
         settler = MarketSettler(market, meters, platform.registry(), deployment.start_block)
         report = settler.verify(session_id)
     except (BrightError, ValueError, OSError) as exc:
-        _bad_input(str(exc))
+        _bad_input(one_line(exc))
         return
     if report.logged is None:
         _bad_input(f"session {session_id} is not settled (yet)")

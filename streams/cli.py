@@ -17,8 +17,6 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import func, select
 
-from core.errors import BrightError
-
 app = typer.Typer(
     help="The read side: index chain events into the SQL read models.",
     no_args_is_help=True,
@@ -33,11 +31,6 @@ RpcOption = Annotated[
     str | None,
     typer.Option("--rpc-url", help="JSON-RPC URL; default BRIGHT_RPC_URL or the local anvil."),
 ]
-
-
-def _fail(exc: BaseException) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
 
 
 def _open(database_url: str | None, rpc_url: str | None) -> tuple[Any, Any, Any]:
@@ -86,12 +79,8 @@ def run(
     once: Annotated[bool, typer.Option(help="Index up to the head, then stop.")] = False,
 ) -> None:
     """Follow the chain into the read models until Ctrl-C."""
-    try:
-        runner, _chain, settings = _open(database_url, rpc_url)
-        n = runner.poll_once()
-    except (BrightError, ValueError) as exc:
-        _fail(exc)
-        return
+    runner, _chain, settings = _open(database_url, rpc_url)
+    n = runner.poll_once()
     print(
         f"indexed {n} events up to block {runner.store.checkpoint(runner.indexer.chain_id)}",
         file=sys.stderr,
@@ -105,7 +94,7 @@ def run(
     try:
         while not stop.wait(0.5):
             if runner.error is not None:
-                _fail(runner.error)
+                raise runner.error
     except KeyboardInterrupt:
         pass
     finally:
@@ -118,16 +107,12 @@ def rebuild(database_url: DbOption = None, rpc_url: RpcOption = None) -> None:
     from streams.db import drop_read_models, make_engine
     from streams.settings import StreamsSettings
 
-    try:
-        url = database_url or StreamsSettings().database_url
-        engine = make_engine(url)
-        drop_read_models(engine)
-        engine.dispose()
-        runner, _chain, _settings = _open(url, rpc_url)
-        n = runner.poll_once()
-    except (BrightError, ValueError) as exc:
-        _fail(exc)
-        return
+    url = database_url or StreamsSettings().database_url
+    engine = make_engine(url)
+    drop_read_models(engine)
+    engine.dispose()
+    runner, _chain, _settings = _open(url, rpc_url)
+    n = runner.poll_once()
     cp = runner.store.checkpoint(runner.indexer.chain_id)
     print(json.dumps({"events": n, "block": cp.number if cp else None}))
 
@@ -138,13 +123,16 @@ def status(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Where the read models stand: checkpoint per chain, events and rows."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from streams.db import head_revision, make_engine, schema_revision
+    from streams.errors import ReadModelError
     from streams.models import ChainEventRow, IndexCheckpoint, Participant, TokenBalance
     from streams.settings import StreamsSettings
 
+    url = database_url or StreamsSettings().database_url
+    engine = make_engine(url, must_exist=True)  # only reads: never creates an empty database
     try:
-        url = database_url or StreamsSettings().database_url
-        engine = make_engine(url)
         revision = schema_revision(engine)
         out: dict[str, Any] = {
             "database": engine.url.render_as_string(hide_password=True),
@@ -175,13 +163,14 @@ def status(
                             **counts,
                         }
                     )
+    except SQLAlchemyError as exc:  # a database that cannot be reached or read
+        raise ReadModelError(
+            f"cannot read the read models at {engine.url.render_as_string(hide_password=True)}: "
+            f"{exc.__class__.__name__}: {exc.args[0] if exc.args else exc}; check the URL and "
+            "that the database runs"
+        ) from exc
+    finally:
         engine.dispose()
-    except (BrightError, ValueError) as exc:
-        _fail(exc)
-        return
-    except Exception as exc:  # a database that cannot be reached
-        _fail(exc)
-        return
     if json_out:
         print(json.dumps(out))
         return

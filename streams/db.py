@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from streams.errors import DatabaseUrlError, ReadModelError
+from streams.errors import DatabaseUrlError, MissingDatabaseError, ReadModelError
 from streams.models import Base
 
 ALEMBIC_INI = Path(__file__).resolve().parent / "alembic.ini"
@@ -48,8 +48,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url`` (sqlite:///... or postgresql+psycopg://...)."""
+def make_engine(url: str, *, must_exist: bool = False) -> Engine:
+    """An engine for ``url`` (sqlite:///... or postgresql+psycopg://...).
+
+    A SQLite file's folder is created, unless ``must_exist`` (for commands that only read):
+    then a SQLite file that does not exist raises :class:`MissingDatabaseError` instead of
+    becoming an empty database.
+    """
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy.exc.ArgumentError and ValueError
@@ -59,6 +64,8 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise DatabaseUrlError(f"read models live in SQLite or PostgreSQL, not {parsed.drivername}")
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        if must_exist and not Path(parsed.database).is_file():
+            raise MissingDatabaseError(parsed.database)
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed)
     if engine.dialect.name == "sqlite":

@@ -33,5 +33,17 @@ class DatabaseUrlError(ConfigError):
     """``BRIGHT_DATABASE_URL`` names a database this code does not support."""
 
 
+class MissingDatabaseError(DatabaseUrlError):
+    """A command that only reads was pointed at a SQLite file that does not exist: opening it
+    would create an empty database and report "nothing indexed" instead of the typo."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"no read-model database at {path}; check --database-url or BRIGHT_DATABASE_URL "
+            "(`bright index run` creates and fills it)"
+        )
+
+
 class PostgresError(ToolchainError):
     """The throw-away PostgreSQL server could not be set up, started or stopped."""

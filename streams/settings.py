@@ -7,10 +7,14 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.paths import DEFAULT_STATE_DIR
+from core.settings import state_dir
 from streams.errors import DatabaseUrlError
 
-DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_STATE_DIR / 'read_models.sqlite'}"
+
+def default_database_url() -> str:
+    """``sqlite:///`` of ``read_models.sqlite`` in the state folder (``BRIGHT_STATE_DIR``),
+    read when called: the default of ``BRIGHT_DATABASE_URL``."""
+    return f"sqlite:///{state_dir() / 'read_models.sqlite'}"
 
 
 class StreamsSettings(BaseSettings):
@@ -19,7 +23,7 @@ class StreamsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BRIGHT_", env_file=".env", extra="ignore")
 
     database_url: str = Field(
-        DEFAULT_DATABASE_URL,
+        default_factory=default_database_url,
         description="SQLAlchemy URL of the read models: sqlite:///path (default, under the "
         "state folder) or postgresql+psycopg://user@host:port/db.",
     )

@@ -1,6 +1,6 @@
 """The latest clustering result, stored for the REST API (TLC-3/11/12).
 
-Layout under the ``clusters_dir`` setting (default ``.bright/clusters``, git-ignored)::
+Layout under the ``clusters_dir`` setting (default ``clusters/`` in ``BRIGHT_STATE_DIR``)::
 
     latest.json    the public summary (:func:`public_summary`)
     latest.html    the report without member lists (``write_report(..., members=False)``)

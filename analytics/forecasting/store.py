@@ -1,6 +1,6 @@
 """Saving and loading fitted forecasters with their version and backtest scores.
 
-Layout under the ``models_dir`` setting (default ``.bright/models``, git-ignored)::
+Layout under the ``models_dir`` setting (default ``models/`` in ``BRIGHT_STATE_DIR``)::
 
     <name>/v<N>/model.pkl     the pickled engine
     <name>/v<N>/meta.json     version, created_at, config, scores

@@ -238,7 +238,7 @@ async def stream_events(
         sent: deque[Sent] = deque(maxlen=4096)
         yield f"retry: {int(poll_s * 2000)}\n: connected to chain {chain_id}\n\n"
         quiet_since = time.monotonic()
-        while not await request.is_disconnected():
+        while not (service.closing.is_set() or await request.is_disconnected()):
             if claims.expires_at <= time.time():
                 yield "event: token-expired\ndata: {}\n\n"
                 return

@@ -21,7 +21,7 @@ from typing import Any
 import faust
 
 from chain.indexer import ChainEvent
-from core.paths import DEFAULT_STATE_DIR
+from core.settings import state_dir
 from streams.db import open_database
 from streams.errors import ReadModelError
 from streams.kafka.publisher import CHAIN_EVENTS_TOPIC
@@ -60,7 +60,7 @@ def make_app(
     datadir: Path | None = None,
 ) -> faust.App:
     """The faust app with the projection agent (``app.agents['...project']``)."""
-    datadir = datadir or DEFAULT_STATE_DIR / "faust"
+    datadir = datadir or state_dir() / "faust"
     datadir.mkdir(parents=True, exist_ok=True)  # faust does not create the parent folder
     app = faust.App(
         app_id,

@@ -1,9 +1,11 @@
 """A single-node Apache Kafka broker (KRaft mode) from Maven Central's jars.
 
-``KafkaBroker(state_dir)`` keeps everything under ``state_dir`` (``.bright/kafka`` by default):
-``libs/`` (the jars, fetched once with ``mvn dependency:copy-dependencies`` on
-``streams/kafka/pom.xml``), ``server.properties``, ``data/`` (the log, formatted once with
-``kafka.tools.StorageTool format --standalone``), ``broker.log`` and ``broker.pid``. ``start``
+``KafkaBroker(state_dir)`` keeps what a run writes under ``state_dir`` (default ``kafka/`` in
+the state folder, ``BRIGHT_STATE_DIR``): ``server.properties``, ``data/`` (the log, formatted
+once with ``kafka.tools.StorageTool format --standalone``), ``broker.log`` and ``broker.pid``.
+The jars are an install cache, not run state: :data:`KAFKA_LIBS_DIR` (``.bright/kafka/libs`` in
+the project, fetched once by ``make setup`` with ``mvn dependency:copy-dependencies`` on
+``streams/kafka/pom.xml``), shared by every state folder. ``start``
 returns when the broker answers on its port; ``stop`` (also from another process, through the
 pid file) shuts it down.
 """
@@ -23,10 +25,15 @@ from types import TracebackType
 
 from chain.anvil import free_port, port_in_use
 from core.errors import ToolchainError
-from core.paths import DEFAULT_STATE_DIR
+from core.paths import KAFKA_LIBS_DIR
+from core.settings import state_dir as platform_state_dir
 
 POM = Path(__file__).resolve().parent / "pom.xml"
-DEFAULT_KAFKA_DIR = DEFAULT_STATE_DIR / "kafka"
+
+
+def default_kafka_dir() -> Path:
+    """``kafka/`` in the state folder (``BRIGHT_STATE_DIR``), read when called."""
+    return platform_state_dir() / "kafka"
 
 
 class KafkaBrokerError(ToolchainError):
@@ -68,14 +75,14 @@ class KafkaBroker:
 
     def __init__(
         self,
-        state_dir: Path = DEFAULT_KAFKA_DIR,
+        state_dir: Path | None = None,
         port: int | None = None,
         host: str = "127.0.0.1",
         libs_dir: Path | None = None,
         heap_mb: int = 512,
     ) -> None:
-        self.state_dir = Path(state_dir)
-        self.libs_dir = libs_dir or self.state_dir / "libs"
+        self.state_dir = Path(state_dir) if state_dir is not None else default_kafka_dir()
+        self.libs_dir = libs_dir or KAFKA_LIBS_DIR
         self.host = host
         self.heap_mb = heap_mb
         saved = self.state_dir / "port"

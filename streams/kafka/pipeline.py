@@ -22,7 +22,7 @@ from chain.indexer import Indexer, RpcCall
 from core.paths import ROOT
 from streams.db import open_database
 from streams.errors import ReadModelError
-from streams.kafka.broker import DEFAULT_KAFKA_DIR, KafkaBroker
+from streams.kafka.broker import KafkaBroker
 from streams.kafka.publisher import KafkaPublisher, KafkaSink
 from streams.projection import ProjectionRegistry
 from streams.store import ReadModelStore
@@ -56,9 +56,7 @@ class KafkaReadSide:
         self._thread: threading.Thread | None = None
 
     def start(self, poll_interval_s: float = 0.5) -> KafkaReadSide:
-        self.broker = KafkaBroker(
-            self.state_dir / "kafka", libs_dir=DEFAULT_KAFKA_DIR / "libs"
-        ).start()
+        self.broker = KafkaBroker(self.state_dir / "kafka").start()
         self.publisher = KafkaPublisher(self.broker.bootstrap)
         ledger = ReadModelStore(
             open_database(f"sqlite:///{self.state_dir / 'kafka_ledger.sqlite'}"),

@@ -114,10 +114,31 @@ def test_the_live_feed_needs_a_members_token(served, tokens, api_demo):
     assert r.status_code == 403
 
 
+def test_stopping_the_server_ends_an_open_live_feed_cleanly(served, tokens, api_demo):
+    """Ctrl-C with the web UI open: the feed ends as a complete response, not a task that
+    uvicorn cancels after its grace period (logged as a traceback, cut off at the client)."""
+    import threading
+
+    handle, url = served
+    index_into(api_demo, url)  # home-01 is a member
+    with httpx.stream(
+        "GET", f"{handle.url}/events/stream", headers=bearer(tokens["home-01"]), timeout=30
+    ) as r:
+        assert r.status_code == 200
+        lines = r.iter_lines()
+        assert next(lines).startswith("retry:")
+        stopper = threading.Thread(target=handle.stop)
+        stopper.start()
+        rest = list(lines)  # a cancelled response raises RemoteProtocolError here
+    stopper.join()
+    assert not handle.thread.is_alive()
+    assert all(not line.startswith("event: ") for line in rest)  # nothing but keep-alives
+
+
 def test_a_taken_port_is_a_clear_error(served, api_demo, tmp_path):
     handle, url = served
     port = int(handle.url.rsplit(":", 1)[1])
-    with pytest.raises(ServerStartError, match="did not start"):
+    with pytest.raises(ServerStartError, match="already in use; stop what listens there"):
         start_in_thread(
             settings_for(url, api_demo.chain_id, api_demo.market, port=port), timeout_s=5
         )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app as cli_app
 from api.settings import DEV_JWT_SECRET, ApiSettings, api_settings
 from core.errors import ConfigError
 
@@ -64,9 +63,11 @@ def test_short_secrets_and_foreign_databases_are_refused():
 
 def test_serve_refuses_bad_settings_with_a_clear_message(monkeypatch):
     monkeypatch.setenv("BRIGHT_API_ENV", "production")
-    result = CliRunner().invoke(cli_app, ["serve"])
-    assert result.exit_code == 1
-    assert "default JWT secret" in result.output
+    from bright.cli import app as bright_app  # errors become one line at the entry point
+
+    result = CliRunner().invoke(bright_app, ["api", "serve"])
+    assert result.exit_code == 2  # a setting to change
+    assert "default JWT secret" in result.output and "Traceback" not in result.output
 
 
 def test_an_api_that_cannot_tell_its_chain_answers_503_in_the_error_shape(tmp_path):

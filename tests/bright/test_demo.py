@@ -145,8 +145,9 @@ def test_bright_up_reports_a_busy_port(tmp_path):
             text=True,
             timeout=60,
         )
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a setting to change
     assert f"port {other.port}" in proc.stderr and "already in use" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
 
 
 def test_an_external_json_rpc_node_is_a_setting(tmp_path):
@@ -219,4 +220,5 @@ def test_unknown_bus_is_a_clear_error(tmp_path):
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 1 and "--bus must be embedded or kafka" in proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert "--bus: must be embedded or kafka" in proc.stderr

@@ -115,6 +115,8 @@ def test_simulate_command_prints_a_summary(mqtt_broker, tmp_path):
     assert (summary["homes"], summary["intervals"]) == (3, 1)
     assert summary["published"] == 3 * 16 - summary["lost"]
     assert json.loads(sim_file.read_text())["speed"] == 36000
-    bad = CliRunner().invoke(app, ["simulate", "--homes", "0", "--mqtt-port", "1"])
-    assert bad.exit_code == 1
+    from bright.cli import app as bright_app  # errors become one line at the entry point
+
+    bad = CliRunner().invoke(bright_app, ["simulate", "--homes", "0", "--mqtt-port", "1"])
+    assert bad.exit_code == 2  # bad input
     assert "between 1 and 1000" in bad.output

@@ -25,7 +25,7 @@ from core.paths import ROOT
 from core.settings import DEV_MNEMONIC
 from streams.db import open_database
 from streams.kafka.agents import apply_records, make_app
-from streams.kafka.broker import DEFAULT_KAFKA_DIR, KafkaBroker
+from streams.kafka.broker import KafkaBroker
 from streams.kafka.publisher import KafkaPublisher, KafkaSink, event_record
 from streams.projection import ProjectionRegistry
 from streams.runner import EmbeddedRunner
@@ -119,7 +119,7 @@ def test_kafka_path_end_to_end(backend, request, tmp_path, artifacts):
         return request.getfixturevalue("pg_server").create_database()
 
     state = Path(tempfile.mkdtemp(prefix="bright-kafka-test-"))
-    broker = KafkaBroker(state, libs_dir=DEFAULT_KAFKA_DIR / "libs").start()
+    broker = KafkaBroker(state).start()
     node = Anvil(accounts=12).start()
     publisher = None
     workers = []

@@ -40,9 +40,13 @@ def test_cli_run_status_rebuild(deployed, tmp_path):
     platform.registry(accounts[0]).register(accounts[1].address, Role.PROSUMER, "f-1", "m-1")
     url = f"sqlite:///{tmp_path / 'rm.sqlite'}"
     cli = CliRunner()
-    out = cli.invoke(app, ["status", "--database-url", url, "--json"])
-    assert out.exit_code == 0, out.output
-    assert json.loads(out.stdout)["chains"] == []
+    from bright.cli import app as bright_app  # errors become one line at the entry point
+
+    # status only reads: before `index run` there is no database, and it does not create one
+    out = cli.invoke(bright_app, ["index", "status", "--database-url", url, "--json"])
+    assert out.exit_code == 2, out.output
+    assert "no read-model database at" in out.stderr and "bright index run" in out.stderr
+    assert not (tmp_path / "rm.sqlite").exists()
     out = cli.invoke(app, ["run", "--once", "--database-url", url])
     assert out.exit_code == 0, out.output
     status = json.loads(cli.invoke(app, ["status", "--database-url", url, "--json"]).stdout)
@@ -59,11 +63,13 @@ def test_cli_run_status_rebuild(deployed, tmp_path):
 
 
 def test_cli_run_without_deployment_fails_clearly(tmp_path, monkeypatch):
+    from bright.cli import app as bright_app  # errors become one line at the entry point
+
     with Anvil(accounts=2) as node:
         monkeypatch.setenv("BRIGHT_STATE_DIR", str(tmp_path))
         monkeypatch.setenv("BRIGHT_RPC_URL", node.url)
         out = CliRunner().invoke(
-            app, ["run", "--once", "--database-url", f"sqlite:///{tmp_path}/x.db"]
+            bright_app, ["index", "run", "--once", "--database-url", f"sqlite:///{tmp_path}/x.db"]
         )
     assert out.exit_code == 1
     assert "nothing is deployed on chain 31337" in out.output

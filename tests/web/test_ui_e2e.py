@@ -47,14 +47,16 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {
         **os.environ,
         "BRIGHT_STATE_DIR": str(state),
-        "BRIGHT_API_PORT": str(api_port),
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("BRIGHT_RPC_URL", None)
     env.pop("BRIGHT_DATABASE_URL", None)
     log = (state / "bright-up.log").open("w")
     proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "bright"), "up", "--fresh", "--port", str(free_port())],
+        [
+            str(ROOT / ".venv" / "bin" / "bright"),
+            *("up", "--fresh", "--chain-port", str(free_port()), "--api-port", str(api_port)),
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,
