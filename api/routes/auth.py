@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.access import on_chain_claims
-from api.deps import ClaimsDep, DbDep, ServiceDep
+from api.deps import ClaimsDep, DbDep, ScopeDep, ServiceDep
+from api.names import directory_names, named
 from api.schemas import LoginRequest, MePublic, NoncePublic, TokenPublic
 from api.security import Claims, verify_login
 
@@ -48,5 +49,5 @@ def login(body: LoginRequest, service: ServiceDep, db: DbDep) -> TokenPublic:
     response_model=MePublic,
     summary="Who the access token speaks for, with its on-chain roles now",
 )
-def me(claims: ClaimsDep) -> MePublic:
-    return MePublic.model_validate(claims)
+def me(claims: ClaimsDep, db: DbDep, scope: ScopeDep) -> MePublic:
+    return named(MePublic.model_validate(claims), directory_names(db, scope))

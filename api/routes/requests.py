@@ -24,6 +24,7 @@ from api.deps import (
     TimeRangeDep,
 )
 from api.errors import NotFoundError
+from api.names import directory_names, named
 from api.routes._filters import page_of
 from api.schemas import (
     FlexRequestPublic,
@@ -81,7 +82,10 @@ def list_requests(
     if when.until_s is not None:
         where.append(FlexRequest.window_start_s < when.until_s)
     count, rows = page_of(db, FlexRequest, where, [FlexRequest.request_id.desc()], page)
-    return FlexRequestsPublic(data=[FlexRequestPublic.model_validate(r) for r in rows], count=count)
+    return named(
+        FlexRequestsPublic(data=[FlexRequestPublic.model_validate(r) for r in rows], count=count),
+        directory_names(db, scope),
+    )
 
 
 @router.get(
@@ -92,7 +96,10 @@ def list_requests(
 def get_request(
     request_id: RequestId, claims: MemberDep, db: DbDep, scope: ScopeDep
 ) -> FlexRequestPublic:
-    return FlexRequestPublic.model_validate(load_request(db, scope, request_id))
+    return named(
+        FlexRequestPublic.model_validate(load_request(db, scope, request_id)),
+        directory_names(db, scope),
+    )
 
 
 @router.get(
@@ -116,10 +123,13 @@ def list_opt_ins(
     if status is not None:
         where.append(FlexOptIn.status == status)
     count, rows = page_of(db, FlexOptIn, where, [FlexOptIn.opted_block, FlexOptIn.member], page)
-    return OptInsPublic(
-        data=[OptInPublic.model_validate(o) for o in rows],
-        count=count,
-        visible="all" if everything else "own",
+    return named(
+        OptInsPublic(
+            data=[OptInPublic.model_validate(o) for o in rows],
+            count=count,
+            visible="all" if everything else "own",
+        ),
+        directory_names(db, scope),
     )
 
 
