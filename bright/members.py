@@ -411,3 +411,14 @@ def read_models_url(settings: ChainSettings) -> str:
     folder (as ``bright up``'s read side)."""
     url = os.environ.get("BRIGHT_DATABASE_URL")
     return url or f"sqlite:///{settings.state_dir / 'read_models.sqlite'}"
+
+
+def member_names(members: Iterable[Any]) -> dict[str, str]:
+    """``{address: display name}`` of members that have one (demo members, rows), for log
+    lines (:func:`core.names.label`)."""
+    out = {}
+    for m in members:
+        name = getattr(m, "display_name", "")
+        if name:
+            out[str(m.address)] = str(name)
+    return out
