@@ -93,15 +93,18 @@ def register_community(
     platform: Platform, admin: LocalAccount, members: list[Member], database_url: str | None = None
 ) -> int:
     """Register the members not yet registered (:func:`bright.members.import_members`, the
-    path of ``bright member import``), write their directory entries into ``database_url``
-    (when given), and fund them; returns how many were new."""
+    path of ``bright member import``), write the directory entries missing from
+    ``database_url`` (when given: a member's own later changes stay), and fund them; returns
+    how many were new."""
     rows = [
         MemberRow(m.display_name or m.name, m.role, m.grid_area, m.meter_id, m.address, m.assets)
         for m in members
     ]
     directory = None if database_url is None else open_database(database_url)
     try:
-        imported = import_members(platform, admin, rows, directory, "demo community")
+        imported = import_members(
+            platform, admin, rows, directory, "demo community", keep_entries=True
+        )
     finally:
         if directory is not None:
             directory.dispose()

@@ -51,7 +51,13 @@ from chain.platform import Platform
 from core.codec import EncodingError
 from core.errors import BrightError
 from core.settings import ChainSettings
-from streams.directory import DirectoryError, check_asset, check_display_name, put_profile
+from streams.directory import (
+    DirectoryError,
+    check_asset,
+    check_display_name,
+    get_profile,
+    put_profile,
+)
 
 COLUMNS = ("name", "role", "grid_area", "meter_id", "address", "assets")
 REQUIRED = ("name", "role", "grid_area", "meter_id")
@@ -333,9 +339,11 @@ def import_members(
     rows: Sequence[MemberRow],
     directory: Engine | None,
     source: str = "members",
+    keep_entries: bool = False,
 ) -> ImportResult:
     """Register the rows' members not yet registered (in batches, with ``admin``) and write
-    their directory entries into ``directory`` (None: the chain only).
+    their directory entries into ``directory`` (None: the chain only; ``keep_entries``: only
+    the entries missing, so a member's own changes stay, as the demo does on a restart).
 
     A row without an address is the member registered with its meter id, or a new key. A
     member registered with other terms (role, grid area, meter) or a meter held by another
@@ -347,24 +355,28 @@ def import_members(
     to_register: list[MemberRow] = []
     for row in rows:
         address = row.address
-        holder = registry.meter_holder(row.meter_id) if row.meter_id else None
+        onchain = None if address is None else registry.participant(address)
         if address is None:
+            holder = registry.meter_holder(row.meter_id) if row.meter_id else None
             if holder is not None:
                 address = holder[0]
             else:
                 key: LocalAccount = Account.create()
                 address = str(key.address)
                 result.new_keys[address] = "0x" + bytes(key.key).hex()
-        elif holder is not None and holder[0] != address:
-            problems.append(
-                RowProblem(
-                    row.line,
-                    "meter_id",
-                    f"meter {row.meter_id!r} is registered to another participant",
+        elif row.meter_id and onchain is not None and not onchain.registered:
+            holder = registry.meter_holder(row.meter_id)
+            if holder is not None and holder[0] != address:
+                problems.append(
+                    RowProblem(
+                        row.line,
+                        "meter_id",
+                        f"meter {row.meter_id!r} is registered to another participant",
+                    )
                 )
-            )
-            continue
-        onchain = registry.participant(address)
+                continue
+        if onchain is None:
+            onchain = registry.participant(address)
         if onchain.registered:
             differs = [
                 (column, have, want)
@@ -401,8 +413,10 @@ def import_members(
         chain_id = platform.deployment.chain_id
         with Session(directory) as s, s.begin():
             for row, address in resolved:
+                if keep_entries and get_profile(s, chain_id, address) is not None:
+                    continue
                 put_profile(s, chain_id, address, row.display_name, assets=list(row.assets))
-        result.directory = len(resolved)
+                result.directory += 1
     return result
 
 
