@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, computed_field
 
 from core.rules import BP, lower_wh, upper_wh, within_tolerance
+from streams.directory import ASSETS_MAX, NAME_MAX, NAME_PATTERN
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 HASH_PATTERN = r"^0x[0-9a-fA-F]{64}$"
@@ -163,15 +164,42 @@ class ProfilePublic(BaseModel):
     meters: list[MeterPublic]
 
 
+class _AssetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    power_kw: float = Field(gt=0, le=10_000, description="Rated power, kW (PV: peak, kWp).")
+    label: str | None = Field(None, max_length=64, description="A name for it.")
+
+
+class BatteryIn(_AssetIn):
+    """A battery: its power and its usable capacity."""
+
+    kind: Literal["battery"]
+    capacity_kwh: float = Field(gt=0, le=100_000, description="Usable capacity, kWh.")
+
+
+class DeviceIn(_AssetIn):
+    """A heat pump, an EV charger or PV: its power."""
+
+    kind: Literal["heat-pump", "ev-charger", "pv"]
+
+
+AssetIn = Annotated[BatteryIn | DeviceIn, Field(discriminator="kind")]
+
+
 class ProfileIn(BaseModel):
     """A change of your profile: each field given replaces that part."""
 
     model_config = ConfigDict(extra="forbid")
 
     display_name: str | None = Field(
-        None, min_length=1, max_length=64, description="How other members see you."
+        None,
+        min_length=1,
+        max_length=NAME_MAX,
+        pattern=NAME_PATTERN,
+        description="How other members see you: no control characters, no space first or last.",
     )
-    assets: list[AssetPublic] | None = Field(None, max_length=32)
+    assets: list[AssetIn] | None = Field(None, max_length=ASSETS_MAX)
 
 
 class ParticipantPublic(FromRow):

@@ -18,6 +18,7 @@ battery only.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ from streams.models import NAMING
 ASSET_KINDS = ("heat-pump", "battery", "ev-charger", "pv")
 NAME_MAX = 64
 """Most characters of a display name."""
+NAME_PATTERN = r"^[^\x00-\x20\x7f-\xa0](?:[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0])?$"
+"""A display name: no control characters, a visible first and last character."""
+_NAME = re.compile(NAME_PATTERN)
 POWER_MAX_KW = 10_000.0
 CAPACITY_MAX_KWH = 100_000.0
 ASSETS_MAX = 32
@@ -56,7 +60,7 @@ class DirectoryEntry(DirectoryBase):
 
     chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     account: Mapped[str] = mapped_column(String(42), primary_key=True)
-    display_name: Mapped[str] = mapped_column(String(NAME_MAX))
+    display_name: Mapped[str | None] = mapped_column(String(NAME_MAX), nullable=True)
     meters: Mapped[list[dict[str, Any]]] = mapped_column(
         JSON().with_variant(JSONB(), "postgresql"), default=list
     )
@@ -71,23 +75,24 @@ class Profile:
     """A directory entry as plain values."""
 
     account: str
-    display_name: str
+    display_name: str | None
     meters: list[dict[str, Any]] = field(default_factory=list)
     assets: list[dict[str, Any]] = field(default_factory=list)
 
 
 def check_display_name(name: Any) -> str:
-    """``name`` stripped; raises :class:`DirectoryError` unless it has 1 to 64 characters and
-    no control character."""
-    if not isinstance(name, str) or not name.strip():
+    """``name`` without surrounding spaces; raises :class:`DirectoryError` unless it has 1 to
+    64 characters, no control character, and starts and ends with a visible one
+    (:data:`NAME_PATTERN`, the API schema's pattern too)."""
+    if not isinstance(name, str) or not name.strip(" \t"):
         raise DirectoryError("a display name must not be empty")
-    name = " ".join(name.split())
+    name = name.strip(" \t")
     if len(name) > NAME_MAX:
         raise DirectoryError(f"a display name has at most {NAME_MAX} characters, not {len(name)}")
-    if any(not ch.isprintable() for ch in name):
-        raise DirectoryError("a display name must not hold control characters")
-    if name.lower().startswith("0x"):
-        raise DirectoryError("a display name must not look like an address (starts with 0x)")
+    if _NAME.fullmatch(name) is None:
+        raise DirectoryError(
+            "a display name must not hold control characters, nor start or end with a space"
+        )
     return name
 
 
@@ -169,7 +174,7 @@ def display_names(
 ) -> dict[str, str]:
     """``{account: display name}`` of the chain's directory (only ``accounts``, when given)."""
     q = select(DirectoryEntry.account, DirectoryEntry.display_name).where(
-        DirectoryEntry.chain_id == chain_id
+        DirectoryEntry.chain_id == chain_id, DirectoryEntry.display_name.is_not(None)
     )
     if accounts is not None:
         wanted = sorted(set(accounts))
@@ -188,15 +193,13 @@ def put_profile(
     meters: Iterable[Mapping[str, Any]] | None = None,
 ) -> Profile:
     """Create or change ``account``'s entry: each argument given replaces that part (checked
-    first); a new entry needs its display name."""
+    first)."""
     row = s.get(DirectoryEntry, (chain_id, account))
     checked_assets = None if assets is None else check_assets(assets)
     checked_meters = None if meters is None else [check_meter(m) for m in meters]
     if checked_meters is not None and len(checked_meters) > METERS_MAX:
         raise DirectoryError(f"at most {METERS_MAX} extra meters per member")
-    if row is None:
-        if display_name is None:
-            raise DirectoryError(f"{account} has no directory entry yet: give a display name")
+    if row is None:  # a new entry (without a name until one is given)
         row = DirectoryEntry(chain_id=chain_id, account=account, meters=[], assets=[])
         s.add(row)
     if display_name is not None:
@@ -211,19 +214,17 @@ def put_profile(
 
 
 def add_asset(s: Session, chain_id: int, account: str, asset: Mapping[str, Any]) -> Profile:
-    """Append one asset to an existing entry."""
+    """Append one asset to ``account``'s entry (made when missing)."""
     current = get_profile(s, chain_id, account)
-    if current is None:
-        raise DirectoryError(f"{account} is not in the directory: add the member first")
-    return put_profile(s, chain_id, account, assets=[*current.assets, asset])
+    assets = [] if current is None else current.assets
+    return put_profile(s, chain_id, account, assets=[*assets, asset])
 
 
 def add_meter(s: Session, chain_id: int, account: str, meter: Mapping[str, Any]) -> Profile:
-    """Append one extra meter to an existing entry (the same id once)."""
+    """Append one extra meter to ``account``'s entry (made when missing; the same id once)."""
     current = get_profile(s, chain_id, account)
-    if current is None:
-        raise DirectoryError(f"{account} is not in the directory: add the member first")
+    meters = [] if current is None else current.meters
     new = check_meter(meter)
-    if any(m["meter_id"] == new["meter_id"] for m in current.meters):
+    if current is not None and any(m["meter_id"] == new["meter_id"] for m in meters):
         return current
-    return put_profile(s, chain_id, account, meters=[*current.meters, new])
+    return put_profile(s, chain_id, account, meters=[*meters, new])

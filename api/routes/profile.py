@@ -46,6 +46,7 @@ def change_profile(
     claims: MemberDep, db: DbDep, scope: ScopeDep, body: Annotated[ProfileIn, Body()]
 ) -> ProfilePublic:
     assets = None if body.assets is None else [a.model_dump() for a in body.assets]
+    # the schema holds every rule of streams.directory, so this refuses nothing it lets in
     try:
         profile = put_profile(db, scope.chain_id, claims.address, body.display_name, assets)
         db.commit()

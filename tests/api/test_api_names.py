@@ -107,7 +107,9 @@ def test_a_member_edits_only_its_own_profile(client, tokens, api_demo):
         ({"assets": [{"kind": "boiler", "power_kw": 5}]}, "kind"),
         ({"assets": [{"kind": "pv", "power_kw": -1}]}, "power_kw"),
         ({"display_name": ""}, "display_name"),
-        ({"display_name": "0x1234 me"}, "address"),
+        ({"display_name": " Anna"}, "display_name"),
+        ({"display_name": "Anna\u0085"}, "display_name"),
+        ({"assets": [{"kind": "pv", "power_kw": 4, "capacity_kwh": 1}]}, "capacity_kwh"),
         ({"display_name": "y" * 65}, "display_name"),
     ],
 )

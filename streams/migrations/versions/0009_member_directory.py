@@ -35,7 +35,7 @@ def upgrade() -> None:
         TABLE,
         sa.Column("chain_id", sa.BigInteger(), nullable=False),
         sa.Column("account", sa.String(length=42), nullable=False),
-        sa.Column("display_name", sa.String(length=64), nullable=False),
+        sa.Column("display_name", sa.String(length=64), nullable=True),
         sa.Column("meters", json, nullable=False),
         sa.Column("assets", json, nullable=False),
         sa.Column("updated_s", sa.BigInteger(), nullable=False),
