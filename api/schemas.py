@@ -116,6 +116,7 @@ class TokenPublic(BaseModel):
     token_type: Literal["bearer"] = "bearer"
     expires_at: int = Field(description="Unix seconds when the token expires.")
     address: AddressStr
+    address_name: str | None = name_field("address")
     roles: list[str] = Field(
         description="On-chain roles of the address at login (read models); each request "
         "reads them again, so a role change or a deactivation takes effect at once."

@@ -46,6 +46,10 @@ def test_rows_name_the_participants_they_show(any_client, tokens, api_demo):
     assert {b["account_name"] for b in balances} == {"Anna Becker"}
     me = _get(any_client, tokens["home-01"], "/auth/me")
     assert me["address_name"] == "Anna Becker"
+    session = orders[0]["session_id"]
+    book = _get(any_client, tokens["market-operator"], f"/sessions/{session}/orders")["data"]
+    assert {o["trader_name"] for o in book if o["trader"] == home1.address} == {"Anna Becker"}
+    assert all(o["trader_name"] for o in book)  # the operator sees every trader, named
     events = _get(any_client, tokens["dso"], "/events", contract="ParticipantRegistry")["data"]
     registered = [e for e in events if e["event"] == "ParticipantRegistered"]
     assert registered and all(e["arg_names"] for e in registered)
@@ -120,8 +124,57 @@ def test_a_bad_profile_is_refused_with_the_field(client, tokens, body, says):
     assert _get(client, tokens["home-01"], "/profile")["display_name"] == "Anna Becker"
 
 
+def test_login_names_the_caller(client, api_demo):
+    from tests.api.api_helpers import login_message, sign
+
+    account = api_demo.account("home-01")
+    text = login_message(client, account)
+    r = client.post("/auth/login", json={"message": text, "signature": sign(account, text)})
+    assert r.status_code == 200 and r.json()["address_name"] == "Anna Becker"
+
+
 def test_a_profile_is_for_members(client, tokens):
     assert client.get("/profile", headers=bearer(tokens["admin"])).status_code == 403
     r = client.put("/profile", headers=bearer(tokens["admin"]), json={"display_name": "Eve"})
     assert r.status_code == 403
     assert client.get("/profile").status_code == 401
+
+
+def _address_fields(model) -> list[str]:
+    """The fields of ``model`` whose schema is an address (alone or or-null)."""
+    from api.schemas import ADDRESS_PATTERN
+
+    out = []
+    for field, prop in model.model_json_schema(mode="serialization")["properties"].items():
+        branches = prop.get("anyOf", [prop])
+        if any(b.get("pattern") == ADDRESS_PATTERN for b in branches):
+            out.append(field)
+    return out
+
+
+def test_every_address_field_of_a_response_has_its_name_beside_it():
+    """A new response field holding a participant's address gets a ``<field>_name`` (filled
+    by api.names.named): the schema says so for every one."""
+    import inspect
+
+    from pydantic import BaseModel
+
+    from api import schemas
+
+    not_participants = {("BalancePublic", "token")}  # a token contract, not a participant
+    own_name = {("ParticipantPublic", "account"), ("ProfilePublic", "account")}  # display_name
+    missing, seen = [], []
+    for name, model in inspect.getmembers(schemas, inspect.isclass):
+        if not issubclass(model, BaseModel) or model.__module__ != schemas.__name__:
+            continue
+        if name.endswith("In") or name == "LoginRequest":
+            continue  # request bodies
+        for field in _address_fields(model):
+            if (name, field) in not_participants:
+                continue
+            seen.append(f"{name}.{field}")
+            sibling = "display_name" if (name, field) in own_name else f"{field}_name"
+            if sibling not in model.model_fields:
+                missing.append(f"{name}.{field}")
+    assert not missing, missing
+    assert "CoalitionRowPublic.replaced_by" in seen and len(seen) >= 15  # optional ones too
