@@ -33,7 +33,6 @@ from streams.db import open_database
 PROSUMER_START_TOKENS = tokens_to_base(1_000)
 DSO_START_TOKENS = tokens_to_base(100_000)
 AGGREGATOR_START_TOKENS = tokens_to_base(10_000)
-FEEDERS = ("feeder-1", "feeder-2")
 COMMUNITY_FILE = Path(__file__).with_name("demo_community.csv")
 
 
@@ -53,11 +52,6 @@ class Member:
     @property
     def address(self) -> str:
         return str(self.account.address)
-
-
-def feeder_of(home_index: int, home_count: int) -> str:
-    """First half of the homes on feeder-1, the rest on feeder-2."""
-    return FEEDERS[0] if home_index < (home_count + 1) // 2 else FEEDERS[1]
 
 
 def demo_community(mnemonic: str = DEV_MNEMONIC, fetch_data: bool = True) -> list[Member]:
