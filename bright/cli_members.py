@@ -122,7 +122,7 @@ def member_add(
     json_out: JsonOption = False,
 ) -> None:
     """Register a member on-chain (when not registered) and write its directory entry."""
-    from bright.members import CommunityFileError, check_row
+    from bright.members import CommunityFileError, RowProblem, check_row
 
     values = {
         "name": name,
@@ -137,10 +137,7 @@ def member_add(
         if row is None:
             raise CommunityFileError(
                 "member add",
-                [
-                    p.__class__(p.line, "--" + p.column.replace("_", "-"), p.message)
-                    for p in problems
-                ],
+                [RowProblem(0, "--" + p.column.replace("_", "-"), p.message) for p in problems],
             )
         result = _import([row], rpc_url, database_url, "member add")
     except (BrightError, ValueError) as exc:

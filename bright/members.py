@@ -81,6 +81,8 @@ class RowProblem:
     message: str
 
     def __str__(self) -> str:
+        if self.line == 0:  # not from a file: an option of `bright member add`
+            return f"{self.column}: {self.message}"
         return f"line {self.line}, column {self.column}: {self.message}"
 
 

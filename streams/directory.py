@@ -169,6 +169,19 @@ def get_profile(s: Session, chain_id: int, account: str) -> Profile | None:
     return None if row is None else _profile(row)
 
 
+def get_profiles(s: Session, chain_id: int, accounts: Iterable[str]) -> dict[str, Profile]:
+    """The entries of ``accounts`` that exist, by account (one query)."""
+    wanted = sorted(set(accounts))
+    if not wanted:
+        return {}
+    rows = s.scalars(
+        select(DirectoryEntry).where(
+            DirectoryEntry.chain_id == chain_id, DirectoryEntry.account.in_(wanted)
+        )
+    )
+    return {r.account: _profile(r) for r in rows}
+
+
 def display_names(
     s: Session, chain_id: int, accounts: Iterable[str] | None = None
 ) -> dict[str, str]:

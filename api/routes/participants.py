@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from api.access import listed_participant, sees_participant_details
 from api.deps import (
@@ -19,10 +19,11 @@ from api.deps import (
     ScopeDep,
 )
 from api.errors import ForbiddenError, NotFoundError
+from api.names import directory_names, named
 from api.routes._filters import page_of
 from api.schemas import ParticipantPublic, ParticipantsPublic, RowWith
 from api.security import Claims
-from streams.directory import display_names, get_profile
+from streams.directory import Profile, get_profiles
 from streams.models import Participant
 
 router = APIRouter(prefix="/participants", tags=["participants"])
@@ -30,21 +31,20 @@ router = APIRouter(prefix="/participants", tags=["participants"])
 RoleName = Literal["prosumer", "aggregator", "dso", "oracle", "market-operator"]
 
 
-def _public(db: Session, chain_id: int, p: Participant, details: bool) -> ParticipantPublic:
+def _public(
+    p: Participant, details: bool, profiles: Mapping[str, Profile], names: Mapping[str, str]
+) -> ParticipantPublic:
     """The row as the caller may see it: its display name with it (the row is listed only
     where its address may be seen), its meter, delegation, assets and extra meters only with
     the details."""
-    profile = get_profile(db, chain_id, p.account)
+    profile = profiles.get(p.account)
     extra: dict[str, Any] = {"display_name": None if profile is None else profile.display_name}
     if details:
         extra["assets"] = [] if profile is None else profile.assets
         extra["meters"] = [] if profile is None else profile.meters
     else:
         extra.update(meter_id=None, aggregator=None, assets=None, meters=None)
-    out = ParticipantPublic.model_validate(RowWith(p, **extra))
-    if out.aggregator is not None:
-        out.aggregator_name = display_names(db, chain_id, [out.aggregator]).get(out.aggregator)
-    return out
+    return named(ParticipantPublic.model_validate(RowWith(p, **extra)), names)
 
 
 @router.get(
@@ -75,9 +75,12 @@ def list_participants(
     count, rows = page_of(
         db, Participant, where, [Participant.registered_block, Participant.account], page
     )
+    rows = list(rows)
+    profiles = get_profiles(db, scope.chain_id, [p.account for p in rows])
+    names = directory_names(db, scope)
     return ParticipantsPublic(
         data=[
-            _public(db, scope.chain_id, p, sees_participant_details(db, scope, claims, p.account))
+            _public(p, sees_participant_details(db, scope, claims, p.account), profiles, names)
             for p in rows
         ],
         count=count,
@@ -105,7 +108,9 @@ def get_participant(
     p = db.scalars(select(Participant).where(*where)).first()
     if p is None:  # a prosumer the caller may not see answers as an unregistered address
         raise NotFoundError("participant")
-    return _public(db, scope.chain_id, p, sees_participant_details(db, scope, claims, address))
+    details = sees_participant_details(db, scope, claims, address)
+    profiles = get_profiles(db, scope.chain_id, [p.account])
+    return _public(p, details, profiles, directory_names(db, scope))
 
 
 def _require_member(claims: Claims) -> None:
