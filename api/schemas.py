@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, computed_field
 
 from core.rules import BP, lower_wh, upper_wh, within_tolerance
+from streams.directory import ASSETS_MAX, NAME_MAX, NAME_PATTERN
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 HASH_PATTERN = r"^0x[0-9a-fA-F]{64}$"
@@ -25,6 +26,16 @@ AddressStr = Annotated[
     str, Field(pattern=ADDRESS_PATTERN, description="An account address (EIP-55 checksummed).")
 ]
 HashStr = Annotated[str, Field(pattern=HASH_PATTERN, description="32 bytes, 0x and 64 hex digits.")]
+
+
+def name_field(address_field: str) -> Any:
+    """A ``<address_field>_name`` field: the display name of the address beside it, filled by
+    :func:`api.names.named` with exactly that address's visibility."""
+    return Field(
+        None,
+        description=f"Display name of `{address_field}` (member directory); null where "
+        f"`{address_field}` is null or has no name.",
+    )
 
 
 class FromRow(BaseModel):
@@ -105,6 +116,7 @@ class TokenPublic(BaseModel):
     token_type: Literal["bearer"] = "bearer"
     expires_at: int = Field(description="Unix seconds when the token expires.")
     address: AddressStr
+    address_name: str | None = name_field("address")
     roles: list[str] = Field(
         description="On-chain roles of the address at login (read models); each request "
         "reads them again, so a role change or a deactivation takes effect at once."
@@ -113,6 +125,7 @@ class TokenPublic(BaseModel):
 
 class MePublic(FromRow):
     address: AddressStr
+    address_name: str | None = name_field("address")
     roles: list[str] = Field(description="On-chain roles of the address now (read models).")
     chain_id: int
     expires_at: int
@@ -120,9 +133,81 @@ class MePublic(FromRow):
 
 # ---- participants ------------------------------------------------------------------------------
 
+AssetKind = Literal["heat-pump", "battery", "ev-charger", "pv"]
+
+
+class AssetPublic(BaseModel):
+    """A flexible asset and its main ratings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: AssetKind
+    power_kw: float = Field(gt=0, le=10_000, description="Rated power, kW (PV: peak, kWp).")
+    capacity_kwh: float | None = Field(
+        None, gt=0, le=100_000, description="Battery: usable capacity, kWh; others: null."
+    )
+    label: str | None = Field(None, max_length=64, description="A name for it.")
+
+
+class MeterPublic(BaseModel):
+    """An extra meter of a member (a sub-meter), beside its registered one."""
+
+    meter_id: str
+    label: str | None = None
+
+
+class ProfilePublic(BaseModel):
+    """Your entry in the member directory (never on-chain; see README, privacy)."""
+
+    account: AddressStr
+    display_name: str | None = Field(description="Null: none given yet.")
+    assets: list[AssetPublic]
+    meters: list[MeterPublic]
+
+
+class _AssetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    power_kw: float = Field(gt=0, le=10_000, description="Rated power, kW (PV: peak, kWp).")
+    label: str | None = Field(None, max_length=64, description="A name for it.")
+
+
+class BatteryIn(_AssetIn):
+    """A battery: its power and its usable capacity."""
+
+    kind: Literal["battery"]
+    capacity_kwh: float = Field(gt=0, le=100_000, description="Usable capacity, kWh.")
+
+
+class DeviceIn(_AssetIn):
+    """A heat pump, an EV charger or PV: its power."""
+
+    kind: Literal["heat-pump", "ev-charger", "pv"]
+
+
+AssetIn = Annotated[BatteryIn | DeviceIn, Field(discriminator="kind")]
+
+
+class ProfileIn(BaseModel):
+    """A change of your profile: each field given replaces that part."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=NAME_MAX,
+        pattern=NAME_PATTERN,
+        description="How other members see you: no control characters, no space first or last.",
+    )
+    assets: list[AssetIn] | None = Field(None, max_length=ASSETS_MAX)
+
 
 class ParticipantPublic(FromRow):
     account: AddressStr
+    display_name: str | None = Field(
+        None, description="Display name (member directory); null: none given."
+    )
     role: str = Field(validation_alias="role_name", description="The on-chain role.")
     grid_area: str
     active: bool
@@ -131,6 +216,13 @@ class ParticipantPublic(FromRow):
     )
     aggregator: AddressStr | None = Field(
         None, description="Delegated aggregator (same visibility)."
+    )
+    aggregator_name: str | None = name_field("aggregator")
+    assets: list[AssetPublic] | None = Field(
+        None, description="Flexible assets (member directory); same visibility as meter_id."
+    )
+    meters: list[MeterPublic] | None = Field(
+        None, description="Extra meters (member directory); same visibility as meter_id."
     )
     registered_block: int
 
@@ -203,6 +295,7 @@ class OrderPublic(FromRow):
     session_id: int
     order_id: int
     trader: AddressStr
+    trader_name: str | None = name_field("trader")
     side: SideName
     qty_wh: int
     price_per_kwh: int
@@ -228,6 +321,7 @@ class TradeSettlementPublic(FromRow):
     delivery_start_s: int
     settled_block: int
     trader: AddressStr
+    trader_name: str | None = name_field("trader")
     side: Literal["seller", "buyer"]
     filled_wh: int = Field(description="Its fills in the session, summed.")
     delivered_wh: int | None = Field(None, description="Seller: metered against the baseline.")
@@ -290,6 +384,7 @@ class SessionMatchesListPublic(BaseModel):
 class BalancePublic(FromRow):
     token: AddressStr
     account: AddressStr
+    account_name: str | None = name_field("account")
     balance: Amount = Field(description="Base units (FlexToken: 6 decimals), decimal string.")
     updated_block: int
 
@@ -321,6 +416,11 @@ class EventPublic(FromRow):
         None,
         description="Decoded arguments; null when they are another member's data. In the "
         "arguments shown, a member address you may not see is null.",
+    )
+    arg_names: dict[str, str] | None = Field(
+        None,
+        description="Display names of the addresses among the arguments shown (member "
+        "directory), by argument name; null when the arguments are redacted.",
     )
     redacted: bool = False
 
@@ -371,6 +471,7 @@ class FlexRequestPublic(FromRow):
 
     request_id: int
     dso: AddressStr
+    dso_name: str | None = name_field("dso")
     grid_area: str = Field(description="Empty: any grid area.")
     status: RequestStatusName
     direction: Literal["up", "down"] = Field(description="up: less load; down: more load.")
@@ -388,6 +489,7 @@ class FlexRequestPublic(FromRow):
     round: int = Field(description="Coalition round (one more after each rejection).")
     opt_in_count: int
     coordinator: AddressStr | None = Field(None, description="Who proposed the (last) coalition.")
+    coordinator_name: str | None = name_field("coordinator")
     price_per_kwh: int | None = Field(None, description="The coalition's price.")
     member_count: int = Field(
         validation_alias="row_count",
@@ -429,8 +531,10 @@ class FlexRequestsPublic(BaseModel):
 class OptInPublic(FromRow):
     request_id: int
     member: AddressStr
+    member_name: str | None = name_field("member")
     max_wh: int = Field(description="The most the member offers per interval, Wh.")
     relayer: AddressStr = Field(description="Who sent the opt-in (the member or its aggregator).")
+    relayer_name: str | None = name_field("relayer")
     status: OptInStatusName = Field(description="Standing in the request's current round.")
     round: int
     opted_block: int
@@ -448,17 +552,20 @@ class CoalitionRowPublic(FromRow):
 
     member: AddressStr
     meter_id: str
+    member_name: str | None = name_field("member")
     row_index: int = Field(description="Position in the on-chain targets table.")
     status: Literal["member", "replaced"]
     replaces: AddressStr | None = Field(
         None,
         description="The member this reserve replaced (null, too, for a member you may not see).",
     )
+    replaces_name: str | None = name_field("replaces")
     replaced_by: AddressStr | None = Field(
         None,
         description="The reserve that replaced this member (null, too, for a member you may "
         "not see).",
     )
+    replaced_by_name: str | None = name_field("replaced_by")
     replaced_from: int | None = Field(None, description="First interval of the replacement.")
     targets_wh: list[int]
     delivered_wh: list[int] | None = Field(None, description="Per interval (settled).")
@@ -498,6 +605,7 @@ class CoalitionPublic(FromRow):
     status: RequestStatusName
     round: int
     coordinator: AddressStr | None
+    coordinator_name: str | None = name_field("coordinator")
     price_per_kwh: int | None
     member_count: int = Field(validation_alias="row_count")
     visible: Visibility = Field(description="all: every row; own: yours (and delegators').")
@@ -608,6 +716,7 @@ class AccountCoordinationPublic(FromRow):
     """A member's standing in the coordination contract and its requests (one page)."""
 
     account: AddressStr
+    account_name: str | None = name_field("account")
     claimable: Amount = Field(description="Credited payouts not yet claimed, base units.")
     earned_total: Amount = Field(description="All payouts credited so far, base units.")
     claimed_total: Amount

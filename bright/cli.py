@@ -187,6 +187,10 @@ def _mount_subcommands() -> None:
     app.add_typer(oracle_app, name="oracle", help="The meter oracle service.")
     from settlement.cli import app as settle_app
     app.add_typer(settle_app, name="settle", help="Settlements: verify one against the chain.")
+    from bright.cli_members import asset_app, member_app, meter_app
+    app.add_typer(member_app, name="member", help="Onboarding: register members, import a CSV.")
+    app.add_typer(meter_app, name="meter", help="Members' extra meters in the directory.")
+    app.add_typer(asset_app, name="asset", help="Members' flexible assets in the directory.")
 
 
 def _print_json(data: object) -> None:

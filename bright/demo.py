@@ -13,11 +13,13 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
 from analytics.data.citylearn import HomeInfo, homes
+from bright.members import MemberRow, import_members, read_community, read_models_url
 from chain.anvil import Anvil
 from chain.compiler import compile_contracts
 from chain.deploy import PLATFORM_CONTRACTS, DeploymentsFile, deploy_platform, is_live
@@ -26,11 +28,12 @@ from chain.platform import Platform, connect, dev_accounts, make_sender
 from core.errors import ConfigError
 from core.settings import DEV_MNEMONIC, ChainSettings
 from core.units import tokens_to_base
+from streams.db import open_database
 
 PROSUMER_START_TOKENS = tokens_to_base(1_000)
 DSO_START_TOKENS = tokens_to_base(100_000)
 AGGREGATOR_START_TOKENS = tokens_to_base(10_000)
-FEEDERS = ("feeder-1", "feeder-2")
+COMMUNITY_FILE = Path(__file__).with_name("demo_community.csv")
 
 
 @dataclass(frozen=True)
@@ -43,47 +46,63 @@ class Member:
     grid_area: str
     meter_id: str = ""
     home: HomeInfo | None = None
+    display_name: str = ""
+    assets: tuple[dict[str, Any], ...] = ()
 
     @property
     def address(self) -> str:
         return str(self.account.address)
 
 
-def feeder_of(home_index: int, home_count: int) -> str:
-    """First half of the homes on feeder-1, the rest on feeder-2."""
-    return FEEDERS[0] if home_index < (home_count + 1) // 2 else FEEDERS[1]
-
-
 def demo_community(mnemonic: str = DEV_MNEMONIC, fetch_data: bool = True) -> list[Member]:
-    """The demo community, accounts derived from ``mnemonic``."""
-    home_list = homes(fetch=fetch_data)
-    accounts = dev_accounts(mnemonic, 5 + len(home_list))
-    members = [
-        Member("aggregator", Role.AGGREGATOR, accounts[1], FEEDERS[0]),
-        Member("dso", Role.DSO, accounts[2], FEEDERS[0]),
-        Member("oracle", Role.ORACLE, accounts[3], FEEDERS[0]),
-        Member("market-operator", Role.MARKET_OPERATOR, accounts[4], FEEDERS[0]),
-    ]
-    for i, home in enumerate(home_list):
+    """The demo community of ``bright/demo_community.csv`` (display names, roles, feeders,
+    meters, assets), accounts derived from ``mnemonic`` in the file's order (account 0 is the
+    admin); a home is the real CityLearn home of its meter id."""
+    rows = read_community(COMMUNITY_FILE.read_text(), str(COMMUNITY_FILE), need_address=False)
+    by_meter = {f"citylearn-2022/{h.home_id}": h for h in homes(fetch=fetch_data)}
+    accounts = dev_accounts(mnemonic, 1 + len(rows))
+    members, homes_seen = [], 0
+    for row, account in zip(rows, accounts[1:], strict=True):
+        home = by_meter.get(row.meter_id) if row.role is Role.PROSUMER else None
+        if row.role is Role.PROSUMER:
+            if home is None:
+                raise ConfigError(f"{COMMUNITY_FILE} line {row.line}: no home {row.meter_id!r}")
+            homes_seen += 1
         members.append(
             Member(
-                name=f"home-{i + 1:02d}",
-                role=Role.PROSUMER,
-                account=accounts[5 + i],
-                grid_area=feeder_of(i, len(home_list)),
-                meter_id=f"citylearn-2022/{home.home_id}",
+                name=f"home-{homes_seen:02d}" if home else row.role.label,
+                role=row.role,
+                account=account,
+                grid_area=row.grid_area,
+                meter_id=row.meter_id,
                 home=home,
+                display_name=row.display_name,
+                assets=row.assets,
             )
         )
     return members
 
 
-def register_community(platform: Platform, admin: LocalAccount, members: list[Member]) -> int:
-    """Register the members not yet registered and fund them; returns how many were new."""
+def register_community(
+    platform: Platform, admin: LocalAccount, members: list[Member], database_url: str | None = None
+) -> int:
+    """Register the members not yet registered (:func:`bright.members.import_members`, the
+    path of ``bright member import``), write the directory entries missing from
+    ``database_url`` (when given: a member's own later changes stay), and fund them; returns
+    how many were new."""
+    rows = [
+        MemberRow(m.display_name or m.name, m.role, m.grid_area, m.meter_id, m.address, m.assets)
+        for m in members
+    ]
+    directory = None if database_url is None else open_database(database_url)
+    try:
+        imported = import_members(
+            platform, admin, rows, directory, "demo community", keep_entries=True
+        )
+    finally:
+        if directory is not None:
+            directory.dispose()
     registry = platform.registry(admin)
-    missing = [m for m in members if not registry.participant(m.address).registered]
-    if missing:
-        registry.register_batch([(m.address, m.role, m.grid_area, m.meter_id) for m in missing])
     # the one demo oracle serves both feeders and the resampled homes no member holds, so it
     # may correct any meter's values (MeterOracle binds other oracles to their grid area)
     for m in members:
@@ -101,7 +120,7 @@ def register_community(platform: Platform, admin: LocalAccount, members: list[Me
             payments.append((m.address, target))
     if payments:
         token.mint_batch(payments)
-    return len(missing)
+    return len(imported.registered)
 
 
 def admin_account(settings: ChainSettings) -> LocalAccount:
@@ -203,7 +222,7 @@ def bring_up(settings: ChainSettings, fresh: bool = False, quiet: bool = False) 
         timings["deploy_s"] = time.perf_counter() - t0
         platform = Platform(w3, deployment, artifacts, tx_timeout_s=settings.tx_timeout_s)
         members = demo_community(settings.mnemonic)
-        registered = register_community(platform, admin, members)
+        registered = register_community(platform, admin, members, read_models_url(settings))
         timings["community_s"] = time.perf_counter() - t0
     except BaseException:
         if anvil is not None:

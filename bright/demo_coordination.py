@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import keccak, to_bytes
 from pydantic import BaseModel, Field
 
+from bright.members import member_names
 from chain.clock import ChainClock
 from chain.coordination import (
     FlexCoordinationClient,
@@ -431,6 +432,7 @@ class DemoCoordination:
         self.clock = ChainClock(w3, cache_s=0.0)
         by_role = {m.role: m for m in self.members if m.role is not Role.PROSUMER}
         self.homes = [m for m in self.members if m.role is Role.PROSUMER]
+        self.names = member_names(self.members)
         artifacts = self.platform.artifacts
         dep = self.platform.deployment
         meters = MeterOracleClient(w3, dep.address("MeterOracle"), artifacts["MeterOracle"], None)
@@ -492,7 +494,7 @@ class DemoCoordination:
         )
 
     def _step(self, step: Step | DisputeStep) -> None:
-        self.say(step.describe())
+        self.say(step.describe(self.names))
 
     def data_in_args(self) -> dict[str, Any]:
         """What :class:`bright.demo_data.DemoDataIn` needs: the chain's clock and delivery."""

@@ -81,6 +81,7 @@ from coalitions.domain import MemberOffer, deviation_bp
 from coalitions.engine import FormationConfig, form_coalition
 from coalitions.logscan import contract_event_scan
 from core.codec import CoalitionRow
+from core.names import Names, label
 from core.oracle_codec import unpack_forecast
 from core.rules import Direction, FlexRequest, needed_intervals
 from core.units import INTERVAL_S
@@ -152,7 +153,8 @@ class Step:
     gas_used: int = 0
     tx_hash: str = ""
 
-    def describe(self) -> str:
+    def describe(self, names: Names | None = None) -> str:
+        """One line for the log; ``names``: display names of the members (:func:`label`)."""
         d = self.detail
         rid = f"request #{self.request_id}"
         if self.kind == "proposed":
@@ -163,7 +165,8 @@ class Step:
             )
         if self.kind == "replaced":
             return (
-                f"member replaced in {rid}: {d['member']} -> reserve {d['reserve']} from "
+                f"member replaced in {rid}: {label(d['member'], names)} -> reserve "
+                f"{label(d['reserve'], names)} from "
                 f"interval {d['from_interval']} (delivered {d['delivered_wh']} of "
                 f"{d['target_wh']} Wh), gas {self.gas_used}"
             )

@@ -40,6 +40,7 @@ from chain.errors import RevertError
 from chain.market import Reading
 from chain.oracles import MeterOracleClient
 from core.codec import CoalitionRow
+from core.names import Names, label
 from core.rules import needed_intervals
 from core.units import INTERVAL_S
 from settlement.domain import SettlementRules
@@ -99,12 +100,14 @@ class DisputeStep:
     gas_used: int = 0
     tx_hash: str = ""
 
-    def describe(self) -> str:
+    def describe(self, names: Names | None = None) -> str:
+        """One line for the log; ``names``: display names of the members (:func:`label`)."""
         rid = f"request #{self.request_id}"
         if self.kind == "disputed":
             d = self.detail
             return (
-                f"settlement of {rid} disputed: row {self.row} ({self.member}) corrected, payout "
+                f"settlement of {rid} disputed: row {self.row} ({label(self.member, names)}) "
+                f"corrected, payout "
                 f"{d['payout_before']} -> {d['payout_after']}, bond paid {d['bond_paid']}, gas "
                 f"{self.gas_used}"
             )

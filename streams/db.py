@@ -1,10 +1,12 @@
 """Read-model database: engines, sessions and Alembic migrations.
 
 ``open_database(url)`` returns an engine on an up-to-date schema (``alembic upgrade head``);
-``drop_read_models(engine)`` removes every table (``alembic downgrade base``), which
-``bright index rebuild`` does before indexing from the start. SQLite gets WAL journaling and
-``synchronous=NORMAL`` (a crash loses at most the last transactions, never consistency), and
-a busy timeout so a reader (``bright index status``) can run beside the runner.
+``drop_read_models(engine)`` removes every read-model table (``alembic downgrade base``), which
+``bright index rebuild`` does before indexing from the start; the member directory
+(:mod:`streams.directory`), which is not chain data and cannot be rebuilt from it, stays.
+SQLite gets WAL journaling and ``synchronous=NORMAL`` (a crash loses at most the last
+transactions, never consistency), and a busy timeout so a reader (``bright index status``)
+can run beside the runner.
 
 Migrations are atomic: a whole ``upgrade`` (every revision it applies, and the revision stamp)
 or ``downgrade`` is one transaction (:func:`migration_connection`), so a process killed at any
@@ -140,8 +142,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def drop_read_models(engine: Engine) -> None:
     """Remove every read-model table (``alembic downgrade base``, in one transaction), and
-    what a half-built database holds of them."""
+    what a half-built database holds of them. The member directory is kept (not a
+    projection: its migration's downgrade honours ``keep_directory``)."""
     cfg = alembic_config(engine)
+    cfg.attributes["keep_directory"] = True
     try:
         with migration_connection(engine) as conn:
             cfg.attributes["connection"] = conn

@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.access import on_chain_claims
-from api.deps import ClaimsDep, DbDep, ServiceDep
+from api.deps import ClaimsDep, DbDep, ScopeDep, ServiceDep
+from api.names import directory_names, named
 from api.schemas import LoginRequest, MePublic, NoncePublic, TokenPublic
 from api.security import Claims, verify_login
+from streams.directory import display_names
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -38,9 +40,10 @@ def login(body: LoginRequest, service: ServiceDep, db: DbDep) -> TokenPublic:
     signer = Claims(msg.address, (), expected.chain_id, 0)
     roles = on_chain_claims(db, signer).roles
     token, claims = service.tokens.issue(msg.address, roles, expected.chain_id)
-    return TokenPublic(
+    out = TokenPublic(
         access_token=token, expires_at=claims.expires_at, address=msg.address, roles=list(roles)
     )
+    return named(out, display_names(db, expected.chain_id, [msg.address]))
 
 
 @router.get(
@@ -48,5 +51,5 @@ def login(body: LoginRequest, service: ServiceDep, db: DbDep) -> TokenPublic:
     response_model=MePublic,
     summary="Who the access token speaks for, with its on-chain roles now",
 )
-def me(claims: ClaimsDep) -> MePublic:
-    return MePublic.model_validate(claims)
+def me(claims: ClaimsDep, db: DbDep, scope: ScopeDep) -> MePublic:
+    return named(MePublic.model_validate(claims), directory_names(db, scope))

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.access import require_personal
 from api.deps import Address, ClaimsDep, DbDep, Page, PageDep, ScopeDep
+from api.names import directory_names, named
 from api.routes._filters import page_of
 from api.schemas import BalancePublic, BalancesPublic
 from api.security import Claims
@@ -30,7 +31,10 @@ def _balances(
     if token is not None:
         where.append(TokenBalance.token == token)
     count, rows = page_of(db, TokenBalance, where, [TokenBalance.token], Page(limit, offset))
-    return BalancesPublic(data=[BalancePublic.model_validate(b) for b in rows], count=count)
+    return named(
+        BalancesPublic(data=[BalancePublic.model_validate(b) for b in rows], count=count),
+        directory_names(db, scope),
+    )
 
 
 @router.get("", response_model=BalancesPublic, summary="Your token balances")

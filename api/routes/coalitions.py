@@ -31,6 +31,7 @@ from api.access import (
 )
 from api.deps import Address, ClaimsDep, DbDep, MemberDep, PageDep, ScopeDep
 from api.explanations import BaselineTerms, baseline_starts, row_explanation
+from api.names import directory_names, named
 from api.routes.requests import (
     RequestId,
     interval_rows,
@@ -232,8 +233,13 @@ def get_coalition(
         for m in members
     ]
     totals = [IntervalTotalPublic.model_validate(t) for t in interval_rows(db, scope, request_id)]
-    return CoalitionPublic.model_validate(
-        RowWith(req, visible="all" if everything else "own", rows=rows, count=count, totals=totals)
+    return named(
+        CoalitionPublic.model_validate(
+            RowWith(
+                req, visible="all" if everything else "own", rows=rows, count=count, totals=totals
+            )
+        ),
+        directory_names(db, scope),
     )
 
 
@@ -298,6 +304,9 @@ def account_coordination(
                 )
             )
         )
-    return AccountCoordinationPublic.model_validate(
-        RowWith(acct or _NO_ACCOUNT, account=address, requests=requests, count=count)
+    return named(
+        AccountCoordinationPublic.model_validate(
+            RowWith(acct or _NO_ACCOUNT, account=address, requests=requests, count=count)
+        ),
+        directory_names(db, scope),
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
 import anyio
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from api.access import event_args_for, hidden_members, on_chain_claims
 from api.deps import TEXT_PATTERN, DbDep, MemberDep, ScopeDep, ServiceDep, StreamClaimsDep
 from api.errors import BadRequestError, ForbiddenError
+from api.names import arg_names, directory_names
 from api.schemas import EventPublic, EventsPublic, RowWith
 from api.security import Claims
 from api.service import ApiService, Scope
@@ -82,12 +83,24 @@ def _after(cursor: tuple[int, int] | None) -> list[Any]:
     ]
 
 
-def event_public(row: ChainEventRow, claims: Claims, hidden: frozenset[str]) -> EventPublic:
+def event_public(
+    row: ChainEventRow,
+    claims: Claims,
+    hidden: frozenset[str],
+    names: Mapping[str, str] | None = None,
+) -> EventPublic:
     """``row`` as ``claims`` may see it; ``hidden``: the members whose addresses it may not
-    see (:func:`api.access.hidden_members`)."""
+    see (:func:`api.access.hidden_members`); ``names``: the directory's display names, given
+    for the addresses shown in the arguments."""
     args = event_args_for(claims, row.contract, row.event, dict(row.args), hidden)
     return EventPublic.model_validate(
-        RowWith(row, id=f"{row.block_number}:{row.log_index}", args=args, redacted=args is None)
+        RowWith(
+            row,
+            id=f"{row.block_number}:{row.log_index}",
+            args=args,
+            redacted=args is None,
+            arg_names=arg_names(args, names or {}),
+        )
     )
 
 
@@ -120,7 +133,8 @@ def list_events(
         .limit(limit)
     )
     hidden = hidden_members(db, scope, claims)
-    return EventsPublic(data=[event_public(r, claims, hidden) for r in rows], count=count)
+    names = directory_names(db, scope)
+    return EventsPublic(data=[event_public(r, claims, hidden, names) for r in rows], count=count)
 
 
 def _fetch(
@@ -148,7 +162,8 @@ def _fetch(
         # Whom the caller may see is read again for each batch: it follows delegations and
         # opt-ins made while the feed runs.
         hidden = hidden_members(db, Scope(chain_id, None), claims)
-        return [event_public(r, claims, hidden) for r in rows]
+        names = directory_names(db, Scope(chain_id, None))
+        return [event_public(r, claims, hidden, names) for r in rows]
 
 
 def _tail(service: ApiService, chain_id: int) -> tuple[int, int]:

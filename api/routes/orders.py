@@ -19,6 +19,7 @@ from api.deps import (
     TimeRangeDep,
 )
 from api.errors import NotFoundError
+from api.names import directory_names, named
 from api.routes._filters import SIDE_NUMBERS, delivery_between, in_scope
 from api.routes.sessions import SideQuery
 from api.schemas import OrderPublic, OrdersPublic
@@ -73,7 +74,10 @@ def list_orders(
         .limit(page.limit)
         .offset(page.offset)
     )
-    return OrdersPublic(data=[OrderPublic.model_validate(o) for o in rows], count=count)
+    return named(
+        OrdersPublic(data=[OrderPublic.model_validate(o) for o in rows], count=count),
+        directory_names(db, scope),
+    )
 
 
 @router.get(
@@ -101,4 +105,4 @@ def get_order(
     row = db.scalars(select(MarketOrder).where(*where).limit(1)).first()
     if row is None:
         raise NotFoundError(f"order {order_id} of session {session_id}")
-    return OrderPublic.model_validate(row)
+    return named(OrderPublic.model_validate(row), directory_names(db, scope))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
@@ -18,9 +19,11 @@ from api.deps import (
     ScopeDep,
 )
 from api.errors import ForbiddenError, NotFoundError
+from api.names import directory_names, named
 from api.routes._filters import page_of
 from api.schemas import ParticipantPublic, ParticipantsPublic, RowWith
 from api.security import Claims
+from streams.directory import Profile, get_profiles
 from streams.models import Participant
 
 router = APIRouter(prefix="/participants", tags=["participants"])
@@ -28,10 +31,20 @@ router = APIRouter(prefix="/participants", tags=["participants"])
 RoleName = Literal["prosumer", "aggregator", "dso", "oracle", "market-operator"]
 
 
-def _public(p: Participant, details: bool) -> ParticipantPublic:
-    return ParticipantPublic.model_validate(
-        p if details else RowWith(p, meter_id=None, aggregator=None)
-    )
+def _public(
+    p: Participant, details: bool, profiles: Mapping[str, Profile], names: Mapping[str, str]
+) -> ParticipantPublic:
+    """The row as the caller may see it: its display name with it (the row is listed only
+    where its address may be seen), its meter, delegation, assets and extra meters only with
+    the details."""
+    profile = profiles.get(p.account)
+    extra: dict[str, Any] = {"display_name": None if profile is None else profile.display_name}
+    if details:
+        extra["assets"] = [] if profile is None else profile.assets
+        extra["meters"] = [] if profile is None else profile.meters
+    else:
+        extra.update(meter_id=None, aggregator=None, assets=None, meters=None)
+    return named(ParticipantPublic.model_validate(RowWith(p, **extra)), names)
 
 
 @router.get(
@@ -62,8 +75,14 @@ def list_participants(
     count, rows = page_of(
         db, Participant, where, [Participant.registered_block, Participant.account], page
     )
+    rows = list(rows)
+    profiles = get_profiles(db, scope.chain_id, [p.account for p in rows])
+    names = directory_names(db, scope)
     return ParticipantsPublic(
-        data=[_public(p, sees_participant_details(db, scope, claims, p.account)) for p in rows],
+        data=[
+            _public(p, sees_participant_details(db, scope, claims, p.account), profiles, names)
+            for p in rows
+        ],
         count=count,
     )
 
@@ -89,7 +108,9 @@ def get_participant(
     p = db.scalars(select(Participant).where(*where)).first()
     if p is None:  # a prosumer the caller may not see answers as an unregistered address
         raise NotFoundError("participant")
-    return _public(p, sees_participant_details(db, scope, claims, address))
+    details = sees_participant_details(db, scope, claims, address)
+    profiles = get_profiles(db, scope.chain_id, [p.account])
+    return _public(p, details, profiles, directory_names(db, scope))
 
 
 def _require_member(claims: Claims) -> None:

@@ -29,6 +29,7 @@ from api.deps import (
 )
 from api.errors import NotFoundError
 from api.explanations import OptInTotals, ended_without_coalition, request_outcome_reason
+from api.names import directory_names, named
 from api.routes._filters import page_of
 from api.schemas import (
     FlexRequestPublic,
@@ -130,7 +131,10 @@ def list_requests(
     if when.until_s is not None:
         where.append(FlexRequest.window_start_s < when.until_s)
     count, rows = page_of(db, FlexRequest, where, [FlexRequest.request_id.desc()], page)
-    return FlexRequestsPublic(data=_with_reasons(db, scope, list(rows)), count=count)
+    return named(
+        FlexRequestsPublic(data=_with_reasons(db, scope, list(rows)), count=count),
+        directory_names(db, scope),
+    )
 
 
 @router.get(
@@ -143,7 +147,7 @@ def get_request(
     request_id: RequestId, claims: MemberDep, db: DbDep, scope: ScopeDep
 ) -> FlexRequestPublic:
     [out] = _with_reasons(db, scope, [load_request(db, scope, request_id)])
-    return out
+    return named(out, directory_names(db, scope))
 
 
 @router.get(
@@ -167,10 +171,13 @@ def list_opt_ins(
     if status is not None:
         where.append(FlexOptIn.status == status)
     count, rows = page_of(db, FlexOptIn, where, [FlexOptIn.opted_block, FlexOptIn.member], page)
-    return OptInsPublic(
-        data=[OptInPublic.model_validate(o) for o in rows],
-        count=count,
-        visible="all" if everything else "own",
+    return named(
+        OptInsPublic(
+            data=[OptInPublic.model_validate(o) for o in rows],
+            count=count,
+            visible="all" if everything else "own",
+        ),
+        directory_names(db, scope),
     )
 
 

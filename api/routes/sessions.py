@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import AreaQuery, DbDep, MemberDep, PageDep, ScopeDep, TimeRangeDep
 from api.errors import ForbiddenError, NotFoundError
+from api.names import directory_names, named
 from api.routes._filters import SIDE_NUMBERS, SIDES, delivery_between, in_scope, page_of
 from api.schemas import (
     DepthLevel,
@@ -135,7 +136,10 @@ def get_session_orders(
     if side is not None:
         where.append(MarketOrder.side == SIDE_NUMBERS[side])
     count, rows = page_of(db, MarketOrder, where, [MarketOrder.order_id], page)
-    return OrdersPublic(data=[OrderPublic.model_validate(o) for o in rows], count=count)
+    return named(
+        OrdersPublic(data=[OrderPublic.model_validate(o) for o in rows], count=count),
+        directory_names(db, scope),
+    )
 
 
 __all__ = ["SIDES", "load_session", "router"]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from api.access import require_personal
 from api.deps import ClaimsDep, DbDep, PageDep, ParticipantQuery, ScopeDep, SessionQuery
+from api.names import directory_names, named
 from api.routes._filters import in_scope
 from api.schemas import RowWith, TradeSettlementPublic, TradeSettlementsPublic
 from api.service import Scope
@@ -136,4 +137,4 @@ def list_trade_settlements(
             data.append(TradeSettlementPublic.model_validate(RowWith(sold[sid], **common)))
         else:
             data.append(TradeSettlementPublic.model_validate({**common, **bought[sid]}))
-    return TradeSettlementsPublic(data=data, count=count)
+    return named(TradeSettlementsPublic(data=data, count=count), directory_names(db, scope))

@@ -80,5 +80,19 @@ def index_into(demo: Any, url: str, up_to_block: int | None = None) -> None:
             platform.artifacts,
             confirmations=0 if up_to_block is None else head - up_to_block,
         ).poll_once()
+        write_directory(demo, engine)
     finally:
         engine.dispose()
+
+
+def write_directory(demo: Any, engine: Any) -> None:
+    """The demo members' display names and assets (as ``bright up`` writes them into its
+    read-model database) in ``engine``'s member directory."""
+    from sqlalchemy.orm import Session
+
+    from streams.directory import put_profile
+
+    chain_id = demo.running.platform.deployment.chain_id
+    with Session(engine) as s, s.begin():
+        for m in demo.members:
+            put_profile(s, chain_id, m.address, m.display_name, assets=list(m.assets))

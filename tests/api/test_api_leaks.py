@@ -6,8 +6,9 @@ too), as each kind of caller, on read models of the demo chain with the coordina
 bridge. Path parameters are filled with every id and address there is (every order of every
 member, every session, request and participant, and ones that do not exist), and so are the
 query parameters that take an address. Every answer body (and the live feed's frames) is
-searched, at any depth, for the addresses and meter ids of the members the caller may not see,
-and no 403 or 404 may name any member other than the caller.
+searched, at any depth, for the addresses, meter ids and display names (member directory) of the
+members the caller may not see, and no 403 or 404 may name any member other than the caller,
+by address or by name.
 
 Who may see whose address here is written out below, independently of :mod:`api.access`:
 
@@ -230,9 +231,18 @@ def test_no_route_shows_an_address_the_caller_may_not_see(caller, served, world,
                 hidden[json.dumps(members[address].meter_id).lower()] = (
                     f"meter of {members[address].name}"
                 )
+            # its display name, the same way (quoted: a whole JSON string)
+            hidden[json.dumps(members[address].display_name).lower()] = (
+                f"display name of {members[address].name}"
+            )
     others = {a.lower(): members[a].name for a in w.accounts if a != me}
+    others |= {
+        json.dumps(members[a].display_name).lower(): f"name of {members[a].name}"
+        for a in w.accounts
+        if a != me
+    }
     if caller in ("home-01", "home-02", "home-07", "oracle", "admin"):
-        assert len(hidden) >= 2 * 15  # the walk looks for something
+        assert len(hidden) >= 3 * 15  # the walk looks for something
 
     app_routes = api_routes(served.server.config.app)
     walked: dict[tuple[str, str], int] = {}

@@ -129,6 +129,7 @@ def test_invalid_requests_are_refused_and_answers_match_the_schema(client, token
             "/health",
             "/auth/nonce",
             "/auth/me",
+            "/profile",
             "/config",
             "/clusters",
             "/clusters/report",

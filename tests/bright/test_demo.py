@@ -51,12 +51,19 @@ def test_bring_up_registers_once_and_reuses_saved_state(tmp_path):
         assert token.balance_of(dso.address) == DSO_START_TOKENS
         assert token.balance_of(home.address) == PROSUMER_START_TOKENS
         addresses = {n: c.address for n, c in first.platform.deployment.contracts.items()}
+        # ... through the import of `bright member import`: the directory has their names,
+        # in the read-model database of the run (the state folder's)
+        chain_id = first.platform.deployment.chain_id
+        assert _names(settings, chain_id) == {m.address: m.display_name for m in first.members}
+        assert _names(settings, chain_id)[home.address] == "Anna Becker"
+        _rename(settings, chain_id, home.address, "Anna B.")  # as her PUT /profile does
     finally:
         first.stop()
 
     again = bring_up(settings, quiet=True)
     try:
         assert not again.deployed_now and again.registered_now == 0
+        assert _names(settings, chain_id)[home.address] == "Anna B."  # a restart keeps it
         assert {n: c.address for n, c in again.platform.deployment.contracts.items()} == addresses
         assert again.platform.token().balance_of(home.address) == PROSUMER_START_TOKENS
     finally:
@@ -67,6 +74,34 @@ def test_bring_up_registers_once_and_reuses_saved_state(tmp_path):
         assert fresh.deployed_now and fresh.registered_now == 21
     finally:
         fresh.stop()
+
+
+def _names(settings: ChainSettings, chain_id: int) -> dict[str, str]:
+    from sqlalchemy.orm import Session
+
+    from bright.members import read_models_url
+    from streams.db import open_database
+    from streams.directory import display_names
+
+    engine = open_database(read_models_url(settings))
+    try:
+        with Session(engine) as s:
+            return display_names(s, chain_id)
+    finally:
+        engine.dispose()
+
+
+def _rename(settings: ChainSettings, chain_id: int, address: str, name: str) -> None:
+    from sqlalchemy.orm import Session
+
+    from bright.members import read_models_url
+    from streams.db import open_database
+    from streams.directory import put_profile
+
+    engine = open_database(read_models_url(settings))
+    with Session(engine) as s, s.begin():
+        put_profile(s, chain_id, address, name)
+    engine.dispose()
 
 
 def _bright(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:

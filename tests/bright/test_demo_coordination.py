@@ -149,6 +149,9 @@ def test_demo_dso_homes_and_aggregator_take_a_request_to_a_verified_settlement(d
     replaced = [line for line in lines if "member replaced in request #1" in line]
     no_reserve = [line for line in lines if "no reserve can take" in line]
     assert replaced and len(replaced) + len(no_reserve) == len(failing)
+    # the log names them: "Name (0x1234…)", from the demo community's display names
+    names = {m.display_name for m in members if m.role is Role.PROSUMER}
+    assert all(sum(f"{n} (0x" in line for n in names) == 2 for line in replaced), replaced
     statuses = [coord.dso.client.opt_in_of(rid, m)[1] for m in failing]
     assert statuses.count(MemberStatus.REPLACED) == len(replaced)
     advance_chain(w3, start + 3 * INTERVAL_S + 30)
