@@ -2,7 +2,11 @@
 ``XsPublic(data, count)`` a page of them with the total count matching the filters.
 
 Units as on-chain: energy in Wh, prices in FlexToken base units per kWh, times in unix
-seconds. Token amounts (uint256) are decimal strings, exact in any JSON reader.
+seconds. Token amounts (uint256) are decimal strings, exact in any JSON reader. FlexToken
+(FLEX) is the community's euro token: 1 FLEX = 1 EUR with 6 decimals, so a base unit is a
+micro-euro ("12340000" is EUR 12.34) and a price of 123400 base units per kWh is 12.34 euro
+cents per kWh. Every amount's and price's schema description ends with its unit
+(:data:`Amount`, :data:`PricePerKwh`).
 
 The response models are built from the read models' rows (``from_attributes``):
 ``SessionPublic.model_validate(row)``. A field whose JSON differs from its column says so in
@@ -13,6 +17,7 @@ its ``validation_alias`` (the column it reads); a value computed next to the row
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, computed_field
@@ -52,9 +57,29 @@ def _decimal_text(value: Any) -> Any:
     return value if value is None or isinstance(value, str) else str(value)
 
 
-Amount = Annotated[str, BeforeValidator(_decimal_text)]
+def _unit(text: str) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` that ends a field's description with its unit (after the
+    field's own description, which a plain annotated description would lose to)."""
+
+    def add(schema: dict[str, Any]) -> None:
+        own = schema.get("description")
+        schema["description"] = f"{own} {text}" if own else text
+
+    return add
+
+
+MONEY_UNIT = "In FLEX base units: micro-euros (1 FLEX = 1 EUR, 6 decimals)."
+PRICE_UNIT = "In FLEX base units per kWh: micro-euros per kWh (10000 = 1 euro cent per kWh)."
+
+Amount = Annotated[str, BeforeValidator(_decimal_text), Field(json_schema_extra=_unit(MONEY_UNIT))]
 """A uint256 amount (base units) as a decimal string; the column holds an integer."""
-OptionalAmount = Annotated[str | None, BeforeValidator(_decimal_text)]
+OptionalAmount = Annotated[
+    str | None, BeforeValidator(_decimal_text), Field(json_schema_extra=_unit(MONEY_UNIT))
+]
+PricePerKwh = Annotated[int, Field(json_schema_extra=_unit(PRICE_UNIT))]
+"""A price in FlexToken base units per kWh."""
+OptionalPricePerKwh = Annotated[int | None, Field(json_schema_extra=_unit(PRICE_UNIT))]
+MeanPricePerKwh = Annotated[float | None, Field(json_schema_extra=_unit(PRICE_UNIT))]
 
 _SIDE_NAMES = {0: "bid", 1: "offer"}
 SideName = Annotated[Literal["bid", "offer"], BeforeValidator(lambda v: _SIDE_NAMES.get(v, v))]
@@ -158,7 +183,9 @@ class SessionPublic(FromRow):
     sealed_bids: bool
     order_count: int
     cancel_count: int
-    price_per_kwh: int | None = Field(None, description="Clearing price (cleared sessions).")
+    price_per_kwh: OptionalPricePerKwh = Field(
+        None, description="Clearing price (cleared sessions)."
+    )
     volume_wh: int | None = Field(None, description="Matched volume (cleared sessions).")
     match_count: int | None = None
     escrowed: OptionalAmount = Field(None, description="Escrowed FlexToken base units.")
@@ -166,7 +193,7 @@ class SessionPublic(FromRow):
     cleared_block: int | None = None
     tolerance_bp: int = Field(description="A seller's shortfall is counted below its fill minus "
                               "this share, basis points.")
-    penalty_per_kwh: int = Field(description="Penalty per kWh of shortfall, base units.")
+    penalty_per_kwh: PricePerKwh = Field(description="Penalty per kWh of shortfall, base units.")
     order_bond: Amount = Field(description="Locked by every order until cleared or cancelled.")
     baseline_intervals: int = Field(description="Meter-before baseline: intervals averaged.")
     settle_delay_s: int = Field(description="Settlement opens this long after the delivery.")
@@ -183,7 +210,7 @@ class SessionsPublic(BaseModel):
 
 
 class DepthLevel(BaseModel):
-    price_per_kwh: int
+    price_per_kwh: PricePerKwh
     qty_wh: int = Field(description="Summed quantity of the active orders at this price.")
 
 
@@ -199,13 +226,31 @@ class DepthPublic(BaseModel):
 # ---- orders ------------------------------------------------------------------------------------
 
 
+OrderState = Literal["open", "cancelled", "voided", "filled", "partly_filled", "unfilled"]
+
+
+def order_state(
+    cancelled: bool, qty_wh: int, filled_wh: int, session_status: str | None
+) -> OrderState:
+    """An order's state: its own row (cancelled, its fill) and its session's status."""
+    if cancelled:
+        return "cancelled"
+    if session_status == "voided":
+        return "voided"
+    if session_status in ("cleared", "settled"):
+        if filled_wh >= qty_wh:
+            return "filled"
+        return "partly_filled" if filled_wh > 0 else "unfilled"
+    return "open"
+
+
 class OrderPublic(FromRow):
     session_id: int
     order_id: int
     trader: AddressStr
     side: SideName
     qty_wh: int
-    price_per_kwh: int
+    price_per_kwh: PricePerKwh
     grid_area: str
     cancelled: bool
     filled_wh: int
@@ -213,6 +258,19 @@ class OrderPublic(FromRow):
     tx_hash: HashStr
     paid: OptionalAmount = Field(None, description="A filled bid, settled: what it paid in.")
     refund: OptionalAmount = Field(None, description="A filled bid, settled: what came back.")
+    session_status: str | None = Field(
+        None, description="Its session's status now (open, cleared, voided, settled)."
+    )
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The order's state from its row and its session's status: open (its "
+        "session takes orders or waits for its clearing), cancelled, voided (the session was "
+        "never cleared: every lock released), filled, partly_filled or unfilled (cleared or "
+        "settled sessions)."
+    )
+    @property
+    def state(self) -> OrderState:
+        return order_state(self.cancelled, self.qty_wh, self.filled_wh, self.session_status)
 
 
 class OrdersPublic(BaseModel):
@@ -253,7 +311,7 @@ class MatchPublic(FromRow):
     bid_id: int
     offer_id: int
     qty_wh: int
-    price_per_kwh: int
+    price_per_kwh: PricePerKwh
     block_number: int
     log_index: int
     my_side: Literal["bid", "offer", "both"] | None = Field(
@@ -274,9 +332,9 @@ class SessionMatchesPublic(FromRow):
     delivery_start_s: int
     match_count: int
     volume_wh: int
-    min_price_per_kwh: int | None
-    max_price_per_kwh: int | None
-    avg_price_per_kwh: float | None = Field(None, description="Volume-weighted mean price.")
+    min_price_per_kwh: OptionalPricePerKwh
+    max_price_per_kwh: OptionalPricePerKwh
+    avg_price_per_kwh: MeanPricePerKwh = Field(None, description="Volume-weighted mean price.")
 
 
 class SessionMatchesListPublic(BaseModel):
@@ -380,15 +438,15 @@ class FlexRequestPublic(FromRow):
     opt_in_deadline_s: int
     quantities_wh: list[int] = Field(description="Requested flexibility per interval, Wh.")
     tolerance_bp: int = Field(description="Accepted deviation of the total, basis points.")
-    price_cap_per_kwh: int
-    penalty_per_kwh: int
+    price_cap_per_kwh: PricePerKwh
+    penalty_per_kwh: PricePerKwh
     baseline_method: int = Field(description="Baseline method id (settlement.baselines).")
     baseline_hash: HashStr = Field(description="Hash of the baseline method's parameters.")
     escrow: Amount = Field(description="Escrowed FlexToken base units, decimal string.")
     round: int = Field(description="Coalition round (one more after each rejection).")
     opt_in_count: int
     coordinator: AddressStr | None = Field(None, description="Who proposed the (last) coalition.")
-    price_per_kwh: int | None = Field(None, description="The coalition's price.")
+    price_per_kwh: OptionalPricePerKwh = Field(None, description="The coalition's price.")
     member_count: int = Field(
         validation_alias="row_count",
         description="Rows of the targets table (replacements add one).",
@@ -482,7 +540,7 @@ class CoalitionPublic(FromRow):
     status: RequestStatusName
     round: int
     coordinator: AddressStr | None
-    price_per_kwh: int | None
+    price_per_kwh: OptionalPricePerKwh
     member_count: int = Field(validation_alias="row_count")
     visible: Visibility = Field(description="all: every row; own: yours (and delegators').")
     rows: list[CoalitionRowPublic]

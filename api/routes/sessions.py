@@ -17,6 +17,7 @@ from api.schemas import (
     DepthPublic,
     OrderPublic,
     OrdersPublic,
+    RowWith,
     SessionPublic,
     SessionsPublic,
 )
@@ -135,7 +136,10 @@ def get_session_orders(
     if side is not None:
         where.append(MarketOrder.side == SIDE_NUMBERS[side])
     count, rows = page_of(db, MarketOrder, where, [MarketOrder.order_id], page)
-    return OrdersPublic(data=[OrderPublic.model_validate(o) for o in rows], count=count)
+    return OrdersPublic(
+        data=[OrderPublic.model_validate(RowWith(o, session_status=s.status)) for o in rows],
+        count=count,
+    )
 
 
 __all__ = ["SIDES", "load_session", "router"]
