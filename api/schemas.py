@@ -659,3 +659,132 @@ class AccountCoordinationPublic(FromRow):
     opt_in_count: int
     requests: list[AccountRequestPublic]
     count: int = Field(description="Requests the member opted in to (matching the filters).")
+
+
+# ---- dashboards (aggregates of the read models) -------------------------------------------------
+
+
+class MarketPointPublic(FromRow):
+    """One cleared (or settled) session: its clearing price and matched volume."""
+
+    session_id: int
+    grid_area: str
+    delivery_start_s: int
+    status: str
+    price_per_kwh: OptionalPricePerKwh = Field(None, description="Clearing price.")
+    volume_wh: int = Field(description="Matched volume, Wh.")
+    match_count: int
+
+
+class MarketDashboardPublic(BaseModel):
+    """Price and volume history of the market: the latest cleared sessions, oldest first."""
+
+    data: list[MarketPointPublic]
+    count: int = Field(description="Cleared sessions matching the filters in all.")
+    volume_wh: int = Field(description="Matched volume of the sessions listed, Wh.")
+    mean_price_per_kwh: MeanPricePerKwh = Field(
+        None, description="Volume-weighted mean clearing price of the sessions listed."
+    )
+
+
+class DsoRequestPointPublic(FromRow):
+    """One request: delivered against requested, and what the flexibility cost."""
+
+    request_id: int
+    dso: AddressStr
+    grid_area: str
+    status: str
+    window_start_s: int
+    requested_wh: int = Field(description="Summed over the window, Wh.")
+    target_wh: int = Field(description="The coalition's summed targets, Wh (0 without one).")
+    delivered_wh: int | None = Field(None, description="Summed deliveries (settled), Wh.")
+    credited_wh: int | None = Field(None, description="Summed credited deliveries, Wh.")
+    within_tolerance: bool | None = Field(
+        None,
+        description="Settled: every interval's delivery within the request's tolerance of what "
+        "was requested.",
+    )
+    paid: OptionalAmount = Field(None, description="Paid to the members (settled).")
+    cost_per_kwh: MeanPricePerKwh = Field(
+        None, description="Paid per credited kWh (settled, something credited)."
+    )
+
+
+class DsoIntervalPointPublic(FromRow):
+    """One interval of a request: requested against delivered, over time."""
+
+    request_id: int
+    interval_start_s: int
+    requested_wh: int
+    delivered_wh: int | None = Field(None, description="Summed deliveries (settled).")
+
+
+class DsoDashboardPublic(BaseModel):
+    """A DSO's requests (or every DSO's): delivered against requested, the success rate and
+    the cost of a kWh of flexibility."""
+
+    dso: AddressStr | None = Field(description="Whose requests (null: every DSO's).")
+    requests: list[DsoRequestPointPublic] = Field(description="The latest, oldest first.")
+    intervals: list[DsoIntervalPointPublic] = Field(description="Their intervals, in time.")
+    count: int = Field(description="Requests matching the filters in all.")
+    settled_count: int = Field(description="Settled requests among those listed.")
+    within_tolerance_count: int = Field(description="Settled ones delivered within tolerance.")
+    success_rate: float | None = Field(
+        None, description="within_tolerance_count / settled_count (null: none settled)."
+    )
+    paid_total: Amount = Field(description="Paid to members for the settled requests listed.")
+    credited_wh_total: int = Field(description="Credited deliveries of those requests, Wh.")
+    cost_per_kwh: MeanPricePerKwh = Field(
+        None, description="paid_total per credited kWh (null: nothing credited)."
+    )
+
+
+class ServiceStatusPublic(BaseModel):
+    name: str
+    ok: bool
+    detail: str = Field(description="What was found, for a person.")
+
+
+class OperatorDashboardPublic(BaseModel):
+    """The platform's health and key figures (market operator only)."""
+
+    head_block: int | None = Field(description="The chain's latest block (null: no answer).")
+    indexed_block: int | None = Field(description="The read models' checkpoint block.")
+    lag_blocks: int | None = Field(description="head_block - indexed_block.")
+    events_indexed: int = Field(description="Chain events in the read models.")
+    events_per_minute: float | None = Field(
+        description="Events indexed per minute of wall time since an earlier call of this "
+        "route (within the last 10 minutes; null on the first call)."
+    )
+    services: list[ServiceStatusPublic]
+    members: int = Field(description="Active prosumers.")
+    participants: int = Field(description="Registered accounts of every role (active).")
+    sessions_cleared: int = Field(description="Market sessions cleared (or settled since).")
+    volume_wh: int = Field(description="Matched volume of every session, Wh.")
+    requests_published: int
+    requests_settled: int
+    gas_spent: int | None = Field(
+        None, description="Gas the platform's transactions used (null: not in the read models)."
+    )
+    gas_note: str = Field(description="Where gas figures come from.")
+
+
+class MemberPointPublic(BaseModel):
+    """One settled request or market session of a member: what it earned, its penalty and
+    its reputation after it."""
+
+    kind: Literal["request", "session"]
+    id: int = Field(description="The request id or the session id.")
+    time_s: int = Field(description="Window start or delivery start, unix s.")
+    earned: Amount = Field(description="Reward (request) or share of the escrow (session).")
+    penalty: Amount = Field(description="Penalty for a shortfall.")
+    points: int | None = Field(None, description="Reputation points of a request.")
+    reputation: int = Field(description="Reputation after this one (requests' points summed).")
+
+
+class MemberDashboardPublic(BaseModel):
+    account: AddressStr
+    data: list[MemberPointPublic] = Field(description="Settled requests and sessions, in time.")
+    earned_total: Amount = Field(description="Of the rows listed.")
+    penalty_total: Amount = Field(description="Of the rows listed.")
+    reputation: int = Field(description="Reputation points now (the coordination account).")
