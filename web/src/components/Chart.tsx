@@ -58,7 +58,8 @@ export function TimeChart({
           { label: unit, size: 70, scale: "y" },
           ...(series.some((s) => s.axis === "right") ? [{ label: unitRight ?? "", size: 70, scale: "right", side: 1, grid: { show: false } }] : []),
         ],
-        scales: { x: { time: true } },
+        // Bars (volumes, money) stand on zero, and a negative bar (a penalty) below it.
+        scales: series.some((s) => s.bars) ? { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), Math.max(0, max)] } } : { x: { time: true } },
         tzDate: (ts: number) => uPlot.tzDate(new Date(ts * 1e3), timeZone()),
         legend: { live: true },
       },

@@ -254,8 +254,9 @@ export function OperatorPanel() {
               {d.requests_settled} of {d.requests_published} published
             </dd>
             <dt>Gas spent</dt>
-            <dd>{d.gas_spent === null ? `not in the read models. ${d.gas_note}` : d.gas_spent.toLocaleString("en-US")}</dd>
+            <dd>{d.gas_spent === null ? "not in the read models (see below)" : d.gas_spent.toLocaleString("en-US")}</dd>
           </dl>
+          <p className="muted small">{d.gas_note}</p>
         </>
       )}
     </Panel>
