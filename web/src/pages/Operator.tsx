@@ -33,7 +33,7 @@ function OperatorBody() {
           <OpenSession />
         </Panel>
       )}
-      <Panel title="Sessions and clearing results">
+      <Panel title="Sessions and clearing results" wide>
         <ProblemBox error={summary.error} />
         {!summary.data ? (
           <Loading what="sessions" />

@@ -30,7 +30,7 @@ function RequestsBody() {
   const current = list.find((r) => r.request_id === chosen) ?? list[0];
   return (
     <div className="grid">
-      <Panel title="Requests">
+      <Panel title="Requests" wide>
         <ProblemBox error={requests.error} />
         {!requests.data ? (
           <Loading what="requests" />
