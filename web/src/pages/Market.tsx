@@ -261,15 +261,24 @@ function OrderForm({ session, phase }: { session: Session | undefined; phase: Ph
       setSealedTick((t) => t + 1);
       setStatus(`Your sealed order of ${formatWh(o.qtyWh)} is revealed and in the book of session ${o.sessionId}.`);
     });
-  const help = !session
-    ? "No session is open."
-    : phase === "open"
-      ? `Session ${session.session_id}: delivery ${formatTime(session.delivery_start_s)}, gate closes ${formatTime(session.gate_closure_s)}.`
-      : phase === "commit"
-        ? `Session ${session.session_id} is sealed: commit your order now (nobody sees it), reveal it between ${formatTime(session.gate_closure_s)} and ${formatTime(session.reveal_deadline_s)}.`
-        : phase === "reveal"
-          ? `Session ${session.session_id}: the gate has closed; reveal your sealed orders before ${formatTime(session.reveal_deadline_s)}.`
-          : `Session ${session.session_id} takes no orders now (${session.status === "open" ? "its gate has closed" : session.status}). Pick an open session.`;
+  const help = !session ? (
+    "No session is open."
+  ) : phase === "open" ? (
+    <>
+      Session {session.session_id}: delivery <Time s={session.delivery_start_s} />, gate closes <Time s={session.gate_closure_s} />.
+    </>
+  ) : phase === "commit" ? (
+    <>
+      Session {session.session_id} is sealed: commit your order now (nobody sees it), reveal it between <Time s={session.gate_closure_s} /> and{" "}
+      <Time s={session.reveal_deadline_s} />.
+    </>
+  ) : phase === "reveal" ? (
+    <>
+      Session {session.session_id}: the gate has closed; reveal your sealed orders before <Time s={session.reveal_deadline_s} />.
+    </>
+  ) : (
+    `Session ${session.session_id} takes no orders now (${session.status === "open" ? "its gate has closed" : session.status}). Pick an open session.`
+  );
   return (
     <form onSubmit={submit} aria-describedby="order-help" data-testid="order-form">
       <p id="order-help" className="muted small">

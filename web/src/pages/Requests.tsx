@@ -6,7 +6,7 @@ import type { Page } from "../lib/api";
 import { sendTx } from "../lib/chain";
 import { Energy, Euro, Price, Time } from "../components/values";
 import { TableBox } from "../components/TableBox";
-import { formatEuro, formatTime, formatWh, parseWhole } from "../lib/format";
+import { formatEuro, formatWh, parseWhole } from "../lib/format";
 import { useLoad } from "../lib/hooks";
 import { hasRole, useApp } from "../state";
 import { RequestDetail } from "./RequestDetail";
@@ -134,9 +134,13 @@ function OptInForm({ request }: { request: FlexRequest }) {
   return (
     <form onSubmit={submit} data-testid="optin-form">
       <p className="muted small">
-        {open
-          ? `Opt-ins close ${formatTime(request.opt_in_deadline_s)} (chain time). The coalition is formed after that.`
-          : "This request takes no opt-ins now."}
+        {open ? (
+          <>
+            Opt-ins close <Time s={request.opt_in_deadline_s} /> (chain time). The coalition is formed after that.
+          </>
+        ) : (
+          "This request takes no opt-ins now."
+        )}
       </p>
       <Field label="Most you offer per interval (Wh)">
         {(id) => <input id={id} inputMode="numeric" value={maxWh} onChange={(e) => setMaxWh(e.target.value)} />}
