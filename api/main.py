@@ -3,7 +3,8 @@
 Every error answers with one body shape, ``{"error": {"code", "message", "details"}}``:
 validation errors (422, with each invalid field), authentication (401), privacy (403),
 missing things (404), an unavailable database (503), and anything unexpected (500, without
-internals). OpenAPI docs at ``/docs``, the schema at ``/openapi.json``.
+internals). OpenAPI docs at ``/docs`` and ``/redoc`` (offline: :mod:`api.docs`), the schema at
+``/openapi.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import known_query_only
+from api.docs import mount_docs
 from api.errors import ApiError
 from api.routes import GATEWAY_ROUTERS, ROUTERS
 from api.schemas import ErrorBody
@@ -215,6 +217,8 @@ def create_app(settings: ApiSettings | None = None, service: ApiService | None =
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
         dependencies=[Depends(known_query_only)],
+        docs_url=None,  # FastAPI's pages load Swagger UI / ReDoc from a CDN: api.docs instead
+        redoc_url=None,
     )
     app.state.service = service
     app.state.settings = settings
@@ -224,6 +228,7 @@ def create_app(settings: ApiSettings | None = None, service: ApiService | None =
     if service.gateway is not None:  # device status and preferences need the bridge
         for router in GATEWAY_ROUTERS:
             app.include_router(router)
+    mount_docs(app)
     mount_web_ui(app, WEB_DIST)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -2,7 +2,11 @@
 ``XsPublic(data, count)`` a page of them with the total count matching the filters.
 
 Units as on-chain: energy in Wh, prices in FlexToken base units per kWh, times in unix
-seconds. Token amounts (uint256) are decimal strings, exact in any JSON reader.
+seconds. Token amounts (uint256) are decimal strings, exact in any JSON reader. FlexToken
+(FLEX) is the community's euro token: 1 FLEX = 1 EUR with 6 decimals, so a base unit is a
+micro-euro ("12340000" is EUR 12.34) and a price of 123400 base units per kWh is 12.34 euro
+cents per kWh. Every amount's and price's schema description ends with its unit
+(:data:`Amount`, :data:`PricePerKwh`).
 
 The response models are built from the read models' rows (``from_attributes``):
 ``SessionPublic.model_validate(row)``. A field whose JSON differs from its column says so in
@@ -13,6 +17,7 @@ its ``validation_alias`` (the column it reads); a value computed next to the row
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, computed_field
@@ -63,9 +68,29 @@ def _decimal_text(value: Any) -> Any:
     return value if value is None or isinstance(value, str) else str(value)
 
 
-Amount = Annotated[str, BeforeValidator(_decimal_text)]
+def _unit(text: str) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` that ends a field's description with its unit (after the
+    field's own description, which a plain annotated description would lose to)."""
+
+    def add(schema: dict[str, Any]) -> None:
+        own = schema.get("description")
+        schema["description"] = f"{own} {text}" if own else text
+
+    return add
+
+
+MONEY_UNIT = "In FLEX base units: micro-euros (1 FLEX = 1 EUR, 6 decimals)."
+PRICE_UNIT = "In FLEX base units per kWh: micro-euros per kWh (10000 = 1 euro cent per kWh)."
+
+Amount = Annotated[str, BeforeValidator(_decimal_text), Field(json_schema_extra=_unit(MONEY_UNIT))]
 """A uint256 amount (base units) as a decimal string; the column holds an integer."""
-OptionalAmount = Annotated[str | None, BeforeValidator(_decimal_text)]
+OptionalAmount = Annotated[
+    str | None, BeforeValidator(_decimal_text), Field(json_schema_extra=_unit(MONEY_UNIT))
+]
+PricePerKwh = Annotated[int, Field(json_schema_extra=_unit(PRICE_UNIT))]
+"""A price in FlexToken base units per kWh."""
+OptionalPricePerKwh = Annotated[int | None, Field(json_schema_extra=_unit(PRICE_UNIT))]
+MeanPricePerKwh = Annotated[float | None, Field(json_schema_extra=_unit(PRICE_UNIT))]
 
 _SIDE_NAMES = {0: "bid", 1: "offer"}
 SideName = Annotated[Literal["bid", "offer"], BeforeValidator(lambda v: _SIDE_NAMES.get(v, v))]
@@ -250,7 +275,9 @@ class SessionPublic(FromRow):
     sealed_bids: bool
     order_count: int
     cancel_count: int
-    price_per_kwh: int | None = Field(None, description="Clearing price (cleared sessions).")
+    price_per_kwh: OptionalPricePerKwh = Field(
+        None, description="Clearing price (cleared sessions)."
+    )
     volume_wh: int | None = Field(None, description="Matched volume (cleared sessions).")
     match_count: int | None = None
     escrowed: OptionalAmount = Field(None, description="Escrowed FlexToken base units.")
@@ -258,7 +285,7 @@ class SessionPublic(FromRow):
     cleared_block: int | None = None
     tolerance_bp: int = Field(description="A seller's shortfall is counted below its fill minus "
                               "this share, basis points.")
-    penalty_per_kwh: int = Field(description="Penalty per kWh of shortfall, base units.")
+    penalty_per_kwh: PricePerKwh = Field(description="Penalty per kWh of shortfall, base units.")
     order_bond: Amount = Field(description="Locked by every order until cleared or cancelled.")
     baseline_intervals: int = Field(description="Meter-before baseline: intervals averaged.")
     settle_delay_s: int = Field(description="Settlement opens this long after the delivery.")
@@ -275,7 +302,7 @@ class SessionsPublic(BaseModel):
 
 
 class DepthLevel(BaseModel):
-    price_per_kwh: int
+    price_per_kwh: PricePerKwh
     qty_wh: int = Field(description="Summed quantity of the active orders at this price.")
 
 
@@ -291,6 +318,24 @@ class DepthPublic(BaseModel):
 # ---- orders ------------------------------------------------------------------------------------
 
 
+OrderState = Literal["open", "cancelled", "voided", "filled", "partly_filled", "unfilled"]
+
+
+def order_state(
+    cancelled: bool, qty_wh: int, filled_wh: int, session_status: str | None
+) -> OrderState:
+    """An order's state: its own row (cancelled, its fill) and its session's status."""
+    if cancelled:
+        return "cancelled"
+    if session_status == "voided":
+        return "voided"
+    if session_status in ("cleared", "settled"):
+        if filled_wh >= qty_wh:
+            return "filled"
+        return "partly_filled" if filled_wh > 0 else "unfilled"
+    return "open"
+
+
 class OrderPublic(FromRow):
     session_id: int
     order_id: int
@@ -298,7 +343,7 @@ class OrderPublic(FromRow):
     trader_name: str | None = name_field("trader")
     side: SideName
     qty_wh: int
-    price_per_kwh: int
+    price_per_kwh: PricePerKwh
     grid_area: str
     cancelled: bool
     filled_wh: int
@@ -306,6 +351,19 @@ class OrderPublic(FromRow):
     tx_hash: HashStr
     paid: OptionalAmount = Field(None, description="A filled bid, settled: what it paid in.")
     refund: OptionalAmount = Field(None, description="A filled bid, settled: what came back.")
+    session_status: str | None = Field(
+        None, description="Its session's status now (open, cleared, voided, settled)."
+    )
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The order's state from its row and its session's status: open (its "
+        "session takes orders or waits for its clearing), cancelled, voided (the session was "
+        "never cleared: every lock released), filled, partly_filled or unfilled (cleared or "
+        "settled sessions)."
+    )
+    @property
+    def state(self) -> OrderState:
+        return order_state(self.cancelled, self.qty_wh, self.filled_wh, self.session_status)
 
 
 class OrdersPublic(BaseModel):
@@ -347,7 +405,7 @@ class MatchPublic(FromRow):
     bid_id: int
     offer_id: int
     qty_wh: int
-    price_per_kwh: int
+    price_per_kwh: PricePerKwh
     block_number: int
     log_index: int
     my_side: Literal["bid", "offer", "both"] | None = Field(
@@ -368,9 +426,9 @@ class SessionMatchesPublic(FromRow):
     delivery_start_s: int
     match_count: int
     volume_wh: int
-    min_price_per_kwh: int | None
-    max_price_per_kwh: int | None
-    avg_price_per_kwh: float | None = Field(None, description="Volume-weighted mean price.")
+    min_price_per_kwh: OptionalPricePerKwh
+    max_price_per_kwh: OptionalPricePerKwh
+    avg_price_per_kwh: MeanPricePerKwh = Field(None, description="Volume-weighted mean price.")
 
 
 class SessionMatchesListPublic(BaseModel):
@@ -481,8 +539,8 @@ class FlexRequestPublic(FromRow):
     opt_in_deadline_s: int
     quantities_wh: list[int] = Field(description="Requested flexibility per interval, Wh.")
     tolerance_bp: int = Field(description="Accepted deviation of the total, basis points.")
-    price_cap_per_kwh: int
-    penalty_per_kwh: int
+    price_cap_per_kwh: PricePerKwh
+    penalty_per_kwh: PricePerKwh
     baseline_method: int = Field(description="Baseline method id (settlement.baselines).")
     baseline_hash: HashStr = Field(description="Hash of the baseline method's parameters.")
     escrow: Amount = Field(description="Escrowed FlexToken base units, decimal string.")
@@ -490,7 +548,7 @@ class FlexRequestPublic(FromRow):
     opt_in_count: int
     coordinator: AddressStr | None = Field(None, description="Who proposed the (last) coalition.")
     coordinator_name: str | None = name_field("coordinator")
-    price_per_kwh: int | None = Field(None, description="The coalition's price.")
+    price_per_kwh: OptionalPricePerKwh = Field(None, description="The coalition's price.")
     member_count: int = Field(
         validation_alias="row_count",
         description="Rows of the targets table (replacements add one).",
@@ -606,7 +664,7 @@ class CoalitionPublic(FromRow):
     round: int
     coordinator: AddressStr | None
     coordinator_name: str | None = name_field("coordinator")
-    price_per_kwh: int | None
+    price_per_kwh: OptionalPricePerKwh
     member_count: int = Field(validation_alias="row_count")
     visible: Visibility = Field(description="all: every row; own: yours (and delegators').")
     rows: list[CoalitionRowPublic]
@@ -726,3 +784,132 @@ class AccountCoordinationPublic(FromRow):
     opt_in_count: int
     requests: list[AccountRequestPublic]
     count: int = Field(description="Requests the member opted in to (matching the filters).")
+
+
+# ---- dashboards (aggregates of the read models) -------------------------------------------------
+
+
+class MarketPointPublic(FromRow):
+    """One cleared (or settled) session: its clearing price and matched volume."""
+
+    session_id: int
+    grid_area: str
+    delivery_start_s: int
+    status: str
+    price_per_kwh: OptionalPricePerKwh = Field(None, description="Clearing price.")
+    volume_wh: int = Field(description="Matched volume, Wh.")
+    match_count: int
+
+
+class MarketDashboardPublic(BaseModel):
+    """Price and volume history of the market: the latest cleared sessions, oldest first."""
+
+    data: list[MarketPointPublic]
+    count: int = Field(description="Cleared sessions matching the filters in all.")
+    volume_wh: int = Field(description="Matched volume of the sessions listed, Wh.")
+    mean_price_per_kwh: MeanPricePerKwh = Field(
+        None, description="Volume-weighted mean clearing price of the sessions listed."
+    )
+
+
+class DsoRequestPointPublic(FromRow):
+    """One request: delivered against requested, and what the flexibility cost."""
+
+    request_id: int
+    dso: AddressStr
+    grid_area: str
+    status: str
+    window_start_s: int
+    requested_wh: int = Field(description="Summed over the window, Wh.")
+    target_wh: int = Field(description="The coalition's summed targets, Wh (0 without one).")
+    delivered_wh: int | None = Field(None, description="Summed deliveries (settled), Wh.")
+    credited_wh: int | None = Field(None, description="Summed credited deliveries, Wh.")
+    within_tolerance: bool | None = Field(
+        None,
+        description="Settled: every interval's delivery within the request's tolerance of what "
+        "was requested.",
+    )
+    paid: OptionalAmount = Field(None, description="Paid to the members (settled).")
+    cost_per_kwh: MeanPricePerKwh = Field(
+        None, description="Paid per credited kWh (settled, something credited)."
+    )
+
+
+class DsoIntervalPointPublic(FromRow):
+    """One interval of a request: requested against delivered, over time."""
+
+    request_id: int
+    interval_start_s: int
+    requested_wh: int
+    delivered_wh: int | None = Field(None, description="Summed deliveries (settled).")
+
+
+class DsoDashboardPublic(BaseModel):
+    """A DSO's requests (or every DSO's): delivered against requested, the success rate and
+    the cost of a kWh of flexibility."""
+
+    dso: AddressStr | None = Field(description="Whose requests (null: every DSO's).")
+    requests: list[DsoRequestPointPublic] = Field(description="The latest, oldest first.")
+    intervals: list[DsoIntervalPointPublic] = Field(description="Their intervals, in time.")
+    count: int = Field(description="Requests matching the filters in all.")
+    settled_count: int = Field(description="Settled requests among those listed.")
+    within_tolerance_count: int = Field(description="Settled ones delivered within tolerance.")
+    success_rate: float | None = Field(
+        None, description="within_tolerance_count / settled_count (null: none settled)."
+    )
+    paid_total: Amount = Field(description="Paid to members for the settled requests listed.")
+    credited_wh_total: int = Field(description="Credited deliveries of those requests, Wh.")
+    cost_per_kwh: MeanPricePerKwh = Field(
+        None, description="paid_total per credited kWh (null: nothing credited)."
+    )
+
+
+class ServiceStatusPublic(BaseModel):
+    name: str
+    ok: bool
+    detail: str = Field(description="What was found, for a person.")
+
+
+class OperatorDashboardPublic(BaseModel):
+    """The platform's health and key figures (market operator only)."""
+
+    head_block: int | None = Field(description="The chain's latest block (null: no answer).")
+    indexed_block: int | None = Field(description="The read models' checkpoint block.")
+    lag_blocks: int | None = Field(description="head_block - indexed_block.")
+    events_indexed: int = Field(description="Chain events in the read models.")
+    events_per_minute: float | None = Field(
+        description="Events indexed per minute of wall time since an earlier call of this "
+        "route (within the last 10 minutes; null on the first call)."
+    )
+    services: list[ServiceStatusPublic]
+    members: int = Field(description="Active prosumers.")
+    participants: int = Field(description="Registered accounts of every role (active).")
+    sessions_cleared: int = Field(description="Market sessions cleared (or settled since).")
+    volume_wh: int = Field(description="Matched volume of every session, Wh.")
+    requests_published: int
+    requests_settled: int
+    gas_spent: int | None = Field(
+        None, description="Gas the platform's transactions used (null: not in the read models)."
+    )
+    gas_note: str = Field(description="Where gas figures come from.")
+
+
+class MemberPointPublic(BaseModel):
+    """One settled request or market session of a member: what it earned, its penalty and
+    its reputation after it."""
+
+    kind: Literal["request", "session"]
+    id: int = Field(description="The request id or the session id.")
+    time_s: int = Field(description="Window start or delivery start, unix s.")
+    earned: Amount = Field(description="Reward (request) or share of the escrow (session).")
+    penalty: Amount = Field(description="Penalty for a shortfall.")
+    points: int | None = Field(None, description="Reputation points of a request.")
+    reputation: int = Field(description="Reputation after this one (requests' points summed).")
+
+
+class MemberDashboardPublic(BaseModel):
+    account: AddressStr
+    data: list[MemberPointPublic] = Field(description="Settled requests and sessions, in time.")
+    earned_total: Amount = Field(description="Of the rows listed.")
+    penalty_total: Amount = Field(description="Of the rows listed.")
+    reputation: int = Field(description="Reputation points now (the coordination account).")

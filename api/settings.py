@@ -9,6 +9,7 @@ public development default, which is refused outside development (``BRIGHT_API_E
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -93,6 +94,13 @@ class ApiSettings(BaseSettings):
     stream_poll_s: float = Field(
         0.5, gt=0, le=10, description="Seconds between the live feed's looks for new events."
     )
+    time_zone: str = Field(
+        "Europe/Brussels",
+        description="The community's time zone (IANA name, e.g. Europe/Brussels): the web UI "
+        "shows times in it, with UTC on hover. The default is the zone of the euro-area "
+        "communities BRIGHT is built for (FLEX is a euro token); the API's times stay unix "
+        "seconds (UTC).",
+    )
     stream_heartbeat_s: float = Field(
         15.0, gt=0, description="Seconds between keep-alive comments on an idle live feed."
     )
@@ -104,6 +112,18 @@ class ApiSettings(BaseSettings):
             raise ValueError(
                 f"database_url must be sqlite:// or postgresql(+psycopg)://, got {value!r}"
             )
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _check_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"time_zone must be an IANA time zone name such as Europe/Brussels or UTC, "
+                f"got {value!r}"
+            ) from exc
         return value
 
     @field_validator("jwt_secret")

@@ -9,7 +9,7 @@ const api = process.env.BRIGHT_API_URL ?? "http://127.0.0.1:8000";
 const apiRoutes = [
   "/auth", "/config", "/sessions", "/orders", "/matches", "/balances", "/participants",
   "/meter-intervals", "/forecasts", "/devices", "/preferences", "/events", "/requests",
-  "/accounts", "/clusters", "/health",
+  "/accounts", "/clusters", "/health", "/dashboards", "/trade-settlements", "/docs", "/redoc", "/openapi.json",
 ];
 
 export default defineConfig({

@@ -6,6 +6,7 @@ from api.routes import (
     clusters,
     coalitions,
     config,
+    dashboards,
     devices,
     events,
     health,
@@ -35,6 +36,7 @@ ROUTERS = (
     events.router,
     config.router,
     clusters.router,
+    dashboards.router,
 )
 
 GATEWAY_ROUTERS = (devices.router,)

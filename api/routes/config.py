@@ -54,6 +54,11 @@ class ConfigPublic(BaseModel):
     )
     token_decimals: int = TOKEN_DECIMALS
     interval_s: int = 900
+    time_zone: str = Field(
+        "UTC",
+        description="The community's time zone (IANA name, BRIGHT_API_TIME_ZONE): the UI shows "
+        "times in it, with UTC on hover.",
+    )
     dev_wallet: bool = Field(
         description="Whether the development wallet (demo keys) may be offered: the local dev "
         "chain with the public development mnemonic only."
@@ -168,6 +173,7 @@ def get_config(service: ServiceDep, scope: ScopeDep) -> ConfigPublic:
         contracts=contracts,
         abis=abis,
         errors=errors,
+        time_zone=service.settings.time_zone,
         dev_wallet=dev,
         dev_accounts=_dev_accounts(chain.state_dir, chain.mnemonic, chain.accounts) if dev else [],
     )

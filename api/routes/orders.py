@@ -22,11 +22,23 @@ from api.errors import NotFoundError
 from api.names import directory_names, named
 from api.routes._filters import SIDE_NUMBERS, delivery_between, in_scope
 from api.routes.sessions import SideQuery
-from api.schemas import OrderPublic, OrdersPublic
+from api.schemas import OrderPublic, OrdersPublic, RowWith
 from api.security import MARKET_OPERATOR
 from streams.models import MarketOrder, MarketSession
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+
+_OF_SESSION = (
+    (MarketSession.chain_id == MarketOrder.chain_id)
+    & (MarketSession.market == MarketOrder.market)
+    & (MarketSession.session_id == MarketOrder.session_id)
+)
+"""An order's session (its status gives the order's state)."""
+
+
+def order_public(order: MarketOrder, session_status: str | None) -> OrderPublic:
+    """The order as the API shows it, with its session's status (and so its state)."""
+    return OrderPublic.model_validate(RowWith(order, session_status=session_status))
 
 
 @router.get(
@@ -57,25 +69,17 @@ def list_orders(
         where.append(MarketOrder.side == SIDE_NUMBERS[side])
     if cancelled is not None:
         where.append(MarketOrder.cancelled.is_(cancelled))
-    timed = delivery_between(when)
-    base = select(MarketOrder)
-    if timed:
-        base = base.join(
-            MarketSession,
-            (MarketSession.chain_id == MarketOrder.chain_id)
-            & (MarketSession.market == MarketOrder.market)
-            & (MarketSession.session_id == MarketOrder.session_id),
-        )
-        where += timed
+    where += delivery_between(when)
+    base = select(MarketOrder, MarketSession.status).outerjoin(MarketSession, _OF_SESSION)
     count = db.scalar(select(func.count()).select_from(base.where(*where).subquery())) or 0
-    rows = db.scalars(
+    rows = db.execute(
         base.where(*where)
         .order_by(MarketOrder.session_id.desc(), MarketOrder.order_id)
         .limit(page.limit)
         .offset(page.offset)
     )
     return named(
-        OrdersPublic(data=[OrderPublic.model_validate(o) for o in rows], count=count),
+        OrdersPublic(data=[order_public(o, status) for o, status in rows], count=count),
         directory_names(db, scope),
     )
 
@@ -102,7 +106,8 @@ def get_order(
     # one, so an order id (public in OrderMatched events) does not tell whose order it is.
     if not claims.has(MARKET_OPERATOR):
         where.append(MarketOrder.trader.in_(sorted(own_and_delegated(db, scope, claims))))
-    row = db.scalars(select(MarketOrder).where(*where).limit(1)).first()
+    query = select(MarketOrder, MarketSession.status).outerjoin(MarketSession, _OF_SESSION)
+    row = db.execute(query.where(*where).limit(1)).first()
     if row is None:
         raise NotFoundError(f"order {order_id} of session {session_id}")
-    return named(OrderPublic.model_validate(row), directory_names(db, scope))
+    return named(order_public(row[0], row[1]), directory_names(db, scope))

@@ -18,6 +18,7 @@ from api.schemas import (
     DepthPublic,
     OrderPublic,
     OrdersPublic,
+    RowWith,
     SessionPublic,
     SessionsPublic,
 )
@@ -137,7 +138,10 @@ def get_session_orders(
         where.append(MarketOrder.side == SIDE_NUMBERS[side])
     count, rows = page_of(db, MarketOrder, where, [MarketOrder.order_id], page)
     return named(
-        OrdersPublic(data=[OrderPublic.model_validate(o) for o in rows], count=count),
+        OrdersPublic(
+            data=[OrderPublic.model_validate(RowWith(o, session_status=s.status)) for o in rows],
+            count=count,
+        ),
         directory_names(db, scope),
     )
 

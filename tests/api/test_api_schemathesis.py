@@ -133,6 +133,7 @@ def test_invalid_requests_are_refused_and_answers_match_the_schema(client, token
             "/config",
             "/clusters",
             "/clusters/report",
+            "/dashboards/operator",
         )
     }, no_negative
     assert statuses[("GET /sessions", 422)] > 0  # what refuses the invalid ones

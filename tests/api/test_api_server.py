@@ -14,6 +14,7 @@ import pytest
 
 from api.server import ServerStartError, start_in_thread
 from tests.api.api_helpers import bearer, index_into, settings_for
+from tests.api.test_api_docs import EXTERNAL
 
 
 def _read_events(response, want: int, timeout_s: float = 20.0) -> list[dict]:
@@ -64,8 +65,10 @@ def served(api_demo, tmp_path):
 def test_docs_and_schema_are_served(served):
     handle, _ = served
     assert httpx.get(f"{handle.url}/health").json() == {"status": "ok"}
-    docs = httpx.get(f"{handle.url}/docs")
-    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    for page in ("docs", "redoc"):  # served by the API itself, offline (api/docs.py)
+        docs = httpx.get(f"{handle.url}/{page}")
+        assert docs.status_code == 200 and "openapi.json" in docs.text
+        assert EXTERNAL.search(docs.text) is None
     schema = httpx.get(f"{handle.url}/openapi.json").json()
     assert "/auth/login" in schema["paths"] and "/events/stream" in schema["paths"]
 

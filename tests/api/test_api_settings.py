@@ -61,6 +61,15 @@ def test_short_secrets_and_foreign_databases_are_refused():
         api_settings(database_url="mysql://x/y")
 
 
+def test_the_time_zone_is_an_iana_name_brussels_by_default(monkeypatch):
+    assert ApiSettings().time_zone == "Europe/Brussels"
+    monkeypatch.setenv("BRIGHT_API_TIME_ZONE", "Europe/Lisbon")
+    assert ApiSettings().time_zone == "Europe/Lisbon"
+    for bad in ("Mars/Olympus", "CEST", "../etc/passwd", ""):
+        with pytest.raises(ConfigError, match="IANA time zone"):
+            api_settings(time_zone=bad)
+
+
 def test_serve_refuses_bad_settings_with_a_clear_message(monkeypatch):
     monkeypatch.setenv("BRIGHT_API_ENV", "production")
     from bright.cli import app as bright_app  # errors become one line at the entry point

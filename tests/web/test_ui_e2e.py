@@ -4,7 +4,8 @@ free ports with a temporary state folder: a member logs in with an injected wall
 demo key, places a bid, sees it in the book and its match after the clearing; a bid it cannot
 cover shows the contract's decoded error; the DSO publishes a request; a member opts in and
 sees its targets once the coordination service proposes the coalition. axe-core checks every
-main page (no serious or critical violation); screenshots go to reports/ui-screenshots/."""
+main page (no serious or critical violation) and, at 1280x800, that no table is wider than its
+container; screenshots (also at 1280 px) go to reports/ui-screenshots/."""
 
 from __future__ import annotations
 
@@ -117,3 +118,6 @@ def test_ui_end_to_end_in_chromium(platform: str) -> None:
     assert "all scenarios passed" in run.stdout
     for name in ("member-market", "member-requests", "member-energy", "member-home", "dso"):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000, name
+        # the page at 1280x800, where run.mjs checked that no table is wider than its container
+        assert (SCREENSHOTS / f"{name}-1280.png").stat().st_size > 10_000, name
+    assert "table wider than its container" not in run.stdout + run.stderr

@@ -79,11 +79,20 @@ def test_config_gives_addresses_abis_errors_and_the_dev_wallet(dev_client: TestC
     assert c["errors"]["FlexMarketGateClosed"] == "An order arrives at or after gate closure."
     assert "allowance" in c["errors"]["ERC20InsufficientAllowance"]
     assert c["token_decimals"] == 6
+    assert c["time_zone"] == "Europe/Brussels"  # BRIGHT_API_TIME_ZONE's default
     assert c["dev_wallet"] is True
     accounts = {a["name"]: a for a in c["dev_accounts"]}
     assert set(accounts) == {"aggregator", "home-01"}
     for a in accounts.values():
         assert Account.from_key(a["private_key"]).address == a["address"]
+
+
+def test_config_serves_the_communitys_time_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BRIGHT_API_TIME_ZONE", "Europe/Lisbon")
+    for client in _client(tmp_path, monkeypatch, 31337):
+        assert client.get("/config").json()["time_zone"] == "Europe/Lisbon"
 
 
 def test_no_dev_wallet_on_another_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,7 +34,12 @@ const start = Math.ceil((now + 6 * 3600) / 900) * 900;
 const wc = createWalletClient({ account: operator, chain, transport: http(cfg.rpc_url) });
 const hash = await wc.writeContract({
   address: cfg.contracts.FlexMarket, abi: cfg.abis.FlexMarket, functionName: "openSession",
-  args: [BigInt(start), 900, BigInt(start - 300), 0, 0, false, 0n, `0x${"00".repeat(32)}`],
+  // The session's terms as one struct (as the operator page sends them, pages/Operator.tsx).
+  args: [{
+    deliveryStart: BigInt(start), durationS: 900, gateClosure: BigInt(start - 300), revealDeadline: 0n, product: 0, rule: 0,
+    sealedBids: false, gridArea: `0x${"00".repeat(32)}`, toleranceBp: 1000, penaltyPerKwh: 50_000, orderBond: 100_000n,
+    baselineIntervals: 1, baselineGapIntervals: 0, settleDelayS: 900,
+  }],
 });
 await pub.waitForTransactionReceipt({ hash });
 

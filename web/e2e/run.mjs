@@ -18,7 +18,8 @@
 //           this scenario the request's window is put at night by the chain's clock (UTC hours
 //           0 to 11, when the replayed homes import), waiting for it if needed
 // Every main page is checked with axe-core (no serious or critical violation) and
-// screenshotted into BRIGHT_UI_SCREENSHOTS (default reports/ui-screenshots).
+// screenshotted into BRIGHT_UI_SCREENSHOTS (default reports/ui-screenshots); at 1280x800 no
+// table may be wider than its container (and that view is screenshotted too).
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -127,6 +128,35 @@ async function visit(p, route, label, ready) {
   if (ready) await ready();
   await axe(p, label);
   await shot(p, label);
+  await fitsAt1280(p, label);
+}
+
+// At 1280x800 every table fits its container (no column pushed out of view): for each table,
+// its scrolling container's scrollWidth <= clientWidth, and the table no wider than it.
+// A screenshot of each page at that size goes to the screenshots folder ("<label>-1280.png").
+async function fitsAt1280(p, label) {
+  const before = p.page.viewportSize();
+  await p.page.setViewportSize({ width: 1280, height: 800 });
+  try {
+    await p.page.waitForTimeout(300); // layout and charts after the resize
+    const wide = await p.page.evaluate(() =>
+      Array.from(document.querySelectorAll("main table")).flatMap((t) => {
+        const box = t.closest(".scroll") ?? t.parentElement;
+        const name = t.getAttribute("data-testid") ?? t.caption?.textContent ?? "table";
+        const out = [];
+        if (box.scrollWidth > box.clientWidth) out.push(`${name}: content ${box.scrollWidth} px in ${box.clientWidth} px`);
+        const w = Math.ceil(t.getBoundingClientRect().width);
+        if (w > box.clientWidth + 1) out.push(`${name}: table ${w} px in ${box.clientWidth} px`);
+        return out;
+      }),
+    );
+    const tables = await p.page.locator("main table").count();
+    log(`fit ${label} at 1280x800: ${tables} tables, ${wide.length ? wide.join("; ") : "all fit"}`);
+    for (const w of wide) failures.push(`table wider than its container at 1280 px on ${label}: ${w}`);
+    await p.page.screenshot({ path: path.join(shots, `${label}-1280.png`), fullPage: true });
+  } finally {
+    if (before) await p.page.setViewportSize(before);
+  }
 }
 
 const statusMatching = (p, re, timeout = 30_000) =>
@@ -157,21 +187,21 @@ try {
         await pg.locator(`[data-testid="market"][data-session="${sessionId}"]`).waitFor();
         await pg.getByLabel("Bid (buy flexibility)").check();
         await pg.getByLabel("Quantity (Wh)").fill("500");
-        await pg.getByLabel("Price (FLEX per kWh)").fill("0.15");
+        await pg.getByLabel("Price (euro cents per kWh)").fill("15");
         await pg.getByTestId("place-order").click();
-        await statusMatching(member, new RegExp(`Your bid of 500 Wh at 0.15 FLEX/kWh is in session ${sessionId}`));
-        await pg.getByTestId("depth-bids").getByText("0.15 FLEX/kWh").waitFor({ timeout: 30_000 });
+        await statusMatching(member, new RegExp(`Your bid of 500 Wh at 15 ct/kWh is in session ${sessionId}`));
+        await pg.getByTestId("depth-bids").getByText("15 ct/kWh").waitFor({ timeout: 30_000 });
         await pg.locator(`[data-testid="my-orders"] tr[data-order^="${sessionId}-"]`).first().waitFor({ timeout: 30_000 });
       });
       await step("a bid the member cannot cover is refused with the decoded contract error", async () => {
         const pg = member.page;
         await pg.getByLabel("Quantity (Wh)").fill("100000000");
-        await pg.getByLabel("Price (FLEX per kWh)").fill("9");
+        await pg.getByLabel("Price (euro cents per kWh)").fill("900");
         await pg.getByTestId("place-order").click();
         const alert = pg.locator('[data-testid="order-form"] [role="alert"][data-error-name="FlexMarketInsufficientDeposit"]');
         await alert.waitFor({ timeout: 30_000 });
         const text = await alert.textContent();
-        if (!/more free deposit/.test(text) || !/needed = 900000100000/.test(text)) throw new Error(`unexpected error text: ${text}`);
+        if (!/more free deposit/.test(text) || !/needed = € 900,000\.10 \(900000100000 base units\)/.test(text)) throw new Error(`unexpected error text: ${text}`);
         await shot(member, "market-rejected-transaction");
       });
       await step("a second member offers in the same session", async () => {
@@ -180,9 +210,9 @@ try {
         await pg.getByRole("button", { name: `#${sessionId}`, exact: true }).click();
         await pg.getByLabel("Offer (sell flexibility)").check();
         await pg.getByLabel("Quantity (Wh)").fill("500");
-        await pg.getByLabel("Price (FLEX per kWh)").fill("0.10");
+        await pg.getByLabel("Price (euro cents per kWh)").fill("10");
         await pg.getByTestId("place-order").click();
-        await statusMatching(seller, new RegExp(`Your offer of 500 Wh at 0.10 FLEX/kWh is in session ${sessionId}`));
+        await statusMatching(seller, new RegExp(`Your offer of 500 Wh at 10 ct/kWh is in session ${sessionId}`));
       });
       await step("the member sees its match after the clearing (live update)", async () => {
         const pg = member.page;
@@ -195,12 +225,13 @@ try {
         const row = pg.locator(`[data-testid="my-settlements"] tr[data-settlement="${sessionId}-seller"]`);
         await row.waitFor({ timeout: 150_000 });
         const text = await row.textContent();
-        if (!/500 Wh/.test(text) || !/FLEX/.test(text)) throw new Error(`unexpected settlement row: ${text}`);
+        if (!/500 Wh/.test(text) || !/€ /.test(text)) throw new Error(`unexpected settlement row: ${text}`);
         await shot(seller, "market-settled-trades");
       });
     }
     await visit(member, "market", "member-market", () => member.page.locator('[data-testid="market"][data-ready="true"]').waitFor());
     await visit(operator, "operator", "operator", () => operator.page.getByTestId("members").waitFor());
+    await visit(operator, "dashboards", "operator-dashboards", () => operator.page.getByTestId("health").waitFor({ timeout: 30_000 }));
     await seller.ctx.close();
     await operator.ctx.close();
   }
@@ -226,7 +257,7 @@ try {
         await pg.getByRole("button", { name: `#${sealedId}`, exact: true }).click();
         await pg.getByLabel("Bid (buy flexibility)").check();
         await pg.getByLabel("Quantity (Wh)").fill("300");
-        await pg.getByLabel("Price (FLEX per kWh)").fill("0.13");
+        await pg.getByLabel("Price (euro cents per kWh)").fill("13");
         await pg.getByRole("button", { name: "Commit sealed bid" }).click();
         await statusMatching(member, new RegExp(`Your sealed bid is committed to session ${sealedId}`));
         // the chain's clock passes the gate; the reveal button appears
@@ -332,7 +363,14 @@ try {
   await visit(member, "requests", "member-requests", () => member.page.getByRole("heading", { name: /My coalitions/ }).waitFor());
   await visit(member, "energy", "member-energy", () => member.page.getByText(/intervals committed on-chain/).waitFor({ timeout: 30_000 }));
   await visit(member, "home", "member-home", () => member.page.getByRole("heading", { name: "Comfort preferences" }).waitFor());
-  if (dso) await visit(dso, "dso", "dso", () => dso.page.getByTestId("request-form").waitFor());
+  await visit(member, "dashboards", "member-dashboards", () => member.page.getByTestId("member-kpis").waitFor({ timeout: 30_000 }));
+  if (dso) {
+    await visit(dso, "dso", "dso", async () => {
+      await dso.page.getByTestId("request-form").waitFor();
+      if (requestId) await dso.page.getByTestId("request-intervals").waitFor({ timeout: 30_000 });
+    });
+    await visit(dso, "dashboards", "dso-dashboards", () => dso.page.getByTestId("dso-kpis").waitFor({ timeout: 30_000 }));
+  }
 } catch (e) {
   failures.push(`unexpected: ${e?.stack ?? e}`);
 } finally {

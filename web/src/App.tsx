@@ -5,7 +5,8 @@ import { Api } from "./lib/api";
 import { chainTime, type Wallet } from "./lib/chain";
 import type { AppConfig } from "./lib/config";
 import { followFeed } from "./lib/events";
-import { formatTime } from "./lib/format";
+import { setTimeZone } from "./lib/format";
+import { Time } from "./components/values";
 import { forgetSession, login, savedSession, type Me } from "./lib/session";
 import { connectDev, connectInjected } from "./lib/wallet";
 import { MarketPage } from "./pages/Market";
@@ -16,6 +17,7 @@ const HomePage = lazy(() => import("./pages/Home"));
 const RequestsPage = lazy(() => import("./pages/Requests"));
 const DsoPage = lazy(() => import("./pages/Dso"));
 const OperatorPage = lazy(() => import("./pages/Operator"));
+const DashboardsPage = lazy(() => import("./pages/Dashboards"));
 
 export const ROUTES = [
   { path: "market", label: "Market" },
@@ -24,6 +26,7 @@ export const ROUTES = [
   { path: "requests", label: "DSO requests" },
   { path: "dso", label: "DSO" },
   { path: "operator", label: "Operator" },
+  { path: "dashboards", label: "Dashboards" },
 ] as const;
 
 export function routeOf(hash: string): string {
@@ -45,7 +48,10 @@ export function App() {
   const [cfg, setCfg] = useState<AppConfig | null>(null);
   const [cfgError, setCfgError] = useState<unknown>(null);
   useEffect(() => {
-    new Api().get<AppConfig>("/config").then(setCfg, setCfgError);
+    new Api().get<AppConfig>("/config").then((c) => {
+      setTimeZone(c.time_zone);
+      setCfg(c);
+    }, setCfgError);
   }, []);
   if (cfgError) {
     return (
@@ -175,7 +181,7 @@ function Shell({ cfg }: { cfg: AppConfig }) {
       </header>
       <aside className="statusbar" aria-label="Connection">
         <span>
-          Chain {cfg.chain_id} · chain time <time data-testid="chain-time">{formatTime(chainNow)}</time>
+          Chain {cfg.chain_id} · chain time <span data-testid="chain-time"><Time s={chainNow} /></span>
         </span>
         <span data-testid="live" className={`live-${live}`}>
           Live updates: {live === "live" ? "on" : live === "connecting" ? "connecting …" : live === "error" ? "disconnected" : "off"}
@@ -190,6 +196,7 @@ function Shell({ cfg }: { cfg: AppConfig }) {
           {route === "requests" && <RequestsPage />}
           {route === "dso" && <DsoPage />}
           {route === "operator" && <OperatorPage />}
+          {route === "dashboards" && <DashboardsPage />}
         </Suspense>
       </main>
     </AppContext.Provider>

@@ -28,10 +28,11 @@ export function StatusLine({ text }: { text: string | null }) {
   );
 }
 
-export function Panel({ title, children, id }: { title: string; children: ReactNode; id?: string }) {
+/** A titled section; `wide` spans the page's grid (for wide tables and charts). */
+export function Panel({ title, children, id, wide }: { title: string; children: ReactNode; id?: string; wide?: boolean }) {
   const hid = useId();
   return (
-    <section className="panel" aria-labelledby={hid} id={id}>
+    <section className={wide ? "panel wide" : "panel"} aria-labelledby={hid} id={id}>
       <h2 id={hid}>{title}</h2>
       {children}
     </section>

@@ -172,7 +172,12 @@ export interface Order {
   tx_hash: string;
   paid?: string | null;
   refund?: string | null;
+  /** Its session's status now (open, cleared, voided, settled). */
+  session_status?: string | null;
+  /** From the order's row and its session's status (api/schemas.py order_state). */
+  state?: OrderState;
 }
+export type OrderState = "open" | "cancelled" | "voided" | "filled" | "partly_filled" | "unfilled";
 export interface Match {
   session_id: number;
   bid_id: number;
@@ -204,6 +209,9 @@ export interface Participant {
   active: boolean;
   meter_id: string | null;
   aggregator: string | null;
+  /** Shown when the API has it (display names are being added): else the short address. */
+  display_name?: string | null;
+  aggregator_name?: string | null;
 }
 export interface MeterInterval {
   interval_start_s: number;

@@ -18,6 +18,8 @@ export interface AppConfig {
   errors: Record<string, string>;
   token_decimals: number;
   interval_s: number;
+  /** The community's time zone (IANA name); times are shown in it, UTC on hover. */
+  time_zone?: string;
   dev_wallet: boolean;
   dev_accounts: DevAccount[];
 }

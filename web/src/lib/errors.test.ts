@@ -32,7 +32,7 @@ it("turns a FlexMarket custom error into words with its values", () => {
   expect(p.title).toBe("The contract refused the transaction: FlexMarketInsufficientDeposit");
   expect(p.detail).toBe(
     "A bid needs more free deposit than 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc has. " +
-      "(account = 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc, needed = 900000000000, available = 500000000)",
+      "(account = 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc, needed = € 900,000.00 (900000000000 base units), available = € 500.00 (500000000 base units))",
   );
 });
 

@@ -5,6 +5,7 @@ import type { Abi } from "viem";
 type AbiError = Extract<Abi[number], { type: "error" }>;
 import { ApiError } from "./api";
 import type { AppConfig } from "./config";
+import { formatEuro, formatPrice, formatTime, formatUtc } from "./format";
 
 export interface Problem {
   title: string;
@@ -27,7 +28,15 @@ export function allErrors(cfg: Pick<AppConfig, "abis">): AbiError[] {
   return out;
 }
 
-function fmtArg(v: unknown): string {
+const MONEY_ARG = /^(escrow|needed|available|required|orderBond|maxPayout|balance|allowance|amount|bond|payout|refund|deposit|value)$/i;
+const TIME_ARG = /(^nowS?$|^intervalStart$|^windowStart$|^deliveryStart$|^optInDeadline$|^closesAt$|^opensAt$|^challengeEnds$|^revealDeadline$|^startS$|^gateClosure$|^deadline$)/;
+
+/** A value as people read it: money in euros and prices in ct/kWh (the base units after them),
+ *  times in the community's zone (UTC after them), by the argument's name. */
+function fmtArg(v: unknown, name = ""): string {
+  if (typeof v === "bigint" && /PerKwh$/.test(name)) return `${formatPrice(v)} (${v} base units/kWh)`;
+  if (typeof v === "bigint" && MONEY_ARG.test(name)) return `${formatEuro(v)} (${v} base units)`;
+  if (typeof v === "bigint" && TIME_ARG.test(name) && v > 1_000_000_000n && v < 10_000_000_000n) return `${formatTime(v)} (${formatUtc(v)})`;
   if (typeof v === "bigint") return v.toString();
   if (typeof v === "string" && /^0x[0-9a-fA-F]{64}$/.test(v)) {
     // bytes32 text (grid areas, meter ids) reads as text when it is printable
@@ -49,7 +58,7 @@ export function explainCustomError(
   const def = allErrors(cfg).find((e) => e.name === name);
   const named: [string, string][] = (def?.inputs ?? []).map((inp, i) => [
     inp.name || `arg${i}`,
-    fmtArg(args?.[i]),
+    fmtArg(args?.[i], inp.name),
   ]);
   let words = cfg.errors[name] ?? "";
   for (const [k, v] of named) words = words.split("`" + k + "`").join(v);

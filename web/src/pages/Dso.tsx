@@ -5,7 +5,7 @@ import { Field, Loading, NeedsLogin, Panel, ProblemBox, StatusLine } from "../co
 import type { Page } from "../lib/api";
 import { parseEventLogs } from "viem";
 import { sendTx } from "../lib/chain";
-import { formatTime, formatTokens, parseTokens, parseWhole, textToBytes32 } from "../lib/format";
+import { formatEuro, formatTime, parseCtPerKwh, parseWhole, textToBytes32 } from "../lib/format";
 import { useLoad } from "../lib/hooks";
 import { hasRole, useApp } from "../state";
 import { RequestDetail } from "./RequestDetail";
@@ -28,6 +28,23 @@ export function windowStartAfter(nowS: number, minutes: number, intervalS = 900)
   return Math.ceil(t / intervalS) * intervalS;
 }
 
+/** The form's defaults: the README's request by hand ("Flexibility requests in the demo").
+ *  One home is asked at most 60 % of its recent metered import per interval and the demo
+ *  homes import a few hundred Wh, so 100 Wh per interval fits one home; with the market on,
+ *  chain time runs more than 100 times faster than the wall clock, so the opt-ins close
+ *  several intervals ahead (3 h of chain time: about a minute of wall time at one session
+ *  every 5 s) to leave time to opt in by hand as home-01 or home-10. */
+export const BY_HAND = {
+  area: "feeder-1",
+  startsInMin: "240",
+  deadlineInMin: "180",
+  intervals: "2",
+  qtyWh: "100",
+  tolerancePct: "10",
+  capCtPerKwh: "20",
+  penaltyCtPerKwh: "5",
+} as const;
+
 export default function DsoPage() {
   const { me } = useApp();
   return (
@@ -49,7 +66,7 @@ function DsoBody() {
       <Panel title="Publish a request">
         <CreateRequest />
       </Panel>
-      <Panel title="My requests">
+      <Panel title="My requests" wide>
         <ProblemBox error={mine.error} />
         {!mine.data ? <Loading what="your requests" /> : list.length === 0 ? <p>You have published no request yet.</p> : <RequestTable requests={list} selected={current?.request_id ?? null} onSelect={setChosen} />}
         {current && <RequestActions request={current} />}
@@ -61,22 +78,22 @@ function DsoBody() {
 
 function CreateRequest() {
   const { cfg, wallet, chainNow, refresh } = useApp();
-  const [area, setArea] = useState("feeder-1");
+  const [area, setArea] = useState<string>(BY_HAND.area);
   const [direction, setDirection] = useState<"0" | "1">("0");
-  const [startsIn, setStartsIn] = useState("120");
-  const [deadlineIn, setDeadlineIn] = useState("60");
-  const [intervals, setIntervals] = useState("4");
-  const [qty, setQty] = useState("2000");
-  const [tolerance, setTolerance] = useState("10");
-  const [cap, setCap] = useState("0.20");
-  const [penalty, setPenalty] = useState("0.05");
+  const [startsIn, setStartsIn] = useState<string>(BY_HAND.startsInMin);
+  const [deadlineIn, setDeadlineIn] = useState<string>(BY_HAND.deadlineInMin);
+  const [intervals, setIntervals] = useState<string>(BY_HAND.intervals);
+  const [qty, setQty] = useState<string>(BY_HAND.qtyWh);
+  const [tolerance, setTolerance] = useState<string>(BY_HAND.tolerancePct);
+  const [cap, setCap] = useState<string>(BY_HAND.capCtPerKwh);
+  const [penalty, setPenalty] = useState<string>(BY_HAND.penaltyCtPerKwh);
   const [status, setStatus] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
 
   let escrowText = "–";
   try {
-    escrowText = `${formatTokens(requiredEscrow(Array(Number(intervals) || 0).fill(Number(qty) || 0), Math.round(Number(tolerance) * 100) || 0, parseTokens(cap)))} FLEX`;
+    escrowText = formatEuro(requiredEscrow(Array(Number(intervals) || 0).fill(Number(qty) || 0), Math.round(Number(tolerance) * 100) || 0, parseCtPerKwh(cap)));
   } catch {
     /* shown once the inputs are valid */
   }
@@ -91,8 +108,8 @@ function CreateRequest() {
       const q = parseWhole(qty, "Quantity per interval", 1, 2 ** 32 - 1);
       const tolBp = Math.round(Number(tolerance) * 100);
       if (!(tolBp >= 0 && tolBp < 10_000)) throw new Error("Tolerance must be between 0 and 99.99 %");
-      const capBase = parseTokens(cap);
-      const penaltyBase = parseTokens(penalty);
+      const capBase = parseCtPerKwh(cap);
+      const penaltyBase = parseCtPerKwh(penalty);
       const windowStart = windowStartAfter(chainNow, parseWhole(startsIn, "Starts in", 1, 60 * 24 * 30));
       const deadline = chainNow + parseWhole(deadlineIn, "Opt-in deadline", 1, 60 * 24 * 30) * 60;
       if (deadline > windowStart) throw new Error("The opt-in deadline must come before the window starts");
@@ -117,7 +134,7 @@ function CreateRequest() {
       };
       const r = await sendTx(cfg, wallet!, { contract: "FlexCoordination", functionName: "publishRequest", args: [params, quantities] }, setStatus);
       const [pub] = parseEventLogs({ abi: cfg.abis.FlexCoordination, logs: r.logs, eventName: "RequestPublished" }) as unknown as { args: { requestId: bigint } }[];
-      setStatus(`Request ${pub?.args.requestId ?? "?"} published: ${n} × 15 min from ${formatTime(windowStart)}, opt-ins until ${formatTime(deadline)}, ${formatTokens(escrow)} FLEX in escrow.`);
+      setStatus(`Request ${pub?.args.requestId ?? "?"} published: ${n} × 15 min from ${formatTime(windowStart)}, opt-ins until ${formatTime(deadline)}, ${formatEuro(escrow)} in escrow.`);
       refresh();
     } catch (err) {
       setStatus(null);
@@ -128,6 +145,11 @@ function CreateRequest() {
   };
   return (
     <form onSubmit={submit} data-testid="request-form" className="cols">
+      <p className="wide hint" id="by-hand-hint">
+        The defaults are the README's request by hand: 100 Wh per interval fits one demo home (at most 60 % of its recent
+        import); chain time runs over 100 times faster than the wall clock while the market trades, so opt-ins close 3 h of
+        chain time ahead (about a minute): opt in as home-01 (feeder-1) or home-10 (feeder-2) before then.
+      </p>
       <Field label="Grid area">
         {(id) => (
           <select id={id} value={area} onChange={(e) => setArea(e.target.value)}>
@@ -150,10 +172,10 @@ function CreateRequest() {
       <Field label="Intervals (15 min each)">{(id) => <input id={id} inputMode="numeric" value={intervals} onChange={(e) => setIntervals(e.target.value)} />}</Field>
       <Field label="Flexibility per interval (Wh)">{(id) => <input id={id} inputMode="numeric" value={qty} onChange={(e) => setQty(e.target.value)} />}</Field>
       <Field label="Tolerance (%)">{(id) => <input id={id} inputMode="decimal" value={tolerance} onChange={(e) => setTolerance(e.target.value)} />}</Field>
-      <Field label="Price cap (FLEX per kWh)">{(id) => <input id={id} inputMode="decimal" value={cap} onChange={(e) => setCap(e.target.value)} />}</Field>
-      <Field label="Penalty (FLEX per kWh short)">{(id) => <input id={id} inputMode="decimal" value={penalty} onChange={(e) => setPenalty(e.target.value)} />}</Field>
+      <Field label="Price cap (euro cents per kWh)">{(id) => <input id={id} inputMode="decimal" value={cap} onChange={(e) => setCap(e.target.value)} />}</Field>
+      <Field label="Penalty (euro cents per kWh short)">{(id) => <input id={id} inputMode="decimal" value={penalty} onChange={(e) => setPenalty(e.target.value)} />}</Field>
       <p className="wide">
-        Escrow needed: <strong data-testid="escrow">{escrowText}</strong> (approved, then locked by the contract until settlement)
+        Escrow needed: <strong data-testid="escrow">{escrowText}</strong> (approved in FLEX, 1 FLEX = 1 euro, then locked by the contract until settlement)
       </p>
       <button type="submit" className="wide" disabled={!wallet || busy} data-testid="publish-request">
         Approve escrow and publish

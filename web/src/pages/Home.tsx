@@ -1,7 +1,8 @@
 // Member: home devices (status from the gateway) and comfort preferences.
 import { useEffect, useState, type FormEvent } from "react";
 import { Field, Loading, NeedsLogin, Panel, ProblemBox, StatusLine } from "../components/ui";
-import { formatTime } from "../lib/format";
+import { TableBox } from "../components/TableBox";
+import { Time } from "../components/values";
 import { useLoad } from "../lib/hooks";
 import { useApp } from "../state";
 
@@ -38,7 +39,7 @@ function HomeBody() {
         ) : devices.data.data.length === 0 ? (
           <p>No device reported yet.</p>
         ) : (
-          <div className="scroll" tabIndex={0} role="region" aria-label="Devices (table)">
+          <TableBox label="Devices" file="devices">
             <table data-testid="devices">
               <caption className="sr-only">Devices and their last values</caption>
               <thead>
@@ -60,13 +61,13 @@ function HomeBody() {
                     </td>
                     <td>{d.online === undefined || d.online === null ? "–" : d.online ? "yes" : "no"}</td>
                     <td>{d.battery_pct === undefined || d.battery_pct === null ? "–" : `${d.battery_pct} %`}</td>
-                    <td>{typeof d.last_seen_s === "number" ? formatTime(d.last_seen_s) : "–"}</td>
+                    <td>{typeof d.last_seen_s === "number" ? <Time s={d.last_seen_s} /> : "–"}</td>
                     <td>{valuesText(d)}</td>
                   </tr>
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableBox>
         )}
       </Panel>
       <Panel title="Comfort preferences">

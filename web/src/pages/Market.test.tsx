@@ -1,7 +1,8 @@
 import { fireEvent, screen, waitFor, within } from "@testing-library/react";
 import type { Depth, Session } from "../lib/api";
 import { FAKE_WALLET, ME, renderIn, routesApi, testConfig } from "../test-utils";
-import { DepthView, MarketPage, SettledTrades, gateOpen, phaseOf, pickSession } from "./Market";
+import { DepthView, MarketPage, OrdersTable, SettledTrades, gateOpen, orderStateText, phaseOf, pickSession } from "./Market";
+import type { Order } from "../lib/api";
 
 function session(id: number, status: string, gate: number): Session {
   return {
@@ -36,8 +37,8 @@ describe("which session takes orders", () => {
 
 it("renders the depth as two tables, best price first", () => {
   renderIn(<DepthView depth={depth} />, {});
-  expect(screen.getByRole("table", { name: /Bids/ })).toHaveTextContent("0.15 FLEX/kWh500 Wh");
-  expect(screen.getByRole("table", { name: /Offers/ })).toHaveTextContent("0.1 FLEX/kWh300 Wh");
+  expect(screen.getByRole("table", { name: /Bids/ })).toHaveTextContent("15 ct/kWh500 Wh");
+  expect(screen.getByRole("table", { name: /Offers/ })).toHaveTextContent("10 ct/kWh300 Wh");
 });
 
 it("asks to log in without a session", () => {
@@ -116,12 +117,45 @@ it("shows a seller's earning and penalty and a buyer's payment and refund per se
   );
   const table = screen.getByTestId("my-settlements");
   const rows = within(table).getAllByRole("row").slice(1).map((r) => r.textContent);
-  expect(rows[0]).toContain("seller500 Wh400 Wh (50 Wh short)+0.032 FLEX−0.0025 FLEX");
-  expect(rows[1]).toContain("buyer200 Wh–0.016 FLEX+0.001 FLEX");
+  expect(rows[0]).toContain("seller500 Wh400 Wh (50 Wh short)+€ 0.032−€ 0.0025");
+  expect(rows[1]).toContain("buyer200 Wh–€ 0.016+€ 0.001");
   expect(rows[2]).toContain("no meter data");
 });
 
 it("says when nothing is settled yet", () => {
   renderIn(<SettledTrades rows={[]} />, {});
   expect(screen.getByText(/No settled trade yet/)).toBeInTheDocument();
+});
+
+function order(over: Partial<Order>): Order {
+  return {
+    session_id: 3, order_id: 0, trader: ME.address, side: "bid", qty_wh: 500, price_per_kwh: 150_000, grid_area: "",
+    cancelled: false, filled_wh: 0, placed_block: 9, tx_hash: `0x${"ab".repeat(32)}`, ...over,
+  };
+}
+
+describe("an order's state", () => {
+  it("comes from the API's order row and its session's status, not from the sessions listed", () => {
+    // Session 3 is older than the sessions the page lists (7 and 6): its orders were filled
+    // and settled, not "active".
+    const listed = [session(7, "open", 2_000), session(6, "cleared", 900)];
+    const orders = [
+      order({ order_id: 0, filled_wh: 500, session_status: "settled", state: "filled" }),
+      order({ order_id: 1, filled_wh: 200, session_status: "cleared", state: "partly_filled" }),
+      order({ order_id: 2, session_status: "cleared", state: "unfilled" }),
+      order({ order_id: 3, session_status: "voided", state: "voided" }),
+      order({ order_id: 4, cancelled: true, session_status: "settled", state: "cancelled" }),
+    ];
+    renderIn(<OrdersTable orders={orders} sessions={listed} chainNow={1_000} canCancel onCancel={() => undefined} />, {});
+    const states = screen.getAllByTestId("order-state").map((td) => td.textContent);
+    expect(states).toEqual(["filled, settled", "partly filled", "not filled", "voided (never cleared: released)", "cancelled"]);
+    expect(screen.queryByRole("button", { name: /Cancel order/ })).toBeNull();
+  });
+  it("offers a cancel only for an open order whose session's gate is open", () => {
+    const listed = [session(7, "open", 2_000)];
+    const open = order({ session_id: 7, session_status: "open", state: "open" });
+    renderIn(<OrdersTable orders={[open]} sessions={listed} chainNow={1_000} canCancel onCancel={() => undefined} />, {});
+    expect(screen.getByRole("button", { name: "Cancel order 0 of session 7" })).toBeInTheDocument();
+    expect(orderStateText({ ...open, session_id: 2 })).toBe("open");
+  });
 });

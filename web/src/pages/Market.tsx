@@ -2,11 +2,13 @@
 // and offers signed in the wallet; own orders, matches and balances.
 import { useEffect, useState, type FormEvent } from "react";
 import { Field, Loading, NeedsLogin, Panel, ProblemBox, StatusLine } from "../components/ui";
+import { Energy, Euro, Price, Time } from "../components/values";
+import { TableBox } from "../components/TableBox";
 import type { Balance, Depth, Match, Order, Page, Session, TradeSettlement } from "../lib/api";
 import { readContract, sendTx } from "../lib/chain";
 import { proofOf, readBook } from "../lib/book";
 import { loadSealed, newSalt, orderCommitment, saveSealed, type SealedOrder } from "../lib/sealed";
-import { formatPrice, formatTime, formatTokens, formatWh, parseTokens, parseWhole } from "../lib/format";
+import { formatEuro, formatFlex, formatPrice, formatTime, formatWh, parseCtPerKwh, parseTokens, parseWhole } from "../lib/format";
 import { useLoad } from "../lib/hooks";
 import { useApp } from "../state";
 
@@ -90,7 +92,7 @@ function MarketBody() {
 
 function SessionTable({ sessions, selected, onSelect }: { sessions: Session[]; selected: number | null; onSelect: (id: number) => void }) {
   return (
-    <div className="scroll" tabIndex={0} role="region" aria-label="Sessions (table)">
+    <TableBox label="Sessions" file="sessions">
       <table data-testid="sessions">
         <caption className="sr-only">Market sessions, newest first</caption>
         <thead>
@@ -112,17 +114,23 @@ function SessionTable({ sessions, selected, onSelect }: { sessions: Session[]; s
                   #{s.session_id}
                 </button>
               </th>
-              <td>{formatTime(s.delivery_start_s)}</td>
+              <td>
+                <Time s={s.delivery_start_s} />
+              </td>
               <td>{s.grid_area || "all"}</td>
               <td>{s.status}</td>
               <td>{s.order_count}</td>
-              <td>{formatPrice(s.price_per_kwh)}</td>
-              <td>{s.volume_wh === null ? "–" : formatWh(s.volume_wh)}</td>
+              <td>
+                <Price perKwh={s.price_per_kwh} />
+              </td>
+              <td>
+                <Energy wh={s.volume_wh} />
+              </td>
             </tr>
           ))}
         </tbody>
       </table>
-    </div>
+    </TableBox>
   );
 }
 
@@ -130,15 +138,21 @@ function SessionFacts({ s }: { s: Session }) {
   return (
     <dl className="facts" data-testid="clearing">
       <dt>Delivery</dt>
-      <dd>{formatTime(s.delivery_start_s)} ({s.duration_s / 60} min)</dd>
+      <dd>
+        <Time s={s.delivery_start_s} /> ({s.duration_s / 60} min)
+      </dd>
       <dt>Gate closes</dt>
-      <dd>{formatTime(s.gate_closure_s)}</dd>
+      <dd>
+        <Time s={s.gate_closure_s} />
+      </dd>
       <dt>Status</dt>
       <dd data-testid="session-status">{s.status}</dd>
       {s.status === "cleared" && (
         <>
           <dt>Clearing price</dt>
-          <dd>{formatPrice(s.price_per_kwh)}</dd>
+          <dd>
+            <Price perKwh={s.price_per_kwh} />
+          </dd>
           <dt>Matched volume</dt>
           <dd>{formatWh(s.volume_wh ?? 0)} in {s.match_count ?? 0} matches</dd>
         </>
@@ -150,6 +164,7 @@ function SessionFacts({ s }: { s: Session }) {
 export function DepthView({ depth }: { depth: Depth }) {
   const max = Math.max(1, ...depth.bids.map((l) => l.qty_wh), ...depth.offers.map((l) => l.qty_wh));
   const side = (title: string, levels: Depth["bids"], cls: string) => (
+    <TableBox label={title} file={`session-${depth.session_id}-${cls}`}>
     <table className={`depth ${cls}`} data-testid={`depth-${cls}`}>
       <caption>{title}</caption>
       <thead>
@@ -168,7 +183,9 @@ export function DepthView({ depth }: { depth: Depth }) {
         ) : (
           levels.map((l) => (
             <tr key={l.price_per_kwh}>
-              <td>{formatPrice(l.price_per_kwh)}</td>
+              <td>
+                <Price perKwh={l.price_per_kwh} />
+              </td>
               <td>
                 <span className="qty">
                   <span className="bar" style={{ width: `${(100 * l.qty_wh) / max}%` }} aria-hidden="true" />
@@ -180,9 +197,10 @@ export function DepthView({ depth }: { depth: Depth }) {
         )}
       </tbody>
     </table>
+    </TableBox>
   );
   return (
-    <div className="depthpair scroll" tabIndex={0} role="region" aria-label="Order book depth">
+    <div className="depthpair" role="group" aria-label="Order book depth">
       {side("Bids (buy), best first", depth.bids, "bids")}
       {side("Offers (sell), best first", depth.offers, "offers")}
     </div>
@@ -193,7 +211,7 @@ function OrderForm({ session, phase }: { session: Session | undefined; phase: Ph
   const { cfg, wallet, refresh } = useApp();
   const [side, setSide] = useState<"bid" | "offer">("bid");
   const [qty, setQty] = useState("500");
-  const [price, setPrice] = useState("0.12");
+  const [price, setPrice] = useState("12");
   const [status, setStatus] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -220,7 +238,7 @@ function OrderForm({ session, phase }: { session: Session | undefined; phase: Ph
     if (!session || !wallet) return;
     run(async () => {
       const q = parseWhole(qty, "Quantity", 1, MAX_QTY_WH);
-      const p = parseTokens(price, cfg.token_decimals);
+      const p = parseCtPerKwh(price);
       const s = side === "bid" ? 0 : 1;
       if (phase === "commit") {
         const salt = newSalt();
@@ -233,7 +251,7 @@ function OrderForm({ session, phase }: { session: Session | undefined; phase: Ph
         return;
       }
       const r = await sendTx(cfg, wallet, { contract: "FlexMarket", functionName: "placeOrder", args: [BigInt(session.session_id), s, BigInt(q), p] }, setStatus);
-      setStatus(`Your ${side} of ${formatWh(q)} at ${price} FLEX/kWh is in session ${session.session_id} (block ${r.blockNumber}).`);
+      setStatus(`Your ${side} of ${formatWh(q)} at ${formatPrice(p)} is in session ${session.session_id} (block ${r.blockNumber}).`);
     });
   };
   const reveal = (o: SealedOrder) =>
@@ -243,15 +261,24 @@ function OrderForm({ session, phase }: { session: Session | undefined; phase: Ph
       setSealedTick((t) => t + 1);
       setStatus(`Your sealed order of ${formatWh(o.qtyWh)} is revealed and in the book of session ${o.sessionId}.`);
     });
-  const help = !session
-    ? "No session is open."
-    : phase === "open"
-      ? `Session ${session.session_id}: delivery ${formatTime(session.delivery_start_s)}, gate closes ${formatTime(session.gate_closure_s)}.`
-      : phase === "commit"
-        ? `Session ${session.session_id} is sealed: commit your order now (nobody sees it), reveal it between ${formatTime(session.gate_closure_s)} and ${formatTime(session.reveal_deadline_s)}.`
-        : phase === "reveal"
-          ? `Session ${session.session_id}: the gate has closed; reveal your sealed orders before ${formatTime(session.reveal_deadline_s)}.`
-          : `Session ${session.session_id} takes no orders now (${session.status === "open" ? "its gate has closed" : session.status}). Pick an open session.`;
+  const help = !session ? (
+    "No session is open."
+  ) : phase === "open" ? (
+    <>
+      Session {session.session_id}: delivery <Time s={session.delivery_start_s} />, gate closes <Time s={session.gate_closure_s} />.
+    </>
+  ) : phase === "commit" ? (
+    <>
+      Session {session.session_id} is sealed: commit your order now (nobody sees it), reveal it between <Time s={session.gate_closure_s} /> and{" "}
+      <Time s={session.reveal_deadline_s} />.
+    </>
+  ) : phase === "reveal" ? (
+    <>
+      Session {session.session_id}: the gate has closed; reveal your sealed orders before <Time s={session.reveal_deadline_s} />.
+    </>
+  ) : (
+    `Session ${session.session_id} takes no orders now (${session.status === "open" ? "its gate has closed" : session.status}). Pick an open session.`
+  );
   return (
     <form onSubmit={submit} aria-describedby="order-help" data-testid="order-form">
       <p id="order-help" className="muted small">
@@ -270,10 +297,10 @@ function OrderForm({ session, phase }: { session: Session | undefined; phase: Ph
       <Field label="Quantity (Wh)" hint="Energy in the 15-minute interval.">
         {(id, hint) => <input id={id} aria-describedby={hint} inputMode="numeric" value={qty} onChange={(e) => setQty(e.target.value)} required />}
       </Field>
-      <Field label="Price (FLEX per kWh)" hint={
+      <Field label="Price (euro cents per kWh)" hint={
           session?.penalty_per_kwh !== undefined && session.order_bond !== undefined
-            ? `A bid locks quantity × price, an offer quantity × ${formatPrice(session.penalty_per_kwh)} (its delivery bond), each plus the order bond of ${formatTokens(session.order_bond)} FLEX, until clearing; a filled offer's bond stays until the delivery is settled.`
-            : "A bid locks quantity × price of your market deposit until clearing."
+            ? `A bid locks quantity × price, an offer quantity × ${formatPrice(session.penalty_per_kwh)} (its delivery bond), each plus the order bond of ${formatEuro(session.order_bond)}, until clearing; a filled offer's bond stays until the delivery is settled. 1 FLEX = 1 euro.`
+            : "A bid locks quantity × price of your market deposit until clearing. 1 FLEX = 1 euro."
         }>
         {(id, hint) => <input id={id} aria-describedby={hint} inputMode="decimal" value={price} onChange={(e) => setPrice(e.target.value)} required />}
       </Field>
@@ -317,7 +344,6 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
   const [status, setStatus] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [amount, setAmount] = useState("100");
-  const byId = new Map(sessions.map((s) => [s.session_id, s]));
   const act = async (what: string, fn: () => Promise<void>) => {
     setError(null);
     try {
@@ -351,12 +377,13 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
         <ProblemBox error={balances.error ?? deposit.error} />
         <dl className="facts" data-testid="balance">
           <dt>Wallet</dt>
-          <dd>{flex ? `${formatTokens(flex.balance)} FLEX` : balances.data ? "0 FLEX" : "…"}</dd>
+          <dd>{flex ? formatFlex(flex.balance) : balances.data ? formatFlex(0) : "…"}</dd>
           <dt>Market deposit, free</dt>
-          <dd>{deposit.data ? `${formatTokens(deposit.data[0])} FLEX` : "…"}</dd>
+          <dd>{deposit.data ? formatFlex(deposit.data[0]) : "…"}</dd>
           <dt>Market deposit, locked (open orders, delivery bonds)</dt>
-          <dd>{deposit.data ? `${formatTokens(deposit.data[1])} FLEX` : "…"}</dd>
+          <dd>{deposit.data ? formatFlex(deposit.data[1]) : "…"}</dd>
         </dl>
+        <p className="muted small">FLEX is the community's euro token: 1 FLEX = 1 euro.</p>
         <form onSubmit={depositTokens} className="inline">
           <Field label="Deposit (FLEX)">
             {(id) => <input id={id} inputMode="decimal" value={amount} onChange={(e) => setAmount(e.target.value)} />}
@@ -374,51 +401,7 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
         ) : orders.data.data.length === 0 ? (
           <p>You have no orders yet.</p>
         ) : (
-          <div className="scroll" tabIndex={0} role="region" aria-label="My orders (table)">
-            <table data-testid="my-orders">
-              <caption className="sr-only">My orders, newest session first</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Session</th>
-                  <th scope="col">Order</th>
-                  <th scope="col">Side</th>
-                  <th scope="col">Quantity</th>
-                  <th scope="col">Price</th>
-                  <th scope="col">Filled</th>
-                  <th scope="col">State</th>
-                </tr>
-              </thead>
-              <tbody>
-                {orders.data.data.map((o) => {
-                  const s = byId.get(o.session_id);
-                  const cancellable = !o.cancelled && gateOpen(s, chainNow) && !!wallet;
-                  return (
-                    <tr key={`${o.session_id}-${o.order_id}`} data-order={`${o.session_id}-${o.order_id}`}>
-                      <td>#{o.session_id}</td>
-                      <td>{o.order_id}</td>
-                      <td>{o.side}</td>
-                      <td>{formatWh(o.qty_wh)}</td>
-                      <td>{formatPrice(o.price_per_kwh)}</td>
-                      <td>{formatWh(o.filled_wh)}</td>
-                      <td>
-                        {o.cancelled ? (
-                          "cancelled"
-                        ) : cancellable ? (
-                          <button type="button" onClick={() => cancel(o)} aria-label={`Cancel order ${o.order_id} of session ${o.session_id}`}>
-                            Cancel
-                          </button>
-                        ) : s && s.status !== "open" ? (
-                          s.status
-                        ) : (
-                          "active"
-                        )}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
+          <OrdersTable orders={orders.data.data} sessions={sessions} chainNow={chainNow} canCancel={!!wallet} onCancel={cancel} />
         )}
       </Panel>
       <Panel title="My settled trades">
@@ -432,7 +415,7 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
         ) : matches.data.data.length === 0 ? (
           <p>No matches yet.</p>
         ) : (
-          <div className="scroll" tabIndex={0} role="region" aria-label="My matches (table)">
+          <TableBox label="My matches" file="my-matches">
             <table data-testid="my-matches">
               <caption className="sr-only">My matches, newest first</caption>
               <thead>
@@ -452,16 +435,102 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
                     <td>{m.my_side ?? "–"}</td>
                     <td>{m.bid_id}</td>
                     <td>{m.offer_id}</td>
-                    <td>{formatWh(m.qty_wh)}</td>
-                    <td>{formatPrice(m.price_per_kwh)}</td>
+                    <td>
+                      <Energy wh={m.qty_wh} />
+                    </td>
+                    <td>
+                      <Price perKwh={m.price_per_kwh} />
+                    </td>
                   </tr>
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableBox>
         )}
       </Panel>
     </>
+  );
+}
+
+const STATE_WORDS: Record<string, string> = {
+  open: "open",
+  cancelled: "cancelled",
+  voided: "voided (never cleared: released)",
+  filled: "filled",
+  partly_filled: "partly filled",
+  unfilled: "not filled",
+};
+
+/** An order's state in words, from the API (its row and its session's status), never from
+ *  whether its session happens to be among the sessions this page lists. */
+export function orderStateText(o: Order): string {
+  const words = o.state ? (STATE_WORDS[o.state] ?? o.state) : o.cancelled ? "cancelled" : (o.session_status ?? "–");
+  return o.session_status === "settled" && o.state !== "cancelled" ? `${words}, settled` : words;
+}
+
+/** A member's orders; an open one whose session's gate is open (on the chain's clock) can be
+ *  cancelled. */
+export function OrdersTable({
+  orders,
+  sessions,
+  chainNow,
+  canCancel,
+  onCancel,
+}: {
+  orders: Order[];
+  sessions: Session[];
+  chainNow: number | null;
+  canCancel: boolean;
+  onCancel: (o: Order) => void;
+}) {
+  const byId = new Map(sessions.map((s) => [s.session_id, s]));
+  return (
+    <TableBox label="My orders" file="my-orders">
+      <table data-testid="my-orders">
+        <caption className="sr-only">My orders, newest session first</caption>
+        <thead>
+          <tr>
+            <th scope="col">Session</th>
+            <th scope="col">Order</th>
+            <th scope="col">Side</th>
+            <th scope="col">Quantity</th>
+            <th scope="col">Price</th>
+            <th scope="col">Filled</th>
+            <th scope="col">State</th>
+          </tr>
+        </thead>
+        <tbody>
+          {orders.map((o) => {
+            const cancellable = canCancel && o.state === "open" && gateOpen(byId.get(o.session_id), chainNow);
+            return (
+              <tr key={`${o.session_id}-${o.order_id}`} data-order={`${o.session_id}-${o.order_id}`}>
+                <td>#{o.session_id}</td>
+                <td>{o.order_id}</td>
+                <td>{o.side}</td>
+                <td>
+                  <Energy wh={o.qty_wh} />
+                </td>
+                <td>
+                  <Price perKwh={o.price_per_kwh} />
+                </td>
+                <td>
+                  <Energy wh={o.filled_wh} />
+                </td>
+                <td data-testid="order-state">
+                  {cancellable ? (
+                    <button type="button" onClick={() => onCancel(o)} aria-label={`Cancel order ${o.order_id} of session ${o.session_id}`}>
+                      Cancel
+                    </button>
+                  ) : (
+                    orderStateText(o)
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </TableBox>
   );
 }
 
@@ -470,7 +539,7 @@ function MyTrading({ sessions }: { sessions: Session[] }) {
 export function SettledTrades({ rows }: { rows: TradeSettlement[] }) {
   if (rows.length === 0) return <p>No settled trade yet: a session settles after its delivery, from the meter data.</p>;
   return (
-    <div className="scroll" tabIndex={0} role="region" aria-label="My settled trades (table)">
+    <TableBox label="My settled trades" file="my-settled-trades">
       <table data-testid="my-settlements">
         <caption className="sr-only">My settled trades, newest session first</caption>
         <thead>
@@ -488,7 +557,9 @@ export function SettledTrades({ rows }: { rows: TradeSettlement[] }) {
           {rows.map((r) => (
             <tr key={`${r.session_id}-${r.side}`} data-settlement={`${r.session_id}-${r.side}`}>
               <td>#{r.session_id}</td>
-              <td>{formatTime(r.delivery_start_s)}</td>
+              <td>
+                <Time s={r.delivery_start_s} />
+              </td>
               <td>{r.side}</td>
               <td>{formatWh(r.filled_wh)}</td>
               <td>
@@ -498,12 +569,12 @@ export function SettledTrades({ rows }: { rows: TradeSettlement[] }) {
                     ? "no meter data"
                     : `${formatWh(r.delivered_wh ?? 0)}${r.shortfall_wh ? ` (${formatWh(r.shortfall_wh)} short)` : ""}`}
               </td>
-              <td>{r.side === "seller" ? `+${formatTokens(r.earned ?? "0")} FLEX` : `${formatTokens(r.paid ?? "0")} FLEX`}</td>
-              <td>{r.side === "seller" ? `−${formatTokens(r.penalty ?? "0")} FLEX` : `+${formatTokens(r.refund ?? "0")} FLEX`}</td>
+              <td>{r.side === "seller" ? <Euro base={r.earned ?? "0"} sign="+" /> : <Euro base={r.paid ?? "0"} />}</td>
+              <td>{r.side === "seller" ? <Euro base={r.penalty ?? "0"} sign="−" /> : <Euro base={r.refund ?? "0"} sign="+" />}</td>
             </tr>
           ))}
         </tbody>
       </table>
-    </div>
+    </TableBox>
   );
 }

@@ -5,7 +5,9 @@ import { Field, Loading, NeedsLogin, Panel, ProblemBox, StatusLine } from "../co
 import { ApiError, type Page, type Participant, type SessionSummary } from "../lib/api";
 import { parseEventLogs } from "viem";
 import { sendTx } from "../lib/chain";
-import { formatPrice, formatTime, formatWh, parseWhole, shortAddress, textToBytes32 } from "../lib/format";
+import { formatEuro, formatPrice, formatTime, parseWhole, textToBytes32 } from "../lib/format";
+import { TableBox } from "../components/TableBox";
+import { Energy, Price, Time, Who } from "../components/values";
 import { useLoad } from "../lib/hooks";
 import { ROLE_LABELS } from "../lib/session";
 import { hasRole, useApp } from "../state";
@@ -31,12 +33,12 @@ function OperatorBody() {
           <OpenSession />
         </Panel>
       )}
-      <Panel title="Sessions and clearing results">
+      <Panel title="Sessions and clearing results" wide>
         <ProblemBox error={summary.error} />
         {!summary.data ? (
           <Loading what="sessions" />
         ) : (
-          <div className="scroll" tabIndex={0} role="region" aria-label="Sessions and clearing results (table)">
+          <TableBox label="Sessions and clearing results" file="session-summary">
             <table data-testid="session-summary">
               <caption className="sr-only">Clearing results per session, newest first</caption>
               <thead>
@@ -54,19 +56,25 @@ function OperatorBody() {
                 {summary.data.data.map((s) => (
                   <tr key={s.session_id}>
                     <td>#{s.session_id}</td>
-                    <td>{formatTime(s.delivery_start_s)}</td>
+                    <td>
+                      <Time s={s.delivery_start_s} />
+                    </td>
                     <td>{s.grid_area || "all"}</td>
                     <td>{s.match_count}</td>
-                    <td>{formatWh(s.volume_wh)}</td>
                     <td>
-                      {formatPrice(s.min_price_per_kwh)} – {formatPrice(s.max_price_per_kwh)}
+                      <Energy wh={s.volume_wh} />
                     </td>
-                    <td>{formatPrice(s.avg_price_per_kwh)}</td>
+                    <td>
+                      <Price perKwh={s.min_price_per_kwh} /> – <Price perKwh={s.max_price_per_kwh} />
+                    </td>
+                    <td>
+                      <Price perKwh={s.avg_price_per_kwh} />
+                    </td>
                   </tr>
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableBox>
         )}
       </Panel>
       <Panel title="Members">
@@ -74,7 +82,7 @@ function OperatorBody() {
         {!members.data ? (
           <Loading what="members" />
         ) : (
-          <div className="scroll" tabIndex={0} role="region" aria-label="Members (table)">
+          <TableBox label="Members" file="members">
             <table data-testid="members">
               <caption className="sr-only">Registered participants</caption>
               <thead>
@@ -89,7 +97,9 @@ function OperatorBody() {
               <tbody>
                 {members.data.data.map((p) => (
                   <tr key={p.account}>
-                    <td title={p.account}>{shortAddress(p.account)}</td>
+                    <td>
+                      <Who address={p.account} name={p.display_name} />
+                    </td>
                     <td>{ROLE_LABELS[p.role] ?? p.role}</td>
                     <td>{p.grid_area}</td>
                     <td>{p.meter_id ?? "–"}</td>
@@ -98,7 +108,7 @@ function OperatorBody() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableBox>
         )}
       </Panel>
       <Clusters />
@@ -186,7 +196,7 @@ function OpenSession() {
       {sealed && <Field label="Reveal window after the gate (minutes)">{(id) => <input id={id} inputMode="numeric" value={revealWindow} onChange={(e) => setRevealWindow(e.target.value)} />}</Field>}
       <p className="wide hint">
         Trades settle on delivery: sellers are paid for what their meters show they delivered,
-        with a 10 % tolerance and a penalty of 0.05 FLEX per kWh short; every order locks a 0.1 FLEX
+        with a 10 % tolerance and a penalty of {formatPrice(50_000)} short; every order locks a {formatEuro(100_000)}
         bond until it is cleared, cancelled or settled.
       </p>
       <button type="submit" className="wide" disabled={!wallet}>
@@ -258,9 +268,9 @@ function Clusters() {
         <>
           <p className="muted small">
             {c.households} households in {c.k} clusters ({c.method}, {c.metric}), mean silhouette{" "}
-            {c.silhouette === null ? "–" : c.silhouette.toFixed(2)}, computed {formatTime(c.created_at_s)}.
+            {c.silhouette === null ? "–" : c.silhouette.toFixed(2)}, computed <Time s={c.created_at_s} />.
           </p>
-          <div className="scroll" tabIndex={0} role="region" aria-label="Clusters (table)">
+          <TableBox label="Clusters" file="clusters">
             <table data-testid="clusters">
               <caption className="sr-only">Clusters: sizes and daily peaks (no household is named)</caption>
               <thead>
@@ -285,7 +295,7 @@ function Clusters() {
                 })}
               </tbody>
             </table>
-          </div>
+          </TableBox>
           <button type="button" onClick={loadReport}>
             Show cluster report
           </button>

@@ -1,7 +1,8 @@
 // One request: per interval requested vs the coalition's targets vs delivered, and the
 // coalition rows visible to the viewer (a member: its own; the DSO and coordinators: all).
 import { Loading, Panel, ProblemBox } from "../components/ui";
-import { formatPrice, formatTime, formatTokens, formatWh, shortAddress } from "../lib/format";
+import { TableBox } from "../components/TableBox";
+import { Energy, Euro, Price, Time, Who } from "../components/values";
 import { useLoad } from "../lib/hooks";
 import { useApp } from "../state";
 import type { Coalition, FlexRequest, RequestInterval } from "./common";
@@ -15,27 +16,53 @@ export function RequestDetail({ request }: { request: FlexRequest }) {
     [api, tick, id, request.status],
   );
   return (
-    <Panel title={`Request ${id}: per interval`}>
+    <Panel title={`Request ${id}: per interval`} wide>
       <p className="muted small">
-        Escrow {formatTokens(request.escrow)} FLEX · tolerance {request.tolerance_bp / 100} % · cap {formatPrice(request.price_cap_per_kwh)} · penalty{" "}
-        {formatPrice(request.penalty_per_kwh)}
-        {request.price_per_kwh !== null && <> · coalition price {formatPrice(request.price_per_kwh)}</>}
+        DSO <Who address={request.dso} name={request.dso_name} />
+        {request.coordinator && (
+          <>
+            {" "}
+            · coordinator <Who address={request.coordinator} name={request.coordinator_name} />
+          </>
+        )}{" "}
+        · escrow <Euro base={request.escrow} /> · tolerance {request.tolerance_bp / 100} % · cap <Price perKwh={request.price_cap_per_kwh} /> · penalty{" "}
+        <Price perKwh={request.penalty_per_kwh} />
+        {request.price_per_kwh !== null && (
+          <>
+            {" "}
+            · coalition price <Price perKwh={request.price_per_kwh} />
+          </>
+        )}
         {request.settlement_state === "proposed" && (
           <>
             {" "}
-            · settlement proposed: {formatTokens(request.proposed_payout_total ?? "0")} FLEX to members, open to disputes until{" "}
-            {formatTime(request.challenge_ends_s)}
+            · settlement proposed: <Euro base={request.proposed_payout_total ?? "0"} /> to members, open to disputes until <Time s={request.challenge_ends_s} />
             {request.dispute_count ? ` (${request.dispute_count} corrected by disputes)` : ""}
           </>
         )}
-        {request.payout_total !== null && <> · paid {formatTokens(request.payout_total)} FLEX</>}
-        {request.refund !== null && <> · refunded {formatTokens(request.refund)} FLEX</>}
+        {request.payout_total !== null && (
+          <>
+            {" "}
+            · paid <Euro base={request.payout_total} />
+          </>
+        )}
+        {request.refund !== null && (
+          <>
+            {" "}
+            · refunded <Euro base={request.refund} />
+          </>
+        )}
       </p>
+      {request.outcome_reason && (
+        <p className="notice" data-testid="outcome-reason">
+          Why: {request.outcome_reason}
+        </p>
+      )}
       <ProblemBox error={intervals.error} />
       {!intervals.data ? (
         <Loading what="the intervals" />
       ) : (
-        <div className="scroll" tabIndex={0} role="region" aria-label="Requested, targets and delivered per interval (table)">
+        <TableBox label={`Request ${id}: requested, targets and delivered per interval`} file={`request-${id}-intervals`}>
           <table data-testid="request-intervals">
             <caption className="sr-only">Requested, targets and delivered per interval</caption>
             <thead>
@@ -51,23 +78,31 @@ export function RequestDetail({ request }: { request: FlexRequest }) {
             <tbody>
               {intervals.data.data.map((k) => (
                 <tr key={k.interval_index}>
-                  <td>{formatTime(k.interval_start_s)}</td>
-                  <td>{formatWh(k.requested_wh)}</td>
                   <td>
-                    {formatWh(k.lower_wh)} – {formatWh(k.upper_wh)}
+                    <Time s={k.interval_start_s} />
                   </td>
-                  <td>{formatWh(k.target_wh)}</td>
-                  <td>{k.delivered_wh === null ? "–" : formatWh(k.delivered_wh)}</td>
+                  <td>
+                    <Energy wh={k.requested_wh} />
+                  </td>
+                  <td>
+                    <Energy wh={k.lower_wh} /> – <Energy wh={k.upper_wh} />
+                  </td>
+                  <td>
+                    <Energy wh={k.target_wh} />
+                  </td>
+                  <td>
+                    <Energy wh={k.delivered_wh} />
+                  </td>
                   <td>{k.within_tolerance === null ? "–" : k.within_tolerance ? "yes" : "no"}</td>
                 </tr>
               ))}
             </tbody>
           </table>
-        </div>
+        </TableBox>
       )}
       <ProblemBox error={coalition.error} />
       {coalition.data && (
-        <div className="scroll" tabIndex={0} role="region" aria-label="Coalition (table)">
+        <TableBox label={`Request ${id}: coalition`} file={`request-${id}-coalition`}>
           <table data-testid="coalition">
             <caption>
               Coalition (round {coalition.data.round}, {coalition.data.member_count} members
@@ -81,22 +116,32 @@ export function RequestDetail({ request }: { request: FlexRequest }) {
                 <th scope="col">Delivered</th>
                 <th scope="col">Payout</th>
                 <th scope="col">Points</th>
+                {coalition.data.rows.some((r) => r.explanation) && <th scope="col">Why</th>}
               </tr>
             </thead>
             <tbody>
               {coalition.data.rows.map((r) => (
                 <tr key={`${r.member}-${r.status}`}>
-                  <td title={r.member}>{shortAddress(r.member)}</td>
+                  <td>
+                    <Who address={r.member} name={r.member_name} />
+                  </td>
                   <td>{r.status}</td>
-                  <td>{formatWh(r.target_total_wh)}</td>
-                  <td>{r.delivered_total_wh === null ? "–" : formatWh(r.delivered_total_wh)}</td>
-                  <td>{r.payout === null ? "–" : `${formatTokens(r.payout)} FLEX`}</td>
+                  <td>
+                    <Energy wh={r.target_total_wh} />
+                  </td>
+                  <td>
+                    <Energy wh={r.delivered_total_wh} />
+                  </td>
+                  <td>
+                    <Euro base={r.payout} />
+                  </td>
                   <td>{r.points ?? "–"}</td>
+                  {coalition.data!.rows.some((x) => x.explanation) && <td data-testid="explanation">{r.explanation ?? ""}</td>}
                 </tr>
               ))}
             </tbody>
           </table>
-        </div>
+        </TableBox>
       )}
     </Panel>
   );

@@ -4,7 +4,9 @@ import { useState, type FormEvent } from "react";
 import { Field, Loading, NeedsLogin, Panel, ProblemBox, StatusLine } from "../components/ui";
 import type { Page } from "../lib/api";
 import { sendTx } from "../lib/chain";
-import { formatPrice, formatTime, formatTokens, formatWh, parseWhole } from "../lib/format";
+import { Energy, Euro, Price, Time } from "../components/values";
+import { TableBox } from "../components/TableBox";
+import { formatEuro, formatWh, parseWhole } from "../lib/format";
 import { useLoad } from "../lib/hooks";
 import { hasRole, useApp } from "../state";
 import { RequestDetail } from "./RequestDetail";
@@ -28,7 +30,7 @@ function RequestsBody() {
   const current = list.find((r) => r.request_id === chosen) ?? list[0];
   return (
     <div className="grid">
-      <Panel title="Requests">
+      <Panel title="Requests" wide>
         <ProblemBox error={requests.error} />
         {!requests.data ? (
           <Loading what="requests" />
@@ -60,7 +62,7 @@ export function requestStatusText(r: FlexRequest, chainNow: number | null): stri
 export function RequestTable({ requests, selected, onSelect }: { requests: FlexRequest[]; selected: number | null; onSelect: (id: number) => void }) {
   const { chainNow } = useApp();
   return (
-    <div className="scroll" tabIndex={0} role="region" aria-label="Requests (table)">
+    <TableBox label="Requests" file="requests">
       <table data-testid="requests">
         <caption className="sr-only">Flexibility requests, newest first</caption>
         <thead>
@@ -86,17 +88,23 @@ export function RequestTable({ requests, selected, onSelect }: { requests: FlexR
               <td>{r.grid_area || "any"}</td>
               <td data-testid="request-status">{requestStatusText(r, chainNow)}</td>
               <td>
-                {formatTime(r.window_start_s)}, {r.intervals} × 15 min ({r.direction === "up" ? "less load" : "more load"})
+                <Time s={r.window_start_s} />, {r.intervals} × 15 min ({r.direction === "up" ? "less load" : "more load"})
               </td>
-              <td>{formatWh(r.quantities_wh[0] ?? 0)}</td>
-              <td>{formatTime(r.opt_in_deadline_s)}</td>
-              <td>{formatPrice(r.price_cap_per_kwh)}</td>
+              <td>
+                <Energy wh={r.quantities_wh[0] ?? 0} />
+              </td>
+              <td>
+                <Time s={r.opt_in_deadline_s} />
+              </td>
+              <td>
+                <Price perKwh={r.price_cap_per_kwh} />
+              </td>
               <td>{r.opt_in_count}</td>
             </tr>
           ))}
         </tbody>
       </table>
-    </div>
+    </TableBox>
   );
 }
 
@@ -126,9 +134,13 @@ function OptInForm({ request }: { request: FlexRequest }) {
   return (
     <form onSubmit={submit} data-testid="optin-form">
       <p className="muted small">
-        {open
-          ? `Opt-ins close ${formatTime(request.opt_in_deadline_s)} (chain time). The coalition is formed after that.`
-          : "This request takes no opt-ins now."}
+        {open ? (
+          <>
+            Opt-ins close <Time s={request.opt_in_deadline_s} /> (chain time). The coalition is formed after that.
+          </>
+        ) : (
+          "This request takes no opt-ins now."
+        )}
       </p>
       <Field label="Most you offer per interval (Wh)">
         {(id) => <input id={id} inputMode="numeric" value={maxWh} onChange={(e) => setMaxWh(e.target.value)} />}
@@ -169,17 +181,23 @@ function MyCoordination() {
         <>
           <dl className="facts" data-testid="standing">
             <dt>Rewards to claim</dt>
-            <dd>{formatTokens(a.claimable)} FLEX</dd>
+            <dd>
+              <Euro base={a.claimable} />
+            </dd>
             <dt>Earned in total</dt>
-            <dd>{formatTokens(a.earned_total)} FLEX</dd>
+            <dd>
+              <Euro base={a.earned_total} />
+            </dd>
             <dt>Penalties not covered</dt>
-            <dd>{formatTokens(a.penalty_uncovered_total)} FLEX</dd>
+            <dd>
+              <Euro base={a.penalty_uncovered_total} />
+            </dd>
             <dt>Reputation</dt>
             <dd data-testid="reputation">{a.reputation} points ({a.settled_count} settled, {a.opt_in_count} opt-ins)</dd>
           </dl>
           {BigInt(a.claimable) > 0n && (
             <button type="button" onClick={claim} disabled={!wallet}>
-              Claim {formatTokens(a.claimable)} FLEX
+              Claim {formatEuro(a.claimable)}
             </button>
           )}
           {a.requests.length === 0 ? (
@@ -193,6 +211,7 @@ function MyCoordination() {
                   (up to {formatWh(r.max_wh)})
                 </h3>
                 {r.targets_wh && (
+                  <TableBox label={`Your targets and deliveries, request ${r.request_id}`} file={`my-targets-${r.request_id}`}>
                   <table data-testid={`my-targets-${r.request_id}`}>
                     <caption>Your targets and deliveries per interval</caption>
                     <thead>
@@ -206,19 +225,28 @@ function MyCoordination() {
                     <tbody>
                       {r.targets_wh.map((t, k) => (
                         <tr key={k}>
-                          <td>{formatTime(r.window_start_s + k * cfg.interval_s)}</td>
-                          <td>{formatWh(t)}</td>
-                          <td>{r.delivered_wh ? formatWh(r.delivered_wh[k]) : "–"}</td>
-                          <td>{r.credited_wh ? formatWh(r.credited_wh[k]) : "–"}</td>
+                          <td>
+                            <Time s={r.window_start_s + k * cfg.interval_s} />
+                          </td>
+                          <td>
+                            <Energy wh={t} />
+                          </td>
+                          <td>
+                            <Energy wh={r.delivered_wh ? r.delivered_wh[k] : null} />
+                          </td>
+                          <td>
+                            <Energy wh={r.credited_wh ? r.credited_wh[k] : null} />
+                          </td>
                         </tr>
                       ))}
                     </tbody>
                   </table>
+                  </TableBox>
                 )}
                 {r.payout !== null && (
                   <p>
-                    Payout {formatTokens(r.payout)} FLEX
-                    {r.penalty_uncovered && BigInt(r.penalty_uncovered) > 0n ? `, penalty not covered ${formatTokens(r.penalty_uncovered)} FLEX` : ""}
+                    Payout {formatEuro(r.payout)}
+                    {r.penalty_uncovered && BigInt(r.penalty_uncovered) > 0n ? `, penalty not covered ${formatEuro(r.penalty_uncovered)}` : ""}
                     {r.points !== null ? `, ${r.points} reputation points` : ""}
                   </p>
                 )}

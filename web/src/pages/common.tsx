@@ -21,6 +21,10 @@ export interface FlexRequest {
   coordinator: string | null;
   price_per_kwh: number | null;
   member_count: number;
+  /** Why the request got no coalition (when the API says). */
+  outcome_reason?: string | null;
+  dso_name?: string | null;
+  coordinator_name?: string | null;
   max_payout: string | null;
   payout_total: string | null;
   refund: string | null;
@@ -54,6 +58,9 @@ export interface CoalitionRow {
   delivered_total_wh: number | null;
   payout: string | null;
   points: number | null;
+  /** Why the member was penalised or delivered negative (when the API says). */
+  explanation?: string | null;
+  member_name?: string | null;
 }
 
 export interface Coalition {
