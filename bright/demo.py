@@ -201,6 +201,8 @@ def bring_up(settings: ChainSettings, fresh: bool = False, quiet: bool = False) 
             accounts=settings.accounts,
             mnemonic=settings.mnemonic,
             state_file=state,
+            # a fresh chain only: a saved one keeps its own clock
+            genesis_timestamp=None if state.exists() else settings.chain_start_time,
             log_file=settings.state_dir / "chain" / "anvil.log",
         )
         say(f"starting anvil on {anvil.url} (state: {state}{', reused' if state.exists() else ''})")

@@ -154,6 +154,7 @@ class Anvil:
         chain_id: int = 31337,
         log_file: Path | None = None,
         history_states: int = 256,
+        genesis_timestamp: int | None = None,
     ) -> None:
         if block_time < 0:
             raise ValueError(f"block_time must be >= 0 seconds, got {block_time}")
@@ -171,6 +172,7 @@ class Anvil:
         self.chain_id = chain_id
         self.log_file = log_file
         self.history_states = history_states
+        self.genesis_timestamp = genesis_timestamp  # a fresh chain's clock; a saved one's own
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_handle: IO[bytes] | None = None
         self._save_lock = threading.Lock()
@@ -204,6 +206,8 @@ class Anvil:
         ]
         if self.block_time:
             cmd += ["--block-time", f"{self.block_time:g}"]
+        if self.genesis_timestamp is not None:
+            cmd += ["--timestamp", str(self.genesis_timestamp)]
         # Recent states in memory only, none spilled to ~/.foundry (see the module).
         cmd += ["--prune-history", str(self.history_states)]
         return cmd

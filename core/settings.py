@@ -76,6 +76,13 @@ class ChainSettings(BaseSettings):
         default_factory=state_dir,
         description="Folder for everything a run writes (see :func:`state_dir`).",
     )
+    chain_start_time: int | None = Field(
+        None,
+        ge=0,
+        description="Unix seconds at which a fresh local chain's clock starts (anvil "
+        "--timestamp), e.g. to run the demo at another hour or season; unset: now. A saved "
+        "chain keeps its own clock.",
+    )
     confirmations: int = Field(0, ge=0, description="Blocks to wait before a log is final.")
     tx_timeout_s: float = Field(60, gt=0, description="Seconds to wait for a receipt.")
 
