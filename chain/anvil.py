@@ -12,9 +12,11 @@ block time. With a ``state_file`` the chain is saved and restored, durably:
   previous complete file or the new one; what happened after the last save (at most
   ``state_interval_s``) is lost, as after a reorg, which every service and the read side
   handle.
-* **Restored at start** with ``anvil_loadState`` before anyone else talks to the node. A file
-  that cannot be read (truncated, not gzip, not anvil's JSON) raises
-  :class:`ChainStateError`, which says what happened and what to do; nothing is changed.
+* **Restored at start**: unpacked beside the file and given to anvil with ``--load-state``
+  (``anvil_loadState`` over JSON-RPC is refused beyond anvil's 2 MB request limit, which a
+  demo passes in about 10 accelerated hours). A file that cannot be read (truncated, not
+  gzip, not anvil's JSON, or refused by anvil) raises :class:`ChainStateError`, which says
+  what happened and what to do; nothing is changed.
   A plain ``state.json`` beside the file, written by anvil in earlier versions, is loaded
   once and removed after the first save in the new format.
 * **Bounded.** anvil keeps only the ``history_states`` most recent block states in memory
@@ -57,7 +59,8 @@ LEGACY_STATE_NAME = "state.json"  # written in place by anvil itself before the 
 
 
 def read_state_file(path: Path) -> bytes:
-    """The saved state's bytes (gzipped JSON, or the legacy plain JSON), checked.
+    """The saved state as anvil's JSON (from the gzipped file, or the legacy plain one),
+    checked.
 
     Raises :class:`ChainStateError` naming the file, what is wrong with it and what to do."""
     try:
@@ -73,7 +76,7 @@ def read_state_file(path: Path) -> bytes:
         raise _damaged(path, f"it is not a complete gzip file ({exc})") from exc
     if not head.startswith(b"{") or not text.rstrip().endswith(b"}"):
         raise _damaged(path, "it is not anvil's JSON state (truncated or another file)")
-    return raw
+    return text
 
 
 def _damaged(path: Path, why: str) -> ChainStateError:
@@ -238,39 +241,54 @@ class Anvil:
                 f"port {self.port} on {self.host} is already in use: stop what runs there, or "
                 f"choose another port (BRIGHT_CHAIN_PORT)"
             )
+        # anvil loads the saved state from a plain JSON file at start (--load-state): the
+        # gzipped file is unpacked beside it for that and removed once anvil answers. (Loading
+        # over JSON-RPC, anvil_loadState, is refused beyond anvil's 2 MB request limit.)
+        load: Path | None = None
+        command = self.command()
+        if saved is not None:
+            path, text = saved
+            load = path.with_name(f".{path.name}.load.json")
+            load.write_bytes(text)
+            command += ["--load-state", str(load)]
+            timeout_s += len(text) / 20e6  # about a second per 20 MB of JSON
         out: int | IO[bytes] = subprocess.DEVNULL
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log_handle = out = self.log_file.open("ab")
-        self._proc = subprocess.Popen(
-            self.command(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise ChainError(
-                    f"anvil exited with code {self._proc.returncode} at start "
-                    f"(state file {self.state_file}); see {self.log_file or 'its output'}"
-                )
-            try:
-                rpc_call(self.url, "eth_chainId", timeout=0.5)
-                break
-            except (OSError, ChainError):
-                time.sleep(0.05)
-        else:
-            self._kill()
-            raise ChainError(f"anvil did not answer on {self.url} within {timeout_s} s")
-        if saved is not None:
-            path, raw = saved
-            try:  # a large state takes a while: about 1 s per 10 MB of gzip
-                rpc_call(self.url, "anvil_loadState", ["0x" + raw.hex()],
-                         timeout=30 + len(raw) / 1e6)
-            except (OSError, ChainError) as exc:
+        try:
+            self._proc = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if self._proc.poll() is not None:
+                    code = self._proc.returncode
+                    self._kill()
+                    if saved is not None:
+                        raise _damaged(
+                            saved[0],
+                            f"anvil could not load it (exit code {code}; see "
+                            f"{self.log_file or 'its output'})",
+                        )
+                    raise ChainError(
+                        f"anvil exited with code {code} at start; see "
+                        f"{self.log_file or 'its output'}"
+                    )
+                try:
+                    rpc_call(self.url, "eth_chainId", timeout=0.5)
+                    break
+                except (OSError, ChainError):
+                    time.sleep(0.05)
+            else:
                 self._kill()
-                raise _damaged(path, f"anvil refused it ({exc})") from exc
+                raise ChainError(f"anvil did not answer on {self.url} within {timeout_s:.0f} s")
+        finally:
+            if load is not None:
+                load.unlink(missing_ok=True)
         if self.state_file is not None:
             self._saved_head = self._head()
             self._saver_stop.clear()

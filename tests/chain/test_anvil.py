@@ -117,6 +117,24 @@ def test_states_and_blocks_survive_a_restart_and_history_is_not_kept_as_states(t
     assert size < 300 * 1000
 
 
+def test_a_state_larger_than_an_rpc_request_is_restored(tmp_path):
+    """A demo passes anvil's 2 MB JSON-RPC request limit in about ten accelerated hours: the
+    state is loaded at start from a file (loading it over JSON-RPC failed there)."""
+    state = tmp_path / "state.json.gz"
+    with Anvil(accounts=1, state_file=state) as node:
+        for i in range(120):  # 120 contracts of 24 KB of random code: about 3 MB of gzip
+            address = "0x" + f"{i + 1:040x}"
+            rpc_call(node.url, "anvil_setCode", [address, "0x" + os.urandom(24_000).hex()])
+        _mine(node.url, 1)
+        head = _block(node.url)
+    assert state.stat().st_size > 2_500_000
+    with Anvil(accounts=1, state_file=state) as node:
+        assert _block(node.url) == head
+        code = rpc_call(node.url, "eth_getCode", ["0x" + f"{120:040x}", "latest"])
+        assert len(str(code)) == 2 + 48_000
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".load.json")]
+
+
 @pytest.mark.parametrize(
     ("content", "why"),
     [
