@@ -218,7 +218,9 @@ def dso_dashboard(
         ]
     intervals.sort(key=lambda p: (p.interval_start_s, p.request_id))
     return DsoDashboardPublic(
-        dso=whose,
+        # echoed only where it is public (a DSO of some request) or the caller's own: an
+        # address given in the query is not confirmed back otherwise
+        dso=whose if whose is None or count or whose == claims.address else None,
         requests=points,
         intervals=intervals,
         count=count,
