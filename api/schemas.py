@@ -817,6 +817,7 @@ class DsoRequestPointPublic(FromRow):
 
     request_id: int
     dso: AddressStr
+    dso_name: str | None = name_field("dso")
     grid_area: str
     status: str
     window_start_s: int
@@ -849,6 +850,7 @@ class DsoDashboardPublic(BaseModel):
     the cost of a kWh of flexibility."""
 
     dso: AddressStr | None = Field(description="Whose requests (null: every DSO's).")
+    dso_name: str | None = name_field("dso")
     requests: list[DsoRequestPointPublic] = Field(description="The latest, oldest first.")
     intervals: list[DsoIntervalPointPublic] = Field(description="Their intervals, in time.")
     count: int = Field(description="Requests matching the filters in all.")
@@ -909,6 +911,7 @@ class MemberPointPublic(BaseModel):
 
 class MemberDashboardPublic(BaseModel):
     account: AddressStr
+    account_name: str | None = name_field("account")
     data: list[MemberPointPublic] = Field(description="Settled requests and sessions, in time.")
     earned_total: Amount = Field(description="Of the rows listed.")
     penalty_total: Amount = Field(description="Of the rows listed.")

@@ -40,6 +40,7 @@ from api.deps import (
     TimeRangeDep,
 )
 from api.errors import ForbiddenError
+from api.names import directory_names, named
 from api.routes._filters import delivery_between, in_scope
 from api.schemas import (
     DsoDashboardPublic,
@@ -217,7 +218,7 @@ def dso_dashboard(
             for k in rows
         ]
     intervals.sort(key=lambda p: (p.interval_start_s, p.request_id))
-    return DsoDashboardPublic(
+    board = DsoDashboardPublic(
         # echoed only where it is public (a DSO of some request) or the caller's own: an
         # address given in the query is not confirmed back otherwise
         dso=whose if whose is None or count or whose == claims.address else None,
@@ -231,6 +232,7 @@ def dso_dashboard(
         credited_wh_total=credited_total,
         cost_per_kwh=paid_total * 1000 / credited_total if credited_total else None,
     )
+    return named(board, directory_names(db, scope))
 
 
 # ---- operator ------------------------------------------------------------------------------
@@ -377,13 +379,14 @@ def member_dashboard(
     end = len(points) - page.offset
     shown = points[max(0, end - page.limit) : max(0, end)]
     acct = db.get(FlexAccount, (scope.chain_id, address))
-    return MemberDashboardPublic(
+    board = MemberDashboardPublic(
         account=address,
         data=shown,
         earned_total=str(sum(int(p.earned) for p in shown)),
         penalty_total=str(sum(int(p.penalty) for p in shown)),
         reputation=acct.reputation if acct is not None else 0,
     )
+    return named(board, directory_names(db, scope))
 
 
 Point = tuple[int, str, int, int, int, int | None]
