@@ -334,6 +334,10 @@ def up(
     if once:
         running.stop()
         return
+    from core.lines import whole_lines
+
+    # Many threads print from here on: each line comes out whole (core/lines.py).
+    sys.stdout, sys.stderr = whole_lines(sys.stdout), whole_lines(sys.stderr)
     stop = threading.Event()
     # Installed explicitly: a process started in the background inherits SIGINT as ignored.
     signal.signal(signal.SIGINT, lambda *_: stop.set())

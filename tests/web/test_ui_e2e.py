@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -32,6 +33,9 @@ def _get(url: str) -> dict[str, object]:
     with urllib.request.urlopen(url, timeout=3) as resp:
         data: dict[str, object] = json.loads(resp.read())
         return data
+
+
+_STARTED: dict[str, float] = {}  # monotonic times: bright up started, its UI ready
 
 
 def _next_utc(hour: int, minute: int) -> int:
@@ -66,6 +70,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env.pop("BRIGHT_RPC_URL", None)
     env.pop("BRIGHT_DATABASE_URL", None)
     log = (state / "bright-up.log").open("w")
+    _STARTED["bright_up"] = time.monotonic()
     proc = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "bright"),
@@ -85,6 +90,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 pytest.fail(f"bright up exited ({proc.returncode}):\n{_tail(state)}")
             try:
                 if _get(url + "config").get("dev_accounts"):
+                    _STARTED["ready"] = time.monotonic()
                     break
             except OSError:
                 pass
@@ -115,6 +121,7 @@ def test_ui_end_to_end_in_chromium(platform: str) -> None:
         "BRIGHT_UI_SCREENSHOTS": str(SCREENSHOTS),
         "BRIGHT_E2E_SCENARIOS": os.environ.get("BRIGHT_E2E_SCENARIOS", "market,dso,optin,targets"),
     }
+    node_started = time.monotonic()
     try:
         run = subprocess.run(
             ["node", str(ROOT / "web" / "e2e" / "run.mjs")],
@@ -129,6 +136,19 @@ def test_ui_end_to_end_in_chromium(platform: str) -> None:
     output = f"{run.stdout}\n{run.stderr}"
     assert run.returncode == 0, f"web UI e2e failed:\n{output}"
     assert "all scenarios passed" in run.stdout
+    # A new user's path, measured: `bright up --fresh` to the UI ready, then (the browser
+    # opening the page, logging in with the wallet) to the first bid placed and seen.
+    bid = re.search(r"\[e2e \+([\d.]+)s\] ok   member places a bid", run.stdout)
+    assert bid is not None, run.stdout
+    first_bid = {
+        "bright_up_to_ui_ready_s": round(_STARTED["ready"] - _STARTED["bright_up"], 1),
+        "bright_up_to_first_bid_s": round(
+            node_started - _STARTED["bright_up"] + float(bid.group(1)), 1
+        ),
+    }
+    (ROOT / "reports").mkdir(exist_ok=True)
+    (ROOT / "reports" / "ui-first-bid.json").write_text(json.dumps(first_bid) + "\n")
+    print(f"new user's first bid: {first_bid}")
     for name in ("member-market", "member-requests", "member-energy", "member-home", "dso"):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000, name
         # the page at 1280x800, where run.mjs checked that no table is wider than its container
