@@ -10,11 +10,13 @@ and the exit code, 2 for bad input, a bad option or setting, a missing file or a
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -387,17 +389,26 @@ def up(
     finally:
         print("stopping ...", file=sys.stderr, flush=True)
         stop.set()
+
+        def step(name: str, action: Callable[[], object]) -> None:
+            """One part of the stop; one taking more than a second says so (a slow stop
+            should say what it waits for)."""
+            t0 = time.monotonic()
+            action()
+            if (took := time.monotonic() - t0) > 1.0:
+                print(f"stopping: {name} took {took:.1f} s", file=sys.stderr, flush=True)
+
         for thread in senders:  # a stop ends their waits for receipts at once
-            thread.join(timeout=15)
+            step(thread.name, functools.partial(thread.join, timeout=15))
         if feed is not None:
-            feed.stop()
+            step("the forecast feed", feed.stop)
         if api_server is not None:
-            api_server.stop()
+            step("the API", api_server.stop)
         if data_in is not None:
-            data_in.stop()
+            step("the data-in path", data_in.stop)
         if read_side is not None:
-            read_side.stop()
-        running.stop()
+            step("the read side", read_side.stop)
+        step("the chain (saving its state)", running.stop)
         print("stopped; chain state saved", file=sys.stderr, flush=True)
 
 
