@@ -125,6 +125,14 @@ class DemoDataIn:
         ).start()
         self.service.start()
 
+        # The meters go on from their last readings the oracle kept (a restart must not
+        # start their registers again: a counter only rises).
+        resume = {
+            device_of[meter]: last
+            for meter, last in self.service.state.last_counters().items()
+            if meter in device_of
+        }
+
         def publish() -> None:
             simulate(
                 homes=self.homes,
@@ -136,6 +144,7 @@ class DemoDataIn:
                 stop=self._stop,
                 progress=lambda _msg: None,
                 delivery=None if delivery is None else by_device,
+                resume=resume,
             )
 
         self.thread = threading.Thread(target=publish, name="demo-simulator", daemon=True)

@@ -213,6 +213,7 @@ def simulate(
     stop: threading.Event | None = None,
     progress: Callable[[str], None] | None = None,
     delivery: Callable[[int], Mapping[str, int]] | None = None,
+    resume: Mapping[str, tuple[float, float, float | None]] | None = None,
 ) -> SimulationResult:
     """Publish the homes' meter messages on MQTT at accelerated time; see the module docstring.
 
@@ -227,6 +228,13 @@ def simulate(
     less load or more export, as an upward request asks). The change is spread evenly over
     the interval's publishing steps, so the interval's metered net energy moves by exactly
     that much (to the Wh rounding of the registers); the noise is unchanged.
+
+    ``resume`` (``{device_id: (time_s, import Wh, export Wh or None)}``: each meter's last
+    reading an earlier run published, e.g. :meth:`oracles.state.OracleState.last_counters`)
+    makes a restarted simulation go on where the meters were: their registers start from those
+    readings (a counter only rises: starting again from the seeded registers, every reading
+    after a restart was refused as going backwards), and nothing is published again for the
+    time up to them.
     """
     if INTERVAL_S % publish_period_s:
         raise ValueError(f"publish_period_s must divide 900, got {publish_period_s}")
@@ -252,6 +260,14 @@ def simulate(
         )
         for h in virtual
     ]
+    resume_at: dict[str, float] = {}
+    for m in meters:
+        last = (resume or {}).get(m.home.device_id)
+        if last is not None:
+            resume_at[m.home.device_id] = last[0]
+            m.import_acc = last[1]
+            if last[2] is not None:
+                m.export_acc = last[2]
     end_s = start_s + duration_s
     result = SimulationResult(start_s, end_s, virtual, {})
     clients = _connect(mqtt_host, mqtt_port, math.ceil(homes / HOMES_PER_CLIENT), seed)
@@ -273,8 +289,13 @@ def simulate(
                     delivery_s = interval_start(t)
                     offsets_w = _delivery_w(delivery, delivery_s)
                 for i, m in enumerate(meters):
+                    resumes = resume_at.get(m.home.device_id)
+                    # published before the restart (the registers hold its last reading)
+                    silent = resumes is not None and t <= resumes
+                    if resumes is not None and silent and t + step <= resumes:
+                        continue
                     imp, exp = m.registers()
-                    if at_boundary:
+                    if at_boundary and not silent:
                         key = m.home.device_id
                         prev = boundary_registers.get(key)
                         if prev is not None:
@@ -298,26 +319,27 @@ def simulate(
                     body = json.dumps(payload).encode()
                     topic = f"{base_topic}/{m.home.address}"
                     deliver = t
-                    if m.outage_left == 0 and m.rng.random() < gap_rate:
-                        m.outage_left = m.rng.randint(2, 10)
-                    if m.outage_left > 0:
-                        m.outage_left -= 1
-                        if at_boundary:
-                            m.buffered.append((t, topic, body))
+                    if not silent:
+                        if m.outage_left == 0 and m.rng.random() < gap_rate:
+                            m.outage_left = m.rng.randint(2, 10)
+                        if m.outage_left > 0:
+                            m.outage_left -= 1
+                            if at_boundary:
+                                m.buffered.append((t, topic, body))
+                            else:
+                                result.lost += 1
+                            if m.outage_left == 0:  # reconnects: the buffered registers arrive
+                                for _, b_topic, b_body in m.buffered:
+                                    heapq.heappush(queue, (t + step, seq, b_topic, b_body, i))
+                                    seq += 1
+                                    result.late += 1
+                                m.buffered.clear()
                         else:
-                            result.lost += 1
-                        if m.outage_left == 0:  # reconnects: the buffered registers arrive
-                            for _, b_topic, b_body in m.buffered:
-                                heapq.heappush(queue, (t + step, seq, b_topic, b_body, i))
-                                seq += 1
+                            if m.rng.random() < late_rate:
+                                deliver = t + m.rng.uniform(*late_delay_s)
                                 result.late += 1
-                            m.buffered.clear()
-                    else:
-                        if m.rng.random() < late_rate:
-                            deliver = t + m.rng.uniform(*late_delay_s)
-                            result.late += 1
-                        heapq.heappush(queue, (deliver, seq, topic, body, i))
-                        seq += 1
+                            heapq.heappush(queue, (deliver, seq, topic, body, i))
+                            seq += 1
                     # energy of the coming step
                     m.import_acc += max(net_w, 0.0) * step / 3600.0
                     m.export_acc += max(-net_w, 0.0) * step / 3600.0

@@ -174,6 +174,28 @@ class OracleState:
             ).fetchall()
         yield from rows
 
+    def last_counters(self) -> dict[str, tuple[float, float, float | None]]:
+        """Each meter's latest import counter reading kept: ``{meter_id: (time_s, import Wh,
+        export Wh or None)}`` (the export counter's latest reading at or before that time).
+        Where a restarted simulation of the meters goes on from (``oracles.simulator``)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT meter_id, direction, time_s, value FROM samples WHERE kind = 'counter' "
+                "ORDER BY time_s"
+            ).fetchall()
+        imports: dict[str, tuple[float, float]] = {}
+        exports: dict[str, list[tuple[float, float]]] = {}
+        for meter, direction, time_s, value in rows:
+            if direction == "import":
+                imports[meter] = (float(time_s), float(value))
+            else:
+                exports.setdefault(meter, []).append((float(time_s), float(value)))
+        out: dict[str, tuple[float, float, float | None]] = {}
+        for meter, (time_s, value) in imports.items():
+            before = [v for t, v in exports.get(meter, []) if t <= time_s]
+            out[meter] = (time_s, value, before[-1] if before else None)
+        return out
+
     def prune_samples(self, meter_id: str, direction: str, kind: str, before_s: float) -> None:
         """Delete samples older than ``before_s`` except the last one at or before it."""
         with self._lock:

@@ -82,6 +82,61 @@ def test_published_registers_reproduce_the_truth(mqtt_broker):
     assert sum(imp for imp, _ in result.truth.values()) > 0
 
 
+def _collect(port: int, run) -> list[tuple[str, dict]]:
+    received: queue.Queue[tuple[str, dict]] = queue.Queue()
+    probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sim-probe-{time.time()}")
+    subscribed = threading.Event()
+    probe.on_subscribe = lambda *a: subscribed.set()
+    probe.on_message = lambda c, u, m: received.put((m.topic, json.loads(m.payload)))
+    probe.connect("127.0.0.1", port)
+    probe.loop_start()
+    probe.subscribe("zigbee2mqtt/#", qos=1)
+    assert subscribed.wait(5)
+    result = run()
+    messages: list[tuple[str, dict]] = []
+    deadline = time.monotonic() + 5
+    while len(messages) < result.published and time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            messages.append(received.get(timeout=0.2))
+    probe.loop_stop()
+    probe.disconnect()
+    return messages
+
+
+def test_a_restarted_simulation_goes_on_from_the_meters_last_readings(mqtt_broker):
+    """A restart of the demo starts the simulation again an hour back; with the last readings
+    the oracle kept, each meter's counters go on from them and nothing up to them is sent
+    again (before, the registers started from their seeded values: every reading after a
+    restart went backwards and was refused)."""
+    start = (int(time.time()) // INTERVAL_S) * INTERVAL_S - 6 * 3600
+
+    def run(resume=None):
+        return simulate(
+            homes=3, speed=7200.0, duration_s=1800, start_s=start, mqtt_port=mqtt_broker.port,
+            gap_rate=0.0, late_rate=0.0, seed=7, progress=lambda msg: None, resume=resume,
+        )
+
+    first = _collect(mqtt_broker.port, run)
+    last: dict[str, tuple[float, float, float | None]] = {}
+    for topic, body in first:
+        if body["time_s"] <= start + 900:  # the first run "stopped" a quarter of an hour in
+            device = topic.split("/")[1] + "-meter"
+            last[device] = (
+                float(body["time_s"]),
+                body["energy"] * 1000,
+                body.get("produced_energy", 0.0) * 1000 if "produced_energy" in body else None,
+            )
+    assert len(last) == 3
+    second = _collect(mqtt_broker.port, lambda: run(resume=last))
+    assert second
+    for topic, body in second:
+        t, imp, exp = last[topic.split("/")[1] + "-meter"]
+        assert body["time_s"] > t  # nothing up to the last reading is sent again
+        assert body["energy"] * 1000 >= imp  # the counter goes on rising
+        if exp is not None:
+            assert body["produced_energy"] * 1000 >= exp
+
+
 def test_sim_clock_runs_at_speed():
     clock = SimClock(start_s=1000.0, speed=600.0)
     time.sleep(0.05)

@@ -363,6 +363,18 @@ try {
   await visit(member, "requests", "member-requests", () => member.page.getByRole("heading", { name: /My coalitions/ }).waitFor());
   await visit(member, "energy", "member-energy", () => member.page.getByText(/intervals committed on-chain/).waitFor({ timeout: 30_000 }));
   await visit(member, "home", "member-home", () => member.page.getByRole("heading", { name: "Comfort preferences" }).waitFor());
+  await step("a member names itself and adds an asset in its profile", async () => {
+    const form = member.page.getByTestId("profile");
+    await form.waitFor();
+    await form.getByLabel("Display name").fill("Anna (e2e)");
+    await form.getByLabel("Asset kind").selectOption("battery");
+    await form.getByLabel("Power (kW)").fill("5");
+    await form.getByLabel("Capacity (kWh)").fill("10");
+    await form.getByRole("button", { name: "Add asset" }).click();
+    await form.getByRole("button", { name: "Save profile" }).click();
+    await statusMatching(member, /Profile saved/);
+    await form.getByTestId("assets").getByText(/battery, 5 kW, 10 kWh/).waitFor();
+  });
   await visit(member, "dashboards", "member-dashboards", () => member.page.getByTestId("member-kpis").waitFor({ timeout: 30_000 }));
   if (dso) {
     await visit(dso, "dso", "dso", async () => {

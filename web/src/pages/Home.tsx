@@ -1,4 +1,5 @@
-// Member: home devices (status from the gateway) and comfort preferences.
+// Member: own profile (display name, flexible assets), home devices (status from the gateway)
+// and comfort preferences.
 import { useEffect, useState, type FormEvent } from "react";
 import { Field, Loading, NeedsLogin, Panel, ProblemBox, StatusLine } from "../components/ui";
 import { TableBox } from "../components/TableBox";
@@ -73,6 +74,9 @@ function HomeBody() {
       <Panel title="Comfort preferences">
         <Preferences />
       </Panel>
+      <Panel title="My profile">
+        <Profile />
+      </Panel>
     </div>
   );
 }
@@ -145,6 +149,127 @@ function Preferences() {
       ))}
       <button type="submit" className="wide">
         Save preferences
+      </button>
+      <div className="wide">
+        <StatusLine text={status} />
+        <ProblemBox error={error} onDismiss={() => setError(null)} />
+      </div>
+    </form>
+  );
+}
+
+type Asset = { kind: string; power_kw: number; capacity_kwh?: number | null; label?: string | null };
+type ProfileData = { account: string; display_name: string | null; assets: Asset[] };
+
+const ASSET_KINDS = ["heat-pump", "battery", "ev-charger", "pv"] as const;
+
+/** The asset as PUT /profile takes it (a battery with its capacity, the others without). */
+export function assetBody(a: Asset): Asset {
+  const out: Asset = { kind: a.kind, power_kw: Number(a.power_kw) };
+  if (a.kind === "battery") out.capacity_kwh = Number(a.capacity_kwh);
+  if (a.label) out.label = a.label;
+  return out;
+}
+
+/** A new asset from the form's text fields, or the reason it is refused. */
+export function parseAsset(kind: string, power: string, capacity: string): Asset | string {
+  const p = Number(power);
+  if (!power || !Number.isFinite(p) || p <= 0) return "Power must be a number of kW above 0.";
+  if (kind !== "battery") return { kind, power_kw: p };
+  const c = Number(capacity);
+  if (!capacity || !Number.isFinite(c) || c <= 0) return "A battery needs its capacity in kWh, above 0.";
+  return { kind, power_kw: p, capacity_kwh: c };
+}
+
+function Profile() {
+  const { api } = useApp();
+  const loaded = useLoad(() => api.get<ProfileData>("/profile"), [api]);
+  const [name, setName] = useState("");
+  const [assets, setAssets] = useState<Asset[]>([]);
+  const [kind, setKind] = useState<string>("heat-pump");
+  const [power, setPower] = useState("");
+  const [capacity, setCapacity] = useState("");
+  const [status, setStatus] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    if (!loaded.data) return;
+    setName(loaded.data.display_name ?? "");
+    setAssets(loaded.data.assets);
+  }, [loaded.data]);
+  const add = () => {
+    const a = parseAsset(kind, power, capacity);
+    if (typeof a === "string") {
+      setError(new Error(a));
+      return;
+    }
+    setError(null);
+    setAssets([...assets, a]);
+    setPower("");
+    setCapacity("");
+  };
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const body: { display_name?: string; assets: Asset[] } = { assets: assets.map(assetBody) };
+      if (name.trim()) body.display_name = name.trim();
+      const r = await api.put<ProfileData>("/profile", body);
+      setName(r.display_name ?? "");
+      setAssets(r.assets);
+      setStatus("Profile saved. Other members see your name where they may see your address.");
+    } catch (err) {
+      setStatus(null);
+      setError(err);
+    }
+  };
+  if (loaded.error) return <ProblemBox error={loaded.error} />;
+  if (!loaded.data) return <Loading what="your profile" />;
+  return (
+    <form onSubmit={submit} className="cols" data-testid="profile">
+      <Field label="Display name">
+        {(id) => <input id={id} value={name} maxLength={64} onChange={(e) => setName(e.target.value)} />}
+      </Field>
+      <div className="wide">
+        {assets.length === 0 ? (
+          <p>No flexible asset yet.</p>
+        ) : (
+          <ul data-testid="assets">
+            {assets.map((a, i) => (
+              <li key={`${a.kind}-${i}`}>
+                {a.kind}, {a.power_kw} kW{a.kind === "battery" && a.capacity_kwh ? `, ${a.capacity_kwh} kWh` : ""}
+                {a.label ? ` (${a.label})` : ""}{" "}
+                <button type="button" onClick={() => setAssets(assets.filter((_, j) => j !== i))}>
+                  Remove {a.kind} {i + 1}
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </div>
+      <Field label="Asset kind">
+        {(id) => (
+          <select id={id} value={kind} onChange={(e) => setKind(e.target.value)}>
+            {ASSET_KINDS.map((k) => (
+              <option key={k} value={k}>
+                {k}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <Field label="Power (kW)">
+        {(id) => <input id={id} inputMode="decimal" value={power} onChange={(e) => setPower(e.target.value)} />}
+      </Field>
+      {kind === "battery" && (
+        <Field label="Capacity (kWh)">
+          {(id) => <input id={id} inputMode="decimal" value={capacity} onChange={(e) => setCapacity(e.target.value)} />}
+        </Field>
+      )}
+      <button type="button" onClick={add}>
+        Add asset
+      </button>
+      <button type="submit" className="wide">
+        Save profile
       </button>
       <div className="wide">
         <StatusLine text={status} />
