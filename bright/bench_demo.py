@@ -239,6 +239,9 @@ def bench_demo(
                 time.sleep(0.2)
                 continue
             memory_mb, peak_mb = run.rss_mb, run.peak_mb
+            # meter readings refused as going backwards during the run now ending (after a
+            # restart the simulated meters must go on from where they were)
+            backwards = sum("counter_decreased" in line for line in run.lines)
             if event == "kill":
                 run.kill()
                 stop_s = None
@@ -267,6 +270,7 @@ def bench_demo(
                 ),
                 "restart_running_s": round(run.running_s or 0, 2),
                 "blocks_lost": lost,
+                "readings_refused_backwards_before": backwards,
             }
             restarts.append(record)
             _say(json.dumps(record))
