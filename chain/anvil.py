@@ -16,7 +16,9 @@ block time. With a ``state_file`` the chain is saved and restored, durably:
   (``anvil_loadState`` over JSON-RPC is refused beyond anvil's 2 MB request limit, which a
   demo passes in about 10 accelerated hours). A file that cannot be read (truncated, not
   gzip, not anvil's JSON, or refused by anvil) raises :class:`ChainStateError`, which says
-  what happened and what to do; nothing is changed.
+  what happened and what to do; nothing is changed. A chain whose last block is ahead of the
+  wall clock (the accelerated demo) goes on from that block's time (anvil would restart its
+  clock at the wall clock, hours before the last block).
   A plain ``state.json`` beside the file, written by anvil in earlier versions, is loaded
   once and removed after the first save in the new format.
 * **Bounded.** anvil keeps only the ``history_states`` most recent block states in memory
@@ -289,6 +291,8 @@ class Anvil:
         finally:
             if load is not None:
                 load.unlink(missing_ok=True)
+        if saved is not None:
+            self._keep_the_clock()
         if self.state_file is not None:
             self._saved_head = self._head()
             self._saver_stop.clear()
@@ -297,6 +301,15 @@ class Anvil:
             )
             self._saver.start()
         return self
+
+    def _keep_the_clock(self) -> None:
+        """A restored chain's clock goes on from its last block: anvil restarts its clock at
+        the wall clock, so a chain that ran ahead of it (the accelerated demo) would mine its
+        next block hours before its last one, and every contract would see time go back."""
+        block = rpc_call(self.url, "eth_getBlockByNumber", ["latest", False], timeout=5)
+        last = int(str(block["timestamp"]), 16) if isinstance(block, dict) else 0
+        if last >= int(time.time()):
+            rpc_call(self.url, "evm_setTime", [last + 1], timeout=5)
 
     # -- saving ----------------------------------------------------------------------------
     def _head(self) -> object:

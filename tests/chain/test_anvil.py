@@ -135,6 +135,21 @@ def test_a_state_larger_than_an_rpc_request_is_restored(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".load.json")]
 
 
+def test_a_restored_chain_ahead_of_the_wall_clock_keeps_its_time(tmp_path):
+    """The accelerated demo runs its chain hours ahead of the wall clock; after a restart the
+    next block must not be older than the last one (anvil restarts its clock at the wall
+    clock: the next block came 10 h before the last, and contracts saw time go back)."""
+    state = tmp_path / "state.json.gz"
+    with Anvil(accounts=1, state_file=state) as node:
+        rpc_call(node.url, "evm_increaseTime", [36_000])
+        _mine(node.url, 1)
+        last = int(rpc_call(node.url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    with Anvil(accounts=1, state_file=state) as node:
+        _mine(node.url, 1)
+        block = rpc_call(node.url, "eth_getBlockByNumber", ["latest", False])
+        assert last < int(block["timestamp"], 16) < last + 60
+
+
 @pytest.mark.parametrize(
     ("content", "why"),
     [
