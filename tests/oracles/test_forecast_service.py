@@ -134,6 +134,7 @@ def test_demo_forecasts_reach_the_read_model_and_the_api(demo, models_dir, tmp_p
 
     class Demo:  # what index_into needs
         running = demo
+        members = demo.members
 
     url = f"sqlite:///{tmp_path / 'read_models.sqlite'}"
     index_into(Demo, url)
