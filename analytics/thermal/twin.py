@@ -1,0 +1,281 @@
+"""The household twin: building fabric + heating/cooling system + hot-water tank + occupants.
+
+:func:`simulate` runs one or many homes over the same weather, at 15-minute (or hourly) steps,
+through the compiled 5R1C network (:mod:`analytics.thermal.network`). What a controller can set,
+per step and home (:class:`Controls`): a setpoint offset (K), the heat pump's modulation
+(0..1 of its capacity) and whether the heating/cooling device may run at all.
+
+Weather is a frame indexed by the UTC start of each interval with ``outdoor_c``, ``direct_w_m2``
+(direct normal irradiance) and ``diffuse_w_m2`` (diffuse horizontal); hourly weather driving a
+15-minute simulation is spread over the quarter hours (temperature interpolated, irradiance held
+at the hour's mean, so energy is kept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.thermal.errors import ThermalConfigError, ThermalDataError
+from analytics.thermal.network import Building, NetworkArrays, _run, pack, steady_mass_temperature
+from analytics.thermal.occupants import Occupancy
+from analytics.thermal.solar import facade_irradiance
+from analytics.thermal.systems import HeatingSystem, HotWaterTank
+
+WEATHER_COLUMNS = ("outdoor_c", "direct_w_m2", "diffuse_w_m2")
+
+
+@dataclass(frozen=True)
+class TwinConfig:
+    """Everything that describes one home's twin."""
+
+    building: Building = field(default_factory=Building)
+    system: HeatingSystem = field(default_factory=HeatingSystem)
+    tank: HotWaterTank = field(default_factory=HotWaterTank)
+    occupancy: Occupancy = field(default_factory=Occupancy)
+    latitude: float = 52.52
+    longitude: float = 13.40
+
+    def to_json(self) -> dict[str, Any]:
+        return {"building": self.building.to_json(), "system": dict(self.system.__dict__),
+                "tank": dict(self.tank.__dict__), "occupancy": dict(self.occupancy.__dict__),
+                "latitude": self.latitude, "longitude": self.longitude}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TwinConfig:
+        try:
+            return cls(Building.from_json(data["building"]), HeatingSystem(**data["system"]),
+                       HotWaterTank(**data["tank"]), Occupancy(**data["occupancy"]),
+                       float(data["latitude"]), float(data["longitude"]))
+        except (KeyError, TypeError) as exc:
+            raise ThermalConfigError(f"not a twin configuration: {exc}") from exc
+
+    def with_(self, **changes: Any) -> TwinConfig:
+        return replace(self, **changes)
+
+
+@dataclass
+class Drivers:
+    """Measured series that replace a home's occupancy schedules (calibration on data), per
+    step: internal gains (W), heating and cooling setpoints (degC). Any may be None."""
+
+    gains_w: np.ndarray | None = None
+    heat_sp_c: np.ndarray | None = None
+    cool_sp_c: np.ndarray | None = None
+
+
+@dataclass
+class Controls:
+    """What a controller sets, arrays of shape (T,) or (T, N); None: not set."""
+
+    setpoint_offset_k: np.ndarray | None = None
+    modulation: np.ndarray | None = None
+    device_on: np.ndarray | None = None
+
+
+@dataclass
+class SimResult:
+    """Per-step results, arrays (T, N): mean power over each step, W; temperatures degC."""
+
+    times: pd.DatetimeIndex
+    step_s: int
+    indoor_c: np.ndarray
+    heat_w: np.ndarray
+    """Space heating (+) or cooling (-) heat delivered to the air."""
+    electricity_w: np.ndarray
+    fuel_w: np.ndarray
+    dhw_w: np.ndarray
+    """Heat put into the hot-water tank."""
+    outdoor_c: np.ndarray
+    mass_c: np.ndarray | None = None
+    surface_c: np.ndarray | None = None
+    final_mass_c: np.ndarray | None = None
+
+    def energy_kwh(self, values: np.ndarray) -> np.ndarray:
+        """Total energy per home of a power array, kWh."""
+        return np.asarray(values, dtype=float).sum(axis=0) * self.step_s / 3.6e6
+
+    def home(self, n: int = 0) -> pd.DataFrame:
+        """One home's results as a frame (energies per step in Wh)."""
+        wh = self.step_s / 3600.0
+        return pd.DataFrame({
+            "indoor_c": self.indoor_c[:, n], "heat_wh": self.heat_w[:, n] * wh,
+            "electricity_wh": self.electricity_w[:, n] * wh, "fuel_wh": self.fuel_w[:, n] * wh,
+            "dhw_wh": self.dhw_w[:, n] * wh, "outdoor_c": self.outdoor_c,
+        }, index=self.times)
+
+
+def prepare_weather(weather: pd.DataFrame, step_s: int) -> pd.DataFrame:
+    """Validated weather at the simulation step (module docstring)."""
+    if not isinstance(weather.index, pd.DatetimeIndex) or weather.index.tz is None:
+        raise ThermalDataError("weather: the index must be time-zone-aware start times of intervals")
+    missing = [c for c in WEATHER_COLUMNS if c not in weather.columns]
+    if missing:
+        raise ThermalDataError(f"weather: columns missing: {', '.join(missing)}")
+    if step_s not in (900, 3600):
+        raise ThermalConfigError(f"step_s must be 900 or 3600, got {step_s}")
+    frame = weather.loc[:, list(WEATHER_COLUMNS)].astype(float)
+    if frame.isna().any().any():
+        bad = [c for c in WEATHER_COLUMNS if frame[c].isna().any()]
+        raise ThermalDataError(f"weather: gaps (NaN) in {', '.join(bad)}")
+    if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
+        raise ThermalDataError("weather: times must be increasing without duplicates")
+    if len(frame) > 1:
+        steps = np.diff(frame.index.as_unit("s").asi8)
+        if np.any(steps != steps[0]):
+            raise ThermalDataError("weather: rows must be evenly spaced (missing rows?)")
+        data_step = int(steps[0])
+    else:
+        data_step = step_s
+    if data_step == step_s:
+        return frame
+    if data_step == 3600 and step_s == 900:
+        idx = pd.date_range(frame.index[0], periods=len(frame) * 4, freq="15min")
+        out = frame.reindex(idx)
+        out["outdoor_c"] = out["outdoor_c"].interpolate(limit_direction="both")
+        out[["direct_w_m2", "diffuse_w_m2"]] = out[["direct_w_m2", "diffuse_w_m2"]].ffill()
+        return out
+    if data_step == 900 and step_s == 3600:
+        return frame.resample("1h").mean()
+    raise ThermalDataError(f"weather: a step of {data_step} s cannot drive a {step_s} s simulation")
+
+
+def _per_step(values: np.ndarray | float | None, n_steps: int, n_homes: int, name: str
+              ) -> np.ndarray:
+    if values is None:
+        return np.zeros((0, n_homes))
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full((n_steps, n_homes), float(arr))
+    elif arr.ndim == 1:
+        if len(arr) != n_steps:
+            raise ThermalDataError(f"{name}: {len(arr)} values for {n_steps} steps")
+        arr = np.repeat(arr[:, None], n_homes, axis=1)
+    if arr.shape != (n_steps, n_homes):
+        raise ThermalDataError(f"{name}: shape {arr.shape}, expected ({n_steps}, {n_homes})")
+    if not np.isfinite(arr).all():
+        raise ThermalDataError(f"{name}: not finite everywhere")
+    return np.ascontiguousarray(arr)
+
+
+def simulate(
+    configs: TwinConfig | list[TwinConfig],
+    weather: pd.DataFrame,
+    *,
+    step_s: int = 900,
+    controls: Controls | None = None,
+    heat_given_w: np.ndarray | None = None,
+    drivers: list[Drivers | None] | None = None,
+    initial_indoor_c: float | np.ndarray | None = None,
+    initial_mass_c: np.ndarray | None = None,
+    keep_nodes: bool = False,
+) -> SimResult:
+    """Simulate homes over the weather (module docstring). All homes must share the location
+    of the first (group homes by place and call once per place).
+
+    ``heat_given_w`` (T,) or (T, N): the system's heat per step, W, instead of the thermostat.
+    ``drivers``: per home, measured series replacing its schedules (:class:`Drivers`).
+    The start state is steady state at ``initial_indoor_c`` (default: the first heating
+    setpoint), or ``initial_mass_c`` where given.
+    """
+    homes = [configs] if isinstance(configs, TwinConfig) else list(configs)
+    if not homes:
+        raise ThermalConfigError("no homes to simulate")
+    lat, lon = homes[0].latitude, homes[0].longitude
+    if any((h.latitude, h.longitude) != (lat, lon) for h in homes):
+        raise ThermalConfigError("simulate: homes at different places; call once per place")
+    w = prepare_weather(weather, step_s)
+    times = w.index
+    n_steps, n_homes = len(times), len(homes)
+    outdoor = np.ascontiguousarray(w["outdoor_c"].to_numpy())
+    poa = np.ascontiguousarray(facade_irradiance(times, lat, lon, w["direct_w_m2"].to_numpy(),
+                                                 w["diffuse_w_m2"].to_numpy(), step_s))
+    arrays = pack([h.building for h in homes])
+
+    # occupancy profiles, shared by homes with the same occupancy and floor area
+    keys: dict[tuple, int] = {}
+    columns: list[dict[str, np.ndarray]] = []
+    profile = np.empty(n_homes, dtype=np.int64)
+    for n, home in enumerate(homes):
+        driver = drivers[n] if drivers is not None else None
+        if driver is not None:
+            sched = home.occupancy.schedules(times, home.building.floor_area_m2, step_s)
+            for name in ("gains_w", "heat_sp_c", "cool_sp_c"):
+                given = getattr(driver, name)
+                if given is not None:
+                    given = np.asarray(given, dtype=float)
+                    if given.shape != (n_steps,) or not np.isfinite(given).all():
+                        raise ThermalDataError(f"drivers.{name}: need {n_steps} finite values")
+                    sched[name] = given
+            profile[n] = len(columns)
+            columns.append(sched)
+            continue
+        key = (home.occupancy, home.building.floor_area_m2)
+        if key not in keys:
+            keys[key] = len(columns)
+            columns.append(home.occupancy.schedules(times, home.building.floor_area_m2, step_s))
+        profile[n] = keys[key]
+
+    def stack(name: str) -> np.ndarray:
+        return np.ascontiguousarray(np.stack([c[name] for c in columns], axis=1), dtype=np.float64)
+
+    gains, heat_sp, cool_sp, draws = stack("gains_w"), stack("heat_sp_c"), stack("cool_sp_c"), stack("draw_l")
+
+    def per_home(f: Any, dtype: Any = np.float64) -> np.ndarray:
+        return np.array([f(h) for h in homes], dtype=dtype)
+
+    sysd = [h.system for h in homes]
+    tanks = [h.tank for h in homes]
+    c = controls or Controls()
+    if initial_mass_c is not None:
+        theta_m0 = np.asarray(initial_mass_c, dtype=np.float64).reshape(n_homes).copy()
+    else:
+        start = heat_sp[0, profile] if initial_indoor_c is None else np.broadcast_to(
+            np.asarray(initial_indoor_c, dtype=np.float64), (n_homes,))
+        theta_m0 = steady_mass_temperature(arrays, np.asarray(start, dtype=np.float64), outdoor[0])
+    out = {k: np.empty((n_steps, n_homes), dtype=np.float64)
+           for k in ("air", "heat", "elec", "fuel", "dhw")}
+    nodes = (n_steps, n_homes) if keep_nodes else (0, n_homes)
+    out_m = np.empty(nodes)
+    out_s = np.empty(nodes)
+    final_m, _ = _run(
+        float(step_s),
+        arrays.h_ve, arrays.h_tr_is, arrays.h_tr_w, arrays.h_tr_ms, arrays.h_tr_em, arrays.c_m,
+        arrays.m_share, arrays.s_share, np.ascontiguousarray(arrays.solar_area),
+        np.array([s.code for s in sysd], dtype=np.int64),
+        per_home(lambda h: h.system.heating_w), per_home(lambda h: h.system.cooling_w),
+        np.array([int(s.on_off) for s in sysd], dtype=np.int64),
+        per_home(lambda h: h.system.eta_full), per_home(lambda h: h.system.eta_low),
+        per_home(lambda h: h.system.plr_min), per_home(lambda h: h.system.cycling_loss),
+        per_home(lambda h: h.system.carnot_fraction), per_home(lambda h: h.system.supply_design_c),
+        per_home(lambda h: h.system.supply_min_c), per_home(lambda h: h.system.outdoor_design_c),
+        per_home(lambda h: h.system.capacity_slope), per_home(lambda h: h.system.backup_w),
+        per_home(lambda h: h.system.chilled_c), per_home(lambda h: h.system.auxiliary_w),
+        np.array([t.code for t in tanks], dtype=np.int64),
+        per_home(lambda h: max(h.tank.volume_l, 1e-9)), per_home(lambda h: h.tank.setpoint_c),
+        per_home(lambda h: h.tank.hysteresis_k), per_home(lambda h: h.tank.ua_w_k),
+        per_home(lambda h: h.tank.heater_w), per_home(lambda h: h.tank.cold_c),
+        per_home(lambda h: h.occupancy.deadband_k), profile,
+        np.ones(n_homes), np.ones(n_homes),
+        outdoor, poa, gains, heat_sp, cool_sp, draws,
+        _per_step(c.setpoint_offset_k, n_steps, n_homes, "setpoint_offset_k"),
+        _per_step(c.modulation, n_steps, n_homes, "modulation"),
+        _per_step(c.device_on, n_steps, n_homes, "device_on"),
+        _per_step(heat_given_w, n_steps, n_homes, "heat_given_w"),
+        np.zeros((0, n_homes)),
+        theta_m0, per_home(lambda h: h.tank.setpoint_c),
+        out["air"], out["heat"], out["elec"], out["fuel"], out["dhw"], out_m, out_s,
+    )
+    return SimResult(
+        times=times, step_s=step_s, indoor_c=out["air"], heat_w=out["heat"],
+        electricity_w=out["elec"], fuel_w=out["fuel"], dhw_w=out["dhw"], outdoor_c=outdoor,
+        mass_c=out_m if keep_nodes else None, surface_c=out_s if keep_nodes else None,
+        final_mass_c=final_m,
+    )
+
+
+def network_of(config: TwinConfig) -> NetworkArrays:
+    return pack([config.building])
