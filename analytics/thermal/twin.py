@@ -38,18 +38,28 @@ class TwinConfig:
     occupancy: Occupancy = field(default_factory=Occupancy)
     latitude: float = 52.52
     longitude: float = 13.40
+    gain_scale: float = 1.0
+    """Factor on the internal gains (calibration fits it)."""
+
+    def __post_init__(self) -> None:
+        if not -90 <= self.latitude <= 90 or not -180 <= self.longitude <= 180:
+            raise ThermalConfigError(f"twin: ({self.latitude}, {self.longitude}) is not a latitude/longitude")
+        if not 0 <= self.gain_scale <= 20:
+            raise ThermalConfigError(f"twin: gain_scale = {self.gain_scale} is outside [0, 20]")
 
     def to_json(self) -> dict[str, Any]:
         return {"building": self.building.to_json(), "system": dict(self.system.__dict__),
                 "tank": dict(self.tank.__dict__), "occupancy": dict(self.occupancy.__dict__),
-                "latitude": self.latitude, "longitude": self.longitude}
+                "latitude": self.latitude, "longitude": self.longitude,
+                "gain_scale": self.gain_scale}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TwinConfig:
         try:
             return cls(Building.from_json(data["building"]), HeatingSystem(**data["system"]),
                        HotWaterTank(**data["tank"]), Occupancy(**data["occupancy"]),
-                       float(data["latitude"]), float(data["longitude"]))
+                       float(data["latitude"]), float(data["longitude"]),
+                       float(data.get("gain_scale", 1.0)))
         except (KeyError, TypeError) as exc:
             raise ThermalConfigError(f"not a twin configuration: {exc}") from exc
 
@@ -259,7 +269,7 @@ def simulate(
         per_home(lambda h: h.tank.hysteresis_k), per_home(lambda h: h.tank.ua_w_k),
         per_home(lambda h: h.tank.heater_w), per_home(lambda h: h.tank.cold_c),
         per_home(lambda h: h.occupancy.deadband_k), profile,
-        np.ones(n_homes), np.ones(n_homes),
+        per_home(lambda h: h.gain_scale), np.ones(n_homes),
         outdoor, poa, gains, heat_sp, cool_sp, draws,
         _per_step(c.setpoint_offset_k, n_steps, n_homes, "setpoint_offset_k"),
         _per_step(c.modulation, n_steps, n_homes, "modulation"),
