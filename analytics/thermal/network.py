@@ -235,9 +235,9 @@ def _run(  # noqa: PLR0913, PLR0915 (one flat kernel keeps numba's types simple)
     dhw_code, dhw_vol, dhw_set, dhw_hyst, dhw_ua, dhw_w, dhw_cold,
     deadband, profile, gain_scale, draw_scale,
     outdoor, poa, gains, heat_sp, cool_sp, draws,
-    sp_offset, modulation, device_on, heat_given, extra_gains,
+    sp_offset, modulation, device_on, heat_given, extra_gains, observed, obs_gain,
     theta_m0, tank0,
-    out_air, out_heat, out_elec, out_fuel, out_dhw, out_m, out_s,
+    out_air, out_heat, out_elec, out_fuel, out_dhw, out_m, out_s, out_mend,
 ):
     n_steps = outdoor.shape[0]
     n_homes = h_ve.shape[0]
@@ -338,7 +338,14 @@ def _run(  # noqa: PLR0913, PLR0915 (one flat kernel keeps numba's types simple)
                 out_m[t, n] = m_mean
                 out_s[t, n] = (h_tr_ms[n] * m_mean + phi_st + h_tr_w[n] * te
                                + h1 * (te + (phi_ia + phi) / hve)) / s_den
+            if observed.shape[0] > 0 and not np.isnan(observed[t, n]):
+                # observer: pull the mass towards the state that explains the measured air
+                # (out_air keeps the prediction made before seeing it: a one-step forecast)
+                sens = 0.5 * h_tr_ms[n] * h_tr_is[n] / (s_den * (h_tr_is[n] + hve))
+                m_new += obs_gain * (observed[t, n] - air) / sens
             theta_m[n] = m_new
+            if out_mend.shape[0] > 0:
+                out_mend[t, n] = m_new
             air_prev[n] = air
             out_air[t, n] = air
             out_heat[t, n] = phi

@@ -103,6 +103,9 @@ class SimResult:
     mass_c: np.ndarray | None = None
     surface_c: np.ndarray | None = None
     final_mass_c: np.ndarray | None = None
+    mass_end_c: np.ndarray | None = None
+    """Mass temperature at the end of each step (after the observer's correction): the state
+    a forecast from the next step starts from."""
 
     def energy_kwh(self, values: np.ndarray) -> np.ndarray:
         """Total energy per home of a power array, kWh."""
@@ -171,32 +174,110 @@ def _per_step(values: np.ndarray | float | None, n_steps: int, n_homes: int, nam
     return np.ascontiguousarray(arr)
 
 
-def simulate(
+def _observed(values: np.ndarray | None, n_steps: int, n_homes: int) -> np.ndarray:
+    if values is None:
+        return np.zeros((0, n_homes))
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = np.repeat(arr[:, None], n_homes, axis=1)
+    if arr.shape != (n_steps, n_homes):
+        raise ThermalDataError(f"observed_c: shape {arr.shape}, expected ({n_steps}, {n_homes})")
+    return np.ascontiguousarray(arr)
+
+
+@dataclass
+class Prepared:
+    """Homes and weather turned into the kernel's arrays once; :meth:`run` simulates any
+    window of it (forecasts from many origins reuse one preparation)."""
+
+    homes: list[TwinConfig]
+    times: pd.DatetimeIndex
+    step_s: int
+    outdoor: np.ndarray
+    poa: np.ndarray
+    profile: np.ndarray
+    gains: np.ndarray
+    heat_sp: np.ndarray
+    cool_sp: np.ndarray
+    draws: np.ndarray
+    constants: tuple
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.times)
+
+    def run(
+        self,
+        start: int = 0,
+        stop: int | None = None,
+        *,
+        controls: Controls | None = None,
+        heat_given_w: np.ndarray | None = None,
+        initial_indoor_c: float | np.ndarray | None = None,
+        initial_mass_c: np.ndarray | None = None,
+        keep_nodes: bool = False,
+        observed_c: np.ndarray | None = None,
+        observer_gain: float = 0.5,
+    ) -> SimResult:
+        """Simulate steps ``start .. stop`` (arrays given here cover only that window)."""
+        stop = self.n_steps if stop is None else stop
+        if not 0 <= start < stop <= self.n_steps:
+            raise ThermalConfigError(f"window {start}..{stop} outside 0..{self.n_steps}")
+        n_steps, n_homes = stop - start, len(self.homes)
+        window = slice(start, stop)
+        heat_sp = self.heat_sp[window]
+        arrays = pack([h.building for h in self.homes])
+        if initial_mass_c is not None:
+            theta_m0 = np.asarray(initial_mass_c, dtype=np.float64).reshape(n_homes).copy()
+        else:
+            first = heat_sp[0, self.profile] if initial_indoor_c is None else np.broadcast_to(
+                np.asarray(initial_indoor_c, dtype=np.float64), (n_homes,))
+            theta_m0 = steady_mass_temperature(arrays, np.asarray(first, dtype=np.float64),
+                                               self.outdoor[start])
+        c = controls or Controls()
+        out = {k: np.empty((n_steps, n_homes), dtype=np.float64)
+               for k in ("air", "heat", "elec", "fuel", "dhw")}
+        nodes = (n_steps, n_homes) if keep_nodes else (0, n_homes)
+        out_m, out_s, out_mend = np.empty(nodes), np.empty(nodes), np.empty(nodes)
+        outdoor = self.outdoor[window]
+        final_m, _ = _run(
+            float(self.step_s), *self.constants,
+            outdoor, self.poa[window], self.gains[window], heat_sp, self.cool_sp[window],
+            self.draws[window],
+            _per_step(c.setpoint_offset_k, n_steps, n_homes, "setpoint_offset_k"),
+            _per_step(c.modulation, n_steps, n_homes, "modulation"),
+            _per_step(c.device_on, n_steps, n_homes, "device_on"),
+            _per_step(heat_given_w, n_steps, n_homes, "heat_given_w"),
+            np.zeros((0, n_homes)),
+            _observed(observed_c, n_steps, n_homes), float(observer_gain),
+            theta_m0, np.array([h.tank.setpoint_c for h in self.homes], dtype=np.float64),
+            out["air"], out["heat"], out["elec"], out["fuel"], out["dhw"], out_m, out_s,
+            out_mend,
+        )
+        return SimResult(
+            times=self.times[window], step_s=self.step_s, indoor_c=out["air"], heat_w=out["heat"],
+            electricity_w=out["elec"], fuel_w=out["fuel"], dhw_w=out["dhw"], outdoor_c=outdoor,
+            mass_c=out_m if keep_nodes else None, surface_c=out_s if keep_nodes else None,
+            final_mass_c=final_m, mass_end_c=out_mend if keep_nodes else None,
+        )
+
+
+def prepare(
     configs: TwinConfig | list[TwinConfig],
     weather: pd.DataFrame,
     *,
     step_s: int = 900,
-    controls: Controls | None = None,
-    heat_given_w: np.ndarray | None = None,
     drivers: list[Drivers | None] | None = None,
-    initial_indoor_c: float | np.ndarray | None = None,
-    initial_mass_c: np.ndarray | None = None,
-    keep_nodes: bool = False,
-) -> SimResult:
-    """Simulate homes over the weather (module docstring). All homes must share the location
-    of the first (group homes by place and call once per place).
-
-    ``heat_given_w`` (T,) or (T, N): the system's heat per step, W, instead of the thermostat.
-    ``drivers``: per home, measured series replacing its schedules (:class:`Drivers`).
-    The start state is steady state at ``initial_indoor_c`` (default: the first heating
-    setpoint), or ``initial_mass_c`` where given.
-    """
+) -> Prepared:
+    """Validate and turn homes and weather into the kernel's arrays (see :func:`simulate`)."""
     homes = [configs] if isinstance(configs, TwinConfig) else list(configs)
     if not homes:
         raise ThermalConfigError("no homes to simulate")
     lat, lon = homes[0].latitude, homes[0].longitude
     if any((h.latitude, h.longitude) != (lat, lon) for h in homes):
         raise ThermalConfigError("simulate: homes at different places; call once per place")
+    if drivers is not None and len(drivers) != len(homes):
+        raise ThermalConfigError(f"drivers: {len(drivers)} given for {len(homes)} homes")
     w = prepare_weather(weather, step_s)
     times = w.index
     n_steps, n_homes = len(times), len(homes)
@@ -232,60 +313,63 @@ def simulate(
     def stack(name: str) -> np.ndarray:
         return np.ascontiguousarray(np.stack([c[name] for c in columns], axis=1), dtype=np.float64)
 
-    gains, heat_sp, cool_sp, draws = stack("gains_w"), stack("heat_sp_c"), stack("cool_sp_c"), stack("draw_l")
-
     def per_home(f: Any, dtype: Any = np.float64) -> np.ndarray:
         return np.array([f(h) for h in homes], dtype=dtype)
 
-    sysd = [h.system for h in homes]
-    tanks = [h.tank for h in homes]
-    c = controls or Controls()
-    if initial_mass_c is not None:
-        theta_m0 = np.asarray(initial_mass_c, dtype=np.float64).reshape(n_homes).copy()
-    else:
-        start = heat_sp[0, profile] if initial_indoor_c is None else np.broadcast_to(
-            np.asarray(initial_indoor_c, dtype=np.float64), (n_homes,))
-        theta_m0 = steady_mass_temperature(arrays, np.asarray(start, dtype=np.float64), outdoor[0])
-    out = {k: np.empty((n_steps, n_homes), dtype=np.float64)
-           for k in ("air", "heat", "elec", "fuel", "dhw")}
-    nodes = (n_steps, n_homes) if keep_nodes else (0, n_homes)
-    out_m = np.empty(nodes)
-    out_s = np.empty(nodes)
-    final_m, _ = _run(
-        float(step_s),
+    constants = (
         arrays.h_ve, arrays.h_tr_is, arrays.h_tr_w, arrays.h_tr_ms, arrays.h_tr_em, arrays.c_m,
         arrays.m_share, arrays.s_share, np.ascontiguousarray(arrays.solar_area),
-        np.array([s.code for s in sysd], dtype=np.int64),
+        per_home(lambda h: h.system.code, np.int64),
         per_home(lambda h: h.system.heating_w), per_home(lambda h: h.system.cooling_w),
-        np.array([int(s.on_off) for s in sysd], dtype=np.int64),
+        per_home(lambda h: int(h.system.on_off), np.int64),
         per_home(lambda h: h.system.eta_full), per_home(lambda h: h.system.eta_low),
         per_home(lambda h: h.system.plr_min), per_home(lambda h: h.system.cycling_loss),
         per_home(lambda h: h.system.carnot_fraction), per_home(lambda h: h.system.supply_design_c),
         per_home(lambda h: h.system.supply_min_c), per_home(lambda h: h.system.outdoor_design_c),
         per_home(lambda h: h.system.capacity_slope), per_home(lambda h: h.system.backup_w),
         per_home(lambda h: h.system.chilled_c), per_home(lambda h: h.system.auxiliary_w),
-        np.array([t.code for t in tanks], dtype=np.int64),
+        per_home(lambda h: h.tank.code, np.int64),
         per_home(lambda h: max(h.tank.volume_l, 1e-9)), per_home(lambda h: h.tank.setpoint_c),
         per_home(lambda h: h.tank.hysteresis_k), per_home(lambda h: h.tank.ua_w_k),
         per_home(lambda h: h.tank.heater_w), per_home(lambda h: h.tank.cold_c),
         per_home(lambda h: h.occupancy.deadband_k), profile,
         per_home(lambda h: h.gain_scale), np.ones(n_homes),
-        outdoor, poa, gains, heat_sp, cool_sp, draws,
-        _per_step(c.setpoint_offset_k, n_steps, n_homes, "setpoint_offset_k"),
-        _per_step(c.modulation, n_steps, n_homes, "modulation"),
-        _per_step(c.device_on, n_steps, n_homes, "device_on"),
-        _per_step(heat_given_w, n_steps, n_homes, "heat_given_w"),
-        np.zeros((0, n_homes)),
-        theta_m0, per_home(lambda h: h.tank.setpoint_c),
-        out["air"], out["heat"], out["elec"], out["fuel"], out["dhw"], out_m, out_s,
     )
-    return SimResult(
-        times=times, step_s=step_s, indoor_c=out["air"], heat_w=out["heat"],
-        electricity_w=out["elec"], fuel_w=out["fuel"], dhw_w=out["dhw"], outdoor_c=outdoor,
-        mass_c=out_m if keep_nodes else None, surface_c=out_s if keep_nodes else None,
-        final_mass_c=final_m,
-    )
+    return Prepared(homes=homes, times=times, step_s=step_s, outdoor=outdoor, poa=poa,
+                    profile=profile, gains=stack("gains_w"), heat_sp=stack("heat_sp_c"),
+                    cool_sp=stack("cool_sp_c"), draws=stack("draw_l"), constants=constants)
 
+
+def simulate(
+    configs: TwinConfig | list[TwinConfig],
+    weather: pd.DataFrame,
+    *,
+    step_s: int = 900,
+    controls: Controls | None = None,
+    heat_given_w: np.ndarray | None = None,
+    drivers: list[Drivers | None] | None = None,
+    initial_indoor_c: float | np.ndarray | None = None,
+    initial_mass_c: np.ndarray | None = None,
+    keep_nodes: bool = False,
+    observed_c: np.ndarray | None = None,
+    observer_gain: float = 0.5,
+) -> SimResult:
+    """Simulate homes over the weather (module docstring). All homes must share the location
+    of the first (group homes by place and call once per place).
+
+    ``heat_given_w`` (T,) or (T, N): the system's heat per step, W, instead of the thermostat.
+    ``drivers``: per home, measured series replacing its schedules (:class:`Drivers`).
+    The start state is steady state at ``initial_indoor_c`` (default: the first heating
+    setpoint), or ``initial_mass_c`` where given.
+    ``observed_c`` (T,) or (T, N), NaN where unknown: measured indoor temperatures an observer
+    assimilates (the mass temperature is pulled, by ``observer_gain``, towards the value that
+    explains each one); ``indoor_c`` then holds the one-step-ahead predictions and
+    ``mass_end_c`` / ``final_mass_c`` the assimilated state, the start of forecasts.
+    """
+    prepared = prepare(configs, weather, step_s=step_s, drivers=drivers)
+    return prepared.run(controls=controls, heat_given_w=heat_given_w,
+                        initial_indoor_c=initial_indoor_c, initial_mass_c=initial_mass_c,
+                        keep_nodes=keep_nodes, observed_c=observed_c, observer_gain=observer_gain)
 
 def network_of(config: TwinConfig) -> NetworkArrays:
     return pack([config.building])
