@@ -742,6 +742,19 @@ def bench_clustering_cmd(
     _report(lambda: bench_clustering(homes=homes, metric=metric), json_out)
 
 
+@bench_app.command("thermal")
+def bench_thermal_cmd(
+    homes: Annotated[int, typer.Option(min=1, max=100_000, help="Households in the vectorised run.")] = 1000,
+    pimf: Annotated[bool, typer.Option(help="Also train and judge the physics-informed model.")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
+) -> None:
+    """Thermal twin and physics-informed model against persistence, same hour yesterday,
+    follows-the-setpoint and CityLearn's LSTM; simulation and calibration speed."""
+    from analytics.thermal.bench import bench_thermal
+
+    _report(lambda: bench_thermal(homes=homes, pimf=pimf), json_out)
+
+
 @bench_app.command("oracle")
 def bench_oracle_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
