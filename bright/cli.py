@@ -182,6 +182,8 @@ def _mount_subcommands() -> None:
     app.add_typer(
         analytics_app, name="analytics", help="Forecasting and household clustering on real data."
     )
+    from analytics.thermal.cli import app as twin_app
+    app.add_typer(twin_app, name="twin", help="Thermal twin of a home: calibrate, simulate, ...")
     app.command("simulate")(simulate)
     app.add_typer(index_app, name="index", help="The read side: chain events into read models.")
     app.add_typer(kafka_app, name="kafka", help="A local Apache Kafka broker (KRaft).")
@@ -744,8 +746,12 @@ def bench_clustering_cmd(
 
 @bench_app.command("thermal")
 def bench_thermal_cmd(
-    homes: Annotated[int, typer.Option(min=1, max=100_000, help="Households in the vectorised run.")] = 1000,
-    pimf: Annotated[bool, typer.Option(help="Also train and judge the physics-informed model.")] = True,
+    homes: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Households in the vectorised run.")
+    ] = 1000,
+    pimf: Annotated[
+        bool, typer.Option(help="Also train and judge the physics-informed model.")
+    ] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Only the JSON line.")] = False,
 ) -> None:
     """Thermal twin and physics-informed model against persistence, same hour yesterday,

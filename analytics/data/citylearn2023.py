@@ -55,20 +55,24 @@ class DataSet:
     place: str
 
 
-AUSTIN = dict(latitude=30.27, longitude=-97.74, place="Austin, Texas (assumed)")
+AUSTIN_LAT, AUSTIN_LON, AUSTIN = 30.27, -97.74, "Austin, Texas (assumed)"
 DEVELOP: dict[str, DataSet] = {
     "citylearn_challenge_2023_phase_2_online_evaluation_1": DataSet(
-        "citylearn_challenge_2023_phase_2_online_evaluation_1", "2021-06-01 00:00", -6, **AUSTIN
+        "citylearn_challenge_2023_phase_2_online_evaluation_1", "2021-06-01 00:00", -6, AUSTIN_LAT, AUSTIN_LON, AUSTIN
     ),
     "baeda_3dem": DataSet(
-        "baeda_3dem", "2020-06-01 00:00", 2, latitude=45.07, longitude=7.69,
+        "baeda_3dem",
+        "2020-06-01 00:00",
+        2,
+        latitude=45.07,
+        longitude=7.69,
         place="Turin, Italy (assumed)",
     ),
 }
 """The sets the thermal models are developed and tuned on."""
 
 HELD_OUT: dict[str, DataSet] = {
-    name: DataSet(name, "2021-06-01 00:00", -6, **AUSTIN)
+    name: DataSet(name, "2021-06-01 00:00", -6, AUSTIN_LAT, AUSTIN_LON, AUSTIN)
     for name in (
         "citylearn_challenge_2023_phase_1",
         "citylearn_challenge_2023_phase_2_local_evaluation",
@@ -103,7 +107,8 @@ _WEATHER_COLUMNS = {
 
 
 def _plain(column: str) -> str:
-    """``'6h Prediction Outdoor Drybulb Temperature [C]'`` -> ``'6h Outdoor Drybulb Temperature'``."""
+    """``'6h Prediction Outdoor Drybulb Temperature [C]'`` ->
+    ``'6h Outdoor Drybulb Temperature'``."""
     column = re.sub(r"\s*[\[(][^\])]*[\])]\s*$", "", column.strip())
     return column.replace("Prediction ", "")
 
@@ -123,9 +128,19 @@ def dataset_dir(name: str, fetch: bool = True) -> Path:
     print(f"fetching citylearn=={CITYLEARN_VERSION} (2023 homes) from PyPI ...", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", tmp,
-             f"citylearn=={CITYLEARN_VERSION}"],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--dest",
+                tmp,
+                f"citylearn=={CITYLEARN_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
             raise ToolchainError(f"pip download citylearn failed: {proc.stderr.strip()[-500:]}")
@@ -163,7 +178,9 @@ def home_ids(name: str, fetch: bool = True) -> list[str]:
 
 def _index(data: DataSet, periods: int) -> pd.DatetimeIndex:
     local = pd.date_range(data.first_local, periods=periods, freq="h")
-    return (local - pd.Timedelta(hours=data.utc_offset_h)).tz_localize("UTC").rename("interval_start")
+    return (
+        (local - pd.Timedelta(hours=data.utc_offset_h)).tz_localize("UTC").rename("interval_start")
+    )
 
 
 def _read(path: Path, columns: dict[str, str], forecasts: bool) -> pd.DataFrame:

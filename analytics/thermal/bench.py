@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,6 +60,7 @@ def _r(value: float | None, digits: int = 4) -> float | None:
 # simulation speed
 # ------------------------------------------------------------------------------------------
 
+
 def bench_simulation(homes: int = 1000) -> dict[str, Any]:
     lat, lon = try_place()
     weather = try_weather()
@@ -75,13 +77,22 @@ def bench_simulation(homes: int = 1000) -> dict[str, Any]:
         r = simulate(one, weather, step_s=900)
         runs.append(time.perf_counter() - started)
     standards = ("pre-1970", "1980s", "2000s", "renovated")
-    systems = (HeatingSystem(kind="boiler"), HeatingSystem(kind="heat-pump", heating_w=9000),
-               HeatingSystem(kind="resistance", heating_w=10000))
+    systems = (
+        HeatingSystem(kind="boiler"),
+        HeatingSystem(kind="heat-pump", heating_w=9000),
+        HeatingSystem(kind="resistance", heating_w=10000),
+    )
     patterns = ("family", "home-office", "retired", "away-all-day")
-    configs = [TwinConfig(building=Building.typical(70 + (i * 37) % 150, standards[i % 4]),
-                          system=systems[i % 3],
-                          occupancy=Occupancy(people=1 + i % 4, pattern=patterns[(i // 3) % 4]),
-                          latitude=lat, longitude=lon) for i in range(homes)]
+    configs = [
+        TwinConfig(
+            building=Building.typical(70 + (i * 37) % 150, standards[i % 4]),
+            system=systems[i % 3],
+            occupancy=Occupancy(people=1 + i % 4, pattern=patterns[(i // 3) % 4]),
+            latitude=lat,
+            longitude=lon,
+        )
+        for i in range(homes)
+    ]
     started = time.perf_counter()
     many = simulate(configs, weather, step_s=900)
     many_s = time.perf_counter() - started
@@ -102,6 +113,7 @@ def bench_simulation(homes: int = 1000) -> dict[str, Any]:
 # forecasting questions
 # ------------------------------------------------------------------------------------------
 
+
 def _demand_mask(q: np.ndarray, all_q: np.ndarray) -> np.ndarray:
     p95 = float(np.quantile(np.abs(all_q), 0.95))
     return np.abs(q) >= 0.1 * p95
@@ -113,22 +125,28 @@ def _energy_scores(pred: np.ndarray, truth: np.ndarray, all_q: np.ndarray) -> di
         p, t = pred[:, h], truth[:, h]
         demand = _demand_mask(t, all_q)
         out[label] = {
-            "mape": _r(float(np.mean(np.abs(p[demand] - t[demand]) / np.abs(t[demand])))) if demand.any() else None,
+            "mape": _r(float(np.mean(np.abs(p[demand] - t[demand]) / np.abs(t[demand]))))
+            if demand.any()
+            else None,
             "wape": _r(float(np.abs(p - t).sum() / max(np.abs(t).sum(), 1e-9))),
             "demand_hours": int(demand.sum()),
         }
     return out
 
 
-def _temp_scores(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> dict[str, Any]:
+def _temp_scores(
+    pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for label, h in (("1h", 0), ("24h", 23)):
         err = pred[:, h] - truth[:, h]
         if mask is not None:
             err = err[mask[:, h]]
-        out[label] = {"mae_c": _r(float(np.mean(np.abs(err)))) if len(err) else None,
-                      "within_1_5_c": _r(float(np.mean(np.abs(err) <= 1.5))) if len(err) else None,
-                      "hours": int(len(err))}
+        out[label] = {
+            "mae_c": _r(float(np.mean(np.abs(err)))) if len(err) else None,
+            "within_1_5_c": _r(float(np.mean(np.abs(err) <= 1.5))) if len(err) else None,
+            "hours": len(err),
+        }
     return out
 
 
@@ -147,9 +165,12 @@ def drift_mask(frame: pd.DataFrame, heat_kwh: np.ndarray) -> np.ndarray:
     return off | moved
 
 
-def evaluate_home(frame: pd.DataFrame, start: TwinConfig, *,
-                  extra: dict[str, Callable[..., dict[str, np.ndarray]]] | None = None
-                  ) -> dict[str, Any]:
+def evaluate_home(
+    frame: pd.DataFrame,
+    start: TwinConfig,
+    *,
+    extra: dict[str, Callable[..., dict[str, np.ndarray]]] | None = None,
+) -> dict[str, Any]:
     """Calibrate on the first 75 %, forecast every hourly origin of the rest; scores."""
     m = check_measured(frame)
     n = len(m.frame)
@@ -165,14 +186,17 @@ def evaluate_home(frame: pd.DataFrame, start: TwinConfig, *,
     T, Q = fc.targets(indoor, origins), fc.targets(q, origins)
     drift = fc.targets(drift_mask(f, q).astype(float), origins) > 0
     steps_per_day = int(86400 // m.step_s)
-    temp_preds = {
+    assert rc.indoor_heat_given is not None and rc.heat_setpoint_given is not None
+    temp_preds: dict[str, np.ndarray] = {
         "twin": rc.indoor_heat_given,
         "persistence": fc.persistence(indoor, origins),
     }
     if "setpoint_c" in f.columns:
         on = (f["hvac_mode"].to_numpy() > 0) if "hvac_mode" in f.columns else np.abs(q) > 0
-        temp_preds["follows_setpoint"] = fc.follows_setpoint(indoor, f["setpoint_c"].to_numpy(), on, origins)
-    energy_preds = {
+        temp_preds["follows_setpoint"] = fc.follows_setpoint(
+            indoor, f["setpoint_c"].to_numpy(), on, origins
+        )
+    energy_preds: dict[str, np.ndarray] = {
         "twin": rc.heat_setpoint_given,
         "persistence": fc.persistence(q, origins),
         "same_hour_yesterday": fc.same_hour_yesterday(q, origins, steps_per_day),
@@ -183,7 +207,7 @@ def evaluate_home(frame: pd.DataFrame, start: TwinConfig, *,
             started = time.perf_counter()
             got = predictor(frame=f, measured=m, n_train=n_train, origins=origins)
             timings[name] = round(time.perf_counter() - started, 2)
-        except Exception as exc:  # noqa: BLE001 (a failing peer is reported, not fatal)
+        except Exception as exc:
             _log(f"  {name}: failed: {exc}")
             timings[name] = -1.0
             continue
@@ -193,14 +217,25 @@ def evaluate_home(frame: pd.DataFrame, start: TwinConfig, *,
             energy_preds[name] = got["heat"]
     return {
         "calibration_s": round(cal_s, 3),
-        "fit": {"validation": cal.fit["validation"], "factors": cal.factors, "factors_std": cal.factors_std},
-        "origins": int(len(origins)),
+        "fit": {
+            "validation": cal.fit["validation"],
+            "factors": cal.factors,
+            "factors_std": cal.factors_std,
+        },
+        "origins": len(origins),
         "drift_hours_24h": int(drift[:, 23].sum()),
         "energy": {k: _energy_scores(v, Q, q) for k, v in energy_preds.items()},
         "temperature_all": {k: _temp_scores(v, T) for k, v in temp_preds.items()},
         "temperature_drift": {k: _temp_scores(v, T, drift) for k, v in temp_preds.items()},
         "peer_seconds": timings,
-        "_raw": {"temp": temp_preds, "energy": energy_preds, "T": T, "Q": Q, "drift": drift, "q": q},
+        "_raw": {
+            "temp": temp_preds,
+            "energy": energy_preds,
+            "T": T,
+            "Q": Q,
+            "drift": drift,
+            "q": q,
+        },
     }
 
 
@@ -221,8 +256,11 @@ def _pooled(homes: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 abs_err += float(np.abs(p - t).sum())
                 abs_true += float(np.abs(t).sum())
             ape_all = np.concatenate(ape)
-            rows[label] = {"mape": _r(float(ape_all.mean())), "wape": _r(abs_err / abs_true),
-                           "demand_hours": int(len(ape_all))}
+            rows[label] = {
+                "mape": _r(float(ape_all.mean())),
+                "wape": _r(abs_err / abs_true),
+                "demand_hours": len(ape_all),
+            }
         out["energy"][name] = rows
     for name in sorted(names_t):
         for section, use_mask in (("temperature_all", False), ("temperature_drift", True)):
@@ -235,9 +273,11 @@ def _pooled(homes: dict[str, dict[str, Any]]) -> dict[str, Any]:
                         e = e[home["_raw"]["drift"][:, h]]
                     errs.append(e)
                 err = np.concatenate(errs)
-                rows[label] = {"mae_c": _r(float(np.mean(np.abs(err)))) if len(err) else None,
-                               "within_1_5_c": _r(float(np.mean(np.abs(err) <= 1.5))) if len(err) else None,
-                               "hours": int(len(err))}
+                rows[label] = {
+                    "mae_c": _r(float(np.mean(np.abs(err)))) if len(err) else None,
+                    "within_1_5_c": _r(float(np.mean(np.abs(err) <= 1.5))) if len(err) else None,
+                    "hours": len(err),
+                }
             out[section][name] = rows
     return out
 
@@ -252,8 +292,11 @@ def development_homes() -> list[tuple[str, str, pd.DataFrame, TwinConfig]]:
         for home in cl.home_ids(set_name):
             frame = cl.load_home(set_name, home)
             m = check_measured(frame)
-            start = TwinConfig(building=Building.typical(_floor_guess(m)), latitude=data.latitude,
-                               longitude=data.longitude)
+            start = TwinConfig(
+                building=Building.typical(_floor_guess(m)),
+                latitude=data.latitude,
+                longitude=data.longitude,
+            )
             out.append((set_name, home, frame, start))
     return out
 
@@ -264,17 +307,27 @@ def synthetic_heating_homes(seed: int = 11) -> list[tuple[str, pd.DataFrame, Twi
     weather = try_weather().loc["2023-01-01":"2023-03-31"]
     rng = np.random.default_rng(seed)
     truths = {
-        "boiler-1980s": TwinConfig(building=Building.typical(140, "1980s"),
-                                   system=HeatingSystem(kind="boiler", heating_w=14000),
-                                   occupancy=Occupancy(people=3, pattern="family"), latitude=lat, longitude=lon),
-        "heat-pump-2000s": TwinConfig(building=Building.typical(120, "2000s"),
-                                      system=HeatingSystem(kind="heat-pump", heating_w=7000),
-                                      occupancy=Occupancy(people=2, pattern="home-office", setback_c=18),
-                                      latitude=lat, longitude=lon),
-        "electric-pre-1970": TwinConfig(building=Building.typical(90, "pre-1970"),
-                                        system=HeatingSystem(kind="resistance", heating_w=12000, on_off=True),
-                                        occupancy=Occupancy(people=1, pattern="away-all-day", setback_c=15),
-                                        latitude=lat, longitude=lon),
+        "boiler-1980s": TwinConfig(
+            building=Building.typical(140, "1980s"),
+            system=HeatingSystem(kind="boiler", heating_w=14000),
+            occupancy=Occupancy(people=3, pattern="family"),
+            latitude=lat,
+            longitude=lon,
+        ),
+        "heat-pump-2000s": TwinConfig(
+            building=Building.typical(120, "2000s"),
+            system=HeatingSystem(kind="heat-pump", heating_w=7000),
+            occupancy=Occupancy(people=2, pattern="home-office", setback_c=18),
+            latitude=lat,
+            longitude=lon,
+        ),
+        "electric-pre-1970": TwinConfig(
+            building=Building.typical(90, "pre-1970"),
+            system=HeatingSystem(kind="resistance", heating_w=12000, on_off=True),
+            occupancy=Occupancy(people=1, pattern="away-all-day", setback_c=15),
+            latitude=lat,
+            longitude=lon,
+        ),
     }
     out = []
     hours = len(weather)
@@ -285,20 +338,26 @@ def synthetic_heating_homes(seed: int = 11) -> list[tuple[str, pd.DataFrame, Twi
         for day in range(hours // 24):
             if rng.random() < 0.7:
                 start = day * 24 + int(rng.integers(6, 20))
-                on[start:start + int(rng.integers(2, 5))] = 0
+                on[start : start + int(rng.integers(2, 5))] = 0
         r = simulate(truth, weather, step_s=3600, controls=Controls(device_on=on))
         sched = truth.occupancy.schedules(r.times, truth.building.floor_area_m2, 3600)
         frame = weather.copy()
         frame["indoor_c"] = r.indoor_c[:, 0] + rng.normal(0, 0.1, hours)
-        frame["heating_kwh"] = np.clip(r.heat_w[:, 0] / 1000 * (1 + rng.normal(0, 0.05, hours)), 0, None)
+        frame["heating_kwh"] = np.clip(
+            r.heat_w[:, 0] / 1000 * (1 + rng.normal(0, 0.05, hours)), 0, None
+        )
         frame["cooling_kwh"] = 0.0
         frame["setpoint_c"] = sched["heat_sp_c"] - 0.5 * truth.occupancy.deadband_k
         frame["hvac_mode"] = np.where(on > 0, 2, 0)
         frame["equipment_kwh"] = sched["gains_w"] / 1000 * (1 + rng.normal(0, 0.05, hours))
-        start = TwinConfig(building=Building.typical(120, "1980s"), system=truth.system,
-                           occupancy=truth.occupancy.__class__(**{**truth.occupancy.__dict__, "deadband_k": 0.0}),
-                           latitude=lat, longitude=lon)
-        out.append((name, frame, start))
+        first_guess = TwinConfig(
+            building=Building.typical(120, "1980s"),
+            system=truth.system,
+            occupancy=truth.occupancy.__class__(**{**truth.occupancy.__dict__, "deadband_k": 0.0}),
+            latitude=lat,
+            longitude=lon,
+        )
+        out.append((name, frame, first_guess))
     return out
 
 
@@ -306,7 +365,7 @@ def _peers() -> dict[str, Callable[..., dict[str, np.ndarray]]]:
     """The physics-informed model and CityLearn's LSTM, where their modules are present."""
     peers: dict[str, Callable[..., dict[str, np.ndarray]]] = {}
     try:
-        from analytics.thermal import pimf_bench
+        from analytics.thermal import pimf_bench  # type: ignore[attr-defined]
 
         peers["pimf"] = pimf_bench.predictor
     except ImportError as exc:
@@ -323,10 +382,16 @@ def bench_thermal(homes: int = 1000, pimf: bool = True) -> dict[str, Any]:
         _log(f"thermal: {set_name}/{home} ...")
         extra = dict(peers)
         try:
-            from analytics.thermal import lstm_peer
+            from analytics.thermal import lstm_peer  # type: ignore[attr-defined]
 
-            def lstm(frame: pd.DataFrame, measured: Measured, n_train: int, origins: np.ndarray,
-                     _s: str = set_name, _h: str = home) -> dict[str, np.ndarray]:
+            def lstm(
+                frame: pd.DataFrame,
+                measured: Measured,
+                n_train: int,
+                origins: np.ndarray,
+                _s: str = set_name,
+                _h: str = home,
+            ) -> dict[str, np.ndarray]:
                 return {"indoor": lstm_peer.forecast_origins(_s, _h, frame, origins, fc.HORIZON)}
 
             extra["citylearn_lstm"] = lstm
@@ -340,16 +405,21 @@ def bench_thermal(homes: int = 1000, pimf: bool = True) -> dict[str, Any]:
     cal_times = [h["calibration_s"] for h in dev.values()]
     result: dict[str, Any] = {
         "simulation": simulation,
-        "calibration": {"per_home_s": {k: v["calibration_s"] for k, v in dev.items()},
-                        "mean_s": _r(float(np.mean(cal_times)), 3)},
+        "calibration": {
+            "per_home_s": {k: v["calibration_s"] for k, v in dev.items()},
+            "mean_s": _r(float(np.mean(cal_times)), 3),
+        },
         "development": {"pooled": _pooled(dev), "homes": {k: _strip(v) for k, v in dev.items()}},
-        "synthetic_heating": {"pooled": _pooled(synth), "homes": {k: _strip(v) for k, v in synth.items()},
-                              "note": "generated by the twin itself (module docstring)"},
+        "synthetic_heating": {
+            "pooled": _pooled(synth),
+            "homes": {k: _strip(v) for k, v in synth.items()},
+            "note": "generated by the twin itself (module docstring)",
+        },
         "energy_mape_goal": ENERGY_MAPE_GOAL,
     }
     if pimf:
         try:
-            from analytics.thermal import pimf_bench
+            from analytics.thermal import pimf_bench  # type: ignore[attr-defined]
 
             result["pimf"] = pimf_bench.training_figures()
         except ImportError:
@@ -376,6 +446,10 @@ def torch_footprint() -> dict[str, Any]:
 
     torch_b = size("torch")
     cuda_b = size("nvidia") + size("triton") + size("cuda*")
-    return {"installed": True, "version": torch.__version__,
-            "torch_mb": round(torch_b / 1e6), "cuda_libraries_mb": round(cuda_b / 1e6),
-            "note": "PyPI's torch is the CUDA build; no CPU-only index is reachable here"}
+    return {
+        "installed": True,
+        "version": torch.__version__,
+        "torch_mb": round(torch_b / 1e6),
+        "cuda_libraries_mb": round(cuda_b / 1e6),
+        "note": "PyPI's torch is the CUDA build; no CPU-only index is reachable here",
+    }

@@ -90,12 +90,16 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def check_measured(frame: pd.DataFrame, *, max_gap_steps: int = 2) -> Measured:
     """Validate measured data (module docstring) and bring it to a regular step."""
     if not isinstance(frame.index, pd.DatetimeIndex) or frame.index.tz is None:
-        raise ThermalDataError("measured data: the index must be time-zone-aware interval start times")
+        raise ThermalDataError(
+            "measured data: the index must be time-zone-aware interval start times"
+        )
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise ThermalDataError(f"measured data: columns missing: {', '.join(missing)}")
     if "heating_kwh" not in frame.columns and "cooling_kwh" not in frame.columns:
-        raise ThermalDataError("measured data: need heating_kwh or cooling_kwh (heat the system delivered)")
+        raise ThermalDataError(
+            "measured data: need heating_kwh or cooling_kwh (heat the system delivered)"
+        )
     if frame.index.has_duplicates:
         raise ThermalDataError("measured data: duplicate times")
     frame = frame.sort_index()
@@ -124,7 +128,8 @@ def check_measured(frame: pd.DataFrame, *, max_gap_steps: int = 2) -> Measured:
         if longest[1] > max_gap_steps:
             at = out.index[longest[0]]
             raise ThermalDataError(
-                f"measured data: {col} has a gap of {longest[1]} steps from {at:%Y-%m-%d %H:%M} UTC "
+                f"measured data: {col} has a gap of {longest[1]} steps from "
+                f"{at:%Y-%m-%d %H:%M} UTC "
                 f"({int(gaps.sum())} missing in all); gaps up to {max_gap_steps} steps are filled, "
                 "longer ones must be cut out or filled before calibrating"
             )
@@ -134,18 +139,26 @@ def check_measured(frame: pd.DataFrame, *, max_gap_steps: int = 2) -> Measured:
     median = float(np.median(indoor))
     if median > 35:
         unit = "Fahrenheit" if median < 120 else "kelvin"
-        raise ThermalDataError(f"measured data: indoor_c has a median of {median:.1f}: it looks like "
-                               f"{unit}; give degrees Celsius")
+        raise ThermalDataError(
+            f"measured data: indoor_c has a median of {median:.1f}: it looks like "
+            f"{unit}; give degrees Celsius"
+        )
     if median < 5:
-        raise ThermalDataError(f"measured data: indoor_c has a median of {median:.1f} degC: not a heated "
-                               "or cooled room, or not degrees Celsius")
-    if not -60 <= float(out["outdoor_c"].min()) and float(out["outdoor_c"].max()) <= 60:
-        raise ThermalDataError("measured data: outdoor_c outside -60..60 degC: not degrees Celsius?")
+        raise ThermalDataError(
+            f"measured data: indoor_c has a median of {median:.1f} degC: not a heated "
+            "or cooled room, or not degrees Celsius"
+        )
+    if not float(out["outdoor_c"].min()) >= -60 and float(out["outdoor_c"].max()) <= 60:
+        raise ThermalDataError(
+            "measured data: outdoor_c outside -60..60 degC: not degrees Celsius?"
+        )
     per_day = int(86400 // step_s)
     for col in ("indoor_c", "outdoor_c"):
         values = out[col].to_numpy()
         if np.ptp(values) < 0.05:
-            raise ThermalDataError(f"measured data: {col} does not change at all: a stuck or missing sensor")
+            raise ThermalDataError(
+                f"measured data: {col} does not change at all: a stuck or missing sensor"
+            )
         same = np.concatenate([[False], np.abs(np.diff(values)) < 1e-9])
         for start, length in _runs(same):
             if length >= per_day:
@@ -157,14 +170,19 @@ def check_measured(frame: pd.DataFrame, *, max_gap_steps: int = 2) -> Measured:
     for col in ("heating_kwh", "cooling_kwh"):
         values = out[col].to_numpy()
         if (values < 0).any():
-            raise ThermalDataError(f"measured data: {col} has negative values; give heat delivered "
-                                   "(cooling as a positive amount removed)")
+            raise ThermalDataError(
+                f"measured data: {col} has negative values; give heat delivered "
+                "(cooling as a positive amount removed)"
+            )
         if values.max() > MAX_HEAT_KWH:
-            raise ThermalDataError(f"measured data: {col} reaches {values.max():.0f} in one step: "
-                                   "that is Wh, not kWh")
+            raise ThermalDataError(
+                f"measured data: {col} reaches {values.max():.0f} in one step: that is Wh, not kWh"
+            )
     if out["heating_kwh"].sum() + out["cooling_kwh"].sum() <= 0:
-        raise ThermalDataError("measured data: heating_kwh and cooling_kwh are zero throughout: "
-                               "nothing to calibrate the system's heat on")
+        raise ThermalDataError(
+            "measured data: heating_kwh and cooling_kwh are zero throughout: "
+            "nothing to calibrate the system's heat on"
+        )
     return Measured(out, step_s, interpolated)
 
 
@@ -206,9 +224,15 @@ def apply_factors(config: TwinConfig, factors: np.ndarray) -> TwinConfig:
     h_op = b.h_op_w_k * env
     # keep the opaque envelope below the mass-surface coupling (a network constraint)
     h_op = min(h_op, 0.95 * b.h_tr_ms)
-    building = replace(b, h_op_w_k=h_op, h_win_w_k=b.h_win_w_k * env, ach=min(b.ach * vent, 20.0),
-                       c_m_j_k=b.c_m_j_k * cap,
-                       window_m2=tuple(w * sol for w in b.window_m2))  # type: ignore[arg-type]
+    building = replace(
+        b,
+        h_op_w_k=h_op,
+        h_win_w_k=b.h_win_w_k * env,
+        ach=min(b.ach * vent, 20.0),
+        c_m_j_k=b.c_m_j_k * cap,
+        window_m2=(b.window_m2[0] * sol, b.window_m2[1] * sol, b.window_m2[2] * sol,
+                   b.window_m2[3] * sol),
+    )
     return replace(config, building=building, gain_scale=config.gain_scale * gain)
 
 
@@ -230,12 +254,16 @@ def _drivers(m: Measured) -> tuple[Drivers, Controls]:
         heating = f["heating_kwh"].to_numpy() > 0
         cooling = f["cooling_kwh"].to_numpy() > 0
         if mode is None:
-            mode = np.where(heating, 2, np.where(cooling, 1, 2 if heating.sum() >= cooling.sum() else 1))
+            mode = np.where(
+                heating, 2, np.where(cooling, 1, 2 if heating.sum() >= cooling.sum() else 1)
+            )
         # the system acts on the side its mode says; the other side is out of reach
         heat_sp = np.where(mode == 2, sp, -50.0)
         cool_sp = np.where(mode == 1, sp, 80.0)
         device_on = (mode > 0).astype(float)
-    return Drivers(gains_w=gains, heat_sp_c=heat_sp, cool_sp_c=cool_sp), Controls(device_on=device_on)
+    return Drivers(gains_w=gains, heat_sp_c=heat_sp, cool_sp_c=cool_sp), Controls(
+        device_on=device_on
+    )
 
 
 def _system_for(m: Measured, config: TwinConfig) -> TwinConfig:
@@ -244,9 +272,13 @@ def _system_for(m: Measured, config: TwinConfig) -> TwinConfig:
     step_h = m.step_s / 3600.0
     heat_w = m.frame["heating_kwh"].max() * 1000 / step_h
     cool_w = m.frame["cooling_kwh"].max() * 1000 / step_h
-    system = replace(config.system, kind=config.system.kind if heat_w > 0 else "none",
-                     heating_w=max(config.system.heating_w, 1.2 * heat_w), cooling_w=1.2 * cool_w,
-                     backup_w=0.0)
+    system = replace(
+        config.system,
+        kind=config.system.kind if heat_w > 0 else "none",
+        heating_w=max(config.system.heating_w, 1.2 * heat_w),
+        cooling_w=1.2 * cool_w,
+        backup_w=0.0,
+    )
     if system.kind == "none" and heat_w > 0:
         system = replace(system, kind="resistance")
     return replace(config, system=system, tank=HotWaterTank(volume_l=0))
@@ -260,18 +292,21 @@ def _floor_guess(m: Measured) -> float:
     return float(np.clip(peak_w / 40.0, 40.0, 100_000.0))
 
 
-def _metrics(sim_t: np.ndarray, meas_t: np.ndarray, sim_q: np.ndarray | None,
-             meas_q: np.ndarray) -> dict[str, float | None]:
+def _metrics(
+    sim_t: np.ndarray, meas_t: np.ndarray, sim_q: np.ndarray | None, meas_q: np.ndarray
+) -> dict[str, float | None]:
     err = sim_t - meas_t
     out: dict[str, float | None] = {
-        "rmse_c": float(np.sqrt(np.mean(err**2))), "mae_c": float(np.mean(np.abs(err))),
+        "rmse_c": float(np.sqrt(np.mean(err**2))),
+        "mae_c": float(np.mean(np.abs(err))),
         "within_1_5_c": float(np.mean(np.abs(err) <= 1.5)),
     }
     if sim_q is not None and np.abs(meas_q).sum() > 0:
         out["energy_wape"] = float(np.abs(sim_q - meas_q).sum() / np.abs(meas_q).sum())
         demand = np.abs(meas_q) > 0.05 * np.abs(meas_q).max()
-        out["energy_mape_demand_hours"] = float(np.mean(np.abs(sim_q[demand] - meas_q[demand])
-                                                        / np.abs(meas_q[demand])))
+        out["energy_mape_demand_hours"] = float(
+            np.mean(np.abs(sim_q[demand] - meas_q[demand]) / np.abs(meas_q[demand]))
+        )
     else:
         out["energy_wape"] = None
     return out
@@ -312,13 +347,24 @@ def calibrate(
         w = weather if upto is None else weather.iloc[:upto]
         cut = (lambda a: a) if upto is None else (lambda a: None if a is None else a[:upto])
         d = Drivers(cut(drivers.gains_w), cut(drivers.heat_sp_c), cut(drivers.cool_sp_c))
-        t_sim = simulate(config, w, step_s=m.step_s, heat_given_w=heat_w[: len(w)], drivers=[d],
-                         initial_indoor_c=meas_t[0]).indoor_c[:, 0]
+        t_sim = simulate(
+            config,
+            w,
+            step_s=m.step_s,
+            heat_given_w=heat_w[: len(w)],
+            drivers=[d],
+            initial_indoor_c=meas_t[0],
+        ).indoor_c[:, 0]
         q_sim = None
         if has_sp:
             c = Controls(device_on=cut(controls.device_on))
-            q_sim = simulate(config, w, step_s=m.step_s, drivers=[d], controls=c,
-                             initial_indoor_c=meas_t[0]).heat_w[:, 0] * step_h / 1000.0
+            q_sim = (
+                simulate(
+                    config, w, step_s=m.step_s, drivers=[d], controls=c, initial_indoor_c=meas_t[0]
+                ).heat_w[:, 0]
+                * step_h
+                / 1000.0
+            )
         if progress is not None and evaluations % 10 == 0:
             progress(evaluations)
         return t_sim, q_sim
@@ -333,8 +379,15 @@ def calibrate(
     started = time.perf_counter()
     bound = np.log(FACTOR_BOUND)
     try:
-        sol = least_squares(residuals, np.zeros(len(FACTORS)), bounds=(-bound, bound),
-                            x_scale=1.0, diff_step=1e-3, max_nfev=max_evaluations, method="trf")
+        sol = least_squares(
+            residuals,
+            np.zeros(len(FACTORS)),
+            bounds=(-bound, bound),
+            x_scale=1.0,
+            diff_step=1e-3,
+            max_nfev=max_evaluations,
+            method="trf",
+        )
     except (ValueError, FloatingPointError) as exc:
         raise CalibrationError(f"calibration failed: {exc}") from exc
     seconds = time.perf_counter() - started
@@ -346,7 +399,9 @@ def calibrate(
     try:
         cov = np.linalg.pinv(jtj) * s2
     except np.linalg.LinAlgError as exc:
-        raise CalibrationError("the data cannot identify the parameters (singular Jacobian)") from exc
+        raise CalibrationError(
+            "the data cannot identify the parameters (singular Jacobian)"
+        ) from exc
     std = np.sqrt(np.clip(np.diag(cov), 0, None))
     corr_pairs = []
     denom = np.outer(std, std)
@@ -358,18 +413,39 @@ def calibrate(
                 corr_pairs.append([FACTORS[i], FACTORS[j], round(float(corr[i, j]), 3)])
     config = apply_factors(base, factors)
     t_sim, q_sim = run(sol.x)
-    train = _metrics(t_sim[:n_train], meas_t[:n_train], None if q_sim is None else q_sim[:n_train],
-                     m.heat_kwh[:n_train])
-    validation = (_metrics(t_sim[n_train:], meas_t[n_train:],
-                           None if q_sim is None else q_sim[n_train:], m.heat_kwh[n_train:])
-                  if n_train < len(f) else None)
+    train = _metrics(
+        t_sim[:n_train],
+        meas_t[:n_train],
+        None if q_sim is None else q_sim[:n_train],
+        m.heat_kwh[:n_train],
+    )
+    validation = (
+        _metrics(
+            t_sim[n_train:],
+            meas_t[n_train:],
+            None if q_sim is None else q_sim[n_train:],
+            m.heat_kwh[n_train:],
+        )
+        if n_train < len(f)
+        else None
+    )
     at_bound = [FACTORS[i] for i, x in enumerate(sol.x) if abs(abs(x) - bound) < 1e-6]
     fit = {
-        "train": train, "validation": validation, "steps": len(f), "train_steps": n_train,
-        "step_s": m.step_s, "energy_fitted": has_sp, "evaluations": evaluations,
-        "seconds": round(seconds, 3), "converged": bool(sol.success), "status": sol.message,
-        "correlated": corr_pairs, "at_bounds": at_bound, "interpolated": m.interpolated,
-        "data_from": f.index[0].isoformat(), "data_to": f.index[-1].isoformat(),
+        "train": train,
+        "validation": validation,
+        "steps": len(f),
+        "train_steps": n_train,
+        "step_s": m.step_s,
+        "energy_fitted": has_sp,
+        "evaluations": evaluations,
+        "seconds": round(seconds, 3),
+        "converged": bool(sol.success),
+        "status": sol.message,
+        "correlated": corr_pairs,
+        "at_bounds": at_bound,
+        "interpolated": m.interpolated,
+        "data_from": f.index[0].isoformat(),
+        "data_to": f.index[-1].isoformat(),
     }
     return Calibration(
         config=config,
@@ -385,5 +461,12 @@ def drivers_for(measured: Measured) -> tuple[Drivers, Controls]:
     return _drivers(measured)
 
 
-__all__ = ["Calibration", "Measured", "calibrate", "check_measured", "load_csv", "FACTORS",
-           "HeatingSystem"]
+__all__ = [
+    "FACTORS",
+    "Calibration",
+    "HeatingSystem",
+    "Measured",
+    "calibrate",
+    "check_measured",
+    "load_csv",
+]

@@ -50,21 +50,36 @@ def origins_for(n_steps: int, first: int, every: int = 1, horizon: int = HORIZON
 
 def targets(values: np.ndarray, origins: np.ndarray, horizon: int = HORIZON) -> np.ndarray:
     """The measured values each forecast is judged against, (O, H)."""
-    return np.stack([values[o:o + horizon] for o in origins])
+    return np.stack([values[o : o + horizon] for o in origins])
 
 
-def rc_forecasts(config: TwinConfig, m: Measured, origins: np.ndarray, horizon: int = HORIZON,
-                 observer_gain: float = 0.5) -> Forecasts:
+def rc_forecasts(
+    config: TwinConfig,
+    m: Measured,
+    origins: np.ndarray,
+    horizon: int = HORIZON,
+    observer_gain: float = 0.5,
+) -> Forecasts:
     """The RC twin's forecasts in both modes (module docstring)."""
     frame = m.frame
     step_h = m.step_s / 3600.0
     drivers, controls = drivers_for(m)
-    prepared = prepare(config, frame[["outdoor_c", "direct_w_m2", "diffuse_w_m2"]],
-                       step_s=m.step_s, drivers=[drivers])
+    prepared = prepare(
+        config,
+        frame[["outdoor_c", "direct_w_m2", "diffuse_w_m2"]],
+        step_s=m.step_s,
+        drivers=[drivers],
+    )
     heat_w = m.heat_kwh * 1000.0 / step_h
     measured_c = frame["indoor_c"].to_numpy()
-    history = prepared.run(heat_given_w=heat_w, observed_c=measured_c, keep_nodes=True,
-                           initial_indoor_c=measured_c[0], observer_gain=observer_gain)
+    history = prepared.run(
+        heat_given_w=heat_w,
+        observed_c=measured_c,
+        keep_nodes=True,
+        initial_indoor_c=measured_c[0],
+        observer_gain=observer_gain,
+    )
+    assert history.mass_end_c is not None
     mass_end = history.mass_end_c[:, 0]
     device_on = controls.device_on
     e = np.empty((len(origins), horizon))
@@ -73,8 +88,9 @@ def rc_forecasts(config: TwinConfig, m: Measured, origins: np.ndarray, horizon: 
     for i, o in enumerate(origins):
         window = slice(o, o + horizon)
         start_mass = np.array([mass_end[o - 1]])
-        e[i] = prepared.run(o, o + horizon, heat_given_w=heat_w[window],
-                            initial_mass_c=start_mass).indoor_c[:, 0]
+        e[i] = prepared.run(
+            o, o + horizon, heat_given_w=heat_w[window], initial_mass_c=start_mass
+        ).indoor_c[:, 0]
         c = None if device_on is None else Controls(device_on=device_on[window])
         run = prepared.run(o, o + horizon, controls=c, initial_mass_c=start_mass)
         q[i] = run.heat_w[:, 0] * step_h / 1000.0
@@ -86,8 +102,9 @@ def persistence(values: np.ndarray, origins: np.ndarray, horizon: int = HORIZON)
     return np.repeat(values[origins - 1][:, None], horizon, axis=1)
 
 
-def same_hour_yesterday(values: np.ndarray, origins: np.ndarray, steps_per_day: int,
-                        horizon: int = HORIZON) -> np.ndarray:
+def same_hour_yesterday(
+    values: np.ndarray, origins: np.ndarray, steps_per_day: int, horizon: int = HORIZON
+) -> np.ndarray:
     """The value one day before each target step (the last known day where the horizon
     reaches beyond it)."""
     out = np.empty((len(origins), horizon))
@@ -100,8 +117,13 @@ def same_hour_yesterday(values: np.ndarray, origins: np.ndarray, steps_per_day: 
     return out
 
 
-def follows_setpoint(indoor: np.ndarray, setpoint: np.ndarray, hvac_on: np.ndarray,
-                     origins: np.ndarray, horizon: int = HORIZON) -> np.ndarray:
+def follows_setpoint(
+    indoor: np.ndarray,
+    setpoint: np.ndarray,
+    hvac_on: np.ndarray,
+    origins: np.ndarray,
+    horizon: int = HORIZON,
+) -> np.ndarray:
     """The setpoint where the HVAC is on at the target step, else the last measured value."""
     last = persistence(indoor, origins, horizon)
     sp = targets(setpoint, origins, horizon)
@@ -109,5 +131,13 @@ def follows_setpoint(indoor: np.ndarray, setpoint: np.ndarray, hvac_on: np.ndarr
     return np.where(on, sp, last)
 
 
-__all__ = ["Forecasts", "origins_for", "targets", "rc_forecasts", "persistence",
-           "same_hour_yesterday", "follows_setpoint", "Drivers"]
+__all__ = [
+    "Drivers",
+    "Forecasts",
+    "follows_setpoint",
+    "origins_for",
+    "persistence",
+    "rc_forecasts",
+    "same_hour_yesterday",
+    "targets",
+]

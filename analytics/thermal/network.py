@@ -94,16 +94,24 @@ class Building:
 
     def __post_init__(self) -> None:
         checks = {
-            "floor_area_m2": (10.0, 1e6), "h_op_w_k": (1.0, 1e6), "h_win_w_k": (0.0, 1e6),
-            "ach": (0.01, 20.0), "height_m": (1.5, 20.0), "c_m_j_k": (1e5, 1e12),
-            "mass_area_factor": (0.5, 4.0), "g_value": (0.0, 1.0), "shading": (0.0, 1.0),
+            "floor_area_m2": (10.0, 1e6),
+            "h_op_w_k": (1.0, 1e6),
+            "h_win_w_k": (0.0, 1e6),
+            "ach": (0.01, 20.0),
+            "height_m": (1.5, 20.0),
+            "c_m_j_k": (1e5, 1e12),
+            "mass_area_factor": (0.5, 4.0),
+            "g_value": (0.0, 1.0),
+            "shading": (0.0, 1.0),
         }
         for name, (low, high) in checks.items():
             value = getattr(self, name)
             if not np.isfinite(value) or not low <= value <= high:
                 raise ThermalConfigError(f"building: {name} = {value} is outside [{low}, {high}]")
         if len(self.window_m2) != 4 or any(w < 0 for w in self.window_m2):
-            raise ThermalConfigError("building: window_m2 needs 4 areas >= 0 (south, east, west, north)")
+            raise ThermalConfigError(
+                "building: window_m2 needs 4 areas >= 0 (south, east, west, north)"
+            )
         if self.h_op_w_k >= self.h_tr_ms:
             raise ThermalConfigError(
                 f"building: the opaque envelope ({self.h_op_w_k:.0f} W/K) must conduct less than "
@@ -174,17 +182,27 @@ class Building:
     def typical(cls, floor_area_m2: float = 120.0, standard: str = "1980s") -> Building:
         """A detached home of a construction standard: ``pre-1970``, ``1980s``, ``2000s``,
         ``renovated`` or ``passive`` (U-values and airtightness of typical European stock)."""
-        u = {"pre-1970": (1.4, 3.0, 0.9), "1980s": (0.75, 2.7, 0.6), "2000s": (0.35, 1.6, 0.45),
-             "renovated": (0.25, 1.1, 0.4), "passive": (0.12, 0.8, 0.3)}
+        u = {
+            "pre-1970": (1.4, 3.0, 0.9),
+            "1980s": (0.75, 2.7, 0.6),
+            "2000s": (0.35, 1.6, 0.45),
+            "renovated": (0.25, 1.1, 0.4),
+            "passive": (0.12, 0.8, 0.3),
+        }
         if standard not in u:
-            raise ThermalConfigError(f"unknown construction standard {standard!r}; one of {', '.join(u)}")
+            raise ThermalConfigError(
+                f"unknown construction standard {standard!r}; one of {', '.join(u)}"
+            )
         u_op, u_win, ach = u[standard]
         envelope = 2.6 * floor_area_m2  # walls, roof and floor of a two-storey detached house
         windows = 0.18 * floor_area_m2
         split = (0.4, 0.2, 0.2, 0.2)
         return cls(
-            floor_area_m2=floor_area_m2, h_op_w_k=u_op * envelope, h_win_w_k=u_win * windows,
-            ach=ach, c_m_j_k=165_000.0 * floor_area_m2,
+            floor_area_m2=floor_area_m2,
+            h_op_w_k=u_op * envelope,
+            h_win_w_k=u_win * windows,
+            ach=ach,
+            c_m_j_k=165_000.0 * floor_area_m2,
             window_m2=tuple(windows * s for s in split),  # type: ignore[arg-type]
         )
 
@@ -212,12 +230,17 @@ def pack(buildings: list[Building]) -> NetworkArrays:
         return np.array([f(b) for b in buildings], dtype=np.float64)
 
     return NetworkArrays(
-        h_ve=arr(lambda b: b.h_ve), h_tr_is=arr(lambda b: b.h_tr_is),
-        h_tr_w=arr(lambda b: b.h_win_w_k), h_tr_ms=arr(lambda b: b.h_tr_ms),
-        h_tr_em=arr(lambda b: b.h_tr_em), c_m=arr(lambda b: b.c_m_j_k),
+        h_ve=arr(lambda b: b.h_ve),
+        h_tr_is=arr(lambda b: b.h_tr_is),
+        h_tr_w=arr(lambda b: b.h_win_w_k),
+        h_tr_ms=arr(lambda b: b.h_tr_ms),
+        h_tr_em=arr(lambda b: b.h_tr_em),
+        c_m=arr(lambda b: b.c_m_j_k),
         m_share=arr(lambda b: b.a_m / b.a_t),
         s_share=arr(lambda b: 1.0 - b.a_m / b.a_t - b.h_win_w_k / (H_MS * b.a_t)),
-        solar_area=np.array([b.solar_area_m2() for b in buildings], dtype=np.float64).reshape(-1, 4),
+        solar_area=np.array([b.solar_area_m2() for b in buildings], dtype=np.float64).reshape(
+            -1, 4
+        ),
     )
 
 
@@ -226,18 +249,69 @@ def pack(buildings: list[Building]) -> NetworkArrays:
 # homes and picked by ``profile[n]``; a control array with 0 rows means "not given".
 # ------------------------------------------------------------------------------------------------
 
+
 @njit(cache=True)
-def _run(  # noqa: PLR0913, PLR0915 (one flat kernel keeps numba's types simple)
+def _run(  # type: ignore[no-untyped-def]
     dt,
-    h_ve, h_tr_is, h_tr_w, h_tr_ms, h_tr_em, c_m, m_share, s_share, solar_area,
-    sys_code, heat_cap, cool_cap, on_off, eta_full, eta_low, plr_min, cyc_loss, carnot,
-    sup_design, sup_min, out_design, cap_slope, backup_w, chilled_c, aux_w,
-    dhw_code, dhw_vol, dhw_set, dhw_hyst, dhw_ua, dhw_w, dhw_cold,
-    deadband, profile, gain_scale, draw_scale,
-    outdoor, poa, gains, heat_sp, cool_sp, draws,
-    sp_offset, modulation, device_on, heat_given, extra_gains, observed, obs_gain,
-    theta_m0, tank0,
-    out_air, out_heat, out_elec, out_fuel, out_dhw, out_m, out_s, out_mend,
+    h_ve,
+    h_tr_is,
+    h_tr_w,
+    h_tr_ms,
+    h_tr_em,
+    c_m,
+    m_share,
+    s_share,
+    solar_area,
+    sys_code,
+    heat_cap,
+    cool_cap,
+    on_off,
+    eta_full,
+    eta_low,
+    plr_min,
+    cyc_loss,
+    carnot,
+    sup_design,
+    sup_min,
+    out_design,
+    cap_slope,
+    backup_w,
+    chilled_c,
+    aux_w,
+    dhw_code,
+    dhw_vol,
+    dhw_set,
+    dhw_hyst,
+    dhw_ua,
+    dhw_w,
+    dhw_cold,
+    deadband,
+    profile,
+    gain_scale,
+    draw_scale,
+    outdoor,
+    poa,
+    gains,
+    heat_sp,
+    cool_sp,
+    draws,
+    sp_offset,
+    modulation,
+    device_on,
+    heat_given,
+    extra_gains,
+    observed,
+    obs_gain,
+    theta_m0,
+    tank0,
+    out_air,
+    out_heat,
+    out_elec,
+    out_fuel,
+    out_dhw,
+    out_m,
+    out_s,
+    out_mend,
 ):
     n_steps = outdoor.shape[0]
     n_homes = h_ve.shape[0]
@@ -282,7 +356,11 @@ def _run(  # noqa: PLR0913, PLR0915 (one flat kernel keeps numba's types simple)
             hsum = k_hsum[n]
             denom = k_denom[n]
             # free-floating step (phi = 0)
-            phi_mtot = phi_m + h_tr_em[n] * te + h3 * (phi_st + h_tr_w[n] * te + h1 * (phi_ia / hve + te)) / h2
+            phi_mtot = (
+                phi_m
+                + h_tr_em[n] * te
+                + h3 * (phi_st + h_tr_w[n] * te + h1 * (phi_ia / hve + te)) / h2
+            )
             m_new0 = (theta_m[n] * (cdt - hsum) + phi_mtot) / denom
             m_mean0 = 0.5 * (m_new0 + theta_m[n])
             s_den = h_tr_ms[n] + h_tr_w[n] + h1
@@ -336,8 +414,9 @@ def _run(  # noqa: PLR0913, PLR0915 (one flat kernel keeps numba's types simple)
             if keep_nodes:
                 m_mean = 0.5 * (m_new + theta_m[n])
                 out_m[t, n] = m_mean
-                out_s[t, n] = (h_tr_ms[n] * m_mean + phi_st + h_tr_w[n] * te
-                               + h1 * (te + (phi_ia + phi) / hve)) / s_den
+                out_s[t, n] = (
+                    h_tr_ms[n] * m_mean + phi_st + h_tr_w[n] * te + h1 * (te + (phi_ia + phi) / hve)
+                ) / s_den
             if observed.shape[0] > 0 and not np.isnan(observed[t, n]):
                 # observer: pull the mass towards the state that explains the measured air
                 # (out_air keeps the prediction made before seeing it: a one-step forecast)
@@ -360,7 +439,9 @@ def _run(  # noqa: PLR0913, PLR0915 (one flat kernel keeps numba's types simple)
                     if on_off[n] > 0:
                         eff = boiler_efficiency(plr, eta_full[n], eta_full[n], 1.0, cyc_loss[n])
                     else:
-                        eff = boiler_efficiency(plr, eta_full[n], eta_low[n], plr_min[n], cyc_loss[n])
+                        eff = boiler_efficiency(
+                            plr, eta_full[n], eta_low[n], plr_min[n], cyc_loss[n]
+                        )
                     fuel = phi / eff
                 elif code == 2:
                     sup = supply_temperature(te, sup_design[n], sup_min[n], out_design[n])
@@ -405,12 +486,16 @@ def _run(  # noqa: PLR0913, PLR0915 (one flat kernel keeps numba's types simple)
     return theta_m, tank
 
 
-def steady_mass_temperature(arrays: NetworkArrays, indoor_c: np.ndarray | float,
-                            outdoor_c: np.ndarray | float) -> np.ndarray:
+def steady_mass_temperature(
+    arrays: NetworkArrays, indoor_c: np.ndarray | float, outdoor_c: np.ndarray | float
+) -> np.ndarray:
     """Mass temperature in steady state with the air held at ``indoor_c`` and no gains: a start
     state that spares the first days a warm-up."""
     h_op = 1.0 / (1.0 / arrays.h_tr_ms + 1.0 / arrays.h_tr_em)
     surf = (arrays.h_tr_is * indoor_c + (arrays.h_tr_w + h_op) * outdoor_c) / (
-        arrays.h_tr_is + arrays.h_tr_w + h_op)
-    return np.asarray((arrays.h_tr_ms * surf + arrays.h_tr_em * outdoor_c)
-                      / (arrays.h_tr_ms + arrays.h_tr_em), dtype=np.float64)
+        arrays.h_tr_is + arrays.h_tr_w + h_op
+    )
+    return np.asarray(
+        (arrays.h_tr_ms * surf + arrays.h_tr_em * outdoor_c) / (arrays.h_tr_ms + arrays.h_tr_em),
+        dtype=np.float64,
+    )

@@ -28,20 +28,70 @@ from analytics.thermal.errors import ThermalConfigError
 # share of the household at home, per hour 0..23 of the local day: (weekday, weekend)
 _PRESENCE = {
     "family": (
-        [1, 1, 1, 1, 1, 1, 1, .9, .4, .2, .2, .2, .3, .2, .2, .4, .7, .9, 1, 1, 1, 1, 1, 1],
-        [1, 1, 1, 1, 1, 1, 1, 1, 1, .9, .7, .6, .7, .6, .6, .7, .8, .9, 1, 1, 1, 1, 1, 1],
+        [
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+            0.9,
+            0.4,
+            0.2,
+            0.2,
+            0.2,
+            0.3,
+            0.2,
+            0.2,
+            0.4,
+            0.7,
+            0.9,
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+        ],
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 0.9, 0.7, 0.6, 0.7, 0.6, 0.6, 0.7, 0.8, 0.9, 1, 1, 1, 1, 1, 1],
     ),
     "home-office": (
-        [1, 1, 1, 1, 1, 1, 1, 1, .9, .8, .8, .8, .9, .8, .8, .8, .9, 1, 1, 1, 1, 1, 1, 1],
-        [1, 1, 1, 1, 1, 1, 1, 1, 1, .9, .7, .6, .7, .6, .6, .7, .8, .9, 1, 1, 1, 1, 1, 1],
+        [1, 1, 1, 1, 1, 1, 1, 1, 0.9, 0.8, 0.8, 0.8, 0.9, 0.8, 0.8, 0.8, 0.9, 1, 1, 1, 1, 1, 1, 1],
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 0.9, 0.7, 0.6, 0.7, 0.6, 0.6, 0.7, 0.8, 0.9, 1, 1, 1, 1, 1, 1],
     ),
     "retired": (
-        [1, 1, 1, 1, 1, 1, 1, 1, 1, .9, .8, .9, 1, .9, .8, .9, 1, 1, 1, 1, 1, 1, 1, 1],
-        [1, 1, 1, 1, 1, 1, 1, 1, 1, .9, .8, .9, 1, .9, .8, .9, 1, 1, 1, 1, 1, 1, 1, 1],
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 0.9, 0.8, 0.9, 1, 0.9, 0.8, 0.9, 1, 1, 1, 1, 1, 1, 1, 1],
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 0.9, 0.8, 0.9, 1, 0.9, 0.8, 0.9, 1, 1, 1, 1, 1, 1, 1, 1],
     ),
     "away-all-day": (
-        [1, 1, 1, 1, 1, 1, 1, .6, 0, 0, 0, 0, 0, 0, 0, 0, 0, .3, .8, 1, 1, 1, 1, 1],
-        [1, 1, 1, 1, 1, 1, 1, 1, .8, .5, .4, .4, .5, .4, .4, .5, .7, .9, 1, 1, 1, 1, 1, 1],
+        [1, 1, 1, 1, 1, 1, 1, 0.6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.3, 0.8, 1, 1, 1, 1, 1],
+        [
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+            0.8,
+            0.5,
+            0.4,
+            0.4,
+            0.5,
+            0.4,
+            0.4,
+            0.5,
+            0.7,
+            0.9,
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+        ],
     ),
 }
 PATTERNS = tuple(_PRESENCE)
@@ -85,22 +135,27 @@ class Occupancy:
 
     def __post_init__(self) -> None:
         if self.pattern not in _PRESENCE:
-            raise ThermalConfigError(f"unknown occupancy pattern {self.pattern!r}; one of {', '.join(PATTERNS)}")
+            raise ThermalConfigError(
+                f"unknown occupancy pattern {self.pattern!r}; one of {', '.join(PATTERNS)}"
+            )
         if not 0 <= self.people <= 50:
             raise ThermalConfigError(f"occupancy: people = {self.people} is outside [0, 50]")
         if not 5 <= self.setback_c <= self.comfort_c <= 30:
             raise ThermalConfigError("occupancy: need 5 <= setback_c <= comfort_c <= 30 degC")
         if not self.comfort_c < self.cooling_c <= 35:
-            raise ThermalConfigError("occupancy: cooling_c must be above comfort_c and at most 35 degC")
+            raise ThermalConfigError(
+                "occupancy: cooling_c must be above comfort_c and at most 35 degC"
+            )
         if not 0 <= self.deadband_k <= 5:
             raise ThermalConfigError("occupancy: deadband_k must be in [0, 5] K")
         try:
             pd.Timestamp("2024-01-01", tz=self.time_zone)
-        except Exception as exc:  # noqa: BLE001 (zoneinfo raises several types)
+        except Exception as exc:
             raise ThermalConfigError(f"occupancy: unknown time zone {self.time_zone!r}") from exc
 
-    def schedules(self, times_utc: pd.DatetimeIndex, floor_area_m2: float, step_s: int
-                  ) -> dict[str, np.ndarray]:
+    def schedules(
+        self, times_utc: pd.DatetimeIndex, floor_area_m2: float, step_s: int
+    ) -> dict[str, np.ndarray]:
         """Per step: ``gains_w``, ``heat_sp_c``, ``cool_sp_c``, ``draw_l`` (litres drawn in the
         step, per household) and ``presence`` (share at home)."""
         hour, weekend = local_clock(times_utc, self.time_zone)
@@ -114,5 +169,10 @@ class Occupancy:
         cool_sp = np.where(presence > 0.25, self.cooling_c, self.cooling_c + 3.0)
         per_hour = _DRAWS[hour] * self.people * self.litres_per_person_day
         draw = per_hour * step_s / 3600.0
-        return {"gains_w": people_w + appliances, "heat_sp_c": heat_sp.astype(float),
-                "cool_sp_c": cool_sp.astype(float), "draw_l": draw, "presence": presence}
+        return {
+            "gains_w": people_w + appliances,
+            "heat_sp_c": heat_sp.astype(float),
+            "cool_sp_c": cool_sp.astype(float),
+            "draw_l": draw,
+            "presence": presence,
+        }

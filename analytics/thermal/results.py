@@ -52,13 +52,23 @@ class ScenarioResult:
     series: Series
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "config": self.config,
-                "totals": self.totals, "series": self.series.to_json()}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "config": self.config,
+            "totals": self.totals,
+            "series": self.series.to_json(),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ScenarioResult:
-        return cls(data["name"], data["description"], data["config"], data["totals"],
-                   Series.from_json(data["series"]))
+        return cls(
+            data["name"],
+            data["description"],
+            data["config"],
+            data["totals"],
+            Series.from_json(data["series"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -78,13 +88,23 @@ class TwinRecord:
     created_s: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"home_id": self.home_id, "params": self.params, "fit": self.fit,
-                "measured": None if self.measured is None else self.measured.to_json(),
-                "scenarios": [s.to_json() for s in self.scenarios], "created_s": self.created_s}
+        return {
+            "home_id": self.home_id,
+            "params": self.params,
+            "fit": self.fit,
+            "measured": None if self.measured is None else self.measured.to_json(),
+            "scenarios": [s.to_json() for s in self.scenarios],
+            "created_s": self.created_s,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TwinRecord:
         measured = data.get("measured")
-        return cls(data["home_id"], data["params"], data["fit"],
-                   None if measured is None else Series.from_json(measured),
-                   [ScenarioResult.from_json(s) for s in data["scenarios"]], data["created_s"])
+        return cls(
+            data["home_id"],
+            data["params"],
+            data["fit"],
+            None if measured is None else Series.from_json(measured),
+            [ScenarioResult.from_json(s) for s in data["scenarios"]],
+            data["created_s"],
+        )

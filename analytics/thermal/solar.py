@@ -23,8 +23,14 @@ FACADE_AZIMUTHS = (180.0, 90.0, 270.0, 0.0)
 _CACHE: dict[tuple, np.ndarray] = {}
 
 
-def facade_irradiance(times_utc: pd.DatetimeIndex, latitude: float, longitude: float,
-                      dni_w_m2: np.ndarray, dhi_w_m2: np.ndarray, step_s: int) -> np.ndarray:
+def facade_irradiance(
+    times_utc: pd.DatetimeIndex,
+    latitude: float,
+    longitude: float,
+    dni_w_m2: np.ndarray,
+    dhi_w_m2: np.ndarray,
+    step_s: int,
+) -> np.ndarray:
     """Mean irradiance on the four vertical facades over each interval, W/m2, shape (T, 4).
 
     Cached per place and weather: the sun's position over a year takes about 0.13 s, and every
@@ -33,8 +39,15 @@ def facade_irradiance(times_utc: pd.DatetimeIndex, latitude: float, longitude: f
         raise ThermalConfigError(f"location ({latitude}, {longitude}) is not a latitude/longitude")
     dni_in = np.ascontiguousarray(dni_w_m2, dtype=float)
     dhi_in = np.ascontiguousarray(dhi_w_m2, dtype=float)
-    key = (int(times_utc[0].value), len(times_utc), latitude, longitude, step_s,
-           hash(dni_in.tobytes()), hash(dhi_in.tobytes()))
+    key = (
+        int(times_utc[0].value),
+        len(times_utc),
+        latitude,
+        longitude,
+        step_s,
+        hash(dni_in.tobytes()),
+        hash(dhi_in.tobytes()),
+    )
     cached = _CACHE.get(key)
     if cached is None:
         if len(_CACHE) > 16:
@@ -43,8 +56,14 @@ def facade_irradiance(times_utc: pd.DatetimeIndex, latitude: float, longitude: f
     return cached
 
 
-def _facades(times_utc: pd.DatetimeIndex, latitude: float, longitude: float,
-             dni_w_m2: np.ndarray, dhi_w_m2: np.ndarray, step_s: int) -> np.ndarray:
+def _facades(
+    times_utc: pd.DatetimeIndex,
+    latitude: float,
+    longitude: float,
+    dni_w_m2: np.ndarray,
+    dhi_w_m2: np.ndarray,
+    step_s: int,
+) -> np.ndarray:
     mid = times_utc + pd.Timedelta(seconds=step_s / 2)
     sun = pvlib.solarposition.get_solarposition(mid, latitude, longitude)
     zenith = sun["apparent_zenith"].to_numpy()
@@ -56,8 +75,15 @@ def _facades(times_utc: pd.DatetimeIndex, latitude: float, longitude: float,
     out = np.empty((len(times_utc), 4))
     for i, az in enumerate(FACADE_AZIMUTHS):
         poa = pvlib.irradiance.get_total_irradiance(
-            surface_tilt=90.0, surface_azimuth=az, solar_zenith=zenith, solar_azimuth=azimuth,
-            dni=dni, ghi=ghi, dhi=dhi, albedo=0.2, model="isotropic",
+            surface_tilt=90.0,
+            surface_azimuth=az,
+            solar_zenith=zenith,
+            solar_azimuth=azimuth,
+            dni=dni,
+            ghi=ghi,
+            dhi=dhi,
+            albedo=0.2,
+            model="isotropic",
         )["poa_global"]
         out[:, i] = np.nan_to_num(np.asarray(poa, dtype=float))
     return np.clip(out, 0.0, None)

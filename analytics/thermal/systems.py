@@ -66,10 +66,14 @@ class HeatingSystem:
 
     def __post_init__(self) -> None:
         if self.kind not in SYSTEM_KINDS:
-            raise ThermalConfigError(f"unknown heating system {self.kind!r}; one of {', '.join(SYSTEM_KINDS)}")
+            raise ThermalConfigError(
+                f"unknown heating system {self.kind!r}; one of {', '.join(SYSTEM_KINDS)}"
+            )
         for name in ("heating_w", "cooling_w", "backup_w", "auxiliary_w"):
             if getattr(self, name) < 0:
-                raise ThermalConfigError(f"heating system: {name} must be >= 0, got {getattr(self, name)}")
+                raise ThermalConfigError(
+                    f"heating system: {name} must be >= 0, got {getattr(self, name)}"
+                )
         if not 0 < self.eta_full <= 1.1 or not 0 < self.eta_low <= 1.1:
             raise ThermalConfigError("heating system: boiler efficiencies must be in (0, 1.1]")
         if not 0 <= self.plr_min < 1:
@@ -103,9 +107,13 @@ class HotWaterTank:
         if self.volume_l < 0 or self.heater_w < 0 or self.ua_w_k < 0:
             raise ThermalConfigError("hot-water tank: volume, heater power and losses must be >= 0")
         if self.heater not in DHW_HEATERS:
-            raise ThermalConfigError(f"unknown hot-water heater {self.heater!r}; one of {', '.join(DHW_HEATERS)}")
+            raise ThermalConfigError(
+                f"unknown hot-water heater {self.heater!r}; one of {', '.join(DHW_HEATERS)}"
+            )
         if self.setpoint_c <= self.cold_c:
-            raise ThermalConfigError("hot-water tank: setpoint must exceed the mains water temperature")
+            raise ThermalConfigError(
+                "hot-water tank: setpoint must exceed the mains water temperature"
+            )
 
     @property
     def code(self) -> int:
@@ -113,8 +121,9 @@ class HotWaterTank:
 
 
 @njit(cache=True)
-def boiler_efficiency(plr: float, eta_full: float, eta_low: float, plr_min: float,
-                      cycling_loss: float) -> float:
+def boiler_efficiency(
+    plr: float, eta_full: float, eta_low: float, plr_min: float, cycling_loss: float
+) -> float:
     """Gross efficiency of a modulating boiler at a part-load ratio (module docstring)."""
     if plr >= plr_min:
         span = 1.0 - plr_min
@@ -126,8 +135,9 @@ def boiler_efficiency(plr: float, eta_full: float, eta_low: float, plr_min: floa
 
 
 @njit(cache=True)
-def supply_temperature(outdoor_c: float, supply_design_c: float, supply_min_c: float,
-                       outdoor_design_c: float) -> float:
+def supply_temperature(
+    outdoor_c: float, supply_design_c: float, supply_min_c: float, outdoor_design_c: float
+) -> float:
     """Heating curve: the supply water temperature for an outdoor temperature."""
     if outdoor_c >= 20.0:
         return supply_min_c

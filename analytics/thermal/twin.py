@@ -43,23 +43,35 @@ class TwinConfig:
 
     def __post_init__(self) -> None:
         if not -90 <= self.latitude <= 90 or not -180 <= self.longitude <= 180:
-            raise ThermalConfigError(f"twin: ({self.latitude}, {self.longitude}) is not a latitude/longitude")
+            raise ThermalConfigError(
+                f"twin: ({self.latitude}, {self.longitude}) is not a latitude/longitude"
+            )
         if not 0 <= self.gain_scale <= 20:
             raise ThermalConfigError(f"twin: gain_scale = {self.gain_scale} is outside [0, 20]")
 
     def to_json(self) -> dict[str, Any]:
-        return {"building": self.building.to_json(), "system": dict(self.system.__dict__),
-                "tank": dict(self.tank.__dict__), "occupancy": dict(self.occupancy.__dict__),
-                "latitude": self.latitude, "longitude": self.longitude,
-                "gain_scale": self.gain_scale}
+        return {
+            "building": self.building.to_json(),
+            "system": dict(self.system.__dict__),
+            "tank": dict(self.tank.__dict__),
+            "occupancy": dict(self.occupancy.__dict__),
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+            "gain_scale": self.gain_scale,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TwinConfig:
         try:
-            return cls(Building.from_json(data["building"]), HeatingSystem(**data["system"]),
-                       HotWaterTank(**data["tank"]), Occupancy(**data["occupancy"]),
-                       float(data["latitude"]), float(data["longitude"]),
-                       float(data.get("gain_scale", 1.0)))
+            return cls(
+                Building.from_json(data["building"]),
+                HeatingSystem(**data["system"]),
+                HotWaterTank(**data["tank"]),
+                Occupancy(**data["occupancy"]),
+                float(data["latitude"]),
+                float(data["longitude"]),
+                float(data.get("gain_scale", 1.0)),
+            )
         except (KeyError, TypeError) as exc:
             raise ThermalConfigError(f"not a twin configuration: {exc}") from exc
 
@@ -114,17 +126,25 @@ class SimResult:
     def home(self, n: int = 0) -> pd.DataFrame:
         """One home's results as a frame (energies per step in Wh)."""
         wh = self.step_s / 3600.0
-        return pd.DataFrame({
-            "indoor_c": self.indoor_c[:, n], "heat_wh": self.heat_w[:, n] * wh,
-            "electricity_wh": self.electricity_w[:, n] * wh, "fuel_wh": self.fuel_w[:, n] * wh,
-            "dhw_wh": self.dhw_w[:, n] * wh, "outdoor_c": self.outdoor_c,
-        }, index=self.times)
+        return pd.DataFrame(
+            {
+                "indoor_c": self.indoor_c[:, n],
+                "heat_wh": self.heat_w[:, n] * wh,
+                "electricity_wh": self.electricity_w[:, n] * wh,
+                "fuel_wh": self.fuel_w[:, n] * wh,
+                "dhw_wh": self.dhw_w[:, n] * wh,
+                "outdoor_c": self.outdoor_c,
+            },
+            index=self.times,
+        )
 
 
 def prepare_weather(weather: pd.DataFrame, step_s: int) -> pd.DataFrame:
     """Validated weather at the simulation step (module docstring)."""
     if not isinstance(weather.index, pd.DatetimeIndex) or weather.index.tz is None:
-        raise ThermalDataError("weather: the index must be time-zone-aware start times of intervals")
+        raise ThermalDataError(
+            "weather: the index must be time-zone-aware start times of intervals"
+        )
     missing = [c for c in WEATHER_COLUMNS if c not in weather.columns]
     if missing:
         raise ThermalDataError(f"weather: columns missing: {', '.join(missing)}")
@@ -156,8 +176,9 @@ def prepare_weather(weather: pd.DataFrame, step_s: int) -> pd.DataFrame:
     raise ThermalDataError(f"weather: a step of {data_step} s cannot drive a {step_s} s simulation")
 
 
-def _per_step(values: np.ndarray | float | None, n_steps: int, n_homes: int, name: str
-              ) -> np.ndarray:
+def _per_step(
+    values: np.ndarray | float | None, n_steps: int, n_homes: int, name: str
+) -> np.ndarray:
     if values is None:
         return np.zeros((0, n_homes))
     arr = np.asarray(values, dtype=np.float64)
@@ -230,35 +251,62 @@ class Prepared:
         if initial_mass_c is not None:
             theta_m0 = np.asarray(initial_mass_c, dtype=np.float64).reshape(n_homes).copy()
         else:
-            first = heat_sp[0, self.profile] if initial_indoor_c is None else np.broadcast_to(
-                np.asarray(initial_indoor_c, dtype=np.float64), (n_homes,))
-            theta_m0 = steady_mass_temperature(arrays, np.asarray(first, dtype=np.float64),
-                                               self.outdoor[start])
+            first = (
+                heat_sp[0, self.profile]
+                if initial_indoor_c is None
+                else np.broadcast_to(np.asarray(initial_indoor_c, dtype=np.float64), (n_homes,))
+            )
+            theta_m0 = steady_mass_temperature(
+                arrays, np.asarray(first, dtype=np.float64), self.outdoor[start]
+            )
         c = controls or Controls()
-        out = {k: np.empty((n_steps, n_homes), dtype=np.float64)
-               for k in ("air", "heat", "elec", "fuel", "dhw")}
+        out = {
+            k: np.empty((n_steps, n_homes), dtype=np.float64)
+            for k in ("air", "heat", "elec", "fuel", "dhw")
+        }
         nodes = (n_steps, n_homes) if keep_nodes else (0, n_homes)
         out_m, out_s, out_mend = np.empty(nodes), np.empty(nodes), np.empty(nodes)
         outdoor = self.outdoor[window]
-        final_m, _ = _run(
-            float(self.step_s), *self.constants,
-            outdoor, self.poa[window], self.gains[window], heat_sp, self.cool_sp[window],
+        final_m, _ = _run(  # type: ignore[call-arg]  # (numba dispatcher)
+            float(self.step_s),
+            *self.constants,
+            outdoor,
+            self.poa[window],
+            self.gains[window],
+            heat_sp,
+            self.cool_sp[window],
             self.draws[window],
             _per_step(c.setpoint_offset_k, n_steps, n_homes, "setpoint_offset_k"),
             _per_step(c.modulation, n_steps, n_homes, "modulation"),
             _per_step(c.device_on, n_steps, n_homes, "device_on"),
             _per_step(heat_given_w, n_steps, n_homes, "heat_given_w"),
             np.zeros((0, n_homes)),
-            _observed(observed_c, n_steps, n_homes), float(observer_gain),
-            theta_m0, np.array([h.tank.setpoint_c for h in self.homes], dtype=np.float64),
-            out["air"], out["heat"], out["elec"], out["fuel"], out["dhw"], out_m, out_s,
+            _observed(observed_c, n_steps, n_homes),
+            float(observer_gain),
+            theta_m0,
+            np.array([h.tank.setpoint_c for h in self.homes], dtype=np.float64),
+            out["air"],
+            out["heat"],
+            out["elec"],
+            out["fuel"],
+            out["dhw"],
+            out_m,
+            out_s,
             out_mend,
         )
         return SimResult(
-            times=self.times[window], step_s=self.step_s, indoor_c=out["air"], heat_w=out["heat"],
-            electricity_w=out["elec"], fuel_w=out["fuel"], dhw_w=out["dhw"], outdoor_c=outdoor,
-            mass_c=out_m if keep_nodes else None, surface_c=out_s if keep_nodes else None,
-            final_mass_c=final_m, mass_end_c=out_mend if keep_nodes else None,
+            times=self.times[window],
+            step_s=self.step_s,
+            indoor_c=out["air"],
+            heat_w=out["heat"],
+            electricity_w=out["elec"],
+            fuel_w=out["fuel"],
+            dhw_w=out["dhw"],
+            outdoor_c=outdoor,
+            mass_c=out_m if keep_nodes else None,
+            surface_c=out_s if keep_nodes else None,
+            final_mass_c=final_m,
+            mass_end_c=out_mend if keep_nodes else None,
         )
 
 
@@ -282,8 +330,11 @@ def prepare(
     times = w.index
     n_steps, n_homes = len(times), len(homes)
     outdoor = np.ascontiguousarray(w["outdoor_c"].to_numpy())
-    poa = np.ascontiguousarray(facade_irradiance(times, lat, lon, w["direct_w_m2"].to_numpy(),
-                                                 w["diffuse_w_m2"].to_numpy(), step_s))
+    poa = np.ascontiguousarray(
+        facade_irradiance(
+            times, lat, lon, w["direct_w_m2"].to_numpy(), w["diffuse_w_m2"].to_numpy(), step_s
+        )
+    )
     arrays = pack([h.building for h in homes])
 
     # occupancy profiles, shared by homes with the same occupancy and floor area
@@ -317,27 +368,56 @@ def prepare(
         return np.array([f(h) for h in homes], dtype=dtype)
 
     constants = (
-        arrays.h_ve, arrays.h_tr_is, arrays.h_tr_w, arrays.h_tr_ms, arrays.h_tr_em, arrays.c_m,
-        arrays.m_share, arrays.s_share, np.ascontiguousarray(arrays.solar_area),
+        arrays.h_ve,
+        arrays.h_tr_is,
+        arrays.h_tr_w,
+        arrays.h_tr_ms,
+        arrays.h_tr_em,
+        arrays.c_m,
+        arrays.m_share,
+        arrays.s_share,
+        np.ascontiguousarray(arrays.solar_area),
         per_home(lambda h: h.system.code, np.int64),
-        per_home(lambda h: h.system.heating_w), per_home(lambda h: h.system.cooling_w),
+        per_home(lambda h: h.system.heating_w),
+        per_home(lambda h: h.system.cooling_w),
         per_home(lambda h: int(h.system.on_off), np.int64),
-        per_home(lambda h: h.system.eta_full), per_home(lambda h: h.system.eta_low),
-        per_home(lambda h: h.system.plr_min), per_home(lambda h: h.system.cycling_loss),
-        per_home(lambda h: h.system.carnot_fraction), per_home(lambda h: h.system.supply_design_c),
-        per_home(lambda h: h.system.supply_min_c), per_home(lambda h: h.system.outdoor_design_c),
-        per_home(lambda h: h.system.capacity_slope), per_home(lambda h: h.system.backup_w),
-        per_home(lambda h: h.system.chilled_c), per_home(lambda h: h.system.auxiliary_w),
+        per_home(lambda h: h.system.eta_full),
+        per_home(lambda h: h.system.eta_low),
+        per_home(lambda h: h.system.plr_min),
+        per_home(lambda h: h.system.cycling_loss),
+        per_home(lambda h: h.system.carnot_fraction),
+        per_home(lambda h: h.system.supply_design_c),
+        per_home(lambda h: h.system.supply_min_c),
+        per_home(lambda h: h.system.outdoor_design_c),
+        per_home(lambda h: h.system.capacity_slope),
+        per_home(lambda h: h.system.backup_w),
+        per_home(lambda h: h.system.chilled_c),
+        per_home(lambda h: h.system.auxiliary_w),
         per_home(lambda h: h.tank.code, np.int64),
-        per_home(lambda h: max(h.tank.volume_l, 1e-9)), per_home(lambda h: h.tank.setpoint_c),
-        per_home(lambda h: h.tank.hysteresis_k), per_home(lambda h: h.tank.ua_w_k),
-        per_home(lambda h: h.tank.heater_w), per_home(lambda h: h.tank.cold_c),
-        per_home(lambda h: h.occupancy.deadband_k), profile,
-        per_home(lambda h: h.gain_scale), np.ones(n_homes),
+        per_home(lambda h: max(h.tank.volume_l, 1e-9)),
+        per_home(lambda h: h.tank.setpoint_c),
+        per_home(lambda h: h.tank.hysteresis_k),
+        per_home(lambda h: h.tank.ua_w_k),
+        per_home(lambda h: h.tank.heater_w),
+        per_home(lambda h: h.tank.cold_c),
+        per_home(lambda h: h.occupancy.deadband_k),
+        profile,
+        per_home(lambda h: h.gain_scale),
+        np.ones(n_homes),
     )
-    return Prepared(homes=homes, times=times, step_s=step_s, outdoor=outdoor, poa=poa,
-                    profile=profile, gains=stack("gains_w"), heat_sp=stack("heat_sp_c"),
-                    cool_sp=stack("cool_sp_c"), draws=stack("draw_l"), constants=constants)
+    return Prepared(
+        homes=homes,
+        times=times,
+        step_s=step_s,
+        outdoor=outdoor,
+        poa=poa,
+        profile=profile,
+        gains=stack("gains_w"),
+        heat_sp=stack("heat_sp_c"),
+        cool_sp=stack("cool_sp_c"),
+        draws=stack("draw_l"),
+        constants=constants,
+    )
 
 
 def simulate(
@@ -367,9 +447,16 @@ def simulate(
     ``mass_end_c`` / ``final_mass_c`` the assimilated state, the start of forecasts.
     """
     prepared = prepare(configs, weather, step_s=step_s, drivers=drivers)
-    return prepared.run(controls=controls, heat_given_w=heat_given_w,
-                        initial_indoor_c=initial_indoor_c, initial_mass_c=initial_mass_c,
-                        keep_nodes=keep_nodes, observed_c=observed_c, observer_gain=observer_gain)
+    return prepared.run(
+        controls=controls,
+        heat_given_w=heat_given_w,
+        initial_indoor_c=initial_indoor_c,
+        initial_mass_c=initial_mass_c,
+        keep_nodes=keep_nodes,
+        observed_c=observed_c,
+        observer_gain=observer_gain,
+    )
+
 
 def network_of(config: TwinConfig) -> NetworkArrays:
     return pack([config.building])

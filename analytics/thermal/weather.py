@@ -26,7 +26,9 @@ REGIONS = {4: ("Potsdam", 52.38, 13.07)}
 def _try_file(region: int) -> Path:
     import demandlib.vdi
 
-    path = Path(demandlib.vdi.__file__).parent / "resources_weather" / f"TRY2010_{region:02d}_Jahr.dat"
+    path = (
+        Path(demandlib.vdi.__file__).parent / "resources_weather" / f"TRY2010_{region:02d}_Jahr.dat"
+    )
     if not path.exists():
         raise ThermalDataError(f"no TRY 2010 weather for region {region} in demandlib ({path})")
     return path
@@ -42,8 +44,12 @@ def try_weather(region: int = 4, year: int = 2023) -> pd.DataFrame:
     lines = _try_file(region).read_text(encoding="latin-1").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("***")) + 1
     rows = [line.split() for line in lines[start:] if line.strip()]
-    data = np.array([[float(r[2]), float(r[3]), float(r[4]), float(r[8]), float(r[13]), float(r[14])]
-                     for r in rows])
+    data = np.array(
+        [
+            [float(r[2]), float(r[3]), float(r[4]), float(r[8]), float(r[13]), float(r[14])]
+            for r in rows
+        ]
+    )
     if len(data) != 8760:
         raise ThermalDataError(f"TRY region {region}: {len(data)} hours, expected 8760")
     idx = pd.date_range(f"{year}-01-01 00:00", periods=8760, freq="h") - pd.Timedelta(hours=1)
@@ -53,8 +59,14 @@ def try_weather(region: int = 4, year: int = 2023) -> pd.DataFrame:
     cosz = np.cos(np.radians(np.minimum(zenith, 85.0)))
     beam_h = np.clip(data[:, 4], 0, None)
     dni = np.where(zenith < 90, beam_h / cosz, 0.0)
-    return pd.DataFrame({"outdoor_c": data[:, 3], "direct_w_m2": np.minimum(dni, 1100.0),
-                         "diffuse_w_m2": np.clip(data[:, 5], 0, None)}, index=idx.rename("interval_start"))
+    return pd.DataFrame(
+        {
+            "outdoor_c": data[:, 3],
+            "direct_w_m2": np.minimum(dni, 1100.0),
+            "diffuse_w_m2": np.clip(data[:, 5], 0, None),
+        },
+        index=idx.rename("interval_start"),
+    )
 
 
 def try_place(region: int = 4) -> tuple[float, float]:

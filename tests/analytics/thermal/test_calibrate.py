@@ -24,13 +24,21 @@ def synthetic_winter(days: int = 28, seed: int = 3) -> pd.DataFrame:
     h = np.arange(hours)
     slow = np.convolve(rng.normal(0, 3, hours + 96), np.ones(96) / 96 * 4, mode="same")[:hours]
     outdoor = 2 + 4 * np.sin(2 * np.pi * (h % 24 - 9) / 24) + slow
-    sun = np.clip(np.sin(np.pi * (h % 24 - 7) / 9), 0, None) * rng.uniform(0.1, 1.0, days).repeat(24)
-    return pd.DataFrame({"outdoor_c": outdoor, "direct_w_m2": 700 * sun, "diffuse_w_m2": 120 * sun},
-                        index=idx)
+    sun = np.clip(np.sin(np.pi * (h % 24 - 7) / 9), 0, None) * rng.uniform(0.1, 1.0, days).repeat(
+        24
+    )
+    return pd.DataFrame(
+        {"outdoor_c": outdoor, "direct_w_m2": 700 * sun, "diffuse_w_m2": 120 * sun}, index=idx
+    )
 
 
-def generate(config: TwinConfig, weather: pd.DataFrame, noise_c: float = 0.0, noise_share: float = 0.0,
-             seed: int = 5) -> pd.DataFrame:
+def generate(
+    config: TwinConfig,
+    weather: pd.DataFrame,
+    noise_c: float = 0.0,
+    noise_share: float = 0.0,
+    seed: int = 5,
+) -> pd.DataFrame:
     """What a home with ``config`` would have measured: its indoor temperature and heat, with
     the setpoint schedule it followed."""
     r = simulate(config, weather, step_s=3600)
@@ -47,10 +55,14 @@ def generate(config: TwinConfig, weather: pd.DataFrame, noise_c: float = 0.0, no
 
 
 def truth() -> tuple[TwinConfig, TwinConfig]:
-    start = TwinConfig(building=Building.typical(130.0, "1980s"),
-                       system=HeatingSystem(kind="resistance", heating_w=30_000, backup_w=0),
-                       tank=HotWaterTank(volume_l=0), occupancy=Occupancy(people=0, pattern="away-all-day",
-                       comfort_c=21, setback_c=16, appliance_w_m2=3.0))
+    start = TwinConfig(
+        building=Building.typical(130.0, "1980s"),
+        system=HeatingSystem(kind="resistance", heating_w=30_000, backup_w=0),
+        tank=HotWaterTank(volume_l=0),
+        occupancy=Occupancy(
+            people=0, pattern="away-all-day", comfort_c=21, setback_c=16, appliance_w_m2=3.0
+        ),
+    )
     return start, apply_factors(start, TRUE_FACTORS)
 
 
@@ -78,7 +90,7 @@ def test_noisy_data_recovers_within_the_stated_uncertainty() -> None:
 
 
 def _good(hours: int = 24 * 5) -> pd.DataFrame:
-    start, true = truth()
+    _, true = truth()
     return generate(true, synthetic_winter(max(hours // 24, 3)))
 
 
@@ -87,14 +99,16 @@ def test_gaps_are_filled_when_short_and_refused_when_long() -> None:
     data.iloc[10, data.columns.get_loc("indoor_c")] = np.nan
     assert check_measured(data).interpolated == {"indoor_c": 1}
     long_gap = _good().drop(_good().index[30:36])
-    with pytest.raises(ThermalDataError, match=r"(outdoor|indoor)_c has a gap of 6 steps from 2024-01-09 06:00"):
+    with pytest.raises(
+        ThermalDataError, match=r"(outdoor|indoor)_c has a gap of 6 steps from 2024-01-09 06:00"
+    ):
         check_measured(long_gap)
 
 
 def test_stuck_sensor_units_and_missing_columns_are_refused() -> None:
     data = _good()
     data.iloc[24:60, data.columns.get_loc("indoor_c")] = 20.0
-    with pytest.raises(ThermalDataError, match="indoor_c is constant for 3[56] h .* stuck sensor"):
+    with pytest.raises(ThermalDataError, match=r"indoor_c is constant for 3[56] h .* stuck sensor"):
         check_measured(data)
     fahrenheit = _good()
     fahrenheit["indoor_c"] = fahrenheit["indoor_c"] * 9 / 5 + 32
@@ -115,7 +129,9 @@ def test_csv_round_trip(tmp_path) -> None:
     path = tmp_path / "home.csv"
     data.rename_axis("time").reset_index().to_csv(path, index=False)
     loaded = load_csv(path)
-    assert check_measured(loaded).frame["indoor_c"].to_numpy() == pytest.approx(data["indoor_c"].to_numpy())
+    assert check_measured(loaded).frame["indoor_c"].to_numpy() == pytest.approx(
+        data["indoor_c"].to_numpy()
+    )
     (tmp_path / "bad.csv").write_text("when,indoor_c\n2024-01-01,20\n")
     with pytest.raises(ThermalDataError, match="no 'time' column"):
         load_csv(tmp_path / "bad.csv")

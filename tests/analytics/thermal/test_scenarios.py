@@ -24,7 +24,9 @@ def test_standard_what_ifs_move_energy_the_right_way(results: dict) -> None:
     assert base["fuel_kwh"] > base["heat_kwh"] > 1000, "a boiler burns more than it delivers"
     hp = results["heat-pump"].totals
     assert hp["fuel_kwh"] == 0
-    assert 2.0 < (hp["heat_kwh"] + hp["hot_water_kwh"]) / hp["electricity_kwh"] < 4.5, "seasonal COP"
+    assert 2.0 < (hp["heat_kwh"] + hp["hot_water_kwh"]) / hp["electricity_kwh"] < 4.5, (
+        "seasonal COP"
+    )
     assert results["setpoint-1"].totals["heat_kwh"] < 0.95 * base["heat_kwh"]
     assert results["insulation"].totals["heat_kwh"] < 0.7 * base["heat_kwh"]
     # at home all day: more internal gains, the setpoint held longer
@@ -41,4 +43,6 @@ def test_scenario_json_is_validated() -> None:
     with pytest.raises(ThermalConfigError, match="unknown building fields"):
         Scenario.from_json({"name": "x", "building_factors": {"roof_colour": 2}})
     s = Scenario.from_json({"name": "triple", "building_factors": {"h_win_w_k": 0.5}})
-    assert s.apply(TwinConfig()).building.h_win_w_k == pytest.approx(TwinConfig().building.h_win_w_k * 0.5)
+    assert s.apply(TwinConfig()).building.h_win_w_k == pytest.approx(
+        TwinConfig().building.h_win_w_k * 0.5
+    )
