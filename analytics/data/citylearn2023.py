@@ -58,7 +58,12 @@ class DataSet:
 AUSTIN_LAT, AUSTIN_LON, AUSTIN = 30.27, -97.74, "Austin, Texas (assumed)"
 DEVELOP: dict[str, DataSet] = {
     "citylearn_challenge_2023_phase_2_online_evaluation_1": DataSet(
-        "citylearn_challenge_2023_phase_2_online_evaluation_1", "2021-06-01 00:00", -6, AUSTIN_LAT, AUSTIN_LON, AUSTIN
+        "citylearn_challenge_2023_phase_2_online_evaluation_1",
+        "2021-06-01 00:00",
+        -6,
+        AUSTIN_LAT,
+        AUSTIN_LON,
+        AUSTIN,
     ),
     "baeda_3dem": DataSet(
         "baeda_3dem",
