@@ -275,6 +275,10 @@ def up(
         bool,
         typer.Option(help="Commit the members' forecasts to the ForecastOracle (trains first)."),
     ] = True,
+    twins: Annotated[
+        bool,
+        typer.Option(help="Calibrate and store a thermal twin for every demo home."),
+    ] = True,
     bus: Annotated[
         str,
         typer.Option(
@@ -350,6 +354,7 @@ def up(
     read_side = None
     api_server = None
     feed = None
+    demo_twins = None
     # threads that send transactions: joined before the chain stops, so none is cut off
     # mid-call by a node that has gone away
     senders: list[threading.Thread] = []
@@ -381,6 +386,10 @@ def up(
             from bright.demo_forecasts import DemoForecasts
 
             feed = DemoForecasts(running, stop).start()
+        if twins:
+            from bright.demo_twins import DemoTwins
+
+            demo_twins = DemoTwins(running, database_url).start()
         print("platform running; press Ctrl-C to stop", flush=True)
         reported = 0
         while not stop.wait(0.5):
@@ -404,6 +413,8 @@ def up(
             step(thread.name, functools.partial(thread.join, timeout=15))
         if feed is not None:
             step("the forecast feed", feed.stop)
+        if demo_twins is not None:
+            step("the thermal twins", demo_twins.stop)
         if api_server is not None:
             step("the API", api_server.stop)
         if data_in is not None:
