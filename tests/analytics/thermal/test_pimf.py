@@ -81,12 +81,17 @@ def test_trained_model_predicts_24h_within_the_gate(frame: pd.DataFrame,
 
 
 def test_gate_refuses_a_model_trained_on_shuffled_data(frame: pd.DataFrame) -> None:
+    """Indoor temperatures permuted in time against the heat, weather and occupants of their
+    hours: nothing to learn, and the gate says so.
+
+    (Whole rows permuted keep each hour's temperature with that hour's heat and weather; with an
+    air time constant under an hour the model still learns that mapping and predicts real
+    validation data within the gate on 6 of the 7 development homes: no reason to refuse it.)"""
     rng = np.random.default_rng(0)
-    shuffled = pd.DataFrame(frame.to_numpy()[rng.permutation(len(frame))],
-                            index=frame.index, columns=frame.columns)
-    result = pimf.train(shuffled, name="shuffled", utc_offset_h=OFFSET, epochs=5)
+    shuffled = frame.assign(indoor_c=frame["indoor_c"].to_numpy()[rng.permutation(len(frame))])
+    result = pimf.train(shuffled, name="shuffled", utc_offset_h=OFFSET)
     assert not result.gate.usable
-    assert "h ahead" in result.gate.reason and "validation" in result.gate.reason
+    assert "h ahead" in result.gate.reason and "climatology" in result.gate.reason
     with pytest.raises(pimf.ModelGateError, match="failed its validation gate"):
         pimf.require_usable(result.model)
     with pytest.raises(pimf.ModelGateError, match="not been validated"):
@@ -114,6 +119,7 @@ def test_interrupted_training_resumes_to_the_same_model(frame: pd.DataFrame, tmp
         pimf.train(small, checkpoint=ckpt, progress=stop_at_3, **kw)
     saved = torch.load(ckpt, weights_only=True)
     assert saved["training"]["epoch"] == 2 and not saved["training"]["finished"]
+    assert "lead_24" in saved["meta"]["scores"] and "usable" in saved["gate"]
     assert {"optimizer", "rng_torch", "state_dict"} <= saved.keys()
     resumed = pimf.train(small, checkpoint=ckpt, **kw)
     assert resumed.epochs_run == 4
