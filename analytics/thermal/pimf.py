@@ -3,11 +3,15 @@
 **Structure.** A lumped RC network with two states, the indoor air (and furniture) ``T_a`` and
 the building's thermal mass ``T_m``::
 
-    C_a dT_a/dt = H_ao (T_o - T_a) + H_am (T_m - T_a) + eta Q + g_a . solar + g_o occ + n_a(x)
-    C_m dT_m/dt = H_am (T_a - T_m) + H_mo (T_o - T_m) + g_m . solar                   + n_m(x)
+    C_a dT_a/dt = H_ao (T_o - T_a) + H_am (T_m - T_a) + eta Q + g_a . solar + g_o occ
+                  + f . gains + n_a(x)
+    C_m dT_m/dt = H_am (T_a - T_m) + H_mo (T_o - T_m) + g_m . solar + n_m(x)
 
 ``Q`` is the heat the HVAC delivers (heating positive, cooling negative), ``solar`` the direct
-and diffuse irradiance, ``occ`` the occupants. Every physical parameter is positive
+and diffuse irradiance, ``occ`` the occupants, ``gains`` the internal gains given as energies
+per step (:attr:`PimfConfig.gains_columns`: appliances ``equipment_kwh`` and hot water used
+``dhw_kwh`` by default; on the development homes the hot water alone explained a quarter of the
+one-step heat error). Every physical parameter is positive
 (``exp`` of a learned log) and learned by gradient descent. ``n(x)`` is the neural correction:
 a small MLP on the time of day, the day of the week, occupants and weather that adds a heat
 flow to each node for what the RC network misses (occupant behaviour, unmodelled gains,
@@ -41,15 +45,19 @@ reset to each measurement and the mass corrected by a learned gain times the one
 **Training** (:func:`train`) on one home's frame: chronological split (the last
 ``val_fraction`` is validation), a multi-step loss over rollouts of ``horizon_steps`` from every
 training origin (mode E temperature, mode S temperature and mode S heat), Adam, deterministic
-for a seed (single thread during training). Training starts from the generic model by default
-and writes a checkpoint at the end of every ``checkpoint_every`` epochs and at the end: an
+for a seed (single thread during training). Training starts from the generic model's RC
+parameters by default (its correction too with ``warm_start_correction``) and writes a
+checkpoint at the end of every ``checkpoint_every`` epochs and at the end: an
 interrupted training resumes from it and ends with the same model as an uninterrupted one.
 
-**The validation gate** (PIMF-3/4, :data:`GATE_DEFINITION`): see :class:`Gate`.
+**The validation gate** (PIMF-3/4, :data:`GATE_DEFINITION`): on the validation split, at every
+lead 1..24 h of mode E, ≥ 95 % of errors within ±1.5 °C, MAE ≤ 1.0 °C and MAE ≤ 0.9 times the
+climatology's. :func:`require_usable` raises :class:`ModelGateError` with the reason.
 
 Input frames are indexed by the UTC start of each interval (regular step) with the columns of
 :data:`WEATHER_COLUMNS` plus ``occupants``, ``indoor_c`` (history), ``setpoint_c`` and
-``hvac_mode`` (0 off, 1 cooling, 2 heating; mode S) and the heat per step (mode E):
+``hvac_mode`` (0 off, 1 cooling, 2 heating; mode S), the gains columns, and the heat per step
+(mode E, and the history of both modes):
 ``heat_kwh`` (signed) or ``cooling_kwh`` and ``heating_kwh`` (both >= 0, thermal energy in the
 interval), as :func:`analytics.data.citylearn2023.load_home` gives them.
 """
@@ -76,7 +84,7 @@ from torch import Tensor, nn
 
 from analytics.data.validation import validate_frame
 from analytics.errors import FrameValidationError, InsufficientDataError
-from core.errors import AnalyticsError, DataError
+from core.errors import AnalyticsError
 
 FORMAT = "bright-pimf/1"
 GENERIC_PATH = Path(__file__).resolve().parent / "pretrained" / "generic.pt"
@@ -943,9 +951,12 @@ def evaluate(model: PimfModel, frame: pd.DataFrame, *, start: int | None = None,
 
 
 def _load_warm_start(path: Path, config: PimfConfig) -> PimfNet:
+    """A new net with the warm start's RC parameters (and its correction with
+    ``config.warm_start_correction``; the correction's width must then match)."""
     payload = _load_payload(path)
     start = PimfConfig.from_json(payload["config"])
-    if start.hidden != config.hidden or start.gains_columns != config.gains_columns:
+    width_differs = config.warm_start_correction and start.hidden != config.hidden
+    if width_differs or start.gains_columns != config.gains_columns:
         raise CheckpointError(
             f"warm start {path} has a correction of width {start.hidden} and gains columns "
             f"{list(start.gains_columns)}, this training {config.hidden} and "
@@ -954,8 +965,8 @@ def _load_warm_start(path: Path, config: PimfConfig) -> PimfNet:
     net = _net(config)
     state = dict(payload["state_dict"])
     if not config.warm_start_correction:  # physics only: the correction starts afresh
-        fresh = net.state_dict()
-        state.update({k: v for k, v in fresh.items() if k.startswith("correction.")})
+        state = {k: v for k, v in state.items() if not k.startswith("correction.")}
+        state.update({k: v for k, v in net.state_dict().items() if k.startswith("correction.")})
     net.load_state_dict(state)
     return net
 
@@ -1149,7 +1160,7 @@ if __name__ == "__main__":
 
 
 __all__ = [
-    "GATE_DEFINITION", "GENERIC_PATH", "CheckpointError", "DataError", "Gate", "ModelGateError",
+    "GATE_DEFINITION", "GENERIC_PATH", "CheckpointError", "Gate", "ModelGateError",
     "PimfConfig", "PimfModel", "PimfResult", "Progress", "Scales", "check_frame", "evaluate",
     "require_usable", "train", "train_generic",
 ]
