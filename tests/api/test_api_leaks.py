@@ -5,10 +5,10 @@ too), as each kind of caller, on read models of the demo chain with the coordina
 (a settled request with a replaced member, an open request), meter data, the homes' thermal
 twins and a home-gateway bridge. Path parameters are filled with every id and address there is
 (every order of every member, every session, request and participant, and ones that do not
-exist), and so are the query parameters that take an address. Every answer body (and the live feed's frames) is
-searched, at any depth, for the addresses, meter ids and display names (member directory) of the
-members the caller may not see, and no 403 or 404 may name any member other than the caller,
-by address or by name.
+exist), and so are the query parameters that take an address. Every answer body (and the live
+feed's frames) is searched, at any depth, for the addresses, meter ids and display names (member
+directory) of the members the caller may not see, and no 403 or 404 may name any member other
+than the caller, by address or by name.
 
 Who may see whose address here is written out below, independently of :mod:`api.access`:
 

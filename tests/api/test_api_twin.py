@@ -108,6 +108,10 @@ def test_the_series_window(client, tokens, twins):
     assert len(r.json()["simulated"]["setpoint_c"]) == 96
     r = _get(client, "/twin/series", t, **{"from": str(T0 + DAY), "to": str(T0)})
     assert r.status_code == 200 and r.json()["simulated"]["indoor_c"] == []
+    # a window longer than 366 days is cut to its first 366
+    r = _get(client, "/twin/series", t, **{"from": str(end - 400 * DAY), "to": str(end)})
+    assert (r.json()["from_s"], r.json()["to_s"]) == (end - 400 * DAY, end - 34 * DAY)
+    assert r.json()["simulated"]["indoor_c"] == []  # the 30 days simulated lie after it
 
     # an unknown scenario: 404 listing the twin's scenarios; a malformed one: 422
     r = _get(client, "/twin/series", t, scenario="solar-roof")
