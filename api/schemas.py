@@ -916,3 +916,85 @@ class MemberDashboardPublic(BaseModel):
     earned_total: Amount = Field(description="Of the rows listed.")
     penalty_total: Amount = Field(description="Of the rows listed.")
     reputation: int = Field(description="Reputation points now (the coordination account).")
+
+
+# ---- thermal twins of the members' homes (SLC-4, SLC-9) ----------------------------------------
+
+
+class TwinSeriesInfoPublic(BaseModel):
+    """Where a stored series lies in time (without its values)."""
+
+    start_s: int = Field(description="Start of its first interval, unix seconds.")
+    step_s: int = Field(description="Length of an interval, seconds (900 or 3600).")
+    length: int = Field(description="Number of intervals.")
+    end_s: int = Field(description="End of its last interval, unix seconds.")
+
+
+class TwinScenarioPublic(BaseModel):
+    """One scenario the twin simulated: ``as-is`` or a what-if, with its totals."""
+
+    name: str = Field(description="as-is, heat-pump, setpoint-1, insulation, occupancy-... .")
+    description: str = Field(description="What the scenario changes, for a person.")
+    config: dict[str, Any] = Field(description="The changes it made to the twin's configuration.")
+    totals: dict[str, float | None] = Field(
+        description="Over its series: heat_kwh (heat delivered, kWh), electricity_kwh, fuel_kwh "
+        "(kWh), comfort_kh (kelvin-hours outside the comfort band), mean_indoor_c (degC)."
+    )
+    series: TwinSeriesInfoPublic = Field(description="Where its simulated series lies in time.")
+
+
+class TwinPublic(BaseModel):
+    """A home's thermal twin: its parameters, how well it fits the measurements and its
+    scenarios' totals (the series: ``/series``)."""
+
+    account: AddressStr = Field(description="The member whose home it is.")
+    home_id: str = Field(description="The home's data key (e.g. a data set's building).")
+    created_s: int = Field(description="When the twin was made, unix seconds.")
+    stored_s: int = Field(description="When it was stored, unix seconds.")
+    inputs_sha256: str = Field(description="SHA-256 of what it was made from (hex).")
+    params: dict[str, Any] = Field(
+        description="The twin's configuration and fitted parameters (units in their names)."
+    )
+    fit: dict[str, Any] = Field(
+        description="Calibration report: rmse_c and mae_c (degC), energy_wape, params_std ... "
+        "(empty if the twin was not calibrated)."
+    )
+    measured: TwinSeriesInfoPublic | None = Field(
+        description="Where the measured series lies in time (null: nothing was measured)."
+    )
+    scenarios: list[TwinScenarioPublic] = Field(description="In the order the twin ran them.")
+
+
+Reading = Annotated[float | None, Field(description="A value; null: none (a gap).")]
+
+
+class TwinSeriesValuesPublic(BaseModel):
+    """Values at a fixed step; each list has one value per interval (or none at all where the
+    home has no such quantity)."""
+
+    start_s: int = Field(description="Start of the first interval, unix seconds.")
+    step_s: int = Field(description="Length of an interval, seconds (900 or 3600).")
+    indoor_c: list[Reading] = Field(description="Mean indoor air temperature, degC.")
+    heat_wh: list[Reading] = Field(
+        description="Heat the heating/cooling system delivered, Wh (cooling negative)."
+    )
+    electricity_wh: list[Reading] = Field(
+        description="Electricity of the heating/cooling system and hot-water heater, Wh."
+    )
+    fuel_wh: list[Reading] = Field(description="Fuel (gas) of a boiler, Wh.")
+    outdoor_c: list[Reading] = Field(description="Outdoor air temperature, degC.")
+    setpoint_c: list[Reading] = Field(description="Thermostat setpoint, degC.")
+
+
+class TwinSeriesPublic(BaseModel):
+    """Measured and simulated series of a home over one window of time."""
+
+    account: AddressStr = Field(description="The member whose home it is.")
+    home_id: str
+    scenario: str = Field(description="The scenario of `simulated`.")
+    from_s: int = Field(description="The window's start, unix seconds (intervals from it).")
+    to_s: int = Field(description="The window's end, unix seconds (intervals before it).")
+    measured: TwinSeriesValuesPublic | None = Field(
+        description="What was measured in the window (null: nothing was measured)."
+    )
+    simulated: TwinSeriesValuesPublic = Field(description="What the twin simulated in it.")

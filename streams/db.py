@@ -3,7 +3,8 @@
 ``open_database(url)`` returns an engine on an up-to-date schema (``alembic upgrade head``);
 ``drop_read_models(engine)`` removes every read-model table (``alembic downgrade base``), which
 ``bright index rebuild`` does before indexing from the start; the member directory
-(:mod:`streams.directory`), which is not chain data and cannot be rebuilt from it, stays.
+(:mod:`streams.directory`) and the homes' thermal twins (``analytics/thermal/store.py``), which
+are not chain data and cannot be rebuilt from it, stay.
 SQLite gets WAL journaling and ``synchronous=NORMAL`` (a crash loses at most the last
 transactions, never consistency), and a busy timeout so a reader (``bright index status``)
 can run beside the runner.
@@ -142,8 +143,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def drop_read_models(engine: Engine) -> None:
     """Remove every read-model table (``alembic downgrade base``, in one transaction), and
-    what a half-built database holds of them. The member directory is kept (not a
-    projection: its migration's downgrade honours ``keep_directory``)."""
+    what a half-built database holds of them. The member directory and the thermal twins are
+    kept (not projections: their migrations' downgrades honour ``keep_directory``)."""
     cfg = alembic_config(engine)
     cfg.attributes["keep_directory"] = True
     try:

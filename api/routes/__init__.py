@@ -18,6 +18,7 @@ from api.routes import (
     requests,
     sessions,
     settlements,
+    twin,
 )
 
 ROUTERS = (
@@ -37,6 +38,7 @@ ROUTERS = (
     config.router,
     clusters.router,
     dashboards.router,
+    twin.router,
 )
 
 GATEWAY_ROUTERS = (devices.router,)

@@ -5,7 +5,9 @@ demo key, places a bid, sees it in the book and its match after the clearing; a 
 cover shows the contract's decoded error; the DSO publishes a request; a member opts in and
 sees its targets once the coordination service proposes the coalition. axe-core checks every
 main page (no serious or critical violation) and, at 1280x800, that no table is wider than its
-container; screenshots (also at 1280 px) go to reports/ui-screenshots/."""
+container; screenshots (also at 1280 px) go to reports/ui-screenshots/. A thermal twin of
+home-01's home is put into the read models once the API answers, and the member sees it on
+its "Home twin" page (both charts, the scenarios, one of them drawn over the as-is)."""
 
 from __future__ import annotations
 
@@ -97,6 +99,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if time.monotonic() > deadline:
                 pytest.fail(f"the API did not serve /config within 120 s:\n{_tail(state)}")
             time.sleep(0.5)
+        put_member_twin(url, state / "read_models.sqlite")
         yield url
     finally:
         if proc.poll() is None:
@@ -107,6 +110,24 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+
+
+def put_member_twin(url: str, database: Path, member: str = "home-01") -> None:
+    """A thermal twin of ``member``'s home in the read models of the running ``bright up`` (as
+    ``bright twin`` stores one): 30 days at 15 minutes, measured hourly, three scenarios."""
+    from analytics.thermal.store import put_twin
+    from streams.db import open_database
+    from tests.analytics.thermal.test_store import record
+
+    config = _get(url + "config")
+    accounts = config["dev_accounts"]
+    assert isinstance(accounts, list)
+    address = next(a["address"] for a in accounts if a["name"] == member)
+    engine = open_database(f"sqlite:///{database}")
+    try:
+        put_twin(engine, int(str(config["chain_id"])), address, record(n=30 * 96))
+    finally:
+        engine.dispose()
 
 
 def _tail(state: Path, lines: int = 60) -> str:
@@ -149,7 +170,9 @@ def test_ui_end_to_end_in_chromium(platform: str) -> None:
     (ROOT / "reports").mkdir(exist_ok=True)
     (ROOT / "reports" / "ui-first-bid.json").write_text(json.dumps(first_bid) + "\n")
     print(f"new user's first bid: {first_bid}")
-    for name in ("member-market", "member-requests", "member-energy", "member-home", "dso"):
+    for name in (
+        "member-market", "member-requests", "member-energy", "member-home", "member-twin", "dso"
+    ):
         assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000, name
         # the page at 1280x800, where run.mjs checked that no table is wider than its container
         assert (SCREENSHOTS / f"{name}-1280.png").stat().st_size > 10_000, name

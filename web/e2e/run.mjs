@@ -17,6 +17,7 @@
 //           import, and a lone PV home exports on sunny afternoons (offers nothing), so with
 //           this scenario the request's window is put at night by the chain's clock (UTC hours
 //           0 to 11, when the replayed homes import), waiting for it if needed
+// The member's "Home twin" page (a twin the test put into the read models) is checked too.
 // Every main page is checked with axe-core (no serious or critical violation) and
 // screenshotted into BRIGHT_UI_SCREENSHOTS (default reports/ui-screenshots); at 1280x800 no
 // table may be wider than its container (and that view is screenshotted too).
@@ -374,6 +375,22 @@ try {
     await form.getByRole("button", { name: "Save profile" }).click();
     await statusMatching(member, /Profile saved/);
     await form.getByTestId("assets").getByText(/battery, 5 kW, 10 kWh/).waitFor();
+  });
+  await visit(member, "twin", "member-twin", () => member.page.getByTestId("twin-scenarios").waitFor({ timeout: 30_000 }));
+  await step("the member sees its home's twin: measured against simulated, and the what-if scenarios", async () => {
+    const pg = member.page;
+    await pg.getByTestId("twin-fit").filter({ hasText: /within [\d.]+ °C RMSE/ }).waitFor();
+    const charts = pg.locator("main figure.chart");
+    await charts.nth(1).waitFor();
+    const titles = await charts.locator("figcaption").allTextContents();
+    if (!/Indoor temperature/.test(titles[0] ?? "") || !/Heating and cooling energy/.test(titles[1] ?? "")) throw new Error(`unexpected charts: ${titles.join(" | ")}`);
+    if ((await pg.locator("main figure.chart canvas").count()) < 2) throw new Error("the charts drew nothing");
+    const rows = pg.locator('[data-testid="twin-scenarios"] tbody tr');
+    if ((await rows.count()) < 2) throw new Error("fewer than two scenarios in the table");
+    const other = await rows.nth(1).getAttribute("data-scenario");
+    await pg.getByRole("radio", { name: `Show ${other} in the charts` }).check();
+    await pg.locator(`main figure.chart [role="img"][aria-label*="Scenario ${other}"]`).first().waitFor();
+    await shot(member, "member-twin-scenario");
   });
   await visit(member, "dashboards", "member-dashboards", () => member.page.getByTestId("member-kpis").waitFor({ timeout: 30_000 }));
   if (dso) {

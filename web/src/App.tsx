@@ -14,6 +14,7 @@ import { AppContext, type AppState } from "./state";
 
 const EnergyPage = lazy(() => import("./pages/Energy"));
 const HomePage = lazy(() => import("./pages/Home"));
+const TwinPage = lazy(() => import("./pages/Twin"));
 const RequestsPage = lazy(() => import("./pages/Requests"));
 const DsoPage = lazy(() => import("./pages/Dso"));
 const OperatorPage = lazy(() => import("./pages/Operator"));
@@ -23,6 +24,7 @@ export const ROUTES = [
   { path: "market", label: "Market" },
   { path: "energy", label: "My energy" },
   { path: "home", label: "My home" },
+  { path: "twin", label: "Home twin" },
   { path: "requests", label: "DSO requests" },
   { path: "dso", label: "DSO" },
   { path: "operator", label: "Operator" },
@@ -193,6 +195,7 @@ function Shell({ cfg }: { cfg: AppConfig }) {
           {route === "market" && <MarketPage />}
           {route === "energy" && <EnergyPage />}
           {route === "home" && <HomePage />}
+          {route === "twin" && <TwinPage />}
           {route === "requests" && <RequestsPage />}
           {route === "dso" && <DsoPage />}
           {route === "operator" && <OperatorPage />}

@@ -14,6 +14,9 @@ export interface Series {
   bars?: boolean;
   /** "right": on a second axis, in `unitRight`. */
   axis?: "right";
+  /** What the text summary says of its values: their total (default; energies, money) or
+   *  their mean (temperatures). */
+  summary?: "total" | "mean";
 }
 
 export function TimeChart({
@@ -81,6 +84,10 @@ export function TimeChart({
             const v = s.values.filter((x): x is number => x !== null);
             const total = v.reduce((a, b) => a + b, 0);
             const u = s.axis === "right" ? (unitRight ?? "") : unit;
+            if (s.summary === "mean") {
+              const mean = v.length ? total / v.length : 0;
+              return `${s.label}: ${v.length} values, mean ${mean.toLocaleString("en-US", { maximumFractionDigits: 1 })} ${u}`;
+            }
             return `${s.label}: ${v.length} values, total ${Math.round(total).toLocaleString("en-US")} ${u}`;
           })
           .join("; ");

@@ -226,3 +226,51 @@ export interface Forecast {
   q90_wh: number;
   model_version: string;
 }
+/** Where a stored series of a twin lies in time. GET /twin. */
+export interface TwinSeriesInfo {
+  start_s: number;
+  step_s: number;
+  length: number;
+  end_s: number;
+}
+export interface TwinScenario {
+  name: string;
+  description: string;
+  config: Record<string, unknown>;
+  /** heat_kwh, electricity_kwh, fuel_kwh, comfort_kh (K·h outside the comfort band), mean_indoor_c */
+  totals: Record<string, number | null>;
+  series: TwinSeriesInfo;
+}
+/** A home's thermal twin without its series. GET /twin, /twin/{address}. */
+export interface Twin {
+  account: string;
+  home_id: string;
+  created_s: number;
+  stored_s: number;
+  inputs_sha256: string;
+  params: Record<string, unknown>;
+  fit: Record<string, unknown>;
+  measured: TwinSeriesInfo | null;
+  scenarios: TwinScenario[];
+}
+/** Values at a fixed step (an empty list: the home has no such quantity). */
+export interface TwinValues {
+  start_s: number;
+  step_s: number;
+  indoor_c: (number | null)[];
+  heat_wh: (number | null)[];
+  electricity_wh: (number | null)[];
+  fuel_wh: (number | null)[];
+  outdoor_c: (number | null)[];
+  setpoint_c: (number | null)[];
+}
+/** Measured and simulated series over a window. GET /twin/series. */
+export interface TwinSeries {
+  account: string;
+  home_id: string;
+  scenario: string;
+  from_s: number;
+  to_s: number;
+  measured: TwinValues | null;
+  simulated: TwinValues;
+}
