@@ -23,6 +23,7 @@ Sections of the JSON (each model and baseline on the same hours, in the same run
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -34,7 +35,9 @@ import pandas as pd
 
 from analytics.data import citylearn2023 as cl
 from analytics.thermal import forecast as fc
+from analytics.thermal import pimf_bench
 from analytics.thermal.calibrate import Measured, _floor_guess, calibrate, check_measured
+from analytics.thermal.lstm_peer import LstmPeer
 from analytics.thermal.network import Building
 from analytics.thermal.occupants import Occupancy
 from analytics.thermal.systems import HeatingSystem, HotWaterTank
@@ -361,47 +364,38 @@ def synthetic_heating_homes(seed: int = 11) -> list[tuple[str, pd.DataFrame, Twi
     return out
 
 
-def _peers() -> dict[str, Callable[..., dict[str, np.ndarray]]]:
-    """The physics-informed model and CityLearn's LSTM, where their modules are present."""
-    peers: dict[str, Callable[..., dict[str, np.ndarray]]] = {}
-    try:
-        from analytics.thermal import pimf_bench  # type: ignore[attr-defined]
+def _lstm(set_name: str, home: str) -> Callable[..., dict[str, np.ndarray]]:
+    """CityLearn's own LSTM of a development home (heat given, temperature only)."""
 
-        peers["pimf"] = pimf_bench.predictor
-    except ImportError as exc:
-        _log(f"  physics-informed model not benchmarked: {exc}")
-    return peers
+    def predict(
+        frame: pd.DataFrame, measured: Measured, n_train: int, origins: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        # the LSTM's origin is the last measured row, the bench's the first forecast one
+        peer = LstmPeer.load(set_name, home)
+        return {"indoor": peer.predict_origins(frame, origins - 1, fc.HORIZON)}
+
+    return predict
 
 
 def bench_thermal(homes: int = 1000, pimf: bool = True) -> dict[str, Any]:
     _log("thermal: simulation speed ...")
     simulation = bench_simulation(homes)
-    peers = _peers() if pimf else {}
+
+    def peers(utc_offset_h: float) -> dict[str, Callable[..., dict[str, np.ndarray]]]:
+        if not pimf:
+            return {}
+        return {"pimf": functools.partial(pimf_bench.predictor, utc_offset_h=utc_offset_h)}
+
     dev: dict[str, dict[str, Any]] = {}
     for set_name, home, frame, start in development_homes():
         _log(f"thermal: {set_name}/{home} ...")
-        extra = dict(peers)
-        try:
-            from analytics.thermal import lstm_peer  # type: ignore[attr-defined]
-
-            def lstm(
-                frame: pd.DataFrame,
-                measured: Measured,
-                n_train: int,
-                origins: np.ndarray,
-                _s: str = set_name,
-                _h: str = home,
-            ) -> dict[str, np.ndarray]:
-                return {"indoor": lstm_peer.forecast_origins(_s, _h, frame, origins, fc.HORIZON)}
-
-            extra["citylearn_lstm"] = lstm
-        except ImportError as exc:
-            _log(f"  CityLearn LSTM not benchmarked: {exc}")
+        offset = float(cl.DEVELOP[set_name].utc_offset_h)
+        extra = peers(offset) | {"citylearn_lstm": _lstm(set_name, home)}
         dev[f"{set_name}/{home}"] = evaluate_home(frame, start, extra=extra)
     synth: dict[str, dict[str, Any]] = {}
     for name, frame, start in synthetic_heating_homes():
         _log(f"thermal: synthetic {name} ...")
-        synth[name] = evaluate_home(frame, start, extra=dict(peers))
+        synth[name] = evaluate_home(frame, start, extra=peers(1.0))  # Potsdam, CET
     cal_times = [h["calibration_s"] for h in dev.values()]
     result: dict[str, Any] = {
         "simulation": simulation,
@@ -418,12 +412,8 @@ def bench_thermal(homes: int = 1000, pimf: bool = True) -> dict[str, Any]:
         "energy_mape_goal": ENERGY_MAPE_GOAL,
     }
     if pimf:
-        try:
-            from analytics.thermal import pimf_bench  # type: ignore[attr-defined]
-
-            result["pimf"] = pimf_bench.training_figures()
-        except ImportError:
-            pass
+        _log("thermal: physics-informed model trained from scratch for comparison ...")
+        result["pimf"] = pimf_bench.training_figures()
     result["torch"] = torch_footprint()
     result["peak_rss_mb"] = peak_rss_mb()
     return result

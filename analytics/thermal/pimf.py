@@ -668,6 +668,33 @@ class PimfModel:
         heat_kwh = out["p_s"][0].numpy() * self.scales.q_scale_kw * step_h
         return out["ta_s"][0].numpy().copy(), heat_kwh.copy()
 
+    def predict_origins(self, frame: pd.DataFrame, origins: Sequence[int] | np.ndarray
+                        ) -> dict[str, np.ndarray]:
+        """Both modes from many origins of one frame at once (backtests, benchmarks).
+
+        ``frame`` has the measured history and the inputs of both modes (module docstring);
+        from each origin row ``o`` (measured up to ``o``) the predictions of rows
+        ``o+1 .. o+horizon_steps``: ``indoor_heat_given`` (mode E), ``indoor_setpoint_given``
+        and ``heat_kwh_setpoint_given`` (mode S, signed kWh per step), each (origins, horizon).
+        Each origin needs ``warmup_steps`` rows before it and a whole horizon after it."""
+        config = self.config
+        check_frame(frame, name="frame", history=True, heat=True, setpoints=True,
+                    extra=_extra(config))
+        o = np.asarray(origins, dtype=int)
+        h, warm = config.horizon_steps, config.warmup_steps
+        if len(o) and (o.min() < warm or o.max() + h > len(frame) - 1):
+            raise InsufficientDataError(
+                "origins", f"{warm} rows before each origin and {h} after it",
+                f"origins {o.min()}..{o.max()} in {len(frame)} rows")
+        series = _series(frame, self.scales, config)
+        with torch.no_grad(), _single_thread():
+            w = _Window.gather(series, torch.as_tensor(o, dtype=torch.long), warm, h)
+            out = self.net.rollout(w, series.step_h)
+        q = self.scales.q_scale_kw * series.step_h
+        return {"indoor_heat_given": out["ta_e"].numpy().copy(),
+                "indoor_setpoint_given": out["ta_s"].numpy().copy(),
+                "heat_kwh_setpoint_given": out["p_s"].numpy() * q}
+
     # -- files --------------------------------------------------------------------------------
     def to_payload(self) -> dict[str, Any]:
         return {"format": FORMAT, "state_dict": self.net.state_dict(),

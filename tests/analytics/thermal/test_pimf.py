@@ -304,3 +304,19 @@ def test_other_bad_input(frame, trained) -> None:
         trained.model.predict_setpoints(history, future.iloc[1:])
     with pytest.raises(InsufficientDataError, match="rows"):
         pimf.train(frame.iloc[:100], epochs=1)
+
+
+def test_many_origins_at_once_match_one_origin_at_a_time(frame, trained) -> None:
+    model = trained.model
+    origins = [_origin(frame, h) for h in (0, 37, 500)]
+    many = model.predict_origins(frame, origins)
+    assert many["indoor_heat_given"].shape == (3, 24)
+    for row, origin in enumerate(origins):
+        history, future = _plan(frame, origin)
+        one_e = model.predict_heat_given(history, future)
+        one_s, heat = model.predict_setpoints(history, future)
+        np.testing.assert_allclose(many["indoor_heat_given"][row], one_e, atol=1e-9)
+        np.testing.assert_allclose(many["indoor_setpoint_given"][row], one_s, atol=1e-9)
+        np.testing.assert_allclose(many["heat_kwh_setpoint_given"][row], heat, atol=1e-9)
+    with pytest.raises(InsufficientDataError, match="origins"):
+        model.predict_origins(frame, [len(frame) - 10])
