@@ -71,5 +71,6 @@ ln -sfn ../../scripts/solc .cache/solcx/solc-v0.8.37
 
 # 7. Real data (fetched from PyPI once) and compiled contracts (cached by source hash).
 .venv/bin/python -c 'from analytics.data.citylearn import dataset_dir; dataset_dir()'
+.venv/bin/python -c 'from analytics.data import citylearn2023 as c; [c.dataset_dir(n) for n in c.ALL]'
 .venv/bin/bright compile >/dev/null
 say "ready"

@@ -10,38 +10,18 @@ gates and the model's size.
 
 from __future__ import annotations
 
-import io
 import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from analytics.thermal import pimf
 from analytics.thermal.calibrate import Measured
+from analytics.thermal.learn import model_bytes, pimf_frame
 
 _RECORDS: list[dict[str, Any]] = []
 """One per :func:`predictor` call since the last :func:`training_figures`."""
-
-
-def _frame_for_pimf(frame: pd.DataFrame) -> pd.DataFrame:
-    """The columns the model needs, zero where a home has no data of them (the synthetic
-    homes carry no occupant counts or hot water)."""
-    out = frame.copy()
-    for column in ("occupants", *pimf.PimfConfig().gains_columns):
-        if column not in out.columns:
-            out[column] = 0.0
-    if "hvac_mode" not in out.columns:
-        heat = out["heating_kwh"].to_numpy() - out["cooling_kwh"].to_numpy()
-        out["hvac_mode"] = np.where(heat > 0, 2, np.where(heat < 0, 1, 0))
-    return out
-
-
-def _model_bytes(model: pimf.PimfModel) -> int:
-    buffer = io.BytesIO()
-    torch.save(model.to_payload(), buffer)
-    return buffer.tell()
 
 
 def predictor(
@@ -55,7 +35,7 @@ def predictor(
     rows ``o .. o+23`` from measurements up to row ``o-1``); ``utc_offset_h``: the home's local
     clock (the time-of-day features of the model's correction)."""
     del measured
-    data = _frame_for_pimf(frame)
+    data = pimf_frame(frame)
     result = pimf.train(data.iloc[:n_train], name="bench home", utc_offset_h=utc_offset_h)
     model = result.model
     pred = model.predict_origins(data, np.asarray(origins) - 1)
@@ -70,7 +50,7 @@ def predictor(
             "gate_reason": None if result.gate.usable else result.gate.reason,
             "validation_mae_1h_c": lead_1.get("mae_c"),
             "validation_mae_24h_c": lead_24.get("mae_c"),
-            "model_bytes": _model_bytes(model),
+            "model_bytes": len(model_bytes(model)),
         }
     )
     return {"indoor": pred["indoor_heat_given"], "heat": pred["heat_kwh_setpoint_given"]}
