@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from analytics.thermal.learn import Learned
 
 app = typer.Typer(
     help="Thermal twin of a home (SLC): calibrate, simulate, what-if, report.", no_args_is_help=True
@@ -161,3 +164,137 @@ def report(
     path = write_report(record, out)
     _progress(f"wrote {path}")
     _emit({"report": str(path), "home_id": record.home_id})
+
+
+@app.command()
+def learn(
+    source: Annotated[str, typer.Argument(help=SOURCE_HELP)],
+    out: Annotated[Path, typer.Option(help="Model file to write (torch).")] = Path("pimf.pt"),
+    lat: Annotated[
+        float | None, typer.Option(min=-90, max=90, help="Latitude (CSV homes).")
+    ] = None,
+    lon: Annotated[
+        float | None, typer.Option(min=-180, max=180, help="Longitude (CSV homes).")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoint file: written every 10 epochs; an interrupted run resumes."),
+    ] = None,
+    warm_start: Annotated[
+        bool, typer.Option(help="Start from the generic model shipped with the code.")
+    ] = True,
+    epochs: Annotated[
+        int | None, typer.Option(min=0, max=1000, help="Default: 20 warm, 40 from scratch.")
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            help="Store the model (and its forecast) in the read models for this member's "
+            "address (BRIGHT_DATABASE_URL): GET /twin/model serves it."
+        ),
+    ] = None,
+    chain_id: Annotated[
+        int, typer.Option(min=1, help="The chain the member is registered on (--account).")
+    ] = 31337,
+) -> None:
+    """Train the home's physics-informed model (PIMF) and check its validation gate."""
+    from analytics.thermal.learn import learn as run
+    from analytics.thermal.learn import utc_offset_for
+    from analytics.thermal.service import load_source
+
+    src = load_source(source, lat, lon)
+    _progress(f"training the physics-informed model of {src.home_id} ({len(src.frame)} rows) ...")
+    learned = run(
+        src.frame,
+        name=src.home_id,
+        utc_offset_h=utc_offset_for(source, src.longitude),
+        warm_start=warm_start,
+        epochs=epochs,
+        checkpoint=checkpoint,
+        progress=_progress,
+    )
+    model = learned.result.model
+    model.save(out)
+    _progress(f"wrote {out}")
+    summary = learned.summary()
+    if not summary["usable"]:
+        _progress(f"the model failed its validation gate: {summary['reason']}")
+    if account is not None:
+        _store_model(account, chain_id, src.home_id, learned)
+    _emit({"model": str(out), **summary, "forecast": learned.forecast})
+
+
+def _store_model(account: str, chain_id: int, home_id: str, learned: Learned) -> None:
+    import time
+
+    from analytics.thermal.learn import model_bytes
+    from analytics.thermal.store import put_model
+    from streams.db import open_database
+    from streams.settings import StreamsSettings
+
+    model = learned.result.model
+    engine = open_database(StreamsSettings().database_url)
+    try:
+        put_model(
+            engine,
+            chain_id,
+            account,
+            home_id=home_id,
+            model=model_bytes(model),
+            gate=learned.result.gate.to_json(),
+            meta=model.meta,
+            forecast=learned.forecast or {},
+            trained_s=int(time.time()),
+        )
+    finally:
+        engine.dispose()
+    _progress(f"stored the model of {account} in the read models")
+
+
+@app.command()
+def forecast(
+    source: Annotated[str, typer.Argument(help=SOURCE_HELP)],
+    model: Annotated[Path, typer.Option(help="Model file (from `bright twin learn`).")] = Path(
+        "pimf.pt"
+    ),
+    lat: Annotated[
+        float | None, typer.Option(min=-90, max=90, help="Latitude (CSV homes).")
+    ] = None,
+    lon: Annotated[
+        float | None, typer.Option(min=-180, max=180, help="Longitude (CSV homes).")
+    ] = None,
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            help="Last measured interval (ISO 8601 start, UTC); default: a day before the end."
+        ),
+    ] = None,
+    hours: Annotated[int, typer.Option(min=1, max=24, help="Hours ahead.")] = 24,
+    setpoint_offset: Annotated[
+        list[float] | None,
+        typer.Option(help="What-if plans: the measured setpoints moved by K (default: -1)."),
+    ] = None,
+) -> None:
+    """Indoor temperature and the heat needed, up to 24 h ahead, under setpoint plans
+    (refuses a model that failed its validation gate)."""
+    import pandas as pd
+
+    from analytics.thermal.errors import ThermalConfigError
+    from analytics.thermal.learn import forecast as run
+    from analytics.thermal.pimf import PimfModel
+    from analytics.thermal.service import load_source
+
+    if not model.exists():
+        raise ThermalConfigError(f"no model file {model}; make one with `bright twin learn`")
+    pm = PimfModel.load(model)
+    src = load_source(source, lat, lon)
+    at = None
+    if origin is not None:
+        try:
+            at = pd.Timestamp(origin)
+        except ValueError as exc:
+            raise ThermalConfigError(f"--origin {origin!r} is not ISO 8601: {exc}") from exc
+        at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
+    offsets = setpoint_offset if setpoint_offset is not None else [-1.0]
+    plans = {"as-is": 0.0} | {f"setpoint{k:+g}": k for k in offsets if k != 0}
+    _emit(run(pm, src.frame, origin=at, hours=hours, plans=plans))

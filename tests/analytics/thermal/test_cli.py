@@ -71,3 +71,58 @@ def test_errors_are_one_line_and_name_the_problem(tmp_path) -> None:
         assert proc.returncode != 0
         assert message in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_learn_forecast_and_store_the_physics_informed_model(tmp_path) -> None:
+    """A development home: trained (warm start), gate passed, stored for the API; forecasts
+    under setpoint plans; a model whose gate failed is refused with the reason."""
+    from analytics.thermal.pimf import PimfModel
+    from analytics.thermal.store import get_model_bytes, get_model_info
+    from streams.db import open_database
+
+    home = "citylearn:citylearn_challenge_2023_phase_2_online_evaluation_1/Building_1"
+    model = tmp_path / "pimf.pt"
+    db = f"sqlite:///{tmp_path / 'read_models.sqlite'}"
+    account = "0x" + "a1" * 20
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["learn", home, "--out", str(model), "--account", account, "--chain-id", "31337"],
+        env={"BRIGHT_DATABASE_URL": db},
+    )
+    assert result.exit_code == 0, result.output
+    learned = json.loads(result.stdout.strip().splitlines()[-1])
+    assert learned["usable"] is True and learned["gate"]["worst_lead_share_within"] >= 0.95
+    assert "epoch 20/20" in result.stderr
+    plans = learned["forecast"]["plans"]
+    assert set(plans) == {"as-is", "setpoint-1"} and len(plans["as-is"]["indoor_c"]) == 24
+    engine = open_database(db)
+    info = get_model_info(engine, 31337, account)
+    assert info is not None and info.usable and info.forecast == learned["forecast"]
+    assert get_model_bytes(engine, 31337, account) is not None
+    engine.dispose()
+
+    result = runner.invoke(app, ["forecast", home, "--model", str(model), "--hours", "12"])
+    assert result.exit_code == 0, result.output
+    made = json.loads(result.stdout.strip().splitlines()[-1])
+    as_is, lower = made["plans"]["as-is"], made["plans"]["setpoint-1"]
+    measured = made["measured"]["indoor_c"]
+    assert len(as_is["indoor_c"]) == 12
+    assert sum(abs(a - b) for a, b in zip(as_is["indoor_c"], measured, strict=True)) / 12 < 1.0
+    # a summer day in a cooled home: 1 K lower takes more cooling (heat is negative)
+    assert sum(lower["heat_kwh"]) < sum(as_is["heat_kwh"])
+    assert sum(lower["indoor_c"]) < sum(as_is["indoor_c"])
+
+    refused = PimfModel.load(model)
+    assert refused.gate is not None
+    refused.gate = refused.gate.__class__(
+        **{**refused.gate.to_json(), "usable": False, "reason": "at 3 h ahead only 90% ..."}
+    )
+    refused.save(tmp_path / "refused.pt")
+    bright = [sys.executable, "-m", "bright.cli", "twin", "forecast", home]
+    run = subprocess.run(
+        [*bright, "--model", str(tmp_path / "refused.pt")], capture_output=True, text=True
+    )
+    assert run.returncode == 1
+    assert "failed its validation gate: at 3 h ahead only 90%" in run.stderr
+    assert run.stdout == ""
