@@ -998,3 +998,74 @@ class TwinSeriesPublic(BaseModel):
         description="What was measured in the window (null: nothing was measured)."
     )
     simulated: TwinSeriesValuesPublic = Field(description="What the twin simulated in it.")
+
+
+# ---- trained physics-informed models of the members' homes (PIMF) ------------------------------
+
+
+class ThermalModelGatePublic(BaseModel):
+    """The validation gate a trained model passed: on validation data its forecast errors
+    stayed within +-1.5 degC (``bright twin learn``)."""
+
+    usable: bool = Field(description="Whether the model passed its gate (always true here).")
+    reason: str = Field(description="Why it failed (empty: it passed).")
+    worst_lead_share_within: float | None = Field(
+        None, description="Share of forecasts within +-1.5 degC at the worst lead (0 to 1)."
+    )
+    worst_lead_mae_c: float | None = Field(
+        None, description="Mean absolute error at the worst lead, degC."
+    )
+    n_origins: int | None = Field(None, description="Validation forecasts it was scored on.")
+
+
+class ThermalModelScoresPublic(BaseModel):
+    """Validation scores of the indoor temperature forecast, 1 h and 24 h ahead (null: not
+    scored)."""
+
+    lead_1_mae_c: float | None = Field(description="Mean absolute error 1 step ahead, degC.")
+    lead_24_mae_c: float | None = Field(description="Mean absolute error 24 steps ahead, degC.")
+    lead_1_within_1_5: float | None = Field(
+        description="Share within +-1.5 degC 1 step ahead (0 to 1)."
+    )
+    lead_24_within_1_5: float | None = Field(
+        description="Share within +-1.5 degC 24 steps ahead (0 to 1)."
+    )
+
+
+class ThermalModelPlanPublic(BaseModel):
+    """One setpoint plan's forecast: one value per step."""
+
+    indoor_c: list[float] = Field(description="Indoor air temperature, degC.")
+    heat_kwh: list[float] = Field(
+        description="Heat the heating/cooling system needs, kWh (cooling negative)."
+    )
+
+
+class ThermalModelForecastPublic(BaseModel):
+    """The model's forecast from one origin under each setpoint plan."""
+
+    origin_s: int = Field(description="Start of the first step, unix seconds.")
+    step_s: int = Field(description="Length of a step, seconds.")
+    plans: dict[str, ThermalModelPlanPublic] = Field(
+        description="By plan: as-is (the measured setpoints), setpoint-1 (1 K lower) ..."
+    )
+
+
+class ThermalModelPublic(BaseModel):
+    """A home's trained physics-informed model that passed its validation gate: its gate,
+    parameters, validation scores and forecast (a model that failed answers 409)."""
+
+    account: AddressStr = Field(description="The member whose home it is.")
+    home_id: str = Field(description="The home's data key (e.g. a data set's building).")
+    usable: Literal[True] = Field(description="It passed its validation gate.")
+    gate: ThermalModelGatePublic
+    trained_s: int = Field(description="When it was trained, unix seconds.")
+    stored_s: int = Field(description="When it was stored, unix seconds.")
+    model_sha256: str = Field(description="SHA-256 of the model file (hex).")
+    size_bytes: int = Field(description="Size of the model file, bytes.")
+    parameters: dict[str, Any] = Field(
+        description="Its RC parameters in physical units (conductances kW/K, capacities kWh/K, "
+        "time constants h; units in their names); empty if not recorded."
+    )
+    scores: ThermalModelScoresPublic
+    forecast: ThermalModelForecastPublic

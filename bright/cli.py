@@ -182,7 +182,11 @@ def _mount_subcommands() -> None:
     app.add_typer(
         analytics_app, name="analytics", help="Forecasting and household clustering on real data."
     )
+    from analytics.thermal import cli as twin_cli
     from analytics.thermal.cli import app as twin_app
+    from bright.demo_twins import store_model
+
+    twin_cli.STORE_MODEL = store_model
     app.add_typer(twin_app, name="twin", help="Thermal twin of a home: calibrate, simulate, ...")
     app.command("simulate")(simulate)
     app.add_typer(index_app, name="index", help="The read side: chain events into read models.")

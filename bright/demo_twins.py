@@ -101,3 +101,31 @@ class DemoTwins:
         self._stop.set()
         if self.thread is not None:
             self.thread.join(timeout=10)
+
+
+def store_model(account: str, chain_id: int, home_id: str, learned: Any) -> None:
+    """``bright twin learn --account``: the trained model and its forecast into the read models
+    (``BRIGHT_DATABASE_URL``)."""
+    import time
+
+    from analytics.thermal.learn import model_bytes
+    from analytics.thermal.store import put_model
+    from streams.db import open_database
+    from streams.settings import StreamsSettings
+
+    model = learned.result.model
+    engine = open_database(StreamsSettings().database_url)
+    try:
+        put_model(
+            engine,
+            chain_id,
+            account,
+            home_id=home_id,
+            model=model_bytes(model),
+            gate=learned.result.gate.to_json(),
+            meta=model.meta,
+            forecast=learned.forecast or {},
+            trained_s=int(time.time()),
+        )
+    finally:
+        engine.dispose()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -224,30 +225,17 @@ def learn(
     _emit({"model": str(out), **summary, "forecast": learned.forecast})
 
 
+STORE_MODEL: Callable[[str, int, str, Learned], None] | None = None
+"""Stores a trained model in the read models; set by the application (``bright/cli.py``), which
+owns the database (the analytics layer does not open it)."""
+
+
 def _store_model(account: str, chain_id: int, home_id: str, learned: Learned) -> None:
-    import time
+    from analytics.thermal.errors import ThermalConfigError
 
-    from analytics.thermal.learn import model_bytes
-    from analytics.thermal.store import put_model
-    from streams.db import open_database
-    from streams.settings import StreamsSettings
-
-    model = learned.result.model
-    engine = open_database(StreamsSettings().database_url)
-    try:
-        put_model(
-            engine,
-            chain_id,
-            account,
-            home_id=home_id,
-            model=model_bytes(model),
-            gate=learned.result.gate.to_json(),
-            meta=model.meta,
-            forecast=learned.forecast or {},
-            trained_s=int(time.time()),
-        )
-    finally:
-        engine.dispose()
+    if STORE_MODEL is None:
+        raise ThermalConfigError("--account needs the read models: run this as `bright twin`")
+    STORE_MODEL(account, chain_id, home_id, learned)
     _progress(f"stored the model of {account} in the read models")
 
 

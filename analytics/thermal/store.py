@@ -1,13 +1,19 @@
-"""The twins in the database (SLC-1): one per member's home, with its scenarios.
+"""The twins in the database (SLC-1): one per member's home, with its scenarios, and the home's
+trained physics-informed model.
 
-Two tables, keyed by ``(chain_id, account)`` (the member's address, EIP-55 checksummed):
+Three tables, keyed by ``(chain_id, account)`` (the member's address, EIP-55 checksummed):
 
 * ``thermal_twins``: the home's id, the twin's parameters and calibration report (JSON), when
   it was made (``created_s``) and stored (``stored_s``), a SHA-256 of its inputs
   (``inputs_sha256``: home id, parameters and measured series, unless the caller gives its own),
   and the measured series;
 * ``thermal_twin_scenarios``: one row per scenario (``as-is`` and the what-ifs) in the record's
-  order: name, description, configuration and totals (JSON), and its simulated series.
+  order: name, description, configuration and totals (JSON), and its simulated series;
+* ``thermal_models``: the home's trained physics-informed model
+  (:mod:`analytics.thermal.pimf`): the bytes ``torch.save`` wrote (opaque here) and their
+  SHA-256, its validation gate (``usable``, and ``reason`` when not), its meta-data (data
+  range, validation scores, parameters, versions) and its forecast (:func:`put_model`). A model
+  that failed its gate is stored too, with the reason: whoever reads it refuses it and says why.
 
 A series is stored in a compact binary encoding (:func:`encode_series`): a short JSON header
 (start, step, length, which of :data:`COLUMNS` it has) and the values as little-endian float64
@@ -18,8 +24,8 @@ meta-data beside it (start, step, length) are columns, so listing a twin
 
 The twins are not chain data and cannot be rebuilt from it: like the member directory
 (:mod:`streams.directory`) their tables live on a metadata of their own (:data:`METADATA`, not
-the read models'), and their migration (``0010_thermal_twins``) creates them only where they
-are missing and keeps them through ``bright index rebuild``.
+the read models'), and their migrations (``0010_thermal_twins``, ``0011_thermal_models``) create
+them only where they are missing and keep them through ``bright index rebuild``.
 
 Every function takes the caller's SQLAlchemy ``Session`` (it then works in the caller's
 transaction, which the caller commits) or an ``Engine`` (it then runs in a transaction of its
@@ -47,6 +53,7 @@ import numpy as np
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     CursorResult,
     Engine,
@@ -59,6 +66,7 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     insert,
     select,
     update,
@@ -81,6 +89,10 @@ MEASURED = "measured"
 """The name :func:`get_series` takes for the measured series (no scenario may take it)."""
 SCENARIO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 HOME_ID_MAX = 200
+MODEL_MAX_BYTES = 5 * 1024 * 1024
+"""Most bytes of a stored model file (a PIMF model is about 10 KB)."""
+FORECAST_MAX_STEPS = 96
+"""Most steps of a stored forecast (24 h at 15 minutes)."""
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 NAMING = {
@@ -130,6 +142,24 @@ scenarios = Table(
         ["thermal_twins.chain_id", "thermal_twins.account"],
         ondelete="CASCADE",
     ),
+)
+
+models = Table(
+    "thermal_models",
+    METADATA,
+    Column("chain_id", BigInteger, nullable=False),
+    Column("account", String(42), nullable=False),
+    Column("home_id", String(HOME_ID_MAX), nullable=False),
+    Column("model", LargeBinary, nullable=False),
+    Column("model_sha256", String(64), nullable=False),
+    Column("usable", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("gate", _JSON, nullable=False),
+    Column("meta", _JSON, nullable=False),
+    Column("forecast", _JSON, nullable=False),
+    Column("trained_s", BigInteger, nullable=False),
+    Column("stored_s", BigInteger, nullable=False),
+    PrimaryKeyConstraint("chain_id", "account"),
 )
 
 
@@ -604,3 +634,269 @@ def list_twins(db: Session | Engine, chain_id: int) -> list[tuple[str, str, int]
             .order_by(twins.c.account)
         ).all()
     return [(str(a), str(h), int(c)) for a, h, c in rows]
+
+
+# ---- the trained models (PIMF) ---------------------------------------------------------------
+
+PLAN_COLUMNS = ("indoor_c", "heat_kwh")
+"""The lists of a forecast's plan: indoor temperature (degC) and heat needed (kWh) per step."""
+_FORECAST_KEYS = ("origin_s", "step_s", "plans")
+
+
+def _whole(value: Any, where: str, lo: int = 0, hi: int | None = None) -> int:
+    """``value`` as an int in ``[lo, hi]``, or :class:`TwinStoreError` naming ``where``."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) \
+            or value < lo or (hi is not None and value > hi):
+        span = f"{lo:,} to {hi:,}" if hi is not None else f">= {lo:,}"
+        raise TwinStoreError(f"{where} must be whole seconds ({span}), not {value!r}")
+    return int(value)
+
+
+def _numbers(values: Any, where: str, gaps: bool = False) -> list[float | None]:
+    """``values`` as finite floats (``gaps``: None, or NaN, as None), or
+    :class:`TwinStoreError` naming the first bad one."""
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    if not isinstance(values, Sequence) or isinstance(values, str | bytes):
+        raise TwinStoreError(f"{where} must be a list of numbers")
+    out: list[float | None] = []
+    for i, v in enumerate(values):
+        if gaps and v is None:
+            out.append(None)
+            continue
+        if isinstance(v, bool | np.bool_) or not isinstance(v, _NUMBER_TYPES):
+            raise TwinStoreError(f"{where}[{i}] is {v!r}: values must be numbers")
+        x = float(v)
+        if gaps and math.isnan(x):
+            out.append(None)
+        elif not math.isfinite(x):
+            raise TwinStoreError(f"{where}[{i}] is {x}: values must be finite")
+        else:
+            out.append(x)
+    return out
+
+
+def _plan(plan: Any, where: str, length: int | None, gaps: bool = False) -> dict[str, Any]:
+    """One plan of a forecast (``indoor_c`` and ``heat_kwh``, one value per step)."""
+    if not isinstance(plan, Mapping) or set(plan) != set(PLAN_COLUMNS):
+        keys = sorted(map(str, plan)) if isinstance(plan, Mapping) else type(plan).__name__
+        raise TwinStoreError(f"{where} must hold exactly indoor_c and heat_kwh, not {keys}")
+    out = {name: _numbers(plan[name], f"{where}.{name}", gaps) for name in PLAN_COLUMNS}
+    for name in PLAN_COLUMNS:
+        n = len(out[name])
+        if length is None and not 1 <= n <= FORECAST_MAX_STEPS:
+            raise TwinStoreError(
+                f"{where}.{name} has {n} values; a forecast has 1 to {FORECAST_MAX_STEPS} steps"
+            )
+        length = n if length is None else length
+        if n != length:
+            raise TwinStoreError(
+                f"{where}.{name} has {n} values, the forecast {length}: one value per step"
+            )
+    return out
+
+
+def check_forecast(forecast: Mapping[str, Any], usable: bool) -> dict[str, Any]:
+    """``forecast`` as plain JSON, or :class:`TwinStoreError`::
+
+        {"origin_s": int, "step_s": int,
+         "plans": {name: {"indoor_c": [float, ...], "heat_kwh": [float, ...]}, ...},
+         "measured": {"indoor_c": [...], "heat_kwh": [...]}}  # optional
+
+    ``origin_s``: start of the first step (unix seconds); ``step_s``: 1 to 86,400 s; at least
+    one plan (named as a scenario is), every list of one length, 1 to
+    :data:`FORECAST_MAX_STEPS`, finite numbers; ``measured`` (what was measured over those
+    steps, for comparison) may have gaps (None; NaN is taken as one). A model that failed its
+    gate may have no forecast (``{}``); a usable one must have one."""
+    if not isinstance(forecast, Mapping):
+        raise TwinStoreError(f"forecast must be a mapping, not {type(forecast).__name__}")
+    if not forecast:
+        if usable:
+            raise TwinStoreError(
+                "forecast is empty: a usable model's forecast has origin_s, step_s and plans"
+            )
+        return {}
+    keys = set(map(str, forecast))
+    if missing := [k for k in _FORECAST_KEYS if k not in keys]:
+        raise TwinStoreError(f"forecast has no {', '.join(missing)}")
+    if unknown := sorted(keys - {*_FORECAST_KEYS, "measured"}):
+        raise TwinStoreError(f"forecast has unknown keys {unknown}")
+    out: dict[str, Any] = {
+        "origin_s": _whole(forecast["origin_s"], "forecast.origin_s"),
+        "step_s": _whole(forecast["step_s"], "forecast.step_s", 1, 86_400),
+        "plans": {},
+    }
+    plans = forecast["plans"]
+    if not isinstance(plans, Mapping) or not plans:
+        raise TwinStoreError("forecast.plans must map at least one plan's name to its values")
+    length: int | None = None
+    for name, plan in plans.items():
+        if not isinstance(name, str) or not SCENARIO_NAME.fullmatch(name):
+            raise TwinStoreError(
+                f"forecast.plans: the name {name!r}: 1 to 64 letters, digits, '.', '_', '+' or "
+                "'-', starting with a letter or digit"
+            )
+        out["plans"][name] = _plan(plan, f"forecast.plans[{name!r}]", length)
+        length = len(out["plans"][name]["indoor_c"])
+    if forecast.get("measured") is not None:
+        out["measured"] = _plan(forecast["measured"], "forecast.measured", length, gaps=True)
+    return out
+
+
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with its non-finite floats as None (a gate without validation origins has an
+    infinite worst error)."""
+    if isinstance(value, float | np.floating) and not math.isfinite(float(value)):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def check_gate(gate: Mapping[str, Any]) -> dict[str, Any]:
+    """``gate`` (:meth:`analytics.thermal.pimf.Gate.to_json`) as plain JSON, or
+    :class:`TwinStoreError`: a bool ``usable``, a text ``reason``, not empty when the model
+    failed. A non-finite number in it is stored as None."""
+    if not isinstance(gate, Mapping):
+        raise TwinStoreError(f"gate must be a mapping with usable and reason, not "
+                             f"{type(gate).__name__}")
+    usable = gate.get("usable")
+    if not isinstance(usable, bool | np.bool_):
+        raise TwinStoreError(f"gate['usable'] must be true or false, not {usable!r}")
+    reason = gate.get("reason")
+    if not isinstance(reason, str):
+        raise TwinStoreError(f"gate['reason'] must be text, not {reason!r}")
+    if not usable and not reason.strip():
+        raise TwinStoreError("gate['reason'] is empty: a model that failed its gate says why")
+    plain: dict[str, Any] = _plain(_finite_or_none(gate), "gate")
+    return plain
+
+
+def put_model(
+    db: Session | Engine,
+    chain_id: int,
+    account: str,
+    *,
+    home_id: str,
+    model: bytes,
+    gate: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    forecast: Mapping[str, Any],
+    trained_s: int,
+) -> None:
+    """Store ``model`` (the bytes ``torch.save`` wrote, opaque here: 1 byte to
+    :data:`MODEL_MAX_BYTES`) as ``account``'s home's trained model on ``chain_id``, replacing
+    the previous one in one transaction (the caller's, when ``db`` is a session).
+
+    ``gate``: its validation gate (:func:`check_gate`), from which the ``usable`` and
+    ``reason`` columns are taken (the reason is empty when usable); ``meta``: JSON-ready
+    meta-data (data range, ``scores``, ``parameters``, versions); ``forecast``: its forecast
+    (:func:`check_forecast`); ``trained_s``: when it was trained, unix seconds. Everything is
+    checked before the first write."""
+    owner = check_account(account)
+    if not isinstance(home_id, str) or not 1 <= len(home_id) <= HOME_ID_MAX:
+        raise TwinStoreError(f"home_id must be text of 1 to {HOME_ID_MAX} characters")
+    if not isinstance(model, bytes | bytearray):
+        raise TwinStoreError(f"model must be bytes (the model file), not {type(model).__name__}")
+    if not 1 <= len(model) <= MODEL_MAX_BYTES:
+        raise TwinStoreError(
+            f"model has {len(model):,} bytes; a stored model has 1 to {MODEL_MAX_BYTES:,}"
+        )
+    plain_gate = check_gate(gate)
+    usable = bool(plain_gate["usable"])
+    if not isinstance(meta, Mapping):
+        raise TwinStoreError(f"meta must be a mapping, not {type(meta).__name__}")
+    plain_meta = _plain(meta, "meta")
+    plain_forecast = check_forecast(forecast, usable)
+    trained = _whole(trained_s, "trained_s")
+    blob = bytes(model)
+    values = {
+        "home_id": home_id,
+        "model": blob,
+        "model_sha256": hashlib.sha256(blob).hexdigest(),
+        "usable": usable,
+        "reason": "" if usable else str(plain_gate["reason"]),
+        "gate": plain_gate,
+        "meta": plain_meta,
+        "forecast": plain_forecast,
+        "trained_s": trained,
+        "stored_s": int(time.time()),
+    }
+    key = (models.c.chain_id == chain_id) & (models.c.account == owner)
+    with _session(db) as s:
+        # As put_twin: an update of the existing row, else an insert, in one transaction.
+        updated = cast(CursorResult[Any], s.execute(update(models).where(key).values(**values)))
+        if updated.rowcount == 0:
+            s.execute(insert(models).values(chain_id=chain_id, account=owner, **values))
+        s.flush()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A stored model without its bytes: what ``GET /twin/model`` shows (when usable)."""
+
+    account: str
+    home_id: str
+    usable: bool
+    reason: str
+    """Why it failed its validation gate (empty when usable)."""
+    gate: dict[str, Any]
+    meta: dict[str, Any]
+    forecast: dict[str, Any]
+    """:func:`check_forecast`'s shape; ``{}``: none (a model that failed its gate)."""
+    model_sha256: str
+    trained_s: int
+    stored_s: int
+    size_bytes: int
+
+
+def get_model_info(db: Session | Engine, chain_id: int, account: str) -> ModelInfo | None:
+    """``account``'s home's model without its bytes (None: it has none)."""
+    owner = check_account(account)
+    m = models.c
+    with _session(db) as s:
+        row = s.execute(
+            select(
+                m.home_id, m.usable, m.reason, m.gate, m.meta, m.forecast, m.model_sha256,
+                m.trained_s, m.stored_s, func.length(m.model).label("size_bytes"),
+            ).where((m.chain_id == chain_id) & (m.account == owner))
+        ).first()
+    if row is None:
+        return None
+    return ModelInfo(
+        account=owner,
+        home_id=row.home_id,
+        usable=bool(row.usable),
+        reason=row.reason,
+        gate=row.gate,
+        meta=row.meta,
+        forecast=row.forecast,
+        model_sha256=row.model_sha256,
+        trained_s=int(row.trained_s),
+        stored_s=int(row.stored_s),
+        size_bytes=int(row.size_bytes),
+    )
+
+
+def get_model_bytes(db: Session | Engine, chain_id: int, account: str) -> bytes | None:
+    """The bytes of ``account``'s home's model, as put (None: it has none)."""
+    owner = check_account(account)
+    with _session(db) as s:
+        blob = s.scalar(
+            select(models.c.model).where(
+                (models.c.chain_id == chain_id) & (models.c.account == owner)
+            )
+        )
+    return None if blob is None else bytes(blob)  # PostgreSQL's driver may hand a memoryview
+
+
+def delete_model(db: Session | Engine, chain_id: int, account: str) -> bool:
+    """Remove ``account``'s home's model; whether there was one."""
+    owner = check_account(account)
+    with _session(db) as s:
+        gone = cast(CursorResult[Any], s.execute(
+            delete(models).where((models.c.chain_id == chain_id) & (models.c.account == owner))
+        ))
+        return bool(gone.rowcount)

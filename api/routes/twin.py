@@ -4,22 +4,43 @@ measured against simulated series. Personal (SLC-11, SLC-12): a member reads its
 anyone else is refused with a 403 that names no one (as every personal route). A home without
 a twin yet answers 404.
 
-The twins are what ``bright twin ...`` stored (:mod:`analytics.thermal.store`), not chain data.
+``/twin/model`` and ``/twin/{address}/model`` (same access rule) serve the home's trained
+physics-informed model: its validation gate, parameters, validation scores and forecast. A
+model that failed its gate (its forecast errors on validation data left +-1.5 degC) is refused
+with a 409 that says why, and its forecast is never shown.
+
+The twins and models are what ``bright twin ...`` stored (:mod:`analytics.thermal.store`), not
+chain data.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from numbers import Real
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy.orm import Session
 
 from analytics.thermal.results import Series
-from analytics.thermal.store import MEASURED, SeriesInfo, TwinInfo, get_series, get_twin_info
+from analytics.thermal.store import (
+    MEASURED,
+    ModelInfo,
+    SeriesInfo,
+    TwinInfo,
+    get_model_info,
+    get_series,
+    get_twin_info,
+)
 from api.access import require_personal
 from api.deps import Address, ClaimsDep, DbDep, Instant, ScopeDep
 from api.errors import ApiError, NotFoundError
 from api.schemas import (
+    ErrorBody,
+    ThermalModelForecastPublic,
+    ThermalModelGatePublic,
+    ThermalModelPublic,
+    ThermalModelScoresPublic,
     TwinPublic,
     TwinScenarioPublic,
     TwinSeriesInfoPublic,
@@ -86,6 +107,42 @@ class NoScenarioError(NotFoundError):
         )
 
 
+class NoModelError(NotFoundError):
+    """The home has no trained model yet."""
+
+    def __init__(self, own: bool) -> None:
+        ApiError.__init__(
+            self,
+            "no model for your home yet: one is trained from your home's data by "
+            "`bright twin learn --account`"
+            if own
+            else "no model for this member's home yet",
+        )
+
+
+class ModelNotUsableError(ApiError):
+    """The home's model failed its validation gate: it may not be used (nor its forecast
+    shown). The message says why; ``details`` holds the gate."""
+
+    status_code = 409
+    code = "model_not_usable"
+
+    def __init__(self, reason: str, gate: dict[str, Any]) -> None:
+        super().__init__(
+            f"the thermal model of this home failed its validation gate: {reason}",
+            details={"gate": gate},
+        )
+
+
+MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ErrorBody,
+        "description": "The home's model failed its validation gate: the message says why "
+        "(no forecast is shown).",
+    }
+}
+
+
 def _info(db: Session, scope: Scope, account: str, own: bool) -> TwinInfo:
     info = get_twin_info(db, scope.chain_id, account)
     if info is None:
@@ -118,6 +175,65 @@ def _public(info: TwinInfo) -> TwinPublic:
             )
             for sc in info.scenarios
         ],
+    )
+
+
+def _number(value: Any) -> float | None:
+    """A finite number as a float; anything else (a missing score, "inf") None."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return None
+    x = float(value)
+    return x if math.isfinite(x) else None
+
+
+def _scores(meta: dict[str, Any]) -> ThermalModelScoresPublic:
+    scores = meta.get("scores")
+    scores = scores if isinstance(scores, dict) else {}
+
+    def temp(lead: int, key: str) -> float | None:
+        at = scores.get(f"lead_{lead}")
+        temp_e = at.get("temp_e") if isinstance(at, dict) else None
+        return _number(temp_e.get(key)) if isinstance(temp_e, dict) else None
+
+    return ThermalModelScoresPublic(
+        lead_1_mae_c=temp(1, "mae_c"),
+        lead_24_mae_c=temp(24, "mae_c"),
+        lead_1_within_1_5=temp(1, "within_1_5"),
+        lead_24_within_1_5=temp(24, "within_1_5"),
+    )
+
+
+def _model(db: Session, scope: Scope, account: str, own: bool) -> ThermalModelPublic:
+    """The home's usable model, or 404 (none) or 409 (it failed its gate: never its
+    forecast)."""
+    info: ModelInfo | None = get_model_info(db, scope.chain_id, account)
+    if info is None:
+        raise NoModelError(own)
+    if not info.usable:
+        raise ModelNotUsableError(info.reason, info.gate)
+    gate = info.gate
+    n_origins = gate.get("n_origins")
+    parameters = info.meta.get("parameters")
+    return ThermalModelPublic(
+        account=info.account,
+        home_id=info.home_id,
+        usable=True,
+        gate=ThermalModelGatePublic(
+            usable=True,
+            reason=str(gate.get("reason", "")),
+            worst_lead_share_within=_number(gate.get("worst_lead_share_within")),
+            worst_lead_mae_c=_number(gate.get("worst_lead_mae_c")),
+            n_origins=n_origins if isinstance(n_origins, int) else None,
+        ),
+        trained_s=info.trained_s,
+        stored_s=info.stored_s,
+        model_sha256=info.model_sha256,
+        size_bytes=info.size_bytes,
+        parameters=parameters if isinstance(parameters, dict) else {},
+        scores=_scores(info.meta),
+        forecast=ThermalModelForecastPublic.model_validate(
+            {k: info.forecast[k] for k in ("origin_s", "step_s", "plans")}
+        ),
     )
 
 
@@ -180,6 +296,17 @@ def own_series(
 
 
 @router.get(
+    "/model",
+    response_model=ThermalModelPublic,
+    responses=MODEL_RESPONSES,
+    summary="Your home's trained thermal model: gate, parameters, scores and forecast (409: "
+    "it failed its validation gate)",
+)
+def own_model(claims: ClaimsDep, db: DbDep, scope: ScopeDep) -> ThermalModelPublic:
+    return _model(db, scope, claims.address, own=True)
+
+
+@router.get(
     "/{address}",
     response_model=TwinPublic,
     summary="A member's home twin (the member and its delegated aggregator; others: 403)",
@@ -207,3 +334,17 @@ def member_series(
     require_personal(db, scope, claims, address, "a home's twin and its series")
     info = _info(db, scope, address, own=address == claims.address)
     return _series(db, scope, info, scenario, from_s, to_s)
+
+
+@router.get(
+    "/{address}/model",
+    response_model=ThermalModelPublic,
+    responses=MODEL_RESPONSES,
+    summary="A member's home's trained thermal model (the member and its delegated aggregator; "
+    "others: 403; 409: it failed its validation gate)",
+)
+def member_model(
+    address: AddressPath, claims: ClaimsDep, db: DbDep, scope: ScopeDep
+) -> ThermalModelPublic:
+    require_personal(db, scope, claims, address, "a home's thermal model and its forecast")
+    return _model(db, scope, address, own=address == claims.address)

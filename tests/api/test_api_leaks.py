@@ -3,12 +3,12 @@
 The test walks every route of the app (enumerated from ``app.routes``, so a new route is walked
 too), as each kind of caller, on read models of the demo chain with the coordination scenario
 (a settled request with a replaced member, an open request), meter data, the homes' thermal
-twins and a home-gateway bridge. Path parameters are filled with every id and address there is
-(every order of every member, every session, request and participant, and ones that do not
-exist), and so are the query parameters that take an address. Every answer body (and the live
-feed's frames) is searched, at any depth, for the addresses, meter ids and display names (member
-directory) of the members the caller may not see, and no 403 or 404 may name any member other
-than the caller, by address or by name.
+twins and trained models (one that failed its gate) and a home-gateway bridge. Path parameters
+are filled with every id and address there is (every order of every member, every session,
+request and participant, and ones that do not exist), and so are the query parameters that
+take an address. Every answer body (and the live feed's frames) is searched, at any depth, for
+the addresses, meter ids and display names (member directory) of the members the caller may
+not see, and no 403 or 404 may name any member other than the caller, by address or by name.
 
 Who may see whose address here is written out below, independently of :mod:`api.access`:
 
@@ -109,9 +109,11 @@ def world(api_demo, scenario, tmp_path_factory) -> Iterator[tuple[str, World]]:
 
 
 def put_twins(demo: Any, url: str) -> None:
-    """A thermal twin (a day at 15 minutes) of every home but home-03 (which has none)."""
-    from analytics.thermal.store import put_twin
+    """A thermal twin (a day at 15 minutes) and a trained model of every home but home-03
+    (which has neither); home-02's model failed its validation gate (409)."""
+    from analytics.thermal.store import put_model, put_twin
     from streams.db import open_database
+    from tests.analytics.thermal.test_model_store import forecast, gate, meta
     from tests.analytics.thermal.test_store import record
 
     engine = open_database(url)
@@ -119,6 +121,10 @@ def put_twins(demo: Any, url: str) -> None:
         for m in demo.members:
             if m.name.startswith("home-") and m.name != "home-03":
                 put_twin(engine, demo.chain_id, m.address, record(n=96, home_id=m.name))
+                failed = m.name == "home-02"
+                put_model(engine, demo.chain_id, m.address, home_id=m.name,
+                          model=b"\x80" * 100, gate=gate(not failed, "failed" * failed),
+                          meta=meta(), forecast=forecast(), trained_s=1_700_000_000)
     finally:
         engine.dispose()
 

@@ -157,6 +157,7 @@ def test_invalid_requests_are_refused_and_answers_match_the_schema(client, token
             "/clusters/report",
             "/dashboards/operator",
             "/twin",
+            "/twin/model",
         )
     }, no_negative
     assert statuses[("GET /sessions", 422)] > 0  # what refuses the invalid ones

@@ -1,6 +1,8 @@
 """The thermal twin through the API (SLC-4, SLC-11, SLC-12): a member reads its own home's
 twin and series, the aggregator it delegated to reads them too, anyone else gets a 403 that
-names no one, a home without a twin a 404, and the series window works.
+names no one, a home without a twin a 404, and the series window works. The same for the
+home's trained model (``/model``), which is refused with a 409 saying why when it failed its
+validation gate, and then never shows its forecast.
 
 The twins are put into the demo's read-model database as ``bright twin`` would (the store);
 on the demo chain home-02 delegated to the aggregator, home-01 and home-03 did not."""
@@ -13,8 +15,11 @@ from typing import Any
 
 import pytest
 
-from analytics.thermal.store import delete_twin, put_twin
+from analytics.thermal.store import delete_model, delete_twin, put_model, put_twin
 from streams.db import open_database
+from tests.analytics.thermal.test_model_store import forecast as model_forecast
+from tests.analytics.thermal.test_model_store import gate as model_gate
+from tests.analytics.thermal.test_model_store import meta as model_meta
 from tests.analytics.thermal.test_store import T0, record
 from tests.api.api_helpers import bearer
 
@@ -176,3 +181,140 @@ def test_a_home_without_a_twin_and_a_caller_without_a_token(client, tokens, api_
     finally:
         put_twin(engine, api_demo.chain_id, home2, twins["home-02"])
         engine.dispose()
+
+
+# ---- the trained model ---------------------------------------------------------------------
+
+FAILED = "24 h ahead only 81% of the forecasts within 1.5 degC (at least 90% needed)"
+
+
+@pytest.fixture(scope="module")
+def models(api_demo, sqlite_url) -> Iterator[dict[str, str]]:
+    """A usable model of home-01's home, one that failed its gate of home-02's (which
+    delegated to the aggregator); home-03 has none. Removed afterwards."""
+    engine = open_database(sqlite_url)
+    homes = {name: api_demo.account(name).address for name in ("home-01", "home-02")}
+    put_model(engine, api_demo.chain_id, homes["home-01"], home_id="citylearn-2023/Building_1",
+              model=b"\x80" * 100, gate=model_gate(), meta=model_meta(),
+              forecast=model_forecast(), trained_s=T0 + 60 * DAY)
+    put_model(engine, api_demo.chain_id, homes["home-02"], home_id="citylearn-2023/Building_2",
+              model=b"\x80" * 100, gate=model_gate(False, FAILED), meta=model_meta(),
+              forecast=model_forecast(), trained_s=T0 + 60 * DAY)
+    try:
+        yield homes
+    finally:
+        for address in homes.values():
+            delete_model(engine, api_demo.chain_id, address)
+        engine.dispose()
+
+
+def test_a_member_reads_its_own_usable_model(client, tokens, api_demo, models):
+    me = models["home-01"]
+    r = _get(client, "/twin/model", tokens["home-01"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["account"] == me and body["home_id"] == "citylearn-2023/Building_1"
+    assert body["usable"] is True and body["trained_s"] == T0 + 60 * DAY
+    assert body["gate"] == model_gate()
+    assert body["size_bytes"] == 100 and len(body["model_sha256"]) == 64
+    assert body["parameters"] == model_meta()["parameters"]
+    assert body["scores"] == {"lead_1_mae_c": 0.21, "lead_24_mae_c": 0.61,
+                              "lead_1_within_1_5": 0.999, "lead_24_within_1_5": 0.97}
+    assert body["forecast"] == model_forecast()
+    assert "\\x80" not in r.text and len(r.text) < 5000  # never the model's bytes
+    # the same through the member's address
+    assert _get(client, f"/twin/{me}/model", tokens["home-01"]).json() == body
+    assert _get(client, f"/twin/{me.lower()}/model", tokens["home-01"]).json() == body
+
+
+def test_a_model_that_failed_its_gate_is_refused_saying_why(client, tokens, api_demo, models):
+    home2 = models["home-02"]
+    for path, caller in (("/twin/model", "home-02"), (f"/twin/{home2}/model", "home-02"),
+                         (f"/twin/{home2}/model", "aggregator")):
+        r = _get(client, path, tokens[caller])
+        assert r.status_code == 409, (path, caller, r.text)
+        err = r.json()["error"]
+        assert err["code"] == "model_not_usable"
+        assert err["message"] == (
+            f"the thermal model of this home failed its validation gate: {FAILED}"
+        )
+        assert err["details"]["gate"]["usable"] is False
+        for never in ('"forecast"', "origin_s", "plans", "indoor_c", "heat_kwh"):
+            assert never not in r.text, (never, r.text)
+        _names_no_one(r, api_demo, api_demo.account(caller).address)
+
+
+def test_the_delegated_aggregator_reads_its_members_model(client, tokens, api_demo, models):
+    engine = open_database(client.app.state.settings.database_url)
+    home2 = models["home-02"]
+    try:  # home-02's model, retrained and usable now
+        put_model(engine, api_demo.chain_id, home2, home_id="citylearn-2023/Building_2",
+                  model=b"\x81" * 50, gate=model_gate(), meta={}, forecast=model_forecast(4),
+                  trained_s=T0 + 61 * DAY)
+        r = _get(client, f"/twin/{home2}/model", tokens["aggregator"])
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["home_id"] == "citylearn-2023/Building_2" and body["size_bytes"] == 50
+        assert body["forecast"] == model_forecast(4)
+        assert body["parameters"] == {} and set(body["scores"].values()) == {None}
+        # the aggregator has no home of its own
+        r = _get(client, "/twin/model", tokens["aggregator"])
+        assert r.status_code == 404
+        assert r.json()["error"]["message"].startswith("no model for your home yet")
+    finally:
+        put_model(engine, api_demo.chain_id, home2, home_id="citylearn-2023/Building_2",
+                  model=b"\x80" * 100, gate=model_gate(False, FAILED), meta=model_meta(),
+                  forecast=model_forecast(), trained_s=T0 + 60 * DAY)
+        engine.dispose()
+
+
+@pytest.mark.parametrize("caller", ["home-03", "home-02", "aggregator", "dso", "market-operator"])
+def test_anyone_else_gets_403_for_a_model_naming_no_one(client, tokens, api_demo, models,
+                                                        caller):
+    home1 = models["home-01"]
+    me = api_demo.account(caller).address
+    for who in (home1, "0x" + "5a" * 20):
+        r = _get(client, f"/twin/{who}/model", tokens[caller])
+        assert r.status_code == 403, (caller, r.text)
+        err = r.json()["error"]
+        assert err["code"] == "forbidden" and "personal data" in err["message"]
+        assert err["details"] is None and "indoor_c" not in r.text
+        _names_no_one(r, api_demo, me)
+
+
+def test_a_home_without_a_model_and_a_caller_without_a_token(client, tokens, api_demo, models):
+    home1 = models["home-01"]
+    home3 = api_demo.account("home-03").address
+    for path in ("/twin/model", f"/twin/{home3}/model"):
+        r = _get(client, path, tokens["home-03"])
+        assert r.status_code == 404, (path, r.text)
+        err = r.json()["error"]
+        assert err["code"] == "not_found" and err["message"].startswith("no model for your home")
+        _names_no_one(r, api_demo, home3)
+    for path in ("/twin/model", f"/twin/{home1}/model"):
+        r = _get(client, path, None)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "not_authenticated"
+    # a delegated member without a model: the aggregator's 404 names no one either
+    engine = open_database(client.app.state.settings.database_url)
+    home2 = models["home-02"]
+    try:
+        delete_model(engine, api_demo.chain_id, home2)
+        r = _get(client, f"/twin/{home2}/model", tokens["aggregator"])
+        assert r.status_code == 404
+        assert r.json()["error"]["message"] == "no model for this member's home yet"
+        _names_no_one(r, api_demo, api_demo.account("aggregator").address)
+    finally:
+        put_model(engine, api_demo.chain_id, home2, home_id="citylearn-2023/Building_2",
+                  model=b"\x80" * 100, gate=model_gate(False, FAILED), meta=model_meta(),
+                  forecast=model_forecast(), trained_s=T0 + 60 * DAY)
+        engine.dispose()
+
+
+def test_the_model_routes_are_documented_with_their_409(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/twin/model", "/twin/{address}/model"):
+        responses = paths[path]["get"]["responses"]
+        assert {"200", "401", "403", "404", "409", "422"} <= set(responses), path
+        assert responses["409"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorBody"
+        }

@@ -85,9 +85,11 @@ def test_learn_forecast_and_store_the_physics_informed_model(tmp_path) -> None:
     db = f"sqlite:///{tmp_path / 'read_models.sqlite'}"
     account = "0x" + "a1" * 20
     runner = CliRunner()
+    from bright.cli import app as bright_app  # `bright twin` stores into the read models
+
     result = runner.invoke(
-        app,
-        ["learn", home, "--out", str(model), "--account", account, "--chain-id", "31337"],
+        bright_app,
+        ["twin", "learn", home, "--out", str(model), "--account", account, "--chain-id", "31337"],
         env={"BRIGHT_DATABASE_URL": db},
     )
     assert result.exit_code == 0, result.output

@@ -35,6 +35,8 @@ from tests.streams.conftest import pg_server  # noqa: F401  (the session's Postg
 A = "0x" + "a1" * 20
 B = "0x" + "b2" * 20
 T0 = 1_672_531_200  # 2023-01-01T00:00:00Z
+THERMAL_TABLES = ("thermal_twins", "thermal_twin_scenarios", "thermal_models")
+"""The tables of the store: every one of them in METADATA, none a projection."""
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -162,12 +164,13 @@ def test_a_window_of_a_series(engine):
 
 
 def test_the_twins_survive_a_rebuild_and_match_their_migration(engine):
+    assert set(METADATA.tables) == set(THERMAL_TABLES)
     put_twin(engine, 1, A, record(n=96))
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), METADATA)
-    assert [d for d in diff if "thermal_twin" in repr(d)] == []
+    assert [d for d in diff if "thermal_" in repr(d)] == []  # twins and models
     drop_read_models(engine)  # bright index rebuild
-    assert {"thermal_twins", "thermal_twin_scenarios"} <= set(inspect(engine).get_table_names())
+    assert set(THERMAL_TABLES) <= set(inspect(engine).get_table_names())
     open_database(engine.url.render_as_string(hide_password=False)).dispose()  # migrated again
     assert get_twin(engine, 1, A) == record(n=96)
     # A downgrade by hand (not a rebuild) drops them, as a downgrade should.
@@ -175,7 +178,7 @@ def test_the_twins_survive_a_rebuild_and_match_their_migration(engine):
     with migration_connection(engine) as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0009_member_directory")
-    assert not {"thermal_twins", "thermal_twin_scenarios"} & set(inspect(engine).get_table_names())
+    assert not set(THERMAL_TABLES) & set(inspect(engine).get_table_names())
 
 
 def test_a_year_at_15_minutes_stores_compactly_and_exactly():
