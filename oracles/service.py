@@ -502,6 +502,9 @@ class MeterOracleService:
             self._quarantine("malformed", f"{meter_id}: {problem}", value)
             return
         with self._lock:
+            if self._stop.is_set():  # stopping: the state is (being) closed; counted, not kept
+                self.stats["after_stop"] += 1
+                return
             samples = self._samples.setdefault(meter_id, MeterSamples())
             try:
                 added = samples.add(direction, kind, time_s, reading, meter=meter_id)
@@ -534,7 +537,8 @@ class MeterOracleService:
     def close(self) -> None:
         """Stop, close the state and give the lease back."""
         self.stop()
-        self.state.close()
+        with self._lock:  # no reading is being written while the state closes
+            self.state.close()
         self._release()
 
     def _run(self) -> None:
