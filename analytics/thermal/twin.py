@@ -118,6 +118,9 @@ class SimResult:
     mass_end_c: np.ndarray | None = None
     """Mass temperature at the end of each step (after the observer's correction): the state
     a forecast from the next step starts from."""
+    final_tank_c: np.ndarray | None = None
+    """Hot-water tank temperature at the end of the window (a controller stepping the twin one
+    interval at a time carries it, with ``final_mass_c``, into the next window)."""
 
     def energy_kwh(self, values: np.ndarray) -> np.ndarray:
         """Total energy per home of a power array, kWh."""
@@ -206,6 +209,10 @@ def _observed(values: np.ndarray | None, n_steps: int, n_homes: int) -> np.ndarr
     return np.ascontiguousarray(arr)
 
 
+_PROFILE_AT = -3
+"""Where the home -> schedule column map sits in :attr:`Prepared.constants`."""
+
+
 @dataclass
 class Prepared:
     """Homes and weather turned into the kernel's arrays once; :meth:`run` simulates any
@@ -222,10 +229,39 @@ class Prepared:
     cool_sp: np.ndarray
     draws: np.ndarray
     constants: tuple
+    arrays: NetworkArrays
 
     @property
     def n_steps(self) -> int:
         return len(self.times)
+
+    def subset(self, homes: list[int]) -> Prepared:
+        """The same preparation for some of the homes (no weather or schedules recomputed)."""
+        sel = np.asarray(homes, dtype=np.int64)
+        if sel.size == 0 or sel.min() < 0 or sel.max() >= len(self.homes):
+            raise ThermalConfigError(f"subset {homes} outside 0..{len(self.homes) - 1}")
+        used = np.unique(self.profile[sel])
+        remap = {int(p): k for k, p in enumerate(used)}
+        constants = [np.ascontiguousarray(a[sel]) for a in self.constants]
+        constants[_PROFILE_AT] = np.array([remap[int(p)] for p in self.profile[sel]], np.int64)
+
+        def cols(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(a[:, used])
+
+        return Prepared(
+            homes=[self.homes[int(k)] for k in sel],
+            times=self.times,
+            step_s=self.step_s,
+            outdoor=self.outdoor,
+            poa=self.poa,
+            profile=constants[_PROFILE_AT],
+            gains=cols(self.gains),
+            heat_sp=cols(self.heat_sp),
+            cool_sp=cols(self.cool_sp),
+            draws=cols(self.draws),
+            constants=tuple(constants),
+            arrays=NetworkArrays(**{k: v[sel] for k, v in self.arrays.__dict__.items()}),
+        )
 
     def run(
         self,
@@ -236,18 +272,21 @@ class Prepared:
         heat_given_w: np.ndarray | None = None,
         initial_indoor_c: float | np.ndarray | None = None,
         initial_mass_c: np.ndarray | None = None,
+        initial_tank_c: np.ndarray | None = None,
         keep_nodes: bool = False,
         observed_c: np.ndarray | None = None,
         observer_gain: float = 0.5,
     ) -> SimResult:
-        """Simulate steps ``start .. stop`` (arrays given here cover only that window)."""
+        """Simulate steps ``start .. stop`` (arrays given here cover only that window).
+        ``initial_tank_c``: the hot-water tanks' start temperatures (default: their
+        setpoints)."""
         stop = self.n_steps if stop is None else stop
         if not 0 <= start < stop <= self.n_steps:
             raise ThermalConfigError(f"window {start}..{stop} outside 0..{self.n_steps}")
         n_steps, n_homes = stop - start, len(self.homes)
         window = slice(start, stop)
         heat_sp = self.heat_sp[window]
-        arrays = pack([h.building for h in self.homes])
+        arrays = self.arrays
         if initial_mass_c is not None:
             theta_m0 = np.asarray(initial_mass_c, dtype=np.float64).reshape(n_homes).copy()
         else:
@@ -267,7 +306,12 @@ class Prepared:
         nodes = (n_steps, n_homes) if keep_nodes else (0, n_homes)
         out_m, out_s, out_mend = np.empty(nodes), np.empty(nodes), np.empty(nodes)
         outdoor = self.outdoor[window]
-        final_m, _ = _run(  # type: ignore[call-arg]  # (numba dispatcher)
+        tank0 = (
+            np.array([h.tank.setpoint_c for h in self.homes], dtype=np.float64)
+            if initial_tank_c is None
+            else np.asarray(initial_tank_c, dtype=np.float64).reshape(n_homes).copy()
+        )
+        final_m, final_tank = _run(  # type: ignore[call-arg]  # (numba dispatcher)
             float(self.step_s),
             *self.constants,
             outdoor,
@@ -284,7 +328,7 @@ class Prepared:
             _observed(observed_c, n_steps, n_homes),
             float(observer_gain),
             theta_m0,
-            np.array([h.tank.setpoint_c for h in self.homes], dtype=np.float64),
+            tank0,
             out["air"],
             out["heat"],
             out["elec"],
@@ -307,6 +351,7 @@ class Prepared:
             surface_c=out_s if keep_nodes else None,
             final_mass_c=final_m,
             mass_end_c=out_mend if keep_nodes else None,
+            final_tank_c=final_tank,
         )
 
 
@@ -417,6 +462,7 @@ def prepare(
         cool_sp=stack("cool_sp_c"),
         draws=stack("draw_l"),
         constants=constants,
+        arrays=arrays,
     )
 
 
