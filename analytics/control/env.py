@@ -105,7 +105,7 @@ def _info(outcome: Outcome) -> dict[str, Any]:
 class CommunityEnv(gym.Env):
     """All homes of a community (module docstring)."""
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": []}  # noqa: RUF012  (Gymnasium declares it so)
 
     def __init__(
         self,
@@ -157,7 +157,7 @@ class CommunityEnv(gym.Env):
 class HomeEnv(gym.Env):
     """One home (``home``: its index in the community) (module docstring)."""
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": []}  # noqa: RUF012  (Gymnasium declares it so)
 
     def __init__(
         self, community: Community, home: int = 0, cost: CostFunction | None = None, **kwargs: Any

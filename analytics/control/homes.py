@@ -243,10 +243,10 @@ def citylearn_community(
         price=_quarter(price),
         carbon=_quarter(carbon),
         batteries=batteries,
-        tolerance_k=TOLERANCE_K[comfort_mode],
+        tolerance_k=np.array(TOLERANCE_K[comfort_mode]),
         home_on=np.stack(on, axis=1)[:t],
     )
-    return community, int(round(t * train_share))
+    return community, round(t * train_share)
 
 
 def _read_column(path, rows: int) -> np.ndarray:  # type: ignore[no-untyped-def]

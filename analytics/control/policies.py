@@ -5,7 +5,7 @@
   home battery does out of the box);
 * :class:`RulePolicy`, **price-responsive rules**: when the price is high (above the coming day's
   mean) the setpoint gives way by three quarters of the comfort tolerance (heating lower, cooling
-  higher) and the battery covers the load; when it is low and a higher price comes within three hours
+  higher) and the battery covers the load; when it is low and a higher price comes within 3 h
   the home pre-heats or pre-cools by as much and the battery charges; a committed target is met
   like a high price;
 * :class:`MpcPolicy`, **model-predictive control**: the linear programme of
@@ -68,7 +68,7 @@ class RulePolicy:
 
     def __init__(self, share: float = 0.75, lookahead_h: float = 3.0) -> None:
         self.share = share
-        self.lookahead = int(round(lookahead_h / STEP_H))
+        self.lookahead = round(lookahead_h / STEP_H)
         self.reasons: list[str] = []
 
     def decide(self, plant: Plant) -> Actions:
@@ -113,7 +113,7 @@ class MpcPolicy:
 
     def __init__(self, cost: CostFunction | None = None, horizon_h: float = 8.0) -> None:
         self.cost = cost or CostFunction()
-        self.horizon = int(round(horizon_h / STEP_H))
+        self.horizon = round(horizon_h / STEP_H)
         self._matrices: dict[tuple[int, int], np.ndarray] = {}
         self.reasons: list[str] = []
         self.last_plans: list = []
