@@ -217,23 +217,29 @@ def mpc_plan(
         rhs_ub.append(np.full(H, plant.soc_wh[n] - plant.min_wh[n]))
     rows_ub.append(block({"imp": eye, "peak": -np.ones(H)}, H))
     rhs_ub.append(np.zeros(H))
-    # balance: imp - exp - qh/cop - qb - qc/eer - ch + dis = base + dhw - pv
+    # balance: imp - exp - qh/cop - qb - qc/eer - ch + dis = base + dhw - pv (+ pumps and fans:
+    # auxiliary_w while the system runs, a constant where the free-floating air leaves the band
+    # so that the system must run, else in proportion to the heat: exact at full load and off)
+    aux = c.prepared.homes[n].system.auxiliary_w
+    runs = ((air_ff < lo) & (cap_h + cap_b > 0)) | ((air_ff > hi) & (cap_c > 0))
+    aux_h = np.where(runs, 0.0, aux / np.where(cap_h + cap_b > 0, cap_h + cap_b, np.inf))
+    aux_c = np.where(runs, 0.0, aux / np.where(cap_c > 0, cap_c, np.inf))
     elec_h = np.where(np.isfinite(cop_h) & (cop_h > 0), 1.0 / np.where(cop_h > 0, cop_h, 1), 0.0)
     rows_eq = [
         block(
             {
                 "imp": eye,
                 "exp": -eye,
-                "qh": -np.diag(elec_h),
-                "qb": -eye,
-                "qc": -np.diag(1.0 / eer),
+                "qh": -np.diag(elec_h + aux_h),
+                "qb": -np.diag(1.0 + aux_h),
+                "qc": -np.diag(1.0 / eer + aux_c),
                 "ch": -eye,
                 "dis": eye,
             },
             H,
         )
     ]
-    rhs_eq = [c.base_load_w[window, n] + elec_ff - c.pv_w[window, n]]
+    rhs_eq = [c.base_load_w[window, n] + elec_ff - c.pv_w[window, n] + runs * aux]
     target = c.targets_w[window, n]
     has_t = ~np.isnan(target)
     if has_t.any():

@@ -125,6 +125,28 @@ class Plant:
         self.peak_w = np.zeros(c.n_homes)
         self.last_heat_w = np.zeros(c.n_homes)
 
+    def restore(
+        self,
+        t: int,
+        mass_c: np.ndarray,
+        tank_c: np.ndarray,
+        soc_wh: np.ndarray,
+        indoor_c: np.ndarray | None = None,
+        last_heat_w: np.ndarray | None = None,
+    ) -> None:
+        """Continue from a saved state at the start of step ``t`` (e.g. business as usual's)."""
+        if not 0 <= t < self.c.n_steps:
+            raise ControlConfigError(f"step {t} outside 0..{self.c.n_steps - 1}")
+        self.t = t
+        self.mass_c = np.asarray(mass_c, dtype=np.float64).copy()
+        self.tank_c = np.asarray(tank_c, dtype=np.float64).copy()
+        self.soc_wh = np.asarray(soc_wh, dtype=np.float64).copy()
+        if indoor_c is not None:
+            self.indoor_c = np.asarray(indoor_c, dtype=np.float64).copy()
+        if last_heat_w is not None:
+            self.last_heat_w = np.asarray(last_heat_w, dtype=np.float64).copy()
+        self.peak_w = np.zeros(self.c.n_homes)
+
     def battery_limits(self) -> tuple[np.ndarray, np.ndarray]:
         """The charging and discharging power (W, both >= 0) possible this step."""
         charge = np.minimum(self.power_w, (self.capacity_wh - self.soc_wh) / (self.eff * STEP_H))
