@@ -41,14 +41,16 @@ class Delivery:
         """Per (step, home) with a promise: delivered within ``tolerance`` of it."""
         p = self.promised_wh
         has = ~np.isnan(p)
-        ok = np.abs(self.delivered_wh - np.nan_to_num(p)) <= tolerance * np.abs(np.nan_to_num(p))
+        ok = np.asarray(
+            np.abs(self.delivered_wh - np.nan_to_num(p)) <= tolerance * np.abs(np.nan_to_num(p))
+        )
         return ok[has]
 
 
 def promise(estimate_wh: np.ndarray, min_wh: float = 20.0) -> np.ndarray:
     """What each home promises per step: its estimate, where it reaches ``min_wh`` in every
     step of the window; NaN (no opt-in) where it does not."""
-    covered = (estimate_wh >= min_wh).all(axis=0)
+    covered = np.asarray(np.asarray(estimate_wh) >= min_wh).all(axis=0)
     return np.where(covered[None, :], estimate_wh, np.nan)
 
 
