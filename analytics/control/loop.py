@@ -50,7 +50,7 @@ class Delivery:
 def promise(estimate_wh: np.ndarray, min_wh: float = 20.0) -> np.ndarray:
     """What each home promises per step: its estimate, where it reaches ``min_wh`` in every
     step of the window; NaN (no opt-in) where it does not."""
-    covered: np.ndarray = np.asarray(np.asarray(estimate_wh) >= min_wh).all(axis=0)
+    covered = np.asarray(np.all(np.asarray(estimate_wh) >= min_wh, axis=0))
     return np.where(covered[None, :], estimate_wh, np.nan)
 
 
