@@ -1069,3 +1069,160 @@ class ThermalModelPublic(BaseModel):
     )
     scores: ThermalModelScoresPublic
     forecast: ThermalModelForecastPublic
+
+
+# ---- control over the thermal twins: policies compared, the controller's status (issue 18) ----
+
+ControlPolicyName = Literal["bau", "rule", "mpc", "rl"]
+
+
+class ControlKpisPublic(BaseModel):
+    """A policy's totals over the period."""
+
+    cost: float = Field(description="Energy bill (currency of the prices; export counted off).")
+    emissions_kg: float = Field(description="CO2 of the imported electricity, kg.")
+    peak_kw: float = Field(
+        description="Highest import of a step, kW (of several homes: the sum of each one's)."
+    )
+    violation_kh: float = Field(description="Kelvin-hours outside the comfort band.")
+    tracking_kwh: float = Field(description="Distance from the committed targets, kWh.")
+    import_kwh: float = Field(description="Electricity imported, kWh.")
+
+
+class ControlRatiosPublic(BaseModel):
+    """A policy's totals divided by business as usual's (null: business as usual's is 0,
+    nothing to compare with)."""
+
+    cost: float | None
+    emissions_kg: float | None
+    peak_kw: float | None
+    violation_kh: float | None
+    tracking_kwh: float | None
+    import_kwh: float | None
+
+
+class ControlPolicyResultPublic(BaseModel):
+    """One policy over the period: totals, ratios to business as usual, decision time."""
+
+    totals: ControlKpisPublic
+    ratios_to_bau: ControlRatiosPublic
+    decision_ms: float = Field(description="Decision time per home per step, ms (mean).")
+
+
+class ControlPeriodPublic(BaseModel):
+    start_s: int = Field(description="Start of the compared period, unix seconds.")
+    step_s: int = Field(description="Length of a control step, seconds.")
+    steps: int = Field(description="Number of steps.")
+    homes: int = Field(description="Homes the policies drove together.")
+    end_s: int = Field(description="End of the period, unix seconds.")
+
+
+class ControlCostFunctionPublic(BaseModel):
+    """The cost function the policies minimised."""
+
+    weights: dict[str, float] = Field(
+        description="Weight of each term: cost, emissions, peak, comfort, tracking."
+    )
+    feed_in_share: float = Field(description="Feed-in price as a share of the import price.")
+
+
+class ControlSeriesPolicyPublic(BaseModel):
+    indoor_c: list[Reading] = Field(description="Indoor air temperature, degC.")
+    net_import_w: list[Reading] = Field(
+        description="Net import of the home, W (export negative)."
+    )
+
+
+class ControlSeriesPublic(BaseModel):
+    """The home's series under each policy, one value per step of ``step_s``."""
+
+    start_s: int = Field(description="Start of the first step, unix seconds.")
+    step_s: int = Field(description="Length of a step, seconds.")
+    band_low_c: list[Reading] = Field(description="Lower edge of the comfort band, degC.")
+    band_high_c: list[Reading] = Field(description="Upper edge of the comfort band, degC.")
+    policies: dict[ControlPolicyName, ControlSeriesPolicyPublic] = Field(
+        description="By policy: bau (business as usual), rule, mpc, rl."
+    )
+
+
+class ControlComparisonPublic(BaseModel):
+    """A home's comparison of the control policies over a period: each one's totals against
+    business as usual, and the home's indoor temperature and net import under each."""
+
+    account: AddressStr = Field(description="The member whose home it is.")
+    stored_s: int = Field(description="When the comparison was stored, unix seconds.")
+    period: ControlPeriodPublic
+    cost_function: ControlCostFunctionPublic
+    policies: dict[ControlPolicyName, ControlPolicyResultPublic] = Field(
+        description="By policy: bau (business as usual), rule (price-responsive rule), mpc "
+        "(model-predictive control), rl (reinforcement learning)."
+    )
+    series: ControlSeriesPublic
+
+
+class ControlCommunityPolicyPublic(BaseModel):
+    """One policy summed over the community's homes."""
+
+    homes: int = Field(description="Homes whose comparison has this policy.")
+    totals: ControlKpisPublic = Field(description="Sums over those homes.")
+    ratios_to_bau: ControlRatiosPublic = Field(
+        description="The sums divided by business as usual's over the same homes."
+    )
+    decision_ms: float = Field(description="Decision time per home per step, ms (mean).")
+
+
+class ControlCommunityPublic(BaseModel):
+    """The control policies compared over the community: every stored home's comparison
+    summed (no home is named). With fewer than ``min_homes`` homes nothing but their number
+    is shown (``suppressed``): a sum of one or two homes would show theirs."""
+
+    homes: int = Field(description="Homes with a stored comparison.")
+    min_homes: int = Field(description="Homes needed before the sums are shown.")
+    suppressed: bool = Field(description="True: too few homes, no sums shown.")
+    from_s: int | None = Field(description="Earliest start of the compared periods, unix s.")
+    to_s: int | None = Field(description="Latest end of the compared periods, unix s.")
+    policies: dict[ControlPolicyName, ControlCommunityPolicyPublic] = Field(
+        description="By policy (empty when suppressed)."
+    )
+
+
+class ControlStepPublic(BaseModel):
+    """One step of the controller in the home: what it did, and why."""
+
+    start_s: int = Field(description="Start of the step, unix seconds.")
+    indoor_c: float = Field(description="Indoor air temperature, degC.")
+    band_low_c: float | None = Field(description="Lower edge of the comfort band, degC.")
+    band_high_c: float | None = Field(description="Upper edge of the comfort band, degC.")
+    setpoint_offset_k: float = Field(
+        description="How far the controller moved the thermostat's setpoint, K."
+    )
+    net_import_w: float = Field(description="Net import of the home, W (export negative).")
+    target_w: float | None = Field(description="Committed net import, W (null: none).")
+    reason: str = Field(description="Why the controller did it, in words.")
+
+
+class ControlFlexibilityPublic(BaseModel):
+    """How much the home can shift per step from now, without leaving its comfort band."""
+
+    start_s: int = Field(description="Start of the first step, unix seconds.")
+    step_s: int = Field(description="Length of a step, seconds (900).")
+    up_wh: list[float] = Field(description="More import it can take, Wh.")
+    down_wh: list[float] = Field(description="Import it can shed, Wh.")
+    rebound_wh: list[float] = Field(
+        description="Energy to recover after shedding (negative: comes back), Wh."
+    )
+
+
+class ControlStatusPublic(BaseModel):
+    """What the controller did in the home recently and why, and the home's flexibility."""
+
+    account: AddressStr = Field(description="The member whose home it is.")
+    policy: ControlPolicyName = Field(description="The policy that drives the home.")
+    updated_s: int = Field(description="When the status was updated, unix seconds.")
+    comfort_violation_kh: float = Field(
+        description="Kelvin-hours outside the comfort band over the steps shown."
+    )
+    steps: list[ControlStepPublic] = Field(description="The last steps, in time (at most 672).")
+    flexibility: ControlFlexibilityPublic | None = Field(
+        description="Its flexibility from now (null: not estimated)."
+    )

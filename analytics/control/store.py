@@ -132,12 +132,8 @@ def check_account(account: str) -> str:
 
 def _whole(value: Any, where: str, lo: int = 0, hi: int | None = None) -> int:
     """``value`` as an int in ``[lo, hi]`` (numpy integers too, never a bool)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, Integral)
-        or value < lo
-        or (hi is not None and value > hi)
-    ):
+    whole = isinstance(value, Integral) and not isinstance(value, bool)
+    if not whole or int(value) < lo or (hi is not None and int(value) > hi):
         span = f"{lo:,} to {hi:,}" if hi is not None else f">= {lo:,}"
         raise ControlDataError(f"{where} must be a whole number ({span}), not {value!r}")
     return int(value)
@@ -399,7 +395,7 @@ def check_status(status: Mapping[str, Any]) -> dict[str, Any]:
                 "reason": reason,
             }
         )
-    flexibility = None
+    flexibility: dict[str, Any] | None = None
     if st["flexibility"] is not None:
         f = _keys(st["flexibility"], "status.flexibility", _FLEX_KEYS)
         step_s = _whole(f["step_s"], "status.flexibility.step_s", 1)
@@ -407,7 +403,7 @@ def check_status(status: Mapping[str, Any]) -> dict[str, Any]:
             raise ControlDataError(
                 f"status.flexibility.step_s must be {FLEX_STEP_S} s, not {step_s}"
             )
-        flexibility = {
+        flex: dict[str, Any] = {
             "start_s": _whole(f["start_s"], "status.flexibility.start_s"),
             "step_s": step_s,
         }
@@ -425,7 +421,8 @@ def check_status(status: Mapping[str, Any]) -> dict[str, Any]:
                     f"status.flexibility.{k} has {len(values)} values, up_wh {length}: one "
                     "value per step"
                 )
-            flexibility[k] = values
+            flex[k] = values
+        flexibility = flex
     return {
         "policy": policy,
         "updated_s": _whole(st["updated_s"], "status.updated_s"),
@@ -579,6 +576,44 @@ def list_comparisons(db: Session | Engine, chain_id: int) -> list[tuple[str, dic
             select(c.account, c.report).where(c.chain_id == chain_id).order_by(c.account)
         ).all()
     return [(str(a), _ordered(r)) for a, r in rows]
+
+
+def sum_comparisons(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The comparisons ``reports`` (:func:`list_comparisons`'s) summed, as a community's::
+
+        {"homes": n, "from_s": earliest start, "to_s": latest end,
+         "policies": {name: {"homes", "totals", "ratios_to_bau", "decision_ms"}}}
+
+    Per policy, the totals are summed over the homes whose comparison has it (``homes``),
+    its ratios are those sums divided by business as usual's over the same homes (rounded to
+    4 digits; None where that sum is 0, as :func:`analytics.control.evaluate.ratios`), and its
+    decision time is the homes' mean. Peaks are summed as the comparisons sum them (each
+    home's peak). No account is in it."""
+    out: dict[str, Any] = {"homes": len(reports), "from_s": None, "to_s": None, "policies": {}}
+    if not reports:
+        return out
+    out["from_s"] = min(int(r["period"]["start_s"]) for r in reports)
+    out["to_s"] = max(
+        int(r["period"]["start_s"]) + int(r["period"]["steps"]) * int(r["period"]["step_s"])
+        for r in reports
+    )
+    for name in POLICIES:
+        having = [r["policies"] for r in reports if name in r["policies"]]
+        if not having:
+            continue
+        sums = {k: sum(float(p[name]["totals"][k]) for p in having) for k in KPIS}
+        base = {k: sum(float(p[BAU]["totals"][k]) for p in having) for k in KPIS}
+        out["policies"][name] = {
+            "homes": len(having),
+            "totals": {k: round(v, 4) for k, v in sums.items()},
+            "ratios_to_bau": {
+                k: round(sums[k] / base[k], 4) if abs(base[k]) > 1e-9 else None for k in KPIS
+            },
+            "decision_ms": round(
+                sum(float(p[name]["decision_ms"]) for p in having) / len(having), 3
+            ),
+        }
+    return out
 
 
 def delete_comparison(db: Session | Engine, chain_id: int, account: str) -> bool:

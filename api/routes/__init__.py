@@ -6,6 +6,7 @@ from api.routes import (
     clusters,
     coalitions,
     config,
+    control,
     dashboards,
     devices,
     events,
@@ -39,6 +40,7 @@ ROUTERS = (
     clusters.router,
     dashboards.router,
     twin.router,
+    control.router,
 )
 
 GATEWAY_ROUTERS = (devices.router,)

@@ -3,7 +3,8 @@
 The test walks every route of the app (enumerated from ``app.routes``, so a new route is walked
 too), as each kind of caller, on read models of the demo chain with the coordination scenario
 (a settled request with a replaced member, an open request), meter data, the homes' thermal
-twins and trained models (one that failed its gate) and a home-gateway bridge. Path parameters
+twins and trained models (one that failed its gate), their control comparisons and statuses
+and a home-gateway bridge. Path parameters
 are filled with every id and address there is (every order of every member, every session,
 request and participant, and ones that do not exist), and so are the query parameters that
 take an address. Every answer body (and the live feed's frames) is searched, at any depth, for
@@ -105,6 +106,7 @@ def world(api_demo, scenario, tmp_path_factory) -> Iterator[tuple[str, World]]:
     url = f"sqlite:///{tmp_path_factory.mktemp('leaks') / 'read_models.sqlite'}"
     index_into(api_demo, url)
     put_twins(api_demo, url)
+    put_control(api_demo, url)
     yield url, World(url)
 
 
@@ -125,6 +127,22 @@ def put_twins(demo: Any, url: str) -> None:
                 put_model(engine, demo.chain_id, m.address, home_id=m.name,
                           model=b"\x80" * 100, gate=gate(not failed, "failed" * failed),
                           meta=meta(), forecast=forecast(), trained_s=1_700_000_000)
+    finally:
+        engine.dispose()
+
+
+def put_control(demo: Any, url: str) -> None:
+    """A control comparison and status of every home but home-03 (which has neither)."""
+    from analytics.control.store import put_comparison, put_status
+    from streams.db import open_database
+    from tests.analytics.control.test_store import report, series, status
+
+    engine = open_database(url)
+    try:
+        for m in demo.members:
+            if m.name.startswith("home-") and m.name != "home-03":
+                put_comparison(engine, demo.chain_id, m.address, report(), series())
+                put_status(engine, demo.chain_id, m.address, status())
     finally:
         engine.dispose()
 

@@ -163,10 +163,11 @@ def test_every_address_field_of_a_response_has_its_name_beside_it():
 
     not_participants = {("BalancePublic", "token")}  # a token contract, not a participant
     own_name = {("ParticipantPublic", "account"), ("ProfilePublic", "account")}  # display_name
-    # a home's twin and model: read only by the member or its delegated aggregator, by the
-    # address it asked for (home_id names the home)
+    # a home's twin, model and control: read only by the member or its delegated aggregator,
+    # by the address it asked for (home_id names the home)
     by_address = {("TwinPublic", "account"), ("TwinSeriesPublic", "account"),
-                  ("ThermalModelPublic", "account")}
+                  ("ThermalModelPublic", "account"), ("ControlComparisonPublic", "account"),
+                  ("ControlStatusPublic", "account")}
     missing, seen = [], []
     for name, model in inspect.getmembers(schemas, inspect.isclass):
         if not issubclass(model, BaseModel) or model.__module__ != schemas.__name__:

@@ -158,6 +158,9 @@ def test_invalid_requests_are_refused_and_answers_match_the_schema(client, token
             "/dashboards/operator",
             "/twin",
             "/twin/model",
+            "/control/compare",
+            "/control/status",
+            "/control/community",
         )
     }, no_negative
     assert statuses[("GET /sessions", 422)] > 0  # what refuses the invalid ones

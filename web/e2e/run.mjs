@@ -17,7 +17,8 @@
 //           import, and a lone PV home exports on sunny afternoons (offers nothing), so with
 //           this scenario the request's window is put at night by the chain's clock (UTC hours
 //           0 to 11, when the replayed homes import), waiting for it if needed
-// The member's "Home twin" page (a twin the test put into the read models) is checked too.
+// The member's "Home twin" page (a twin the test put into the read models) is checked too, and
+// its "Control" page (the policies compared, the controller's status: or their empty states).
 // Every main page is checked with axe-core (no serious or critical violation) and
 // screenshotted into BRIGHT_UI_SCREENSHOTS (default reports/ui-screenshots); at 1280x800 no
 // table may be wider than its container (and that view is screenshotted too).
@@ -391,6 +392,41 @@ try {
     await pg.getByRole("radio", { name: `Show ${other} in the charts` }).check();
     await pg.locator(`main figure.chart [role="img"][aria-label*="Scenario ${other}"]`).first().waitFor();
     await shot(member, "member-twin-scenario");
+  });
+  // The "Control" page: the policies compared on the member's home and over the community, and
+  // what the controller did. Whatever the run stored: a comparison (the table and both charts) or
+  // the empty state that says how one is made; the same for the status and the community.
+  const controlReady = (id) => member.page.locator(`[data-testid="${id}"], [data-testid="no-${id}"]`).first().waitFor({ timeout: 30_000 });
+  await visit(member, "control", "member-control", async () => {
+    await controlReady("control-compare");
+    await controlReady("control-status");
+    await member.page.locator('[data-testid="control-community"], [data-testid="control-community-suppressed"], [data-testid="no-control-community"]').first().waitFor({ timeout: 30_000 });
+  });
+  await step("the member compares the control policies on its home and sees what the controller did", async () => {
+    const pg = member.page;
+    if ((await pg.getByTestId("control-kpis").count()) > 0) {
+      const rows = pg.locator('[data-testid="control-kpis"] tbody tr');
+      if ((await rows.first().getAttribute("data-policy")) !== "bau") throw new Error("business as usual is not the first row");
+      if ((await rows.count()) < 2) throw new Error("fewer than two policies in the table");
+      const titles = await pg.locator("main figure.chart figcaption").allTextContents();
+      if (!/Indoor temperature under each policy/.test(titles[0] ?? "") || !/Net import under each policy/.test(titles[1] ?? "")) throw new Error(`unexpected charts: ${titles.join(" | ")}`);
+      if ((await pg.locator("main figure.chart canvas").count()) < 2) throw new Error("the charts drew nothing");
+    } else {
+      await pg.getByTestId("no-control-compare").filter({ hasText: /bright control compare/ }).waitFor();
+    }
+    if ((await pg.getByTestId("control-steps").count()) > 0) {
+      const first = pg.locator('[data-testid="control-steps"] tbody tr').first();
+      if (!((await first.locator("td").last().textContent()) ?? "").trim()) throw new Error("a step without its reason");
+      await pg.getByTestId("control-comfort").waitFor();
+    }
+    // keyboard: the home's table region takes the focus
+    const region = pg.getByRole("region", { name: /\(table\)$/ }).first();
+    if ((await region.count()) > 0) {
+      await region.focus();
+      const focused = await pg.evaluate(() => document.activeElement?.getAttribute("aria-label") ?? "");
+      if (!/\(table\)$/.test(focused)) throw new Error(`the table region did not take the focus (${focused})`);
+    }
+    await shot(member, "member-control-compare");
   });
   await visit(member, "dashboards", "member-dashboards", () => member.page.getByTestId("member-kpis").waitFor({ timeout: 30_000 }));
   if (dso) {

@@ -15,6 +15,7 @@ import { AppContext, type AppState } from "./state";
 const EnergyPage = lazy(() => import("./pages/Energy"));
 const HomePage = lazy(() => import("./pages/Home"));
 const TwinPage = lazy(() => import("./pages/Twin"));
+const ControlPage = lazy(() => import("./pages/Control"));
 const RequestsPage = lazy(() => import("./pages/Requests"));
 const DsoPage = lazy(() => import("./pages/Dso"));
 const OperatorPage = lazy(() => import("./pages/Operator"));
@@ -25,6 +26,7 @@ export const ROUTES = [
   { path: "energy", label: "My energy" },
   { path: "home", label: "My home" },
   { path: "twin", label: "Home twin" },
+  { path: "control", label: "Control" },
   { path: "requests", label: "DSO requests" },
   { path: "dso", label: "DSO" },
   { path: "operator", label: "Operator" },
@@ -196,6 +198,7 @@ function Shell({ cfg }: { cfg: AppConfig }) {
           {route === "energy" && <EnergyPage />}
           {route === "home" && <HomePage />}
           {route === "twin" && <TwinPage />}
+          {route === "control" && <ControlPage />}
           {route === "requests" && <RequestsPage />}
           {route === "dso" && <DsoPage />}
           {route === "operator" && <OperatorPage />}

@@ -274,3 +274,80 @@ export interface TwinSeries {
   measured: TwinValues | null;
   simulated: TwinValues;
 }
+
+// ---- control over the thermal twins (GET /control/...) --------------------------------
+
+export type ControlPolicy = "bau" | "rule" | "mpc" | "rl";
+export type ControlKpi = "cost" | "emissions_kg" | "peak_kw" | "violation_kh" | "tracking_kwh" | "import_kwh";
+/** A policy's totals over the period. */
+export type ControlKpis = Record<ControlKpi, number>;
+/** Totals divided by business as usual's (null: business as usual's is 0). */
+export type ControlRatios = Record<ControlKpi, number | null>;
+export interface ControlPolicyResult {
+  totals: ControlKpis;
+  ratios_to_bau: ControlRatios;
+  decision_ms: number;
+}
+export interface ControlSeries {
+  start_s: number;
+  step_s: number;
+  band_low_c: (number | null)[];
+  band_high_c: (number | null)[];
+  policies: Partial<Record<ControlPolicy, { indoor_c: (number | null)[]; net_import_w: (number | null)[] }>>;
+}
+/** A home's comparison of the control policies. GET /control/compare, /control/{address}/compare. */
+export interface ControlComparison {
+  account: string;
+  stored_s: number;
+  period: { start_s: number; step_s: number; steps: number; homes: number; end_s: number };
+  cost_function: { weights: Record<string, number>; feed_in_share: number };
+  policies: Partial<Record<ControlPolicy, ControlPolicyResult>>;
+  series: ControlSeries;
+}
+/** The community's comparison: every stored home's summed. GET /control/community. */
+export interface ControlCommunity {
+  homes: number;
+  min_homes: number;
+  suppressed: boolean;
+  from_s: number | null;
+  to_s: number | null;
+  policies: Partial<Record<ControlPolicy, ControlPolicyResult & { homes: number }>>;
+}
+export interface ControlStep {
+  start_s: number;
+  indoor_c: number;
+  band_low_c: number | null;
+  band_high_c: number | null;
+  setpoint_offset_k: number;
+  net_import_w: number;
+  target_w: number | null;
+  reason: string;
+}
+export interface ControlFlexibility {
+  start_s: number;
+  step_s: number;
+  up_wh: number[];
+  down_wh: number[];
+  rebound_wh: number[];
+}
+/** What the controller did in the home and why. GET /control/status, /control/{address}/status. */
+export interface ControlStatus {
+  account: string;
+  policy: ControlPolicy;
+  updated_s: number;
+  comfort_violation_kh: number;
+  steps: ControlStep[];
+  flexibility: ControlFlexibility | null;
+}
+
+/** The caller's home's comparison (or, for its delegated aggregator, a member's). */
+export function getControlComparison(api: Api, address?: string): Promise<ControlComparison> {
+  return api.get<ControlComparison>(address ? `/control/${address}/compare` : "/control/compare");
+}
+/** The caller's home's control status (or, for its delegated aggregator, a member's). */
+export function getControlStatus(api: Api, address?: string): Promise<ControlStatus> {
+  return api.get<ControlStatus>(address ? `/control/${address}/status` : "/control/status");
+}
+export function getControlCommunity(api: Api): Promise<ControlCommunity> {
+  return api.get<ControlCommunity>("/control/community");
+}
