@@ -188,19 +188,5 @@ class HomeEnv(gym.Env):
 
 
 def _one(community: Community, home: int) -> Community:
-    """A community of one of the homes (the twin prepared again for it alone)."""
-    if community.n_homes == 1:
-        return community
-    sub = community.prepared.subset([home])
-    return Community(
-        sub,
-        [community.names[home]],
-        community.base_load_w[:, home],
-        community.pv_w[:, home],
-        community.price,
-        community.carbon,
-        [community.batteries[home]],
-        community.tolerance_k[home],
-        community.home_on[:, home],
-        community.targets_w[:, home],
-    )
+    """A community of one of the homes."""
+    return community if community.n_homes == 1 else community.subset([home])

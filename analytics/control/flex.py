@@ -56,6 +56,21 @@ class State:
     """The heat of the step before (what business as usual's battery rule reads)."""
 
 
+def take(state: State, homes: list[int]) -> State:
+    """The state of some of the homes (in :meth:`Community.subset`'s order)."""
+    sel = list(homes)
+    return State(
+        state.t,
+        state.mass_c[sel],
+        state.tank_c[sel],
+        state.soc_wh[sel],
+        state.heat_w[sel],
+        state.indoor_c[sel],
+        state.net_import_w[sel],
+        state.last_heat_w[sel],
+    )
+
+
 def bau_states(community: Community, start: int, steps: int) -> list[State]:
     """The homes' state at each of ``steps`` steps from ``start`` under business as usual."""
     if not 0 <= start < start + steps <= community.n_steps:

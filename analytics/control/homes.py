@@ -149,6 +149,23 @@ class Community:
     def times(self) -> pd.DatetimeIndex:
         return self.prepared.times
 
+    def subset(self, homes: list[int]) -> Community:
+        """Some of the homes (a home may appear more than once: copies of one twin, e.g. several
+        members paired with one development home)."""
+        sel = list(homes)
+        return Community(
+            self.prepared.subset(sel),
+            [self.names[k] for k in sel],
+            self.base_load_w[:, sel],
+            self.pv_w[:, sel],
+            self.price,
+            self.carbon,
+            [self.batteries[k] for k in sel],
+            self.tolerance_k[sel],
+            self.home_on[:, sel],
+            self.targets_w[:, sel],
+        )
+
     def with_targets(self, targets_w: np.ndarray) -> Community:
         """The same homes with other committed targets (NaN where none)."""
         out = Community(

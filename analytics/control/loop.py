@@ -22,9 +22,10 @@ from analytics.control.plant import Plant
 from analytics.control.policies import Policy
 
 TRACKING_COST = CostFunction(
-    {"cost": 1.0, "emissions": 0.0, "peak": 0.0, "comfort": 10.0, "tracking": 50.0}
+    {"cost": 1.0, "emissions": 0.0, "peak": 0.0, "comfort": 1000.0, "tracking": 50.0}
 )
-"""The cost function while a target is committed: tracking it comes first after comfort."""
+"""The cost function while a target is committed: comfort first (a kelvin-hour outside the band
+costs as much as 20 kWh off target), then the target, then the bill."""
 
 
 @dataclass
@@ -36,6 +37,8 @@ class Delivery:
     delivered_wh: np.ndarray
     violation_kh: np.ndarray
     estimate_wh: np.ndarray
+    offset_k: np.ndarray
+    """The controller's setpoint offsets, K per (step, home)."""
 
     def within(self, tolerance: float = 0.1) -> np.ndarray:
         """Per (step, home) with a promise: delivered within ``tolerance`` of it."""
@@ -76,8 +79,11 @@ def deliver_window(
     plant.restore(t0, state.mass_c, state.tank_c, state.soc_wh, state.indoor_c, state.last_heat_w)
     delivered = np.zeros((steps, community.n_homes))
     violation = np.zeros((steps, community.n_homes))
+    offsets = np.zeros((steps, community.n_homes))
     for k in range(steps):
-        out = plant.step(policy.decide(plant))
+        actions = policy.decide(plant)
+        out = plant.step(actions)
         delivered[k] = (bau_net_w[k] - out.net_import_w) * STEP_H
         violation[k] = out.violation_kh
-    return Delivery(promised, delivered, violation, est)
+        offsets[k] = actions.setpoint_offset_k
+    return Delivery(promised, delivered, violation, est, offsets)
