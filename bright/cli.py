@@ -188,6 +188,13 @@ def _mount_subcommands() -> None:
 
     twin_cli.STORE_MODEL = store_model
     app.add_typer(twin_app, name="twin", help="Thermal twin of a home: calibrate, simulate, ...")
+    from analytics.control import cli as control_cli
+    from bright.demo_control import store_comparison
+
+    control_cli.STORE_COMPARISON = store_comparison
+    app.add_typer(
+        control_cli.app, name="control", help="Demand-response control: compare, train, flex."
+    )
     app.command("simulate")(simulate)
     app.add_typer(index_app, name="index", help="The read side: chain events into read models.")
     app.add_typer(kafka_app, name="kafka", help="A local Apache Kafka broker (KRaft).")
@@ -262,6 +269,15 @@ def up(
             "(rounded up, never a one-member coalition; requests made by hand: none).",
         ),
     ] = 0.25,
+    control: Annotated[
+        str,
+        typer.Option(
+            envvar="BRIGHT_DEMO_CONTROL",
+            help="How the demo homes deliver: mpc or rule (a controller drives each home's "
+            "thermal twin; a member delivers what its physics allows) or replay (history, "
+            "--fail-share of each coalition fails by decree).",
+        ),
+    ] = "mpc",
     rounds: Annotated[
         int | None, typer.Option(min=1, help="Stop after this many market sessions.")
     ] = None,
@@ -367,10 +383,12 @@ def up(
         if real_time:
             _warn_if_clock_ahead(running)
         coord = (
-            _coordination(running, settings, pace.accelerated, data, fail_share)
+            _coordination(running, settings, pace.accelerated, data, fail_share, control)
             if coordination
             else None
         )
+        if coord is not None:
+            coord.prepare()
         if data:
             from bright.demo_data import DemoDataIn
 
@@ -380,6 +398,8 @@ def up(
                 **(coord.data_in_args() if coord else {}),
             ).start()
             print(f"data-in: {data_in.homes} simulated homes publishing on MQTT", flush=True)
+            if coord is not None and coord.physics is not None:
+                coord.delivery.on_shift = data_in.flex_shift
         if api_config is not None:
             api_server = _start_api(running, database_url, data_in, api_config.port)
         if market:
@@ -480,20 +500,30 @@ def _coordination(
     accelerated: bool,
     data: bool,
     fail_share: float,
+    control: str = "replay",
 ) -> DemoCoordination:
     """The coordination demo (bright/demo_coordination.py): its cadence follows the chain
     clock, which the market accelerates unless in real time; the homes deliver through the
     data-in path."""
     from bright.demo_coordination import DemoCoordination, demo_settings
 
-    config, service = demo_settings(accelerated=accelerated, fail_share=fail_share)
+    if control not in ("mpc", "rule", "replay"):
+        raise typer.BadParameter(f"--control {control!r}: one of mpc, rule, replay")
+    config, service = demo_settings(
+        accelerated=accelerated, fail_share=fail_share, control=control
+    )
     if not data:
         print("coordination: without --data no meter data is committed: nothing settles")
+    how = (
+        f"{config.fail_share:.0%} of each coalition of the demo DSO's requests fail "
+        "(--fail-share), none of a request made by hand"
+        if control == "replay"
+        else f"each home is a thermal twin driven by {control} (--control): it opts in with what "
+        "its physics can shift and delivers what its physics allows"
+    )
     print(
         f"coordination: a request every {config.every_intervals} intervals, windows of "
-        f"{config.window_intervals} intervals; home-01 and home-10 opt in only by hand; "
-        f"{config.fail_share:.0%} of each coalition of the demo DSO's requests fail "
-        "(--fail-share), none of a request made by hand",
+        f"{config.window_intervals} intervals; home-01 and home-10 opt in only by hand; {how}",
         flush=True,
     )
     return DemoCoordination(
@@ -774,6 +804,20 @@ def bench_thermal_cmd(
     from analytics.thermal.bench import bench_thermal
 
     _report(lambda: bench_thermal(homes=homes, pimf=pimf), json_out)
+
+
+@bench_app.command("control")
+def bench_control_cmd(
+    days: Annotated[int, typer.Option(min=1, max=30, help="Held-out days per policy.")] = 7,
+    train_steps: Annotated[
+        int, typer.Option(min=0, help="RL training steps, warm and from scratch (0: skip).")
+    ] = 4000,
+    json_out: Annotated[bool, typer.Option("--json", help="Print only the JSON line.")] = False,
+) -> None:
+    """Control policies (business as usual, rule, MPC, RL) on held-out days, and the closed loop."""
+    from analytics.control.bench import bench_control
+
+    _report(lambda: bench_control(days=days, train_steps=train_steps), json_out)
 
 
 @bench_app.command("oracle")

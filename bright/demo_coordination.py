@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import keccak, to_bytes
 from pydantic import BaseModel, Field
 
+from bright.demo_control import MIN_WH, DemoPhysics, opt_in_offers
 from bright.members import member_names
 from chain.clock import ChainClock
 from chain.coordination import (
@@ -108,7 +109,16 @@ class CoordinationConfig(BaseModel):
         "all but one); requests made by hand: none.",
     )
     manual_homes: tuple[str, ...] = Field(("home-01", "home-10"), description="Never auto opt in.")
+    control: str = Field(
+        "replay",
+        pattern="^(replay|mpc|rule)$",
+        description="How the homes respond: 'replay' (history, fail_share fail by decree) or "
+        "a policy driving their twins ('mpc', 'rule': bright.demo_control).",
+    )
     poll_s: float = Field(1.0, gt=0, description="Seconds between the actors' rounds.")
+    physics_share: float = Field(
+        0.7, gt=0, le=1, description="With twins: a request asks this share of their estimate."
+    )
 
 
 def _say(message: str) -> None:
@@ -178,7 +188,9 @@ class DemoDso:
         clock: Callable[[], float],
         say: Callable[[str], None] = _say,
         record: PublishedRecord | None = None,
+        physics: DemoPhysics | None = None,
     ) -> None:
+        self.physics = physics
         self.platform = platform
         self.dso = dso
         self.homes = homes
@@ -252,6 +264,15 @@ class DemoDso:
         if quantity < cfg.min_quantity_wh:
             return  # no meter data yet (or hardly any load): ask later
         start = math.ceil((now + cfg.lead_s) / INTERVAL_S) * INTERVAL_S
+        if self.physics is not None:
+            # a DSO that knows its feeder asks for what the homes' twins can give (most of it)
+            homes = [h.address for h in self.homes if h.grid_area == feeder
+                     and h.name not in cfg.manual_homes]
+            est = self.physics.estimate(homes, start, cfg.window_intervals)
+            can = sum(min(v) for v in est.values() if min(v) >= MIN_WH)
+            quantity = min(quantity, int(can * cfg.physics_share))
+            if quantity < cfg.min_quantity_wh:
+                return
         quantities = [quantity] * cfg.window_intervals
         escrow = required_escrow(quantities, cfg.tolerance_bp, cfg.price_cap_per_kwh)
         address = self.platform.deployment.address("FlexCoordination")
@@ -297,7 +318,9 @@ class DemoOptIns:
         clock: Callable[[], float],
         say: Callable[[str], None] = _say,
         only: Callable[[int], bool] | None = None,
+        physics: DemoPhysics | None = None,
     ) -> None:
+        self.physics = physics
         self.platform = platform
         self.only = only
         self.homes = [h for h in homes if h.name not in config.manual_homes]
@@ -341,7 +364,23 @@ class DemoOptIns:
             todo = [h for h in homes if self.reader.opt_in_of(rid, h.address)[0] == 0]
             signed = []
             offer = self.offer_wh([h.meter_id for h in homes])
+            offers = {h.address: offer for h in todo}
+            if self.physics is not None:  # never more than the home's twin says it can shift
+                est = self.physics.estimate(
+                    [h.address for h in todo], info.window_start_s, info.intervals
+                )
+                est = {h.address: est.get(h.address, []) for h in todo}
+                offers, left_out = opt_in_offers(est, offer)
+                for h in todo:
+                    if h.address in left_out:
+                        self.say(
+                            f"{h.name} does not opt in to request #{rid}: its twin can shift "
+                            f"{left_out[h.address]} Wh in an interval without discomfort "
+                            f"(< {MIN_WH} Wh)"
+                        )
+                todo = [h for h in todo if h.address in offers]
             for k, h in enumerate(todo):
+                offer = offers[h.address]
                 if k % 2 == 0:
                     coordination_client(
                         self.platform.w3,
@@ -378,12 +417,55 @@ class HomesDelivery:
         client: FlexCoordinationClient,
         fail_share: float,
         forced: Callable[[int], bool] | None = None,
+        physics: DemoPhysics | None = None,
+        say: Callable[[str], None] = _say,
+        names: dict[str, str] | None = None,
     ) -> None:
         self.client = client
         self.fail_share = fail_share
         self.forced = forced
+        self.physics = physics
+        self.say = say
+        self.names = names or {}
         self.requests = _Requests(client)
         self._failing: dict[int, set[str]] = {}
+        self._physical: dict[tuple[int, tuple], dict[str, list[int]]] = {}
+        self.on_shift: Callable[[str, float, float], None] | None = None
+        """Set by the application: ``(meter id, setpoint shift K, until s)`` to the home's
+        gateway (the bridge's flexibility shift: ISM commands on MQTT)."""
+
+    def physical(self, info: RequestInfo, rows: list[Any]) -> dict[str, list[int]]:
+        """The members' delivery over the window, Wh per interval by meter, from their twins
+        driven by the policy with their targets (computed once per coalition)."""
+        assert self.physics is not None
+        key = (info.request_id, tuple((r.member, r.targets_wh) for r in rows))
+        if key in self._physical:
+            return self._physical[key]
+        import numpy as np
+
+        members = [r.member for r in rows]
+        targets = np.array([r.targets_wh for r in rows], dtype=float).T
+        delivered, violation, shift = self.physics.deliver(members, targets, info.window_start_s)
+        out: dict[str, list[int]] = {}
+        short = []
+        for j, r in enumerate(rows):
+            got = [max(0, round(v)) for v in delivered[:, j]]
+            out[r.meter_id] = got
+            if any(g < 0.9 * t for g, t in zip(got, r.targets_wh, strict=True)):
+                short.append(self.names.get(r.member.lower(), r.member))
+            if self.on_shift is not None:
+                until = info.window_start_s + INTERVAL_S * info.intervals
+                self.on_shift(r.meter_id, float(shift[j]), float(until))
+        promised = int(targets.sum())
+        got_total = sum(sum(v) for v in out.values())
+        self.say(
+            f"request #{info.request_id}: promised {promised} Wh, delivered {got_total} Wh by "
+            f"{len(rows)} twins ({self.physics.policy}), comfort violations "
+            f"{float(violation.sum()):.2f} Kh"
+            + (f"; short (their physics could not): {', '.join(short)}" if short else "")
+        )
+        self._physical[key] = out
+        return out
 
     def failing(self, request_id: int) -> set[str]:
         """The proposed coalition's members who will not deliver (see the module): none for a
@@ -408,9 +490,15 @@ class HomesDelivery:
             k = (interval_start_s - info.window_start_s) // INTERVAL_S
             if not 0 <= k < info.intervals or info.status is not RequestStatus.ACCEPTED:
                 continue
-            failing = self.failing(info.request_id)
             sign = -1 if info.direction is Direction.UP else 1
-            for row in self.client.coalition_rows(info.request_id):
+            rows = self.client.coalition_rows(info.request_id)
+            if self.physics is not None and info.direction is Direction.UP:
+                physical = self.physical(info, rows)
+                for meter, wh in physical.items():
+                    out[meter] = out.get(meter, 0) + sign * wh[k]
+                continue
+            failing = self.failing(info.request_id)
+            for row in rows:
                 if row.member not in failing and row.targets_wh[k]:
                     out[row.meter_id] = out.get(row.meter_id, 0) + sign * row.targets_wh[k]
         return out
@@ -438,6 +526,21 @@ class DemoCoordination:
         meters = MeterOracleClient(w3, dep.address("MeterOracle"), artifacts["MeterOracle"], None)
         self.values = MeterValues(meters)
         aggregator = by_role[Role.AGGREGATOR]
+        self.physics = (
+            DemoPhysics(
+                [h.address for h in self.homes],
+                self.config.control,
+                meters={h.meter_id: h.address for h in self.homes},
+            )
+            if self.config.control != "replay"
+            else None
+        )
+        physics = self.physics
+
+        def estimates(info: RequestInfo, members: list[str]) -> dict[str, list[int]]:
+            assert physics is not None
+            return physics.estimate(members, info.window_start_s, info.intervals)
+
         self.service = CoalitionService(
             coordination_client(
                 w3,
@@ -455,6 +558,7 @@ class DemoCoordination:
             ),
             clock=self.clock.now,
             on_step=self._step,
+            estimates=estimates if physics is not None else None,
         )
         record = PublishedRecord(self.state_file, dep.chain_id, dep.address("FlexCoordination"))
         self.dso = DemoDso(
@@ -466,6 +570,7 @@ class DemoCoordination:
             self.clock.now,
             self.say,
             record,
+            physics=physics,
         )
         self.opt_ins = DemoOptIns(
             self.platform,
@@ -476,11 +581,15 @@ class DemoCoordination:
             self.clock.now,
             self.say,
             only=record.__contains__,
+            physics=physics,
         )
         self.delivery = HomesDelivery(
             coordination_client(w3, dep.address("FlexCoordination"), artifacts),
             self.config.fail_share,
             forced=record.__contains__,
+            physics=physics,
+            say=self.say,
+            names={m.address.lower(): self.names.get(m.address, m.name) for m in self.members},
         )
         self.watcher = DisputeWatcher(
             coordination_client(
@@ -496,9 +605,18 @@ class DemoCoordination:
     def _step(self, step: Step | DisputeStep) -> None:
         self.say(step.describe(self.names))
 
+    def prepare(self) -> None:
+        """Calibrate the homes' twins now (a few seconds), before the homes meter or opt in."""
+        if self.physics is not None:
+            self.say("calibrating the twins of the demo homes (7 development homes) ...")
+            self.physics.prepare()
+
     def data_in_args(self) -> dict[str, Any]:
         """What :class:`bright.demo_data.DemoDataIn` needs: the chain's clock and delivery."""
-        return {"clock": ChainClock(self.platform.w3), "delivery": self.delivery}
+        args: dict[str, Any] = {"clock": ChainClock(self.platform.w3), "delivery": self.delivery}
+        if self.physics is not None:
+            args["net_w"] = self.physics.net_w
+        return args
 
     def round(self) -> None:
         """One round of each actor: the DSO, the homes' opt-ins, the aggregator, the DSO's
@@ -532,12 +650,13 @@ class DemoCoordination:
 
 
 def demo_settings(
-    accelerated: bool, fail_share: float = 0.25
+    accelerated: bool, fail_share: float = 0.25, control: str = "replay"
 ) -> tuple[CoordinationConfig, ServiceConfig]:
     """The demo's cadence: with the market's accelerated chain clock (a 15-minute session every
     few seconds) windows start three intervals ahead, else (real time: ``bright up
     --real-time`` or ``--no-market``) ten minutes ahead. ``fail_share``: of each coalition of
-    the demo DSO's requests, the share that fails (:func:`failing_count`)."""
+    the demo DSO's requests, the share that fails (:func:`failing_count`) when ``control`` is
+    ``replay``; otherwise the policy that drives the homes' twins."""
     service = ServiceConfig(flex_share=0.6, non_delivery_intervals=1, poll_s=1.0, reserve_bp=4000)
     if accelerated:
         return (
@@ -546,7 +665,8 @@ def demo_settings(
                 lead_s=3 * INTERVAL_S,
                 deadline_before_s=1800,
                 fail_share=fail_share,
+                control=control,
             ),
             service,
         )
-    return CoordinationConfig(fail_share=fail_share), service
+    return CoordinationConfig(fail_share=fail_share, control=control), service

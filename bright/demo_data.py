@@ -24,6 +24,7 @@ from core.errors import ToolchainError
 from core.units import interval_start
 from gateway_bridge.broker import MosquittoBroker, free_port
 from gateway_bridge.domain import DeviceRegistry, Preferences
+from gateway_bridge.rules import FlexShift
 from gateway_bridge.service import BridgeService
 from gateway_bridge.settings import BridgeSettings
 from oracles.service import MeterOracleService
@@ -47,12 +48,14 @@ class DemoDataIn:
         *,
         clock: Any = None,
         delivery: Callable[[int], Mapping[str, int]] | None = None,
+        net_w: Callable[[str, float], float | None] | None = None,
     ) -> None:
         """``clock`` (``now()``, ``wall_until()``; default: simulated time at ``speed`` from an
         hour ago) is shared by the simulator, the bridge and the oracle: the coordination demo
         passes :class:`chain.clock.ChainClock` so the homes meter the chain's intervals.
         ``delivery(interval_start_s) -> {meter id: Wh}`` is the homes' response to their
-        flexibility targets (see :func:`oracles.simulator.simulate`)."""
+        flexibility targets and ``net_w(meter id, time_s)`` a home's net import where its
+        physics (a controlled twin) gives it (see :func:`oracles.simulator.simulate`)."""
         if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
             raise ToolchainError("mosquitto is not installed: run `make setup`")
         self.platform = platform
@@ -62,6 +65,7 @@ class DemoDataIn:
         self.speed = speed
         self.clock = clock
         self.delivery = delivery
+        self.net_w = net_w
         self._stop = threading.Event()
         self.broker: MosquittoBroker | None = None
         self.bridge: BridgeService | None = None
@@ -96,6 +100,12 @@ class DemoDataIn:
         def by_device(interval_s: int) -> dict[str, int]:
             assert delivery is not None
             return {device_of[m]: wh for m, wh in delivery(interval_s).items() if m in device_of}
+
+        physics = self.net_w
+
+        def net_by_device(device_id: str, time_s: float) -> float | None:
+            assert physics is not None
+            return physics(meters[device_id], time_s)
 
         self._households = {meters[h.device_id]: h.home_id for h in virtual}
         bus = InProcessBus()
@@ -145,11 +155,23 @@ class DemoDataIn:
                 progress=lambda _msg: None,
                 delivery=None if delivery is None else by_device,
                 resume=resume,
+                net_w=None if physics is None else net_by_device,
             )
 
         self.thread = threading.Thread(target=publish, name="demo-simulator", daemon=True)
         self.thread.start()
         return self
+
+    def flex_shift(self, meter_id: str, shift_c: float, until_s: float) -> None:
+        """A controller's setpoint shift for a home until ``until_s`` (chain time): the bridge's
+        comfort rules turn it into device commands (ISM) on MQTT, clamped into the household's
+        band (its preferences, the defaults where it set none)."""
+        household = self._household(meter_id)
+        if household is None or self.bridge is None:
+            return
+        if self.bridge.engine.preferences(household) is None:
+            self.bridge.engine.set_preferences(Preferences(household_id=household))
+        self.bridge.set_flex_shift(household, FlexShift(shift_c=shift_c, until_s=until_s))
 
     # -- the API's view of the gateway (api.service.GatewayView) --------------------------
     def _household(self, meter_id: str) -> str | None:

@@ -40,6 +40,10 @@ Offers
 ------
 A member's flexibility per window interval, in this order of preference:
 
+* **the home's twin** (``estimates``, where the application has one for the member: issue 18's
+  :func:`analytics.control.flex.sustained`): what its heating, cooling and battery can shift over
+  the window without leaving its comfort band, Wh per interval (no quantiles: physics, not a
+  forecast of load);
 * **forecast oracle**: its committed forecasts (``ForecastsCommitted``/``Revised``, participant
   id = its meter id, as the forecast feed commits them, or its address) of every window
   interval: the net-energy quantiles (q10, q50, q90; Wh per 15 min, import positive; an export
@@ -201,8 +205,10 @@ class CoalitionService:
         forecasts: ForecastOracleClient | None = None,
         clock: Callable[[], float] | None = None,
         on_step: Callable[[Step], None] | None = None,
+        estimates: Callable[[RequestInfo, list[str]], dict[str, list[int]]] | None = None,
     ) -> None:
         self.coordination = coordination
+        self.estimates = estimates
         self.meters = meters
         self.registry = registry
         self.forecasts = forecasts
@@ -372,12 +378,16 @@ class CoalitionService:
         loads = self._forecast_loads(info, [*meters.values(), *meters.keys()])
         values = self.values.refresh()
         pick = 1 if info.direction is Direction.DOWN else 0  # flexibility_kw: (up, down)
+        physics = self.estimates(info, sorted(opt_ins)) if self.estimates is not None else {}
         out = []
         for member, max_wh in sorted(opt_ins.items()):
             meter = meters[member]
             quantiles = loads.get(meter, loads.get(member))
             q10: tuple[int, ...] | None = None
-            if quantiles is not None:
+            if member in physics:  # the home's twin: what it can shift without discomfort
+                flex_wh = tuple(min(int(v), max_wh) for v in physics[member])
+                q10 = flex_wh
+            elif quantiles is not None:
                 flex = []
                 for col in range(3):
                     kw = flexibility_kw(quantiles[:, col] * 4 / 1000, 0.0, 0.0, cfg)

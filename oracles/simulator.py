@@ -214,6 +214,7 @@ def simulate(
     progress: Callable[[str], None] | None = None,
     delivery: Callable[[int], Mapping[str, int]] | None = None,
     resume: Mapping[str, tuple[float, float, float | None]] | None = None,
+    net_w: Callable[[str, float], float | None] | None = None,
 ) -> SimulationResult:
     """Publish the homes' meter messages on MQTT at accelerated time; see the module docstring.
 
@@ -228,6 +229,10 @@ def simulate(
     less load or more export, as an upward request asks). The change is spread evenly over
     the interval's publishing steps, so the interval's metered net energy moves by exactly
     that much (to the Wh rounding of the registers); the noise is unchanged.
+
+    ``net_w(device_id, time_s)``: where it returns a value (W), the home's net import in
+    business as usual comes from it (e.g. a controlled thermal twin's physics) instead of the
+    replayed load less PV; the noise and ``delivery`` apply to it the same way.
 
     ``resume`` (``{device_id: (time_s, import Wh, export Wh or None)}``: each meter's last
     reading an earlier run published, e.g. :meth:`oracles.state.OracleState.last_counters`)
@@ -307,10 +312,13 @@ def simulate(
                     row = _hour_row(t, origin_s, m.home.shift_h)
                     load = m.load_w[row] * m.rng.lognormvariate(-(noise**2) / 2, noise)
                     pv = m.pv_w[row]
-                    net_w = load - pv + offsets_w.get(m.home.device_id, 0.0)
+                    given = net_w(m.home.device_id, t) if net_w is not None else None
+                    if given is not None:
+                        load, pv = given * m.rng.lognormvariate(-(noise**2) / 2, noise), 0.0
+                    home_w = load - pv + offsets_w.get(m.home.device_id, 0.0)
                     payload: dict[str, object] = {
                         "energy": round(imp / 1000.0, 3),
-                        "power": round(max(net_w, 0.0) * (1 + m.rng.gauss(0, power_noise)), 1),
+                        "power": round(max(home_w, 0.0) * (1 + m.rng.gauss(0, power_noise)), 1),
                         "time_s": int(t),
                         "linkquality": m.rng.randint(40, 200),
                     }
@@ -341,8 +349,8 @@ def simulate(
                             heapq.heappush(queue, (deliver, seq, topic, body, i))
                             seq += 1
                     # energy of the coming step
-                    m.import_acc += max(net_w, 0.0) * step / 3600.0
-                    m.export_acc += max(-net_w, 0.0) * step / 3600.0
+                    m.import_acc += max(home_w, 0.0) * step / 3600.0
+                    m.export_acc += max(-home_w, 0.0) * step / 3600.0
                     if t + step > end_s and m.buffered:  # the run ends during an outage
                         for _, b_topic, b_body in m.buffered:
                             heapq.heappush(queue, (t + step, seq, b_topic, b_body, i))

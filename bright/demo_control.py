@@ -1,0 +1,215 @@
+"""The demo homes as controlled twins: flexibility estimated from physics, delivered by a
+controller, commanded through the gateway bridge (issue 18's closed loop in ``bright up``).
+
+The demo homes replay the CityLearn 2022 homes' meters, which carry no heating or cooling, so each
+prosumer is paired (in turn, as in :mod:`bright.demo_twins`) with one of the seven development
+homes of CityLearn 2023, whose calibrated twin (with its PV, battery and tariff) is its physics.
+Chain time maps onto the twins' held-out period by day and time of day (UTC): the chain's day
+``d`` is the held-out period's day ``d`` modulo its length, at the same quarter hour.
+
+* :meth:`DemoPhysics.estimate`: a home's sustained downward flexibility over a request's window
+  from its twin's state then (:func:`analytics.control.flex.sustained`), Wh per interval. Homes
+  opt in with it (never more; a home whose estimate stays under ``min_wh`` in an interval does
+  not opt in) and the aggregator's offers use it.
+* :meth:`DemoPhysics.net_w`: each home's meter reports its twin's net import in business as
+  usual (its heating/cooling, its equipment, its PV and battery), not the replayed 2022 load;
+* :meth:`DemoPhysics.deliver` (through the coordination demo's ``HomesDelivery``): when a
+  request's window starts, the chosen policy drives the members' twins through the window with
+  their committed targets (:func:`analytics.control.loop.deliver_window`); the meters then report
+  what the physics produced (business as usual less the delivered reduction), the oracle commits
+  it and settlement pays it. The controller's setpoint shift goes to each home's gateway as a
+  flexibility shift (ISM commands on MQTT through the bridge). Per request the demo prints
+  promised, delivered and comfort violations.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from analytics.control.flex import State
+    from analytics.control.homes import Community
+
+DAY_STEPS = 96
+MIN_WH = 20
+"""A home opts in only if its twin can shift at least this much in every interval, Wh."""
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def opt_in_offers(
+    estimates: dict[str, list[int]], offer_wh: int, min_wh: int = MIN_WH
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Each home's opt-in: ``offer_wh`` but never more than its twin's estimate in any interval
+    of the window; a home whose estimate falls under ``min_wh`` in an interval does not opt in.
+    Returns (offers by home, the estimates of the homes left out)."""
+    offers: dict[str, int] = {}
+    left_out: dict[str, int] = {}
+    for home, est in estimates.items():
+        can = min(est) if est else 0
+        if can < min_wh:
+            left_out[home] = can
+        else:
+            offers[home] = min(offer_wh, can)
+    return offers, left_out
+
+
+def store_comparison(account: str, chain_id: int, report: dict[str, Any],
+                     series: dict[str, Any]) -> None:
+    """``bright control compare --account``: the comparison into the read models
+    (``BRIGHT_DATABASE_URL``)."""
+    from analytics.control.store import put_comparison
+    from streams.db import open_database
+    from streams.settings import StreamsSettings
+
+    engine = open_database(StreamsSettings().database_url)
+    try:
+        put_comparison(engine, chain_id, account, report, series)
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class _Set:
+    community: Community
+    states: list[State]
+    """Business as usual's state at each held-out step from ``first``."""
+    first: int
+    """First held-out step at 00:00 UTC."""
+    days: int
+
+
+class DemoPhysics:
+    """The twins behind the demo homes (module docstring). ``homes``: the prosumers' addresses
+    in pairing order. Built on first use (calibrating 7 twins: a few seconds)."""
+
+    def __init__(
+        self, homes: Sequence[str], policy: str = "mpc", meters: dict[str, str] | None = None
+    ) -> None:
+        self.homes = [h.lower() for h in homes]
+        self.meters = {m: a.lower() for m, a in (meters or {}).items()}
+        self.policy = policy
+        self._sets: list[_Set] | None = None
+        self._pair: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self) -> None:
+        """Build the twins now (else on first use)."""
+        self._build()
+
+    def _build(self) -> list[_Set]:
+        with self._lock:
+            if self._sets is not None:
+                return self._sets
+            from analytics.control.flex import bau_states
+            from analytics.control.homes import citylearn_community
+            from analytics.data import citylearn2023 as cl
+
+            sets: list[_Set] = []
+            keys: list[tuple[int, int]] = []
+            for s, name in enumerate(cl.DEVELOP):
+                community, test0 = citylearn_community(name)
+                hours = community.times[test0:].hour * 4 + community.times[test0:].minute // 15
+                first = test0 + int(np.argmax(np.asarray(hours) == 0))
+                days = (community.n_steps - first) // DAY_STEPS - 1
+                states = bau_states(community, first, days * DAY_STEPS)
+                sets.append(_Set(community, states, first, days))
+                keys.extend((s, n) for n in range(community.n_homes))
+            self._pair = {h: keys[i % len(keys)] for i, h in enumerate(self.homes)}
+            self._sets = sets
+            return sets
+
+    def pair(self, member: str) -> tuple[int, int] | None:
+        """(set, home) of a member's twin; None for a member without one."""
+        self._build()
+        return self._pair.get(member.lower())
+
+    def label(self, member: str) -> str:
+        p = self.pair(member)
+        if p is None:
+            return "no twin"
+        return self._build()[p[0]].community.names[p[1]]
+
+    def net_w(self, meter_id: str, time_s: float) -> float | None:
+        """A home's net import in business as usual at ``time_s`` (its twin's physics), W;
+        None for a meter without a twin."""
+        member = self.meters.get(meter_id)
+        p = self.pair(member) if member is not None else None
+        if p is None:
+            return None
+        item = self._build()[p[0]]
+        k = self._offset(p[0], int(time_s) - int(time_s) % 900)
+        return float(item.states[min(k, len(item.states) - 1)].net_import_w[p[1]])
+
+    def _offset(self, s: int, start_s: int) -> int:
+        """Held-out state index of the interval starting at ``start_s`` (module docstring)."""
+        item = self._build()[s]
+        day = (start_s // 86_400) % item.days
+        return day * DAY_STEPS + (start_s % 86_400) // 900
+
+    def _group(
+        self, members: Sequence[str], start_s: int, steps: int
+    ) -> dict[int, tuple[list[int], list[int], Community, State, np.ndarray]]:
+        """Members by set: (their positions, twin indices, the community of their copies, the
+        state at ``start_s``, business as usual's net import over the window (steps, n))."""
+        from analytics.control.flex import take
+
+        out: dict[int, tuple[list[int], list[int], Any, Any, np.ndarray]] = {}
+        for i, m in enumerate(members):
+            p = self.pair(m)
+            if p is None:
+                continue
+            entry = out.setdefault(p[0], ([], [], None, None, np.zeros(0)))
+            entry[0].append(i)
+            entry[1].append(p[1])
+        sets = self._build()
+        for s, (pos, idx, *_rest) in list(out.items()):
+            item = sets[s]
+            k0 = min(self._offset(s, start_s), len(item.states) - steps - 17)
+            window = item.states[k0 : k0 + steps]
+            bau = np.stack([w.net_import_w[idx] for w in window])
+            out[s] = (pos, idx, item.community.subset(idx), take(window[0], idx), bau)
+        return out
+
+    def estimate(self, members: Sequence[str], start_s: int, steps: int) -> dict[str, list[int]]:
+        """Each member's sustained downward flexibility over the window, Wh per interval."""
+        from analytics.control.flex import sustained
+
+        out: dict[str, list[int]] = {}
+        for pos, _idx, community, state, _bau in self._group(members, start_s, steps).values():
+            est = sustained(community, state, steps).down_wh
+            for j, i in enumerate(pos):
+                out[members[i]] = [int(v) for v in np.floor(est[:, j])]
+        return out
+
+    def deliver(
+        self, members: Sequence[str], targets_wh: np.ndarray, start_s: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The members' twins driven by the policy through the window with their targets
+        (intervals, members); returns delivered Wh, comfort violations (Kh) and the mean
+        setpoint shift (K) per member."""
+        from analytics.control.loop import TRACKING_COST, deliver_window
+        from analytics.control.policies import MpcPolicy, RulePolicy
+
+        steps = targets_wh.shape[0]
+        delivered = np.zeros(targets_wh.shape)
+        violation = np.zeros(targets_wh.shape)
+        shift = np.zeros(len(members))
+        for pos, _idx, community, state, bau in self._group(members, start_s, steps).values():
+            policy = MpcPolicy(TRACKING_COST) if self.policy == "mpc" else RulePolicy()
+            promised = targets_wh[:, pos].astype(float)
+            result = deliver_window(
+                community, state, bau, steps, policy, promised_wh=promised
+            )
+            delivered[:, pos] = result.delivered_wh
+            violation[:, pos] = result.violation_kh
+            shift[pos] = result.offset_k.mean(axis=0)
+        return delivered, violation, shift

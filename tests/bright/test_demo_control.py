@@ -1,0 +1,52 @@
+"""The demo homes as controlled twins (issue 18's closed loop): what a home opts in with, what
+its meter reports, what it delivers when its targets are committed. The chain side (opt-ins,
+coalitions, settlement) is the coordination demo's, tested in test_demo_coordination.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bright.demo_control import MIN_WH, DemoPhysics, opt_in_offers
+
+HOMES = [f"0x{i:040x}" for i in range(1, 11)]
+METERS = {f"meter-{i:02d}": h for i, h in enumerate(HOMES, 1)}
+WINDOW_S = 1_796_601_600 + 17 * 3600  # a day at 17:00 UTC
+
+
+@pytest.fixture(scope="module")
+def physics() -> DemoPhysics:
+    p = DemoPhysics(HOMES, "mpc", meters=METERS)
+    p.prepare()
+    return p
+
+
+def test_a_home_opts_in_with_at_most_its_estimate_and_not_at_all_below_the_minimum():
+    offers, left_out = opt_in_offers({"a": [30, 25, 40], "b": [MIN_WH - 1, 80], "c": []}, 35)
+    assert offers == {"a": 25}
+    assert left_out == {"b": MIN_WH - 1, "c": 0}
+    assert opt_in_offers({"a": [300, 250]}, 35)[0] == {"a": 35}
+
+
+def test_meters_report_their_twins_physics(physics):
+    assert physics.net_w("meter-99", WINDOW_S) is None  # no twin behind it
+    values = [physics.net_w("meter-01", WINDOW_S + 900 * k) for k in range(8)]
+    assert all(v is not None and np.isfinite(v) for v in values)
+    # homes 1 and 8 share a development home: the same physics at the same time
+    assert physics.label(HOMES[0]) == physics.label(HOMES[7])
+    assert physics.net_w("meter-01", WINDOW_S) == physics.net_w("meter-08", WINDOW_S)
+
+
+def test_members_deliver_their_estimate_and_no_more_than_their_physics(physics):
+    members = HOMES[:7]
+    est = physics.estimate(members, WINDOW_S, 4)
+    able = [m for m in members if min(est[m]) >= MIN_WH]
+    assert able, "some homes can shift at 17:00"
+    targets = np.array([est[m] for m in able], dtype=float).T
+    targets[:, 0] *= 2  # the first member was asked twice what its twin can do
+    delivered, violation, shift = physics.deliver(able, targets, WINDOW_S)
+    assert violation.sum() == pytest.approx(0.0, abs=1e-6)
+    ok = np.abs(delivered[:, 1:] - targets[:, 1:]) <= 0.1 * targets[:, 1:]
+    assert ok.all(), (delivered, targets)
+    assert (delivered[:, 0] <= np.array(est[able[0]]) * 1.1 + 1).all()
+    assert shift.shape == (len(able),)
