@@ -375,6 +375,7 @@ def up(
     api_server = None
     feed = None
     demo_twins = None
+    demo_control = None
     # threads that send transactions: joined before the chain stops, so none is cut off
     # mid-call by a node that has gone away
     senders: list[threading.Thread] = []
@@ -414,6 +415,11 @@ def up(
             from bright.demo_twins import DemoTwins
 
             demo_twins = DemoTwins(running, database_url).start()
+            from bright.demo_control import DemoControl
+
+            demo_control = DemoControl(
+                running, database_url, coord.physics if coord is not None else None
+            ).start()
         print("platform running; press Ctrl-C to stop", flush=True)
         reported = 0
         while not stop.wait(0.5):
@@ -439,6 +445,8 @@ def up(
             step("the forecast feed", feed.stop)
         if demo_twins is not None:
             step("the thermal twins", demo_twins.stop)
+        if demo_control is not None:
+            step("the control comparisons", demo_control.stop)
         if api_server is not None:
             step("the API", api_server.stop)
         if data_in is not None:

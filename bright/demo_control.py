@@ -213,3 +213,129 @@ class DemoPhysics:
             violation[:, pos] = result.violation_kh
             shift[pos] = result.offset_k.mean(axis=0)
         return delivered, violation, shift
+
+
+def home_status(community: Community, first: int, steps: int, policy: Any) -> dict[str, Any]:
+    """What ``policy`` did in the (single-home) ``community`` over ``steps`` steps from
+    ``first`` and why, with the home's flexibility over the next day: the control status the
+    API serves (:func:`analytics.control.store.check_status`)."""
+    import time as _time
+
+    from analytics.control.evaluate import run_policy
+    from analytics.control.flex import profile
+
+    run = run_policy(community, policy, first, first + steps, keep_reasons=True)
+    targets = community.targets_w[first : first + steps, 0]
+
+    def num(value: float) -> float | None:
+        return round(float(value), 2) if np.isfinite(value) else None
+
+    rows = [
+        {
+            "start_s": run.start_s + 900 * k,
+            "indoor_c": round(float(run.indoor_c[k, 0]), 2),
+            "band_low_c": num(run.band_low[k, 0]),
+            "band_high_c": num(run.band_high[k, 0]),
+            "setpoint_offset_k": round(float(run.offset_k[k, 0]), 2),
+            "net_import_w": round(float(run.net_import_w[k, 0]), 1),
+            "target_w": num(targets[k]),
+            "reason": run.reasons[k][0],
+        }
+        for k in range(steps)
+    ]
+    ahead = min(DAY_STEPS, community.n_steps - (first + steps) - 20)
+    flexibility = (
+        profile(community, first + steps, ahead).home(0) if ahead > 0 else None
+    )
+    return {
+        "policy": run.policy,
+        "updated_s": int(_time.time()),
+        "comfort_violation_kh": round(float(run.totals["violation_kh"][0]), 3),
+        "steps": rows,
+        "flexibility": flexibility,
+    }
+
+
+class DemoControl:
+    """Stores, for every demo prosumer, its home's policy comparison and control status (from
+    the twin it is paired with: :class:`DemoPhysics`), in a thread, once per home (kept across
+    restarts). ``bright up`` starts it beside the twins."""
+
+    def __init__(self, running: Any, database_url: str, physics: DemoPhysics | None = None,
+                 days: int = 2) -> None:
+        from chain.domain import Role
+
+        self.chain_id = running.platform.deployment.chain_id
+        self.homes = [m.address for m in running.members
+                      if m.role is Role.PROSUMER and m.home is not None]
+        self.physics = physics or DemoPhysics(self.homes)
+        self.database_url = database_url
+        self.days = days
+        self.stored = 0
+        self.thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def _policies(self) -> list[Any]:
+        from analytics.control.errors import ControlConfigError
+        from analytics.control.policies import BauPolicy, MpcPolicy, RulePolicy
+
+        out: list[Any] = [BauPolicy(), RulePolicy(), MpcPolicy()]
+        try:
+            from analytics.control.rl import RlPolicy
+
+            out.append(RlPolicy())
+        except (ImportError, ControlConfigError) as exc:  # no learned policy shipped
+            _say(f"control: comparing without the learned policy ({exc})")
+        return out
+
+    def build(self) -> int:
+        """Compare and store for every demo home that has no comparison yet."""
+        from analytics.control.evaluate import compare, home_series
+        from analytics.control.policies import MpcPolicy
+        from analytics.control.store import get_comparison_stored, put_comparison, put_status
+        from streams.db import open_database
+
+        engine = open_database(self.database_url)
+        made: dict[tuple[int, int], tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
+        try:
+            sets = self.physics._build()
+            for home in self.homes:
+                if self._stop.is_set():
+                    break
+                if get_comparison_stored(engine, self.chain_id, home) is not None:
+                    continue
+                pair = self.physics.pair(home)
+                if pair is None:
+                    continue
+                if pair not in made:
+                    item = sets[pair[0]]
+                    one = item.community.subset([pair[1]])
+                    stop = item.first + self.days * DAY_STEPS
+                    report, runs = compare(one, self._policies(), item.first, stop)
+                    status = home_status(one, item.first, DAY_STEPS, MpcPolicy())
+                    made[pair] = (report, home_series(runs, 0, every=4), status)
+                report, series, status = made[pair]
+                put_comparison(engine, self.chain_id, home, report, series)
+                put_status(engine, self.chain_id, home, status)
+                self.stored += 1
+        finally:
+            engine.dispose()
+        return self.stored
+
+    def _run(self) -> None:
+        try:
+            n = self.build()
+            _say(f"control: {n} demo homes' policy comparisons and control status stored for "
+                 "GET /control")
+        except Exception as exc:  # a demo side-show must not stop the platform
+            _say(f"control: comparisons not stored: {exc}")
+
+    def start(self) -> DemoControl:
+        self.thread = threading.Thread(target=self._run, name="demo-control", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=30)

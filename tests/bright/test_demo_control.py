@@ -50,3 +50,36 @@ def test_members_deliver_their_estimate_and_no_more_than_their_physics(physics):
     assert ok.all(), (delivered, targets)
     assert (delivered[:, 0] <= np.array(est[able[0]]) * 1.1 + 1).all()
     assert shift.shape == (len(able),)
+
+
+def test_every_demo_home_gets_its_comparison_and_control_status_once(tmp_path, physics):
+    from types import SimpleNamespace
+
+    from analytics.control.store import get_comparison, get_status, put_comparison
+    from bright.demo_control import DemoControl
+    from chain.domain import Role
+    from streams.db import open_database
+
+    url = f"sqlite:///{tmp_path / 'read_models.sqlite'}"
+    engine = open_database(url)
+    members = [SimpleNamespace(address=a, role=Role.PROSUMER, home=SimpleNamespace(home_id="h"))
+               for a in HOMES[:8]]
+    running = SimpleNamespace(platform=SimpleNamespace(deployment=SimpleNamespace(chain_id=7)),
+                              members=members)
+    control = DemoControl(running, url, physics, days=1)
+    assert control.build() == 8
+    report, series = get_comparison(engine, 7, HOMES[1]) or ({}, {})
+    assert {"bau", "rule", "mpc"} <= set(report["policies"])
+    assert report["policies"]["mpc"]["totals"]["violation_kh"] <= (
+        report["policies"]["bau"]["totals"]["violation_kh"] + 1e-6
+    )
+    status = get_status(engine, 7, HOMES[1])
+    assert status is not None and status["policy"] == "mpc" and len(status["steps"]) == 96
+    assert all(step["reason"] for step in status["steps"])
+    # homes 1 and 8 share a development home: the same figures
+    assert get_comparison(engine, 7, HOMES[0]) == get_comparison(engine, 7, HOMES[7])
+    # a kept comparison is not replaced on a restart
+    mine = dict(report, period=dict(report["period"], steps=report["period"]["steps"]))
+    put_comparison(engine, 7, HOMES[2], mine, series)
+    again = DemoControl(running, url, physics, days=1)
+    assert again.build() == 0

@@ -57,7 +57,7 @@ from tests.contracts.market_env import (
     table_words,
 )
 
-SEQUENCES = int(os.environ.get("BRIGHT_MARKET_SEQUENCES", "200"))
+SEQUENCES = int(os.environ.get("BRIGHT_MARKET_SEQUENCES", "120"))
 MNEMONIC = "test test test test test test test test test test test junk"
 ORDERS = st.lists(
     st.tuples(
