@@ -70,7 +70,9 @@ class CoordEnv:
             self.platform.sender(self.accounts[ORACLE]),
         )
 
-    def service(self, on_step: Any = None, **config: Any) -> CoalitionService:
+    def service(
+        self, on_step: Any = None, estimates: Any = None, **config: Any
+    ) -> CoalitionService:
         return CoalitionService(
             self.client(AGG),
             self.meters(),
@@ -78,6 +80,7 @@ class CoordEnv:
             ServiceConfig(**config),
             forecasts=self.forecasts(),
             on_step=on_step,
+            estimates=estimates,
         )
 
     def commit(self, interval_start_s: int, values_wh: Mapping[int, int]) -> None:

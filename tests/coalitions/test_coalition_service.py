@@ -168,6 +168,27 @@ def test_offers_come_from_committed_forecasts_else_from_the_meter_history(env, s
     assert all(o.reliability == 1.0 and o.max_wh == 1000 for o in offers.values())
 
 
+def test_offers_come_from_the_homes_twins_where_the_application_has_them(env, snapshot):
+    """A twin's estimate (Wh per interval, what the home can shift without discomfort) comes
+    first, capped by the opt-in's maximum; members without one fall back as before."""
+    rid, start = env.publish(n=2, q=400)
+    env.opt_in(rid, MEMBERS[:3], max_wh=300)
+    env.commit_flat([start - 8100])
+    asked: list[tuple[int, list[str]]] = []
+
+    def estimates(info, members):  # type: ignore[no-untyped-def]
+        asked.append((info.request_id, members))
+        return {env.addr(5): [120, 480], env.addr(6): [0, 40]}
+
+    service = env.service(estimates=estimates)
+    info = env.client().request(rid)
+    offers = {o.member: o for o in service.offers(info, service.opt_ins(rid), start - 1800)}
+    assert asked and asked[0][0] == rid
+    assert offers[env.addr(5)].flex_wh == (120, 300)  # capped by the opt-in's 300 Wh
+    assert offers[env.addr(6)].flex_wh == (0, 40)  # its physics: nothing in the first interval
+    assert offers[env.addr(7)].flex_wh == (250, 250)  # no twin: the meter history
+
+
 def test_a_member_without_meter_data_is_settled_with_the_interval_flagged(env, snapshot):
     """After settle_wait_s the missing intervals are flagged (the contract checks there is no
     commitment): nothing delivered or credited there, the shortfall penalised."""
