@@ -10,6 +10,7 @@ const apiRoutes = [
   "/auth", "/config", "/sessions", "/orders", "/matches", "/balances", "/participants",
   "/meter-intervals", "/forecasts", "/devices", "/preferences", "/events", "/requests",
   "/accounts", "/clusters", "/health", "/dashboards", "/trade-settlements", "/docs", "/redoc", "/openapi.json",
+  "/profile", "/twin", "/control",
 ];
 
 export default defineConfig({
