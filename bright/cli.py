@@ -404,7 +404,7 @@ def up(
         if api_config is not None:
             api_server = _start_api(running, database_url, data_in, api_config.port)
         if market:
-            senders.append(_start_demo_market(running, stop, pace, rounds))
+            senders.append(_start_demo_market(running, stop, pace, rounds, coord))
         if coord is not None:
             senders.append(coord.start(stop))
         if forecasts:
@@ -608,7 +608,11 @@ def _start_read_side(
 
 
 def _start_demo_market(
-    running: object, stop: threading.Event, pace: DemoPace, rounds: int | None
+    running: object,
+    stop: threading.Event,
+    pace: DemoPace,
+    rounds: int | None,
+    coord: DemoCoordination | None = None,
 ) -> threading.Thread:
     """Market sessions in a background thread (returned) at ``pace``; each cleared session is
     printed."""
@@ -618,7 +622,14 @@ def _start_demo_market(
     from settlement.market import SettledSession
 
     assert isinstance(running, RunningPlatform)
-    demo = DemoMarket(running.platform, running.members, real_time=not pace.accelerated)
+    physics = coord.physics if coord is not None else None
+    demo = DemoMarket(
+        running.platform,
+        running.members,
+        real_time=not pace.accelerated,
+        physics=physics,
+        sales=coord.delivery.sales if coord is not None and physics is not None else None,
+    )
     funded = demo.fund()
     if funded:
         print(f"market: {funded} members deposited FlexToken into the market", flush=True)

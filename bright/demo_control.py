@@ -45,6 +45,27 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class MarketSales:
+    """Cleared sells of the demo homes per delivery interval (``{interval s: {meter: Wh}}``),
+    filled by the demo market after each clearing, read by the homes' delivery."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sales: dict[int, dict[str, tuple[str, int]]] = {}
+
+    def add(self, interval_s: int, meter_id: str, member: str, wh: int) -> None:
+        with self._lock:
+            row = self._sales.setdefault(interval_s, {})
+            _, had = row.get(meter_id, (member, 0))
+            row[meter_id] = (member, had + int(wh))
+            for old in [k for k in self._sales if k < interval_s - 86_400]:
+                del self._sales[old]
+
+    def at(self, interval_s: int) -> dict[str, tuple[str, int]]:
+        with self._lock:
+            return dict(self._sales.get(interval_s, {}))
+
+
 def opt_in_offers(
     estimates: dict[str, list[int]], offer_wh: int, min_wh: int = MIN_WH
 ) -> tuple[dict[str, int], dict[str, int]]:
@@ -188,6 +209,36 @@ class DemoPhysics:
             est = sustained(community, state, steps).down_wh
             for j, i in enumerate(pos):
                 out[members[i]] = [int(v) for v in np.floor(est[:, j])]
+        return out
+
+    def market_orders(
+        self, members: Sequence[tuple[str, str]], delivery_start_s: int, seed: int = 0
+    ) -> list[tuple[int, str, int, int]]:
+        """The demo homes' orders for one delivery interval from their twins: a home that
+        imports offers to shed at most what its twin can shift in the interval without
+        discomfort (30 % of its import at most; nothing under :data:`MIN_WH`), a home that
+        exports bids for half of its export. ``members``: (address, meter id); returns
+        (member index, "offer" | "bid", Wh, price per kWh in base units)."""
+        from core.units import tokens_to_base
+
+        rng = np.random.default_rng(seed + delivery_start_s // 900)
+        est = self.estimate([a for a, _ in members], delivery_start_s, 1)
+        out = []
+        for i, (address, meter) in enumerate(members):
+            net = self.net_w(meter, delivery_start_s)
+            if net is None:
+                continue
+            wh = net * 0.25
+            if wh > 0:
+                qty = min(int(0.3 * wh), est.get(address, [0])[0])
+                if qty >= MIN_WH:
+                    price = int(tokens_to_base("0.06") + 4_000 * (i % 8) + rng.integers(0, 20_000))
+                    out.append((i, "offer", qty, price))
+            elif wh < 0:
+                qty = int(0.5 * -wh)
+                if qty > 0:
+                    price = int(tokens_to_base("0.09") + rng.integers(0, 40_000))
+                    out.append((i, "bid", qty, price))
         return out
 
     def deliver(

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import keccak, to_bytes
 from pydantic import BaseModel, Field
 
-from bright.demo_control import MIN_WH, DemoPhysics, opt_in_offers
+from bright.demo_control import MIN_WH, DemoPhysics, MarketSales, opt_in_offers
 from bright.members import member_names
 from chain.clock import ChainClock
 from chain.coordination import (
@@ -430,6 +430,9 @@ class HomesDelivery:
         self.requests = _Requests(client)
         self._failing: dict[int, set[str]] = {}
         self._physical: dict[tuple[int, tuple], dict[str, list[int]]] = {}
+        self.sales = MarketSales()
+        """The homes' cleared market sells (the demo market records them, with physics)."""
+        self._sold: dict[int, dict[str, int]] = {}
         self.on_shift: Callable[[str, float, float], None] | None = None
         """Set by the application: ``(meter id, setpoint shift K, until s)`` to the home's
         gateway (the bridge's flexibility shift: ISM commands on MQTT)."""
@@ -501,6 +504,34 @@ class HomesDelivery:
             for row in rows:
                 if row.member not in failing and row.targets_wh[k]:
                     out[row.meter_id] = out.get(row.meter_id, 0) + sign * row.targets_wh[k]
+        if self.physics is not None:
+            for meter, sold_wh in self.sold(interval_start_s, busy=set(out)).items():
+                out[meter] = out.get(meter, 0) - sold_wh
+        return out
+
+    def sold(self, interval_start_s: int, busy: set[str]) -> dict[str, int]:
+        """What the homes' twins deliver of their cleared market sells in an interval, Wh by
+        meter: driven by the policy with the sell as their target; a home whose flexibility a
+        coalition holds in that interval (``busy``) delivers none of it."""
+        assert self.physics is not None
+        if interval_start_s in self._sold:
+            return self._sold[interval_start_s]
+        import numpy as np
+
+        sales = {m: v for m, v in self.sales.at(interval_start_s).items() if m not in busy}
+        out: dict[str, int] = {}
+        if sales:
+            meters = sorted(sales)
+            members = [sales[m][0] for m in meters]
+            targets = np.array([[sales[m][1] for m in meters]], dtype=float)
+            delivered, _, _ = self.physics.deliver(members, targets, interval_start_s)
+            out = {m: max(0, round(float(delivered[0, j]))) for j, m in enumerate(meters)}
+            sold, got = int(targets.sum()), sum(out.values())
+            self.say(f"market sells of {len(meters)} homes in the interval at "
+                     f"{time.strftime('%H:%M', time.gmtime(interval_start_s))} UTC: "
+                     f"{sold} Wh sold, {got} Wh delivered by their twins")
+        self._sold = {k: v for k, v in self._sold.items() if k > interval_start_s - 86_400}
+        self._sold[interval_start_s] = out
         return out
 
 

@@ -54,6 +54,7 @@ from settlement.market import MarketSettler, SettledSession
 
 if TYPE_CHECKING:
     from bright.demo import Member
+    from bright.demo_control import DemoPhysics, MarketSales
 
 MARKET_DEPOSIT = tokens_to_base(500)
 DEMO_OPERATOR = OperatorConfig(settle_delay_s=900)
@@ -116,7 +117,14 @@ class DemoMarket:
         members: list[Member],
         config: OperatorConfig | None = None,
         real_time: bool = False,
+        physics: DemoPhysics | None = None,
+        sales: MarketSales | None = None,
     ) -> None:
+        """``physics``: the homes' twins (``bright up --control``): orders from what each twin
+        imports and can shift, and every cleared sell recorded in ``sales`` for the homes'
+        controller to deliver."""
+        self.physics = physics
+        self.sales = sales
         self.platform = platform
         self.real_time = real_time
         self.clock = ChainClock(platform.w3, cache_s=0.0)
@@ -163,7 +171,16 @@ class DemoMarket:
     def trade(self, session_id: int) -> int:
         """The community's orders for a session: half direct, half signed and relayed."""
         info = self.operator.market.session(session_id)
-        orders = profile_orders(self.load, self.pv, info.delivery_start_s)
+        if self.physics is not None:
+            sides = {"offer": Side.OFFER, "bid": Side.BID}
+            orders = [
+                (h, sides[side], qty, price)
+                for h, side, qty, price in self.physics.market_orders(
+                    [(m.address, m.meter_id) for m in self.homes], info.delivery_start_s
+                )
+            ]
+        else:
+            orders = profile_orders(self.load, self.pv, info.delivery_start_s)
         signed = []
         for k, (h, side, qty, price) in enumerate(orders):
             member = self.homes[h]
@@ -185,6 +202,18 @@ class DemoMarket:
                 session_id, Side.BID, max(1, int(0.4 * offered_wh)), int(price)
             )
         return len(orders)
+
+    def record_sales(self, cleared: list[ClearedSession]) -> None:
+        """The homes' cleared sells, for their controller to deliver (with ``sales``)."""
+        if self.sales is None:
+            return
+        meters = {m.address.lower(): m.meter_id for m in self.homes}
+        from_block = self.platform.deployment.start_block
+        for c in cleared:
+            for row in self.operator.market.settlement_table(c.session_id, from_block):
+                meter = meters.get(row.trader.lower())
+                if row.side is Side.OFFER and meter and row.fill_wh > 0:
+                    self.sales.add(c.delivery_start_s, meter, row.trader, row.fill_wh)
 
     def round(self) -> tuple[list[ClearedSession], list[SettledSession]]:
         """Clear what is due already (a clearing a reorg dropped), open the next session,
@@ -238,6 +267,7 @@ class DemoMarket:
             while not stop.is_set():
                 try:
                     cleared, settled = self.round()
+                    self.record_sales(cleared)
                     for c in cleared:
                         on_cleared(c)
                     for s in settled:

@@ -83,3 +83,26 @@ def test_every_demo_home_gets_its_comparison_and_control_status_once(tmp_path, p
     put_comparison(engine, 7, HOMES[2], mine, series)
     again = DemoControl(running, url, physics, days=1)
     assert again.build() == 0
+
+
+def test_market_offers_never_exceed_what_the_twin_can_shift(physics):
+    from bright.demo_control import MarketSales
+
+    members = [(a, m) for m, a in METERS.items()]
+    for hour in (3, 12, 17):
+        start = WINDOW_S - 17 * 3600 + hour * 3600
+        orders = physics.market_orders(members, start)
+        est = physics.estimate([a for a, _ in members], start, 1)
+        for i, side, qty, price in orders:
+            address, meter = members[i]
+            net_wh = (physics.net_w(meter, start) or 0.0) * 0.25
+            assert price > 0 and qty > 0
+            if side == "offer":
+                assert MIN_WH <= qty <= est[address][0] and qty <= 0.3 * net_wh + 1
+            else:
+                assert net_wh < 0
+    sales = MarketSales()
+    sales.add(WINDOW_S, "meter-01", HOMES[0], 100)
+    sales.add(WINDOW_S, "meter-01", HOMES[0], 50)
+    assert sales.at(WINDOW_S) == {"meter-01": (HOMES[0], 150)}
+    assert sales.at(WINDOW_S + 900) == {}
