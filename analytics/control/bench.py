@@ -135,7 +135,7 @@ def _training(communities: list[tuple[Community, int]], steps: int) -> dict[str,
                 progress=_log,
             )
             seconds = time.perf_counter() - t0
-            policy = rl.RlPolicy(result.model_path)
+            policy = rl.RlPolicy(result.best_model_path)
             report, _ = compare(community, [BauPolicy(), policy], test0, test0 + 96 * 3)
         out[label] = {
             "seconds": round(seconds, 1),

@@ -194,12 +194,7 @@ def train(
         cost=_cost(cost),
         progress=_progress,
     )
-    _emit(
-        {
-            "model": str(result.model_path),
-            **{k: v for k, v in vars(result).items() if k != "model_path"},
-        }
-    )
+    _emit(result.to_json())
 
 
 @app.command("flex")
