@@ -327,6 +327,10 @@ def up(
             "runs 15-minute sessions in wall time: give no --session-seconds",
             param_hint="--real-time",
         )
+    if control not in ("mpc", "rule", "replay"):
+        raise typer.BadParameter(
+            f"must be mpc, rule or replay, got {control!r}", param_hint="--control"
+        )
     pace = demo_pace(market=market, real_time=real_time, session_seconds=session_seconds)
     if port is not None:
         typer.secho("note: --port is deprecated; use --chain-port", err=True)
@@ -515,8 +519,6 @@ def _coordination(
     data-in path."""
     from bright.demo_coordination import DemoCoordination, demo_settings
 
-    if control not in ("mpc", "rule", "replay"):
-        raise typer.BadParameter(f"--control {control!r}: one of mpc, rule, replay")
     config, service = demo_settings(
         accelerated=accelerated, fail_share=fail_share, control=control
     )

@@ -96,6 +96,13 @@ def test_fail_share_is_a_checked_setting_from_the_option_or_the_environment():
     assert proc.returncode == 2 and "fail-share" in proc.stderr
 
 
+def test_control_is_checked_before_anything_starts():
+    proc = _run("up", "--control", "psychic")
+    assert proc.returncode == 2
+    assert "must be mpc, rule or replay, got 'psychic'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 # ---- errors: one line, what to do, exit 2 (input, options, settings) or 1 (runtime) ---------
 
 
