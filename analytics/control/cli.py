@@ -27,6 +27,26 @@ POLICIES = ("bau", "rule", "mpc", "rl")
 
 SetOpt = Annotated[str, typer.Option("--set", help="CityLearn 2023 set of homes.")]
 DaysOpt = Annotated[int, typer.Option(min=1, max=60, help="Held-out days to run.")]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="A home's own data (CSV: time, outdoor_c, direct_w_m2, diffuse_w_m2, base_load_w, "
+        "price_per_kwh; optional pv_w, carbon_kg_per_kwh, heat_setpoint_c, cool_setpoint_c, "
+        "hvac_on) instead of --set; the last 25 % is held out."
+    ),
+]
+TwinOpt = Annotated[
+    Path | None, typer.Option(help="The home's twin file (`bright twin calibrate`), with --data.")
+]
+BatteryKwhOpt = Annotated[
+    float, typer.Option(min=0, max=1000, help="The home's battery, kWh (with --data).")
+]
+BatteryKwOpt = Annotated[
+    float, typer.Option(min=0, max=1000, help="The battery's power, kW (with --data).")
+]
+ComfortOpt = Annotated[
+    str, typer.Option(help="Comfort tolerance: comfort (1 K) or economy (2 K), with --data.")
+]
 CostOpt = Annotated[
     Path | None, typer.Option(help="Cost function JSON (weights: cost, emissions, peak, ...).")
 ]
@@ -68,11 +88,59 @@ def _policy(name: str, cost: Any, model: Path | None = None) -> Any:
     raise ControlConfigError(f"unknown policy {name!r}; one of {', '.join(POLICIES)}")
 
 
-def _community(set_name: str, homes: list[str] | None = None):  # type: ignore[no-untyped-def]
+def _community(  # type: ignore[no-untyped-def]
+    set_name: str,
+    homes: list[str] | None = None,
+    own: OwnHome | None = None,
+):
+    """The homes: a CityLearn 2023 set (twins calibrated here), or one's own home (``own``:
+    its data and its twin file); returns it and the first held-out step."""
+    if own is not None and own.data is not None:
+        return own.community()
     from analytics.control.homes import citylearn_community
 
     _progress(f"{set_name}: calibrating the twins ...")
     return citylearn_community(set_name, homes, progress=_progress)
+
+
+class OwnHome:
+    """``--data`` / ``--twin`` / ``--battery-kwh`` / ``--battery-kw``: a home's own data."""
+
+    def __init__(
+        self,
+        data: Path | None,
+        twin: Path | None,
+        battery_kwh: float,
+        battery_kw: float,
+        comfort_mode: str,
+    ) -> None:
+        self.data, self.twin = data, twin
+        self.battery_kwh, self.battery_kw = battery_kwh, battery_kw
+        self.comfort_mode = comfort_mode
+
+    def community(self):  # type: ignore[no-untyped-def]
+        from analytics.control.errors import ControlConfigError
+        from analytics.control.homes import Battery, frame_community, read_home_csv
+        from analytics.thermal.service import read_twin_file
+        from analytics.thermal.twin import TwinConfig
+
+        if self.data is None or self.twin is None:
+            raise ControlConfigError("a home's own data needs --data FILE.csv and --twin FILE")
+        config = TwinConfig.from_json(read_twin_file(self.twin)["config"])
+        battery = (
+            Battery(self.battery_kwh * 1000, self.battery_kw * 1000)
+            if self.battery_kwh > 0 and self.battery_kw > 0
+            else None
+        )
+        _progress(f"{self.data}: reading the home's data ...")
+        community = frame_community(
+            read_home_csv(self.data),
+            config,
+            name=self.data.stem,
+            battery=battery,
+            comfort_mode=self.comfort_mode,
+        )
+        return community, round(community.n_steps * 0.75)
 
 
 def _home_index(community: Any, home: str | None) -> int:
@@ -103,6 +171,11 @@ def compare(
     ] = None,
     chain_id: Annotated[int, typer.Option(help="Chain id of the member (with --account).")] = 31337,
     model: Annotated[Path | None, typer.Option(help="RL model (default: the shipped one).")] = None,
+    data: DataOpt = None,
+    twin: TwinOpt = None,
+    battery_kwh: BatteryKwhOpt = 0.0,
+    battery_kw: BatteryKwOpt = 0.0,
+    comfort_mode: ComfortOpt = "comfort",
 ) -> None:
     """Run the policies from the same state over the held-out days; ratios to business as usual."""
     from analytics.control.errors import ControlConfigError
@@ -120,7 +193,8 @@ def compare(
             "`bright control compare --home Building_N --account 0x...`"
         )
     # a stored comparison is of the member's home alone
-    community, test0 = _community(set_name, [home] if home and account else None)
+    own = OwnHome(data, twin, battery_kwh, battery_kw, comfort_mode)
+    community, test0 = _community(set_name, [home] if home and account else None, own)
     stop = min(test0 + days * 96, community.n_steps)
     report, runs = run_compare(community, chosen, test0, stop, cf, progress=_progress)
     if account is not None and STORE_COMPARISON is not None:
@@ -138,12 +212,19 @@ def evaluate(
     days: DaysOpt = 7,
     cost: CostOpt = None,
     model: Annotated[Path | None, typer.Option(help="RL model (default: the shipped one).")] = None,
+    data: DataOpt = None,
+    twin: TwinOpt = None,
+    battery_kwh: BatteryKwhOpt = 0.0,
+    battery_kw: BatteryKwOpt = 0.0,
+    comfort_mode: ComfortOpt = "comfort",
 ) -> None:
     """One policy over the held-out days: totals per home."""
     from analytics.control.evaluate import KPIS, run_policy
 
     cf = _cost(cost)
-    community, test0 = _community(set_name)
+    community, test0 = _community(
+        set_name, own=OwnHome(data, twin, battery_kwh, battery_kw, comfort_mode)
+    )
     stop = min(test0 + days * 96, community.n_steps)
     run = run_policy(
         community,
@@ -177,11 +258,18 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = True,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     cost: CostOpt = None,
+    data: DataOpt = None,
+    twin: TwinOpt = None,
+    battery_kwh: BatteryKwhOpt = 0.0,
+    battery_kw: BatteryKwOpt = 0.0,
+    comfort_mode: ComfortOpt = "comfort",
 ) -> None:
     """Train the learned policy on the homes' training period (checkpoint after each phase)."""
     from analytics.control import rl
 
-    community, test0 = _community(set_name)
+    community, test0 = _community(
+        set_name, own=OwnHome(data, twin, battery_kwh, battery_kw, comfort_mode)
+    )
     result = rl.train(
         community,
         stop=test0,
@@ -204,11 +292,18 @@ def flex_cmd(
         str | None, typer.Option(help="Home (Building_N); default: every home.")
     ] = None,
     hours: Annotated[int, typer.Option(min=1, max=168, help="Hours from the held-out start.")] = 24,
+    data: DataOpt = None,
+    twin: TwinOpt = None,
+    battery_kwh: BatteryKwhOpt = 0.0,
+    battery_kw: BatteryKwOpt = 0.0,
+    comfort_mode: ComfortOpt = "comfort",
 ) -> None:
     """Each interval's flexibility (Wh up and down, and the rebound) from the twin."""
     from analytics.control.flex import profile
 
-    community, test0 = _community(set_name)
+    community, test0 = _community(
+        set_name, own=OwnHome(data, twin, battery_kwh, battery_kw, comfort_mode)
+    )
     p = profile(community, test0, hours * 4)
     homes = range(community.n_homes) if home is None else [_home_index(community, home)]
     _emit({community.names[n]: p.home(n) for n in homes})

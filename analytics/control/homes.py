@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -266,8 +267,125 @@ def citylearn_community(
     return community, round(t * train_share)
 
 
-def _read_column(path, rows: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _read_column(path: Path, rows: int) -> np.ndarray:
     values = pd.read_csv(path).iloc[:rows, 0].to_numpy(dtype=float)
     if len(values) < rows:
         raise ControlDataError(f"{path}: {len(values)} rows, need {rows}")
     return values
+
+
+FRAME_REQUIRED = ("outdoor_c", "direct_w_m2", "diffuse_w_m2", "base_load_w", "price_per_kwh")
+"""Columns a home's own data must have (a frame indexed by the UTC start of each interval,
+15-minute or hourly): weather, the load that is not heating or cooling (W), the price."""
+FRAME_OPTIONAL = {
+    "pv_w": 0.0,
+    "carbon_kg_per_kwh": 0.0,
+    "heat_setpoint_c": None,
+    "cool_setpoint_c": None,
+    "hvac_on": 1.0,
+    "gains_w": None,
+}
+"""Optional columns and their defaults (setpoints and internal gains: the twin's occupancy
+schedules)."""
+
+
+def frame_community(
+    frame: pd.DataFrame,
+    config: TwinConfig,
+    *,
+    name: str = "home",
+    battery: Battery | None = None,
+    comfort_mode: str = "comfort",
+) -> Community:
+    """One home from its own data (a data frame, e.g. :func:`read_home_csv`) and its twin
+    (``bright twin calibrate``): columns :data:`FRAME_REQUIRED`, and :data:`FRAME_OPTIONAL`
+    where known. Hourly data is held over the quarter hours (temperature interpolated)."""
+    from analytics.thermal.twin import prepare_weather
+
+    if comfort_mode not in TOLERANCE_K:
+        raise ControlConfigError(f"comfort mode {comfort_mode!r}: one of {', '.join(TOLERANCE_K)}")
+    missing = [c for c in FRAME_REQUIRED if c not in frame.columns]
+    if missing:
+        raise ControlDataError(
+            f"{name}: columns missing: {', '.join(missing)} (needed: {', '.join(FRAME_REQUIRED)})"
+        )
+    if not isinstance(frame.index, pd.DatetimeIndex) or frame.index.tz is None:
+        raise ControlDataError(f"{name}: the index must be time-zone-aware interval starts")
+    if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
+        raise ControlDataError(f"{name}: times must be increasing without duplicates")
+    if len(frame) < 2:
+        raise ControlDataError(f"{name}: at least two intervals are needed")
+    steps = np.diff(frame.index.as_unit("s").asi8)
+    values, counts = np.unique(steps, return_counts=True)
+    step = int(values[np.argmax(counts)])
+    if step not in (900, 3600):
+        raise ControlDataError(f"{name}: rows must be 15 minutes or 1 hour apart, not {step} s")
+    odd = np.flatnonzero(steps != step)
+    if odd.size:
+        raise ControlDataError(
+            f"{name}: rows must be evenly {step} s apart: {odd.size} irregular steps, the first "
+            f"after {frame.index[odd[0]]} (a missing or extra row?)"
+        )
+    columns = [c for c in (*FRAME_REQUIRED, *FRAME_OPTIONAL) if c in frame.columns]
+    data = frame[columns].astype(float)
+    for column in columns:
+        if column in ("heat_setpoint_c", "cool_setpoint_c"):
+            continue  # empty where the system does not condition that side
+        bad = data[column].isna()
+        if bad.any():
+            raise ControlDataError(
+                f"{name}: {column} has gaps ({int(bad.sum())} empty, first at "
+                f"{data.index[bad.to_numpy()][0]})"
+            )
+    hourly = step == 3600
+    weather = prepare_weather(data[["outdoor_c", "direct_w_m2", "diffuse_w_m2"]], STEP_S)
+
+    def series(column: str) -> np.ndarray | None:
+        if column not in data.columns:
+            default = FRAME_OPTIONAL[column]
+            return None if default is None else np.full(len(weather), float(default))
+        values = data[column].to_numpy()
+        return _quarter(values) if hourly else values
+
+    drivers = Drivers(
+        gains_w=series("gains_w"),
+        heat_sp_c=series("heat_setpoint_c"),
+        cool_sp_c=series("cool_setpoint_c"),
+    )
+    for label in ("heat_sp_c", "cool_sp_c"):
+        values = getattr(drivers, label)
+        if values is not None and np.isnan(values).any():
+            setattr(
+                drivers,
+                label,
+                np.where(np.isnan(values), -50.0 if label == "heat_sp_c" else 80.0, values),
+            )
+    prepared = prepare(config, weather, step_s=STEP_S, drivers=[drivers])
+    return Community(
+        prepared=prepared,
+        names=[name],
+        base_load_w=series("base_load_w"),  # type: ignore[arg-type]
+        pv_w=series("pv_w"),  # type: ignore[arg-type]
+        price=series("price_per_kwh"),  # type: ignore[arg-type]
+        carbon=series("carbon_kg_per_kwh"),  # type: ignore[arg-type]
+        batteries=[battery],
+        tolerance_k=np.array(TOLERANCE_K[comfort_mode]),
+        home_on=series("hvac_on"),  # type: ignore[arg-type]
+    )
+
+
+def read_home_csv(path: str | Path) -> pd.DataFrame:
+    """A home's own data from CSV: a ``time`` column (ISO 8601 start of each interval, UTC or
+    with an offset) and the columns of :func:`frame_community`."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise ControlDataError(f"cannot read {path}: {exc}") from exc
+    if "time" not in frame.columns:
+        raise ControlDataError(f"{path}: no 'time' column (ISO 8601 start of each interval)")
+    try:
+        times = pd.to_datetime(frame.pop("time"), utc=True, format="ISO8601")
+    except (ValueError, TypeError) as exc:
+        raise ControlDataError(f"{path}: 'time' is not ISO 8601: {exc}") from exc
+    frame.index = pd.DatetimeIndex(times, name="interval_start")
+    return frame

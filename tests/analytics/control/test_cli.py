@@ -25,10 +25,25 @@ def test_compare_stores_a_members_comparison_and_flex_answers_per_interval(
     cost = tmp_path / "cost.json"
     cost.write_text(json.dumps({"weights": {"cost": 1, "peak": 0.2}}))
     runner = CliRunner()
-    result = runner.invoke(app, [
-        "control", "compare", "--set", SET, "--days", "1", "--policies", "bau,rule,mpc",
-        "--home", "Building_2", "--account", account, "--cost", str(cost),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "control",
+            "compare",
+            "--set",
+            SET,
+            "--days",
+            "1",
+            "--policies",
+            "bau,rule,mpc",
+            "--home",
+            "Building_2",
+            "--account",
+            account,
+            "--cost",
+            str(cost),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(report["policies"]) == {"bau", "rule", "mpc"}
@@ -38,8 +53,9 @@ def test_compare_stores_a_members_comparison_and_flex_answers_per_interval(
     stored = get_comparison(open_database(db), 31337, account)
     assert stored is not None and stored[0]["policies"]["mpc"] == report["policies"]["mpc"]
 
-    result = runner.invoke(app, ["control", "flex", "--set", SET, "--home", "Building_1",
-                                 "--hours", "2"])
+    result = runner.invoke(
+        app, ["control", "flex", "--set", SET, "--home", "Building_1", "--hours", "2"]
+    )
     assert result.exit_code == 0, result.output
     flex = json.loads(result.stdout.strip().splitlines()[-1])
     [home] = flex.values()
@@ -60,3 +76,45 @@ def test_errors_are_one_line_and_name_the_problem(tmp_path) -> None:
         assert proc.returncode == 2, (args, proc.stderr)
         assert message in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_compare_on_a_homes_own_csv_and_twin_file(tmp_path) -> None:
+    from analytics.thermal.service import calibrate_source, load_source
+    from bright.cli import app
+    from tests.analytics.control.test_control import _own_frame
+
+    _, twin_file = calibrate_source(load_source(f"citylearn:{SET}/Building_1"))
+    twin = tmp_path / "twin.json"
+    twin.write_text(json.dumps(twin_file))
+    data = tmp_path / "my-home.csv"
+    _own_frame().rename_axis("time").reset_index().to_csv(data, index=False)
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "control",
+            "compare",
+            "--data",
+            str(data),
+            "--twin",
+            str(twin),
+            "--days",
+            "1",
+            "--policies",
+            "bau,mpc",
+            "--battery-kwh",
+            "4",
+            "--battery-kw",
+            "3.3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["period"]["homes"] == 1
+    p = report["policies"]
+    assert p["mpc"]["totals"]["cost"] < p["bau"]["totals"]["cost"]
+    assert p["mpc"]["totals"]["violation_kh"] <= p["bau"]["totals"]["violation_kh"] + 1e-6
+    result = runner.invoke(app, ["control", "compare", "--data", str(data), "--days", "1"])
+    assert result.exit_code != 0
+    assert result.exit_code == 2
+    assert "needs --data FILE.csv and --twin FILE" in result.stderr

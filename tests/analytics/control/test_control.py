@@ -205,3 +205,72 @@ def test_a_home_asked_for_more_than_its_estimate_is_not_opted_in_and_cannot_deli
     assert (d.delivered_wh <= est * 1.1 + 1).all()  # physics, not the ask
     assert d.violation_kh.sum() == pytest.approx(0.0, abs=1e-6)  # comfort before the target
     assert not d.within(0.1).any()
+
+
+# -- a home's own data ------------------------------------------------------------------------
+def _own_frame(austin_home: int = 0):
+    """The first Austin home's data as a user would export it (hourly, UTC)."""
+    import pandas as pd
+
+    from analytics.control.homes import _read_column
+    from analytics.data import citylearn2023 as cl
+
+    f = cl.load_home(AUSTIN, f"Building_{austin_home + 1}")
+    mode = f["hvac_mode"].to_numpy()
+    sp = f["setpoint_c"].to_numpy()
+    price = _read_column(cl.dataset_dir(AUSTIN) / "pricing.csv", len(f))
+    carbon = _read_column(cl.dataset_dir(AUSTIN) / "carbon_intensity.csv", len(f))
+    return pd.DataFrame(
+        {
+            "outdoor_c": f["outdoor_c"],
+            "direct_w_m2": f["direct_w_m2"],
+            "diffuse_w_m2": f["diffuse_w_m2"],
+            "base_load_w": f["equipment_kwh"] * 1000,
+            "price_per_kwh": price,
+            "pv_w": f["pv_w_per_kw"] * 2.4,
+            "carbon_kg_per_kwh": carbon,
+            "heat_setpoint_c": np.where(mode == 2, sp, np.nan),
+            "cool_setpoint_c": np.where(mode == 1, sp, np.nan),
+            "hvac_on": (mode > 0).astype(float),
+            "gains_w": f["equipment_kwh"] * 1000 + f["occupants"] * 80,
+        },
+        index=f.index,
+    )
+
+
+def test_a_homes_own_csv_gives_the_same_physics_as_the_packaged_data(austin, tmp_path):
+    from analytics.control.evaluate import run_policy
+    from analytics.control.homes import frame_community, read_home_csv
+
+    community, test0 = austin
+    path = tmp_path / "home.csv"
+    _own_frame().rename_axis("time").reset_index().to_csv(path, index=False)
+    own = frame_community(
+        read_home_csv(path),
+        community.prepared.homes[0],
+        name="mine",
+        battery=community.batteries[0],
+    )
+    assert own.n_steps == community.n_steps
+    ours = run_policy(own, BauPolicy(), test0, test0 + 96)
+    packaged = run_policy(community.subset([0]), BauPolicy(), test0, test0 + 96)
+    for kpi in ("cost", "import_kwh", "violation_kh"):
+        assert ours.total(kpi) == pytest.approx(packaged.total(kpi), rel=1e-6, abs=1e-9), kpi
+
+
+def test_own_data_with_gaps_or_missing_rows_is_refused_with_the_place(austin):
+    from analytics.control.homes import frame_community
+
+    community, _ = austin
+    config = community.prepared.homes[0]
+    frame = _own_frame()
+    with pytest.raises(ControlDataError, match="columns missing: price_per_kwh"):
+        frame_community(frame.drop(columns="price_per_kwh"), config)
+    gappy = frame.copy()
+    gappy.iloc[30, gappy.columns.get_loc("base_load_w")] = np.nan
+    with pytest.raises(ControlDataError, match=r"base_load_w has gaps \(1 empty, first at"):
+        frame_community(gappy, config)
+    with pytest.raises(ControlDataError, match="1 irregular steps, the first after"):
+        frame_community(frame.drop(frame.index[40]), config)
+    with pytest.raises(ControlDataError, match="increasing without duplicates"):
+        frame_community(frame.iloc[::-1], config)
