@@ -55,7 +55,7 @@ class DemoTwins:
 
     def build(self) -> int:
         """Store a twin for every demo home that has none; returns how many were stored."""
-        from analytics.thermal.service import build_record, calibrate_source, load_source
+        from analytics.thermal.service import build_record, calibrated_citylearn
         from analytics.thermal.store import get_twin_info, put_twin
         from streams.db import open_database
 
@@ -70,8 +70,7 @@ class DemoTwins:
                     continue
                 key = sources[i % len(sources)]
                 if key not in made:
-                    source = load_source(key)
-                    _, twin_file = calibrate_source(source)
+                    source, _, twin_file = calibrated_citylearn(key)
                     made[key] = build_record(twin_file, source)
                 record = made[key]
                 label = f"citylearn-2022/{home_id} (thermal data: {key.split(':', 1)[1]})"

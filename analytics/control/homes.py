@@ -201,7 +201,7 @@ def citylearn_community(
     on the first ``train_share`` of its data; returns it and the first held-out step."""
     from analytics.data import citylearn2023 as cl
     from analytics.thermal.calibrate import check_measured, drivers_for
-    from analytics.thermal.service import calibrate_source, load_source
+    from analytics.thermal.service import calibrated_citylearn
 
     if set_name not in cl.ALL:
         raise ControlDataError(
@@ -217,8 +217,7 @@ def citylearn_community(
     on, base, pv, batteries = [], [], [], []
     frame = None
     for home in homes:
-        source = load_source(f"citylearn:{set_name}/{home}")
-        cal, _ = calibrate_source(source, train_share=train_share)
+        source, cal, _ = calibrated_citylearn(f"citylearn:{set_name}/{home}", train_share)
         progress(f"{set_name}/{home}: twin calibrated")
         configs.append(cal.config)
         measured = check_measured(source.frame)

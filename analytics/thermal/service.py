@@ -9,6 +9,7 @@ a data frame, or one of the CityLearn 2023 homes (``citylearn:SET/Building_N``).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,6 +111,26 @@ def calibrate_source(
         "fit": cal.report(),
     }
     return cal, twin_file
+
+
+_CALIBRATED: dict[tuple[str, float], tuple[Source, Calibration, dict[str, Any]]] = {}
+_CALIBRATED_LOCK = threading.Lock()
+
+
+def calibrated_citylearn(
+    key: str, train_share: float = 0.75
+) -> tuple[Source, Calibration, dict[str, Any]]:
+    """A CityLearn home's source and calibrated twin, calibrated once per process (the
+    packaged data does not change): ``bright up``'s twins and its controlled homes share it."""
+    if not key.startswith("citylearn:"):
+        raise ThermalDataError(f"{key}: only CityLearn homes are calibrated once per process")
+    with _CALIBRATED_LOCK:
+        found = _CALIBRATED.get((key, train_share))
+        if found is None:
+            source = load_source(key)
+            cal, twin_file = calibrate_source(source, train_share=train_share)
+            found = _CALIBRATED[(key, train_share)] = (source, cal, twin_file)
+        return found
 
 
 def read_twin_file(path: Path) -> dict[str, Any]:
