@@ -37,14 +37,17 @@ the random state ``(seed, phase)`` with freshly reset environments, so a run int
 phase k and resumed (``resume=True``) ends with exactly the parameters of an uninterrupted run.
 
 **Warm start** (``warm_start=True``): the actor, the critics and the entropy coefficient start
-from the shipped pretrained policy (:data:`PRETRAINED`, made by :func:`pretrain` on the
-development sets) instead of at random.
+from the shipped pretrained policy (:data:`PRETRAINED`) instead of at random. It is made by
+:func:`pretrain` on the development sets' training periods by **imitating MPC**
+(:func:`imitate`: behaviour cloning of MPC's decisions on its own episodes, then a DAgger round
+where the learner drives and MPC labels the states it reaches); SAC from scratch reached 0.90 of
+business as usual's bill on the Austin homes in the time tried, the imitation 0.86 (MPC 0.83).
 
 **Validation.** The last ``validation_steps`` of each period (default one week) are kept out of
 training; after each phase the deterministic policy runs over them and its bill, comfort
 violations and cost function are compared with business as usual. Each checkpoint also holds
 ``best_model.zip``, the policy of the phase with the best validation score so far (SAC's
-returns swing from phase to phase); :func:`pretrain` ships that one.
+returns swing from phase to phase).
 
 **Deciding.** :class:`RlPolicy` (``rl``) loads a model (a file, a checkpoint folder, or the
 pretrained one) and decides for all homes of a plant at once from
@@ -837,67 +840,133 @@ def _optimizers(model: Any) -> list[Any]:
     return opts
 
 
+def _expert(plant: Plant, mpc: Any) -> tuple[np.ndarray, Any]:
+    """MPC's decision now, and the same decision in the policy's action space
+    (:func:`env_actions` inverted: offset in tolerance units, battery beside self-consumption;
+    MPC's "no heating or cooling" is the thermostat giving way by the whole tolerance)."""
+    a = mpc.decide(plant)
+    tol = plant.c.tolerance_k
+    give_way = np.where(plant.last_heat_w < 0, tol, -tol)
+    offset = np.where(a.device_on < 0.5, give_way, a.setpoint_offset_k)
+    power = plant.power_w
+    scale = np.where(power > 0, power, 1.0)
+    battery = np.where(
+        power > 0, np.clip(a.battery_w / scale - self_consumption(plant) / scale, -1, 1), 0.0
+    )
+    return np.stack([np.clip(offset / tol, -1.0, 1.0), battery], axis=1), a
+
+
+def imitate(
+    communities: Sequence[Community],
+    stops: Sequence[int],
+    *,
+    episodes: int = 24,
+    rounds: int = 2,
+    epochs: int = 200,
+    seed: int = 0,
+    config: TrainConfig | None = None,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> tuple[Any, int]:
+    """A SAC policy whose actor imitates MPC (with perfect forecasts) on the training periods
+    (before each ``stops`` less the validation week): behaviour cloning on MPC's own episodes,
+    then ``rounds - 1`` DAgger rounds (the learner drives, MPC labels the states it reaches),
+    least squares on the actor's deterministic action. Returns the model and the samples."""
+    import torch
+
+    from analytics.control.policies import MpcPolicy
+
+    config = config or TrainConfig()
+    homes = _homes(communities, None, 0, list(stops), CostFunction(), config)
+    model = _new_model(_vec_env(homes, CostFunction(), config), config, seed)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    steps = config.episode_steps
+    for r in range(rounds):
+        learner = None if r == 0 else RlPolicy(model)
+        t0 = time.perf_counter()
+        for community, stop in zip(communities, stops, strict=True):
+            last = stop - config.validation_steps - steps
+            if last <= 0:
+                raise ControlConfigError("imitate: the training period is too short")
+            for _ in range(episodes):
+                plant = Plant(community)
+                plant.reset(int(rng.integers(0, last)))
+                mpc = MpcPolicy()
+                for _ in range(steps):
+                    xs.append(observe(plant))
+                    label, expert = _expert(plant, mpc)
+                    ys.append(label)
+                    plant.step(expert if learner is None else learner.decide(plant))
+        x = torch.tensor(np.concatenate(xs), dtype=torch.float32)
+        y = torch.tensor(np.concatenate(ys), dtype=torch.float32)
+        opt = torch.optim.Adam(model.actor.parameters(), lr=1e-3)
+        for _ in range(epochs):
+            perm = torch.randperm(len(x))
+            for b in range(0, len(x), 256):
+                idx = perm[b : b + 256]
+                loss = ((model.actor(x[idx], deterministic=True) - y[idx]) ** 2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        progress(
+            f"imitation round {r + 1}/{rounds}: {len(x)} MPC-labelled states, last loss "
+            f"{float(loss.detach()):.4f}, {time.perf_counter() - t0:.0f} s"
+        )
+    return model, len(xs)
+
+
 def pretrain(
     out: Path | str = PRETRAINED,
     *,
-    checkpoint_dir: Path | str | None = None,
-    phases: int = 9,
-    steps_per_phase: int = 10_000,
+    episodes: int = 24,
+    rounds: int = 2,
+    epochs: int = 200,
     seed: int = 0,
     config: TrainConfig | None = None,
     progress: Callable[[str], None] = print,
-) -> TrainResult:
-    """Train from scratch on the training periods of both development sets
-    (:data:`analytics.data.citylearn2023.DEVELOP`) and save the policy to ``out`` with its
-    provenance next to it (``.json``)."""
-    import tempfile
-
+) -> Path:
+    """The shipped policy: :func:`imitate` MPC on the training periods of both development
+    sets (:data:`analytics.data.citylearn2023.DEVELOP`), saved to ``out`` with its provenance
+    next to it (``.json``). SAC (:func:`train`) warm-starts from it."""
     from analytics.control.homes import citylearn_community
     from analytics.data.citylearn2023 import DEVELOP
 
     t0 = time.perf_counter()
     built = [citylearn_community(name) for name in DEVELOP]
-    communities = [c for c, _ in built]
     stops = [first for _, first in built]
-    folder = Path(checkpoint_dir) if checkpoint_dir else Path(tempfile.mkdtemp(prefix="rl-"))
-    result = train(
-        communities,
-        stop=stops,
-        phases=phases,
-        steps_per_phase=steps_per_phase,
-        checkpoint_dir=folder,
-        warm_start=False,
+    model, samples = imitate(
+        [c for c, _ in built],
+        stops,
+        episodes=episodes,
+        rounds=rounds,
+        epochs=epochs,
         seed=seed,
         config=config,
         progress=progress,
     )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.copyfile(result.best_model_path, tmp)  # the best phase on validation
-    tmp.replace(out)
-    state = _read_state(result.checkpoint)
+    export_policy(model, out)
     meta = {
         "made_by": "analytics.control.rl.pretrain",
+        "method": "behaviour cloning of MPC (perfect forecasts) with DAgger, on the SAC actor",
         "sets": list(DEVELOP),
         "held_out_from_step": dict(zip(DEVELOP, stops, strict=True)),
-        "phases": result.phases_done,
-        "timesteps": result.timesteps,
-        "shipped": {
-            "phase": result.best_phase,
-            "validation_score": result.best_score,
-            "timesteps": next(
-                (r.timesteps for r in result.history if r.phase == result.best_phase), None
-            ),
-        },
+        "episodes_per_set_and_round": episodes,
+        "episode_steps": (config or TrainConfig()).episode_steps,
+        "rounds": rounds,
+        "epochs": epochs,
+        "samples": samples,
+        "seed": seed,
         "seconds": round(time.perf_counter() - t0, 1),
-        "identity": state["identity"],
-        "history": state["history"],
-        "versions": state["versions"],
+        "config": (config or TrainConfig()).to_json(),
+        "versions": _versions(),
     }
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
     progress(f"pretrained policy: {out} ({out.stat().st_size / 1024:.0f} KiB)")
-    return result
+    return out
 
 
 if __name__ == "__main__":  # pragma: no cover
