@@ -375,16 +375,12 @@ def frame_community(
 
 def read_home_csv(path: str | Path) -> pd.DataFrame:
     """A home's own data from CSV: a ``time`` column (ISO 8601 start of each interval, UTC or
-    with an offset) and the columns of :func:`frame_community`."""
+    with an offset) and the columns of :func:`frame_community` (read as the twin's measured data
+    is: :func:`analytics.thermal.calibrate.load_csv`)."""
+    from analytics.thermal.calibrate import load_csv
+    from analytics.thermal.errors import ThermalDataError
+
     try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise ControlDataError(f"cannot read {path}: {exc}") from exc
-    if "time" not in frame.columns:
-        raise ControlDataError(f"{path}: no 'time' column (ISO 8601 start of each interval)")
-    try:
-        times = pd.to_datetime(frame.pop("time"), utc=True, format="ISO8601")
-    except (ValueError, TypeError) as exc:
-        raise ControlDataError(f"{path}: 'time' is not ISO 8601: {exc}") from exc
-    frame.index = pd.DatetimeIndex(times, name="interval_start")
-    return frame
+        return load_csv(path)
+    except ThermalDataError as exc:
+        raise ControlDataError(str(exc)) from exc

@@ -36,8 +36,7 @@ import math
 import re
 import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any, cast
 
@@ -63,6 +62,7 @@ from sqlalchemy.orm import Session
 
 from analytics.control.costs import TERMS
 from analytics.control.errors import ControlDataError
+from analytics.thermal.store import NAMING, _session  # the same conventions as the twins'
 
 POLICIES = ("bau", "rule", "mpc", "rl")
 """The policies a comparison or a status may name, in the order they are shown."""
@@ -82,12 +82,6 @@ MAX_REASON = 500
 """Most characters of a step's reason."""
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "pk": "pk_%(table_name)s",
-    "fk": "fk_%(table_name)s_%(referred_table_name)s",
-}
 METADATA = MetaData(naming_convention=NAMING)
 """The control tables: not projections, never dropped by a rebuild (not in the read models')."""
 _JSON = JSON().with_variant(JSONB(), "postgresql")
@@ -489,16 +483,6 @@ def _ordered_status(status: Mapping[str, Any]) -> dict[str, Any]:
         "steps": [{k: step[k] for k in _STEP_KEYS} for step in status["steps"]],
         "flexibility": None if flex is None else {k: flex[k] for k in _FLEX_KEYS},
     }
-
-
-@contextmanager
-def _session(db: Session | Engine) -> Iterator[Session]:
-    """The caller's session as it is, or a new one in a transaction committed at the end."""
-    if isinstance(db, Session):
-        yield db
-        return
-    with Session(db) as s, s.begin():
-        yield s
 
 
 def _put(s: Session, table: Table, chain_id: int, owner: str, values: dict[str, Any]) -> None:
